@@ -1,0 +1,42 @@
+"""shardstream: packed, checksummed image datasets streamed into PyTorch training.
+
+The public names of datadings, dinov2.data, helios, stable_pretraining's DINO and Deep Lake's loader
+live in the modules where their behaviour lives; this module only re-exports them.
+"""
+
+from . import errors
+from .format import (
+    ChecksumWarning,
+    convert_legacy_index,
+    hash_keys,
+    hash_string,
+    load_md5file,
+    packb,
+    unpackb,
+    verify_data,
+    verify_index,
+)
+from .read import MsgpackReader, Reader, ShardedReader
+from .write import FileWriter, RawWriter, Writer, query_user
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ChecksumWarning",
+    "FileWriter",
+    "MsgpackReader",
+    "RawWriter",
+    "Reader",
+    "ShardedReader",
+    "Writer",
+    "convert_legacy_index",
+    "errors",
+    "hash_keys",
+    "hash_string",
+    "load_md5file",
+    "packb",
+    "query_user",
+    "unpackb",
+    "verify_data",
+    "verify_index",
+]

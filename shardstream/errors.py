@@ -1,0 +1,171 @@
+"""Every exception shardstream raises on bad input, in one place.
+
+Each class also derives from the builtin exception that datadings (or Python) raises in the same
+situation, so ``except ValueError`` / ``except FileNotFoundError`` code written for datadings keeps
+working. Messages name the file, sample or argument at fault and what went wrong.
+"""
+
+from __future__ import annotations
+
+import os
+
+__all__ = [
+    "ShardstreamError",
+    "DatasetFormatError",
+    "TruncatedDataError",
+    "IndexMismatchError",
+    "OffsetsOrderError",
+    "CorruptIndexError",
+    "CorruptSampleError",
+    "UnsafeDataError",
+    "DatasetNotFoundError",
+    "MissingIndexError",
+    "NotADatasetFileError",
+    "DatasetExistsError",
+    "SampleKeyError",
+    "DuplicateKeyError",
+    "ReservedKeyError",
+    "MissingKeyError",
+    "InvalidKeyError",
+    "SampleEncodeError",
+    "SampleTooLargeError",
+    "ChecksumMismatchError",
+    "WriterClosedError",
+    "LabelError",
+    "ConfigError",
+    "MissingDependencyError",
+]
+
+
+class ShardstreamError(Exception):
+    """Base class of every error shardstream raises on purpose."""
+
+
+def _where(path: str | os.PathLike | None) -> str:
+    return f"{os.fspath(path)}: " if path is not None else ""
+
+
+class DatasetFormatError(ShardstreamError, ValueError):
+    """A dataset file exists but its content is not what the format requires.
+
+    Attributes:
+        path: the file at fault (``None`` when not file-specific).
+    """
+
+    def __init__(self, path: str | os.PathLike | None, problem: str):
+        self.path = None if path is None else os.fspath(path)
+        self.problem = problem
+        super().__init__(f"{_where(path)}{problem}")
+
+
+class TruncatedDataError(DatasetFormatError):
+    """The data file is shorter than its offsets file says (an interrupted copy or download)."""
+
+
+class IndexMismatchError(DatasetFormatError):
+    """An index file disagrees with the data file or with another index file."""
+
+
+class OffsetsOrderError(DatasetFormatError):
+    """The offsets file is not strictly ascending, so sample boundaries are garbage."""
+
+
+class CorruptIndexError(DatasetFormatError):
+    """An index file (keys, key hashes, filter, legacy index, md5) cannot be parsed."""
+
+
+class CorruptSampleError(DatasetFormatError):
+    """The bytes of one sample do not decode as a single msgpack message."""
+
+
+class UnsafeDataError(DatasetFormatError):
+    """A sample holds data that would need unpickling (object arrays); shardstream refuses."""
+
+
+class DatasetNotFoundError(ShardstreamError, FileNotFoundError):
+    """The data file of a dataset does not exist."""
+
+    def __init__(self, path: str | os.PathLike, problem: str = "not found"):
+        self.path = os.fspath(path)
+        super().__init__(f"{self.path}: {problem}")
+
+
+class MissingIndexError(ShardstreamError, FileNotFoundError):
+    """No index file (``.offsets`` or legacy ``.index``) exists next to the data file."""
+
+    def __init__(self, path: str | os.PathLike, problem: str):
+        self.path = os.fspath(path)
+        super().__init__(f"{self.path}: {problem}")
+
+
+class NotADatasetFileError(ShardstreamError, IsADirectoryError):
+    """A path that must be a dataset file is a directory (or another non-file)."""
+
+    def __init__(
+        self, path: str | os.PathLike, problem: str = "is a directory, not a dataset file"
+    ):
+        self.path = os.fspath(path)
+        super().__init__(f"{self.path}: {problem}")
+
+
+class DatasetExistsError(ShardstreamError, FileExistsError):
+    """The output dataset exists and overwriting was neither allowed nor confirmed."""
+
+    def __init__(self, path: str | os.PathLike, problem: str):
+        self.path = os.fspath(path)
+        super().__init__(f"{self.path}: {problem}")
+
+
+class SampleKeyError(ShardstreamError, ValueError):
+    """Base class of faults in a sample's ``"key"`` or in its field names."""
+
+
+class DuplicateKeyError(SampleKeyError):
+    """A key was written twice to one dataset (or given twice to a list reader)."""
+
+
+class ReservedKeyError(SampleKeyError):
+    """A sample uses a field name the format reserves (``nd``, ``complex``)."""
+
+
+class MissingKeyError(ShardstreamError, KeyError):
+    """A sample dict has no ``"key"`` field."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class InvalidKeyError(ShardstreamError, TypeError):
+    """A sample key is not a ``str``."""
+
+
+class SampleEncodeError(ShardstreamError, TypeError):
+    """A sample holds a value msgpack cannot encode."""
+
+
+class SampleTooLargeError(ShardstreamError, ValueError):
+    """A sample, or one of its values, is past msgpack's 2**32 - 1 size limits."""
+
+
+class ChecksumMismatchError(DatasetFormatError):
+    """A file's md5 differs from the one recorded in the dataset's ``.md5`` file."""
+
+
+class WriterClosedError(ShardstreamError, ValueError):
+    """``write`` was called on a writer that is already closed or aborted."""
+
+
+class LabelError(ShardstreamError, ValueError):
+    """Sample labels cannot be turned into label numbers.
+
+    Raised for a ``None`` label when no ``labels`` list is given, a label missing from the given
+    ``labels``, or a ``{LABEL}`` placeholder in a pattern that a reader cannot resolve.
+    """
+
+
+class ConfigError(ShardstreamError, ValueError):
+    """An argument is of the wrong kind or outside its allowed range (the message names it)."""
+
+
+class MissingDependencyError(ShardstreamError, ImportError):
+    """An optional dependency (or a file it ships) that the requested feature needs is missing."""

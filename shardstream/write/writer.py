@@ -1,0 +1,324 @@
+"""Writers: ``Writer`` (abstract), ``FileWriter`` for sample dicts, ``RawWriter`` for packed bytes.
+
+A writer streams samples into a hidden temp file next to the output, hashing the bytes with md5 on a
+background thread while the caller packs the next ones. ``close()`` writes the index files
+(``.offsets``, ``.keys``, ``.key_hashes``, ``.filter``) and ``.md5`` under temp names too, fsyncs
+them, and only then renames everything into place. An exception inside ``with Writer(...)``, an
+explicit :meth:`Writer.abort`, a crash or a kill before ``close()`` returns leaves any previous
+dataset under the output name untouched and no half-written dataset behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import weakref
+from abc import ABC, abstractmethod
+from array import array
+from collections import deque
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from ..errors import (
+    DuplicateKeyError,
+    InvalidKeyError,
+    MissingKeyError,
+    NotADatasetFileError,
+    ReservedKeyError,
+    SampleEncodeError,
+    SampleTooLargeError,
+    WriterClosedError,
+)
+from ..format.atomic import StagedFiles
+from ..format.codec import MSGPACK_SIZE_LIMIT, RESERVED_FIELDS, make_packer
+from ..format.index import encode_index_files
+from ..format.integrity import format_md5_file, md5_hex
+from ..format.paths import DatasetPaths
+from .prompt import confirm_overwrite
+
+__all__ = ["Writer", "FileWriter", "RawWriter", "DEFAULT_CHUNK_BYTES"]
+
+#: Bytes gathered before one write + md5 update; big enough that md5 runs at full speed.
+DEFAULT_CHUNK_BYTES = 4 << 20
+#: At most this many chunks wait for the md5 thread before ``write`` blocks.
+_MAX_PENDING_HASHES = 2
+
+
+class _BackgroundMd5:
+    """md5 of a byte stream, updated on one background thread (hashlib releases the GIL)."""
+
+    def __init__(self) -> None:
+        self._md5 = hashlib.md5()
+        self._executor: ThreadPoolExecutor | None = None
+        self._pending: deque[Future] = deque()
+
+    def update(self, chunk: bytes | bytearray) -> None:
+        if len(chunk) < (1 << 16):  # not worth a thread hop
+            self.wait()
+            self._md5.update(chunk)
+            return
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="shardstream-md5")
+        while len(self._pending) >= _MAX_PENDING_HASHES:
+            self._pending.popleft().result()
+        self._pending.append(self._executor.submit(self._md5.update, chunk))
+
+    def wait(self) -> None:
+        while self._pending:
+            self._pending.popleft().result()
+
+    def hexdigest(self) -> str:
+        self.wait()
+        return self._md5.hexdigest()
+
+    def shutdown(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+        self._pending.clear()
+
+
+def _discard(staged: StagedFiles, file: Any, hasher: _BackgroundMd5) -> None:
+    """Finalizer for writers dropped without close(): remove their temp files."""
+    try:
+        file.close()
+    finally:
+        hasher.shutdown()
+        staged.abort()
+
+
+class Writer(ABC):
+    """Base class of dataset writers; use as a context manager::
+
+        with FileWriter("out.msgpack", overwrite=True) as writer:
+            for sample in samples:
+                writer.write(sample)
+
+    Args:
+        outfile: path of the data file (conventionally ``*.msgpack``); parents are created.
+        buffering: bytes gathered per write to disk; 0 (default) means 4 MiB. Nothing is visible
+            under the output name before ``close()`` either way, so this only tunes speed.
+        overwrite: replace an existing dataset. If False and ``outfile`` exists: on an interactive
+            terminal ask yes/no/abort (no -> ``FileExistsError``, abort -> ``KeyboardInterrupt``);
+            without a terminal raise :class:`~shardstream.errors.DatasetExistsError` (a
+            ``FileExistsError``) without asking. The old dataset stays intact until ``close()``.
+        **progress_kwargs: passed to ``tqdm`` (``desc`` defaults to the file name; ``total``;
+            ``disable=True`` hides the bar and the final "N samples written" line).
+
+    Attributes:
+        written: number of samples written so far.
+        path: the data file path.
+
+    Raises:
+        NotADatasetFileError: ``outfile`` is a directory.
+    """
+
+    def __init__(
+        self,
+        outfile: str | os.PathLike,
+        buffering: int = 0,
+        overwrite: bool = False,
+        **progress_kwargs,
+    ):
+        self.path = Path(outfile)
+        self._paths = DatasetPaths(self.path)
+        if self.path.is_dir():
+            raise NotADatasetFileError(self.path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists() and not overwrite:
+            confirm_overwrite(self.path)
+        self._chunk_limit = buffering if buffering > 0 else DEFAULT_CHUNK_BYTES
+        self._chunk = bytearray()
+        self._pending_progress = 0
+        self._keys: list[str] = []
+        self._key_set: set[str] = set()
+        self._offsets = array("Q", [0])
+        self._position = 0
+        self.written = 0
+        self._packer = make_packer()
+        self._hasher = _BackgroundMd5()
+        self._staged = StagedFiles()
+        self._file = self._staged.open(self.path)
+        self._finalizer = weakref.finalize(self, _discard, self._staged, self._file, self._hasher)
+        self._closed = False
+        self._quiet = bool(progress_kwargs.get("disable", False))
+        progress_kwargs.setdefault("desc", self.path.name)
+        progress_kwargs.setdefault("unit", " samples")
+        from tqdm import tqdm
+
+        self._progress = tqdm(**progress_kwargs)
+
+    # --- context management -----------------------------------------------------------------
+
+    def __enter__(self) -> Writer:
+        return self
+
+    def __exit__(self, exc_type, exc_val, exc_tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    @property
+    def closed(self) -> bool:
+        """True after :meth:`close` or :meth:`abort`."""
+        return self._closed
+
+    def close(self) -> None:
+        """Finish the dataset: flush data, write index and md5 files, rename all into place.
+
+        Calling it again is a no-op. If anything fails, the temp files are removed, the previous
+        dataset (if any) is left intact, and the error propagates.
+        """
+        if self._closed:
+            return
+        try:
+            self._flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            data_md5 = self._hasher.hexdigest()
+            index_files = encode_index_files(self._paths, self._keys, self._offsets)
+            for path, content in index_files:
+                self._staged.write_bytes(path, content)
+            entries = [(self.path.name, data_md5)]
+            entries += [(path.name, md5_hex(content)) for path, content in index_files]
+            self._staged.write_bytes(self._paths.md5, format_md5_file(entries).encode("utf-8"))
+            self._staged.commit(last=self._paths.md5)
+        except BaseException:
+            self.abort()
+            raise
+        self._finish()
+        self._paths.legacy_index.unlink(missing_ok=True)  # belonged to the replaced dataset
+        if not self._quiet:
+            print(f"{self.written} samples written")
+
+    def abort(self) -> None:
+        """Discard everything written; the output path keeps its previous content (if any)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._progress.close()
+        self._chunk = bytearray()
+        self._finalizer()  # closes the file, stops the md5 thread, deletes the temp files
+
+    def _finish(self) -> None:
+        self._closed = True
+        self._finalizer.detach()
+        self._hasher.shutdown()
+        self._progress.close()
+        self._chunk = bytearray()
+
+    # --- writing ----------------------------------------------------------------------------
+
+    @abstractmethod
+    def write(self, *args: Any) -> None:
+        """Append one sample to the dataset."""
+
+    def _check_key(self, key: Any) -> None:
+        if self._closed:
+            raise WriterClosedError(f"{self.path}: writer is closed")
+        if type(key) is not str:
+            raise InvalidKeyError(
+                f"{self.path}: sample key must be a str, got {type(key).__name__} {key!r:.80}"
+            )
+        if key in self._key_set:
+            raise DuplicateKeyError(f"{self.path}: duplicate key {key!r} not allowed")
+
+    def _append(self, key: str, packed: bytes | bytearray | memoryview) -> None:
+        """Append packed bytes for an already checked key."""
+        size = len(packed) if not isinstance(packed, memoryview) else packed.nbytes
+        if size > MSGPACK_SIZE_LIMIT:
+            raise SampleTooLargeError(
+                f"{self.path}: sample {key!r} packs to {size} bytes, over msgpack's limit of "
+                f"{MSGPACK_SIZE_LIMIT}"
+            )
+        self._keys.append(key)
+        self._key_set.add(key)
+        self._chunk += packed
+        self._position += size
+        self._offsets.append(self._position)
+        self.written += 1
+        self._pending_progress += 1
+        if len(self._chunk) >= self._chunk_limit:
+            self._flush()
+
+    def _flush(self) -> None:
+        chunk, self._chunk = self._chunk, bytearray()
+        if chunk:
+            view = memoryview(chunk)
+            while view:
+                view = view[self._file.write(view) :]
+            self._hasher.update(chunk)
+        if self._pending_progress:
+            self._progress.update(self._pending_progress)
+            self._pending_progress = 0
+
+
+class FileWriter(Writer):
+    """Writer for sample dicts; each needs a unique str ``"key"``.
+
+    Fields may hold anything msgpack stores plus numpy arrays/scalars and complex numbers (encoded
+    as msgpack-numpy does). Field names ``nd`` and ``complex`` are reserved.
+    """
+
+    def write(self, sample: Mapping[str, Any]) -> None:
+        """Pack and append ``sample``.
+
+        Raises:
+            MissingKeyError: no ``"key"`` field (a ``KeyError``).
+            InvalidKeyError: the key is not a str (a ``TypeError``).
+            DuplicateKeyError: the key was written before (a ``ValueError``).
+            ReservedKeyError: a field is named ``nd`` or ``complex`` (a ``ValueError``).
+            SampleTooLargeError: a value or the whole sample is past msgpack's size limits.
+            SampleEncodeError: a value msgpack cannot encode (a ``TypeError``).
+            WriterClosedError: the writer is closed.
+        """
+        if not isinstance(sample, Mapping):
+            raise SampleEncodeError(
+                f"{self.path}: a sample must be a dict, got {type(sample).__name__}"
+            )
+        try:
+            key = sample["key"]
+        except KeyError:
+            raise MissingKeyError(f"{self.path}: sample has no 'key' field") from None
+        self._check_key(key)
+        reserved = RESERVED_FIELDS.intersection(sample)
+        if reserved:
+            raise ReservedKeyError(
+                f"{self.path}: sample {key!r} uses reserved field name(s) {sorted(map(str, reserved))}"
+            )
+        try:
+            packed = self._packer.pack(sample)
+        except ValueError as e:
+            if "too large" in str(e) or "too big" in str(e):
+                raise SampleTooLargeError(
+                    f"{self.path}: sample {key!r} holds a value past msgpack's size limits ({e})"
+                ) from e
+            raise SampleEncodeError(f"{self.path}: sample {key!r} cannot be encoded: {e}") from e
+        except (TypeError, OverflowError) as e:
+            raise SampleEncodeError(f"{self.path}: sample {key!r} cannot be encoded: {e}") from e
+        self._append(key, packed)
+
+
+class RawWriter(Writer):
+    """Writer for samples that are already msgpack-encoded (e.g. copied from another dataset)."""
+
+    def write(self, key: str, data: bytes | bytearray | memoryview) -> None:
+        """Append ``data`` verbatim under ``key``.
+
+        Raises:
+            InvalidKeyError, DuplicateKeyError, SampleTooLargeError, WriterClosedError: as
+                :meth:`FileWriter.write`.
+            SampleEncodeError: ``data`` is not a bytes-like object.
+        """
+        self._check_key(key)
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            try:
+                data = memoryview(data)
+            except TypeError:
+                raise SampleEncodeError(
+                    f"{self.path}: raw sample {key!r} must be bytes-like, got {type(data).__name__}"
+                ) from None
+        self._append(key, data)
