@@ -34,6 +34,7 @@ __all__ = [
     "LabelError",
     "ConfigError",
     "MissingDependencyError",
+    "StateMismatchError",
 ]
 
 
@@ -169,3 +170,13 @@ class ConfigError(ShardstreamError, ValueError):
 
 class MissingDependencyError(ShardstreamError, ImportError):
     """An optional dependency (or a file it ships) that the requested feature needs is missing."""
+
+
+class StateMismatchError(ShardstreamError, ValueError):
+    """A saved ``state_dict`` does not fit the stage it is being loaded into.
+
+    Raised by ``load_state_dict`` when the state comes from another kind of stage, lacks fields or
+    has unknown ones, was taken with different order-defining arguments (dataset length, seed,
+    buffer or chunk size, range bounds, repeat count), or holds a position outside the stage.
+    The stage is left unchanged.
+    """

@@ -17,7 +17,9 @@ def varied_samples(n: int = 40) -> list[dict]:
         samples.append(
             {
                 "key": f"sämple-{i:04d}/ключ",
-                "image": rng.integers(0, 256, size=int(rng.integers(0, 300)), dtype=np.uint8).tobytes(),
+                "image": rng.integers(
+                    0, 256, size=int(rng.integers(0, 300)), dtype=np.uint8
+                ).tobytes(),
                 "label": i % 7,
                 "u8": rng.integers(0, 255, size=(3, 4), dtype=np.uint8),
                 "f32": rng.standard_normal(5).astype(np.float32),

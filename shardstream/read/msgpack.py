@@ -63,7 +63,7 @@ class MsgpackReader(Reader):
     lookups then fall back to what is available.
     """
 
-    _do_not_copy = ("_map", "_view", "_fd")
+    _do_not_copy = ("_map", "_view")
 
     def __init__(self, path: str | os.PathLike, buffering: int = 0):
         super().__init__()
@@ -112,7 +112,7 @@ class MsgpackReader(Reader):
         self._filter: Any = None
         self._filter_loaded = False
         self._fd: int | None = None
-        self._map: mmap.mmap | None = None
+        self._map: mmap.mmap | bytes | None = None  # slicing it copies; slicing _view does not
         self._view: memoryview | None = None
 
     # --- lazy state -------------------------------------------------------------------------
@@ -140,6 +140,7 @@ class MsgpackReader(Reader):
     def _data_view(self) -> memoryview:
         if self._view is None:
             if self._data_size == 0:
+                self._map = b""
                 self._view = memoryview(b"")
             else:
                 fd = os.open(self.path, os.O_RDONLY)
@@ -227,10 +228,12 @@ class MsgpackReader(Reader):
         i = index
         if i < 0 or i >= n:
             i = normalize_index(index, n)
-        view = self._view or self._data_view()
-        data = view[offsets[i] : offsets[i + 1]]
+        if self._view is None:
+            self._data_view()
         if copy:
-            data = data.tobytes()
+            data = self._map[offsets[i] : offsets[i + 1]]
+        else:
+            data = self._view[offsets[i] : offsets[i + 1]]
         sample = data if raw else self._decode(data, i)
         if yield_key:
             return self._load_keys()[i], sample
@@ -255,11 +258,10 @@ class MsgpackReader(Reader):
         arr = self._offsets_arr
         starts = arr[idx].tolist()
         stops = arr[idx + 1].tolist()
-        view = self._view or self._data_view()
-        if copy:
-            out = [view[a:b].tobytes() for a, b in zip(starts, stops)]
-        else:
-            out = [view[a:b] for a, b in zip(starts, stops)]
+        if self._view is None:
+            self._data_view()
+        source = self._map if copy else self._view
+        out = [source[a:b] for a, b in zip(starts, stops)]
         if not raw:
             decode = self._decode
             out = [decode(d, i) for d, i in zip(out, idx.tolist())]
@@ -293,7 +295,9 @@ class MsgpackReader(Reader):
         if self._offsets_arr is None:
             self._load_offsets()
         offsets = self._offsets_arr
-        view = self._view or self._data_view()
+        if self._view is None:
+            self._data_view()
+        source = self._map if copy and raw else self._view
         keys = self._load_keys() if yield_key else None
         decode = self._decode
         step = 4096  # bounds converted to ints in blocks: no O(n) Python list for huge ranges
@@ -301,11 +305,7 @@ class MsgpackReader(Reader):
             block_stop = min(stop, block_start + step)
             bounds = offsets[block_start : block_stop + 1].tolist()
             for j, (a, b) in enumerate(zip(bounds, bounds[1:]), block_start):
-                data = view[a:b]
-                if raw:
-                    sample = data.tobytes() if copy else data
-                else:
-                    sample = decode(data, j)
+                sample = source[a:b] if raw else decode(source[a:b], j)
                 yield (keys[j], sample) if yield_key else sample
 
     def _decode(self, data: Any, index: int) -> Any:
@@ -333,7 +333,7 @@ class MsgpackReader(Reader):
         mapped, self._map = self._map, None
         if view is not None:
             view.release()
-        if mapped is not None:
+        if isinstance(mapped, mmap.mmap):
             try:
                 mapped.close()
             except BufferError:

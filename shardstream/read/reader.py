@@ -53,7 +53,7 @@ class Reader(ABC):
             in chunks of ``getitem_chunk_size`` instead of one ``slice``.
     """
 
-    #: attributes that ``copy.copy(reader)`` does not share (e.g. open handles)
+    #: attributes that ``copy.copy(reader)`` resets to None instead of sharing (open handles)
     _do_not_copy: tuple[str, ...] = ()
     getitem_max_slice_length = 512
     getitem_chunk_size = 64
@@ -120,7 +120,7 @@ class Reader(ABC):
         cls = self.__class__
         reader = cls.__new__(cls)
         reader.__dict__.update(
-            (k, v) for k, v in self.__dict__.items() if k not in cls._do_not_copy
+            (k, None if k in cls._do_not_copy else v) for k, v in self.__dict__.items()
         )
         return reader
 
@@ -212,7 +212,7 @@ class Reader(ABC):
             chunk_size: samples read per :meth:`slice` call.
 
         Raises:
-            IndexError: explicit ``start`` out of range (checked when iteration starts).
+            IndexError: explicit ``start`` out of range (raised by this call, not lazily).
             ValueError: ``chunk_size < 1``.
         """
         if chunk_size < 1:

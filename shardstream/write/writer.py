@@ -42,50 +42,78 @@ __all__ = ["Writer", "FileWriter", "RawWriter", "DEFAULT_CHUNK_BYTES"]
 
 #: Bytes gathered before one write + md5 update; big enough that md5 runs at full speed.
 DEFAULT_CHUNK_BYTES = 4 << 20
-#: At most this many chunks wait for the md5 thread before ``write`` blocks.
-_MAX_PENDING_HASHES = 2
+#: At most this many chunks wait for the background threads before ``write`` blocks.
+_MAX_PENDING_CHUNKS = 3
+#: Chunks smaller than this are written and hashed inline (a thread hop costs more).
+_INLINE_BYTES = 1 << 16
 
 
-class _BackgroundMd5:
-    """md5 of a byte stream, updated on one background thread (hashlib releases the GIL)."""
+class _ChunkSink:
+    """Writes chunks to the data file and md5-hashes them, each on its own background thread.
 
-    def __init__(self) -> None:
+    Both threads take chunks in submission order; file writes and hashlib release the GIL, so the
+    caller keeps packing samples on its core while the bytes go to disk and through md5.
+    """
+
+    def __init__(self, file: Any) -> None:
+        self._file = file
         self._md5 = hashlib.md5()
-        self._executor: ThreadPoolExecutor | None = None
-        self._pending: deque[Future] = deque()
+        self._writer: ThreadPoolExecutor | None = None
+        self._hasher: ThreadPoolExecutor | None = None
+        self._pending: deque[tuple[Future, Future]] = deque()
 
-    def update(self, chunk: bytes | bytearray) -> None:
-        if len(chunk) < (1 << 16):  # not worth a thread hop
+    def submit(self, chunk: bytearray) -> None:
+        if len(chunk) < _INLINE_BYTES:
             self.wait()
+            _write_all(self._file, chunk)
             self._md5.update(chunk)
             return
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(1, thread_name_prefix="shardstream-md5")
-        while len(self._pending) >= _MAX_PENDING_HASHES:
-            self._pending.popleft().result()
-        self._pending.append(self._executor.submit(self._md5.update, chunk))
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="shardstream-write")
+            self._hasher = ThreadPoolExecutor(1, thread_name_prefix="shardstream-md5")
+        while len(self._pending) >= _MAX_PENDING_CHUNKS:
+            self._wait_oldest()
+        self._pending.append(
+            (
+                self._writer.submit(_write_all, self._file, chunk),
+                self._hasher.submit(self._md5.update, chunk),
+            )
+        )
+
+    def _wait_oldest(self) -> None:
+        written, hashed = self._pending.popleft()
+        written.result()
+        hashed.result()
 
     def wait(self) -> None:
+        """Block until every submitted chunk is written and hashed (re-raising their errors)."""
         while self._pending:
-            self._pending.popleft().result()
+            self._wait_oldest()
 
     def hexdigest(self) -> str:
         self.wait()
         return self._md5.hexdigest()
 
     def shutdown(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
-            self._executor = None
+        for executor in (self._writer, self._hasher):
+            if executor is not None:
+                executor.shutdown(wait=True, cancel_futures=True)
+        self._writer = self._hasher = None
         self._pending.clear()
 
 
-def _discard(staged: StagedFiles, file: Any, hasher: _BackgroundMd5) -> None:
+def _write_all(file: Any, chunk: bytes | bytearray) -> None:
+    view = memoryview(chunk)
+    while view:
+        view = view[file.write(view) :]
+
+
+def _discard(staged: StagedFiles, file: Any, sink: _ChunkSink) -> None:
     """Finalizer for writers dropped without close(): remove their temp files."""
     try:
-        file.close()
+        sink.shutdown()
     finally:
-        hasher.shutdown()
+        file.close()
         staged.abort()
 
 
@@ -131,17 +159,16 @@ class Writer(ABC):
             confirm_overwrite(self.path)
         self._chunk_limit = buffering if buffering > 0 else DEFAULT_CHUNK_BYTES
         self._chunk = bytearray()
-        self._pending_progress = 0
+        self._reported = 0  # samples already counted on the progress bar
         self._keys: list[str] = []
         self._key_set: set[str] = set()
         self._offsets = array("Q", [0])
         self._position = 0
-        self.written = 0
-        self._packer = make_packer()
-        self._hasher = _BackgroundMd5()
+        self._pack = make_packer().pack
         self._staged = StagedFiles()
         self._file = self._staged.open(self.path)
-        self._finalizer = weakref.finalize(self, _discard, self._staged, self._file, self._hasher)
+        self._sink = _ChunkSink(self._file)
+        self._finalizer = weakref.finalize(self, _discard, self._staged, self._file, self._sink)
         self._closed = False
         self._quiet = bool(progress_kwargs.get("disable", False))
         progress_kwargs.setdefault("desc", self.path.name)
@@ -162,6 +189,11 @@ class Writer(ABC):
             self.abort()
 
     @property
+    def written(self) -> int:
+        """Number of samples written so far."""
+        return len(self._keys)
+
+    @property
     def closed(self) -> bool:
         """True after :meth:`close` or :meth:`abort`."""
         return self._closed
@@ -176,9 +208,9 @@ class Writer(ABC):
             return
         try:
             self._flush()
+            data_md5 = self._sink.hexdigest()
             os.fsync(self._file.fileno())
             self._file.close()
-            data_md5 = self._hasher.hexdigest()
             index_files = encode_index_files(self._paths, self._keys, self._offsets)
             for path, content in index_files:
                 self._staged.write_bytes(path, content)
@@ -201,12 +233,12 @@ class Writer(ABC):
         self._closed = True
         self._progress.close()
         self._chunk = bytearray()
-        self._finalizer()  # closes the file, stops the md5 thread, deletes the temp files
+        self._finalizer()  # stops the threads, closes the file, deletes the temp files
 
     def _finish(self) -> None:
         self._closed = True
         self._finalizer.detach()
-        self._hasher.shutdown()
+        self._sink.shutdown()
         self._progress.close()
         self._chunk = bytearray()
 
@@ -216,19 +248,18 @@ class Writer(ABC):
     def write(self, *args: Any) -> None:
         """Append one sample to the dataset."""
 
-    def _check_key(self, key: Any) -> None:
+    def _reject_key(self, key: Any) -> None:
+        """Raise the error that explains why ``key`` cannot be written now."""
         if self._closed:
             raise WriterClosedError(f"{self.path}: writer is closed")
         if type(key) is not str:
             raise InvalidKeyError(
                 f"{self.path}: sample key must be a str, got {type(key).__name__} {key!r:.80}"
             )
-        if key in self._key_set:
-            raise DuplicateKeyError(f"{self.path}: duplicate key {key!r} not allowed")
+        raise DuplicateKeyError(f"{self.path}: duplicate key {key!r} not allowed")
 
-    def _append(self, key: str, packed: bytes | bytearray | memoryview) -> None:
-        """Append packed bytes for an already checked key."""
-        size = len(packed) if not isinstance(packed, memoryview) else packed.nbytes
+    def _append(self, key: str, packed: bytes | bytearray | memoryview, size: int) -> None:
+        """Append ``size`` packed bytes under an already checked key."""
         if size > MSGPACK_SIZE_LIMIT:
             raise SampleTooLargeError(
                 f"{self.path}: sample {key!r} packs to {size} bytes, over msgpack's limit of "
@@ -236,24 +267,21 @@ class Writer(ABC):
             )
         self._keys.append(key)
         self._key_set.add(key)
-        self._chunk += packed
+        chunk = self._chunk
+        chunk += packed
         self._position += size
         self._offsets.append(self._position)
-        self.written += 1
-        self._pending_progress += 1
-        if len(self._chunk) >= self._chunk_limit:
+        if len(chunk) >= self._chunk_limit:
             self._flush()
 
     def _flush(self) -> None:
         chunk, self._chunk = self._chunk, bytearray()
         if chunk:
-            view = memoryview(chunk)
-            while view:
-                view = view[self._file.write(view) :]
-            self._hasher.update(chunk)
-        if self._pending_progress:
-            self._progress.update(self._pending_progress)
-            self._pending_progress = 0
+            self._sink.submit(chunk)
+        done = len(self._keys)
+        if done > self._reported:
+            self._progress.update(done - self._reported)
+            self._reported = done
 
 
 class FileWriter(Writer):
@@ -275,7 +303,7 @@ class FileWriter(Writer):
             SampleEncodeError: a value msgpack cannot encode (a ``TypeError``).
             WriterClosedError: the writer is closed.
         """
-        if not isinstance(sample, Mapping):
+        if type(sample) is not dict and not isinstance(sample, Mapping):
             raise SampleEncodeError(
                 f"{self.path}: a sample must be a dict, got {type(sample).__name__}"
             )
@@ -283,14 +311,15 @@ class FileWriter(Writer):
             key = sample["key"]
         except KeyError:
             raise MissingKeyError(f"{self.path}: sample has no 'key' field") from None
-        self._check_key(key)
-        reserved = RESERVED_FIELDS.intersection(sample)
-        if reserved:
+        if type(key) is not str or key in self._key_set or self._closed:
+            self._reject_key(key)
+        if not RESERVED_FIELDS.isdisjoint(sample):
+            reserved = sorted(map(str, RESERVED_FIELDS.intersection(sample)))
             raise ReservedKeyError(
-                f"{self.path}: sample {key!r} uses reserved field name(s) {sorted(map(str, reserved))}"
+                f"{self.path}: sample {key!r} uses reserved field name(s) {reserved}"
             )
         try:
-            packed = self._packer.pack(sample)
+            packed = self._pack(sample)
         except ValueError as e:
             if "too large" in str(e) or "too big" in str(e):
                 raise SampleTooLargeError(
@@ -299,7 +328,7 @@ class FileWriter(Writer):
             raise SampleEncodeError(f"{self.path}: sample {key!r} cannot be encoded: {e}") from e
         except (TypeError, OverflowError) as e:
             raise SampleEncodeError(f"{self.path}: sample {key!r} cannot be encoded: {e}") from e
-        self._append(key, packed)
+        self._append(key, packed, len(packed))
 
 
 class RawWriter(Writer):
@@ -313,12 +342,12 @@ class RawWriter(Writer):
                 :meth:`FileWriter.write`.
             SampleEncodeError: ``data`` is not a bytes-like object.
         """
-        self._check_key(key)
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            try:
-                data = memoryview(data)
-            except TypeError:
-                raise SampleEncodeError(
-                    f"{self.path}: raw sample {key!r} must be bytes-like, got {type(data).__name__}"
-                ) from None
-        self._append(key, data)
+        if type(key) is not str or key in self._key_set or self._closed:
+            self._reject_key(key)
+        try:
+            size = memoryview(data).nbytes
+        except TypeError:
+            raise SampleEncodeError(
+                f"{self.path}: raw sample {key!r} must be bytes-like, got {type(data).__name__}"
+            ) from None
+        self._append(key, data, size)

@@ -67,7 +67,9 @@ def test_raw_writer_copies_packed_samples(tmp_path, samples, dataset):
         for key, raw in reader.rawiter(yield_key=True):
             w.write(key, raw)
     assert (tmp_path / "raw.msgpack").read_bytes() == dataset.read_bytes()
-    assert (tmp_path / "raw.msgpack.keys").read_bytes() == (tmp_path / "varied.msgpack.keys").read_bytes()
+    assert (tmp_path / "raw.msgpack.keys").read_bytes() == (
+        tmp_path / "varied.msgpack.keys"
+    ).read_bytes()
 
 
 def test_prints_count_unless_disabled(tmp_path, capsys):
@@ -168,7 +170,10 @@ def test_exception_mid_write_keeps_previous_dataset(tmp_path, samples):
     path = tmp_path / "d.msgpack"
     write_samples(path, samples[:5])
     before = snapshot(tmp_path)
-    with pytest.raises(RuntimeError, match="boom"), FileWriter(path, overwrite=True, disable=True) as w:
+    with (
+        pytest.raises(RuntimeError, match="boom"),
+        FileWriter(path, overwrite=True, disable=True) as w,
+    ):
         for sample in samples:
             w.write(sample)
         raise RuntimeError("boom")
@@ -245,8 +250,11 @@ def test_existing_output_without_terminal_raises_without_asking(tmp_path, datase
 
 
 def test_existing_output_in_process_without_terminal(dataset):
-    with pytest.raises(FileExistsError, match="exists"):
+    with pytest.raises(
+        DatasetExistsError, match=r"varied\.msgpack: exists; pass overwrite=True"
+    ) as info:
         FileWriter(dataset, disable=True)
+    assert isinstance(info.value, FileExistsError)
 
 
 def run_with_terminal(script: str, answers: bytes) -> tuple[int, str]:
