@@ -1,0 +1,1 @@
+"""sets stage of shardstream."""
