@@ -16,19 +16,36 @@ from .format import (
     verify_data,
     verify_index,
 )
-from .read import MsgpackReader, Reader, ShardedReader
+from .order import Augment, Cycler, QuasiShuffler, Range, Repeater, Shuffler
+from .read import (
+    DirectoryReader,
+    ListReader,
+    MsgpackReader,
+    Reader,
+    ShardedReader,
+    ZipFileReader,
+)
 from .write import FileWriter, RawWriter, Writer, query_user
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Augment",
     "ChecksumWarning",
+    "Cycler",
+    "DirectoryReader",
     "FileWriter",
+    "ListReader",
     "MsgpackReader",
+    "QuasiShuffler",
+    "Range",
     "RawWriter",
     "Reader",
+    "Repeater",
     "ShardedReader",
+    "Shuffler",
     "Writer",
+    "ZipFileReader",
     "convert_legacy_index",
     "errors",
     "hash_keys",

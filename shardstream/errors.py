@@ -35,6 +35,7 @@ __all__ = [
     "ConfigError",
     "MissingDependencyError",
     "StateMismatchError",
+    "UnsupportedOptionError",
 ]
 
 
@@ -179,4 +180,12 @@ class StateMismatchError(ShardstreamError, ValueError):
     has unknown ones, was taken with different order-defining arguments (dataset length, seed,
     buffer or chunk size, range bounds, repeat count), or holds a position outside the stage.
     The stage is left unchanged.
+    """
+
+
+class UnsupportedOptionError(ShardstreamError, NotImplementedError):
+    """An option combination that the emulated API does not implement either.
+
+    Raised where the original raises ``NotImplementedError``, e.g. dinov2's ``EPOCH`` sampler
+    with ``sampler_advance > 0``.
     """
