@@ -14,7 +14,13 @@ from datadings.writer import FileWriter as DatadingsWriter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shardstream import ChecksumWarning, MsgpackReader, ShardedReader, convert_legacy_index
+from shardstream import (
+    ChecksumWarning,
+    MsgpackReader,
+    ShardedReader,
+    convert_legacy_index,
+    unpackb,
+)
 from shardstream.errors import (
     CorruptIndexError,
     CorruptSampleError,
@@ -397,18 +403,18 @@ def test_round_trip_property(tmp_path_factory, samples, shards):
         got_get = [reader.get(i) for i in range(len(samples))]
         got_slice = list(reader.slice(0, len(samples)))
         got_iter = list(reader.iter(chunk_size=3))
-        got_views = [
-            msgpack.unpackb(v, strict_map_key=False) for v in reader.iter(raw=True, copy=False)
-        ]
         got_raw = [reader.get(i, raw=True) for i in range(len(samples))]
-        for sample, a, b, c, raw in zip(samples, got_get, got_slice, got_iter, got_raw):
+        got_views = [unpackb(v) for v in reader.iter(raw=True, copy=False)]
+        got_decoded_views = list(reader.iter(copy=False))
+        assert len(got_views) == len(got_decoded_views) == len(samples)
+        got = zip(samples, got_get, got_slice, got_iter, got_raw, got_views, got_decoded_views)
+        for sample, a, b, c, raw, view, decoded_view in got:
             assert_samples_equal(a, sample)
             assert_samples_equal(b, sample)
             assert_samples_equal(c, sample)
-            from shardstream import unpackb
-
             assert_samples_equal(unpackb(raw), sample)
-        assert len(got_views) == len(samples)
+            assert_samples_equal(view, sample)
+            assert_samples_equal(decoded_view, sample)
         if samples:
             order = np.random.default_rng(0).permutation(len(samples)).tolist()
             for i, got in zip(order, reader.getitems(order)):
