@@ -250,24 +250,26 @@ class MsgpackReader(Reader):
         if self._offsets_arr is None:
             self._load_offsets()
         idx = np.asarray(indices, dtype=np.int64)
-        n = self._len
-        if idx.size and (idx.min() < -n or idx.max() >= n):
+        try:  # fancy indexing checks the range and wraps negatives like a sequence
+            starts = self._offsets_arr[:-1][idx].tolist()
+        except IndexError:
+            n = self._len
             bad = int(idx[(idx < -n) | (idx >= n)][0])
-            raise IndexError(f"index {bad} out of range for length {n} reader")
-        idx = np.where(idx < 0, idx + n, idx)
-        arr = self._offsets_arr
-        starts = arr[idx].tolist()
-        stops = arr[idx + 1].tolist()
+            raise IndexError(f"index {bad} out of range for length {n} reader") from None
+        stops = self._offsets_arr[1:][idx].tolist()
         if self._view is None:
             self._data_view()
         source = self._map if copy else self._view
         out = [source[a:b] for a, b in zip(starts, stops)]
+        if raw and not yield_key:
+            return out
+        positions = np.where(idx < 0, idx + self._len, idx).tolist()
         if not raw:
             decode = self._decode
-            out = [decode(d, i) for d, i in zip(out, idx.tolist())]
+            out = [decode(d, i) for d, i in zip(out, positions)]
         if yield_key:
             keys = self._load_keys()
-            out = [(keys[i], s) for i, s in zip(idx.tolist(), out)]
+            out = [(keys[i], s) for i, s in zip(positions, out)]
         return out
 
     def slice(
