@@ -61,34 +61,49 @@ def measure(
 
 @dataclass
 class Row:
-    """One line of the result table: ``ours / peer`` compared with a target ratio."""
+    """One line of the result table: ``ours`` against ``peer``, a target ratio or an absolute limit.
+
+    Attributes:
+        target: the ratio (how many times better than the peer) shardstream must reach.
+        limit: for ``lower_is_better`` rows, the largest acceptable value of ``ours`` itself.
+    """
 
     name: str
     peer: float | None
     ours: float
     unit: str
     target: float | None = None
+    limit: float | None = None
     note: str = ""
     lower_is_better: bool = False
 
     @property
     def ratio(self) -> float | None:
         """How many times better shardstream is than the peer (inverted for times)."""
-        if not self.peer:
+        if not self.peer or not self.ours:
             return None
         return self.peer / self.ours if self.lower_is_better else self.ours / self.peer
 
     @property
     def verdict(self) -> str:
-        """``ok`` / ``MISS`` against the target (or empty when there is none)."""
-        if self.target is None:
+        """``ok`` / ``MISS`` against the target and limit (empty when there is neither)."""
+        checks = []
+        if self.target is not None and self.ratio is not None:
+            checks.append(self.ratio >= self.target)
+        if self.limit is not None:
+            checks.append(self.ours <= self.limit)
+        if not checks:
             return ""
-        value = self.ratio if self.peer else None
-        if self.lower_is_better and not self.peer:
-            return "ok" if self.ours <= self.target else "MISS"
-        if value is None:
-            return ""
-        return "ok" if value >= self.target else "MISS"
+        return "ok" if all(checks) else "MISS"
+
+    @property
+    def goal(self) -> str:
+        """The target as printed: ``>=1.5x`` or ``<=50ms``."""
+        if self.limit is not None:
+            return f"<={self.limit:g}{self.unit}"
+        if self.target is not None:
+            return f">={self.target:g}x"
+        return ""
 
 
 @dataclass
@@ -117,12 +132,7 @@ class Table:
     def _format(self, row: Row) -> str:
         peer = f"{row.peer:14,.1f}" if row.peer is not None else f"{'-':>14}"
         ratio = f"{row.ratio:6.2f}x" if row.ratio is not None else f"{'-':>7}"
-        if row.target is None:
-            target = f"{'':>8}"
-        elif row.lower_is_better and not row.peer:
-            target = f"<{row.target:g}{row.unit}"[:8].rjust(8)
-        else:
-            target = f">={row.target:g}x".rjust(8)
+        target = row.goal.rjust(8)
         line = (
             f"{row.name:44} {peer} {row.ours:14,.1f} {row.unit:>10} {ratio} {target} {row.verdict}"
         )

@@ -40,53 +40,49 @@ from .prompt import confirm_overwrite
 
 __all__ = ["Writer", "FileWriter", "RawWriter", "DEFAULT_CHUNK_BYTES"]
 
-#: Bytes gathered before one write + md5 update; big enough that md5 runs at full speed.
+#: Small samples are gathered into chunks of this many bytes per write + md5 update.
 DEFAULT_CHUNK_BYTES = 4 << 20
-#: At most this many chunks wait for the background threads before ``write`` blocks.
-_MAX_PENDING_CHUNKS = 3
-#: Chunks smaller than this are written and hashed inline (a thread hop costs more).
+#: Bytes handed to the md5 thread but not yet hashed before ``write`` blocks.
+_MAX_PENDING_BYTES = 16 << 20
+#: Buffers smaller than this are hashed inline (a thread hop costs more than md5 of them).
 _INLINE_BYTES = 1 << 16
 
 
-class _ChunkSink:
-    """Writes chunks to the data file and md5-hashes them, each on its own background thread.
+class _HashingSink:
+    """Writes buffers to the data file at once and md5-hashes them on a background thread.
 
-    Both threads take chunks in submission order; file writes and hashlib release the GIL, so the
-    caller keeps packing samples on its core while the bytes go to disk and through md5.
+    hashlib releases the GIL, so md5 (the slowest step of a compatible writer) runs on a second
+    core while the caller packs and writes the next samples. Buffers are hashed in the order
+    they were written; they must not be modified after :meth:`submit`.
     """
 
     def __init__(self, file: Any) -> None:
         self._file = file
         self._md5 = hashlib.md5()
-        self._writer: ThreadPoolExecutor | None = None
         self._hasher: ThreadPoolExecutor | None = None
-        self._pending: deque[tuple[Future, Future]] = deque()
+        self._pending: deque[tuple[Future, int]] = deque()
+        self._pending_bytes = 0
 
-    def submit(self, chunk: bytearray) -> None:
-        if len(chunk) < _INLINE_BYTES:
-            self.wait()
-            _write_all(self._file, chunk)
-            self._md5.update(chunk)
+    def submit(self, buffer: bytes | bytearray | memoryview) -> None:
+        _write_all(self._file, buffer)
+        size = memoryview(buffer).nbytes
+        if size < _INLINE_BYTES and not self._pending:
+            self._md5.update(buffer)
             return
-        if self._writer is None:
-            self._writer = ThreadPoolExecutor(1, thread_name_prefix="shardstream-write")
+        if self._hasher is None:
             self._hasher = ThreadPoolExecutor(1, thread_name_prefix="shardstream-md5")
-        while len(self._pending) >= _MAX_PENDING_CHUNKS:
+        while self._pending and self._pending_bytes + size > _MAX_PENDING_BYTES:
             self._wait_oldest()
-        self._pending.append(
-            (
-                self._writer.submit(_write_all, self._file, chunk),
-                self._hasher.submit(self._md5.update, chunk),
-            )
-        )
+        self._pending.append((self._hasher.submit(self._md5.update, buffer), size))
+        self._pending_bytes += size
 
     def _wait_oldest(self) -> None:
-        written, hashed = self._pending.popleft()
-        written.result()
+        hashed, size = self._pending.popleft()
+        self._pending_bytes -= size
         hashed.result()
 
     def wait(self) -> None:
-        """Block until every submitted chunk is written and hashed (re-raising their errors)."""
+        """Block until every submitted buffer is hashed (re-raising errors)."""
         while self._pending:
             self._wait_oldest()
 
@@ -95,11 +91,11 @@ class _ChunkSink:
         return self._md5.hexdigest()
 
     def shutdown(self) -> None:
-        for executor in (self._writer, self._hasher):
-            if executor is not None:
-                executor.shutdown(wait=True, cancel_futures=True)
-        self._writer = self._hasher = None
+        if self._hasher is not None:
+            self._hasher.shutdown(wait=True, cancel_futures=True)
+            self._hasher = None
         self._pending.clear()
+        self._pending_bytes = 0
 
 
 def _write_all(file: Any, chunk: bytes | bytearray) -> None:
@@ -108,7 +104,7 @@ def _write_all(file: Any, chunk: bytes | bytearray) -> None:
         view = view[file.write(view) :]
 
 
-def _discard(staged: StagedFiles, file: Any, sink: _ChunkSink) -> None:
+def _discard(staged: StagedFiles, file: Any, sink: _HashingSink) -> None:
     """Finalizer for writers dropped without close(): remove their temp files."""
     try:
         sink.shutdown()
@@ -167,7 +163,7 @@ class Writer(ABC):
         self._pack = make_packer().pack
         self._staged = StagedFiles()
         self._file = self._staged.open(self.path)
-        self._sink = _ChunkSink(self._file)
+        self._sink = _HashingSink(self._file)
         self._finalizer = weakref.finalize(self, _discard, self._staged, self._file, self._sink)
         self._closed = False
         self._quiet = bool(progress_kwargs.get("disable", False))
@@ -267,10 +263,15 @@ class Writer(ABC):
             )
         self._keys.append(key)
         self._key_set.add(key)
-        chunk = self._chunk
-        chunk += packed
         self._position += size
         self._offsets.append(self._position)
+        if size >= _INLINE_BYTES and isinstance(packed, bytes):
+            # large sample: write it as is rather than copying it into the chunk
+            self._flush()
+            self._sink.submit(packed)
+            return
+        chunk = self._chunk
+        chunk += packed
         if len(chunk) >= self._chunk_limit:
             self._flush()
 
