@@ -5,15 +5,15 @@ from __future__ import annotations
 import math
 import numbers
 import random
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
 from ..errors import ConfigError
 from ..read.reader import Reader
-from .augment_base import Augment, check_chunk_size, check_seed, check_seek_index, require_reader
-from .state import check_state, state_counter
+from .augment_base import check_chunk_size, require_reader
+from .epochs import EpochShuffle
 
 __all__ = ["QuasiShuffler", "quasi_shuffle_order", "resolve_buffer_size"]
 
@@ -97,7 +97,7 @@ def quasi_shuffle_order(length: int, buf_size: int, chunk_size: int, seed: int) 
     return order
 
 
-class QuasiShuffler(Augment):
+class QuasiShuffler(EpochShuffle):
     """Iterate in an approximately random order while reading the dataset in contiguous chunks.
 
     Slightly less random than :class:`~shardstream.order.shuffle.Shuffler` but much cheaper on
@@ -142,14 +142,11 @@ class QuasiShuffler(Augment):
     def __init__(
         self, reader: Reader, buf_size: float = 0.01, chunk_size: int = 16, seed: int | None = None
     ) -> None:
-        super().__init__(require_reader(reader, self._kind))
-        self._n = len(reader)
+        require_reader(reader, self._kind)
+        n = len(reader)
         self._chunk_size = check_chunk_size(chunk_size)
-        self._buf_size = resolve_buffer_size(self._n, buf_size, self._chunk_size)
-        default_seed = self._n * self._buf_size * self._chunk_size
-        self._seed = default_seed if seed is None else check_seed(seed)
-        self._epoch = 0
-        self._i = 0
+        self._buf_size = resolve_buffer_size(n, buf_size, self._chunk_size)
+        super().__init__(reader, seed, default_seed=n * self._buf_size * self._chunk_size)
         self._cache: tuple[int, np.ndarray, np.ndarray] | None = None
 
     @property
@@ -166,21 +163,6 @@ class QuasiShuffler(Augment):
     def num_chunks(self) -> int:
         """Number of chunks the dataset is cut into."""
         return -(-self._n // self._chunk_size)
-
-    @property
-    def seed(self) -> int:
-        """The base seed; epoch ``e`` uses ``seed + e * len(reader)``."""
-        return self._seed
-
-    @property
-    def epoch(self) -> int:
-        """The epoch the next sample belongs to."""
-        return self._normalized()[0]
-
-    @property
-    def position(self) -> int:
-        """Index within the epoch's order of the next sample."""
-        return self._normalized()[1]
 
     def epoch_order(self, epoch: int) -> np.ndarray:
         """The sample indices in the order epoch ``epoch`` yields them.
@@ -245,49 +227,8 @@ class QuasiShuffler(Augment):
         self._epoch += 1
         self._i = 0
 
-    def seek(self, index: int) -> None:
-        """Move to the ``index``-th sample of the endless sequence of epochs.
-
-        Args:
-            index: ``epoch * len(reader) + position``; must be >= 0.
-
-        Raises:
-            IndexError: ``index`` is negative, or the reader is empty.
-        """
-        index = check_seek_index(index, None if self._n else 0, self._kind)
-        self._epoch, self._i = divmod(index, self._n)
-
-    def state_dict(self) -> dict[str, Any]:
-        """The epoch, position, seed and sizes; see :meth:`Augment.state_dict`."""
-        epoch, position = self._normalized()
-        return {
-            "kind": self._kind,
-            "length": self._n,
-            "seed": self._seed,
-            "buf_size": self._buf_size,
-            "chunk_size": self._chunk_size,
-            "epoch": epoch,
-            "position": position,
-        }
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Resume from a :meth:`state_dict`; see :meth:`Augment.load_state_dict`.
-
-        Raises:
-            StateMismatchError: the state's length, seed, buffer or chunk size differ from this
-                QuasiShuffler's, or its counters are out of range.
-        """
-        config = {
-            "length": self._n,
-            "seed": self._seed,
-            "buf_size": self._buf_size,
-            "chunk_size": self._chunk_size,
-        }
-        checked = check_state(state, kind=self._kind, config=config, fields=("epoch", "position"))
-        epoch = state_counter(checked, "epoch", kind=self._kind, low=0, high=None)
-        high = max(0, self._n - 1)
-        position = state_counter(checked, "position", kind=self._kind, low=0, high=high)
-        self._epoch, self._i = epoch, position
+    def _config(self) -> dict[str, Any]:
+        return {**super()._config(), "buf_size": self._buf_size, "chunk_size": self._chunk_size}
 
     def _epoch_arrays(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
         if self._cache is None or self._cache[0] != epoch:
@@ -298,11 +239,3 @@ class QuasiShuffler(Augment):
             rank[order] = np.arange(n, dtype=np.int64)
             self._cache = (epoch, order, rank)
         return self._cache[1], self._cache[2]
-
-    def _normalized(self) -> tuple[int, int]:
-        if self._n and self._i >= self._n:
-            return self._epoch + 1, 0
-        return self._epoch, self._i
-
-    def _pass_finished(self) -> bool:
-        return self._i >= self._n

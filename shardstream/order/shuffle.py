@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
 from ..read.reader import Reader
-from .augment_base import Augment, check_chunk_size, check_seed, check_seek_index, require_reader
-from .state import check_state, state_counter
+from .augment_base import check_chunk_size
+from .epochs import EpochShuffle
 
 __all__ = ["Shuffler", "shuffle_order"]
 
@@ -32,7 +32,7 @@ def shuffle_order(length: int, seed: int) -> np.ndarray:
     return array
 
 
-class Shuffler(Augment):
+class Shuffler(EpochShuffle):
     """Iterate over a reader in random order, reshuffled every epoch.
 
     Epoch ``e`` visits the samples in ``shuffle_order(n, seed + e * n)`` where ``n = len(reader)``,
@@ -62,27 +62,8 @@ class Shuffler(Augment):
     _kind = "Shuffler"
 
     def __init__(self, reader: Reader, seed: int | None = None) -> None:
-        super().__init__(require_reader(reader, self._kind))
-        self._n = len(reader)
-        self._seed = self._n if seed is None else check_seed(seed)
-        self._epoch = 0
-        self._i = 0
+        super().__init__(reader, seed, default_seed=len(reader))
         self._cache: tuple[int, np.ndarray] | None = None
-
-    @property
-    def seed(self) -> int:
-        """The base seed; epoch ``e`` uses ``seed + e * len(reader)``."""
-        return self._seed
-
-    @property
-    def epoch(self) -> int:
-        """The epoch the next sample belongs to."""
-        return self._normalized()[0]
-
-    @property
-    def position(self) -> int:
-        """Index within the epoch's order of the next sample."""
-        return self._normalized()[1]
 
     def epoch_order(self, epoch: int) -> np.ndarray:
         """The sample indices in the order epoch ``epoch`` yields them.
@@ -127,53 +108,3 @@ class Shuffler(Augment):
                 yield sample
         self._epoch += 1
         self._i = 0
-
-    def seek(self, index: int) -> None:
-        """Move to the ``index``-th sample of the endless sequence of epochs.
-
-        Args:
-            index: ``epoch * len(reader) + position``; must be >= 0.
-
-        Raises:
-            IndexError: ``index`` is negative, or the reader is empty.
-        """
-        index = check_seek_index(index, None if self._n else 0, self._kind)
-        self._epoch, self._i = divmod(index, self._n)
-
-    def state_dict(self) -> dict[str, Any]:
-        """The epoch, position, seed and length; see :meth:`Augment.state_dict`."""
-        epoch, position = self._normalized()
-        return {
-            "kind": self._kind,
-            "length": self._n,
-            "seed": self._seed,
-            "epoch": epoch,
-            "position": position,
-        }
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Resume from a :meth:`state_dict`; see :meth:`Augment.load_state_dict`.
-
-        Raises:
-            StateMismatchError: the state's length or seed differ from this Shuffler's, or its
-                counters are out of range.
-        """
-        checked = check_state(
-            state,
-            kind=self._kind,
-            config={"length": self._n, "seed": self._seed},
-            fields=("epoch", "position"),
-        )
-        epoch = state_counter(checked, "epoch", kind=self._kind, low=0, high=None)
-        position = state_counter(
-            checked, "position", kind=self._kind, low=0, high=max(0, self._n - 1)
-        )
-        self._epoch, self._i = epoch, position
-
-    def _normalized(self) -> tuple[int, int]:
-        if self._n and self._i >= self._n:
-            return self._epoch + 1, 0
-        return self._epoch, self._i
-
-    def _pass_finished(self) -> bool:
-        return self._i >= self._n
