@@ -16,7 +16,19 @@ from .format import (
     verify_data,
     verify_index,
 )
-from .order import Augment, Cycler, QuasiShuffler, Range, Repeater, Shuffler
+from .order import (
+    TORCH_SAMPLERS,
+    Augment,
+    Cycler,
+    GlobalOrderSampler,
+    QuasiShuffler,
+    Range,
+    Repeater,
+    SamplerType,
+    Shuffler,
+    sample_rng,
+    sample_seed,
+)
 from .read import (
     DirectoryReader,
     ListReader,
@@ -34,7 +46,11 @@ __all__ = [
     "ChecksumWarning",
     "Cycler",
     "DirectoryReader",
+    "DistributedSampler",
+    "EpochSampler",
     "FileWriter",
+    "GlobalOrderSampler",
+    "InfiniteSampler",
     "ListReader",
     "MsgpackReader",
     "QuasiShuffler",
@@ -42,6 +58,13 @@ __all__ = [
     "RawWriter",
     "Reader",
     "Repeater",
+    "ResumableDistributedSampler",
+    "ResumableRandomSampler",
+    "ResumableSampler",
+    "ResumableSamplerType",
+    "ResumableSequentialSampler",
+    "SamplerType",
+    "ShardedInfiniteSampler",
     "ShardedReader",
     "Shuffler",
     "Writer",
@@ -51,9 +74,21 @@ __all__ = [
     "hash_keys",
     "hash_string",
     "load_md5file",
+    "make_sampler",
     "packb",
     "query_user",
+    "sample_rng",
+    "sample_seed",
     "unpackb",
     "verify_data",
     "verify_index",
 ]
+
+
+def __getattr__(name: str):
+    """Resolve the torch-based samplers lazily (importing shardstream does not import torch)."""
+    if name in TORCH_SAMPLERS:
+        from . import order
+
+        return getattr(order, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -54,3 +54,12 @@ def test_every_error_derives_from_the_base_and_is_documented():
         cls = getattr(errors, name)
         assert issubclass(cls, errors.ShardstreamError), name
         assert cls.__doc__, name
+
+
+def test_importing_shardstream_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, shardstream; print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "False", result.stderr

@@ -1,0 +1,72 @@
+"""Samplers: shardstream's global-order sampler and the dinov2, helios and torch ones.
+
+Every sampler has ``state_dict()`` / ``load_state_dict()``: a state taken after ``k`` items
+makes the next iterator yield item ``k + 1`` of the uninterrupted stream.
+
+:class:`GlobalOrderSampler`, :class:`SamplerType` and the seed helpers need only numpy; the
+other samplers need torch, which is imported when one of them is first used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .global_order import GlobalOrderSampler, epoch_order, split_for_worker
+from .seeds import epoch_seed, sample_rng, sample_seed
+from .types import SamplerType
+
+__all__ = [
+    "DistributedSampler",
+    "EpochSampler",
+    "GlobalOrderSampler",
+    "InfiniteSampler",
+    "ResumableDistributedSampler",
+    "ResumableRandomSampler",
+    "ResumableSampler",
+    "ResumableSamplerType",
+    "ResumableSequentialSampler",
+    "SamplerType",
+    "ShardedInfiniteSampler",
+    "epoch_order",
+    "epoch_seed",
+    "make_sampler",
+    "sample_rng",
+    "sample_seed",
+    "split_for_worker",
+]
+
+_TORCH_NAMES = {
+    "DistributedSampler": "distributed",
+    "EpochSampler": "dinov2",
+    "InfiniteSampler": "dinov2",
+    "ShardedInfiniteSampler": "dinov2",
+    "ResumableDistributedSampler": "helios",
+    "ResumableRandomSampler": "helios",
+    "ResumableSampler": "helios",
+    "ResumableSamplerType": "helios",
+    "ResumableSequentialSampler": "helios",
+    "make_sampler": "factory",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _TORCH_NAMES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    try:
+        value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    except ModuleNotFoundError as error:
+        if error.name != "torch" and not (error.name or "").startswith("torch."):
+            raise
+        from ...errors import MissingDependencyError
+
+        raise MissingDependencyError(
+            f"shardstream.order.samplers.{name} needs torch; install it (pip install torch)"
+        ) from error
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,175 @@
+"""torch's ``DistributedSampler`` (dinov2's ``DISTRIBUTED`` sampler) with a resumable state."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sized
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DistributedSampler as TorchDistributedSampler
+
+from ...errors import ConfigError
+from ..state import check_state, state_counter
+from ._common import (
+    StreamProgress,
+    check_bool,
+    check_int,
+    check_torch_seed,
+    default_rank_and_world_size,
+)
+
+__all__ = ["DistributedSampler"]
+
+
+class DistributedSampler(StreamProgress, TorchDistributedSampler):
+    """torch's ``DistributedSampler``, yielding the same indices, plus ``state_dict()``.
+
+    Each epoch: ``torch.randperm(n)`` from a generator seeded with ``seed + epoch`` (or
+    ``range(n)`` without ``shuffle``); then, so that every rank gets the same count
+    ``num_samples`` and no collective waits for a missing batch, either padded to
+    ``total_size`` by repeating the order from its start (``drop_last=False``) or cut to
+    ``total_size`` (``drop_last=True``, at most ``num_replicas - 1`` indices dropped); rank
+    ``r`` takes positions ``r, r + num_replicas, ...``.
+
+    Differences from torch: ``num_replicas`` and ``rank`` default to 0 and 1 when no process
+    group is initialised (torch raises), invalid arguments raise :class:`ConfigError`, and the
+    epoch's indices are built in numpy arrays instead of Python lists (same values).
+
+    Args:
+        dataset: the data set (only its length is used, taken once here).
+        num_replicas: world size; default: that of the initialised process group, else 1.
+        rank: this process's rank; default: that of the initialised process group, else 0.
+        shuffle: shuffle each epoch.
+        seed: torch seed; the epoch's seed is ``seed + epoch``.
+        drop_last: cut the tail instead of padding.
+
+    Raises:
+        ConfigError: ``dataset`` has no length, or an argument is out of range
+            (``rank`` must lie in ``[0, num_replicas)``).
+    """
+
+    def __init__(
+        self,
+        dataset: Sized,
+        num_replicas: int | None = None,
+        rank: int | None = None,
+        shuffle: bool = True,
+        seed: int = 0,
+        drop_last: bool = False,
+    ) -> None:
+        owner = type(self).__name__
+        default_rank, default_world_size = default_rank_and_world_size()
+        if num_replicas is None:
+            num_replicas = default_world_size
+        num_replicas = check_int(num_replicas, "num_replicas", owner, low=1)
+        rank = default_rank if rank is None else check_int(rank, "rank", owner, low=0)
+        if rank >= num_replicas:
+            raise ConfigError(
+                f"{owner}: rank={rank} must be smaller than num_replicas={num_replicas}"
+            )
+        try:
+            sample_count = len(dataset)
+        except TypeError:
+            raise ConfigError(
+                f"{owner}: dataset must have a length, got {type(dataset).__name__}"
+            ) from None
+        super().__init__(
+            dataset,
+            num_replicas=num_replicas,
+            rank=rank,
+            shuffle=check_bool(shuffle, "shuffle", owner),
+            seed=check_torch_seed(seed, "seed", owner),
+            drop_last=check_bool(drop_last, "drop_last", owner),
+        )
+        self._sample_count = sample_count
+
+    def __iter__(self) -> Iterator[int]:
+        first, token = self._begin()
+        yield from self._emit(self.rank_indices(), first, token)
+
+    def rank_indices(self) -> np.ndarray:
+        """This rank's indices for the current epoch, from its beginning.
+
+        Returns:
+            An int64 array of ``num_samples`` indices.
+
+        Raises:
+            ConfigError: ``seed + epoch`` is outside torch's seed range.
+        """
+        n = self._sample_count
+        if self.shuffle:
+            seed = check_torch_seed(self.seed + self.epoch, "seed + epoch", type(self).__name__)
+            generator = torch.Generator().manual_seed(seed)
+            indices = torch.randperm(n, generator=generator).numpy()
+        else:
+            indices = np.arange(n)
+        indices = np.resize(indices, self.total_size)  # pads cyclically or cuts the tail
+        return indices[self.rank : self.total_size : self.num_replicas]
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch; another epoch than the current one starts at its beginning.
+
+        Setting the current epoch again keeps a position restored by :meth:`load_state_dict`.
+
+        Args:
+            epoch: the epoch number (>= 0).
+
+        Raises:
+            ConfigError: ``epoch`` is not a non-negative integer.
+        """
+        epoch = check_int(epoch, "epoch", f"{type(self).__name__}.set_epoch", low=0)
+        if epoch != self.epoch:
+            self.epoch = epoch
+            self._reset_progress()
+
+    def state_dict(self) -> dict[str, Any]:
+        """The sampler's arguments, epoch and position (indices this rank has yielded).
+
+        Returns:
+            A small JSON-serialisable dict for :meth:`load_state_dict`.
+        """
+        return {**self._config(), **self._counters()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a state: the next iterator continues right after the saved position.
+
+        The rank is not recorded (all ranks share the position in a lock-step run); the world
+        size is, since the order depends on it.
+
+        Args:
+            state: a dict from :meth:`state_dict` of the same kind of sampler built with the
+                same data set length, num_replicas, shuffle, seed and drop_last.
+
+        Raises:
+            StateMismatchError: the state is of another kind, was taken with other arguments,
+                or holds an out-of-range counter. The sampler is unchanged.
+        """
+        config = self._config()
+        kind = config.pop("kind")
+        checked = check_state(state, kind=kind, config=config, fields=tuple(self._counters()))
+        counters = self._read_counters(checked, kind)
+        self._apply_counters(counters)
+
+    def _config(self) -> dict[str, Any]:
+        return {
+            "kind": type(self).__name__,
+            "sample_count": self._sample_count,
+            "num_replicas": self.num_replicas,
+            "shuffle": self.shuffle,
+            "seed": self.seed,
+            "drop_last": self.drop_last,
+        }
+
+    def _counters(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "position": self._progress()}
+
+    def _read_counters(self, state: Mapping[str, Any], kind: str) -> dict[str, int]:
+        return {
+            "epoch": state_counter(state, "epoch", kind=kind, low=0, high=None),
+            "position": state_counter(state, "position", kind=kind, low=0, high=self.num_samples),
+        }
+
+    def _apply_counters(self, counters: Mapping[str, int]) -> None:
+        self.epoch = counters["epoch"]
+        self._resume_at(counters["position"])

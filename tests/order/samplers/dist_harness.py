@@ -1,0 +1,92 @@
+"""Run a job in ``world_size`` real processes joined by a gloo process group on 127.0.0.1.
+
+Each process is started with the ``spawn`` method, initialises ``torch.distributed`` (gloo,
+TCP rendezvous on a free local port, a collective timeout), runs ``job(rank, world_size,
+*args)`` and sends back its result. A rank that fails, or a run that does not finish within
+``timeout`` seconds (a hang), fails the test; the processes started here are then killed.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue as queue_module
+import socket
+import time
+import traceback
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+COLLECTIVE_TIMEOUT_S = 30
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def run_world(
+    world_size: int, job: Callable[..., Any], *args: Any, timeout: float = 120
+) -> list[Any]:
+    """Run ``job`` on every rank of a fresh gloo group; return the results by rank."""
+    context = multiprocessing.get_context("spawn")
+    results: Any = context.Queue()
+    port = free_port()
+    processes = [
+        context.Process(target=_rank_main, args=(rank, world_size, port, job, args, results))
+        for rank in range(world_size)
+    ]
+    for process in processes:
+        process.start()
+    collected: dict[int, Any] = {}
+    deadline = time.monotonic() + timeout
+    try:
+        while len(collected) < world_size:
+            try:
+                rank, ok, payload = results.get(timeout=max(0.1, deadline - time.monotonic()))
+            except queue_module.Empty:
+                raise TimeoutError(
+                    f"world of {world_size}: ranks {sorted(set(range(world_size)) - set(collected))} "
+                    f"did not finish within {timeout} s (a hang)"
+                ) from None
+            if not ok:
+                raise RuntimeError(f"rank {rank} of {world_size} failed:\n{payload}")
+            collected[rank] = payload
+    except BaseException:
+        for process in processes:  # a failed or hung world: stop its ranks now
+            process.kill()
+        raise
+    finally:
+        for process in processes:
+            process.join(timeout=10)
+            if process.is_alive():
+                process.kill()
+                process.join()
+    return [collected[rank] for rank in range(world_size)]
+
+
+def _rank_main(rank, world_size, port, job, args, results) -> None:
+    try:
+        os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
+        import torch
+        import torch.distributed as dist
+
+        torch.set_num_threads(1)
+        dist.init_process_group(
+            "gloo",
+            init_method=f"tcp://127.0.0.1:{port}",
+            rank=rank,
+            world_size=world_size,
+            timeout=timedelta(seconds=COLLECTIVE_TIMEOUT_S),
+        )
+        try:
+            payload = job(rank, world_size, *args)
+            dist.barrier()
+        finally:
+            dist.destroy_process_group()
+        results.put((rank, True, payload))
+    except BaseException:
+        results.put((rank, False, traceback.format_exc()))
