@@ -40,12 +40,14 @@ from .prompt import confirm_overwrite
 
 __all__ = ["Writer", "FileWriter", "RawWriter", "DEFAULT_CHUNK_BYTES"]
 
-#: Small samples are gathered into chunks of this many bytes per write + md5 update.
+#: Packed samples are gathered until this many bytes, then written and handed to md5 together.
 DEFAULT_CHUNK_BYTES = 4 << 20
 #: Bytes handed to the md5 thread but not yet hashed before ``write`` blocks.
 _MAX_PENDING_BYTES = 16 << 20
-#: Buffers smaller than this are hashed inline (a thread hop costs more than md5 of them).
+#: Chunks smaller than this are hashed inline (a thread hop costs more than md5 of them).
 _INLINE_BYTES = 1 << 16
+#: Chunks of more parts than this are joined into one buffer (one write, one md5 update).
+_JOIN_PARTS = 64
 
 
 class _HashingSink:
@@ -53,7 +55,7 @@ class _HashingSink:
 
     hashlib releases the GIL, so md5 (the slowest step of a compatible writer) runs on a second
     core while the caller packs and writes the next samples. Buffers are hashed in the order
-    they were written; they must not be modified after :meth:`submit`.
+    they were written; one background task per chunk keeps thread hand-offs rare.
     """
 
     def __init__(self, file: Any) -> None:
@@ -63,17 +65,23 @@ class _HashingSink:
         self._pending: deque[tuple[Future, int]] = deque()
         self._pending_bytes = 0
 
-    def submit(self, buffer: bytes | bytearray | memoryview) -> None:
-        _write_all(self._file, buffer)
-        size = memoryview(buffer).nbytes
+    def submit(self, parts: list[bytes]) -> None:
+        """Write ``parts`` (in order) to the file now and queue them for md5."""
+        if len(parts) > _JOIN_PARTS:
+            parts = [b"".join(parts)]  # many small samples: one copy beats many calls
+        size = 0
+        for part in parts:
+            _write_all(self._file, part)
+            size += len(part)
         if size < _INLINE_BYTES and not self._pending:
-            self._md5.update(buffer)
+            for part in parts:
+                self._md5.update(part)
             return
         if self._hasher is None:
             self._hasher = ThreadPoolExecutor(1, thread_name_prefix="shardstream-md5")
         while self._pending and self._pending_bytes + size > _MAX_PENDING_BYTES:
             self._wait_oldest()
-        self._pending.append((self._hasher.submit(self._md5.update, buffer), size))
+        self._pending.append((self._hasher.submit(_update_all, self._md5, parts), size))
         self._pending_bytes += size
 
     def _wait_oldest(self) -> None:
@@ -96,6 +104,11 @@ class _HashingSink:
             self._hasher = None
         self._pending.clear()
         self._pending_bytes = 0
+
+
+def _update_all(md5: Any, parts: list[bytes]) -> None:
+    for part in parts:
+        md5.update(part)
 
 
 def _write_all(file: Any, chunk: bytes | bytearray) -> None:
@@ -154,7 +167,8 @@ class Writer(ABC):
         if self.path.exists() and not overwrite:
             confirm_overwrite(self.path)
         self._chunk_limit = buffering if buffering > 0 else DEFAULT_CHUNK_BYTES
-        self._chunk = bytearray()
+        self._parts: list[bytes] = []  # packed samples not yet written
+        self._parts_bytes = 0
         self._reported = 0  # samples already counted on the progress bar
         self._keys: list[str] = []
         self._key_set: set[str] = set()
@@ -228,7 +242,7 @@ class Writer(ABC):
             return
         self._closed = True
         self._progress.close()
-        self._chunk = bytearray()
+        self._parts = []
         self._finalizer()  # stops the threads, closes the file, deletes the temp files
 
     def _finish(self) -> None:
@@ -236,7 +250,7 @@ class Writer(ABC):
         self._finalizer.detach()
         self._sink.shutdown()
         self._progress.close()
-        self._chunk = bytearray()
+        self._parts = []
 
     # --- writing ----------------------------------------------------------------------------
 
@@ -254,31 +268,30 @@ class Writer(ABC):
             )
         raise DuplicateKeyError(f"{self.path}: duplicate key {key!r} not allowed")
 
-    def _append(self, key: str, packed: bytes | bytearray | memoryview, size: int) -> None:
-        """Append ``size`` packed bytes under an already checked key."""
+    def _check_size(self, key: str, size: int) -> None:
         if size > MSGPACK_SIZE_LIMIT:
             raise SampleTooLargeError(
                 f"{self.path}: sample {key!r} packs to {size} bytes, over msgpack's limit of "
                 f"{MSGPACK_SIZE_LIMIT}"
             )
+
+    def _append(self, key: str, packed: bytes | bytearray | memoryview, size: int) -> None:
+        """Append ``size`` packed bytes under an already checked key."""
+        self._check_size(key, size)
         self._keys.append(key)
         self._key_set.add(key)
         self._position += size
         self._offsets.append(self._position)
-        if size >= _INLINE_BYTES and isinstance(packed, bytes):
-            # large sample: write it as is rather than copying it into the chunk
-            self._flush()
-            self._sink.submit(packed)
-            return
-        chunk = self._chunk
-        chunk += packed
-        if len(chunk) >= self._chunk_limit:
+        self._parts.append(packed)
+        self._parts_bytes += size
+        if self._parts_bytes >= self._chunk_limit:
             self._flush()
 
     def _flush(self) -> None:
-        chunk, self._chunk = self._chunk, bytearray()
-        if chunk:
-            self._sink.submit(chunk)
+        parts, self._parts = self._parts, []
+        self._parts_bytes = 0
+        if parts:
+            self._sink.submit(parts)
         done = len(self._keys)
         if done > self._reported:
             self._progress.update(done - self._reported)
@@ -345,10 +358,13 @@ class RawWriter(Writer):
         """
         if type(key) is not str or key in self._key_set or self._closed:
             self._reject_key(key)
-        try:
-            size = memoryview(data).nbytes
-        except TypeError:
-            raise SampleEncodeError(
-                f"{self.path}: raw sample {key!r} must be bytes-like, got {type(data).__name__}"
-            ) from None
-        self._append(key, data, size)
+        if type(data) is not bytes:
+            try:
+                view = memoryview(data)
+            except TypeError:
+                raise SampleEncodeError(
+                    f"{self.path}: raw sample {key!r} must be bytes-like, got {type(data).__name__}"
+                ) from None
+            self._check_size(key, view.nbytes)
+            data = view.tobytes()  # immutable: the caller may reuse a bytearray or drop a view
+        self._append(key, data, len(data))

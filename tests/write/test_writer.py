@@ -318,3 +318,13 @@ def test_packb_of_sample_equals_file_bytes(tmp_path):
     sample = {"key": "a", "x": np.arange(3)}
     write_samples(tmp_path / "one.msgpack", [sample])
     assert (tmp_path / "one.msgpack").read_bytes() == packb(sample)
+
+
+def test_raw_writer_keeps_what_it_was_given(tmp_path):
+    buffer = bytearray(b"\x81\xa3key\xa1a")  # {"key": "a"}
+    with RawWriter(tmp_path / "r.msgpack", disable=True) as w:
+        w.write("a", buffer)
+        buffer[:] = b"\x81\xa3key\xa1b"  # the caller reuses its buffer before close
+        w.write("b", memoryview(buffer))
+    with MsgpackReader(tmp_path / "r.msgpack") as reader:
+        assert [s["key"] for s in reader] == ["a", "b"]
