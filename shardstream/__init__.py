@@ -41,10 +41,31 @@ from .write import FileWriter, RawWriter, Writer, query_user
 
 __version__ = "0.1.0"
 
+#: torch-based names of shardstream.load re-exported here (resolved on first use)
+_LOAD_NAMES = (
+    "COLLATE_FN_REGISTRY",
+    "DATASET_REGISTRY",
+    "DataLoaderParams",
+    "DataModule",
+    "DatasetSplit",
+    "DatasetWithEnumeratedTargets",
+    "create_collate_fn",
+    "create_dataloader",
+    "create_dataset",
+    "make_data_loader",
+    "make_dataset",
+)
+
 __all__ = [
     "Augment",
+    "COLLATE_FN_REGISTRY",
     "ChecksumWarning",
     "Cycler",
+    "DATASET_REGISTRY",
+    "DataLoaderParams",
+    "DataModule",
+    "DatasetSplit",
+    "DatasetWithEnumeratedTargets",
     "DirectoryReader",
     "DistributedSampler",
     "EpochSampler",
@@ -70,10 +91,15 @@ __all__ = [
     "Writer",
     "ZipFileReader",
     "convert_legacy_index",
+    "create_collate_fn",
+    "create_dataloader",
+    "create_dataset",
     "errors",
     "hash_keys",
     "hash_string",
     "load_md5file",
+    "make_data_loader",
+    "make_dataset",
     "make_sampler",
     "packb",
     "query_user",
@@ -86,9 +112,13 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    """Resolve the torch-based samplers lazily (importing shardstream does not import torch)."""
+    """Resolve torch-based names lazily (importing shardstream does not import torch)."""
     if name in TORCH_SAMPLERS:
         from . import order
 
         return getattr(order, name)
+    if name in _LOAD_NAMES:
+        from . import load
+
+        return getattr(load, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -36,6 +36,17 @@ __all__ = [
     "MissingDependencyError",
     "StateMismatchError",
     "UnsupportedOptionError",
+    "MissingFieldError",
+    "UnevenShardsError",
+    "DatasetStringError",
+    "DatasetStringKeyError",
+    "DatasetSplitError",
+    "DatasetArgumentError",
+    "DatasetReadError",
+    "AlreadyRegisteredError",
+    "NotRegisteredError",
+    "ConfigTypeError",
+    "NotReadyError",
 ]
 
 
@@ -188,4 +199,94 @@ class UnsupportedOptionError(ShardstreamError, NotImplementedError):
 
     Raised where the original raises ``NotImplementedError``, e.g. dinov2's ``EPOCH`` sampler
     with ``sampler_advance > 0``.
+    """
+
+
+class DatasetStringError(ShardstreamError, ValueError):
+    """A dataset string (dinov2's ``Name:key=value:...``) is malformed or names no known data set.
+
+    Raised where dinov2 raises ``ValueError``: a ``key=value`` token without exactly one ``=``,
+    or an unsupported data set name. The message quotes the string and the token at fault.
+    """
+
+
+class DatasetStringKeyError(ShardstreamError, AssertionError):
+    """A dataset string uses a key that no data set accepts (dinov2 asserts on it).
+
+    An ``AssertionError`` like dinov2's, so code written against dinov2 still catches it; the
+    message names the key and the accepted keys.
+    """
+
+
+class DatasetSplitError(ShardstreamError, KeyError):
+    """A split name is not a member of the data set's ``Split`` enum (dinov2 raises KeyError)."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class DatasetArgumentError(ShardstreamError, TypeError):
+    """A dataset string passes a key its data set does not take, or lacks one it needs.
+
+    A ``TypeError``, as the data set's constructor raises in dinov2 (e.g. ``split`` for
+    ``ImageNet22k``); the message names the data set and the key.
+    """
+
+
+class DatasetReadError(ShardstreamError, RuntimeError):
+    """A data set's image, labels file or tar block list cannot be read or decoded.
+
+    A ``RuntimeError`` as in dinov2 (``"can not read image for sample <i>"``); the message names
+    the sample or file, and the original exception is chained.
+    """
+
+
+class AlreadyRegisteredError(ShardstreamError, ValueError):
+    """A name is registered twice in one registry (helios' ``Registry``).
+
+    helios checks this with ``assert`` (an ``AssertionError`` that vanishes under ``python -O``);
+    shardstream raises this ``ValueError`` instead. The message names the object and the registry.
+    """
+
+
+class NotRegisteredError(ShardstreamError, KeyError):
+    """A registry has no object of the requested name (helios raises ``KeyError``)."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class ConfigTypeError(ConfigError, TypeError):
+    """An argument is an object of the wrong type, e.g. a sampler that is not resumable.
+
+    Both a :class:`ConfigError` and a ``TypeError`` (what helios raises for a wrong sampler);
+    the message names the argument and the type received.
+    """
+
+
+class NotReadyError(ShardstreamError, RuntimeError):
+    """Something was used before it was created or configured.
+
+    E.g. helios' default NumPy generator read before ``seed_rngs`` / ``create_default_numpy_rng``,
+    or a ``DataModule``'s trainer read before one was assigned. A ``RuntimeError``, as in helios.
+    """
+
+
+class MissingFieldError(ShardstreamError, KeyError):
+    """A value a transform needs is missing: a parameter from the ``rng`` dict, or a sample field.
+
+    Raised by ``Compose`` when a transform's required parameter is not in the parameters, and by
+    the torch datasets when a transform dict names a field the sample lacks. A ``KeyError``, as
+    datadings raises; the message names the transform or field and what is available.
+    """
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class UnevenShardsError(ShardstreamError, RuntimeError):
+    """The shards of an ``IterableDataset`` would leave a loader worker an empty last batch.
+
+    A ``RuntimeError``, as datadings raises when ``0 < len(shard) % batch_size < 1``; the message
+    names the sizes and what to change (workers, batch size or world size).
     """

@@ -1,0 +1,63 @@
+"""Load: torch Dataset adapters, dinov2's loaders and datasets, helios' registries and DataModule.
+
+Everything here needs torch, so every name is imported on first use: ``import shardstream`` and
+``import shardstream.load`` stay free of torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: public name -> submodule of shardstream.load that defines it
+LAZY_NAMES: dict[str, str] = {
+    # dinov2
+    "make_dataset": "dinov2",
+    "make_data_loader": "dinov2",
+    "parse_dataset_str": "dinov2",
+    "DatasetWithEnumeratedTargets": "datasets",
+    "ExtendedVisionDataset": "datasets",
+    "ImageFolder": "datasets",
+    "ImageNet": "datasets",
+    "ImageNet22k": "datasets",
+    "ImageNetSplit": "datasets",
+    "PackedDataset": "datasets",
+    # helios (its Dataset dataclass stays at shardstream.load.helios.Dataset)
+    "COLLATE_FN_REGISTRY": "helios",
+    "DATASET_REGISTRY": "helios",
+    "SAMPLER_REGISTRY": "helios",
+    "TRANSFORM_REGISTRY": "helios",
+    "DataLoaderParams": "helios",
+    "DataModule": "helios",
+    "DatasetSplit": "helios",
+    "ToImageTensor": "helios",
+    "create_collate_fn": "helios",
+    "create_dataloader": "helios",
+    "create_dataset": "helios",
+    "create_sampler": "helios",
+    "create_transform": "helios",
+}
+
+__all__ = sorted(LAZY_NAMES)
+
+
+def __getattr__(name: str) -> Any:
+    module = LAZY_NAMES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    try:
+        value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    except ModuleNotFoundError as error:
+        if not (error.name or "").split(".")[0] == "torch":
+            raise
+        from ..errors import MissingDependencyError
+
+        raise MissingDependencyError(
+            f"shardstream.load.{name} needs torch; install it (pip install torch)"
+        ) from error
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
