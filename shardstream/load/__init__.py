@@ -11,6 +11,13 @@ from typing import Any
 
 #: public name -> submodule of shardstream.load that defines it
 LAZY_NAMES: dict[str, str] = {
+    # datadings' torch integration
+    "Compose": "torch_data",
+    "CompressedToPIL": "torch_data",
+    "Dataset": "torch_data",
+    "IterableDataset": "torch_data",
+    "dict2tuple": "torch_data",
+    "no_rng": "torch_data",
     # dinov2
     "make_dataset": "dinov2",
     "make_data_loader": "dinov2",

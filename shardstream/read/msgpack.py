@@ -44,6 +44,19 @@ from .reader import Reader, normalize_index, normalize_range
 
 __all__ = ["MsgpackReader"]
 
+#: attributes rebuilt on first use; dropped when a reader is pickled
+_LAZY_STATE = (
+    "_map",
+    "_view",
+    "_offsets",
+    "_offsets_arr",
+    "_keys",
+    "_salt",
+    "_sorted_hashes",
+    "_hash_order",
+    "_filter",
+)
+
 
 class MsgpackReader(Reader):
     """Reader for one dataset file in the datadings format.
@@ -340,6 +353,15 @@ class MsgpackReader(Reader):
                 mapped.close()
             except BufferError:
                 pass  # views returned with copy=False still use it; it closes when they go
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Pickle (spawned workers, copies) without the map, its views or lazily loaded index
+        # data: the receiving process maps and loads them again on first use.
+        state = self.__dict__.copy()
+        for name in _LAZY_STATE:
+            state[name] = None
+        state["_filter_loaded"] = False
+        return state
 
     def __del__(self) -> None:
         try:

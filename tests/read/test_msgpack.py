@@ -435,3 +435,18 @@ def test_round_trip_property(tmp_path_factory, samples, shards):
             assert_samples_equal(b, sample)
         for i, sample in enumerate(samples):
             assert sharded.find_index(sample["key"]) == i
+
+
+def test_pickles_after_use_without_its_map(dataset, samples):
+    import pickle
+
+    reader = MsgpackReader(dataset)
+    reader.get(3, raw=True, copy=False)
+    reader.find_key(0)
+    assert samples[2]["key"] in reader
+    blob = pickle.dumps(reader)
+    assert len(blob) < 1000  # no data, offsets or keys travel
+    clone = pickle.loads(blob)
+    assert_samples_equal(clone.get(3), samples[3])
+    assert clone.find_index(samples[5]["key"]) == 5
+    assert clone.find_key(7) == samples[7]["key"]
