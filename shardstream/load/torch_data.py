@@ -145,8 +145,13 @@ class Dataset(_TransformedReader, _TorchDataset):
         ConfigError: ``reader``, ``transforms`` or ``rng`` is of the wrong kind.
     """
 
+    #: in a loader worker, the reader's mapped pages are released after this many samples, so a
+    #: worker's resident memory stays bounded over an epoch of random reads
+    release_samples = 256
+
     def __init__(self, reader: Any, transforms: Any = None, rng: Callable | None = None) -> None:
         _TransformedReader.__init__(self, reader, transforms, rng)
+        self._since_release = 0
 
     def __len__(self) -> int:
         return len(self.reader)
@@ -158,7 +163,17 @@ class Dataset(_TransformedReader, _TorchDataset):
             IndexError: ``index`` out of range.
             MissingFieldError: a transform dict names a field the sample lacks.
         """
-        return self.transform(self.reader.get(index))
+        sample = self.reader.get(index)
+        self._count_reads(1)
+        return self.transform(sample)
+
+    def _count_reads(self, count: int) -> None:
+        self._since_release += count
+        if self._since_release >= self.release_samples and get_worker_info() is not None:
+            self._since_release = 0
+            release = getattr(self.reader, "release_pages", None)
+            if release is not None:
+                release()
 
     def __getitems__(self, indices: Sequence[int]) -> list[Any]:
         """The transformed samples at ``indices`` (one ``reader.getitems`` call when available).
@@ -172,6 +187,7 @@ class Dataset(_TransformedReader, _TorchDataset):
             samples = [self.reader.get(i) for i in indices]
         else:
             samples = getitems(indices)
+        self._count_reads(len(samples))
         transform = self.transform
         return [transform(s) for s in samples]
 

@@ -354,6 +354,15 @@ class MsgpackReader(Reader):
             except BufferError:
                 pass  # views returned with copy=False still use it; it closes when they go
 
+    def release_pages(self) -> None:
+        """Unmap the pages read so far from this process (``madvise(MADV_DONTNEED)``).
+
+        Views handed out with ``copy=False`` stay valid: their pages are mapped again from the
+        page cache when next touched. See :meth:`Reader.release_pages`.
+        """
+        if isinstance(self._map, mmap.mmap):
+            self._map.madvise(mmap.MADV_DONTNEED)
+
     def __getstate__(self) -> dict[str, Any]:
         # Pickle (spawned workers, copies) without the map, its views or lazily loaded index
         # data: the receiving process maps and loads them again on first use.

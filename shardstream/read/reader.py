@@ -110,6 +110,15 @@ class Reader(ABC):
     def close(self) -> None:
         """Release file handles and maps; the reader reopens them lazily on next use."""
 
+    def release_pages(self) -> None:
+        """Drop this process's mappings of the pages read so far, keeping the reader open.
+
+        Readers that memory-map their data (:class:`MsgpackReader`) otherwise see every page they
+        touched counted in the process's resident memory, up to the whole file over an epoch of
+        random reads. The data stays in the page cache; the next read maps it again. A no-op for
+        readers without a memory map.
+        """
+
     def __enter__(self) -> Reader:
         return self
 

@@ -139,6 +139,11 @@ class ShardedReader(Reader):
             self._i += 1
             yield sample
 
+    def release_pages(self) -> None:
+        """Release the mapped pages of every shard; see :meth:`Reader.release_pages`."""
+        for shard in self.shards:
+            shard.release_pages()
+
     def close(self) -> None:
         """Close every shard."""
         for shard in self.shards:

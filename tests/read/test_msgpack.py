@@ -450,3 +450,33 @@ def test_pickles_after_use_without_its_map(dataset, samples):
     assert_samples_equal(clone.get(3), samples[3])
     assert clone.find_index(samples[5]["key"]) == 5
     assert clone.find_key(7) == samples[7]["key"]
+
+
+def mapped_kib(path) -> int:
+    """Resident KiB of this process's mappings of ``path`` (from /proc/self/smaps)."""
+    total, inside = 0, False
+    with open("/proc/self/smaps") as smaps:
+        for line in smaps:
+            fields = line.split()
+            if "-" in fields[0] and len(fields) >= 5:  # a mapping header line
+                inside = fields[-1] == str(path)
+            elif inside and fields[0] == "Rss:":
+                total += int(fields[1])
+    return total
+
+
+def test_release_pages_unmaps_what_was_read_and_keeps_views_valid(tmp_path):
+    path = tmp_path / "big.msgpack"
+    rng = np.random.default_rng(0)
+    samples = [{"key": str(i), "x": rng.bytes(20_000)} for i in range(500)]  # ~10 MB
+    write_samples(path, samples)
+    with MsgpackReader(path) as reader:
+        view = reader.get(7, raw=True, copy=False)
+        for _ in reader.iter(raw=True):  # copying reads (and so maps) every page
+            pass
+        assert mapped_kib(path) > 8_000
+        reader.release_pages()
+        assert mapped_kib(path) < 1_000
+        assert unpackb(view)["x"] == samples[7]["x"]  # refaults from the page cache
+        assert reader.get(499)["x"] == samples[499]["x"]
+        del view
