@@ -155,3 +155,29 @@ class StreamProgress:
                 if self._token == token:
                     self._position += 1
                 yield value
+
+
+class EpochSelection:
+    """``set_epoch`` for samplers whose order depends on the epoch (mixed in with StreamProgress).
+
+    Attributes:
+        _epoch_attribute: name of the attribute holding the epoch (torch's samplers use ``epoch``).
+    """
+
+    _epoch_attribute = "_epoch"
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch; another epoch than the current one starts at its beginning.
+
+        Setting the current epoch again keeps a position restored by :meth:`load_state_dict`.
+
+        Args:
+            epoch: the epoch number (>= 0).
+
+        Raises:
+            ConfigError: ``epoch`` is not a non-negative integer.
+        """
+        epoch = check_int(epoch, "epoch", f"{type(self).__name__}.set_epoch", low=0)
+        if epoch != getattr(self, self._epoch_attribute):
+            setattr(self, self._epoch_attribute, epoch)
+            self._reset_progress()

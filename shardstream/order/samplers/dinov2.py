@@ -26,6 +26,7 @@ from ...errors import ConfigError, StateMismatchError
 from ..state import check_state, state_counter
 from ._common import (
     CHUNK,
+    EpochSelection,
     StreamProgress,
     check_bool,
     check_int,
@@ -37,7 +38,7 @@ from ._torch_streams import dinov2_permutation_pass, inside_out_shuffle, skip_pe
 __all__ = ["EpochSampler", "InfiniteSampler", "ShardedInfiniteSampler"]
 
 
-class EpochSampler(StreamProgress, Sampler[int]):
+class EpochSampler(EpochSelection, StreamProgress, Sampler[int]):
     """A finite epoch of ``size`` indices, shuffled per epoch with numpy (dinov2's ``EPOCH``).
 
     The index sequence is ``range(sample_count)`` tiled ``ceil(size / sample_count)`` times; with
@@ -95,22 +96,6 @@ class EpochSampler(StreamProgress, Sampler[int]):
     def epoch(self) -> int:
         """The epoch whose order the sampler yields."""
         return self._epoch
-
-    def set_epoch(self, epoch: int) -> None:
-        """Select the epoch; another epoch than the current one starts at its beginning.
-
-        Setting the current epoch again keeps a position restored by :meth:`load_state_dict`.
-
-        Args:
-            epoch: the epoch number (>= 0).
-
-        Raises:
-            ConfigError: ``epoch`` is not a non-negative integer.
-        """
-        epoch = check_int(epoch, "epoch", "EpochSampler.set_epoch", low=0)
-        if epoch != self._epoch:
-            self._epoch = epoch
-            self._reset_progress()
 
     def state_dict(self) -> dict[str, Any]:
         """The sampler's arguments, epoch and position (indices this rank has yielded).

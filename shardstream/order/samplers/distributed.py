@@ -12,6 +12,7 @@ from torch.utils.data import DistributedSampler as TorchDistributedSampler
 from ...errors import ConfigError
 from ..state import check_state, state_counter
 from ._common import (
+    EpochSelection,
     StreamProgress,
     check_bool,
     check_int,
@@ -22,7 +23,7 @@ from ._common import (
 __all__ = ["DistributedSampler"]
 
 
-class DistributedSampler(StreamProgress, TorchDistributedSampler):
+class DistributedSampler(EpochSelection, StreamProgress, TorchDistributedSampler):
     """torch's ``DistributedSampler``, yielding the same indices, plus ``state_dict()``.
 
     Each epoch: ``torch.randperm(n)`` from a generator seeded with ``seed + epoch`` (or
@@ -48,6 +49,8 @@ class DistributedSampler(StreamProgress, TorchDistributedSampler):
         ConfigError: ``dataset`` has no length, or an argument is out of range
             (``rank`` must lie in ``[0, num_replicas)``).
     """
+
+    _epoch_attribute = "epoch"  # torch's attribute name
 
     def __init__(
         self,
@@ -106,22 +109,6 @@ class DistributedSampler(StreamProgress, TorchDistributedSampler):
             indices = np.arange(n)
         indices = np.resize(indices, self.total_size)  # pads cyclically or cuts the tail
         return indices[self.rank : self.total_size : self.num_replicas]
-
-    def set_epoch(self, epoch: int) -> None:
-        """Select the epoch; another epoch than the current one starts at its beginning.
-
-        Setting the current epoch again keeps a position restored by :meth:`load_state_dict`.
-
-        Args:
-            epoch: the epoch number (>= 0).
-
-        Raises:
-            ConfigError: ``epoch`` is not a non-negative integer.
-        """
-        epoch = check_int(epoch, "epoch", f"{type(self).__name__}.set_epoch", low=0)
-        if epoch != self.epoch:
-            self.epoch = epoch
-            self._reset_progress()
 
     def state_dict(self) -> dict[str, Any]:
         """The sampler's arguments, epoch and position (indices this rank has yielded).

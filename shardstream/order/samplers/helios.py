@@ -22,7 +22,7 @@ from torch.utils.data import Sampler
 
 from ...errors import ConfigError
 from ..state import check_state, state_counter
-from ._common import StreamProgress, check_int, check_torch_seed
+from ._common import EpochSelection, StreamProgress, check_int, check_torch_seed
 from .distributed import DistributedSampler
 
 __all__ = [
@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 
-class ResumableSampler(StreamProgress, Sampler[int]):
+class ResumableSampler(EpochSelection, StreamProgress, Sampler[int]):
     """Base of helios' resumable samplers: ``start_iter``, ``set_epoch`` and a batch size.
 
     A sampler is resumable when, stopped right after batch ``i`` of epoch ``e`` and restarted in
@@ -82,22 +82,6 @@ class ResumableSampler(StreamProgress, Sampler[int]):
     def epoch(self) -> int:
         """The epoch that seeds the order."""
         return self._epoch
-
-    def set_epoch(self, epoch: int) -> None:
-        """Set the epoch used for seeding; another epoch than the current one starts afresh.
-
-        Setting the current epoch again keeps a position restored by :meth:`load_state_dict`.
-
-        Args:
-            epoch: the epoch number (>= 0).
-
-        Raises:
-            ConfigError: ``epoch`` is not a non-negative integer.
-        """
-        epoch = check_int(epoch, "epoch", f"{type(self).__name__}.set_epoch", low=0)
-        if epoch != self._epoch:
-            self._epoch = epoch
-            self._reset_progress()
 
     def state_dict(self) -> dict[str, Any]:
         """The sampler's arguments, epoch, ``start_iter`` and position in the epoch.
