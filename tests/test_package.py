@@ -63,3 +63,33 @@ def test_importing_shardstream_does_not_import_torch():
     code = "import sys, shardstream; print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "False", result.stderr
+
+
+def test_torch_names_without_torch_raise_a_clear_error():
+    import subprocess
+    import sys
+
+    code = """
+import sys
+class NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, NoTorch())
+import shardstream
+from shardstream.errors import MissingDependencyError
+for name in ("InfiniteSampler", "make_data_loader", "IterableDataset"):
+    try:
+        getattr(shardstream, name)
+    except MissingDependencyError as e:
+        print(type(e).__mro__[2].__name__, e)
+print(shardstream.GlobalOrderSampler.__name__)
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "ImportError shardstream.order.samplers.InfiniteSampler needs torch; install it (pip install torch)",
+        "ImportError shardstream.load.make_data_loader needs torch; install it (pip install torch)",
+        "ImportError shardstream.load.IterableDataset needs torch; install it (pip install torch)",
+        "GlobalOrderSampler",
+    ]

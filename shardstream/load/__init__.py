@@ -6,8 +6,9 @@ Everything here needs torch, so every name is imported on first use: ``import sh
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
+
+from .._lazy import resolve_lazy
 
 #: public name -> submodule of shardstream.load that defines it
 LAZY_NAMES: dict[str, str] = {
@@ -49,21 +50,7 @@ __all__ = sorted(LAZY_NAMES)
 
 
 def __getattr__(name: str) -> Any:
-    module = LAZY_NAMES.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    try:
-        value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    except ModuleNotFoundError as error:
-        if not (error.name or "").split(".")[0] == "torch":
-            raise
-        from ..errors import MissingDependencyError
-
-        raise MissingDependencyError(
-            f"shardstream.load.{name} needs torch; install it (pip install torch)"
-        ) from error
-    globals()[name] = value
-    return value
+    return resolve_lazy(__name__, LAZY_NAMES, name, globals())
 
 
 def __dir__() -> list[str]:

@@ -9,9 +9,9 @@ other samplers need torch, which is imported when one of them is first used.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
+from ..._lazy import resolve_lazy
 from .global_order import GlobalOrderSampler, epoch_order, split_for_worker
 from .seeds import epoch_seed, sample_rng, sample_seed
 from .types import SamplerType
@@ -51,21 +51,7 @@ _TORCH_NAMES = {
 
 
 def __getattr__(name: str) -> Any:
-    module = _TORCH_NAMES.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    try:
-        value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    except ModuleNotFoundError as error:
-        if error.name != "torch" and not (error.name or "").startswith("torch."):
-            raise
-        from ...errors import MissingDependencyError
-
-        raise MissingDependencyError(
-            f"shardstream.order.samplers.{name} needs torch; install it (pip install torch)"
-        ) from error
-    globals()[name] = value
-    return value
+    return resolve_lazy(__name__, _TORCH_NAMES, name, globals())
 
 
 def __dir__() -> list[str]:
