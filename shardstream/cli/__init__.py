@@ -6,16 +6,31 @@ Exit codes: 0 success, 1 failure (bad input, a shardstream error), 2 usage error
 from __future__ import annotations
 
 import argparse
+import importlib
+import pkgutil
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
 from ..errors import ShardstreamError
-from . import demo
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "command_modules"]
 
-#: subcommand modules; each provides ``add_parser(subparsers)`` and ``run(args) -> int``
-COMMANDS = (demo,)
+
+def command_modules() -> list[ModuleType]:
+    """Every module of this package that defines a subcommand (``add_parser`` and ``run``).
+
+    Each module's ``add_parser(subparsers)`` registers its parser and sets ``run`` as the
+    parser's default ``run``; ``run(args) -> int`` returns the exit code.
+    """
+    modules = []
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        if hasattr(module, "add_parser") and hasattr(module, "run"):
+            modules.append(module)
+    return modules
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
-    for command in COMMANDS:
+    for command in command_modules():
         command.add_parser(subparsers)
     return parser
 

@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import IndexMismatchError
+from ..format.manifest import is_manifest, load_manifest
 from .msgpack import MsgpackReader
 from .reader import Reader, normalize_index, normalize_range
 
@@ -20,11 +22,14 @@ class ShardedReader(Reader):
     """Read several shards as one dataset: global index ``g`` maps to (shard, local index).
 
     Args:
-        shards: a glob pattern (str or Path; matches are sorted) or an iterable of data file paths
-            (opened as :class:`MsgpackReader`) and/or :class:`Reader` instances, in order.
+        shards: a manifest path (``*.manifest``, see :mod:`shardstream.format.manifest`), a glob
+            pattern (str or Path; matches are sorted), or an iterable of data file paths (opened
+            as :class:`MsgpackReader`) and/or :class:`Reader` instances, in order.
 
     Raises:
         ValueError: an item is neither a path nor a Reader, or a glob matches no file.
+        CorruptIndexError, DatasetNotFoundError, IndexMismatchError: a bad manifest, a shard it
+            lists is missing, or a shard's length differs from the manifest.
 
     Keys need not be unique across shards; ``find_index`` returns the first match in shard order.
     Unlike datadings, shards are not closed after every access (that reopened the file per
@@ -33,7 +38,12 @@ class ShardedReader(Reader):
 
     def __init__(self, shards: str | os.PathLike | Iterable[str | os.PathLike | Reader]):
         super().__init__()
-        if isinstance(shards, (str, Path)):
+        counts: list[int] | None = None
+        if isinstance(shards, (str, Path)) and is_manifest(shards):
+            manifest = load_manifest(shards)
+            shards = manifest.shard_paths()
+            counts = [shard.samples for shard in manifest.shards]
+        elif isinstance(shards, (str, Path)):
             matches = sorted(glob.glob(os.fspath(shards)))
             if not matches:
                 raise ValueError(f"glob pattern {os.fspath(shards)!r} matches no shard")
@@ -48,6 +58,13 @@ class ShardedReader(Reader):
                 raise ValueError(
                     f"need either msgpack path or Reader instance, got {type(shard).__name__}"
                 )
+        if counts is not None:
+            for reader, count in zip(readers, counts):
+                if len(reader) != count:
+                    raise IndexMismatchError(
+                        getattr(reader, "path", None),
+                        f"shard holds {len(reader)} samples but the manifest says {count}",
+                    )
         self.shards: list[Reader] = readers
         lengths = np.array([len(r) for r in readers], dtype=np.int64)
         #: global index of each shard's first sample, plus the total at the end
