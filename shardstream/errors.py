@@ -47,6 +47,12 @@ __all__ = [
     "NotRegisteredError",
     "ConfigTypeError",
     "NotReadyError",
+    "SourceNotFoundError",
+    "SourceChecksumError",
+    "DownloadError",
+    "BadSourceError",
+    "UnsafeSourcePathError",
+    "NothingToConvertError",
 ]
 
 
@@ -289,4 +295,100 @@ class UnevenShardsError(ShardstreamError, RuntimeError):
 
     A ``RuntimeError``, as datadings raises when ``0 < len(shard) % batch_size < 1``; the message
     names the sizes and what to change (workers, batch size or world size).
+    """
+
+
+class SourceNotFoundError(ShardstreamError, FileNotFoundError):
+    """A data set's source file (an archive such as ``cifar-10-binary.tar.gz``) is not there.
+
+    Raised when the file is missing from the input directory and downloading was not allowed (or
+    the file has no download URL). The message names the file, where it was looked for and how to
+    get it.
+
+    Attributes:
+        path: where the file was expected.
+        url: where it can be downloaded from (``None`` when it cannot be downloaded).
+    """
+
+    def __init__(self, path: str | os.PathLike, problem: str, url: str | None = None):
+        self.path = os.fspath(path)
+        self.problem = problem
+        self.url = url
+        super().__init__(f"{self.path}: {problem}")
+
+    def __reduce__(self):  # picklable across processes despite the extra arguments
+        return type(self), (self.path, self.problem, self.url)
+
+
+class SourceChecksumError(ChecksumMismatchError):
+    """A source file's md5 is not the one its data set publishes (a wrong, corrupt or partial file).
+
+    Attributes:
+        path: the file at fault.
+        expected: the md5 (hex) the file should have.
+        actual: the md5 (hex) it has.
+    """
+
+    def __init__(self, path: str | os.PathLike, expected: str, actual: str, problem: str):
+        self.expected = expected
+        self.actual = actual
+        super().__init__(path, problem)
+
+    def __reduce__(self):  # picklable across processes despite the extra arguments
+        return type(self), (self.path, self.expected, self.actual, self.problem)
+
+
+class DownloadError(ShardstreamError, OSError):
+    """Downloading a source file failed (HTTP error, timeout, refused connection, short body).
+
+    No file is left under the final name. The message names the URL and the fault.
+
+    Attributes:
+        url: the URL that failed.
+    """
+
+    def __init__(self, url: str, problem: str):
+        self.url = url
+        self.problem = problem
+        super().__init__(f"{url}: {problem}")
+
+    def __reduce__(self):  # picklable across processes despite the extra arguments
+        return type(self), (self.url, self.problem)
+
+
+class BadSourceError(ShardstreamError, ValueError):
+    """One source of a conversion (an image file, an archive member) cannot be converted.
+
+    Raised by :func:`~shardstream.write.convert.convert` with ``on_error="raise"`` for a source
+    that cannot be read (missing, a directory, a dangling link), is empty, is not an image, or is
+    a corrupt image. With ``on_error="skip"`` the same faults are recorded in the skipped report
+    instead. The message names the source and the fault.
+
+    Attributes:
+        source: where the item came from (a path, or ``archive:member``).
+        reason: what is wrong with it.
+    """
+
+    def __init__(self, source: str, reason: str, hint: str = ""):
+        self.source = source
+        self.reason = reason
+        self._hint = hint
+        super().__init__(f"{source}: {reason}{hint}")
+
+    def __reduce__(self):  # picklable across processes despite the extra arguments
+        return type(self), (self.source, self.reason, self._hint)
+
+
+class UnsafeSourcePathError(BadSourceError):
+    """An archive member's name is absolute or contains ``..``, so it could escape its folder.
+
+    shardstream never extracts archives to disk, but such a member is refused (never read) all
+    the same, as a sign of a malicious or broken archive.
+    """
+
+
+class NothingToConvertError(ShardstreamError, ValueError):
+    """A conversion found no sources (an empty folder, a pattern matching nothing), or skipped all.
+
+    No output is written. The message names the folder, pattern or output at fault.
     """

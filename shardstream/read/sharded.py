@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import IndexMismatchError
+from ..errors import DatasetNotFoundError, IndexMismatchError
 from ..format.manifest import is_manifest, load_manifest
 from .msgpack import MsgpackReader
 from .reader import Reader, normalize_index, normalize_range
@@ -27,7 +27,8 @@ class ShardedReader(Reader):
             as :class:`MsgpackReader`) and/or :class:`Reader` instances, in order.
 
     Raises:
-        ValueError: an item is neither a path nor a Reader, or a glob matches no file.
+        ValueError: an item is neither a path nor a Reader.
+        DatasetNotFoundError: a glob pattern matches no file (a ``FileNotFoundError``).
         CorruptIndexError, DatasetNotFoundError, IndexMismatchError: a bad manifest, a shard it
             lists is missing, or a shard's length differs from the manifest.
 
@@ -46,7 +47,7 @@ class ShardedReader(Reader):
         elif isinstance(shards, (str, Path)):
             matches = sorted(glob.glob(os.fspath(shards)))
             if not matches:
-                raise ValueError(f"glob pattern {os.fspath(shards)!r} matches no shard")
+                raise DatasetNotFoundError(shards, "glob pattern matches no shard")
             shards = matches
         readers: list[Reader] = []
         for shard in shards:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from shardstream import MsgpackReader, ShardedReader
+from shardstream.errors import DatasetNotFoundError
 from tests.conftest import write_samples
 from tests.read.conformance import assert_samples_equal, run_reader_conformance
 
@@ -74,5 +75,7 @@ def test_duplicate_keys_across_shards_find_first(tmp_path):
 def test_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="need either msgpack path or Reader instance"):
         ShardedReader([3])
-    with pytest.raises(ValueError, match="matches no shard"):
+    with pytest.raises(
+        DatasetNotFoundError, match="none-\\*\\.msgpack: glob pattern matches no shard"
+    ):
         ShardedReader(str(tmp_path / "none-*.msgpack"))

@@ -1,0 +1,211 @@
+"""``shardstream verify``: check a dataset's checksums and that every sample decodes.
+
+For each data file (one, or every shard of a manifest or glob): the md5 of the data file and of
+every index file present (``.offsets``, ``.keys``, ``.key_hashes``, ``.filter``, legacy
+``.index``) is compared with its ``.md5`` file, and for a manifest also with the shard's md5 and
+size recorded there. Then, unless ``--quick``, every sample is decoded and its ``key`` field
+compared with the keys file. Each fault is printed with the file (and sample) at fault; the
+exit code is 1 if there was any. ``datadings`` has no such command (only the reader methods
+``verify_data`` and ``verify_index``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..errors import ShardstreamError
+from ..format.codec import unpackb
+from ..format.integrity import READ_SIZE, load_md5file
+from ..format.manifest import ShardEntry, is_manifest, load_manifest
+from ..format.paths import INDEX_SUFFIXES, SUFFIX_LEGACY_INDEX, DatasetPaths
+from ..read import MsgpackReader
+from ._common import INPUT_HELP, counted, input_data_files, make_progress
+
+__all__ = ["add_parser", "run", "verify_file"]
+
+#: Bad samples reported one by one per file; the rest are counted.
+MAX_SAMPLE_FAULTS = 10
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register the ``verify`` subcommand."""
+    parser = subparsers.add_parser(
+        "verify",
+        help="check md5 of data and index files and that every sample decodes",
+        description=__doc__.split("\n\n")[0],
+    )
+    parser.add_argument("infile", help=INPUT_HELP)
+    parser.add_argument(
+        "--quick", action="store_true", help="check checksums and the index only, decode nothing"
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    parser.set_defaults(run=run, parser=parser)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Verify every data file; returns 0 if all is well, 1 after printing the faults."""
+    files = input_data_files(args.infile)
+    entries: list[ShardEntry | None] = [None] * len(files)
+    if is_manifest(args.infile):
+        entries = list(load_manifest(args.infile).shards)
+    faults = checked = samples = 0
+    for path, entry in zip(files, entries):
+        result = verify_file(
+            path, entry=entry, decode=not args.quick, quiet=args.quiet, report=_print
+        )
+        faults += result["faults"]
+        checked += result["files"]
+        samples += result["samples"]
+    if faults:
+        print(f"verify: {faults} fault{'s' if faults != 1 else ''} found")
+        return 1
+    what = f"{checked} files" + ("" if args.quick else f" and {samples:,} samples")
+    print(f"verify: OK, {what} checked")
+    return 0
+
+
+def verify_file(
+    path: Path,
+    *,
+    entry: ShardEntry | None = None,
+    decode: bool = True,
+    quiet: bool = True,
+    report: Callable[[str, str], None],
+) -> dict[str, int]:
+    """Verify one data file and its index; call ``report(status, text)`` for each finding.
+
+    Args:
+        path: the data file.
+        entry: the file's manifest entry, whose md5 and size are checked too.
+        decode: decode every sample and compare its ``key`` with the keys file.
+        quiet: no progress bars.
+        report: called with ``("ok", what)`` or ``("FAULT", "<file>: <problem>")``.
+
+    Returns:
+        ``{"faults": n, "files": files hashed, "samples": samples decoded}``.
+    """
+    counts = {"faults": 0, "files": 0, "samples": 0}
+
+    def fault(where: Any, problem: str) -> None:
+        counts["faults"] += 1
+        report("FAULT", f"{where}: {problem}")
+
+    paths = DatasetPaths(Path(path))
+    if not paths.data.is_file():
+        fault(paths.data, "data file not found")
+        return counts
+    candidates = [paths.data] + [
+        paths.sidecar(s)
+        for s in (*INDEX_SUFFIXES, SUFFIX_LEGACY_INDEX)
+        if paths.sidecar(s).exists()
+    ]
+    try:
+        recorded: dict[str, str] | None = load_md5file(paths.md5)
+    except ShardstreamError as e:
+        fault(paths.md5, _problem(e))
+        recorded = None
+    total = sum(f.stat().st_size for f in candidates)
+    bar = make_progress(quiet, total, f"md5 {paths.data.name}", unit="B", unit_scale=True)
+    hashed = {}
+    try:
+        for file in candidates:
+            hashed[file] = _md5(file, bar)
+    finally:
+        bar.close()
+    for file, actual in hashed.items():
+        counts["files"] += 1
+        problems = []
+        if recorded is not None:
+            expected = recorded.get(file.name)
+            if expected is None:
+                problems.append(f"no md5 recorded in {paths.md5.name}")
+            elif actual != expected:
+                problems.append(f"md5 {actual} != {expected} recorded in {paths.md5.name}")
+        if entry is not None and file == paths.data:
+            if actual != entry.md5:
+                problems.append(f"md5 {actual} != {entry.md5} recorded in the manifest")
+            size = file.stat().st_size
+            if size != entry.bytes:
+                problems.append(f"size {size} != {entry.bytes} bytes recorded in the manifest")
+        for problem in problems:
+            fault(file, problem)
+        if not problems and recorded is not None:
+            report("ok", f"{file.name} (md5)")
+    try:
+        reader = MsgpackReader(paths.data)
+        _ = reader.offsets  # loads and checks the offsets (ascending, inside the data file)
+    except ShardstreamError as e:
+        fault(getattr(e, "path", None) or paths.data, f"index unusable: {_problem(e)}")
+        return counts
+    with reader:
+        if decode:
+            before = counts["faults"]
+            counts["samples"] = _decode_all(reader, quiet, fault)
+            if counts["faults"] == before:
+                report("ok", f"{paths.data.name}: {counts['samples']:,} samples decode")
+    return counts
+
+
+def _decode_all(reader: MsgpackReader, quiet: bool, fault: Callable[[Any, str], None]) -> int:
+    """Decode every sample and check its key; returns how many samples were looked at."""
+    try:
+        keys: list[str] | None = reader.keys
+    except ShardstreamError as e:
+        fault(reader.path, f"keys unusable, sample keys not checked: {e}")
+        keys = None
+    bad = 0
+    bar = make_progress(quiet, len(reader), f"decode {reader.path.name}")
+    try:
+        for index, raw in enumerate(counted(reader.iter(0, raw=True, copy=False), bar)):
+            problem = _sample_problem(raw, None if keys is None else keys[index])
+            if problem is None:
+                continue
+            bad += 1
+            if bad <= MAX_SAMPLE_FAULTS:
+                key = "" if keys is None else f" (key {keys[index]!r})"
+                fault(reader.path, f"sample {index}{key} {problem}")
+    finally:
+        bar.close()
+    if bad > MAX_SAMPLE_FAULTS:
+        fault(reader.path, f"... and {bad - MAX_SAMPLE_FAULTS} more bad samples")
+    return len(reader)
+
+
+def _md5(path: Path, bar: Any) -> str:
+    """Hex md5 of a file, advancing ``bar`` by the bytes read."""
+    digest = hashlib.md5()
+    buffer = bytearray(READ_SIZE)
+    view = memoryview(buffer)
+    with open(path, "rb", buffering=0) as f:
+        while n := f.readinto(buffer):
+            digest.update(view[:n])
+            bar.update(n)
+    return digest.hexdigest()
+
+
+def _sample_problem(raw: Any, key: str | None) -> str | None:
+    try:
+        sample = unpackb(raw)
+    except Exception as e:  # any decode failure is a finding, not a crash
+        return f"does not decode: {type(e).__name__}: {e}"
+    if key is not None and isinstance(sample, dict) and "key" in sample and sample["key"] != key:
+        return f"has key field {sample['key']!r} but the keys file says {key!r}"
+    return None
+
+
+def _problem(error: Exception) -> str:
+    """An error's message without the path it starts with (the report names the file)."""
+    problem = getattr(error, "problem", None)
+    if problem is not None:
+        return problem
+    path = getattr(error, "path", None)
+    return str(error).removeprefix(f"{path}: ") if path else str(error)
+
+
+def _print(status: str, text: str) -> None:
+    print(f"{status:<6} {text}")
