@@ -37,7 +37,16 @@ from .read import (
     ShardedReader,
     ZipFileReader,
 )
-from .write import FileWriter, RawWriter, Writer, query_user
+from .write import (
+    ConvertReport,
+    FileWriter,
+    Item,
+    RawWriter,
+    ShardedWriter,
+    Writer,
+    convert,
+    query_user,
+)
 
 __version__ = "0.1.0"
 
@@ -68,6 +77,7 @@ __all__ = [
     "ChecksumWarning",
     "Compose",
     "CompressedToPIL",
+    "ConvertReport",
     "Cycler",
     "DATASET_REGISTRY",
     "DataLoaderParams",
@@ -81,6 +91,7 @@ __all__ = [
     "FileWriter",
     "GlobalOrderSampler",
     "InfiniteSampler",
+    "Item",
     "IterableDataset",
     "ListReader",
     "MsgpackReader",
@@ -97,9 +108,11 @@ __all__ = [
     "SamplerType",
     "ShardedInfiniteSampler",
     "ShardedReader",
+    "ShardedWriter",
     "Shuffler",
     "Writer",
     "ZipFileReader",
+    "convert",
     "convert_legacy_index",
     "create_collate_fn",
     "create_dataloader",

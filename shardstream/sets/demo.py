@@ -317,9 +317,11 @@ def _crop_box(
     crop_width = math.sqrt(area_fraction * photo_width * photo_height * aspect)
     crop_height = crop_width / aspect
     fit = min(1.0, photo_width / crop_width, photo_height / crop_height)
-    crop_width, crop_height = crop_width * fit, crop_height * fit
-    left = where_x * (photo_width - crop_width)
-    top = where_y * (photo_height - crop_height)
+    # min/max: rounding can leave the fitted crop a hair (1e-13 px) outside the photo
+    crop_width = min(crop_width * fit, float(photo_width))
+    crop_height = min(crop_height * fit, float(photo_height))
+    left = where_x * max(0.0, photo_width - crop_width)
+    top = where_y * max(0.0, photo_height - crop_height)
     return (left, top, left + crop_width, top + crop_height)
 
 

@@ -1,6 +1,17 @@
-"""Writers: atomic dataset output with index and checksum files."""
+"""Writers: atomic dataset output with index and checksum files, sharding, and conversion."""
 
+from .convert import ConvertReport, Item, convert
 from .prompt import query_user
+from .sharded import ShardedWriter
 from .writer import FileWriter, RawWriter, Writer
 
-__all__ = ["FileWriter", "RawWriter", "Writer", "query_user"]
+__all__ = [
+    "ConvertReport",
+    "FileWriter",
+    "Item",
+    "RawWriter",
+    "ShardedWriter",
+    "Writer",
+    "convert",
+    "query_user",
+]

@@ -1,0 +1,293 @@
+"""webdataset: import WebDataset tar shards (``shards-{000000..000099}.tar``, globs allowed).
+
+Members are grouped into samples as WebDataset does: consecutive members sharing a key, the path
+up to the first dot of the file name (``train/n014_10026.jpg`` and ``train/n014_10026.cls`` are
+sample ``train/n014_10026``; extensions are compared in lower case). A sample's image is its first
+member whose last extension is in ``--image-ext`` (default ``jpg,jpeg,png,webp``), its label the
+integer in its ``.cls`` member (no ``.cls``: unlabelled); other members are ignored. So are
+members whose file name has no dot (as in WebDataset) and metadata members (``__name__.ext``).
+
+Uncompressed tars are indexed up front (headers only) and the images read in the worker processes
+straight from the tar; compressed tars (``.tar.gz``, ...) can only be read in order, so they are
+read in this process while converting (no total for the progress bar). A sample without an image
+or with a ``.cls`` that is not an integer is a bad source (``shard.tar:key``), handled by
+``--on-error``. An unreadable or truncated tar stops the conversion.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import glob
+import os
+import re
+import tarfile
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from ..errors import BadSourceError, DuplicateKeyError, NothingToConvertError, SourceNotFoundError
+from ..write.convert import Item
+from ..write.loaders import given_bytes, read_file_range, refuse
+
+__all__ = [
+    "DEFAULT_IMAGE_EXTENSIONS",
+    "NAME",
+    "SOURCES",
+    "add_arguments",
+    "expand_braces",
+    "find_shards",
+    "items",
+    "split_member_name",
+    "webdataset_items",
+]
+
+NAME = "webdataset"
+SOURCES: tuple = ()
+DEFAULT_IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp")
+
+_KEY_AND_SUFFIX = re.compile(r"^((?:.*/|)[^./]+)\.([^/]*)$")
+_BRACE = re.compile(r"\{([^{}]*)\}")
+_RANGE = re.compile(r"^(-?\d+)\.\.(-?\d+)$")
+
+
+def expand_braces(pattern: str) -> list[str]:
+    """Expand shell-style braces: ``{a,b}`` alternatives and ``{000..012}`` numeric ranges.
+
+    Ranges keep the zero padding of their first number; several groups expand in turn, left
+    first. Braces with neither form are kept literally.
+
+    Args:
+        pattern: e.g. ``"shards/train-{000000..000146}.tar"``.
+
+    Returns:
+        The expanded strings, in order.
+    """
+    match = _BRACE.search(pattern)
+    if match is None:
+        return [pattern]
+    body = match.group(1)
+    head, tail = pattern[: match.start()], pattern[match.end() :]
+    numbers = _RANGE.match(body)
+    if numbers:
+        start, stop = int(numbers.group(1)), int(numbers.group(2))
+        width = len(numbers.group(1)) if numbers.group(1).lstrip("-").startswith("0") else 0
+        step = 1 if stop >= start else -1
+        choices = [f"{n:0{width}d}" for n in range(start, stop + step, step)]
+    elif "," in body:
+        choices = body.split(",")
+    else:
+        return [head + "{" + body + "}" + rest for rest in expand_braces(tail)]
+    return [expanded for choice in choices for expanded in expand_braces(head + choice + tail)]
+
+
+def find_shards(patterns: Sequence[str]) -> list[str]:
+    """The tar files named by brace and glob patterns, in order (each glob's matches sorted).
+
+    Raises:
+        SourceNotFoundError: a plain path does not exist, or a glob matches nothing.
+    """
+    shards: list[str] = []
+    for pattern in patterns:
+        for expanded in expand_braces(pattern):
+            if glob.has_magic(expanded):
+                matches = sorted(glob.glob(expanded))
+                if not matches:
+                    raise SourceNotFoundError(expanded, "no tar file matches this pattern")
+                shards.extend(matches)
+            elif os.path.isfile(expanded):
+                shards.append(expanded)
+            else:
+                raise SourceNotFoundError(expanded, "tar file not found")
+    return shards
+
+
+def split_member_name(name: str) -> tuple[str, str] | None:
+    """WebDataset's split of a member name into (key, suffix): the key ends at the file name's
+    first dot. ``None`` for names without a dot in the file name."""
+    match = _KEY_AND_SUFFIX.match(name)
+    return (match.group(1), match.group(2)) if match else None
+
+
+def webdataset_items(
+    shards: Sequence[str],
+    *,
+    image_extensions: Sequence[str] = DEFAULT_IMAGE_EXTENSIONS,
+    prefix_shard: bool = False,
+) -> Iterable[Item]:
+    """Items for the samples of WebDataset tar shards.
+
+    Args:
+        shards: the tar files, in order.
+        image_extensions: extensions that mark the image member, in order of preference.
+        prefix_shard: prefix each key with its shard's file name (``shard.tar/key``), for
+            shards whose keys repeat from shard to shard.
+
+    Returns:
+        A list when every shard is an uncompressed tar, else a lazy iterable.
+
+    Raises:
+        NothingToConvertError: no shards, or (uncompressed) no samples in them.
+        DuplicateKeyError: (uncompressed) a key occurs twice.
+        BadSourceError: a shard is not a readable tar file.
+    """
+    if not shards:
+        raise NothingToConvertError("nothing to convert: no tar shards given")
+    extensions = tuple(e.lower().lstrip(".") for e in image_extensions)
+    if not all(_is_plain_tar(shard) for shard in shards):
+        return _lazy_items(shards, extensions, prefix_shard)
+    found = [item for shard in shards for item in _shard_items(shard, extensions, prefix_shard)]
+    if not found:
+        raise NothingToConvertError(
+            f"nothing to convert: no samples in {len(shards)} tar shard(s), e.g. {shards[0]}"
+        )
+    first: dict[str, str] = {}
+    for item in found:
+        where = first.setdefault(item.key, item.source)
+        if where != item.source:
+            raise DuplicateKeyError(
+                f"key {item.key!r} occurs twice ({where} and {item.source}); pass --prefix-shard "
+                "to prefix keys with their shard's name"
+            )
+    return found
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the webdataset arguments (shard patterns and member selection)."""
+    parser.add_argument(
+        "shards", nargs="+", help="tar shards: paths, globs or brace patterns ({000..099})"
+    )
+    parser.add_argument(
+        "--image-ext",
+        default=",".join(DEFAULT_IMAGE_EXTENSIONS),
+        help="image member extensions, in order of preference (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--prefix-shard",
+        action="store_true",
+        help="prefix keys with the shard's file name (when keys repeat across shards)",
+    )
+    parser.add_argument(
+        "--split", default="train", help="split name used in the output name (default: train)"
+    )
+
+
+def items(args: argparse.Namespace) -> dict[str, Iterable[Item]]:
+    """The samples of ``args.shards``, as the single split ``args.split``."""
+    return {
+        args.split: webdataset_items(
+            find_shards(args.shards),
+            image_extensions=[e for e in args.image_ext.split(",") if e],
+            prefix_shard=args.prefix_shard,
+        )
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _is_plain_tar(path: str) -> bool:
+    """Whether ``path`` is an uncompressed tar (members can be read at their offsets)."""
+    try:
+        with tarfile.open(path, "r:"):
+            return True
+    except tarfile.ReadError:
+        return False
+    except OSError as e:
+        raise BadSourceError(path, f"cannot read the tar file: {e.strerror or e}") from None
+
+
+def _shard_items(shard: str, extensions: tuple[str, ...], prefix: bool) -> Iterator[Item]:
+    """Index an uncompressed tar: members are read later at their data offsets."""
+    try:
+        with tarfile.open(shard, "r:") as tar:
+            members = [(info.name, info) for info in tar if info.isreg()]
+    except (tarfile.TarError, OSError) as e:
+        raise BadSourceError(shard, f"not a readable tar file: {e}") from None
+    for key, group in _group(members):
+        yield _make_item(
+            shard,
+            key,
+            group,
+            extensions,
+            prefix,
+            read=lambda info: read_file_range(shard, info.offset_data, info.size),
+            loader=lambda info: functools.partial(
+                read_file_range, shard, info.offset_data, info.size
+            ),
+        )
+
+
+def _lazy_items(shards: Sequence[str], extensions: tuple[str, ...], prefix: bool) -> Iterator[Item]:
+    """Read compressed tars in order, member data and all."""
+    for shard in shards:
+        try:
+            with tarfile.open(shard, "r|*") as tar:
+                members = (
+                    (info.name, tar.extractfile(info).read()) for info in tar if info.isreg()
+                )
+                for key, group in _group(members):
+                    yield _make_item(
+                        shard,
+                        key,
+                        group,
+                        extensions,
+                        prefix,
+                        read=lambda data: data,
+                        loader=lambda data: functools.partial(given_bytes, data),
+                    )
+        except (tarfile.TarError, OSError, EOFError) as e:
+            raise BadSourceError(shard, f"not a readable tar file: {e}") from None
+
+
+def _group(members: Iterable[tuple[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Group consecutive members by key, as WebDataset's ``group_by_keys``."""
+    key = None
+    group: dict[str, Any] = {}
+    for name, payload in members:
+        parts = split_member_name(name)
+        if parts is None or _is_metadata(parts[0]):
+            continue
+        member_key, suffix = parts
+        if member_key != key:
+            if group:
+                yield key, group
+            key, group = member_key, {}
+        group.setdefault(suffix.lower(), payload)
+    if group:
+        yield key, group
+
+
+def _is_metadata(key: str) -> bool:
+    """WebDataset's metadata members: the file name before its first dot is ``__name__``."""
+    stem = key.rsplit("/", 1)[-1]
+    return len(stem) > 4 and stem.startswith("__") and stem.endswith("__")
+
+
+def _make_item(
+    shard: str,
+    key: str,
+    group: dict[str, Any],
+    extensions: tuple[str, ...],
+    prefix: bool,
+    *,
+    read: Any,
+    loader: Any,
+) -> Item:
+    source = f"{shard}:{key}"
+    out_key = f"{os.path.basename(shard)}/{key}" if prefix else key
+    by_extension: dict[str, Any] = {}
+    for suffix, payload in group.items():
+        by_extension.setdefault(suffix.rsplit(".", 1)[-1], payload)
+    image = next((by_extension[e] for e in extensions if e in by_extension), None)
+    if image is None:
+        reason = f"no image member (.{', .'.join(extensions)}) among .{', .'.join(group)}"
+        return Item(out_key, None, source, functools.partial(refuse, source, reason))
+    label = None
+    if "cls" in group:
+        text = read(group["cls"])
+        try:
+            label = int(text.decode("utf-8").strip())
+        except (UnicodeDecodeError, ValueError):
+            reason = f"the .cls member holds {bytes(text[:40])!r}, not an integer label"
+            return Item(out_key, None, source, functools.partial(refuse, source, reason))
+    return Item(out_key, label, source, loader(image))

@@ -1,0 +1,518 @@
+"""The conversion engine: source items read (and optionally transcoded) in parallel, one writer.
+
+A converter describes each sample as an :class:`Item` whose ``load`` reads the encoded image.
+:func:`convert` runs ``load``, checks or transcodes the image and packs the sample in a pool of
+worker processes (:class:`~shardstream.write.pool.OrderedPool`, which hands packed samples back
+through shared memory), while the calling process only appends the packed bytes to one writer
+(whose md5 runs on its own thread). Output order is item order, whatever the number of workers.
+
+By default the number of processes is chosen from the first items: when their work (load,
+check or transcode, pack) costs less than hashing their bytes, as for copying JPEG files, md5 is
+the bound and the work runs in the calling process; otherwise (transcoding, rendering, slow
+storage) on every core. On the 2-core benchmark machine, copying 20,000 ~100 KB JPEGs runs at
+85-90 % of the md5 bound in one process (5,900-6,300 samples/s) and at 5,300-5,500 samples/s
+with 2 worker processes, whose hand-offs take CPU from md5 (``benchmarks/bench_convert.py``).
+
+Error policy (``on_error``):
+
+- ``"raise"`` (default): the first bad source stops the conversion with
+  :class:`~shardstream.errors.BadSourceError` naming the source and the fault, and no output is
+  left (the writers are atomic: a previous dataset of the same name stays as it was).
+- ``"skip"``: bad sources are left out and every one is listed, with the reason, in the report
+  ``<output>.skipped.tsv`` (a header line ``source<TAB>reason``, then one line per skipped
+  source; ``<output>`` is the data file, or the manifest when sharded). The report is written by
+  every ``"skip"`` conversion, also when nothing was skipped, so it always describes the dataset
+  next to it (and replaces an older one); ``"raise"`` conversions write none. When every source
+  was skipped, no dataset is written but the report is.
+
+Bad sources are: unreadable ones (missing, a dangling link, a directory or special file where a
+file is expected), empty files, data that is not an image, corrupt images (see
+:mod:`shardstream.write.transcode` for what is detected without transcoding) and unsafe archive
+member names. A source set with no items at all, or one where every item was skipped, raises
+:class:`~shardstream.errors.NothingToConvertError` and writes no dataset.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import itertools
+import math
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sized
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
+
+from ..errors import BadSourceError, ConfigError, NothingToConvertError, ReservedKeyError
+from ..format.atomic import StagedFiles
+from ..format.codec import RESERVED_FIELDS, make_packer
+from .pool import OrderedPool, Output, Ref
+from .sharded import ShardedWriter
+from .transcode import ImageFault, check_image, transcode_image
+from .writer import RawWriter
+
+__all__ = [
+    "ConvertReport",
+    "Item",
+    "SizedItems",
+    "SkippedSource",
+    "convert",
+    "default_workers",
+    "skipped_report_path",
+]
+
+OnError = Literal["raise", "skip"]
+
+#: Suffix appended to the output path to name the skipped report.
+SKIPPED_REPORT_SUFFIX = ".skipped.tsv"
+#: Items handed to a worker at once, at most (fewer when there are few items).
+_MAX_CHUNK = 32
+#: Chunks in flight per worker: keeps workers busy while bounding memory.
+_CHUNKS_PER_WORKER = 4
+#: Items converted in this process to choose between it and worker processes (workers=None).
+_PROBE_ITEMS = 16
+#: Bytes the writer gathers per write and md5 call: large enough that it joins them into one
+#: buffer, so the md5 thread takes the GIL once per 8 MiB instead of once per sample.
+_BUFFERING = 8 << 20
+
+
+@dataclass(frozen=True)
+class Item:
+    """One source sample for :func:`convert`.
+
+    Attributes:
+        key: the unique sample key, e.g. ``"n01440764/n01440764_10026.JPEG"``.
+        label: the numeric label, or ``None`` for an unlabelled sample (no ``"label"`` field).
+        source: where the item came from, for error reports: a path, or ``"archive.tar:member"``.
+        load: a picklable callable (a module-level function or a :func:`functools.partial` of
+            one, e.g. from :mod:`shardstream.write.loaders`) returning the encoded image bytes;
+            it runs in a worker process.
+        fields: extra fields stored in the sample (not ``key``, ``label``, the image field, or
+            the reserved ``nd`` / ``complex``).
+    """
+
+    key: str
+    label: int | None
+    source: str
+    load: Callable[[], bytes]
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+class SkippedSource(NamedTuple):
+    """A source left out by ``on_error="skip"``, and why."""
+
+    source: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ConvertReport:
+    """What :func:`convert` wrote.
+
+    Attributes:
+        path: what to open: the data file, or the manifest when the output is sharded.
+        files: the data files written (one, or the shards in order).
+        written: samples written.
+        skipped: the sources left out (``on_error="skip"``), in item order.
+        report: the skipped report (``None`` for ``on_error="raise"``).
+        bytes: bytes of packed samples written.
+        seconds: wall-clock time of the whole conversion.
+        workers: the worker processes used (1: the work ran in the calling process).
+    """
+
+    path: Path
+    files: tuple[Path, ...]
+    written: int
+    skipped: tuple[SkippedSource, ...]
+    report: Path | None
+    bytes: int
+    seconds: float
+    workers: int
+
+    @property
+    def samples_per_s(self) -> float:
+        """Samples written per second."""
+        return self.written / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class SizedItems:
+    """Items produced lazily whose number is known up front (gives progress bars a total).
+
+    Attributes:
+        count: how many items ``items`` yields.
+        items: the items (iterated once).
+    """
+
+    count: int
+    items: Iterable[Item]
+
+    def __len__(self) -> int:
+        """The number of items."""
+        return self.count
+
+    def __iter__(self) -> Iterator[Item]:
+        """Iterate over the items."""
+        return iter(self.items)
+
+
+def skipped_report_path(output: str | os.PathLike) -> Path:
+    """The skipped report of an output: ``<output>.skipped.tsv`` (``output`` as passed to convert)."""
+    output = Path(output)
+    return output.with_name(output.name + SKIPPED_REPORT_SUFFIX)
+
+
+def default_workers() -> int:
+    """The number of CPU cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def convert(
+    items: Iterable[Item],
+    output: str | os.PathLike,
+    *,
+    workers: int | None = None,
+    shard_size: int | None = None,
+    max_side: int | None = None,
+    quality: int | None = None,
+    on_error: OnError = "raise",
+    overwrite: bool = False,
+    progress: bool = True,
+    image_field: str = "image",
+) -> ConvertReport:
+    """Write ``items`` as one dataset (or as shards with a manifest), reading in parallel.
+
+    Each sample written is ``{"key": item.key, image_field: <bytes>, "label": item.label,
+    **item.fields}`` (no ``"label"`` when it is ``None``). The image bytes are the source's own
+    bytes, checked cheaply, unless ``max_side`` or ``quality`` ask for transcoding (see
+    :func:`~shardstream.write.transcode.transcode_image`).
+
+    Args:
+        items: the samples, in output order; a sized collection gives the progress bar a total.
+        output: the data file (``out/name.msgpack``); with ``shard_size``, the shards are
+            ``out/name-00000.msgpack``, ... and the manifest ``out/name.manifest``.
+        workers: processes that load, check/transcode and pack; 1 works in this process.
+            ``None`` (default) chooses from the first 16 items: every core when their work
+            costs more than hashing their bytes (transcoding, rendering, slow storage), else
+            this process alone, because with cheap items md5 on the writer's thread is the
+            bound and handing samples between processes would only take CPU from it (and
+            fewer than 16 items are always converted here).
+        shard_size: roll to a new shard before a shard would exceed this many bytes (see
+            :class:`~shardstream.write.sharded.ShardedWriter`); ``None`` writes one file.
+        max_side: downscale images whose longer side exceeds this (aspect kept) and re-encode
+            them as JPEG.
+        quality: re-encode every image as JPEG at this quality (1-100).
+        on_error: ``"raise"`` stops at the first bad source; ``"skip"`` leaves bad sources out
+            and lists them in ``<output>.skipped.tsv`` (see the module docstring).
+        overwrite: replace an existing output; otherwise ask on a terminal, or raise
+            :class:`~shardstream.errors.DatasetExistsError`.
+        progress: show a progress bar (rate, and ETA when the number of items is known).
+        image_field: the field that holds the image bytes.
+
+    Returns:
+        A :class:`ConvertReport`.
+
+    Raises:
+        ConfigError: an argument is out of range, or an item's fields clash with the sample's
+            own fields.
+        BadSourceError: a bad source with ``on_error="raise"`` (no output is written).
+        NothingToConvertError: no items, or every item was skipped (no output is written).
+        DatasetExistsError: the output exists and may not be replaced.
+        DuplicateKeyError, InvalidKeyError, ReservedKeyError, SampleTooLargeError: an item's
+            key or fields cannot be written (a converter fault; no output is written).
+    """
+    started = time.perf_counter()
+    _check_options(workers, shard_size, max_side, quality, on_error, image_field)
+    output = Path(output)
+    total = len(items) if isinstance(items, Sized) else None
+    if total == 0:
+        raise NothingToConvertError(f"{output}: nothing to convert: no source items were given")
+    options = _Options(
+        image_field=image_field,
+        transcode=max_side is not None or quality is not None,
+        max_side=max_side,
+        quality=quality,
+    )
+    writer, append, target = _open_writer(output, shard_size, overwrite)
+    skipped: list[SkippedSource] = []
+    written_bytes = 0
+    bar = None
+    try:
+        remaining = iter(items)
+        probe: list = []
+        if workers is None:  # writers start no thread before their first write
+            workers, probe = _choose_workers(remaining, options)
+        with OrderedPool(workers) as pool:  # starts its processes before any thread
+            bar = _progress_bar(progress, total, target.name)
+            chunks = _chunks(remaining, _chunk_size(total, workers))
+            for results in itertools.chain(probe, pool.map(_convert_chunk, chunks, options)):
+                for result in results:
+                    if type(result) is _Failure:
+                        if on_error == "raise":
+                            raise result.error_type(
+                                result.source,
+                                result.reason,
+                                "; pass on_error='skip' (--on-error skip) to leave bad sources out",
+                            )
+                        skipped.append(SkippedSource(result.source, result.reason))
+                    else:
+                        packed = pool.take(result[1])
+                        append(result[0], packed)
+                        written_bytes += len(packed)
+                if bar is not None:
+                    bar.update(len(results))
+                    if skipped:
+                        bar.set_postfix(skipped=len(skipped), refresh=False)
+        if writer.written == 0:
+            if skipped:
+                _write_report(skipped_report_path(target), skipped)
+                raise NothingToConvertError(
+                    f"{target}: nothing to convert: all {len(skipped)} sources were skipped "
+                    f"(see {skipped_report_path(target)})"
+                )
+            raise NothingToConvertError(f"{target}: nothing to convert: no source items")
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    report = None
+    if on_error == "skip":
+        report = skipped_report_path(target)
+        _write_report(report, skipped)
+    files = (output,) if shard_size is None else tuple(writer.shard_paths)
+    return ConvertReport(
+        path=target,
+        files=files,
+        written=writer.written,
+        skipped=tuple(skipped),
+        report=report,
+        bytes=written_bytes,
+        seconds=time.perf_counter() - started,
+        workers=workers,
+    )
+
+
+def _open_writer(
+    output: Path, shard_size: int | None, overwrite: bool
+) -> tuple[Any, Callable[[str, bytes], None], Path]:
+    """The writer, its append-packed-bytes method, and the path to open the result with."""
+    if shard_size is None:
+        writer = RawWriter(output, overwrite=overwrite, disable=True, buffering=_BUFFERING)
+        return writer, writer.write, output
+    sharded = ShardedWriter(
+        output, shard_size=shard_size, overwrite=overwrite, disable=True, buffering=_BUFFERING
+    )
+    return sharded, sharded.write_raw, sharded.path
+
+
+# ---------------------------------------------------------------------------------------------
+# Work done in the worker processes
+
+
+@dataclass(frozen=True)
+class _Options:
+    image_field: str
+    transcode: bool
+    max_side: int | None
+    quality: int | None
+
+
+class _Failure(NamedTuple):
+    source: str
+    reason: str
+    error_type: type[BadSourceError]
+
+
+_packer: Any = None
+
+
+def _convert_chunk(
+    items: list[Item], options: _Options, output: Output
+) -> list[tuple[str, Ref] | _Failure]:
+    """Load, check or transcode, and pack each item; bad sources become :class:`_Failure`."""
+    global _packer
+    if _packer is None:
+        _packer = make_packer()
+    return [_convert_one(item, options, output, _packer) for item in items]
+
+
+def _convert_one(
+    item: Item, options: _Options, output: Output, packer: Any
+) -> tuple[str, Ref] | _Failure:
+    try:
+        data = item.load()
+    except BadSourceError as e:
+        return _Failure(item.source, e.reason, type(e))
+    except Exception as e:  # the load function belongs to the source: any fault is the source's
+        return _Failure(item.source, f"cannot read: {_describe(e)}", BadSourceError)
+    if type(data) is not bytes:
+        try:
+            data = memoryview(data).tobytes()
+        except TypeError:
+            raise ConfigError(
+                f"item {item.key!r}: load() must return bytes, got {type(data).__name__}"
+            ) from None
+    try:
+        if options.transcode:
+            data = transcode_image(data, max_side=options.max_side, quality=options.quality)
+        else:
+            check_image(data)
+    except ImageFault as e:
+        return _Failure(item.source, str(e), BadSourceError)
+    if item.fields:
+        _check_fields(item, options.image_field)
+    return item.key, output.put(_pack_parts(packer, item, options.image_field, data))
+
+
+def _pack_parts(packer: Any, item: Item, image_field: str, data: bytes) -> list[bytes]:
+    """The msgpack encoding of the sample dict, with the image bytes as a part of their own.
+
+    Byte for byte what packing ``{"key": ..., image_field: data, "label": ..., **fields}``
+    gives, without copying the image into a packed buffer first.
+    """
+    count = 2 + (item.label is not None) + len(item.fields)
+    head = packer.pack_map_header(count) + packer.pack("key") + packer.pack(item.key)
+    head += packer.pack(image_field) + _bin_header(len(data))
+    tail = [packer.pack("label"), packer.pack(item.label)] if item.label is not None else []
+    for name, value in item.fields.items():
+        tail += (packer.pack(name), packer.pack(value))
+    return [head, data, *tail]
+
+
+def _bin_header(size: int) -> bytes:
+    """msgpack's header of a bin value of ``size`` bytes (bin 8, bin 16 or bin 32)."""
+    if size < 1 << 8:
+        return bytes((0xC4, size))
+    if size < 1 << 16:
+        return b"\xc5" + size.to_bytes(2, "big")
+    return b"\xc6" + size.to_bytes(4, "big")
+
+
+def _check_fields(item: Item, image_field: str) -> None:
+    clash = {"key", "label", image_field}.intersection(item.fields)
+    if clash:
+        raise ConfigError(
+            f"item {item.key!r}: fields {sorted(clash)} clash with the sample's own fields"
+        )
+    if not RESERVED_FIELDS.isdisjoint(item.fields):
+        reserved = sorted(map(str, RESERVED_FIELDS.intersection(item.fields)))
+        raise ReservedKeyError(f"item {item.key!r}: reserved field name(s) {reserved}")
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.strerror:
+        return f"{type(error).__name__}: {error.strerror}"  # the path is already the source
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def _choose_workers(items: Iterator[Item], options: _Options) -> tuple[int, list[list]]:
+    """Pick the number of processes from a first few items converted here.
+
+    Worker processes pay off when loading, checking and packing an item costs more than
+    hashing its bytes, which the writer does on its own thread in this process (so with cheap
+    items md5 is the bound, and handing samples between processes only takes CPU from it).
+    Returns the choice and the probe's results (to be written first).
+    """
+    cores = default_workers()
+    chunk = list(itertools.islice(items, _PROBE_ITEMS))
+    if cores == 1 or len(chunk) < _PROBE_ITEMS:  # a single core, or nothing left for workers
+        return 1, [_convert_chunk(chunk, options, Output())] if chunk else []
+    started = time.perf_counter()
+    results = _convert_chunk(chunk, options, Output())
+    work = time.perf_counter() - started
+    packed = [result[1] for result in results if type(result) is not _Failure]
+    started = time.perf_counter()
+    digest = hashlib.md5()
+    for data in packed:
+        digest.update(data)
+    hashing = time.perf_counter() - started
+    return (cores if work > hashing else 1), [results]
+
+
+def _chunks(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
+    chunk: list[Item] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _chunk_size(total: int | None, workers: int) -> int:
+    """Large enough to amortise process hand-offs, small enough to keep every worker busy."""
+    if workers <= 1 or total is None:
+        return _MAX_CHUNK
+    return max(1, min(_MAX_CHUNK, math.ceil(total / (workers * _CHUNKS_PER_WORKER))))
+
+
+# ---------------------------------------------------------------------------------------------
+# Options, progress and the report
+
+
+def _check_options(
+    workers: object,
+    shard_size: object,
+    max_side: object,
+    quality: object,
+    on_error: object,
+    image_field: object,
+) -> None:
+    if workers is not None:
+        _positive("workers", workers)
+    if shard_size is not None:
+        _positive("shard_size", shard_size)
+    if max_side is not None:
+        _positive("max_side", max_side)
+    if quality is not None and (_positive("quality", quality) > 100):
+        raise ConfigError(f"quality must be in 1..100, got {quality!r}")
+    if on_error not in ("raise", "skip"):
+        raise ConfigError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    if (
+        not isinstance(image_field, str)
+        or image_field in ("key", "label")
+        or (image_field in RESERVED_FIELDS)
+    ):
+        raise ConfigError(
+            f"image_field must be a str other than 'key', 'label', 'nd', 'complex', got "
+            f"{image_field!r}"
+        )
+
+
+def _positive(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
+def _progress_bar(enabled: bool, total: int | None, name: str) -> Any:
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=name, unit=" samples", smoothing=0.1)
+
+
+def _write_report(path: Path, skipped: list[SkippedSource]) -> None:
+    text = io.StringIO()
+    writer = csv.writer(text, delimiter="\t", lineterminator="\n")
+    writer.writerow(["source", "reason"])
+    writer.writerows(skipped)
+    staged = StagedFiles()
+    try:
+        staged.write_bytes(path, text.getvalue().encode("utf-8"))
+        staged.commit()
+    except BaseException:
+        staged.abort()
+        raise

@@ -1,0 +1,347 @@
+"""ShardedWriter: one dataset written as numbered shards plus a manifest, atomically as a whole.
+
+``ShardedWriter("out/train.msgpack", shard_size=512 << 20)`` writes ``out/train-00000.msgpack``,
+``out/train-00001.msgpack``, ... (each a complete dataset with its index and ``.md5`` files) and
+``out/train.manifest`` listing them (see :mod:`shardstream.format.manifest`), which
+:class:`~shardstream.read.ShardedReader` opens as one dataset.
+
+A shard takes samples until the next one would push it past ``shard_size`` bytes; a sample larger
+than ``shard_size`` on its own gets a shard of its own. Keys are unique across all shards.
+
+Shards are written into a hidden staging folder next to the output (``.train.<random>.tmp``).
+Nothing appears under a final name before :meth:`ShardedWriter.close`, which moves the shards into
+place and writes the manifest last; shards listed by a previous manifest of the same name that
+the new one no longer lists are then deleted. An exception inside ``with``, :meth:`abort`, or a
+crash before ``close()`` leaves the previous dataset (manifest and shards) untouched. (The moves in
+``close()`` are one rename per file, not one atomic step: a crash in the middle of them leaves the
+old manifest next to some new shards, which its sample counts and checksums reveal.)
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import weakref
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import (
+    ConfigError,
+    DuplicateKeyError,
+    InvalidKeyError,
+    MissingKeyError,
+    NotADatasetFileError,
+    ReservedKeyError,
+    SampleEncodeError,
+    SampleTooLargeError,
+    WriterClosedError,
+)
+from ..format.atomic import TEMP_SUFFIX, fsync_dir
+from ..format.codec import RESERVED_FIELDS, make_packer
+from ..format.integrity import load_md5file
+from ..format.manifest import MANIFEST_SUFFIX, ShardEntry, load_manifest, write_manifest
+from ..format.paths import SIDECAR_SUFFIXES, SUFFIX_MD5, DatasetPaths
+from .prompt import confirm_overwrite
+from .writer import RawWriter
+
+__all__ = ["ShardedWriter", "shard_name", "sharded_output_paths"]
+
+_DATA_SUFFIX = ".msgpack"
+
+
+def sharded_output_paths(output: str | os.PathLike) -> tuple[Path, str]:
+    """The manifest path and the shard name stem for an output path.
+
+    ``out/train.msgpack``, ``out/train.manifest`` and ``out/train`` all give
+    ``(Path("out/train.manifest"), "train")``.
+
+    Args:
+        output: the output as given by the user.
+
+    Returns:
+        ``(manifest path, stem)``.
+
+    Raises:
+        ConfigError: the name is empty once its suffix is removed.
+    """
+    output = Path(output)
+    stem = output.name
+    for suffix in (MANIFEST_SUFFIX, _DATA_SUFFIX):
+        if stem.endswith(suffix):
+            stem = stem[: -len(suffix)]
+            break
+    if not stem:
+        raise ConfigError(f"output {os.fspath(output)!r}: needs a name before its suffix")
+    return output.with_name(stem + MANIFEST_SUFFIX), stem
+
+
+def shard_name(stem: str, index: int) -> str:
+    """The file name of shard ``index``: ``<stem>-00000.msgpack`` (5 digits, more if needed)."""
+    return f"{stem}-{index:05d}{_DATA_SUFFIX}"
+
+
+class ShardedWriter:
+    """Write a dataset as shards of at most ``shard_size`` bytes each, plus a manifest.
+
+    Use as a context manager; :meth:`write` takes sample dicts like
+    :class:`~shardstream.write.FileWriter`, :meth:`write_raw` packed bytes like
+    :class:`~shardstream.write.RawWriter`::
+
+        with ShardedWriter("out/train.msgpack", shard_size=256 << 20, overwrite=True) as writer:
+            for sample in samples:
+                writer.write(sample)
+
+    Args:
+        output: ``out/name.msgpack``, ``out/name.manifest`` or ``out/name``; shards are named
+            ``out/name-00000.msgpack``, ... and the manifest ``out/name.manifest``.
+        shard_size: the most bytes of packed samples per shard (at least 1).
+        overwrite: replace an existing dataset of that name. Otherwise, if the manifest or the
+            first shard exists: ask on an interactive terminal, else raise
+            :class:`~shardstream.errors.DatasetExistsError` (a ``FileExistsError``).
+        buffering: bytes each shard's writer gathers per write (see
+            :class:`~shardstream.write.Writer`); 0 means its default.
+        **progress_kwargs: passed to ``tqdm`` (``disable=True`` hides the bar and the final
+            "N samples written" line).
+
+    Attributes:
+        path: the manifest path.
+
+    Raises:
+        ConfigError: ``shard_size`` is not a positive int, or the output has no name.
+        NotADatasetFileError: the manifest path is a directory.
+        DatasetExistsError: the output exists and may not be replaced.
+    """
+
+    def __init__(
+        self,
+        output: str | os.PathLike,
+        *,
+        shard_size: int,
+        overwrite: bool = False,
+        buffering: int = 0,
+        **progress_kwargs: Any,
+    ) -> None:
+        if isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1:
+            raise ConfigError(f"shard_size must be a positive int (bytes), got {shard_size!r}")
+        self.path, self._stem = sharded_output_paths(output)
+        self._directory = self.path.parent
+        if self.path.is_dir():
+            raise NotADatasetFileError(self.path)
+        self._directory.mkdir(parents=True, exist_ok=True)
+        first = self._directory / shard_name(self._stem, 0)
+        if (self.path.exists() or first.exists()) and not overwrite:
+            confirm_overwrite(self.path)
+        self._shard_size = shard_size
+        self._buffering = buffering
+        self._previous = _listed_shards(self.path)
+        self._staging = Path(
+            tempfile.mkdtemp(prefix=f".{self._stem}.", suffix=TEMP_SUFFIX, dir=self._directory)
+        )
+        self._finalizer = weakref.finalize(self, shutil.rmtree, self._staging, True)
+        self._entries: list[ShardEntry] = []
+        self._shard: RawWriter | None = None
+        self._shard_bytes = 0
+        self._keys: set[str] = set()
+        self._bytes = 0
+        self._closed = False
+        self._pack = make_packer().pack
+        self._quiet = bool(progress_kwargs.get("disable", False))
+        progress_kwargs.setdefault("desc", self.path.name)
+        progress_kwargs.setdefault("unit", " samples")
+        from tqdm import tqdm
+
+        self._progress = tqdm(**progress_kwargs)
+
+    # --- context management -------------------------------------------------------------------
+
+    def __enter__(self) -> ShardedWriter:
+        return self
+
+    def __exit__(self, exc_type, exc_val, exc_tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    @property
+    def written(self) -> int:
+        """Number of samples written so far (all shards)."""
+        return len(self._keys)
+
+    @property
+    def bytes_written(self) -> int:
+        """Bytes of packed samples written so far (all shards)."""
+        return self._bytes
+
+    @property
+    def closed(self) -> bool:
+        """True after :meth:`close` or :meth:`abort`."""
+        return self._closed
+
+    @property
+    def shard_paths(self) -> list[Path]:
+        """The final paths of the shards finished so far (all of them after :meth:`close`)."""
+        return [self._directory / entry.path for entry in self._entries]
+
+    # --- writing ------------------------------------------------------------------------------
+
+    def write(self, sample: Mapping[str, Any]) -> None:
+        """Pack ``sample`` (a dict with a unique str ``"key"``) and append it.
+
+        Raises:
+            MissingKeyError, InvalidKeyError, DuplicateKeyError, ReservedKeyError,
+            SampleEncodeError, SampleTooLargeError, WriterClosedError: as
+                :meth:`FileWriter.write <shardstream.write.FileWriter.write>`.
+        """
+        if not isinstance(sample, Mapping):
+            raise SampleEncodeError(
+                f"{self.path}: a sample must be a dict, got {type(sample).__name__}"
+            )
+        try:
+            key = sample["key"]
+        except KeyError:
+            raise MissingKeyError(f"{self.path}: sample has no 'key' field") from None
+        self._check_key(key)
+        if not RESERVED_FIELDS.isdisjoint(sample):
+            reserved = sorted(map(str, RESERVED_FIELDS.intersection(sample)))
+            raise ReservedKeyError(
+                f"{self.path}: sample {key!r} uses reserved field name(s) {reserved}"
+            )
+        try:
+            packed = self._pack(sample)
+        except (ValueError, TypeError, OverflowError) as e:
+            too_large = "too large" in str(e) or "too big" in str(e)
+            kind = SampleTooLargeError if too_large else SampleEncodeError
+            raise kind(f"{self.path}: sample {key!r} cannot be encoded: {e}") from e
+        self._append(key, packed)
+
+    def write_raw(self, key: str, data: bytes | bytearray | memoryview) -> None:
+        """Append already packed sample bytes under ``key``.
+
+        Raises:
+            InvalidKeyError, DuplicateKeyError, SampleTooLargeError, SampleEncodeError,
+            WriterClosedError: as :meth:`RawWriter.write <shardstream.write.RawWriter.write>`.
+        """
+        self._check_key(key)
+        if type(data) is not bytes:
+            try:
+                data = memoryview(data).tobytes()
+            except TypeError:
+                raise SampleEncodeError(
+                    f"{self.path}: raw sample {key!r} must be bytes-like, got {type(data).__name__}"
+                ) from None
+        self._append(key, data)
+
+    def _check_key(self, key: Any) -> None:
+        if self._closed:
+            raise WriterClosedError(f"{self.path}: writer is closed")
+        if type(key) is not str:
+            raise InvalidKeyError(
+                f"{self.path}: sample key must be a str, got {type(key).__name__} {key!r:.80}"
+            )
+        if key in self._keys:
+            raise DuplicateKeyError(f"{self.path}: duplicate key {key!r} not allowed")
+
+    def _append(self, key: str, data: bytes) -> None:
+        size = len(data)
+        if (
+            self._shard is not None
+            and self._shard_bytes
+            and self._shard_bytes + size > self._shard_size
+        ):
+            self._finish_shard()
+        if self._shard is None:
+            self._start_shard()
+        self._shard.write(key, data)
+        self._keys.add(key)
+        self._shard_bytes += size
+        self._bytes += size
+        self._progress.update(1)
+
+    def _start_shard(self) -> None:
+        name = shard_name(self._stem, len(self._entries))
+        self._shard = RawWriter(
+            self._staging / name, buffering=self._buffering, overwrite=True, disable=True
+        )
+        self._shard_bytes = 0
+
+    def _finish_shard(self) -> None:
+        shard, self._shard = self._shard, None
+        shard.close()
+        md5 = load_md5file(DatasetPaths(shard.path).md5)[shard.path.name]
+        self._entries.append(ShardEntry(shard.path.name, shard.written, self._shard_bytes, md5))
+
+    # --- finishing ----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Finish the last shard, move every shard into place, then write the manifest.
+
+        A dataset without samples gets one empty shard. Calling ``close`` again is a no-op. If
+        anything fails, everything staged is removed and the error propagates.
+        """
+        if self._closed:
+            return
+        try:
+            if self._shard is None and not self._entries:
+                self._start_shard()
+            if self._shard is not None:
+                self._finish_shard()
+            for entry in self._entries:
+                self._move_into_place(entry.path)
+            fsync_dir(self._directory)
+            write_manifest(self.path, self._entries)
+        except BaseException:
+            self.abort()
+            raise
+        self._closed = True
+        self._progress.close()
+        self._finalizer()  # removes the (now empty) staging folder
+        self._delete_stale_shards()
+        if not self._quiet:
+            print(f"{self.written} samples written in {len(self._entries)} shards")
+
+    def abort(self) -> None:
+        """Discard every shard written so far; the previous dataset (if any) stays as it was."""
+        if self._closed:
+            return
+        self._closed = True
+        self._progress.close()
+        shard, self._shard = self._shard, None
+        try:
+            if shard is not None:
+                shard.abort()
+        finally:
+            self._finalizer()
+
+    def _move_into_place(self, name: str) -> None:
+        staged = DatasetPaths(self._staging / name)
+        final = DatasetPaths(self._directory / name)
+        for suffix in (*SIDECAR_SUFFIXES, ""):
+            if suffix == SUFFIX_MD5:
+                continue
+            source = staged.sidecar(suffix) if suffix else staged.data
+            target = final.sidecar(suffix) if suffix else final.data
+            if source.exists():
+                os.replace(source, target)
+            elif suffix:
+                target.unlink(missing_ok=True)  # e.g. a legacy .index of the replaced shard
+        os.replace(staged.md5, final.md5)  # last: a shard is complete once its md5 is there
+
+    def _delete_stale_shards(self) -> None:
+        current = {entry.path for entry in self._entries}
+        for name in self._previous - current:
+            paths = DatasetPaths(self._directory / name)
+            for path in (paths.data, *(paths.sidecar(s) for s in SIDECAR_SUFFIXES)):
+                path.unlink(missing_ok=True)
+
+
+def _listed_shards(manifest: Path) -> set[str]:
+    """Shard names listed by an existing, readable manifest (empty if there is none)."""
+    if not manifest.is_file():
+        return set()
+    try:
+        return {entry.path for entry in load_manifest(manifest).shards}
+    except Exception:  # a broken or partial old manifest: nothing to clean up safely
+        return set()
