@@ -39,7 +39,7 @@ from harness import Row, Table, measure  # noqa: E402
 import shardstream  # noqa: E402
 from shardstream.sets.demo import GENERATOR_VERSION, generate_demo_images  # noqa: E402
 from shardstream.sets.imagefolder import scan_folder  # noqa: E402
-from shardstream.write.convert import convert  # noqa: E402
+from shardstream.write.conversion import convert  # noqa: E402
 
 FFCV_SAMPLES_PER_S = 770.0  # FFCV's writer on this machine, re-encoding (issue 3)
 DECODE_SAMPLE = 1500  # images decoded for the thread-scaling reference

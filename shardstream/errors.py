@@ -359,7 +359,7 @@ class DownloadError(ShardstreamError, OSError):
 class BadSourceError(ShardstreamError, ValueError):
     """One source of a conversion (an image file, an archive member) cannot be converted.
 
-    Raised by :func:`~shardstream.write.convert.convert` with ``on_error="raise"`` for a source
+    Raised by :func:`~shardstream.write.conversion.convert` with ``on_error="raise"`` for a source
     that cannot be read (missing, a directory, a dangling link), is empty, is not an image, or is
     a corrupt image. With ``on_error="skip"`` the same faults are recorded in the skipped report
     instead. The message names the source and the fault.

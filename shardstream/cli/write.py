@@ -2,7 +2,7 @@
 
 Every module in :mod:`shardstream.sets` that defines ``NAME``, ``SOURCES``, ``add_arguments(parser)``
 and ``items(args)`` is a FORMAT. Its ``items(args)`` maps split names to items; each split is
-written with :func:`~shardstream.write.convert.convert`:
+written with :func:`~shardstream.write.conversion.convert`:
 
 - ``-o DIR`` (default: the working directory) writes ``DIR/<FORMAT>-<split>.msgpack`` per split
   (``DIR/<FORMAT>-<split>.manifest`` plus shards with ``--shard-size``);
@@ -23,7 +23,7 @@ from pathlib import Path
 from types import ModuleType
 
 from ..format.atomic import StagedFiles
-from ..write.convert import convert
+from ..write.conversion import convert
 
 __all__ = ["add_parser", "run", "converter_modules", "parse_size"]
 

@@ -7,7 +7,7 @@ are text files in the archive, one name per line, line ``i`` naming label ``i``.
 
 Nothing is extracted to disk. :func:`cifar_items` checks the archive once (members present, sizes
 multiples of the record size, label names read), then each split reads its members' bytes in the
-main process as it is iterated; every :class:`~shardstream.write.convert.Item` carries just its
+main process as it is iterated; every :class:`~shardstream.write.conversion.Item` carries just its
 3,072 pixel bytes and PNG-encodes them in the pool worker (:func:`encode_cifar_png`).
 
 Images are stored as PNG: lossless (the pixels decode exactly as in the archive), about 2.7 KB per
@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import DatasetFormatError
-from ..write.convert import Item
+from ..write.conversion import Item
 from .sources import SourceFile, add_source_arguments, sources_from_args
 
 __all__ = [

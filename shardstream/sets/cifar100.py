@@ -39,7 +39,7 @@ def items(args: argparse.Namespace) -> dict[str, _cifar.CifarSplit]:
 
     Returns:
         ``{"train": <50,000 items>, "test": <10,000 items>}`` (sized iterables of
-        :class:`~shardstream.write.convert.Item`).
+        :class:`~shardstream.write.conversion.Item`).
 
     Raises:
         SourceNotFoundError, SourceChecksumError, DownloadError: the archive is missing, wrong

@@ -14,7 +14,7 @@ import functools
 from collections.abc import Iterable
 
 from ..errors import ConfigError
-from ..write.convert import Item, SizedItems
+from ..write.conversion import Item, SizedItems
 from .demo import DEMO_CLASS_NAMES, demo_sample_key, render_demo_image
 
 __all__ = ["NAME", "SOURCES", "add_arguments", "demo_items", "items", "label_names"]
@@ -41,7 +41,7 @@ def demo_items(
         class_names: also store each sample's class name in the field ``"class_name"``.
 
     Returns:
-        A :class:`~shardstream.write.convert.SizedItems` of ``num_images`` items, in index order.
+        A :class:`~shardstream.write.conversion.SizedItems` of ``num_images`` items, in index order.
 
     Raises:
         ConfigError: an argument is out of range (raised here, before any work).

@@ -24,7 +24,7 @@ from natsort import natsorted
 
 from ..errors import NothingToConvertError, SourceNotFoundError
 from ..read.directory import LABEL, is_included, label_position, natural_path_order
-from ..write.convert import Item
+from ..write.conversion import Item
 from ..write.loaders import read_file
 
 __all__ = [
@@ -47,7 +47,7 @@ class FolderScan:
     """The items found in a folder and the label names (in label order).
 
     Attributes:
-        items: one :class:`~shardstream.write.convert.Item` per file, in natural path order.
+        items: one :class:`~shardstream.write.conversion.Item` per file, in natural path order.
         label_names: the class names; a sample's label indexes this list (empty when the
             pattern has no ``{LABEL}``).
     """

@@ -16,7 +16,7 @@ dinov2: the sorted names of the train archive's class tars when ``train`` is con
 sorted wnids of the validation labels (the same 1,000 for the real data). Label names are wnids.
 
 Nothing is unpacked. The tars are walked header by header; each
-:class:`~shardstream.write.convert.Item` records where its JPEG lies in the outer file (for a train
+:class:`~shardstream.write.conversion.Item` records where its JPEG lies in the outer file (for a train
 image: its class tar's data offset plus the image's offset inside the class tar, which is stored
 uncompressed) and the pool worker reads exactly those bytes with one ``pread``
 (:func:`read_tar_member`). A member whose name is absolute or contains ``..`` is refused unread and
@@ -49,7 +49,7 @@ from ..errors import (
     SourceNotFoundError,
     UnsafeSourcePathError,
 )
-from ..write.convert import Item
+from ..write.conversion import Item
 from ..write.loaders import read_file_range, unsafe_reason
 from .sources import SourceFile, add_source_arguments, sources_from_args
 
@@ -142,7 +142,7 @@ def items(args: argparse.Namespace) -> dict[str, Iterable[Item]]:
 
     Returns:
         ``{"train": ..., "val": ...}`` (or the splits named by ``--split``): iterables of
-        :class:`~shardstream.write.convert.Item` that walk the tars each time they are iterated.
+        :class:`~shardstream.write.conversion.Item` that walk the tars each time they are iterated.
 
     Raises:
         SourceNotFoundError, SourceChecksumError, DownloadError: a source file is missing, wrong

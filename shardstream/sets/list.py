@@ -23,7 +23,7 @@ from natsort import natsorted
 
 from ..errors import DuplicateKeyError, LabelError, NothingToConvertError, SourceNotFoundError
 from ..read.list import load_labels
-from ..write.convert import Item
+from ..write.conversion import Item
 from ..write.loaders import read_file
 from .imagefolder import FolderScan
 

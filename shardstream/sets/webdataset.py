@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from ..errors import BadSourceError, DuplicateKeyError, NothingToConvertError, SourceNotFoundError
-from ..write.convert import Item
+from ..write.conversion import Item
 from ..write.loaders import given_bytes, read_file_range, refuse
 
 __all__ = [

@@ -26,7 +26,7 @@ from natsort import natsorted
 from ..errors import DatasetFormatError, DatasetNotFoundError, NothingToConvertError
 from ..read.directory import LABEL, as_patterns, is_included
 from ..read.zipfile import ZipFileReader
-from ..write.convert import Item
+from ..write.conversion import Item
 from ..write.loaders import read_zip_member, unsafe_reason
 from .imagefolder import FolderScan, add_selection_arguments
 

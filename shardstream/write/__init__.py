@@ -1,6 +1,6 @@
 """Writers: atomic dataset output with index and checksum files, sharding, and conversion."""
 
-from .convert import ConvertReport, Item, convert
+from .conversion import ConvertReport, Item, convert
 from .prompt import query_user
 from .sharded import ShardedWriter
 from .writer import FileWriter, RawWriter, Writer

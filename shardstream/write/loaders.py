@@ -1,6 +1,6 @@
 """Picklable functions that read one source's bytes inside a conversion worker process.
 
-Converters build each :class:`~shardstream.write.convert.Item`'s ``load`` from these with
+Converters build each :class:`~shardstream.write.conversion.Item`'s ``load`` from these with
 :func:`functools.partial`, e.g. ``partial(read_file, path)``; only the function's name and
 arguments travel to the worker, which then does the reading.
 """

@@ -8,7 +8,7 @@ from shardstream import MsgpackReader
 from shardstream.errors import ConfigError
 from shardstream.sets.demo import DEMO_CLASS_NAMES, iter_demo_samples
 from shardstream.sets.demo_set import demo_items
-from shardstream.write.convert import convert
+from shardstream.write.conversion import convert
 
 
 def test_demo_items_pack_the_generator_samples(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 from shardstream import DirectoryReader, MsgpackReader
 from shardstream.errors import LabelError, NothingToConvertError, SourceNotFoundError
 from shardstream.sets.imagefolder import _walk_class_folders, scan_folder
-from shardstream.write.convert import convert
+from shardstream.write.conversion import convert
 from tests.write.demo_tree import CLASS_NAMES, copy_tree, demo_tree, expected_keys, jpeg, tree_files
 
 

@@ -13,7 +13,7 @@ from shardstream.errors import (
     SourceNotFoundError,
 )
 from shardstream.sets.list import read_list, scan_list
-from shardstream.write.convert import convert
+from shardstream.write.conversion import convert
 from tests.write.demo_tree import jpeg
 
 

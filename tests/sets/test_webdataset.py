@@ -15,7 +15,7 @@ from shardstream.sets.webdataset import (
     split_member_name,
     webdataset_items,
 )
-from shardstream.write.convert import convert
+from shardstream.write.conversion import convert
 from tests.write.demo_tree import jpeg, png
 
 

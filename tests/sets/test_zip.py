@@ -15,7 +15,7 @@ from shardstream.errors import (
     UnsafeSourcePathError,
 )
 from shardstream.sets.zip import scan_zip
-from shardstream.write.convert import convert
+from shardstream.write.conversion import convert
 from tests.write.demo_tree import CLASS_NAMES, demo_tree, jpeg, tree_files
 
 

@@ -19,8 +19,8 @@ from shardstream.errors import (
     ReservedKeyError,
 )
 from shardstream.format.codec import packb
-from shardstream.write import convert as convert_module
-from shardstream.write.convert import (
+from shardstream.write import conversion as convert_module
+from shardstream.write.conversion import (
     ConvertReport,
     Item,
     SizedItems,
