@@ -53,6 +53,9 @@ __all__ = [
     "BadSourceError",
     "UnsafeSourcePathError",
     "NothingToConvertError",
+    "ImageDecodeError",
+    "QueryError",
+    "WeightsError",
 ]
 
 
@@ -392,3 +395,48 @@ class NothingToConvertError(ShardstreamError, ValueError):
 
     No output is written. The message names the folder, pattern or output at fault.
     """
+
+
+class ImageDecodeError(DatasetFormatError):
+    """An image's bytes cannot be decoded: not an image, a truncated or corrupt JPEG header or scan,
+    zero pixels, or more pixels than the caller's limit.
+
+    A ``ValueError`` (via :class:`DatasetFormatError`). The decoders raise it without a sample key;
+    a loader that knows the key re-raises with ``key`` set, so the message names the sample.
+
+    Attributes:
+        problem: what is wrong with the image.
+        key: the sample the image belongs to (``None`` when unknown).
+    """
+
+    def __init__(self, problem: str, key: str | None = None):
+        self.key = key
+        super().__init__(key, problem)
+
+    def __reduce__(self):  # picklable across processes despite the extra arguments
+        return type(self), (self.problem, self.key)
+
+
+class QueryError(ShardstreamError, ValueError):
+    """An SQL query or weight expression over a dataset's metadata table fails.
+
+    A ``ValueError``. Raised when DuckDB rejects the SQL, or the result of a query has no usable
+    ``index`` column. The message holds the SQL and what went wrong (DuckDB's own message).
+
+    Attributes:
+        sql: the query or expression as given.
+        problem: what went wrong.
+    """
+
+    def __init__(self, sql: object, problem: str):
+        self.sql = sql
+        self.problem = problem
+        super().__init__(f"query {sql!r}: {problem}")
+
+    def __reduce__(self):  # picklable across processes despite the extra arguments
+        return type(self), (self.sql, self.problem)
+
+
+class WeightsError(ShardstreamError, ValueError):
+    """Sampling weights are unusable: negative, NaN or infinite, the wrong count, all zero, or
+    too few positive ones for a draw without replacement (a ``ValueError``)."""
