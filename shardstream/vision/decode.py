@@ -1,0 +1,360 @@
+"""Decode an image once, at the smallest DCT scale its crops allow, and cut out resized crops.
+
+JPEGs are decoded with simplejpeg (libjpeg-turbo, releases the GIL) at scale 1/1, 1/2, 1/4 or
+1/8, chosen by :func:`~shardstream.vision.crops.choose_scale` so that no crop is upscaled from a
+reduced decode. CMYK/YCCK JPEGs, JPEGs simplejpeg rejects, and other formats (PNG, WebP, ...) are
+decoded with Pillow (JPEGs still DCT-scaled through ``Image.draft``). Grey and palette images
+become RGB; an alpha channel is dropped, as torchvision's ``pil_loader`` does.
+
+Crops are planned in the *oriented* frame: the image as displayed once its EXIF orientation is
+applied (width and height swap for orientations 5-8), which is what ``PIL.ImageOps.exif_transpose``
+gives. :func:`image_size` returns that frame's size, so plan crops from it.
+
+Each crop follows torchvision's ``resized_crop`` on a PIL image: the box is cut out, then resized
+with Pillow's filter (bicubic by default, antialiased when shrinking), then optionally mirrored.
+Pixels outside a box never contribute to it. On a reduced decode the box is mapped into the scaled
+image, where it may start and end between pixels; Pillow resamples exactly that fractional box.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from PIL import Image
+
+from ..errors import ConfigError, ImageDecodeError
+from .crops import SCALE_DENOMINATORS, CropBox, choose_scale, expand_sizes
+from .jpeg import is_jpeg, jpeg_info
+
+try:  # the fast path; without it Pillow decodes every image
+    import simplejpeg as _simplejpeg
+except ImportError:  # pragma: no cover - simplejpeg is installed where the tests run
+    _simplejpeg = None
+
+__all__ = ["INTERPOLATIONS", "image_size", "decode_image", "decode_crops", "orient"]
+
+INTERPOLATIONS: dict[str, int] = {
+    "nearest": Image.Resampling.NEAREST,
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "lanczos": Image.Resampling.LANCZOS,
+}
+"""The resampling filters :func:`decode_crops` accepts, by name (Pillow's, as torchvision uses)."""
+
+_EXIF_ORIENTATION = 0x0112
+# Per EXIF orientation, for the oriented y and x axes: (stored axis, whether it runs reversed).
+_ORIENTED_AXES = {
+    1: ((0, False), (1, False)),
+    2: ((0, False), (1, True)),
+    3: ((0, True), (1, True)),
+    4: ((0, True), (1, False)),
+    5: ((1, False), (0, False)),
+    6: ((1, False), (0, True)),
+    7: ((1, True), (0, True)),
+    8: ((1, True), (0, False)),
+}
+
+
+def orient(array: np.ndarray, orientation: int) -> np.ndarray:
+    """A view of a stored image as displayed under an EXIF orientation (no pixel is copied).
+
+    Args:
+        array: an ``H x W (x C)`` image as stored.
+        orientation: the EXIF orientation, 1-8 (anything else is treated as 1).
+
+    Returns:
+        The oriented view: the same pixels as ``PIL.ImageOps.exif_transpose`` gives.
+    """
+    if orientation == 2:
+        return array[:, ::-1]
+    if orientation == 3:
+        return array[::-1, ::-1]
+    if orientation == 4:
+        return array[::-1]
+    if orientation in (5, 6, 7, 8):
+        swapped = array.swapaxes(0, 1)
+        if orientation == 6:
+            return swapped[:, ::-1]
+        if orientation == 7:
+            return swapped[::-1, ::-1]
+        if orientation == 8:
+            return swapped[::-1]
+        return swapped
+    return array
+
+
+def image_size(data: bytes | bytearray | memoryview) -> tuple[int, int]:
+    """``(height, width)`` of an image as displayed (after EXIF orientation), without decoding it.
+
+    JPEGs are measured from their markers; other formats from Pillow's lazy header read.
+
+    Args:
+        data: the encoded image.
+
+    Returns:
+        ``(height, width)`` of the oriented image; plan crops in this frame.
+
+    Raises:
+        ImageDecodeError: the data is not an image Pillow recognises, or its header is corrupt.
+    """
+    if is_jpeg(data):
+        return jpeg_info(data).oriented_size
+    with _open_pil(data) as image:
+        width, height = image.size
+        if _pil_orientation(image) >= 5:
+            width, height = height, width
+    if width == 0 or height == 0:
+        raise ImageDecodeError(f"the image is {width} x {height} pixels (zero pixels)")
+    return height, width
+
+
+def decode_image(
+    data: bytes | bytearray | memoryview, *, scale: int = 1, max_pixels: int | None = None
+) -> np.ndarray:
+    """Decode a whole image to RGB, oriented, optionally at a reduced DCT scale.
+
+    Args:
+        data: the encoded image.
+        scale: the denominator 1, 2, 4 or 8; JPEGs are decoded at ``1/scale`` (``ceil(h / scale)
+            x ceil(w / scale)``), other formats always at full size.
+        max_pixels: refuse images with more (stored) pixels than this; ``None`` for no limit.
+
+    Returns:
+        A ``H x W x 3`` uint8 array (a possibly non-contiguous view when the image is rotated).
+
+    Raises:
+        ImageDecodeError: the data is not an image, is truncated or corrupt, or has too many
+            pixels.
+        ConfigError: ``scale`` is not one of 1, 2, 4, 8.
+    """
+    _check_scale(scale)
+    image, _, _ = _decode(data, lambda height, width: scale, max_pixels)
+    return image
+
+
+def decode_crops(
+    data: bytes | bytearray | memoryview,
+    crops: Sequence[CropBox],
+    out_sizes: int | Sequence[int | Sequence[int]],
+    *,
+    flip: Sequence[bool] | None = None,
+    interpolation: str = "bicubic",
+    scale: int | None = None,
+    max_pixels: int | None = None,
+) -> list[np.ndarray]:
+    """Decode an image once and return each planned crop resized to its output size.
+
+    Args:
+        data: the encoded image (JPEG fast path; anything Pillow reads otherwise).
+        crops: boxes ``(top, left, h, w)`` in the oriented frame (see :func:`image_size`), e.g.
+            from :func:`~shardstream.vision.crops.random_resized_crop_params`; each must lie
+            inside the image and have a positive size.
+        out_sizes: the output size of each crop (an int or ``(h, w)`` each), or one int for all.
+            Crops smaller than their output are upscaled.
+        flip: per crop, whether to mirror the output left to right; ``None`` flips none.
+        interpolation: ``"bicubic"`` (default), ``"bilinear"``, ``"nearest"`` or ``"lanczos"``.
+        scale: force the DCT scale denominator (1, 2, 4 or 8); ``None`` picks the smallest
+            decode that gives every crop at least its output resolution.
+        max_pixels: refuse images with more (stored) pixels than this; ``None`` for no limit.
+
+    Returns:
+        One C-contiguous, writable ``out_h x out_w x 3`` uint8 array per crop, in order.
+
+    Raises:
+        ImageDecodeError: the data is not an image, is truncated or corrupt, or has too many
+            pixels (the message names the fault; the caller adds the sample key).
+        ConfigError: a crop lies outside the image or is empty, the sizes or flips do not match
+            the crops, or ``interpolation`` / ``scale`` is not a known value.
+    """
+    sizes = expand_sizes(out_sizes, len(crops))
+    flips = _check_flips(flip, len(crops))
+    try:
+        resample = INTERPOLATIONS[interpolation]
+    except (KeyError, TypeError):
+        raise ConfigError(
+            f"interpolation must be one of {sorted(INTERPOLATIONS)}, got {interpolation!r}"
+        ) from None
+    if scale is not None:
+        _check_scale(scale)
+
+    def pick(height: int, width: int) -> int:
+        _check_boxes(crops, height, width)
+        return scale if scale is not None else choose_scale(height, width, crops, sizes)
+
+    image, y_map, x_map = _decode(data, pick, max_pixels)
+    return [
+        _resized_crop(image, box, y_map, x_map, size, resample, flipped)
+        for box, size, flipped in zip(crops, sizes, flips)
+    ]
+
+
+def _check_scale(scale: int) -> None:
+    if isinstance(scale, bool) or scale not in SCALE_DENOMINATORS:
+        raise ConfigError(f"scale must be one of {sorted(SCALE_DENOMINATORS)}, got {scale!r}")
+
+
+def _check_flips(flip: Sequence[bool] | None, count: int) -> list[bool]:
+    if flip is None:
+        return [False] * count
+    flips = [bool(f) for f in flip]
+    if len(flips) != count:
+        raise ConfigError(f"flip has {len(flips)} entries for {count} crops")
+    return flips
+
+
+def _check_boxes(crops: Sequence[CropBox], height: int, width: int) -> None:
+    """Every box is inside the ``height x width`` image and not empty (to 1e-6 pixel)."""
+    eps = 1e-6
+    for i, box in enumerate(crops):
+        try:
+            top, left, h, w = (float(v) for v in box)
+        except (TypeError, ValueError):
+            raise ConfigError(f"crops[{i}] must be (top, left, h, w), got {box!r}") from None
+        if not (
+            h > 0
+            and w > 0
+            and top >= -eps
+            and left >= -eps
+            and top + h <= height + eps
+            and left + w <= width + eps
+        ):
+            raise ConfigError(
+                f"crops[{i}] = {box!r} is empty or outside the {height} x {width} image"
+            )
+
+
+def _decode(data, pick, max_pixels: int | None) -> tuple[np.ndarray, tuple, tuple]:
+    """The oriented RGB image and, per oriented axis y and x, ``(scale, offset)``: oriented source
+    coordinate ``c`` lies at ``c * scale + offset`` in the decoded, oriented image.
+
+    ``pick(height, width)`` receives the oriented size and returns the scale denominator.
+    """
+    if is_jpeg(data):
+        info = jpeg_info(data)
+        _check_pixels(info.width, info.height, max_pixels)
+        denominator = pick(*info.oriented_size)
+        if _simplejpeg is not None and info.colorspace not in ("cmyk", "ycck"):
+            try:
+                stored = _simplejpeg.decode_jpeg(
+                    data,
+                    colorspace="RGB",
+                    min_height=-(-info.height // denominator),
+                    min_width=-(-info.width // denominator),
+                )
+            except ValueError as error:  # simplejpeg refuses: try Pillow, report both
+                try:
+                    stored = _decode_pil(data, denominator, max_pixels)[0]
+                except ImageDecodeError as pil_error:
+                    raise ImageDecodeError(
+                        f"corrupt JPEG: libjpeg-turbo: {error}; Pillow: {pil_error.problem}"
+                    ) from error
+        else:
+            stored = _decode_pil(data, denominator, max_pixels)[0]
+        rows, cols = stored.shape[:2]
+        fy, fx = _scale_factors(info.height, info.width, rows, cols)
+        # On a reduced decode the last row / column also covers pixels past the image's edge, so
+        # an axis that the orientation reverses starts (decoded - source * f) pixels in.
+        oy, ox = rows - info.height * fy, cols - info.width * fx
+        y_axis, x_axis = _ORIENTED_AXES.get(info.orientation, _ORIENTED_AXES[1])
+        axes = ((fy, oy), (fx, ox))
+        y_map = (axes[y_axis[0]][0], axes[y_axis[0]][1] if y_axis[1] else 0.0)
+        x_map = (axes[x_axis[0]][0], axes[x_axis[0]][1] if x_axis[1] else 0.0)
+        return orient(stored, info.orientation), y_map, x_map
+    stored, orientation = _decode_pil(data, None, max_pixels, pick=pick)
+    return orient(stored, orientation), (1.0, 0.0), (1.0, 0.0)
+
+
+def _check_pixels(width: int, height: int, max_pixels: int | None) -> None:
+    if max_pixels is not None and width * height > max_pixels:
+        raise ImageDecodeError(
+            f"the image is {width} x {height} = {width * height} pixels, "
+            f"more than the limit of {max_pixels}"
+        )
+
+
+def _scale_factors(height: int, width: int, out_h: int, out_w: int) -> tuple[float, float]:
+    """Decoded pixels per source pixel: ``n / 8`` for libjpeg's scale ``n/8``, else the ratio."""
+    for numerator in (8, 4, 2, 1, *range(3, 17)):
+        if -(-height * numerator // 8) == out_h and -(-width * numerator // 8) == out_w:
+            return numerator / 8, numerator / 8
+    return out_h / height, out_w / width
+
+
+def _open_pil(data) -> Image.Image:
+    try:
+        return Image.open(io.BytesIO(data))
+    except Image.UnidentifiedImageError:
+        raise ImageDecodeError("not an image Pillow recognises (nor a JPEG)") from None
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+        raise ImageDecodeError(f"corrupt image header: {error}") from error
+
+
+def _pil_orientation(image: Image.Image) -> int:
+    try:
+        orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
+    except Exception:  # malformed EXIF is not worth failing the image for
+        return 1
+    return orientation if isinstance(orientation, int) and 1 <= orientation <= 8 else 1
+
+
+def _decode_pil(data, denominator: int | None, max_pixels: int | None, pick=None):
+    """Decode with Pillow to a stored-frame RGB array; returns it and the EXIF orientation."""
+    with _open_pil(data) as image:
+        width, height = image.size
+        if width == 0 or height == 0:
+            raise ImageDecodeError(f"the image is {width} x {height} pixels (zero pixels)")
+        _check_pixels(width, height, max_pixels)
+        orientation = _pil_orientation(image)
+        if pick is not None:
+            oriented = (width, height) if orientation >= 5 else (height, width)
+            denominator = pick(*oriented)
+            denominator = 1 if image.format != "JPEG" else denominator
+        if denominator and denominator > 1 and image.format == "JPEG":
+            image.draft(None, (max(1, width // denominator), max(1, height // denominator)))
+        try:
+            rgb = image.convert("RGB")
+        except (OSError, ValueError, SyntaxError) as error:
+            raise ImageDecodeError(f"corrupt or truncated image data: {error}") from error
+    return np.asarray(rgb), orientation
+
+
+def _resized_crop(
+    image: np.ndarray,
+    box: CropBox,
+    y_map: tuple[float, float],
+    x_map: tuple[float, float],
+    size: tuple[int, int],
+    resample: int,
+    flipped: bool,
+) -> np.ndarray:
+    """Cut ``box`` (source pixels) out of ``image`` (mapped by ``(scale, offset)``) and resize it."""
+    top, left, h, w = (float(v) for v in box)
+    rows, cols = image.shape[:2]
+    (fy, oy), (fx, ox) = y_map, x_map
+    y0, x0 = max(top * fy + oy, 0.0), max(left * fx + ox, 0.0)
+    y1, x1 = min((top + h) * fy + oy, rows), min((left + w) * fx + ox, cols)
+    iy0, ix0 = _floor(y0), _floor(x0)
+    iy1, ix1 = max(_ceil(y1), iy0 + 1), max(_ceil(x1), ix0 + 1)
+    region = Image.fromarray(np.ascontiguousarray(image[iy0:iy1, ix0:ix1]))
+    out_h, out_w = size
+    if (iy0, ix0, iy1, ix1) == (y0, x0, y1, x1):
+        resized = region.resize((out_w, out_h), resample)
+    else:
+        rel = (x0 - ix0, y0 - iy0, max(x1 - ix0, x0 - ix0 + 1e-3), max(y1 - iy0, y0 - iy0 + 1e-3))
+        resized = region.resize((out_w, out_h), resample, box=rel)
+    if flipped:
+        resized = resized.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    return np.array(resized)
+
+
+def _floor(value: float) -> int:
+    nearest = round(value)
+    return int(nearest) if abs(value - nearest) < 1e-6 else math.floor(value)
+
+
+def _ceil(value: float) -> int:
+    nearest = round(value)
+    return int(nearest) if abs(value - nearest) < 1e-6 else math.ceil(value)
