@@ -29,22 +29,15 @@ from typing import Any
 
 from ..errors import (
     ConfigError,
-    DuplicateKeyError,
-    InvalidKeyError,
-    MissingKeyError,
     NotADatasetFileError,
-    ReservedKeyError,
-    SampleEncodeError,
-    SampleTooLargeError,
-    WriterClosedError,
 )
 from ..format.atomic import TEMP_SUFFIX, fsync_dir
-from ..format.codec import RESERVED_FIELDS, make_packer
+from ..format.codec import make_packer
 from ..format.integrity import load_md5file
 from ..format.manifest import MANIFEST_SUFFIX, ShardEntry, load_manifest, write_manifest
 from ..format.paths import SIDECAR_SUFFIXES, SUFFIX_MD5, DatasetPaths
 from .prompt import confirm_overwrite
-from .writer import RawWriter
+from .writer import RawWriter, pack_sample, progress_bar, raw_sample_bytes, reject_key, sample_key
 
 __all__ = ["ShardedWriter", "shard_name", "sharded_output_paths"]
 
@@ -147,12 +140,7 @@ class ShardedWriter:
         self._bytes = 0
         self._closed = False
         self._pack = make_packer().pack
-        self._quiet = bool(progress_kwargs.get("disable", False))
-        progress_kwargs.setdefault("desc", self.path.name)
-        progress_kwargs.setdefault("unit", " samples")
-        from tqdm import tqdm
-
-        self._progress = tqdm(**progress_kwargs)
+        self._progress, self._quiet = progress_bar(self.path, progress_kwargs)
 
     # --- context management -------------------------------------------------------------------
 
@@ -195,26 +183,9 @@ class ShardedWriter:
             SampleEncodeError, SampleTooLargeError, WriterClosedError: as
                 :meth:`FileWriter.write <shardstream.write.FileWriter.write>`.
         """
-        if not isinstance(sample, Mapping):
-            raise SampleEncodeError(
-                f"{self.path}: a sample must be a dict, got {type(sample).__name__}"
-            )
-        try:
-            key = sample["key"]
-        except KeyError:
-            raise MissingKeyError(f"{self.path}: sample has no 'key' field") from None
+        key = sample_key(sample, self.path)
         self._check_key(key)
-        if not RESERVED_FIELDS.isdisjoint(sample):
-            reserved = sorted(map(str, RESERVED_FIELDS.intersection(sample)))
-            raise ReservedKeyError(
-                f"{self.path}: sample {key!r} uses reserved field name(s) {reserved}"
-            )
-        try:
-            packed = self._pack(sample)
-        except (ValueError, TypeError, OverflowError) as e:
-            too_large = "too large" in str(e) or "too big" in str(e)
-            kind = SampleTooLargeError if too_large else SampleEncodeError
-            raise kind(f"{self.path}: sample {key!r} cannot be encoded: {e}") from e
+        packed = pack_sample(sample, key, self.path, self._pack)
         self._append(key, packed)
 
     def write_raw(self, key: str, data: bytes | bytearray | memoryview) -> None:
@@ -225,24 +196,12 @@ class ShardedWriter:
             WriterClosedError: as :meth:`RawWriter.write <shardstream.write.RawWriter.write>`.
         """
         self._check_key(key)
-        if type(data) is not bytes:
-            try:
-                data = memoryview(data).tobytes()
-            except TypeError:
-                raise SampleEncodeError(
-                    f"{self.path}: raw sample {key!r} must be bytes-like, got {type(data).__name__}"
-                ) from None
+        data = raw_sample_bytes(data, key, self.path)
         self._append(key, data)
 
     def _check_key(self, key: Any) -> None:
-        if self._closed:
-            raise WriterClosedError(f"{self.path}: writer is closed")
-        if type(key) is not str:
-            raise InvalidKeyError(
-                f"{self.path}: sample key must be a str, got {type(key).__name__} {key!r:.80}"
-            )
-        if key in self._keys:
-            raise DuplicateKeyError(f"{self.path}: duplicate key {key!r} not allowed")
+        if type(key) is not str or key in self._keys or self._closed:
+            reject_key(self.path, key, self._closed)
 
     def _append(self, key: str, data: bytes) -> None:
         size = len(data)

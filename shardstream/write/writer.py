@@ -38,7 +38,17 @@ from ..format.integrity import format_md5_file, md5_hex
 from ..format.paths import DatasetPaths
 from .prompt import confirm_overwrite
 
-__all__ = ["Writer", "FileWriter", "RawWriter", "DEFAULT_CHUNK_BYTES"]
+__all__ = [
+    "DEFAULT_CHUNK_BYTES",
+    "FileWriter",
+    "RawWriter",
+    "Writer",
+    "pack_sample",
+    "progress_bar",
+    "raw_sample_bytes",
+    "reject_key",
+    "sample_key",
+]
 
 #: Packed samples are gathered until this many bytes, then written and handed to md5 together.
 DEFAULT_CHUNK_BYTES = 4 << 20
@@ -126,6 +136,98 @@ def _discard(staged: StagedFiles, file: Any, sink: _HashingSink) -> None:
         staged.abort()
 
 
+def sample_key(sample: Any, path: Path) -> Any:
+    """The ``"key"`` of a sample dict about to be written to ``path``.
+
+    Raises:
+        SampleEncodeError: ``sample`` is not a mapping.
+        MissingKeyError: it has no ``"key"`` field.
+    """
+    if type(sample) is not dict and not isinstance(sample, Mapping):
+        raise SampleEncodeError(f"{path}: a sample must be a dict, got {type(sample).__name__}")
+    try:
+        return sample["key"]
+    except KeyError:
+        raise MissingKeyError(f"{path}: sample has no 'key' field") from None
+
+
+def reject_key(path: Path, key: Any, closed: bool) -> None:
+    """Raise the error that explains why ``key`` cannot be written to ``path`` now.
+
+    Call it only once a key failed the writer's fast check (not a str, seen before, or the
+    writer is closed).
+
+    Raises:
+        WriterClosedError, InvalidKeyError, DuplicateKeyError: in that order of precedence.
+    """
+    if closed:
+        raise WriterClosedError(f"{path}: writer is closed")
+    if type(key) is not str:
+        raise InvalidKeyError(
+            f"{path}: sample key must be a str, got {type(key).__name__} {key!r:.80}"
+        )
+    raise DuplicateKeyError(f"{path}: duplicate key {key!r} not allowed")
+
+
+def pack_sample(sample: Mapping[str, Any], key: str, path: Path, pack: Any) -> bytes:
+    """Check a sample's field names and pack it with ``pack`` (a msgpack ``Packer.pack``).
+
+    Raises:
+        ReservedKeyError: a field is named ``nd`` or ``complex``.
+        SampleTooLargeError: a value is past msgpack's size limits.
+        SampleEncodeError: a value msgpack cannot encode.
+    """
+    if not RESERVED_FIELDS.isdisjoint(sample):
+        reserved = sorted(map(str, RESERVED_FIELDS.intersection(sample)))
+        raise ReservedKeyError(f"{path}: sample {key!r} uses reserved field name(s) {reserved}")
+    try:
+        return pack(sample)
+    except ValueError as e:
+        if "too large" in str(e) or "too big" in str(e):
+            raise SampleTooLargeError(
+                f"{path}: sample {key!r} holds a value past msgpack's size limits ({e})"
+            ) from e
+        raise SampleEncodeError(f"{path}: sample {key!r} cannot be encoded: {e}") from e
+    except (TypeError, OverflowError) as e:
+        raise SampleEncodeError(f"{path}: sample {key!r} cannot be encoded: {e}") from e
+
+
+def raw_sample_bytes(data: Any, key: str, path: Path) -> bytes:
+    """Already packed sample bytes as an immutable ``bytes`` (size checked before copying).
+
+    Raises:
+        SampleEncodeError: ``data`` is not bytes-like.
+        SampleTooLargeError: it is past msgpack's size limit.
+    """
+    if type(data) is bytes:
+        size = len(data)
+    else:
+        try:
+            view = memoryview(data)
+        except TypeError:
+            raise SampleEncodeError(
+                f"{path}: raw sample {key!r} must be bytes-like, got {type(data).__name__}"
+            ) from None
+        size = view.nbytes
+    if size > MSGPACK_SIZE_LIMIT:
+        raise SampleTooLargeError(
+            f"{path}: sample {key!r} packs to {size} bytes, over msgpack's limit of "
+            f"{MSGPACK_SIZE_LIMIT}"
+        )
+    # immutable: the caller may reuse a bytearray or drop a view after write
+    return data if type(data) is bytes else view.tobytes()
+
+
+def progress_bar(path: Path, progress_kwargs: dict[str, Any]) -> tuple[Any, bool]:
+    """A tqdm bar for writing ``path`` (desc = file name) and whether output is quiet."""
+    from tqdm import tqdm
+
+    quiet = bool(progress_kwargs.get("disable", False))
+    progress_kwargs.setdefault("desc", path.name)
+    progress_kwargs.setdefault("unit", " samples")
+    return tqdm(**progress_kwargs), quiet
+
+
 class Writer(ABC):
     """Base class of dataset writers; use as a context manager::
 
@@ -180,12 +282,7 @@ class Writer(ABC):
         self._sink = _HashingSink(self._file)
         self._finalizer = weakref.finalize(self, _discard, self._staged, self._file, self._sink)
         self._closed = False
-        self._quiet = bool(progress_kwargs.get("disable", False))
-        progress_kwargs.setdefault("desc", self.path.name)
-        progress_kwargs.setdefault("unit", " samples")
-        from tqdm import tqdm
-
-        self._progress = tqdm(**progress_kwargs)
+        self._progress, self._quiet = progress_bar(self.path, progress_kwargs)
 
     # --- context management -----------------------------------------------------------------
 
@@ -258,26 +355,14 @@ class Writer(ABC):
     def write(self, *args: Any) -> None:
         """Append one sample to the dataset."""
 
-    def _reject_key(self, key: Any) -> None:
-        """Raise the error that explains why ``key`` cannot be written now."""
-        if self._closed:
-            raise WriterClosedError(f"{self.path}: writer is closed")
-        if type(key) is not str:
-            raise InvalidKeyError(
-                f"{self.path}: sample key must be a str, got {type(key).__name__} {key!r:.80}"
-            )
-        raise DuplicateKeyError(f"{self.path}: duplicate key {key!r} not allowed")
-
-    def _check_size(self, key: str, size: int) -> None:
-        if size > MSGPACK_SIZE_LIMIT:
-            raise SampleTooLargeError(
-                f"{self.path}: sample {key!r} packs to {size} bytes, over msgpack's limit of "
-                f"{MSGPACK_SIZE_LIMIT}"
-            )
-
     def _append(self, key: str, packed: bytes | bytearray | memoryview, size: int) -> None:
-        """Append ``size`` packed bytes under an already checked key."""
-        self._check_size(key, size)
+        """Append ``size`` packed bytes under an already checked key.
+
+        Raises:
+            SampleTooLargeError: ``size`` is past msgpack's limit.
+        """
+        if size > MSGPACK_SIZE_LIMIT:
+            raw_sample_bytes(packed, key, self.path)  # raises with the standard message
         self._keys.append(key)
         self._key_set.add(key)
         self._position += size
@@ -317,31 +402,10 @@ class FileWriter(Writer):
             SampleEncodeError: a value msgpack cannot encode (a ``TypeError``).
             WriterClosedError: the writer is closed.
         """
-        if type(sample) is not dict and not isinstance(sample, Mapping):
-            raise SampleEncodeError(
-                f"{self.path}: a sample must be a dict, got {type(sample).__name__}"
-            )
-        try:
-            key = sample["key"]
-        except KeyError:
-            raise MissingKeyError(f"{self.path}: sample has no 'key' field") from None
+        key = sample_key(sample, self.path)
         if type(key) is not str or key in self._key_set or self._closed:
-            self._reject_key(key)
-        if not RESERVED_FIELDS.isdisjoint(sample):
-            reserved = sorted(map(str, RESERVED_FIELDS.intersection(sample)))
-            raise ReservedKeyError(
-                f"{self.path}: sample {key!r} uses reserved field name(s) {reserved}"
-            )
-        try:
-            packed = self._pack(sample)
-        except ValueError as e:
-            if "too large" in str(e) or "too big" in str(e):
-                raise SampleTooLargeError(
-                    f"{self.path}: sample {key!r} holds a value past msgpack's size limits ({e})"
-                ) from e
-            raise SampleEncodeError(f"{self.path}: sample {key!r} cannot be encoded: {e}") from e
-        except (TypeError, OverflowError) as e:
-            raise SampleEncodeError(f"{self.path}: sample {key!r} cannot be encoded: {e}") from e
+            reject_key(self.path, key, self._closed)
+        packed = pack_sample(sample, key, self.path, self._pack)
         self._append(key, packed, len(packed))
 
 
@@ -357,14 +421,6 @@ class RawWriter(Writer):
             SampleEncodeError: ``data`` is not a bytes-like object.
         """
         if type(key) is not str or key in self._key_set or self._closed:
-            self._reject_key(key)
-        if type(data) is not bytes:
-            try:
-                view = memoryview(data)
-            except TypeError:
-                raise SampleEncodeError(
-                    f"{self.path}: raw sample {key!r} must be bytes-like, got {type(data).__name__}"
-                ) from None
-            self._check_size(key, view.nbytes)
-            data = view.tobytes()  # immutable: the caller may reuse a bytearray or drop a view
+            reject_key(self.path, key, self._closed)
+        data = raw_sample_bytes(data, key, self.path)
         self._append(key, data, len(data))
