@@ -56,6 +56,12 @@ __all__ = [
     "ImageDecodeError",
     "QueryError",
     "WeightsError",
+    "WorkerError",
+    "WorkerDiedError",
+    "TransportError",
+    "SampleError",
+    "LoaderTimeoutError",
+    "PoolClosedError",
 ]
 
 
@@ -440,3 +446,103 @@ class QueryError(ShardstreamError, ValueError):
 class WeightsError(ShardstreamError, ValueError):
     """Sampling weights are unusable: negative, NaN or infinite, the wrong count, all zero, or
     too few positive ones for a draw without replacement (a ``ValueError``)."""
+
+
+class CheckpointError(ShardstreamError, ValueError):
+    """A training checkpoint cannot be used: unreadable, truncated, not a shardstream checkpoint,
+    or made for another model or configuration (a ``ValueError``). The message names the file
+    and the problem."""
+
+
+class CollateError(ShardstreamError, ValueError):
+    """Samples of one batch cannot be collated: arrays of one field differ in shape (or the
+    samples differ in fields or structure). A ``ValueError``; the message names the field and the
+    shapes or keys that differ, and what to change (a transform to a fixed size or a
+    ``collate_fn``)."""
+
+
+class WorkerError(ShardstreamError, RuntimeError):
+    """A loader worker failed outside any one sample, e.g. ``work.open()`` raised in the worker.
+
+    A ``RuntimeError``. The message names the worker and what failed (with the worker's
+    traceback when there is one).
+    """
+
+
+class WorkerDiedError(WorkerError):
+    """A loader worker process died (killed by a signal such as SIGKILL, or exited) mid-run.
+
+    The pool is closed before this is raised. The message names the exit signal or code and the
+    sample(s) the worker was processing when it died.
+
+    Attributes:
+        exitcode: the process exit code (negative: the signal number), ``None`` when unknown.
+        indices: the dataset indices the worker was processing.
+    """
+
+    def __init__(self, message: str, exitcode: int | None = None, indices: tuple[int, ...] = ()):
+        self.exitcode = exitcode
+        self.indices = tuple(indices)
+        super().__init__(message)
+
+    def __reduce__(self):  # picklable across processes despite the extra arguments
+        return type(self), (self.args[0], self.exitcode, self.indices)
+
+
+class TransportError(WorkerError):
+    """A batch could not be moved through shared memory (e.g. ``/dev/shm`` is full)."""
+
+
+class SampleError(ShardstreamError, RuntimeError):
+    """Loading, transforming or collating a sample raised in a loader worker (or thread).
+
+    The message names the sample (the work's description of it), the original exception type
+    and text, and holds the traceback from the worker. The original exception is chained as
+    ``__cause__`` when it can be re-created in the consumer.
+
+    Attributes:
+        description: which sample (or batch) failed.
+        exc_type: the original exception's qualified type name.
+        problem: the original exception's text.
+        remote_traceback: the traceback formatted where the exception happened.
+        index: the dataset index of the sample (``None`` when collating a batch failed).
+    """
+
+    def __init__(
+        self,
+        description: str,
+        exc_type: str,
+        problem: str,
+        remote_traceback: str = "",
+        index: int | None = None,
+    ):
+        self.description = description
+        self.exc_type = exc_type
+        self.problem = problem
+        self.remote_traceback = remote_traceback
+        self.index = index
+        message = f"{description}: {exc_type}: {problem}"
+        if remote_traceback:
+            message += f"\n\nTraceback in the worker:\n{remote_traceback.rstrip()}"
+        super().__init__(message)
+
+    def __reduce__(self):  # picklable across processes despite the extra arguments
+        args = (self.description, self.exc_type, self.problem, self.remote_traceback, self.index)
+        return type(self), args
+
+
+class LoaderTimeoutError(ShardstreamError, RuntimeError):
+    """No batch arrived within the loader's ``timeout``; the message names the samples in work.
+
+    A ``RuntimeError``, as torch's ``DataLoader`` raises on its timeout. The pool is closed.
+    """
+
+
+class PoolClosedError(ShardstreamError, RuntimeError):
+    """A closed worker pool (or loader) was asked for more batches."""
+
+
+class ChainError(ShardstreamError, ValueError):
+    """A :class:`~shardstream.load.chain.Loader` step is called twice, or after a step it
+    excludes (a second ``.batch()``, ``.pytorch()`` after ``.numpy()``, ``tensors`` after a dict
+    transform). A ``ValueError`` with Deep Lake's message for the same mistake."""

@@ -1,0 +1,218 @@
+"""Moving a collated batch between processes: array leaves through shared memory, a small header
+through the pipe.
+
+:func:`plan_tree` walks a pytree (``dict``, ``list``, ``tuple`` and namedtuple nests) and lays its
+array leaves (numpy arrays, dense CPU torch tensors) out at aligned offsets of one flat buffer.
+The worker writes them there with :func:`write_leaves`; only the returned *spec* (tree
+structure, dtypes, shapes, offsets and the non-array leaves) is pickled. The consumer rebuilds
+the tree with :func:`read_tree`, copying every array out of the buffer (torch tensors
+optionally into pinned memory), so nothing it receives is a view into a reused buffer.
+
+Leaves that cannot live in a flat buffer (object or zero-itemsize arrays, GPU or sparse tensors,
+containers of other types) travel pickled inside the spec: correct, only slower.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import numpy as np
+
+__all__ = ["TreePlan", "pin_tree", "plan_tree", "read_tree", "tree_nbytes", "write_leaves"]
+
+#: every array leaf starts at a multiple of this many bytes
+ALIGN = 64
+
+# spec node tags
+_NUMPY, _TORCH, _VALUE, _DICT, _LIST, _TUPLE, _NAMEDTUPLE = "n", "t", "v", "D", "L", "T", "N"
+
+
+class TreePlan:
+    """Where the array leaves of one pytree go in a flat buffer.
+
+    Attributes:
+        spec: the picklable description of the tree (send it to the consumer).
+        size: bytes of buffer the leaves need.
+        nbytes: sum of the array leaves' ``nbytes``.
+        sources: ``(array, offset)`` pairs still to be written by :func:`write_leaves`.
+    """
+
+    __slots__ = ("nbytes", "size", "sources", "spec")
+
+    def __init__(self) -> None:
+        self.spec: Any = None
+        self.size = 0
+        self.nbytes = 0
+        self.sources: list[tuple[np.ndarray, int]] = []
+
+    def place(self, nbytes: int) -> int:
+        """Reserve ``nbytes`` at the next aligned offset and return that offset."""
+        offset = -(-self.size // ALIGN) * ALIGN
+        self.size = offset + nbytes
+        self.nbytes += nbytes
+        return offset
+
+
+def plan_tree(tree: Any) -> TreePlan:
+    """Lay out the array leaves of ``tree`` in one flat buffer.
+
+    Args:
+        tree: a pytree whose leaves are numpy arrays, torch tensors, scalars, str/bytes or None.
+
+    Returns:
+        The plan: ``spec`` for :func:`read_tree`, the buffer ``size`` needed, the leaves'
+        total ``nbytes`` and the sources for :func:`write_leaves`.
+    """
+    plan = TreePlan()
+    torch = sys.modules.get("torch")
+    plan.spec = _plan(tree, plan, torch.Tensor if torch is not None else None)
+    return plan
+
+
+def write_leaves(plan: TreePlan, buffer: memoryview) -> None:
+    """Copy the array leaves of a planned tree into ``buffer`` (at least ``plan.size`` bytes).
+
+    Args:
+        plan: the plan from :func:`plan_tree`.
+        buffer: a writable buffer, e.g. a shared-memory segment's ``buf``.
+    """
+    for source, offset in plan.sources:
+        if source.dtype == np.uint8 and source.ndim == 1:
+            target = np.frombuffer(buffer, np.uint8, source.size, offset)
+        else:
+            target = np.ndarray(source.shape, source.dtype, buffer=buffer, offset=offset)
+        np.copyto(target, source, casting="no")
+        del target
+
+
+def read_tree(spec: Any, buffer: memoryview | None, *, pin_memory: bool = False) -> Any:
+    """Rebuild a tree from its spec, copying every array leaf out of ``buffer``.
+
+    Args:
+        spec: ``TreePlan.spec`` of the tree.
+        buffer: the buffer :func:`write_leaves` filled (``None`` when the tree has no bytes).
+        pin_memory: allocate torch leaves in pinned (page-locked) memory; needs CUDA.
+
+    Returns:
+        The tree, with arrays and tensors the caller owns.
+    """
+    return _read(spec, buffer, pin_memory)
+
+
+def tree_nbytes(tree: Any) -> int:
+    """Return the sum of ``nbytes`` of the array leaves of ``tree`` (as :func:`plan_tree` counts).
+
+    Object arrays and tensors that are not dense CPU tensors are not counted.
+
+    Args:
+        tree: a pytree as :func:`plan_tree` takes.
+
+    Returns:
+        The total number of array bytes.
+    """
+    torch = sys.modules.get("torch")
+    tensor = torch.Tensor if torch is not None else None
+    total = 0
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, np.ndarray):
+            if not node.dtype.hasobject:
+                total += node.nbytes
+        elif tensor is not None and isinstance(node, tensor):
+            if node.device.type == "cpu" and node.layout is sys.modules["torch"].strided:
+                total += node.element_size() * node.numel()
+        elif type(node) is dict:
+            stack.extend(node.values())
+        elif type(node) in (list, tuple) or (isinstance(node, tuple) and hasattr(node, "_fields")):
+            stack.extend(node)
+    return total
+
+
+def pin_tree(tree: Any) -> Any:
+    """Return ``tree`` with every CPU torch leaf copied into pinned memory (needs CUDA).
+
+    Args:
+        tree: a pytree as :func:`plan_tree` takes.
+
+    Returns:
+        The same structure; other leaves are passed through unchanged.
+    """
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return tree
+    if isinstance(tree, torch.Tensor):
+        return tree.pin_memory() if tree.device.type == "cpu" else tree
+    if type(tree) is dict:
+        return {key: pin_tree(value) for key, value in tree.items()}
+    if type(tree) is list:
+        return [pin_tree(value) for value in tree]
+    if type(tree) is tuple:
+        return tuple(pin_tree(value) for value in tree)
+    if isinstance(tree, tuple) and hasattr(tree, "_fields"):
+        return type(tree)(*(pin_tree(value) for value in tree))
+    return tree
+
+
+def _plan(node: Any, plan: TreePlan, tensor: type | None) -> Any:
+    if isinstance(node, np.ndarray):
+        if node.dtype.hasobject or node.dtype.itemsize == 0:
+            return (_VALUE, node)
+        offset = plan.place(node.nbytes)
+        if node.nbytes:
+            if node.flags.c_contiguous:
+                plan.sources.append((node.reshape(-1).view(np.uint8), offset))
+            else:
+                plan.sources.append((node, offset))
+        return (_NUMPY, node.dtype, node.shape, offset, node.nbytes)
+    if tensor is not None and isinstance(node, tensor):
+        if node.device.type != "cpu" or node.layout is not sys.modules["torch"].strided:
+            return (_VALUE, node)
+        flat = node.detach().resolve_conj().resolve_neg().contiguous().reshape(-1)
+        nbytes = flat.element_size() * flat.numel()
+        offset = plan.place(nbytes)
+        if nbytes:
+            plan.sources.append((flat.view(sys.modules["torch"].uint8).numpy(), offset))
+        return (_TORCH, node.dtype, tuple(node.shape), offset, nbytes)
+    kind = type(node)
+    if kind is dict:
+        return (_DICT, list(node), [_plan(value, plan, tensor) for value in node.values()])
+    if kind is list:
+        return (_LIST, [_plan(value, plan, tensor) for value in node])
+    if kind is tuple:
+        return (_TUPLE, [_plan(value, plan, tensor) for value in node])
+    if isinstance(node, tuple) and hasattr(node, "_fields"):
+        return (_NAMEDTUPLE, kind, [_plan(value, plan, tensor) for value in node])
+    return (_VALUE, node)
+
+
+def _read(spec: Any, buffer: memoryview | None, pin_memory: bool) -> Any:
+    tag = spec[0]
+    if tag == _NUMPY:
+        _, dtype, shape, offset, nbytes = spec
+        out = np.empty(shape, dtype)
+        if nbytes:
+            source = np.frombuffer(buffer, np.uint8, nbytes, offset)
+            np.copyto(out.reshape(-1).view(np.uint8), source)
+            del source
+        return out
+    if tag == _TORCH:
+        import torch
+
+        _, dtype, shape, offset, nbytes = spec
+        out = torch.empty(shape, dtype=dtype, pin_memory=pin_memory)
+        if nbytes:
+            source = np.frombuffer(buffer, np.uint8, nbytes, offset)
+            np.copyto(out.reshape(-1).view(torch.uint8).numpy(), source)
+            del source
+        return out
+    if tag == _VALUE:
+        return spec[1]
+    if tag == _DICT:
+        return {key: _read(child, buffer, pin_memory) for key, child in zip(spec[1], spec[2])}
+    if tag == _LIST:
+        return [_read(child, buffer, pin_memory) for child in spec[1]]
+    if tag == _TUPLE:
+        return tuple(_read(child, buffer, pin_memory) for child in spec[1])
+    return spec[1](*(_read(child, buffer, pin_memory) for child in spec[2]))
