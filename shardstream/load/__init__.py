@@ -12,6 +12,8 @@ from .._lazy import resolve_lazy
 
 #: public name -> submodule of shardstream.load that defines it
 LAZY_NAMES: dict[str, str] = {
+    # Deep Lake's chainable loader (needs no torch itself)
+    "Loader": "chain",
     # datadings' torch integration
     "Compose": "torch_data",
     "CompressedToPIL": "torch_data",

@@ -119,6 +119,27 @@ class Reader(ABC):
         readers without a memory map.
         """
 
+    def dataloader(
+        self, ignore_errors: bool = False, verbose: bool = False, *, seed: int | None = None
+    ) -> Any:
+        """A chainable loader over this reader (Deep Lake's ``ds.dataloader()``).
+
+        Args:
+            ignore_errors: skip samples whose reading, decoding or transform raises.
+            verbose: show a progress bar with throughput.
+            seed: seed of order and augmentation randomness; ``None`` draws one from the OS.
+
+        Returns:
+            A :class:`~shardstream.load.chain.Loader`; chain ``.batch()``, ``.shuffle()``,
+            ``.transform()``, ``.pytorch()``, ... on it.
+
+        Raises:
+            ConfigError: ``seed`` out of range.
+        """
+        from ..load.chain import Loader
+
+        return Loader(self, ignore_errors=ignore_errors, verbose=verbose, seed=seed)
+
     def __enter__(self) -> Reader:
         return self
 
