@@ -1,0 +1,34 @@
+"""Methods: self-supervised training methods that consume shardstream's loaders (DINO).
+
+Everything here needs torch, so every name is imported on first use: ``import shardstream`` and
+``import shardstream.methods`` stay free of torch (and of timm, which only a backbone built by
+name needs).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._lazy import resolve_lazy
+
+#: public name -> submodule of shardstream.methods that defines it
+LAZY_NAMES: dict[str, str] = {
+    "DINO": "dino",
+    "DINOOutput": "dino",
+    "DINOProjector": "dino",
+    "DINOv1Loss": "dino",
+    "TeacherStudentWrapper": "dino",
+    "WarmupCosine": "dino",
+    "cosine_ema_coefficient": "dino",
+    "teacher_temperature": "dino",
+}
+
+__all__ = sorted(LAZY_NAMES)
+
+
+def __getattr__(name: str) -> Any:
+    return resolve_lazy(__name__, LAZY_NAMES, name, globals())
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
