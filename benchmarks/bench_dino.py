@@ -1,0 +1,456 @@
+"""The full DINOv2 multi-crop recipe: torchvision's pipeline against shardstream's DinoPreset, one run.
+
+Run:  python benchmarks/bench_dino.py            (20,000 demo images; 1,920 per timed pass, 3 repeats)
+      python benchmarks/bench_dino.py --quick    (2,000 demo images; 640 per pass, 2 repeats)
+      python benchmarks/bench_dino.py --device-only --device cuda --batch 256
+                                                  (device-side augmentation alone, e.g. on a GPU)
+
+Every pipeline makes dinov2's views (2 x 224 global + 8 x 96 local crops, colour jitter in random
+order, grayscale, Gaussian blur, solarisation, normalisation) with ``--workers`` loader processes
+(2 by default) on the same demo images (generated once under ``bench-data/convert``, as
+``bench_convert.py`` makes them, and packed once into ``bench-data/dino/``). Side by side:
+
+- plain full-size JPEG decoding of the same files on ``--workers`` processes (simplejpeg): the
+  reference rate of target (b);
+- baseline: torchvision ``ImageFolder`` + a ``DataAugmentationDINO`` built from torchvision
+  transforms exactly as dinov2 builds it (below) + ``DataLoader(num_workers, batch_size)`` with a
+  collate that stacks the views crop-major as dinov2's does;
+- (a) shardstream end to end, normalised float batches on the CPU:
+  ``Loader(path).batch(B).preset(DinoPreset(), device="cpu").pytorch(num_workers)``;
+  target >= 4x the baseline;
+- (b) the worker side alone (decode, crops, resizes, flips, colour parameters, masks, uint8 out):
+  the same loader with a device step that returns the batch untouched; target >= 50 % of the plain
+  decode rate. The loader's ``stats()`` split of the worker time is printed, and a finer split of
+  the worker step measured in this process on one thread.
+
+Each timed pass loads the first ``--per-run`` images in file order (no shuffling) and includes
+starting the workers, for every pipeline alike. Medians of ``--repeats`` passes. The machine is
+shared: figures are provisional.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import Row, Table, measure  # noqa: E402
+
+from shardstream.sets.demo import GENERATOR_VERSION, generate_demo_images  # noqa: E402
+
+# --- the baseline: dinov2's DataAugmentationDINO in torchvision transforms --------------------
+
+
+def make_dinov2_augmentation(
+    global_crops_scale=(0.32, 1.0),
+    local_crops_scale=(0.05, 0.32),
+    local_crops_number=8,
+    global_crops_size=224,
+    local_crops_size=96,
+):
+    """dinov2's ``DataAugmentationDINO`` as it ships (torchvision v1 transforms on PIL images).
+
+    Includes dinov2's ``GaussianBlur(p)``, which blurs with probability ``1 - p``.
+    """
+    from torchvision import transforms
+
+    class GaussianBlur(transforms.RandomApply):
+        def __init__(self, *, p=0.5, radius_min=0.1, radius_max=2.0):
+            blur = transforms.GaussianBlur(kernel_size=9, sigma=(radius_min, radius_max))
+            super().__init__(transforms=[blur], p=1 - p)  # dinov2's inversion, kept
+
+    flip_and_crop = {
+        kind: transforms.Compose(
+            [
+                transforms.RandomResizedCrop(
+                    size, scale=scale, interpolation=transforms.InterpolationMode.BICUBIC
+                ),
+                transforms.RandomHorizontalFlip(p=0.5),
+            ]
+        )
+        for kind, size, scale in (
+            ("global", global_crops_size, global_crops_scale),
+            ("local", local_crops_size, local_crops_scale),
+        )
+    }
+    color_jittering = transforms.Compose(
+        [
+            transforms.RandomApply(
+                [transforms.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.2, hue=0.1)],
+                p=0.8,
+            ),
+            transforms.RandomGrayscale(p=0.2),
+        ]
+    )
+    normalize = transforms.Compose(
+        [
+            transforms.ToTensor(),
+            transforms.Normalize(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)),
+        ]
+    )
+    global_1 = transforms.Compose([color_jittering, GaussianBlur(p=1.0), normalize])
+    global_2 = transforms.Compose(
+        [
+            color_jittering,
+            GaussianBlur(p=0.1),
+            transforms.RandomSolarize(threshold=128, p=0.2),
+            normalize,
+        ]
+    )
+    local = transforms.Compose([color_jittering, GaussianBlur(p=0.5), normalize])
+
+    def augment(image):
+        first = global_1(flip_and_crop["global"](image))
+        second = global_2(flip_and_crop["global"](image))
+        return {
+            "global_crops": [first, second],
+            "global_crops_teacher": [first, second],
+            "local_crops": [
+                local(flip_and_crop["local"](image)) for _ in range(local_crops_number)
+            ],
+            "offsets": (),
+        }
+
+    return augment
+
+
+def stack_crop_major(samples):
+    """Collate ``(views, label)`` pairs: crops stacked crop-major, as dinov2's collate does."""
+    import torch
+
+    views = [s[0] for s in samples]
+    out = {}
+    for key in ("global_crops", "local_crops"):
+        count = len(views[0][key])
+        out[key] = torch.stack([v[key][i] for i in range(count) for v in views])
+    out["labels"] = torch.tensor([s[1] for s in samples])
+    return out
+
+
+class _Augment:
+    """Picklable wrapper (DataLoader workers may be spawned)."""
+
+    def __init__(self):
+        self.augment = None
+
+    def __call__(self, image):
+        if self.augment is None:
+            self.augment = make_dinov2_augmentation()
+        return self.augment(image)
+
+
+# --- shardstream side -----------------------------------------------------------------------
+
+
+class WorkerSideOnly:
+    """A DinoPreset whose device step returns the collated uint8 batch untouched."""
+
+    def __init__(self, preset):
+        self.preset = preset
+        self.fields = preset.fields
+
+    def worker(self, sample, rng):
+        return self.preset.worker(sample, rng)
+
+    def device(self, batch):
+        return batch
+
+
+def shardstream_pass(path: Path, preset, batches: int, batch_size: int, workers: int, stats: list):
+    """Load ``batches`` batches through the loader; keep its stats()."""
+    from shardstream.load.chain import Loader
+
+    loader = (
+        Loader(path, seed=0)
+        .batch(batch_size, drop_last=True)
+        .preset(preset, device="cpu")
+        .pytorch(num_workers=workers)
+    )
+    try:
+        for count, _ in enumerate(loader, start=1):
+            if count == batches:
+                break
+        stats.append(loader.stats())
+    finally:
+        loader.close()
+
+
+def torchvision_pass(root: Path, batches: int, batch_size: int, workers: int):
+    """Load ``batches`` batches through ImageFolder + DataAugmentationDINO + DataLoader."""
+    import torch
+    from torchvision.datasets import ImageFolder
+
+    dataset = ImageFolder(str(root), transform=_Augment())
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_size=batch_size,
+        num_workers=workers,
+        shuffle=False,
+        drop_last=True,
+        collate_fn=stack_crop_major,
+    )
+    for count, _ in enumerate(loader, start=1):
+        if count == batches:
+            break
+    del loader
+
+
+# --- plain decode on N processes ------------------------------------------------------------
+
+_IMAGES: list[bytes] = []
+
+
+def _decode_share(bounds: tuple[int, int]) -> int:
+    import simplejpeg
+
+    start, stop = bounds
+    for data in _IMAGES[start:stop]:
+        simplejpeg.decode_jpeg(data)
+    return stop - start
+
+
+def plain_decode_rate(images: list[bytes], workers: int, repeats: int) -> float:
+    """Images/s decoding ``images`` full size with ``workers`` forked processes."""
+    _IMAGES[:] = images
+    n = len(images)
+    if workers <= 0:
+        return measure(lambda: _decode_share((0, n)), items=n, repeats=repeats).items_per_s
+    shares = [(n * i // workers, n * (i + 1) // workers) for i in range(workers)]
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        pool.map(_decode_share, [(0, min(n, 8))] * workers)  # start the processes
+        return measure(
+            lambda: pool.map(_decode_share, shares, chunksize=1), items=n, repeats=repeats
+        ).items_per_s
+
+
+# --- worker-step split ----------------------------------------------------------------------
+
+
+def worker_split(images: list[bytes], preset) -> dict[str, float]:
+    """Milliseconds per image of each part of DinoPreset.worker, one thread, in this process."""
+    import simplejpeg
+
+    from shardstream.vision import image_size
+    from shardstream.vision.masking import masks_upperbound, sample_masks
+
+    parts = {
+        "worker step, whole": 0.0,
+        "  header + crop plan": 0.0,
+        "  decode (full size)": 0.0,
+        "  crop + resize + flip (incl. decode)": 0.0,
+        "  colour parameters": 0.0,
+        "  masks": 0.0,
+    }
+    rng = np.random.default_rng(0)
+    clock = time.perf_counter
+    for i, data in enumerate(images):
+        sample = {"image": data, "label": 0}
+        t0 = clock()
+        preset.worker(sample, np.random.default_rng(i))
+        t1 = clock()
+        height, width = image_size(data)
+        boxes, flips = preset.plan(height, width, rng)
+        t2 = clock()
+        simplejpeg.decode_jpeg(data)
+        t3 = clock()
+        preset._cut(data, height, width, boxes, flips)
+        t4 = clock()
+        preset.draw_params(rng)
+        t5 = clock()
+        masks = sample_masks(preset.mask_generator, 2, preset.mask_ratio_tuple, 0.5, rng)
+        masks_upperbound(masks, preset.mask_ratio_tuple)
+        t6 = clock()
+        for key, seconds in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5)):
+            parts[key] += seconds
+    return {key: seconds / len(images) * 1e3 for key, seconds in parts.items()}
+
+
+def device_rate(preset, images: list[bytes], batch_size: int, device: str, repeats: int) -> float:
+    """Images/s of DinoPreset.device alone on batches of ``batch_size`` on ``device``."""
+    import torch
+
+    from shardstream.load.collate import default_collate, to_torch
+
+    outs = [
+        preset.worker({"image": images[i % len(images)], "label": 0}, np.random.default_rng(i))
+        for i in range(batch_size)
+    ]
+    batch = to_torch(default_collate(outs))
+
+    def move(tree):
+        if isinstance(tree, dict):
+            return {k: move(v) for k, v in tree.items()}
+        return tree.to(device) if isinstance(tree, torch.Tensor) else tree
+
+    batch = move(batch)
+
+    def run():
+        out = preset.device(batch)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        return out
+
+    return measure(run, items=batch_size, repeats=repeats).items_per_s
+
+
+# --- main -----------------------------------------------------------------------------------
+
+
+def prepare(args) -> tuple[Path, Path, list[bytes]]:
+    """The demo ImageFolder, its packed file, and the bytes of the images a pass loads."""
+    from shardstream.sets.imagefolder import scan_folder
+    from shardstream.write.conversion import convert
+
+    root = args.images_dir / f"demo-images-v{GENERATOR_VERSION}-{args.images}"
+    demo = generate_demo_images(root, num_images=args.images, num_classes=10, workers=2)
+    packed = args.workdir / f"demo-v{GENERATOR_VERSION}-{args.images}.msgpack"
+    if not packed.exists():
+        packed.parent.mkdir(parents=True, exist_ok=True)
+        convert(scan_folder(root).items, packed, workers=2, overwrite=True, progress=False)
+    from shardstream import MsgpackReader
+
+    with MsgpackReader(packed) as reader:
+        images = [bytes(reader.get(i)["image"]) for i in range(min(args.per_run, len(reader)))]
+    del demo
+    return root, packed, images
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=20_000, help="demo set size (20000)")
+    parser.add_argument("--per-run", type=int, default=1920, help="images per timed pass")
+    parser.add_argument("--batch", type=int, default=64, help="batch size (64)")
+    parser.add_argument("--workers", type=int, default=2, help="loader processes (2)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--images-dir", type=Path, default=Path("bench-data/convert"))
+    parser.add_argument("--workdir", type=Path, default=Path("bench-data/dino"))
+    parser.add_argument("--device", default="cpu", help="device of the --device-only rows")
+    parser.add_argument(
+        "--device-only", action="store_true", help="only time DinoPreset.device on --device"
+    )
+    parser.add_argument("--no-baseline", action="store_true", help="skip the torchvision rows")
+    parser.add_argument(
+        "--main-threads",
+        type=int,
+        default=1,
+        help="torch threads of this process, which runs the device step (1: the workers hold "
+        "the other cores; more threads oversubscribe them and spin)",
+    )
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.images, args.per_run, args.repeats = 2000, 640, 2
+    args.per_run = max(args.batch, args.per_run // args.batch * args.batch)
+    batches = args.per_run // args.batch
+
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(args.main_threads)
+    try:
+        return _run(args, batches)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(args, batches: int) -> int:
+    """The measurements of :func:`main`."""
+    import torch
+
+    from shardstream.vision.dino import DinoPreset
+
+    preset = DinoPreset()
+    root, packed, images = prepare(args)
+    if args.device_only:
+        rate = device_rate(preset, images, args.batch, args.device, args.repeats)
+        table = Table(f"DinoPreset.device alone, batch {args.batch}", "peer")
+        table.header()
+        table.add(Row(f"device step on {args.device}", None, rate, "img/s"))
+        return 0
+
+    print(
+        f"{args.images:,} demo images under {root}; timed passes of {args.per_run:,} images "
+        f"({batches} batches of {args.batch}); {args.workers} workers; {os.cpu_count()} cores; "
+        f"torch {torch.__version__}; medians of {args.repeats}; shared machine: provisional",
+        flush=True,
+    )
+    table = Table("DINOv2 recipe 2x224 + 8x96 (ratio = shardstream / peer)", "peer img/s")
+    table.header()
+    plain = plain_decode_rate(images, args.workers, args.repeats)
+    table.add(Row(f"plain full decode, {args.workers} processes", None, plain, "img/s"))
+    baseline = None
+    if not args.no_baseline:
+        baseline = measure(
+            lambda: torchvision_pass(root, batches, args.batch, args.workers),
+            items=args.per_run,
+            repeats=args.repeats,
+            warmup=0,
+        ).items_per_s
+        table.add(Row("torchvision ImageFolder + DataAugmentationDINO", None, baseline, "img/s"))
+
+    end_to_end_stats: list = []
+    end_to_end = measure(
+        lambda: shardstream_pass(
+            packed, preset, batches, args.batch, args.workers, end_to_end_stats
+        ),
+        items=args.per_run,
+        repeats=args.repeats,
+        warmup=0,
+    ).items_per_s
+    table.add(
+        Row(
+            "(a) end to end, normalised float on the CPU",
+            baseline,
+            end_to_end,
+            "img/s",
+            target=4.0,
+            note="peer: torchvision baseline",
+        )
+    )
+    worker_stats: list = []
+    worker_side = measure(
+        lambda: shardstream_pass(
+            packed, WorkerSideOnly(preset), batches, args.batch, args.workers, worker_stats
+        ),
+        items=args.per_run,
+        repeats=args.repeats,
+        warmup=0,
+    ).items_per_s
+    table.add(
+        Row(
+            "(b) worker side alone, uint8 out",
+            plain,
+            worker_side,
+            "img/s",
+            target=0.5,
+            note="peer: plain decode",
+        )
+    )
+    cpu_device = device_rate(preset, images, args.batch, "cpu", args.repeats)
+    table.add(Row(f"device step alone on the CPU, batch {args.batch}", None, cpu_device, "img/s"))
+
+    for name, stats in (("(a) end to end", end_to_end_stats), ("(b) worker side", worker_stats)):
+        if stats:
+            last = stats[-1]
+            shown = {
+                k: (f"{v:.3g}" if isinstance(v, float) else v)
+                for k, v in last.items()
+                if not isinstance(v, (dict, list))
+            }
+            print(f"\nloader stats() of the last pass, {name}: {shown}", flush=True)
+    split = worker_split(images[: min(len(images), 200)], preset)
+    print("\nworker step per image, 1 thread, this process (ms):", flush=True)
+    for key, ms in split.items():
+        print(f"  {key:40} {ms:7.2f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
