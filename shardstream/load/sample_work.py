@@ -160,8 +160,12 @@ class SampleWork:
                 rng = sample_rng(self.seed, int(task.epoch), int(task.positions[item]))
             if self.preset is not None:
                 selected = self._select(sample, index)
+                if "key" in sample and "key" not in selected:
+                    selected["key"] = sample["key"]  # so a preset's errors can name the sample
                 with timer.stage("transform"):
                     out = self.preset.worker(selected, rng)
+                if out is self._skipped or out is _skipped():
+                    return out  # the preset skipped it by its own policy
                 if self.return_index and isinstance(out, dict) and "index" not in out:
                     out["index"] = selected["index"]  # presets need not pass it through
                 return item, out

@@ -626,6 +626,39 @@ def test_preset_runs_worker_then_device(data):
         reader.dataloader().preset(TinyPreset()).numpy()
 
 
+class SkipOddPreset:
+    """Skips odd samples by its own policy, fails on key k009, drops "index" from its output."""
+
+    fields = ("label",)
+
+    def worker(self, sample, rng):
+        from shardstream.load.engine import SKIPPED
+
+        if sample["key"] == "k009":
+            raise ValueError(f"bad sample {sample['key']}")
+        if int(sample["index"]) % 2:
+            return SKIPPED
+        return {"label": sample["label"]}
+
+    def device(self, batch):
+        return {"label": batch["label"] * 10}
+
+
+def test_preset_skips_by_policy_gets_the_key_and_keeps_the_index(data):
+    reader, samples = data
+    loader = reader.dataloader(seed=1).query("select * where index < 8").batch(4)
+    loader = loader.preset(SkipOddPreset())
+    batches = list(loader)
+    assert [b["index"].tolist() for b in batches] == [[0, 2], [4, 6]]
+    assert [b["label"].tolist() for b in batches] == [[0, 20], [40, 10]]
+    assert loader.stats()["skipped"] == 4
+    loader.close()
+    failing = reader.dataloader(seed=1).query("select * where index < 12").batch(4)
+    with pytest.raises(SampleError, match="k009.*bad sample k009"):
+        list(failing.preset(SkipOddPreset()))
+    failing.close()
+
+
 # --- distributed ------------------------------------------------------------------------------
 
 
