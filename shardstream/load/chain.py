@@ -454,7 +454,9 @@ class Loader:
         Counts as setting the transform.
 
         Args:
-            preset: an object with ``fields``, ``worker(sample, rng)`` and ``device(batch)``.
+            preset: an object with ``fields``, ``worker(sample, rng)`` and ``device(batch)``;
+                when it also has ``for_device(device)``, the preset that returns is used (so
+                it can put work where the batches go: e.g. colour in the workers on a CPU).
             device: where batches go before ``preset.device`` (``None``: stay on the CPU).
 
         Raises:
@@ -472,6 +474,8 @@ class Loader:
         if chain.mode is not None:
             _check_mode_for_preset(chain.mode)
         self._check_fields(list(preset.fields), "preset")
+        if hasattr(preset, "for_device"):  # a preset may split its work by device
+            preset = preset.for_device(device)
         return self._with(preset=preset, device=device, transform_set=True)
 
     # --- iteration --------------------------------------------------------------------------
@@ -798,6 +802,7 @@ class Loader:
             convert="pytorch" if chain.preset is not None else mode.name,
             batched=chain.batch_size is not None,
             ignore_errors=chain.ignore_errors,
+            zero_copy=mode.num_workers > 0,
         )
 
     def _get_pool(self) -> Any:

@@ -24,12 +24,14 @@ _UPCAST = {np.dtype(np.uint16): np.int32, np.dtype(np.uint32): np.int64}
 _UPCAST[np.dtype(np.uint64)] = np.int64
 
 
-def default_collate(samples: Sequence[Any], field: str = "") -> Any:
+def default_collate(samples: Sequence[Any], field: str = "", keep_views: bool = False) -> Any:
     """Collate ``samples`` (all of one structure) into one batch.
 
     Args:
         samples: the batch's samples, at least one.
         field: the path of these values inside a sample, for error messages (``""`` at the top).
+        keep_views: keep memoryviews (zero-copy slices of a mapped file, which the engine moves
+            into shared memory in one copy) instead of copying them into ``bytes``.
 
     Returns:
         A dict for dict samples, a tuple/list for tuple/list samples (collated per position), an
@@ -52,7 +54,10 @@ def default_collate(samples: Sequence[Any], field: str = "") -> Any:
                     f"cannot collate {name!r}: samples differ in fields ({keys} vs {other}); "
                     "make the transform return the same fields for every sample"
                 )
-        return {key: default_collate([s[key] for s in samples], _join(field, key)) for key in keys}
+        return {
+            key: default_collate([s[key] for s in samples], _join(field, key), keep_views)
+            for key in keys
+        }
     if isinstance(first, (tuple, list)):
         length = len(first)
         if any(not isinstance(s, (tuple, list)) or len(s) != length for s in samples):
@@ -62,7 +67,9 @@ def default_collate(samples: Sequence[Any], field: str = "") -> Any:
                 "in the transform or pass a collate_fn"
             )
         columns = [
-            default_collate([s[i] for s in samples], f"{field}[{i}]" if field else f"[{i}]")
+            default_collate(
+                [s[i] for s in samples], f"{field}[{i}]" if field else f"[{i}]", keep_views
+            )
             for i in range(length)
         ]
         if isinstance(first, tuple):
@@ -97,6 +104,8 @@ def default_collate(samples: Sequence[Any], field: str = "") -> Any:
                 "resize them to one shape in the transform or pass a collate_fn"
             )
         return torch.stack(list(samples))
+    if keep_views:
+        return list(samples)
     return [bytes(s) if isinstance(s, memoryview) else s for s in samples]
 
 

@@ -39,6 +39,7 @@ import numpy as np
 from ..errors import MissingDependencyError
 from ..format.atomic import StagedFiles
 from ..format.codec import unpackb
+from ..format.fields import SIZED, map_header, skip_value
 from ..format.integrity import load_md5file
 from ..format.manifest import is_manifest
 from ..format.paths import DatasetPaths
@@ -305,10 +306,6 @@ _SKIP: Any = _Skip()  # a value that is not a scalar
 _F64 = struct.Struct(">d")
 _F32 = struct.Struct(">f")
 _NP_SCALAR_HEAD = b"\x83\xc4\x02nd\xc2"  # {b"nd": False, ...}: msgpack-numpy's scalar encoding
-_SIZED = {0xC4: 1, 0xC5: 2, 0xC6: 4, 0xD9: 1, 0xDA: 2, 0xDB: 4}  # bin/str: length width
-_EXT = {0xC7: 1, 0xC8: 2, 0xC9: 4}
-_FIXED = {0xC0: 1, 0xC2: 1, 0xC3: 1, 0xCA: 5, 0xCB: 9, 0xCC: 2, 0xCD: 3, 0xCE: 5, 0xCF: 9}
-_FIXED.update({0xD0: 2, 0xD1: 3, 0xD2: 5, 0xD3: 9, 0xD4: 3, 0xD5: 4, 0xD6: 6, 0xD7: 10, 0xD8: 18})
 _SCALAR_TYPES = frozenset([0xC0, 0xC2, 0xC3, 0xCA, 0xCB, 0xCC, 0xCD, 0xCE, 0xCF, 0xD0, 0xD1, 0xD2])
 _SCALAR_TYPES = _SCALAR_TYPES | {0xD3, 0xD9, 0xDA, 0xDB}
 
@@ -318,26 +315,18 @@ def _scalar_fields(view: memoryview, reader: Reader, index: int) -> list[tuple[s
     from ..errors import CorruptSampleError
 
     try:
-        t = view[0]
-        if 0x80 <= t <= 0x8F:
-            count, pos = t & 0x0F, 1
-        elif t == 0xDE:
-            count, pos = int.from_bytes(view[1:3], "big"), 3
-        elif t == 0xDF:
-            count, pos = int.from_bytes(view[1:5], "big"), 5
-        else:
-            raise ValueError(f"not a msgpack map (type byte 0x{t:02x})")
+        count, pos = map_header(view)
         out = []
         for _ in range(count):
-            key_end = _skip(view, pos)
+            key_end = skip_value(view, pos)
             kt = view[pos]
             if 0xA0 <= kt <= 0xBF:
                 name: Any = str(view[pos + 1 : key_end], "utf-8")
             elif kt in (0xD9, 0xDA, 0xDB):
-                name = str(view[pos + 1 + _SIZED[kt] : key_end], "utf-8")
+                name = str(view[pos + 1 + SIZED[kt] : key_end], "utf-8")
             else:
                 name = None
-            end = _skip(view, key_end)
+            end = skip_value(view, key_end)
             if name is not None:
                 out.append((name, _scalar_value(view, key_end, end)))
             pos = end
@@ -377,45 +366,6 @@ def _plain_scalar(value: Any) -> Any:
     if isinstance(value, np.generic) and value.dtype.kind in "biuf":
         return value.item()
     return _SKIP
-
-
-def _skip(view: memoryview, pos: int) -> int:
-    """Position just after the msgpack value starting at ``pos`` (nested values included)."""
-    pending = 1
-    while pending:
-        pending -= 1
-        t = view[pos]
-        if t <= 0x7F or t >= 0xE0:
-            pos += 1
-        elif t <= 0x8F:
-            pending += 2 * (t & 0x0F)
-            pos += 1
-        elif t <= 0x9F:
-            pending += t & 0x0F
-            pos += 1
-        elif t <= 0xBF:
-            pos += 1 + (t & 0x1F)
-        elif t in _FIXED:
-            pos += _FIXED[t]
-        elif t in _SIZED:
-            width = _SIZED[t]
-            pos += 1 + width + int.from_bytes(view[pos + 1 : pos + 1 + width], "big")
-        elif t in _EXT:
-            width = _EXT[t]
-            pos += 2 + width + int.from_bytes(view[pos + 1 : pos + 1 + width], "big")
-        elif t in (0xDC, 0xDD):
-            width = 2 if t == 0xDC else 4
-            pending += int.from_bytes(view[pos + 1 : pos + 1 + width], "big")
-            pos += 1 + width
-        elif t in (0xDE, 0xDF):
-            width = 2 if t == 0xDE else 4
-            pending += 2 * int.from_bytes(view[pos + 1 : pos + 1 + width], "big")
-            pos += 1 + width
-        else:
-            raise ValueError(f"invalid msgpack type byte 0x{t:02x} at byte {pos}")
-    if pos > len(view):
-        raise IndexError(pos)
-    return pos
 
 
 def _typed_column(values: list[Any]) -> tuple[np.ndarray, np.ndarray | None] | None:

@@ -27,8 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import MissingFieldError
+from ..errors import CorruptSampleError, MissingFieldError
 from ..format.codec import unpackb
+from ..format.fields import bin_payload, packed_fields
 from ..order.samplers.seeds import sample_rng
 from ..read.reader import Reader
 from .collate import default_collate, to_tensorflow, to_torch
@@ -105,6 +106,7 @@ class SampleWork:
         convert: str = "numpy",
         batched: bool = True,
         ignore_errors: bool = False,
+        zero_copy: bool = False,
     ) -> None:
         self.reader = reader
         self.seed = seed
@@ -127,6 +129,13 @@ class SampleWork:
             self._rng_fields = set()
             self._needs_rng = preset is not None or (transform is not None and wants_rng(transform))
         self._skipped: Any = None
+        self.zero_copy = zero_copy
+        # fields delivered as their encoded bytes: sliced out of the packed sample, not unpacked
+        self._raw_fields = (
+            frozenset(name for name, method in self.decode.items() if method == "tobytes")
+            if preset is None and fields is not None
+            else frozenset()
+        )
 
     # --- BatchWork --------------------------------------------------------------------------
 
@@ -150,11 +159,14 @@ class SampleWork:
         try:
             with timer.stage("read"):
                 raw = self.reader.get(index, raw=True, copy=False)
-                try:
-                    sample = unpackb(raw) if not isinstance(raw, dict) else raw
-                finally:
-                    if isinstance(raw, memoryview):
-                        raw.release()
+                if self._raw_fields and isinstance(raw, memoryview):
+                    sample = self._unpack_lazily(raw, index)
+                else:
+                    try:
+                        sample = unpackb(raw) if not isinstance(raw, dict) else raw
+                    finally:
+                        if isinstance(raw, memoryview):
+                            raw.release()
             rng = None
             if self._needs_rng:
                 rng = sample_rng(self.seed, int(task.epoch), int(task.positions[item]))
@@ -201,7 +213,7 @@ class SampleWork:
                 return positions, [self._convert(v) for v in values]
             if self.collate_fn is not None:
                 return positions, self.collate_fn(values)
-            return positions, self._convert(default_collate(values))
+            return positions, self._convert(default_collate(values, keep_views=self.zero_copy))
 
     def describe(self, index: int) -> str:
         """``"sample 17 (key 'img_00017') of /path/x.msgpack"``."""
@@ -213,6 +225,25 @@ class SampleWork:
         return f"sample {index} (key {key!r}) of {where}"
 
     # --- helpers ----------------------------------------------------------------------------
+
+    def _unpack_lazily(self, raw: memoryview, index: int) -> dict:
+        """The selected fields of a packed sample: ``tobytes`` fields as slices of ``raw`` (their
+        bin payload, not copied), the others unpacked from their own slices."""
+        try:
+            packed = packed_fields(raw)
+        except (ValueError, IndexError, UnicodeDecodeError) as error:
+            raise CorruptSampleError(
+                getattr(self.reader, "path", None),
+                f"sample {index}: cannot read its fields: {error}",
+            ) from error
+        sample = {}
+        for name in self.fields or packed:
+            value = packed.get(name)
+            if value is None:
+                continue  # _select names the missing field
+            payload = bin_payload(value) if name in self._raw_fields else None
+            sample[name] = payload if payload is not None else unpackb(value)
+        return sample
 
     def _select(self, sample: dict, index: int) -> dict:
         if self.fields is None:
@@ -232,6 +263,8 @@ class SampleWork:
         method = self.decode.get(name)
         kind = self.kinds.get(name) or field_kind(value)
         if method == "tobytes":
+            if isinstance(value, memoryview) and self.zero_copy:
+                return value  # a slice of the mapped file; the engine copies it once
             if isinstance(value, (bytes, bytearray, memoryview)):
                 return bytes(value)
             return np.asarray(value).tobytes()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import gc
 import multiprocessing
 import os
 import signal
@@ -566,15 +567,17 @@ def test_stats_and_verbose_bar(data, capsys):
 
 def test_close_and_context_manager_leave_no_children(data):
     reader, _ = data
+    gc.collect()  # loaders other tests left to the garbage collector close now
+    before = set(multiprocessing.active_children())
     with reader.dataloader(seed=0).batch(4).pytorch(num_workers=2, tensors=["label"]) as loader:
         it = iter(loader)
         next(it)
-        assert len(multiprocessing.active_children()) == 2
-    assert multiprocessing.active_children() == []
+        assert len(set(multiprocessing.active_children()) - before) == 2
+    assert set(multiprocessing.active_children()) <= before
     assert indices(loader)[:4] == [4, 5, 6, 7]  # iterating again continues at the cursor
     loader.close()
     loader.close()
-    assert multiprocessing.active_children() == []
+    assert set(multiprocessing.active_children()) <= before
 
 
 # --- presets ----------------------------------------------------------------------------------

@@ -424,3 +424,40 @@ def test_missing_fields_and_bad_labels():
 def test_config_errors(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         DinoPreset(**kwargs)
+
+
+# --- colour in the workers (the CPU path) ---------------------------------------------------
+
+
+def test_colour_in_workers_matches_colour_on_the_device():
+    """Same generator -> same boxes, flips, parameters and masks; the uint8 OpenCV colour ops
+    (vision/colour_cpu.py, PIL's integer arithmetic) land within a few levels of the float ops:
+    mean absolute difference under 2.5 levels per view kind (hue is the inexact op)."""
+    datas = [DEMO, SMOOTH, render_demo_image(11), render_demo_image(12)]
+    on_device = DinoPreset(colour="device", blur="documented")
+    in_workers = DinoPreset(colour="workers", blur="documented")
+    reference = on_device.device(_batch(on_device, datas, seed=3))
+    batch = _batch(in_workers, datas, seed=3)
+    out = in_workers.device(batch)
+    assert set(out) == set(reference)
+    assert torch.equal(out["collated_masks"], reference["collated_masks"])
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    for key in ("collated_global_crops", "collated_local_crops"):
+        assert out[key].shape == reference[key].shape and out[key].dtype == reference[key].dtype
+        levels = ((out[key] - reference[key]) * std * 255).abs()
+        assert float(levels.mean()) < 2.5, (key, float(levels.mean()))
+    # the views really were coloured in the workers: not equal to the raw crops
+    raw = DinoPreset(colour="device")
+    plain = raw.worker(_sample(DEMO), np.random.default_rng([3, 0]))
+    assert not np.array_equal(batch["global_crops"][0].numpy(), plain["global_crops"])
+
+
+def test_loader_resolves_auto_colour_by_device():
+    preset = DinoPreset()
+    assert preset.colour == "auto"
+    assert preset.for_device(None).colour == "workers"
+    assert preset.for_device("cpu").colour == "workers"
+    assert preset.for_device(torch.device("cuda", 0)).colour == "device"
+    assert DinoPreset(colour="device").for_device("cpu").colour == "device"
+    with pytest.raises(ConfigError, match="colour must be one of"):
+        DinoPreset(colour="gpu")

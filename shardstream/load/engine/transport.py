@@ -8,6 +8,9 @@ structure, dtypes, shapes, offsets and the non-array leaves) is pickled. The con
 the tree with :func:`read_tree`, copying every array out of the buffer (torch tensors
 optionally into pinned memory), so nothing it receives is a view into a reused buffer.
 
+A list of ``bytes`` objects (a batch of encoded images) is laid out as one region plus the
+items' lengths, and comes back as a list of ``bytes``.
+
 Leaves that cannot live in a flat buffer (object or zero-itemsize arrays, GPU or sparse tensors,
 containers of other types) travel pickled inside the spec: correct, only slower.
 """
@@ -26,6 +29,8 @@ ALIGN = 64
 
 # spec node tags
 _NUMPY, _TORCH, _VALUE, _DICT, _LIST, _TUPLE, _NAMEDTUPLE = "n", "t", "v", "D", "L", "T", "N"
+_BYTES_LIST = "B"  # a list of bytes objects (raw image batches): one region plus lengths
+_BYTES_LIKE = (bytes, memoryview)  # memoryviews (zero-copy slices of a mapped file) become bytes
 
 
 class TreePlan:
@@ -123,6 +128,10 @@ def tree_nbytes(tree: Any) -> int:
         elif tensor is not None and isinstance(node, tensor):
             if node.device.type == "cpu" and node.layout is sys.modules["torch"].strided:
                 total += node.element_size() * node.numel()
+        elif type(node) is list and node and all(type(value) in _BYTES_LIKE for value in node):
+            total += sum(
+                value.nbytes if type(value) is memoryview else len(value) for value in node
+            )
         elif type(node) is dict:
             stack.extend(node.values())
         elif type(node) in (list, tuple) or (isinstance(node, tuple) and hasattr(node, "_fields")):
@@ -176,6 +185,17 @@ def _plan(node: Any, plan: TreePlan, tensor: type | None) -> Any:
             plan.sources.append((flat.view(sys.modules["torch"].uint8).numpy(), offset))
         return (_TORCH, node.dtype, tuple(node.shape), offset, nbytes)
     kind = type(node)
+    if kind is list and node and all(type(value) in _BYTES_LIKE for value in node):
+        lengths = np.fromiter(
+            (v.nbytes if type(v) is memoryview else len(v) for v in node), np.int64, len(node)
+        )
+        offset = plan.place(int(lengths.sum()))
+        position = offset
+        for value, length in zip(node, lengths.tolist()):
+            if length:
+                plan.sources.append((np.frombuffer(value, np.uint8, length), position))
+            position += length
+        return (_BYTES_LIST, offset, lengths)
     if kind is dict:
         return (_DICT, list(node), [_plan(value, plan, tensor) for value in node.values()])
     if kind is list:
@@ -209,6 +229,11 @@ def _read(spec: Any, buffer: memoryview | None, pin_memory: bool) -> Any:
         return out
     if tag == _VALUE:
         return spec[1]
+    if tag == _BYTES_LIST:
+        _, offset, lengths = spec
+        ends = (offset + np.cumsum(lengths)).tolist()
+        starts = [offset, *ends[:-1]]
+        return [bytes(buffer[start:end]) for start, end in zip(starts, ends)]
     if tag == _DICT:
         return {key: _read(child, buffer, pin_memory) for key, child in zip(spec[1], spec[2])}
     if tag == _LIST:

@@ -53,9 +53,14 @@ def worker_main(
         first_live_ticket: shared int64; tasks with a smaller ticket are cancelled.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # parallelism comes from the worker processes and their threads: native libraries' own
+    # thread pools would only oversubscribe the cores
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(1)
+    cv2 = sys.modules.get("cv2")
+    if cv2 is not None:
+        cv2.setNumThreads(1)
     try:
         work.open()
     except Exception as error:

@@ -116,6 +116,21 @@ def test_layout_is_aligned_and_counts_bytes():
     assert plan.size == 2 * ALIGN + 8
 
 
+def test_lists_of_bytes_travel_as_one_region():
+    images = [b"\xff\xd8" + bytes(range(i, i + 50)) for i in range(7)] + [b""]
+    tree = {"image": images, "label": np.arange(8), "mixed": [b"a", "b"]}
+    plan = plan_tree(tree)
+    assert plan.spec[2][0][0] == "B"  # one region, not pickled values
+    assert plan.spec[2][2][0] == "L"  # a list mixing bytes and str stays a plain list
+    assert plan.nbytes == tree_nbytes(tree) == 7 * 52 + 64
+    buffer = memoryview(bytearray(plan.size))
+    write_leaves(plan, buffer)
+    out = read_tree(plan.spec, buffer)
+    assert out["image"] == images and all(type(value) is bytes for value in out["image"])
+    assert out["mixed"] == [b"a", "b"]
+    assert out["label"].tolist() == list(range(8))
+
+
 def test_a_tree_without_arrays_needs_no_buffer():
     tree = {"keys": ["a", "b"], "n": 2, "none": None}
     plan = plan_tree(tree)
