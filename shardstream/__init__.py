@@ -5,6 +5,7 @@ live in the modules where their behaviour lives; this module only re-exports the
 """
 
 from . import errors
+from ._lazy import resolve_lazy
 from .format import (
     ChecksumWarning,
     convert_legacy_index,
@@ -16,6 +17,7 @@ from .format import (
     verify_data,
     verify_index,
 )
+from .load.chain import Loader
 from .order import (
     TORCH_SAMPLERS,
     Augment,
@@ -71,6 +73,21 @@ _LOAD_NAMES = (
     "no_rng",
 )
 
+#: other torch-based names: name -> module that defines it (resolved on first use)
+_LAZY_NAMES = {
+    "DataAugmentationDINO": "shardstream.vision.augmentations",
+    "MaskingGenerator": "shardstream.vision.masking",
+    "collate_data_and_cast": "shardstream.vision.collate",
+    "DinoPreset": "shardstream.vision.dino",
+    "SupervisedPreset": "shardstream.vision.supervised",
+    "EvalPreset": "shardstream.vision.supervised",
+    "DINO": "shardstream.methods.dino",
+    "DINOOutput": "shardstream.methods.dino",
+    "DINOProjector": "shardstream.methods.dino",
+    "DINOv1Loss": "shardstream.methods.dino",
+    "TeacherStudentWrapper": "shardstream.methods.dino",
+}
+
 __all__ = [
     "Augment",
     "COLLATE_FN_REGISTRY",
@@ -80,20 +97,29 @@ __all__ = [
     "ConvertReport",
     "Cycler",
     "DATASET_REGISTRY",
+    "DINO",
+    "DINOOutput",
+    "DINOProjector",
+    "DINOv1Loss",
+    "DataAugmentationDINO",
     "DataLoaderParams",
     "DataModule",
     "Dataset",
     "DatasetSplit",
     "DatasetWithEnumeratedTargets",
+    "DinoPreset",
     "DirectoryReader",
     "DistributedSampler",
     "EpochSampler",
+    "EvalPreset",
     "FileWriter",
     "GlobalOrderSampler",
     "InfiniteSampler",
     "Item",
     "IterableDataset",
     "ListReader",
+    "Loader",
+    "MaskingGenerator",
     "MsgpackReader",
     "QuasiShuffler",
     "Range",
@@ -110,8 +136,11 @@ __all__ = [
     "ShardedReader",
     "ShardedWriter",
     "Shuffler",
+    "SupervisedPreset",
+    "TeacherStudentWrapper",
     "Writer",
     "ZipFileReader",
+    "collate_data_and_cast",
     "convert",
     "convert_legacy_index",
     "create_collate_fn",
@@ -146,4 +175,7 @@ def __getattr__(name: str):
         from . import load
 
         return getattr(load, name)
+    if name in _LAZY_NAMES:
+        package, module = _LAZY_NAMES[name].rsplit(".", 1)
+        return resolve_lazy(package, {name: module}, name, globals())
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
