@@ -47,7 +47,7 @@ from ..errors import ConfigError
 if TYPE_CHECKING:  # the recipe lives beside the torch ops; this module never imports torch
     from .photometric import PhotometricRecipe
 
-__all__ = ["apply_photometric_uint8", "apply_photometric_views"]
+__all__ = ["apply_photometric_uint8", "apply_photometric_views", "normalize_uint8"]
 
 # The keys of one view's parameter dict, as photometric.PARAM_KEYS lists them (not imported from
 # there: that module imports torch).
@@ -396,3 +396,48 @@ def _describe(value: Any) -> str:
     if isinstance(value, np.ndarray):
         return f"{value.dtype} array of shape {value.shape}"
     return type(value).__name__
+
+
+def normalize_uint8(
+    images: np.ndarray,
+    mean: Sequence[float],
+    std: Sequence[float],
+    *,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """``(x / 255 - mean) / std`` of channels-first uint8 images, as float32, by table lookup.
+
+    Each channel plane goes through a 256-entry float32 table (``cv2.LUT``): one read and one
+    write per value, cheaper than converting and then normalising.
+
+    Args:
+        images: ``(..., 3, H, W)`` uint8 (one image or a stack).
+        mean: per-channel mean (RGB, in [0, 1]).
+        std: per-channel standard deviation (RGB, in [0, 1]).
+        out: a C-contiguous float32 array of ``images``' shape to write into (default: new).
+
+    Returns:
+        The normalised float32 images.
+
+    Raises:
+        ConfigError: ``images`` is not uint8 with 3 channels on its third-last axis, or ``out``
+            does not fit.
+    """
+    if images.dtype != np.uint8 or images.ndim < 3 or images.shape[-3] != 3:
+        raise ConfigError(
+            f"images must be uint8 (..., 3, H, W), got {images.dtype} {tuple(images.shape)}"
+        )
+    if out is None:
+        out = np.empty(images.shape, np.float32)
+    elif out.shape != images.shape or out.dtype != np.float32 or not out.flags.c_contiguous:
+        raise ConfigError(f"out must be C-contiguous float32 of shape {tuple(images.shape)}")
+    levels = np.arange(256, dtype=np.float32) / np.float32(255)
+    tables = [
+        ((levels - np.float32(m)) / np.float32(d)).astype(np.float32) for m, d in zip(mean, std)
+    ]
+    planes = np.ascontiguousarray(images).reshape(-1, 3, *images.shape[-2:])
+    target = out.reshape(planes.shape)
+    for index in range(planes.shape[0]):
+        for channel in range(3):
+            cv2.LUT(planes[index, channel], tables[channel], dst=target[index, channel])
+    return out

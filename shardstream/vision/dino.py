@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as functional
 
 from ..errors import ConfigError, ImageDecodeError, LabelError, MissingFieldError
-from .colour_cpu import apply_photometric_views
+from .colour_cpu import apply_photometric_views, normalize_uint8
 from .crops import choose_scale, random_resized_crop_params
 from .decode import decode_crops, decode_image, image_size
 from .masking import (
@@ -324,6 +324,9 @@ class DinoPreset:
                 apply_photometric_views(
                     local_crops, params["local"], recipes["local"], layout="NCHW", out=local_crops
                 )
+            # normalised here too: the consuming process then only moves the floats
+            global_crops = normalize_uint8(global_crops, self.mean, self.std)
+            local_crops = normalize_uint8(local_crops, self.mean, self.std)
         out: dict[str, Any] = {
             "global_crops": global_crops,
             "local_crops": local_crops,
@@ -382,21 +385,27 @@ class DinoPreset:
         collated_global = torch.empty(
             (2 * count, 3, size, size), dtype=self.dtype, device=global_crops.device
         )
-        coloured_already = self.colour == "workers"
+        coloured_already = self.colour == "workers"  # and normalised to float32 there
         for view, kind in enumerate(("global_1", "global_2")):
             if coloured_already:
                 coloured = global_crops[:, view]
+                if not coloured.is_floating_point():
+                    coloured = _normalized(coloured, self.mean, self.std)
             else:
                 coloured = apply_photometric(
                     global_crops[:, view], params[kind], self.recipes[kind]
                 )
             rows = slice(view * count, (view + 1) * count)
-            collated_global[rows] = _normalized(coloured, self.mean, self.std)
+            if not coloured_already:
+                coloured = _normalized(coloured, self.mean, self.std)
+            collated_global[rows] = coloured
         out: dict[str, Any] = {"collated_global_crops": collated_global}
         if self.local_crops_number:
             views = _crop_major(local_crops)
             if coloured_already:
-                coloured = _normalized(views, self.mean, self.std)
+                coloured = views
+                if not coloured.is_floating_point():
+                    coloured = _normalized(views, self.mean, self.std)
             else:
                 local_params = {key: _crop_major(params["local"][key]) for key in PARAM_KEYS}
                 coloured = apply_photometric(views, local_params, self.recipes["local"])

@@ -21,6 +21,7 @@ done as one resize of the centre box (:func:`~shardstream.vision.crops.center_cr
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, ImageDecodeError, LabelError, MissingFieldError
+from .colour_cpu import normalize_uint8
 from .crops import (
     center_crop_params,
     choose_scale,
@@ -73,6 +75,10 @@ class SupervisedPreset:
         image_field: the sample field holding the encoded image (JPEG, PNG, ...).
         label_field: the sample field holding the integer label; ``None`` for unlabelled data.
         max_pixels: refuse images with more stored pixels than this (``None``: no limit).
+        normalize_in: ``"device"`` (uint8 leaves the workers, :meth:`device` normalises),
+            ``"workers"`` (float32 by table lookup in the workers, so a CPU-only consumer only
+            moves the floats) or ``"auto"``: the loader picks ``"workers"`` when batches stay
+            on the CPU, ``"device"`` otherwise (:meth:`for_device`).
     """
 
     size: int | tuple[int, int] = 224
@@ -85,6 +91,7 @@ class SupervisedPreset:
     image_field: str = "image"
     label_field: str | None = "label"
     max_pixels: int | None = DEFAULT_MAX_PIXELS
+    normalize_in: str = "auto"
 
     def __post_init__(self) -> None:
         """Check and normalise every argument.
@@ -97,6 +104,11 @@ class SupervisedPreset:
         object.__setattr__(self, "ratio", _pair("ratio", self.ratio, positive=True))
         object.__setattr__(self, "flip_p", _probability("flip_p", self.flip_p))
         _check_common(self)
+
+    def for_device(self, device: Any) -> Any:
+        """This preset with ``normalize_in="auto"`` resolved for batches that go to ``device``
+        (``None`` or a CPU device: ``"workers"``; otherwise ``"device"``)."""
+        return _for_device(self, device)
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -203,6 +215,7 @@ class EvalPreset:
     image_field: str = "image"
     label_field: str | None = "label"
     max_pixels: int | None = DEFAULT_MAX_PIXELS
+    normalize_in: str = "auto"
 
     def __post_init__(self) -> None:
         """Check and normalise every argument.
@@ -223,6 +236,11 @@ class EvalPreset:
         object.__setattr__(self, "resize_size", resize)
         object.__setattr__(self, "crop_size", crop)
         _check_common(self)
+
+    def for_device(self, device: Any) -> Any:
+        """This preset with ``normalize_in="auto"`` resolved for batches that go to ``device``
+        (``None`` or a CPU device: ``"workers"``; otherwise ``"device"``)."""
+        return _for_device(self, device)
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -318,6 +336,10 @@ def _check_common(preset: SupervisedPreset | EvalPreset) -> None:
         if name == "std" and min(values) <= 0:
             raise ConfigError(f"std must be positive, got {values!r}")
         object.__setattr__(preset, name, values)
+    if preset.normalize_in not in ("auto", "device", "workers"):
+        raise ConfigError(
+            f"normalize_in must be 'auto', 'device' or 'workers', got {preset.normalize_in!r}"
+        )
     if not isinstance(preset.image_field, str):
         raise ConfigError(f"image_field must be a str, got {preset.image_field!r}")
     if preset.label_field is not None and not isinstance(preset.label_field, str):
@@ -374,7 +396,16 @@ def _field(sample: dict, name: str) -> Any:
         ) from None
 
 
+def _for_device(preset: Any, device: Any) -> Any:
+    if preset.normalize_in != "auto":
+        return preset
+    on_cpu = device is None or str(device).split(":")[0] == "cpu"
+    return dataclasses.replace(preset, normalize_in="workers" if on_cpu else "device")
+
+
 def _output(preset: SupervisedPreset | EvalPreset, sample: dict, image: np.ndarray) -> dict:
+    if preset.normalize_in == "workers":
+        image = normalize_uint8(image, preset.mean, preset.std)
     out = {preset.image_field: image}
     if preset.label_field is not None:
         label = _field(sample, preset.label_field)
@@ -392,6 +423,8 @@ def _normalise_batch(preset: SupervisedPreset | EvalPreset, batch: dict[str, Any
     import torch
 
     images = _field(batch, preset.image_field)
+    if images.is_floating_point():  # normalised in the workers already
+        return dict(batch)
     mean = torch.tensor(preset.mean, dtype=torch.float32, device=images.device).view(1, 3, 1, 1)
     std = torch.tensor(preset.std, dtype=torch.float32, device=images.device).view(1, 3, 1, 1)
     normalised = images.to(torch.float32).div_(255.0).sub_(mean).div_(std)

@@ -446,10 +446,14 @@ def test_colour_in_workers_matches_colour_on_the_device():
         assert out[key].shape == reference[key].shape and out[key].dtype == reference[key].dtype
         levels = ((out[key] - reference[key]) * std * 255).abs()
         assert float(levels.mean()) < 2.5, (key, float(levels.mean()))
-    # the views really were coloured in the workers: not equal to the raw crops
+    # the workers coloured and normalised the views: float32, not the raw crops
+    assert batch["global_crops"].dtype == torch.float32
     raw = DinoPreset(colour="device")
     plain = raw.worker(_sample(DEMO), np.random.default_rng([3, 0]))
-    assert not np.array_equal(batch["global_crops"][0].numpy(), plain["global_crops"])
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    levels = ((batch["global_crops"][0] * std + mean) * 255).round().to(torch.uint8)
+    assert levels.shape == plain["global_crops"].shape
+    assert not np.array_equal(levels.numpy(), plain["global_crops"])
 
 
 def test_loader_resolves_auto_colour_by_device():

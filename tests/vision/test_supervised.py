@@ -254,3 +254,23 @@ def test_argument_validation():
     with pytest.raises(TypeError):
         SupervisedPreset(224)  # keyword-only
     assert SupervisedPreset(size=(10, 20), scale=[0.5, 1]).scale == (0.5, 1.0)
+
+
+def test_normalising_in_the_workers_equals_normalising_on_the_device():
+    data = render_demo_image(5)
+    sample = {"key": "k", "image": data, "label": 3}
+    for make in (SupervisedPreset, EvalPreset):
+        on_device = make(normalize_in="device")
+        in_workers = make(normalize_in="workers")
+        a = on_device.worker(sample, np.random.default_rng(1))
+        b = in_workers.worker(sample, np.random.default_rng(1))
+        assert a["image"].dtype == np.uint8 and b["image"].dtype == np.float32
+        batch_a = on_device.device({"image": torch.from_numpy(a["image"][None])})
+        batch_b = in_workers.device({"image": torch.from_numpy(b["image"][None])})
+        assert torch.allclose(batch_a["image"], batch_b["image"], atol=1e-5)
+    assert SupervisedPreset().for_device("cpu").normalize_in == "workers"
+    assert SupervisedPreset().for_device(None).normalize_in == "workers"
+    assert EvalPreset().for_device("cuda:0").normalize_in == "device"
+    assert SupervisedPreset(normalize_in="device").for_device("cpu").normalize_in == "device"
+    with pytest.raises(ConfigError, match="normalize_in must be"):
+        SupervisedPreset(normalize_in="gpu")
