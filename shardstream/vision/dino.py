@@ -61,6 +61,7 @@ from .photometric import (
     apply_photometric,
     dinov2_recipes,
     draw_photometric_params,
+    draw_photometric_params_many,
     normalize,
 )
 
@@ -259,7 +260,8 @@ class DinoPreset:
         """Draw the colour parameters of one sample's views from its generator.
 
         Args:
-            rng: the sample's generator; global view 1, global view 2, then each local view.
+            rng: the sample's generator: global view 1, global view 2, then all local views at
+                once (:func:`~shardstream.vision.photometric.draw_photometric_params_many`).
 
         Returns:
             ``{"global_1": params, "global_2": params, "local": params}``, each a dict keyed by
@@ -267,13 +269,10 @@ class DinoPreset:
             axis of ``local_crops_number``.
         """
         recipes = self.recipes
-        local = [
-            draw_photometric_params(recipes["local"], rng) for _ in range(self.local_crops_number)
-        ]
         return {
             "global_1": draw_photometric_params(recipes["global_1"], rng),
             "global_2": draw_photometric_params(recipes["global_2"], rng),
-            "local": _stack_params(local, recipes["local"]),
+            "local": draw_photometric_params_many(recipes["local"], rng, self.local_crops_number),
         }
 
     def worker(self, sample: Mapping[str, Any], rng: np.random.Generator) -> Any:
@@ -477,16 +476,6 @@ def _set(preset: DinoPreset, name: str, value: Any) -> None:
 def _crop_major(values: torch.Tensor) -> torch.Tensor:
     """``(B, N, ...)`` per-sample views as ``(N * B, ...)``: every sample's view 0, then 1, ..."""
     return values.transpose(0, 1).reshape(-1, *values.shape[2:])
-
-
-def _stack_params(
-    params: list[dict[str, np.ndarray]], recipe: PhotometricRecipe
-) -> dict[str, np.ndarray]:
-    """Per-key stacks of per-view parameter dicts (empty arrays of the right shape for none)."""
-    if not params:
-        template = draw_photometric_params(recipe, np.random.default_rng(0))
-        return {key: np.empty((0, *value.shape), value.dtype) for key, value in template.items()}
-    return {key: np.stack([p[key] for p in params]) for key in PARAM_KEYS}
 
 
 def _scale_pair(name: str, value: Any) -> tuple[float, float]:

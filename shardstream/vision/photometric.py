@@ -208,6 +208,54 @@ def draw_photometric_params(
     }
 
 
+def draw_photometric_params_many(
+    recipe: PhotometricRecipe, rng: np.random.Generator, count: int
+) -> dict[str, np.ndarray]:
+    """Draw the parameters of ``count`` views of one recipe at once (vectorised draws).
+
+    Each view's parameters follow the same law as :func:`draw_photometric_params` (the same
+    ranges, probabilities and a uniform random op order), but the draws are made per key for all
+    views together, so the values differ from ``count`` calls of that function on the same
+    generator.
+
+    Args:
+        recipe: the views' recipe.
+        rng: the generator every draw comes from.
+        count: how many views (``>= 0``).
+
+    Returns:
+        A dict with the keys of :data:`PARAM_KEYS`, each value with a leading axis of ``count``
+        (``order`` is ``(count, 4)``), dtypes as :func:`draw_photometric_params` gives them.
+
+    Raises:
+        ConfigError: ``recipe`` is not a :class:`PhotometricRecipe` or ``count`` is negative.
+    """
+    if not isinstance(recipe, PhotometricRecipe):
+        raise ConfigError(f"recipe must be a PhotometricRecipe, got {type(recipe).__name__}")
+    if not isinstance(count, (int, np.integer)) or count < 0:
+        raise ConfigError(f"count must be an int >= 0, got {count!r}")
+    uniform = rng.random((7, count))
+    orders = rng.permuted(np.tile(np.arange(4, dtype=np.int64), (count, 1)), axis=1)
+
+    def factor(row: np.ndarray, strength: float) -> np.ndarray:
+        low = max(0.0, 1.0 - strength)
+        return (low + (1.0 + strength - low) * row).astype(np.float32)
+
+    low_sigma, high_sigma = recipe.blur_sigma
+    return {
+        "jitter": uniform[0] < recipe.jitter_p,
+        "order": orders,
+        "brightness": factor(uniform[1], recipe.brightness),
+        "contrast": factor(uniform[2], recipe.contrast),
+        "saturation": factor(uniform[3], recipe.saturation),
+        "hue": ((2 * uniform[4] - 1) * recipe.hue).astype(np.float32),
+        "grayscale": uniform[5] < recipe.grayscale_p,
+        "blur": uniform[6] < recipe.blur_p,
+        "sigma": rng.uniform(low_sigma, high_sigma, count).astype(np.float32),
+        "solarize": rng.random(count) < recipe.solarize_p,
+    }
+
+
 def stack_photometric_params(
     params: Sequence[Mapping[str, np.ndarray]], device: torch.device | str | None = None
 ) -> dict[str, torch.Tensor]:

@@ -377,3 +377,35 @@ def test_recipes_and_validation(crops):
         apply_photometric(crops[:1, :, :4, :4], params, ALL_OPS)
     with pytest.raises(ConfigError, match="lacks the key"):
         stack_photometric_params([{"jitter": np.array(True)}])
+
+
+def test_many_views_at_once_follow_the_same_law():
+    from scipy.stats import binomtest, chisquare, kstest
+
+    from shardstream.vision.photometric import draw_photometric_params_many
+
+    recipe = PhotometricRecipe(blur_p=0.5, solarize_p=0.2)
+    count = 4000
+    many = draw_photometric_params_many(recipe, np.random.default_rng(5), count)
+    one = draw_photometric_params(recipe, np.random.default_rng(5))
+    assert set(many) == set(one) == set(PARAM_KEYS)
+    for key, value in one.items():
+        assert many[key].dtype == value.dtype and many[key].shape == (count, *value.shape)
+    for key, p in (("jitter", 0.8), ("grayscale", 0.2), ("blur", 0.5), ("solarize", 0.2)):
+        assert binomtest(int(many[key].sum()), count, p).pvalue > 1e-3, key
+    for key, low, high in (
+        ("brightness", 0.6, 1.4),
+        ("contrast", 0.6, 1.4),
+        ("saturation", 0.8, 1.2),
+    ):
+        assert kstest(many[key], "uniform", args=(low, high - low)).pvalue > 0.01, key
+    assert kstest(many["hue"], "uniform", args=(-0.1, 0.2)).pvalue > 0.01
+    assert kstest(many["sigma"], "uniform", args=(0.1, 1.9)).pvalue > 0.01
+    assert (np.sort(many["order"], axis=1) == np.arange(4)).all()
+    codes = many["order"] @ np.array([64, 16, 4, 1])
+    assert chisquare(np.unique(codes, return_counts=True)[1]).pvalue > 1e-3
+    assert len(np.unique(codes)) == 24
+    empty = draw_photometric_params_many(recipe, np.random.default_rng(5), 0)
+    assert empty["order"].shape == (0, 4) and empty["sigma"].shape == (0,)
+    with pytest.raises(ConfigError, match="count must be"):
+        draw_photometric_params_many(recipe, np.random.default_rng(5), -1)
