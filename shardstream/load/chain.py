@@ -316,7 +316,7 @@ class Loader:
             picked = sample_by_indices(chain.reader, weights, replace, size, **draw)
         else:
             if isinstance(weights, str):
-                weights = _expression_weights(chain.reader, weights)[chain.view]
+                weights = _weights_of(chain.reader, weights)[chain.view]
             picked = chain.view[sample_by_indices(chain.view, weights, replace, size, **draw)]
         return self._with(view=picked, sample_by_calls=chain.sample_by_calls + 1)
 
@@ -940,21 +940,10 @@ def _sample_sizes(reader: Reader) -> np.ndarray | None:
     return np.full(n, float(np.mean(sizes)))
 
 
-def _expression_weights(reader: Reader, expression: str) -> np.ndarray:
-    """Per-sample weights of an SQL expression over the whole dataset's metadata table."""
-    from ..errors import QueryError
-    from .metadata import TABLE_NAME, metadata_table
-    from .query import weights_expression
+def _weights_of(reader: Reader, expression: str) -> np.ndarray:
+    from .query import expression_weights  # DuckDB is imported on use
 
-    table = metadata_table(reader)
-    sql = weights_expression(expression)
-    try:
-        column = table.connection.execute(
-            f"SELECT coalesce(CAST(({sql}) AS DOUBLE), 0) AS w FROM {TABLE_NAME} ORDER BY index"
-        ).fetchnumpy()["w"]
-    except Exception as e:
-        raise QueryError(expression, f"{type(e).__name__}: {e}") from e
-    return np.asarray(column, dtype=np.float64)
+    return expression_weights(reader, expression)
 
 
 def _check_mode_for_preset(mode: _Mode) -> None:

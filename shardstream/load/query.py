@@ -30,7 +30,13 @@ from ..order.samplers.seeds import sample_rng
 from ..read.reader import Reader
 from .metadata import TABLE_NAME, MetadataTable, metadata_table
 
-__all__ = ["query_indices", "sample_by_indices", "rewrite_query", "weights_expression"]
+__all__ = [
+    "query_indices",
+    "sample_by_indices",
+    "rewrite_query",
+    "weights_expression",
+    "expression_weights",
+]
 
 Source = Reader | MetadataTable | str | os.PathLike
 
@@ -130,7 +136,7 @@ def sample_by_indices(
     if isinstance(weights, str):
         table = _table(source)
         n = len(table)
-        w = _expression_weights(table, weights)
+        w = expression_weights(table, weights)
     else:
         n = len(source) if not isinstance(source, (str, os.PathLike)) else len(_table(source))
         try:
@@ -275,7 +281,17 @@ def _check_single_query(sql: str) -> None:
         raise QueryError(sql, "only one statement is allowed")
 
 
-def _expression_weights(table: MetadataTable, expression: str) -> np.ndarray:
+def expression_weights(source: Source, expression: str) -> np.ndarray:
+    """Per-sample weights (float64, in sample order) of an SQL expression over the metadata.
+
+    Args:
+        source: a Reader, a data file or manifest path, or a :class:`MetadataTable`.
+        expression: as for :func:`sample_by_indices` (NULL counts as 0).
+
+    Raises:
+        QueryError: DuckDB rejects the expression.
+    """
+    table = _table(source)
     sql = weights_expression(expression)
     try:
         column = table.connection.execute(

@@ -37,32 +37,16 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import cv2
 import numpy as np
 
 from ..errors import ConfigError
-
-if TYPE_CHECKING:  # the recipe lives beside the torch ops; this module never imports torch
-    from .photometric import PhotometricRecipe
+from .recipes import PARAM_KEYS, PhotometricRecipe
 
 __all__ = ["apply_photometric_uint8", "apply_photometric_views", "normalize_uint8"]
 
-# The keys of one view's parameter dict, as photometric.PARAM_KEYS lists them (not imported from
-# there: that module imports torch).
-_PARAM_KEYS: tuple[str, ...] = (
-    "jitter",
-    "order",
-    "brightness",
-    "contrast",
-    "saturation",
-    "hue",
-    "grayscale",
-    "blur",
-    "sigma",
-    "solarize",
-)
 _RECIPE_FIELDS = (
     "brightness",
     "contrast",
@@ -93,7 +77,7 @@ def apply_photometric_uint8(
         view: ``(H, W, 3)`` uint8 RGB pixels (any strides; not modified unless it is ``out``).
         params: one view's parameters, as :func:`~shardstream.vision.photometric.draw_photometric_params`
             returns them (0-d arrays or Python scalars; ``order`` four ints).
-        recipe: the :class:`~shardstream.vision.photometric.PhotometricRecipe` the parameters
+        recipe: the :class:`~shardstream.vision.recipes.PhotometricRecipe` the parameters
             were drawn from; its jitter strengths (zero skips that op), blur kernel size and
             solarise threshold are used.
         out: where the result goes: a writeable C-contiguous uint8 array of the view's shape;
@@ -304,7 +288,7 @@ def _read_params(params: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(params, Mapping):
         raise ConfigError(f"params must be a mapping of photometric parameters, got {params!r}")
     try:
-        p = {key: params[key] for key in _PARAM_KEYS}
+        p = {key: params[key] for key in PARAM_KEYS}
     except KeyError as error:
         raise ConfigError(f"params lack the key {error.args[0]!r}") from None
     values: dict[str, Any] = {}
@@ -328,7 +312,7 @@ def _split_params(
     """Per-view parameter dicts from a list of dicts or a dict of stacked values."""
     if isinstance(params_list, Mapping):
         stacked = {}
-        for key in _PARAM_KEYS:
+        for key in PARAM_KEYS:
             if key not in params_list:
                 raise ConfigError(f"params_list lacks the key {key!r}")
             value = np.asarray(params_list[key])

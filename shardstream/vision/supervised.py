@@ -38,6 +38,7 @@ from .crops import (
     random_resized_crop_params,
 )
 from .decode import decode_crops, decode_image, image_size
+from .recipes import IMAGENET_MEAN, IMAGENET_STD
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -46,12 +47,6 @@ __all__ = [
     "SupervisedPreset",
     "EvalPreset",
 ]
-
-IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
-"""Per-channel mean of ImageNet (RGB, in [0, 1]), torchvision's and timm's default."""
-
-IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
-"""Per-channel standard deviation of ImageNet (RGB, in [0, 1])."""
 
 DEFAULT_MAX_PIXELS = 89_478_485
 """Images with more stored pixels are refused: Pillow's decompression-bomb warning limit."""

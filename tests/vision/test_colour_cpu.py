@@ -408,10 +408,11 @@ def test_views_in_both_layouts_and_stacked_params(crops):
 
 
 def test_module_keeps_to_numpy_and_opencv():
-    assert colour_cpu._PARAM_KEYS == PARAM_KEYS  # mirrors photometric's keys without importing it
+    assert colour_cpu.PARAM_KEYS is PARAM_KEYS  # one definition (vision/recipes.py), no torch
     code = (
         "import sys, shardstream.vision; before = 'torch' in sys.modules; "
-        "import shardstream.vision.colour_cpu; print(before, 'torch' in sys.modules)"
+        "import shardstream.vision.colour_cpu, shardstream.vision.supervised; "
+        "print(before, 'torch' in sys.modules)"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
