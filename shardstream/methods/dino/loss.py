@@ -60,6 +60,7 @@ class DINOv1Loss(nn.Module):
         self.register_buffer("center", None)
         self.updated = True
         self.len_teacher_output: int | None = None
+        self.reduce_world_size = 1
         self.async_batch_center: torch.Tensor | None = None
         self.reduce_handle: Any = None
 
@@ -142,7 +143,11 @@ class DINOv1Loss(nn.Module):
         self.len_teacher_output = teacher_output.shape[0]
         dtype = torch.promote_types(teacher_output.dtype, torch.float32)
         self.async_batch_center = teacher_output.to(dtype).mean(dim=1).sum(dim=0, keepdim=True)
+        # the world the sum runs over, recorded now: the update may be applied after the
+        # process group is gone (e.g. a final checkpoint), and must still divide by it
+        self.reduce_world_size = 1
         if dist.is_available() and dist.is_initialized():
+            self.reduce_world_size = dist.get_world_size()
             self.reduce_handle = dist.all_reduce(self.async_batch_center, async_op=True)
 
     @torch.no_grad()
@@ -157,7 +162,7 @@ class DINOv1Loss(nn.Module):
         if self.reduce_handle is not None:
             self.reduce_handle.wait()
             self.reduce_handle = None
-        world_size = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+        world_size = self.reduce_world_size
         batch_center = self.async_batch_center / (self.len_teacher_output * world_size)
         if self.center is None:
             self.center = batch_center

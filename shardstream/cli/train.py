@@ -1,0 +1,129 @@
+"""``shardstream train dino DATA``: DINO self-supervised pretraining from a packed data set.
+
+Runs on the CPU or a GPU, alone or under ``torchrun`` (one process per GPU, or several CPU
+processes with gloo). Checkpoints go to ``--out`` every ``--checkpoint-every`` steps; ``--resume``
+continues from the latest one exactly. The bar shows images/s, the loss and the input stall (the
+share of time spent waiting for data: near 0 % means the model, not the loader, sets the pace).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ._common import INPUT_HELP, nonnegative_int, positive_int
+
+__all__ = ["add_parser", "run", "add_training_arguments", "config_from_args"]
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``train`` and its method subcommands (``dino``)."""
+    parser = subparsers.add_parser(
+        "train", help="pretrain a model on a packed data set", description=__doc__.splitlines()[0]
+    )
+    methods = parser.add_subparsers(dest="method", metavar="METHOD")
+    methods.required = True
+    dino = methods.add_parser(
+        "dino",
+        help="DINO self-distillation with multi-crop views",
+        description=__doc__.splitlines()[0],
+    )
+    dino.add_argument("data", help=INPUT_HELP)
+    add_training_arguments(dino)
+    dino.set_defaults(run=run)
+    return parser
+
+
+def add_training_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``train dino`` (also used by ``shardstream demo``)."""
+    from ..methods.train.config import DinoTrainConfig
+
+    defaults = DinoTrainConfig(data="-")
+    add = parser.add_argument
+    add("--out", type=Path, default=defaults.out, help="run folder (checkpoints, log)")
+    add("--steps", type=positive_int, default=defaults.steps, help="optimizer steps in total")
+    add("--batch-size", type=positive_int, default=defaults.batch_size, help="images per step")
+    add("--encoder", default=defaults.encoder_name, help="timm model name of the backbone")
+    add(
+        "--encoder-kwargs",
+        type=json.loads,
+        default=None,
+        help="JSON object of timm arguments (default: a tiny ViT for the CPU)",
+    )
+    add("--global-size", type=positive_int, default=defaults.global_crops_size)
+    add("--local-size", type=positive_int, default=defaults.local_crops_size)
+    add("--local-crops", type=nonnegative_int, default=defaults.local_crops_number)
+    add("--prototypes", type=positive_int, default=defaults.n_prototypes)
+    add("--masks", action="store_true", help="also draw iBOT masks in the loader")
+    add("--lr", type=float, default=defaults.lr, help="peak learning rate per 256 images")
+    add("--min-lr", type=float, default=defaults.min_lr)
+    add("--warmup-steps", type=nonnegative_int, default=defaults.warmup_steps)
+    add("--weight-decay", type=float, default=defaults.weight_decay)
+    add("--weight-decay-end", type=float, default=defaults.weight_decay_end)
+    add("--clip-grad", type=float, default=defaults.clip_grad, help="0 disables clipping")
+    add("--workers", type=nonnegative_int, default=defaults.num_workers, help="loader processes")
+    add("--threads", type=positive_int, default=defaults.num_threads, help="threads per worker")
+    add(
+        "--torch-threads",
+        type=positive_int,
+        default=defaults.torch_threads,
+        help="intra-op threads of the training process (default: the cores workers leave free)",
+    )
+    add("--seed", type=int, default=defaults.seed)
+    add("--checkpoint-every", type=nonnegative_int, default=defaults.checkpoint_every)
+    add("--resume", action="store_true", help="continue from the checkpoint in --out")
+    add("--device", choices=("auto", "cpu", "cuda"), default=defaults.device)
+    add("--precision", choices=("auto", "fp32", "bf16", "fp16"), default=defaults.precision)
+    add("--quiet", action="store_true", help="no progress bar")
+
+
+def config_from_args(args: argparse.Namespace):
+    """The :class:`~shardstream.methods.train.config.DinoTrainConfig` of parsed options."""
+    from ..methods.train.config import DinoTrainConfig
+
+    extra = {} if args.encoder_kwargs is None else {"encoder_kwargs": args.encoder_kwargs}
+    return DinoTrainConfig(
+        data=args.data,
+        out=args.out,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        encoder_name=args.encoder,
+        global_crops_size=args.global_size,
+        local_crops_size=args.local_size,
+        local_crops_number=args.local_crops,
+        n_prototypes=args.prototypes,
+        masks=args.masks,
+        lr=args.lr,
+        min_lr=args.min_lr,
+        warmup_steps=args.warmup_steps,
+        weight_decay=args.weight_decay,
+        weight_decay_end=args.weight_decay_end,
+        clip_grad=args.clip_grad,
+        num_workers=args.workers,
+        num_threads=args.threads,
+        torch_threads=args.torch_threads,
+        seed=args.seed,
+        checkpoint_every=args.checkpoint_every,
+        resume=args.resume,
+        device=args.device,
+        precision=args.precision,
+        progress=not args.quiet,
+        **extra,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train; print the loss trajectory and the speed."""
+    from ..methods.train.loop import train_dino
+
+    config = config_from_args(args)
+    result = train_dino(config)
+    if result.losses:
+        print(
+            f"dino: steps {result.first_step}-{result.steps}, loss {result.losses[0]:.4f} -> "
+            f"{result.losses[-1]:.4f}, {result.images_per_second:,.0f} images/s, "
+            f"input stall {100 * result.input_stall:.1f} %"
+        )
+    print(f"checkpoint: {result.checkpoint}")
+    return 0
