@@ -65,6 +65,19 @@ def test_importing_shardstream_does_not_import_torch():
     assert result.stdout.strip() == "False", result.stderr
 
 
+def test_the_command_line_starts_without_torch():
+    """Every subcommand's parser is built at start-up; none may pull in torch (seconds)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, shardstream.cli; shardstream.cli.build_parser(); "
+        "print(sorted(m for m in ('torch', 'timm', 'cv2', 'duckdb') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "[]", result.stderr
+
+
 def test_torch_names_without_torch_raise_a_clear_error():
     import subprocess
     import sys

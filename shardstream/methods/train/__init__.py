@@ -1,23 +1,38 @@
-"""Training with shardstream's loader: the DINO loop, checkpoints, k-NN evaluation, torchrun."""
+"""Training with shardstream's loader: the DINO loop, checkpoints, k-NN evaluation, torchrun.
 
-from .checkpoint import load_checkpoint, save_checkpoint
-from .config import DinoTrainConfig
-from .evaluate import KnnResult, evaluate_knn, model_from_checkpoint
-from .knn import extract_embeddings, knn_accuracy, knn_predict
-from .loop import TrainResult, build_loader, build_model, train_dino
+Names are imported on first use, so the command line can read :mod:`.config` (torch-free) without
+importing torch.
+"""
 
-__all__ = [
-    "DinoTrainConfig",
-    "KnnResult",
-    "TrainResult",
-    "build_loader",
-    "build_model",
-    "evaluate_knn",
-    "extract_embeddings",
-    "knn_accuracy",
-    "knn_predict",
-    "load_checkpoint",
-    "model_from_checkpoint",
-    "save_checkpoint",
-    "train_dino",
-]
+from __future__ import annotations
+
+from typing import Any
+
+from ..._lazy import resolve_lazy
+
+#: public name -> submodule of shardstream.methods.train that defines it
+LAZY_NAMES: dict[str, str] = {
+    "DinoTrainConfig": "config",
+    "KnnResult": "evaluate",
+    "TrainResult": "loop",
+    "build_loader": "loop",
+    "build_model": "loop",
+    "evaluate_knn": "evaluate",
+    "extract_embeddings": "knn",
+    "knn_accuracy": "knn",
+    "knn_predict": "knn",
+    "load_checkpoint": "checkpoint",
+    "model_from_checkpoint": "evaluate",
+    "save_checkpoint": "checkpoint",
+    "train_dino": "loop",
+}
+
+__all__ = sorted(LAZY_NAMES)
+
+
+def __getattr__(name: str) -> Any:
+    return resolve_lazy(__name__, LAZY_NAMES, name, globals())
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
