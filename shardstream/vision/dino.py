@@ -389,14 +389,14 @@ class DinoPreset:
             if coloured_already:
                 coloured = global_crops[:, view]
                 if not coloured.is_floating_point():
-                    coloured = _normalized(coloured, self.mean, self.std)
+                    coloured = normalize(coloured, self.mean, self.std)
             else:
                 coloured = apply_photometric(
                     global_crops[:, view], params[kind], self.recipes[kind]
                 )
             rows = slice(view * count, (view + 1) * count)
             if not coloured_already:
-                coloured = _normalized(coloured, self.mean, self.std)
+                coloured = normalize(coloured, self.mean, self.std)
             collated_global[rows] = coloured
         out: dict[str, Any] = {"collated_global_crops": collated_global}
         if self.local_crops_number:
@@ -404,7 +404,7 @@ class DinoPreset:
             if coloured_already:
                 coloured = views
                 if not coloured.is_floating_point():
-                    coloured = _normalized(views, self.mean, self.std)
+                    coloured = normalize(views, self.mean, self.std)
             else:
                 local_params = {key: _crop_major(params["local"][key]) for key in PARAM_KEYS}
                 coloured = apply_photometric(views, local_params, self.recipes["local"])
@@ -461,17 +461,6 @@ class DinoPreset:
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def _normalized(images: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """Float32 ``(x / 255 - mean) / std`` of uint8 images (float images in [0, 1] as they are),
-    as one multiply-add per channel."""
-    if images.dtype == torch.uint8:
-        scale = torch.tensor([1 / (255 * s) for s in std], device=images.device)
-    else:
-        scale = torch.tensor([1 / s for s in std], device=images.device)
-    shift = torch.tensor([-m / s for m, s in zip(mean, std)], device=images.device)
-    return torch.addcmul(shift.view(1, 3, 1, 1), images, scale.view(1, 3, 1, 1))
 
 
 def _set(preset: DinoPreset, name: str, value: Any) -> None:

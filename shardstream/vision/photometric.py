@@ -164,23 +164,34 @@ def normalize(
     *,
     inplace: bool = False,
 ) -> torch.Tensor:
-    """Normalise float images per channel, ``(x - mean) / std``, as torchvision's ``Normalize``.
+    """Normalise images per channel, ``(x - mean) / std``, as torchvision's ``Normalize``.
+
+    uint8 images are read as ``x / 255`` (what ``ToTensor`` gives) and come back as float32,
+    equal to ``Normalize(mean, std)(ToTensor()(x))``.
 
     Args:
-        images: float ``(..., C, H, W)`` images (``C`` = ``len(mean)``).
+        images: float (values in [0, 1]) or uint8 ``(..., C, H, W)`` images
+            (``C`` = ``len(mean)``).
         mean: per-channel means.
         std: per-channel standard deviations, all non-zero.
-        inplace: overwrite ``images`` instead of allocating the result.
+        inplace: overwrite ``images`` instead of allocating the result (float images only).
 
     Returns:
         The normalised images (``images`` itself when ``inplace``).
 
     Raises:
-        ConfigError: the images are not floating point, ``mean``/``std`` do not match the
-            channel count, or a standard deviation is zero.
+        ConfigError: the images are neither floating point nor uint8, ``inplace`` is asked for
+            uint8 images, ``mean``/``std`` do not match the channel count, or a standard
+            deviation is zero.
     """
-    if not isinstance(images, torch.Tensor) or not images.is_floating_point() or images.ndim < 3:
-        raise ConfigError("images must be a floating point (..., C, H, W) tensor")
+    if (
+        not isinstance(images, torch.Tensor)
+        or not (images.is_floating_point() or images.dtype == torch.uint8)
+        or images.ndim < 3
+    ):
+        raise ConfigError("images must be a floating point or uint8 (..., C, H, W) tensor")
+    if inplace and not images.is_floating_point():
+        raise ConfigError("inplace normalisation needs float images; uint8 ones become float32")
     channels = images.shape[-3]
     if len(mean) != channels or len(std) != channels:
         raise ConfigError(
@@ -188,6 +199,8 @@ def normalize(
         )
     if any(float(s) == 0.0 for s in std):
         raise ConfigError(f"std must not contain zeros, got {tuple(std)!r}")
+    if images.dtype == torch.uint8:  # ToTensor's x / 255 first: equal to torchvision's result
+        images, inplace = images.to(torch.float32).div_(255), True
     mean_t = torch.as_tensor(mean, dtype=images.dtype, device=images.device).view(-1, 1, 1)
     std_t = torch.as_tensor(std, dtype=images.dtype, device=images.device).view(-1, 1, 1)
     out = images.sub_(mean_t) if inplace else images.sub(mean_t)

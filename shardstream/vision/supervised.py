@@ -420,12 +420,9 @@ def _output(preset: SupervisedPreset | EvalPreset, sample: dict, image: np.ndarr
 
 
 def _normalise_batch(preset: SupervisedPreset | EvalPreset, batch: dict[str, Any]) -> dict:
-    import torch
+    from .photometric import normalize  # torch, imported on the consuming side only
 
     images = _field(batch, preset.image_field)
     if images.is_floating_point():  # normalised in the workers already
         return dict(batch)
-    mean = torch.tensor(preset.mean, dtype=torch.float32, device=images.device).view(1, 3, 1, 1)
-    std = torch.tensor(preset.std, dtype=torch.float32, device=images.device).view(1, 3, 1, 1)
-    normalised = images.to(torch.float32).div_(255.0).sub_(mean).div_(std)
-    return {**batch, preset.image_field: normalised}
+    return {**batch, preset.image_field: normalize(images, preset.mean, preset.std)}

@@ -477,3 +477,26 @@ def test_bad_arguments_raise_config_errors(crops):
         ConfigError, match="out must be a writeable C-contiguous uint8 array of shape"
     ):
         apply_photometric_views(crops[:2], [params] * 2, ALL_OPS, out=np.empty((2, 8, 8, 3)))
+
+
+def test_normalize_uint8_equals_the_float_formula_and_checks_its_input():
+    from shardstream.vision.colour_cpu import normalize_uint8
+
+    rng = np.random.default_rng(4)
+    images = rng.integers(0, 256, (2, 3, 5, 7), dtype=np.uint8)
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    expected = (images / np.float32(255) - np.array(mean, np.float32)[:, None, None]) / np.array(
+        std, np.float32
+    )[:, None, None]
+    out = normalize_uint8(images, mean, std)
+    assert out.dtype == np.float32 and np.abs(out - expected).max() < 1e-5
+    into = np.empty(images.shape, np.float32)
+    written = normalize_uint8(images[0], mean, std, out=into[0])
+    assert np.shares_memory(written, into)
+    assert np.array_equal(into[0], out[0])
+    with pytest.raises(ConfigError, match=r"uint8 \(\.\.\., 3, H, W\)"):
+        normalize_uint8(images.astype(np.float32), mean, std)
+    with pytest.raises(ConfigError, match=r"uint8 \(\.\.\., 3, H, W\)"):
+        normalize_uint8(images[:, :2], mean, std)
+    with pytest.raises(ConfigError, match="out must be C-contiguous float32"):
+        normalize_uint8(images, mean, std, out=np.empty(images.shape, np.float64))

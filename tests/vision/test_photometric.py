@@ -270,8 +270,13 @@ def test_normalize_matches_torchvision(crops):
     assert IMAGENET_MEAN == (0.485, 0.456, 0.406) and IMAGENET_STD == (0.229, 0.224, 0.225)
     with pytest.raises(ConfigError, match="one value per channel"):
         normalize(images, mean=(0.5,), std=(0.5,))
-    with pytest.raises(ConfigError, match="floating point"):
-        normalize(crops)
+    # uint8 images are read as x / 255 (ToTensor): torchvision's result exactly
+    from_uint8 = normalize(crops)
+    assert from_uint8.dtype == torch.float32 and torch.equal(from_uint8, expected)
+    with pytest.raises(ConfigError, match="floating point or uint8"):
+        normalize(crops.to(torch.int16))
+    with pytest.raises(ConfigError, match="inplace normalisation needs float"):
+        normalize(crops, inplace=True)
 
 
 # --- drawing -----------------------------------------------------------------------------------
