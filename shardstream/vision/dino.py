@@ -42,7 +42,7 @@ import numpy as np
 import torch
 import torch.nn.functional as functional
 
-from ..errors import ConfigError, ImageDecodeError, LabelError, MissingFieldError
+from ..errors import ConfigError, ImageDecodeError
 from .colour_cpu import apply_photometric_views, normalize_uint8
 from .crops import choose_scale, random_resized_crop_params
 from .decode import decode_crops, decode_image, image_size
@@ -64,11 +64,16 @@ from .photometric import (
     draw_photometric_params_many,
     normalize,
 )
+from .preset_fields import (
+    DEFAULT_MAX_PIXELS,
+    check_channels,
+    check_fields_and_limit,
+    int_label,
+    sample_field,
+    sample_key,
+)
 
 __all__ = ["DEFAULT_MAX_PIXELS", "DINO_OUTPUT_KEYS", "DinoPreset"]
-
-DEFAULT_MAX_PIXELS = 89_478_485
-"""Images with more stored pixels are refused: Pillow's decompression-bomb warning limit."""
 
 DINO_OUTPUT_KEYS: tuple[str, ...] = (
     "collated_global_crops",
@@ -177,19 +182,11 @@ class DinoPreset:
             "mask_generator",
             MaskingGenerator((grid, grid), max_num_patches=0.5 * grid * grid),
         )
-        if not isinstance(self.image_field, str):
-            raise ConfigError(f"image_field must be a str, got {self.image_field!r}")
-        if self.label_field is not None and not isinstance(self.label_field, str):
-            raise ConfigError(f"label_field must be a str or None, got {self.label_field!r}")
-        limit = self.max_pixels
-        if limit is not None and (
-            isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1
-        ):
-            raise ConfigError(f"max_pixels must be a positive int or None, got {limit!r}")
+        check_fields_and_limit(self.image_field, self.label_field, self.max_pixels)
         if self.on_bad_image not in _ON_BAD_IMAGE:
             raise ConfigError(f"on_bad_image must be 'raise' or 'skip', got {self.on_bad_image!r}")
         for name in ("mean", "std"):
-            _set(self, name, _channels(name, getattr(self, name)))
+            _set(self, name, check_channels(name, getattr(self, name)))
         if self.colour not in _COLOUR_PLACES:
             raise ConfigError(
                 f"colour must be one of {', '.join(_COLOUR_PLACES)}, got {self.colour!r}"
@@ -297,7 +294,7 @@ class DinoPreset:
             ImageDecodeError: the image cannot be decoded (corrupt, truncated, zero pixels) or
                 has more pixels than ``max_pixels``; the message names the sample key.
         """
-        data = _field(sample, self.image_field)
+        data = sample_field(sample, self.image_field)
         try:
             height, width = image_size(data)
             boxes, flips = self.plan(height, width, rng)
@@ -307,7 +304,7 @@ class DinoPreset:
                 from ..load.engine import SKIPPED
 
                 return SKIPPED
-            raise ImageDecodeError(error.problem, key=_key(sample)) from error
+            raise ImageDecodeError(error.problem, key=sample_key(sample)) from error
         params = self.draw_params(rng)
         if self.colour == "workers":
             recipes = self.recipes
@@ -345,14 +342,7 @@ class DinoPreset:
                 masks_upperbound(masks, self.mask_ratio_tuple, self.n_tokens)
             )
         if self.label_field is not None:
-            label = _field(sample, self.label_field)
-            try:
-                out[self.label_field] = np.int64(label)
-            except (TypeError, ValueError, OverflowError):
-                raise LabelError(
-                    f"sample {_key(sample)!r}: label field {self.label_field!r} must be an int, "
-                    f"got {label!r}"
-                ) from None
+            out[self.label_field] = int_label(sample, self.label_field)
         return out
 
     def device(self, batch: Mapping[str, Any]) -> dict[str, Any]:
@@ -376,9 +366,9 @@ class DinoPreset:
         """
         from .collate import collate_masks
 
-        global_crops = _field(batch, "global_crops")
-        local_crops = _field(batch, "local_crops")
-        params = _field(batch, "photometric")
+        global_crops = sample_field(batch, "global_crops")
+        local_crops = sample_field(batch, "local_crops")
+        params = sample_field(batch, "photometric")
         size = self.global_crops_size
         count = global_crops.shape[0]
         collated_global = torch.empty(
@@ -413,10 +403,10 @@ class DinoPreset:
         else:  # what the reference collate gives for no local crops
             out["collated_local_crops"] = torch.empty((0,), dtype=self.dtype)
         if self.masks:
-            upperbound = int(_field(batch, "mask_upperbound").sum())
-            out.update(collate_masks(_field(batch, "masks"), upperbound))
+            upperbound = int(sample_field(batch, "mask_upperbound").sum())
+            out.update(collate_masks(sample_field(batch, "masks"), upperbound))
         if self.label_field is not None:
-            out["labels"] = _field(batch, self.label_field)
+            out["labels"] = sample_field(batch, self.label_field)
         return out
 
     def _cut(
@@ -486,31 +476,3 @@ def _int(name: str, value: Any, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
         raise ConfigError(f"{name} must be an int >= {low}, got {value!r}")
     return int(value)
-
-
-def _channels(name: str, value: Any) -> tuple[float, float, float]:
-    try:
-        values = tuple(float(v) for v in value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name} must be 3 numbers (RGB), got {value!r}") from None
-    if len(values) != 3 or not all(math.isfinite(v) for v in values):
-        raise ConfigError(f"{name} must be 3 finite numbers (RGB), got {value!r}")
-    if name == "std" and min(values) <= 0:
-        raise ConfigError(f"std must be positive, got {value!r}")
-    return values  # type: ignore[return-value]
-
-
-def _key(sample: Mapping[str, Any]) -> str | None:
-    key = sample.get("key")
-    return key if isinstance(key, str) else None
-
-
-def _field(sample: Mapping[str, Any], name: str) -> Any:
-    try:
-        return sample[name]
-    except KeyError:
-        key = _key(sample)
-        where = f"sample {key!r}" if key is not None else "the batch or sample"
-        raise MissingFieldError(
-            f"{where} has no field {name!r} (fields: {sorted(sample)})"
-        ) from None

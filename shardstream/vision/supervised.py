@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, ImageDecodeError, LabelError, MissingFieldError
+from ..errors import ConfigError, ImageDecodeError
 from .colour_cpu import normalize_uint8
 from .crops import (
     center_crop_params,
@@ -38,6 +38,14 @@ from .crops import (
     random_resized_crop_params,
 )
 from .decode import decode_crops, decode_image, image_size
+from .preset_fields import (
+    DEFAULT_MAX_PIXELS,
+    check_channels,
+    check_fields_and_limit,
+    int_label,
+    sample_field,
+    sample_key,
+)
 from .recipes import IMAGENET_MEAN, IMAGENET_STD
 
 __all__ = [
@@ -47,9 +55,6 @@ __all__ = [
     "SupervisedPreset",
     "EvalPreset",
 ]
-
-DEFAULT_MAX_PIXELS = 89_478_485
-"""Images with more stored pixels are refused: Pillow's decompression-bomb warning limit."""
 
 _TORCH_MODES = {"bilinear": "bilinear", "bicubic": "bicubic"}
 
@@ -145,7 +150,7 @@ class SupervisedPreset:
                 message names ``sample["key"]`` when the sample has one (the loader's
                 ``SampleError`` around it always names the sample).
         """
-        data = _field(sample, self.image_field)
+        data = sample_field(sample, self.image_field)
         try:
             height, width = image_size(data)
             box, flip = self.plan(height, width, rng)
@@ -165,7 +170,7 @@ class SupervisedPreset:
                 )[0]
                 crop = np.ascontiguousarray(out.transpose(2, 0, 1))
         except ImageDecodeError as error:
-            raise ImageDecodeError(error.problem, key=_key(sample)) from error
+            raise ImageDecodeError(error.problem, key=sample_key(sample)) from error
         return _output(self, sample, crop)
 
     def device(self, batch: dict[str, Any]) -> dict[str, Any]:
@@ -260,7 +265,7 @@ class EvalPreset:
                 message names ``sample["key"]`` when the sample has one (the loader's
                 ``SampleError`` around it always names the sample).
         """
-        data = _field(sample, self.image_field)
+        data = sample_field(sample, self.image_field)
         try:
             height, width = image_size(data)
             box = center_crop_params(
@@ -274,7 +279,7 @@ class EvalPreset:
                 max_pixels=self.max_pixels,
             )[0]
         except ImageDecodeError as error:
-            raise ImageDecodeError(error.problem, key=_key(sample)) from error
+            raise ImageDecodeError(error.problem, key=sample_key(sample)) from error
         return _output(self, sample, np.ascontiguousarray(out.transpose(2, 0, 1)))
 
     def device(self, batch: dict[str, Any]) -> dict[str, Any]:
@@ -326,29 +331,12 @@ def _check_common(preset: SupervisedPreset | EvalPreset) -> None:
             f"interpolation must be one of {sorted(_TORCH_MODES)}, got {preset.interpolation!r}"
         )
     for name in ("mean", "std"):
-        values = getattr(preset, name)
-        try:
-            values = tuple(float(v) for v in values)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{name} must be 3 numbers (RGB), got {values!r}") from None
-        if len(values) != 3 or not all(math.isfinite(v) for v in values):
-            raise ConfigError(f"{name} must be 3 finite numbers (RGB), got {values!r}")
-        if name == "std" and min(values) <= 0:
-            raise ConfigError(f"std must be positive, got {values!r}")
-        object.__setattr__(preset, name, values)
+        object.__setattr__(preset, name, check_channels(name, getattr(preset, name)))
     if preset.normalize_in not in ("auto", "device", "workers"):
         raise ConfigError(
             f"normalize_in must be 'auto', 'device' or 'workers', got {preset.normalize_in!r}"
         )
-    if not isinstance(preset.image_field, str):
-        raise ConfigError(f"image_field must be a str, got {preset.image_field!r}")
-    if preset.label_field is not None and not isinstance(preset.label_field, str):
-        raise ConfigError(f"label_field must be a str or None, got {preset.label_field!r}")
-    limit = preset.max_pixels
-    if limit is not None and (
-        isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1
-    ):
-        raise ConfigError(f"max_pixels must be a positive int or None, got {limit!r}")
+    check_fields_and_limit(preset.image_field, preset.label_field, preset.max_pixels)
 
 
 def _pair(name: str, value: Sequence[float], positive: bool) -> tuple[float, float]:
@@ -380,22 +368,6 @@ def _fields(preset: SupervisedPreset | EvalPreset) -> tuple[str, ...]:
     return (preset.image_field, preset.label_field)
 
 
-def _key(sample: dict) -> str | None:
-    key = sample.get("key")
-    return key if isinstance(key, str) else None
-
-
-def _field(sample: dict, name: str) -> Any:
-    try:
-        return sample[name]
-    except KeyError:
-        key = _key(sample)
-        where = f"sample {key!r}" if key is not None else "the sample"
-        raise MissingFieldError(
-            f"{where} has no field {name!r} (fields: {sorted(sample)})"
-        ) from None
-
-
 def _for_device(preset: Any, device: Any) -> Any:
     if preset.normalize_in != "auto":
         return preset
@@ -408,21 +380,14 @@ def _output(preset: SupervisedPreset | EvalPreset, sample: dict, image: np.ndarr
         image = normalize_uint8(image, preset.mean, preset.std)
     out = {preset.image_field: image}
     if preset.label_field is not None:
-        label = _field(sample, preset.label_field)
-        try:
-            out[preset.label_field] = np.int64(label)
-        except (TypeError, ValueError, OverflowError):
-            raise LabelError(
-                f"sample {_key(sample)!r}: label field {preset.label_field!r} must be an int, "
-                f"got {label!r}"
-            ) from None
+        out[preset.label_field] = int_label(sample, preset.label_field)
     return out
 
 
 def _normalise_batch(preset: SupervisedPreset | EvalPreset, batch: dict[str, Any]) -> dict:
     from .photometric import normalize  # torch, imported on the consuming side only
 
-    images = _field(batch, preset.image_field)
+    images = sample_field(batch, preset.image_field)
     if images.is_floating_point():  # normalised in the workers already
         return dict(batch)
     return {**batch, preset.image_field: normalize(images, preset.mean, preset.std)}
