@@ -207,6 +207,8 @@ class ProcessEngine:
                 worker.process.close()
             except ValueError:
                 pass
+        for entry in self.in_flight.values():
+            self.slots.release(entry.slot)
         self.in_flight.clear()
         self.order.clear()
         self.slots.close()
@@ -323,6 +325,7 @@ class ProcessEngine:
 
     def _deliver(self, entry: _InFlight, stats: PoolStats, pin: bool) -> Any:
         reply = entry.reply
+        return_slot = True
         try:
             kind = reply[0]
             if kind == "fail":
@@ -331,11 +334,18 @@ class ProcessEngine:
                 stats.add_batch(0, reply[2], 0, reply[3])
                 return None
             _, _, slot, _, _, spec, samples, skipped, nbytes, stages = reply
-            tree = read_tree(pickle.loads(spec), self.slots.buffer(slot), pin_memory=pin)
+            if pin:  # pinned leaves are copies: the slot is free again at once
+                tree = read_tree(pickle.loads(spec), self.slots.buffer(slot), pin_memory=True)
+            else:  # views into the slot, lent until the last of them is collected
+                lent = self.slots.lend(slot)
+                tree = read_tree(pickle.loads(spec), lent, copy=False)
+                del lent
+                return_slot = False
             stats.add_batch(samples, skipped, nbytes, stages)
             return tree
         finally:
-            self.slots.release(entry.slot)
+            if return_slot:
+                self.slots.release(entry.slot)
 
     def _abandon(self) -> None:
         """End a run early: drain persistent workers (or stop them), so the next run starts clean."""

@@ -6,17 +6,28 @@ the slot too small for its batch creates the next generation itself, writes the 
 reports the new name; the consumer then unlinks the old segment. Because the consumer knows the
 only name a worker may create for a slot, it can unlink everything on close, even segments made
 by a worker that was killed before it could report them.
+
+Batches are *lent*: the consumer's arrays are views into the slot (no copy-out), and the slot
+goes back to the free list only when the last of them is garbage collected. A consumer that holds
+on to batches therefore makes the ring grow (a new slot per batch held), never overwrites them.
+The consumer maps each segment with its own ``mmap`` and never closes it explicitly: the mapping
+lives until the ring and the last lent view have let go of it, so closing the pool leaves batches
+still held by the user intact.
 """
 
 from __future__ import annotations
 
+import mmap
 import os
 import secrets
+import weakref
 from multiprocessing import shared_memory
+
+import numpy as np
 
 from ...errors import TransportError
 
-__all__ = ["SlotRing", "WorkerSlots", "grown_size", "unlink_segment"]
+__all__ = ["SlotRing", "WorkerSlots", "grown_size", "map_segment", "unlink_segment"]
 
 _PAGE = 4096
 
@@ -85,6 +96,26 @@ def unlink_segment(name: str) -> bool:
     return True
 
 
+def map_segment(name: str, size: int) -> mmap.mmap:
+    """Map the existing segment ``name`` with a mapping of this process's own.
+
+    Unlike a ``SharedMemory`` object's mapping, this one is never closed explicitly: it is
+    unmapped when the last reference to it (or to an array viewing it) is gone.
+
+    Args:
+        name: the segment name.
+        size: the bytes to map.
+
+    Returns:
+        The writable mapping.
+    """
+    segment = shared_memory.SharedMemory(name=name)
+    try:
+        return mmap.mmap(segment._fd, size)  # mmap dups the descriptor
+    finally:
+        segment.close()
+
+
 def release(segment: shared_memory.SharedMemory) -> None:
     """Unmap ``segment`` in this process (no-op while arrays still view it; GC unmaps it later)."""
     try:
@@ -98,22 +129,32 @@ def _name(prefix: str, slot: int, generation: int) -> str:
 
 
 class SlotRing:
-    """The consumer's slots: which are free, their current segments, growth and cleanup.
+    """The consumer's slots: which are free, their current segments, growth, leases and cleanup.
 
     Args:
-        count: the number of slots (the most batches in flight).
+        count: the number of slots to start with (the most batches in flight); the ring grows
+            by one slot whenever all are taken (in flight or lent to the consumer).
     """
 
     def __init__(self, count: int) -> None:
         self.prefix = f"ss{os.getpid():x}{secrets.token_hex(3)}"
         self._generation = [0] * count
         self._size = [0] * count
-        self._segment: list[shared_memory.SharedMemory | None] = [None] * count
+        self._map: list[mmap.mmap | None] = [None] * count
         self._free = list(range(count - 1, -1, -1))
 
+    def __len__(self) -> int:
+        """The number of slots (free, in flight and lent)."""
+        return len(self._map)
+
     def acquire(self) -> int:
-        """Take a free slot and return its number."""
-        return self._free.pop()
+        """Take a free slot (adding one when none is free) and return its number."""
+        if self._free:
+            return self._free.pop()
+        self._generation.append(0)
+        self._size.append(0)
+        self._map.append(None)
+        return len(self._map) - 1
 
     def release(self, slot: int) -> None:
         """Give slot ``slot`` back."""
@@ -126,7 +167,7 @@ class SlotRing:
             ``(slot, current name or None, current size, name for a grown segment)``.
         """
         generation = self._generation[slot]
-        current = _name(self.prefix, slot, generation) if self._segment[slot] else None
+        current = _name(self.prefix, slot, generation) if self._map[slot] else None
         return slot, current, self._size[slot], _name(self.prefix, slot, generation + 1)
 
     def adopt(self, slot: int, name: str, size: int) -> None:
@@ -137,29 +178,47 @@ class SlotRing:
             name: the new segment's name.
             size: its size in bytes.
         """
-        old = self._segment[slot]
-        if old is not None:
-            release(old)
-            old.unlink()
+        if self._map[slot] is not None:
+            unlink_segment(_name(self.prefix, slot, self._generation[slot]))
         self._generation[slot] += 1
-        self._segment[slot] = shared_memory.SharedMemory(name=name)
+        self._map[slot] = map_segment(name, size)
         self._size[slot] = size
 
-    def buffer(self, slot: int) -> memoryview | None:
-        """Return the buffer of ``slot`` (``None`` when it has no segment yet)."""
-        segment = self._segment[slot]
-        return None if segment is None else segment.buf
+    def buffer(self, slot: int) -> mmap.mmap | None:
+        """Return the mapping of ``slot`` (``None`` when it has no segment yet)."""
+        return self._map[slot]
+
+    def lend(self, slot: int) -> np.ndarray | None:
+        """Return the bytes of ``slot`` as an array the batch's leaves can view.
+
+        The slot returns to the free list when this array and every view of it are garbage
+        collected; until then no worker writes into it.
+
+        Args:
+            slot: a slot a worker has just filled.
+
+        Returns:
+            A uint8 array over the whole segment, or ``None`` when the slot has no segment (the
+            slot is then free again at once).
+        """
+        mapping = self._map[slot]
+        if mapping is None:
+            self.release(slot)
+            return None
+        whole = np.frombuffer(mapping, np.uint8)
+        weakref.finalize(whole, self.release, slot)
+        return whole
 
     def close(self) -> None:
-        """Unlink every segment of every slot, including grown ones nobody reported."""
-        for slot, segment in enumerate(self._segment):
-            if segment is not None:
-                release(segment)
-                try:
-                    segment.unlink()
-                except FileNotFoundError:
-                    pass
-                self._segment[slot] = None
+        """Unlink every segment of every slot, including grown ones nobody reported.
+
+        The ring stays usable (the next batch creates fresh segments); batches still lent keep
+        their (now nameless) memory until they are collected, and then free their slots.
+        """
+        for slot, mapping in enumerate(self._map):
+            if mapping is not None:
+                unlink_segment(_name(self.prefix, slot, self._generation[slot]))
+                self._map[slot] = None
             unlink_segment(_name(self.prefix, slot, self._generation[slot] + 1))
 
 

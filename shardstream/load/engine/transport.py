@@ -5,8 +5,9 @@ through the pipe.
 array leaves (numpy arrays, dense CPU torch tensors) out at aligned offsets of one flat buffer.
 The worker writes them there with :func:`write_leaves`; only the returned *spec* (tree
 structure, dtypes, shapes, offsets and the non-array leaves) is pickled. The consumer rebuilds
-the tree with :func:`read_tree`, copying every array out of the buffer (torch tensors
-optionally into pinned memory), so nothing it receives is a view into a reused buffer.
+the tree with :func:`read_tree`: either as views into the buffer (``copy=False``; the engine then
+lends the buffer and reuses it only once every view is gone) or copying every array out (torch
+tensors optionally into pinned memory).
 
 A list of ``bytes`` objects (a batch of encoded images) is laid out as one region plus the
 items' lengths, and comes back as a list of ``bytes``.
@@ -91,18 +92,26 @@ def write_leaves(plan: TreePlan, buffer: memoryview) -> None:
         del target
 
 
-def read_tree(spec: Any, buffer: memoryview | None, *, pin_memory: bool = False) -> Any:
-    """Rebuild a tree from its spec, copying every array leaf out of ``buffer``.
+def read_tree(spec: Any, buffer: Any, *, pin_memory: bool = False, copy: bool = True) -> Any:
+    """Rebuild a tree from its spec.
 
     Args:
         spec: ``TreePlan.spec`` of the tree.
-        buffer: the buffer :func:`write_leaves` filled (``None`` when the tree has no bytes).
-        pin_memory: allocate torch leaves in pinned (page-locked) memory; needs CUDA.
+        buffer: the buffer :func:`write_leaves` filled (``None`` when the tree has no bytes):
+            any bytes-like object; with ``copy=False``, a uint8 numpy array, which every leaf
+            then views (so it stays alive exactly as long as some leaf does).
+        pin_memory: allocate torch leaves in pinned (page-locked) memory; needs CUDA. Pinned
+            leaves are always copies.
+        copy: copy every array leaf out of ``buffer`` (``True``), or return views into it.
 
     Returns:
-        The tree, with arrays and tensors the caller owns.
+        The tree. Lists of bytes always come back as new ``bytes`` objects.
     """
-    return _read(spec, buffer, pin_memory)
+    if not copy:
+        if buffer is not None and not isinstance(buffer, np.ndarray):
+            buffer = np.frombuffer(buffer, np.uint8)
+        return _read(spec, buffer, pin_memory, not pin_memory)
+    return _read(spec, buffer, pin_memory, False)
 
 
 def tree_nbytes(tree: Any) -> int:
@@ -207,10 +216,12 @@ def _plan(node: Any, plan: TreePlan, tensor: type | None) -> Any:
     return (_VALUE, node)
 
 
-def _read(spec: Any, buffer: memoryview | None, pin_memory: bool) -> Any:
+def _read(spec: Any, buffer: Any, pin_memory: bool, view: bool) -> Any:
     tag = spec[0]
     if tag == _NUMPY:
         _, dtype, shape, offset, nbytes = spec
+        if view and nbytes:
+            return buffer[offset : offset + nbytes].view(dtype).reshape(shape)
         out = np.empty(shape, dtype)
         if nbytes:
             source = np.frombuffer(buffer, np.uint8, nbytes, offset)
@@ -221,6 +232,8 @@ def _read(spec: Any, buffer: memoryview | None, pin_memory: bool) -> Any:
         import torch
 
         _, dtype, shape, offset, nbytes = spec
+        if view and nbytes:
+            return torch.from_numpy(buffer[offset : offset + nbytes]).view(dtype).reshape(shape)
         out = torch.empty(shape, dtype=dtype, pin_memory=pin_memory)
         if nbytes:
             source = np.frombuffer(buffer, np.uint8, nbytes, offset)
@@ -233,11 +246,12 @@ def _read(spec: Any, buffer: memoryview | None, pin_memory: bool) -> Any:
         _, offset, lengths = spec
         ends = (offset + np.cumsum(lengths)).tolist()
         starts = [offset, *ends[:-1]]
-        return [bytes(buffer[start:end]) for start, end in zip(starts, ends)]
+        data = memoryview(buffer)
+        return [bytes(data[start:end]) for start, end in zip(starts, ends)]
     if tag == _DICT:
-        return {key: _read(child, buffer, pin_memory) for key, child in zip(spec[1], spec[2])}
+        return {key: _read(child, buffer, pin_memory, view) for key, child in zip(spec[1], spec[2])}
     if tag == _LIST:
-        return [_read(child, buffer, pin_memory) for child in spec[1]]
+        return [_read(child, buffer, pin_memory, view) for child in spec[1]]
     if tag == _TUPLE:
-        return tuple(_read(child, buffer, pin_memory) for child in spec[1])
-    return spec[1](*(_read(child, buffer, pin_memory) for child in spec[2]))
+        return tuple(_read(child, buffer, pin_memory, view) for child in spec[1])
+    return spec[1](*(_read(child, buffer, pin_memory, view) for child in spec[2]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import gc
 import multiprocessing
 import os
@@ -26,6 +27,7 @@ from shardstream.errors import (
     WorkerError,
 )
 from shardstream.load.engine import SKIPPED, StageTimer, WorkerPool
+from shardstream.load.engine.transport import plan_tree, read_tree, write_leaves
 
 from .works import OpenFails, RandomWork, TreeWork, make_tasks, sized_tree
 
@@ -358,16 +360,48 @@ def test_slots_grow_for_larger_batches_and_are_unlinked():
     assert pids == [] or not any(child_alive(pid) for pid in pids)
 
 
-def test_batches_are_owned_by_the_consumer():
+def test_batches_are_lent_views_that_later_batches_never_overwrite():
     with WorkerPool(work=TreeWork(sized_tree), num_workers=1, prefetch_factor=1,
                     persistent_workers=True) as pool:  # fmt: skip
         run = pool.run(make_tasks([1] * 4))
         _, first = next(run)
         kept = first["data"]
-        rest = [batch for _, batch in run]  # the same slot is reused for every later batch
-    assert kept.flags.owndata and kept.flags.writeable
-    assert_same(kept, np.arange(1000, dtype=np.int32))
+        rest = [batch for _, batch in run]  # held too: each later batch needs a new slot
+        prefix = pool.shm_prefix
+        held_segments = len(shm_segments(prefix))
+    assert not kept.flags.owndata and kept.flags.writeable  # a view into shared memory
+    assert held_segments == 4  # one slot per batch still referenced
+    assert_same(kept, np.arange(1000, dtype=np.int32))  # intact, even after close
     assert [b["sequence"] for b in rest] == [1, 2, 3]
+    assert [b["data"].size for b in rest] == [4000, 16000, 64000]
+    assert shm_segments(prefix) == []  # unlinked on close; the held views keep their memory
+    kept[:] = 7  # still writable memory the consumer owns
+    assert int(kept.sum()) == 7000
+
+
+def test_a_slot_is_reused_once_its_batch_is_dropped():
+    expected = reference(RandomWork(), make_tasks([2] * 10))
+    with WorkerPool(work=RandomWork(), num_workers=2, prefetch_factor=1,
+                    persistent_workers=True) as pool:  # fmt: skip
+        got = []
+        for task, batch in pool.run(make_tasks([2] * 10)):
+            got.append((task.sequence, {k: copy.deepcopy(v) for k, v in batch.items()}))
+        segments = shm_segments(pool.shm_prefix)
+    assert_same(got, expected)
+    # two in flight plus the one the loop variable still holds while the next is requested
+    assert len(segments) <= 3
+
+
+def test_pinned_or_copied_batches_are_owned_by_the_consumer():
+    plan = plan_tree({"a": np.arange(6, dtype=np.int16).reshape(2, 3), "b": [b"xy", b"z"]})
+    buffer = bytearray(plan.size)
+    write_leaves(plan, memoryview(buffer))
+    copied = read_tree(plan.spec, memoryview(buffer))
+    viewed = read_tree(plan.spec, np.frombuffer(buffer, np.uint8), copy=False)
+    buffer[:] = bytes(len(buffer))  # the buffer is reused
+    assert copied["a"].flags.owndata and copied["a"].tolist() == [[0, 1, 2], [3, 4, 5]]
+    assert viewed["a"].tolist() == [[0, 0, 0], [0, 0, 0]]  # a view sees the reuse
+    assert copied["b"] == viewed["b"] == [b"xy", b"z"]  # bytes are always copies
 
 
 def test_spawn_context_gives_the_same_results():
