@@ -456,7 +456,9 @@ class Loader:
         Args:
             preset: an object with ``fields``, ``worker(sample, rng)`` and ``device(batch)``;
                 when it also has ``for_device(device)``, the preset that returns is used (so
-                it can put work where the batches go: e.g. colour in the workers on a CPU).
+                it can put work where the batches go: e.g. colour in the workers on a CPU),
+                and when it has ``collate(samples)``, that merges the worker outputs of a
+                batch (in the workers) instead of the default collation.
             device: where batches go before ``preset.device`` (``None``: stay on the CPU).
 
         Raises:

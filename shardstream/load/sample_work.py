@@ -84,7 +84,8 @@ class SampleWork:
             ``{field: fn or None}`` whose keys are the fields the output keeps.
         preset: a preset whose ``worker(sample, rng)`` replaces the transform (its fields are
             given as raw bytes).
-        collate_fn: merges a batch's samples (in the worker); ``None`` for :func:`default_collate`.
+        collate_fn: merges a batch's samples (in the worker); ``None`` for the preset's
+            ``collate(samples)`` when it has one, else :func:`default_collate`.
         convert: ``"numpy"``, ``"pytorch"`` or ``"tensorflow"``: the tensors of the default
             collation's output.
         batched: whether tasks are batches (else each sample is delivered on its own).
@@ -213,6 +214,9 @@ class SampleWork:
                 return positions, [self._convert(v) for v in values]
             if self.collate_fn is not None:
                 return positions, self.collate_fn(values)
+            preset_collate = getattr(self.preset, "collate", None)
+            if preset_collate is not None:  # a preset may lay its batch out for its device step
+                return positions, self._convert(preset_collate(values))
             return positions, self._convert(default_collate(values, keep_views=self.zero_copy))
 
     def describe(self, index: int) -> str:

@@ -284,7 +284,8 @@ class DinoPreset:
             A dict of fixed-shape arrays: ``global_crops`` (uint8 ``(2, 3, G, G)``),
             ``local_crops`` (uint8 ``(N, 3, L, L)``), ``photometric`` (see :meth:`draw_params`),
             ``masks`` (bool ``(2, G / p, G / p)``) and ``mask_upperbound`` (int64) when masks
-            are on, and the label field (int64) when the preset has one. Or
+            are on, and the label field (int64) when the preset has one. With
+            ``colour="workers"`` the views come back already coloured (still uint8). Or
             :data:`shardstream.load.engine.SKIPPED` for a bad image under
             ``on_bad_image="skip"``.
 
@@ -320,9 +321,6 @@ class DinoPreset:
                 apply_photometric_views(
                     local_crops, params["local"], recipes["local"], layout="NCHW", out=local_crops
                 )
-            # normalised here too: the consuming process then only moves the floats
-            global_crops = normalize_uint8(global_crops, self.mean, self.std)
-            local_crops = normalize_uint8(local_crops, self.mean, self.std)
         out: dict[str, Any] = {
             "global_crops": global_crops,
             "local_crops": local_crops,
@@ -345,6 +343,38 @@ class DinoPreset:
             out[self.label_field] = int_label(sample, self.label_field)
         return out
 
+    def collate(self, samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """Merge a batch's worker outputs (in the workers; the loader calls this).
+
+        With ``colour="workers"`` the views are already coloured: they are laid out crop-major
+        (every sample's first global crop, then every sample's second; the local crops
+        likewise) and normalised to float32 by table lookup straight into that layout, as
+        ``collated_global_crops`` / ``collated_local_crops``, so the consuming process only
+        casts to ``dtype``. Otherwise (colour on the device) this is the default collation.
+
+        Args:
+            samples: :meth:`worker` outputs (``SKIPPED`` samples already removed), at least one.
+
+        Returns:
+            The batch of arrays :meth:`device` takes.
+
+        Raises:
+            CollateError: the samples differ in fields or shapes.
+        """
+        from ..load.collate import default_collate
+
+        if self.colour != "workers":
+            return default_collate(samples)
+        views = ("global_crops", "local_crops")
+        skip = (*views, "photometric")  # applied already
+        batch = default_collate([{k: v for k, v in s.items() if k not in skip} for s in samples])
+        for name in views:
+            crops = np.stack([sample[name] for sample in samples], axis=1)  # (views, B, 3, S, S)
+            batch[f"collated_{name}"] = normalize_uint8(
+                crops.reshape(-1, *crops.shape[2:]), self.mean, self.std
+            )
+        return batch
+
     def device(self, batch: Mapping[str, Any]) -> dict[str, Any]:
         """Colour, normalise and collate a batch of worker outputs on its device.
 
@@ -364,8 +394,14 @@ class DinoPreset:
         Raises:
             MissingFieldError: the batch lacks a field the worker makes.
         """
-        from .collate import collate_masks
-
+        if "collated_global_crops" in batch:  # coloured and laid out by :meth:`collate`
+            out = {
+                name: batch[name].to(self.dtype)
+                for name in ("collated_global_crops", "collated_local_crops")
+            }
+            if not self.local_crops_number:
+                out["collated_local_crops"] = torch.empty((0,), dtype=self.dtype)
+            return self._finish(batch, out)
         global_crops = sample_field(batch, "global_crops")
         local_crops = sample_field(batch, "local_crops")
         params = sample_field(batch, "photometric")
@@ -374,7 +410,7 @@ class DinoPreset:
         collated_global = torch.empty(
             (2 * count, 3, size, size), dtype=self.dtype, device=global_crops.device
         )
-        coloured_already = self.colour == "workers"  # and normalised to float32 there
+        coloured_already = self.colour == "workers"  # uint8 (or normalised float32) views
         for view, kind in enumerate(("global_1", "global_2")):
             if coloured_already:
                 coloured = global_crops[:, view]
@@ -402,6 +438,12 @@ class DinoPreset:
             out["collated_local_crops"] = coloured.to(self.dtype)
         else:  # what the reference collate gives for no local crops
             out["collated_local_crops"] = torch.empty((0,), dtype=self.dtype)
+        return self._finish(batch, out)
+
+    def _finish(self, batch: Mapping[str, Any], out: dict[str, Any]) -> dict[str, Any]:
+        """Add the mask keys and the labels to the collated crops ``out``."""
+        from .collate import collate_masks
+
         if self.masks:
             upperbound = int(sample_field(batch, "mask_upperbound").sum())
             out.update(collate_masks(sample_field(batch, "masks"), upperbound))

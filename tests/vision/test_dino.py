@@ -12,6 +12,7 @@ checked with two-sided binomial tests (p > 1e-3), crop geometry with two-sample 
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import pickle
 
@@ -446,14 +447,51 @@ def test_colour_in_workers_matches_colour_on_the_device():
         assert out[key].shape == reference[key].shape and out[key].dtype == reference[key].dtype
         levels = ((out[key] - reference[key]) * std * 255).abs()
         assert float(levels.mean()) < 2.5, (key, float(levels.mean()))
-    # the workers coloured and normalised the views: float32, not the raw crops
-    assert batch["global_crops"].dtype == torch.float32
+    # the workers coloured the views (still uint8), so they differ from the raw crops
+    assert batch["global_crops"].dtype == torch.uint8
     raw = DinoPreset(colour="device")
     plain = raw.worker(_sample(DEMO), np.random.default_rng([3, 0]))
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    levels = ((batch["global_crops"][0] * std + mean) * 255).round().to(torch.uint8)
-    assert levels.shape == plain["global_crops"].shape
-    assert not np.array_equal(levels.numpy(), plain["global_crops"])
+    assert batch["global_crops"][0].shape == plain["global_crops"].shape
+    assert not np.array_equal(batch["global_crops"][0].numpy(), plain["global_crops"])
+    # the preset's own collation lays the views out crop-major and normalises them there: the
+    # device step then only casts, and the result equals the default collation's exactly
+    outs = [
+        in_workers.worker(_sample(d, f"img_{i}", i), np.random.default_rng([3, i]))
+        for i, d in enumerate(datas)
+    ]
+    collated = to_torch(in_workers.collate(outs))
+    assert collated["collated_global_crops"].shape == (8, 3, 224, 224)
+    assert collated["collated_local_crops"].shape == (32, 3, 96, 96)
+    assert "global_crops" not in collated and "photometric" not in collated
+    fast = in_workers.device(collated)
+    assert set(fast) == set(out)
+    for key, value in out.items():
+        if isinstance(value, torch.Tensor):
+            assert torch.equal(fast[key], value), key
+        else:
+            assert fast[key] == value, key
+    half = dataclasses.replace(in_workers, dtype=torch.half).device(collated)
+    assert half["collated_local_crops"].dtype == torch.half
+
+
+def test_preset_collate_without_colour_in_workers_is_the_default_collation():
+    preset = DinoPreset(colour="device", local_crops_number=2)
+    outs = [
+        preset.worker(_sample(d), np.random.default_rng(i)) for i, d in enumerate([DEMO, SMOOTH])
+    ]
+    collated = preset.collate(outs)
+    expected = default_collate(outs)
+    assert set(collated) == set(expected)
+    assert np.array_equal(collated["global_crops"], expected["global_crops"])
+    assert np.array_equal(collated["masks"], expected["masks"])
+
+
+def test_preset_collate_without_local_crops():
+    preset = DinoPreset(colour="workers", local_crops_number=0)
+    outs = [preset.worker(_sample(DEMO), np.random.default_rng(i)) for i in range(3)]
+    out = preset.device(to_torch(preset.collate(outs)))
+    assert out["collated_global_crops"].shape == (6, 3, 224, 224)
+    assert out["collated_local_crops"].shape == (0,)
 
 
 def test_loader_resolves_auto_colour_by_device():
