@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import CollateError, MissingDependencyError
+from .engine.scratch import batch_array
 
 __all__ = ["default_collate", "to_torch", "to_tensorflow", "upcast"]
 
@@ -85,7 +86,11 @@ def default_collate(samples: Sequence[Any], field: str = "", keep_views: bool = 
                 f"cannot stack field {name!r}: arrays of different shapes {shown}; resize them "
                 "to one shape in the transform or pass a collate_fn"
             )
-        return np.stack(samples)
+        dtype = np.result_type(*samples) if len(samples) < 10_000 else None
+        if dtype is None or dtype.kind not in "biufc":
+            return np.stack(samples)
+        # in a worker process, the same buffer for every batch (see engine/scratch.py)
+        return np.stack(samples, out=batch_array(name, (len(samples), *first.shape), dtype))
     if isinstance(first, (bool, np.bool_)) and all(
         isinstance(s, (bool, np.bool_)) for s in samples
     ):

@@ -362,6 +362,7 @@ class DinoPreset:
             CollateError: the samples differ in fields or shapes.
         """
         from ..load.collate import default_collate
+        from ..load.engine.scratch import batch_array
 
         if self.colour != "workers":
             return default_collate(samples)
@@ -369,9 +370,16 @@ class DinoPreset:
         skip = (*views, "photometric")  # applied already
         batch = default_collate([{k: v for k, v in s.items() if k not in skip} for s in samples])
         for name in views:
-            crops = np.stack([sample[name] for sample in samples], axis=1)  # (views, B, 3, S, S)
+            first = samples[0][name]  # (views, 3, S, S) uint8
+            shape = (first.shape[0], len(samples), *first.shape[1:])
+            crops = np.stack(  # crop-major: (views, B, 3, S, S)
+                [sample[name] for sample in samples],
+                axis=1,
+                out=batch_array(f"{name}_uint8", shape, np.uint8),
+            )
+            flat = crops.reshape(-1, *shape[2:])
             batch[f"collated_{name}"] = normalize_uint8(
-                crops.reshape(-1, *crops.shape[2:]), self.mean, self.std
+                flat, self.mean, self.std, out=batch_array(name, flat.shape, np.float32)
             )
         return batch
 

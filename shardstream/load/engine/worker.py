@@ -17,6 +17,7 @@ import sys
 from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
+from . import scratch
 from .batches import BatchRunner, Failure, describe_batch
 from .slots import WorkerSlots
 from .tasks import BatchWork
@@ -53,6 +54,7 @@ def worker_main(
         first_live_ticket: shared int64; tasks with a smaller ticket are cancelled.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    scratch.enable()  # every batch is copied into a slot before the next is collated
     # parallelism comes from the worker processes and their threads: native libraries' own
     # thread pools would only oversubscribe the cores
     torch = sys.modules.get("torch")
