@@ -13,7 +13,9 @@ is resized with antialiasing (bilinear by default, as torchvision). When the dec
 the box is whole pixels and is resized by ``torch.nn.functional.interpolate(antialias=True)`` on
 uint8, which is about 2.5x faster than Pillow here and within one grey level of Pillow's (and so
 torchvision's) output; a reduced decode maps the box to fractional pixels, which Pillow resamples
-exactly (:func:`~shardstream.vision.decode.decode_crops`).
+exactly (:func:`~shardstream.vision.decode.decode_crops`). Either way only the part of a JPEG the
+box covers is decoded (:func:`~shardstream.vision.decode.decode_region`; same pixels as a full
+decode).
 
 :class:`EvalPreset` is ``Resize(256)`` + ``CenterCrop(224)`` + ``ToTensor()`` + ``Normalize``,
 done as one resize of the centre box (:func:`~shardstream.vision.crops.center_crop_params`).
@@ -37,7 +39,7 @@ from .crops import (
     normalize_size,
     random_resized_crop_params,
 )
-from .decode import decode_crops, decode_image, image_size
+from .decode import decode_crops, decode_region, image_size
 from .preset_fields import (
     DEFAULT_MAX_PIXELS,
     check_channels,
@@ -155,9 +157,10 @@ class SupervisedPreset:
             height, width = image_size(data)
             box, flip = self.plan(height, width, rng)
             scale = choose_scale(height, width, [box], [self.size])
-            if scale == 1:
-                image = decode_image(data, max_pixels=self.max_pixels)
-                crop = _resize_whole_box(image, box, self.size, self.interpolation, flip)
+            if scale == 1:  # decode only the box (the whole image where that cannot be done)
+                region, _ = decode_region(data, box, max_pixels=self.max_pixels)
+                h, w = region.shape[:2]
+                crop = _resize_whole_box(region, (0, 0, h, w), self.size, self.interpolation, flip)
             else:
                 out = decode_crops(
                     data,

@@ -23,13 +23,15 @@ from shardstream.sets.demo import render_demo_image
 from shardstream.vision import (
     center_crop_params,
     choose_scale,
+    decode,
     decode_crops,
     decode_image,
     image_size,
     random_resized_crop_params,
 )
+from shardstream.vision.decode import decode_region
 
-from .images import encode, smooth_rgb
+from .images import encode, exif_orientation_block, smooth_rgb
 
 SMOOTH = encode(smooth_rgb(427, 455), quality=90)
 
@@ -205,3 +207,63 @@ def test_argument_validation():
     with pytest.raises(ConfigError, match="scale must be one of"):
         decode_crops(SMOOTH, [(0, 0, 10, 10)], 10, scale=3)
     assert decode_crops(SMOOTH, [], []) == []
+
+
+# --- region decoding (only the crops' bounding box is decoded) --------------------------------
+
+
+def _full_path_crops(data, crops, sizes, flips, scale, interpolation="bicubic"):
+    """decode_crops as it is without the region decoder: the whole image, then each crop."""
+    image, y_map, x_map, window = decode._decode(
+        data, lambda height, width: scale, None, boxes=crops, region=False
+    )
+    assert window == (0, 0, *image.shape[:2])
+    resample = decode.INTERPOLATIONS[interpolation]
+    return [
+        decode._resized_crop(image, box, y_map, x_map, window, size, resample, flip)
+        for box, size, flip in zip(crops, sizes, flips)
+    ]
+
+
+@pytest.mark.parametrize("orientation", [1, 3, 6, 8])
+def test_region_decode_gives_the_full_decode_crops_exactly(orientation):
+    exif = exif_orientation_block(orientation, big_endian=orientation % 2 == 0)
+    grainy = np.asarray(smooth_rgb(427, 455)).astype(int)
+    grainy += np.random.default_rng(orientation).integers(-30, 31, grainy.shape)
+    data = encode(Image.fromarray(grainy.clip(0, 255).astype(np.uint8)), quality=90, exif=exif)
+    height, width = image_size(data)
+    rng = np.random.default_rng(orientation)
+    regions = 0
+    for trial in range(24):
+        count = 1 + trial % 3
+        crops = [
+            random_resized_crop_params(height, width, (0.02, 0.6), rng=rng) for _ in range(count)
+        ]
+        if trial % 4 == 3:  # fractional boxes, as center_crop_params makes
+            crops = [(t + 0.37, x + 0.61, h - 1.1, w - 0.9) for t, x, h, w in crops]
+        sizes = [(32 + 8 * i, 40) for i in range(count)]
+        flips = [bool(rng.random() < 0.5) for _ in range(count)]
+        scale = choose_scale(height, width, crops, sizes)
+        image = decode._decode(data, lambda h, w, scale=scale: scale, None, boxes=crops)[0]
+        regions += image.size < decode_image(data, scale=scale).size
+        for interpolation in ("bicubic", "bilinear"):
+            ours = decode_crops(
+                data, crops, sizes, flip=flips, interpolation=interpolation, scale=scale
+            )
+            theirs = _full_path_crops(data, crops, sizes, flips, scale, interpolation)
+            for a, b in zip(ours, theirs):
+                assert np.array_equal(a, b), (crops, scale)
+    assert regions >= 20  # nearly every trial decoded only part of the image
+
+
+def test_decode_region_is_the_slice_of_decode_image():
+    full = decode_image(SMOOTH)
+    pixels, origin = decode_region(SMOOTH, (10, 20, 100, 50))
+    assert origin == (10, 20) and np.array_equal(pixels, full[10:110, 20:70])
+    half = decode_image(SMOOTH, scale=2)
+    pixels, origin = decode_region(SMOOTH, (11, 20.5, 100, 50), scale=2)
+    assert origin == (5, 10) and np.array_equal(pixels, half[5:56, 10:36])
+    grey = encode(smooth_rgb(60, 80).convert("L"))
+    pixels, origin = decode_region(grey, (3, 4, 20, 30))
+    assert np.array_equal(pixels, decode_image(grey)[3:23, 4:34])
+    assert (pixels[..., 0] == pixels[..., 2]).all()

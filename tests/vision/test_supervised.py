@@ -31,8 +31,21 @@ from torchvision.transforms import (
 
 from shardstream.errors import ConfigError, ImageDecodeError, LabelError, MissingFieldError
 from shardstream.sets.demo import render_demo_image
-from shardstream.vision import choose_scale, image_size, random_resized_crop_params
-from shardstream.vision.supervised import IMAGENET_MEAN, IMAGENET_STD, EvalPreset, SupervisedPreset
+from shardstream.vision import (
+    center_crop_params,
+    choose_scale,
+    decode,
+    decode_image,
+    image_size,
+    random_resized_crop_params,
+)
+from shardstream.vision.supervised import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    EvalPreset,
+    SupervisedPreset,
+    _resize_whole_box,
+)
 
 from .images import encode, smooth_rgb
 
@@ -274,3 +287,75 @@ def test_normalising_in_the_workers_equals_normalising_on_the_device():
     assert SupervisedPreset(normalize_in="device").for_device("cpu").normalize_in == "device"
     with pytest.raises(ConfigError, match="normalize_in must be"):
         SupervisedPreset(normalize_in="gpu")
+
+
+# --- region decoding: the output is the one of the full-decode path, bit for bit ---------------
+
+
+def _full_decode_worker(preset, data, rng):
+    """SupervisedPreset.worker as it was before region decoding: decode the whole image."""
+    height, width = image_size(data)
+    box, flip = preset.plan(height, width, rng)
+    scale = choose_scale(height, width, [box], [preset.size])
+    if scale == 1:
+        image = decode_image(data)
+        return _resize_whole_box(image, box, preset.size, preset.interpolation, flip)
+    image, y_map, x_map, window = decode._decode(
+        data, lambda h, w: scale, None, boxes=[box], region=False
+    )
+    resample = decode.INTERPOLATIONS[preset.interpolation]
+    out = decode._resized_crop(image, box, y_map, x_map, window, preset.size, resample, flip)
+    return np.ascontiguousarray(out.transpose(2, 0, 1))
+
+
+def _grainy_jpeg(height, width, orientation=1, grey=False, **options):
+    pixels = np.asarray(smooth_rgb(height, width)).astype(int)
+    pixels += np.random.default_rng(height).integers(-30, 31, pixels.shape)
+    image = Image.fromarray(pixels.clip(0, 255).astype(np.uint8))
+    if grey:
+        image = image.convert("L")
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return encode(image, quality=90, exif=exif.tobytes(), **options)
+
+
+REGION_IMAGES = {
+    "demo": DEMO,
+    "rot6": _grainy_jpeg(353, 401, orientation=6),
+    "rot3-422": _grainy_jpeg(301, 257, orientation=3, subsampling=1),
+    "rot7-progressive": _grainy_jpeg(240, 333, orientation=7, progressive=True),
+    "grey": _grainy_jpeg(299, 350, grey=True),
+    "large": _grainy_jpeg(1001, 900, orientation=8),  # reduced DCT scales for big boxes
+}
+
+
+@pytest.mark.parametrize("name", sorted(REGION_IMAGES))
+@pytest.mark.parametrize("interpolation", ["bilinear", "bicubic"])
+def test_region_decode_output_equals_full_decode_output(name, interpolation):
+    data = REGION_IMAGES[name]
+    preset = SupervisedPreset(
+        interpolation=interpolation, size=(160, 128) if name == "grey" else 224
+    )
+    scales = set()
+    for seed in range(40 if name != "large" else 16):
+        ours = _run(preset, data, seed)["image"]
+        theirs = _full_decode_worker(preset, data, np.random.default_rng(seed))
+        assert ours.shape == theirs.shape and np.array_equal(ours, theirs), (name, seed)
+        height, width = image_size(data)
+        box, _ = preset.plan(height, width, np.random.default_rng(seed))
+        scales.add(choose_scale(height, width, [box], [preset.size]))
+    assert scales == ({1, 2} if name == "large" else {1})
+    evaluated = EvalPreset(interpolation=interpolation).worker({"image": data, "label": 0})
+    height, width = image_size(data)
+    box = center_crop_params(height, width, resize_size=256, crop_size=(224, 224))
+    scale = choose_scale(height, width, [box], [(224, 224)])
+    expected = _full_path_crop(data, box, (224, 224), scale, interpolation)
+    assert np.array_equal(evaluated["image"], expected.transpose(2, 0, 1))
+
+
+def _full_path_crop(data, box, size, scale, interpolation):
+    image, y_map, x_map, window = decode._decode(
+        data, lambda h, w: scale, None, boxes=[box], region=False
+    )
+    resample = decode.INTERPOLATIONS[interpolation]
+    return decode._resized_crop(image, box, y_map, x_map, window, size, resample, False)
