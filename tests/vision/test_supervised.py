@@ -275,12 +275,16 @@ def test_normalising_in_the_workers_equals_normalising_on_the_device():
     for make in (SupervisedPreset, EvalPreset):
         on_device = make(normalize_in="device")
         in_workers = make(normalize_in="workers")
-        a = on_device.worker(sample, np.random.default_rng(1))
-        b = in_workers.worker(sample, np.random.default_rng(1))
-        assert a["image"].dtype == np.uint8 and b["image"].dtype == np.float32
-        batch_a = on_device.device({"image": torch.from_numpy(a["image"][None])})
-        batch_b = in_workers.device({"image": torch.from_numpy(b["image"][None])})
-        assert torch.allclose(batch_a["image"], batch_b["image"], atol=1e-5)
+        a = [on_device.worker(sample, np.random.default_rng(i)) for i in range(3)]
+        b = [in_workers.worker(sample, np.random.default_rng(i)) for i in range(3)]
+        assert all(np.array_equal(x["image"], y["image"]) for x, y in zip(a, b))  # uint8 both
+        collated_a, collated_b = on_device.collate(a), in_workers.collate(b)
+        assert list(collated_b) == ["image", "label"] and collated_b["label"].tolist() == [3] * 3
+        assert collated_a["image"].dtype == np.uint8 and collated_b["image"].dtype == np.float32
+        batch_a = on_device.device({"image": torch.from_numpy(collated_a["image"])})
+        batch_b = in_workers.device({"image": torch.from_numpy(collated_b["image"])})
+        assert batch_b["image"].shape == (3, 3, 224, 224)
+        assert torch.equal(batch_a["image"], batch_b["image"])  # LUT == ToTensor + Normalize
     assert SupervisedPreset().for_device("cpu").normalize_in == "workers"
     assert SupervisedPreset().for_device(None).normalize_in == "workers"
     assert EvalPreset().for_device("cuda:0").normalize_in == "device"
