@@ -474,7 +474,7 @@ class DinoPreset:
             image = decode_image(data, max_pixels=self.max_pixels)
             if not image.flags.writeable or any(stride < 0 for stride in image.strides):
                 image = np.ascontiguousarray(image) if image.flags.writeable else image.copy()
-            pixels = torch.from_numpy(image).permute(2, 0, 1).unsqueeze(0)  # (1, 3, H, W) view
+            pixels = torch.from_numpy(image).unsqueeze(0).permute(0, 3, 1, 2)  # (1, 3, H, W) view
             for (top, left, h, w), out_size, flip, view in zip(boxes, sizes, flips, views):
                 if (h, w) == out_size:
                     region = image[top : top + h, left : left + w]

@@ -349,7 +349,7 @@ def _resize_whole_box(
     if (h, w) != size:
         if not region.flags.writeable or any(s < 0 for s in region.strides):
             region = np.array(region)  # Pillow's read-only array, or an EXIF-rotated view
-        pixels = torch.from_numpy(region).permute(2, 0, 1).unsqueeze(0)
+        pixels = torch.from_numpy(region).unsqueeze(0).permute(0, 3, 1, 2)
         # a contiguous channels-last copy takes torch's vectorised uint8 kernel (bit-identical
         # output, measured ~30-45 % faster than resizing the strided view)
         resized = functional.interpolate(
@@ -359,7 +359,7 @@ def _resize_whole_box(
             antialias=True,
         )
         region = resized[0].permute(1, 2, 0).numpy()  # channels-last memory: H x W x 3
-    elif region.strides[1:] != (3, 1):
+    if region.strides[1:] != (3, 1):  # OpenCV reads rows of interleaved pixels
         region = np.ascontiguousarray(region)
     if flip:
         region = cv2.flip(region, 1)
