@@ -364,7 +364,7 @@ class DinoPreset:
             crops = np.stack(  # crop-major: (views, B, 3, S, S)
                 [sample[name] for sample in samples],
                 axis=1,
-                out=batch_array(f"{name}_uint8", shape, np.uint8),
+                out=batch_array(f"{name}_uint8", shape, np.uint8, temporary=True),
             )
             flat = crops.reshape(-1, *shape[2:])
             batch[f"collated_{name}"] = normalize_uint8(

@@ -438,7 +438,7 @@ def _collate(preset: SupervisedPreset | EvalPreset, samples: Sequence[dict]) -> 
     shape = (len(samples), *first.shape)
     images = np.stack(
         [sample_field(s, field) for s in samples],
-        out=batch_array(f"{field}_uint8", shape, np.uint8),
+        out=batch_array(f"{field}_uint8", shape, np.uint8, temporary=True),
     )
     batch = {
         field: normalize_uint8(

@@ -223,10 +223,26 @@ class SlotRing:
 
 
 class WorkerSlots:
-    """A worker's view of the slots: segments it has mapped, by slot number."""
+    """A worker's view of the slots: segments it has mapped (its own mappings), by slot number.
+
+    Like the consumer's, these mappings are never closed explicitly: arrays a collation placed
+    in a slot (:func:`~shardstream.load.engine.scratch.arena`) may outlive the slot's growth.
+    """
 
     def __init__(self) -> None:
-        self._mapped: dict[int, tuple[str, shared_memory.SharedMemory]] = {}
+        self._mapped: dict[int, tuple[str, mmap.mmap]] = {}
+
+    def current(self, slot: int, name: str | None, size: int) -> np.ndarray | None:
+        """Return the slot's current segment as a writable uint8 array (``None`` if it has none).
+
+        Args:
+            slot: the slot number.
+            name: its current segment (``None`` when it has none).
+            size: the current segment's size.
+        """
+        if name is None or size == 0:
+            return None
+        return np.frombuffer(self._map(slot, name, size), np.uint8)
 
     def buffer_for(self, slot: int, name: str | None, size: int, grow: str, needed: int):
         """Return a buffer of at least ``needed`` bytes for ``slot``, growing it when too small.
@@ -247,24 +263,24 @@ class WorkerSlots:
         if needed == 0:
             return None, None, size
         if name is not None and size >= needed:
-            mapped = self._mapped.get(slot)
-            if mapped is None or mapped[0] != name:
-                self._drop(slot)
-                mapped = (name, shared_memory.SharedMemory(name=name))
-                self._mapped[slot] = mapped
-            return mapped[1].buf, None, size
-        self._drop(slot)
+            return self._map(slot, name, size), None, size
+        self._mapped.pop(slot, None)
         new_size = grown_size(size, needed)
         segment = create_segment(grow, new_size)
-        self._mapped[slot] = (grow, segment)
-        return segment.buf, grow, new_size
+        try:
+            mapping = mmap.mmap(segment._fd, new_size)  # mmap dups the descriptor
+        finally:
+            segment.close()
+        self._mapped[slot] = (grow, mapping)
+        return mapping, grow, new_size
 
-    def _drop(self, slot: int) -> None:
-        mapped = self._mapped.pop(slot, None)
-        if mapped is not None:
-            release(mapped[1])
+    def _map(self, slot: int, name: str, size: int) -> mmap.mmap:
+        mapped = self._mapped.get(slot)
+        if mapped is None or mapped[0] != name:
+            mapped = (name, map_segment(name, size))
+            self._mapped[slot] = mapped
+        return mapped[1]
 
     def close(self) -> None:
-        """Unmap every segment (the consumer unlinks them)."""
-        for slot in list(self._mapped):
-            self._drop(slot)
+        """Forget every mapping (unmapped once unreferenced; the consumer unlinks the segments)."""
+        self._mapped.clear()

@@ -44,13 +44,22 @@ class TreePlan:
         sources: ``(array, offset)`` pairs still to be written by :func:`write_leaves`.
     """
 
-    __slots__ = ("nbytes", "size", "sources", "spec")
+    __slots__ = ("_region", "nbytes", "size", "sources", "spec")
 
     def __init__(self) -> None:
         self.spec: Any = None
         self.size = 0
         self.nbytes = 0
         self.sources: list[tuple[np.ndarray, int]] = []
+        self._region: tuple[int, int] | None = None  # (address, length) of leaves in place
+
+    def in_place(self, address: int, nbytes: int) -> int | None:
+        """The buffer offset of a leaf already in the buffer's in-place region, else ``None``."""
+        region = self._region
+        if region is None or nbytes == 0:
+            return None
+        offset = address - region[0]
+        return offset if offset >= 0 and offset + nbytes <= region[1] else None
 
     def place(self, nbytes: int) -> int:
         """Reserve ``nbytes`` at the next aligned offset and return that offset."""
@@ -60,17 +69,25 @@ class TreePlan:
         return offset
 
 
-def plan_tree(tree: Any) -> TreePlan:
+def plan_tree(tree: Any, *, in_place: tuple[np.ndarray, int] | None = None) -> TreePlan:
     """Lay out the array leaves of ``tree`` in one flat buffer.
 
     Args:
         tree: a pytree whose leaves are numpy arrays, torch tensors, scalars, str/bytes or None.
+        in_place: ``(buffer, used)`` when some leaves were built inside the first ``used`` bytes
+            of the very buffer the tree will be written to (a worker's arena,
+            :mod:`~shardstream.load.engine.scratch`): contiguous leaves found there keep their
+            offset and are not copied; the others are laid out after ``used``.
 
     Returns:
         The plan: ``spec`` for :func:`read_tree`, the buffer ``size`` needed, the leaves'
         total ``nbytes`` and the sources for :func:`write_leaves`.
     """
     plan = TreePlan()
+    if in_place is not None:
+        buffer, used = in_place
+        plan._region = (buffer.__array_interface__["data"][0], used)
+        plan.size = used
     torch = sys.modules.get("torch")
     plan.spec = _plan(tree, plan, torch.Tensor if torch is not None else None)
     return plan
@@ -177,6 +194,11 @@ def _plan(node: Any, plan: TreePlan, tensor: type | None) -> Any:
     if isinstance(node, np.ndarray):
         if node.dtype.hasobject or node.dtype.itemsize == 0:
             return (_VALUE, node)
+        if node.flags.c_contiguous and plan._region is not None:
+            offset = plan.in_place(node.__array_interface__["data"][0], node.nbytes)
+            if offset is not None:
+                plan.nbytes += node.nbytes
+                return (_NUMPY, node.dtype, node.shape, offset, node.nbytes)
         offset = plan.place(node.nbytes)
         if node.nbytes:
             if node.flags.c_contiguous:
@@ -189,6 +211,11 @@ def _plan(node: Any, plan: TreePlan, tensor: type | None) -> Any:
             return (_VALUE, node)
         flat = node.detach().resolve_conj().resolve_neg().contiguous().reshape(-1)
         nbytes = flat.element_size() * flat.numel()
+        if plan._region is not None:
+            offset = plan.in_place(flat.data_ptr(), nbytes)
+            if offset is not None:
+                plan.nbytes += nbytes
+                return (_TORCH, node.dtype, tuple(node.shape), offset, nbytes)
         offset = plan.place(nbytes)
         if nbytes:
             plan.sources.append((flat.view(sys.modules["torch"].uint8).numpy(), offset))

@@ -108,7 +108,10 @@ def worker_main(
 
 def _serve(runner: BatchRunner, slots: WorkerSlots, message: tuple) -> tuple:
     ticket, task, slot, name, size, grow = message
-    loaded = runner.run(task)
+    current = slots.current(slot, name, size)
+    with scratch.arena(current) as place:  # the collation may fill the slot directly
+        loaded = runner.run(task)
+        used = place.used if place is not None else 0
     if loaded is None:
         return ("cancelled", ticket)
     if isinstance(loaded, Failure):
@@ -116,7 +119,9 @@ def _serve(runner: BatchRunner, slots: WorkerSlots, message: tuple) -> tuple:
     if loaded.tree is None:
         return ("empty", ticket, loaded.skipped, loaded.stages)
     try:
-        plan = plan_tree(loaded.tree)
+        plan = plan_tree(loaded.tree, in_place=(current, used) if used else None)
+        if plan.size > size and used:  # outgrew the slot: copy every leaf into the grown one
+            plan = plan_tree(loaded.tree)
         spec = bytes(ForkingPickler.dumps(plan.spec))
     except Exception as error:  # a leaf that cannot be pickled
         where = describe_batch(runner.work, task)
