@@ -5,7 +5,9 @@ starts that many worker processes, each loading the samples of its batch on ``nu
 threads. Either way results come back strictly in task order, at most
 ``prefetch_factor * max(1, num_workers)`` batches are in flight, and tasks are pulled from the
 iterable only as room frees up (it may be infinite). Batches cross from workers to the consumer
-through shared memory; the consumer gets arrays it owns.
+through shared memory, and the consumer's arrays are views of it: a batch's memory is reused only
+after every array of it has been garbage collected, so holding on to batches is safe (it costs
+one more slot each) and nothing is copied out.
 """
 
 from __future__ import annotations
@@ -142,7 +144,9 @@ class WorkerPool:
 
         Returns:
             An iterator of ``(task, batch)``; ``batch`` is the work's collated pytree with
-            every array and tensor owned by the caller.
+            every array and tensor the caller's to keep and modify (with workers, views into
+            shared memory that is not reused while any of them is alive; pinned batches are
+            copies).
 
         Raises:
             PoolClosedError: the pool is closed.
