@@ -152,7 +152,7 @@ def apply_photometric_views(
         raise ConfigError(f"views must be a 4-D uint8 array, got {_describe(views)}")
     layout = _layout(views.shape, layout)
     count = views.shape[0]
-    params = _split_params(params_list, count)
+    params = _split_params(params_list, count)  # already read: plain Python values
     settings = _settings(recipe)
     if out is None:
         out = np.empty(views.shape, dtype=np.uint8)
@@ -175,13 +175,13 @@ def apply_photometric_views(
         for i in range(count):
             view = views[i]
             source = view if _cv2_readable(view) else np.ascontiguousarray(view)
-            _apply(source, _read_params(params[i]), settings, out[i])
+            _apply(source, params[i], settings, out[i])
         return out
     scratch = np.empty((height, width, 3), dtype=np.uint8)
     for i in range(count):
         planes = [np.ascontiguousarray(plane) for plane in views[i]]
         cv2.merge(planes, dst=scratch)
-        _apply(scratch, _read_params(params[i]), settings, scratch)
+        _apply(scratch, params[i], settings, scratch)
         cv2.split(scratch, list(out[i]))  # writes into out's three contiguous planes
     return out
 
@@ -255,10 +255,16 @@ def _hue(src: np.ndarray, shift: float, out: np.ndarray) -> None:
 
 def _gaussian_kernel(sigma: float, size: int) -> np.ndarray:
     """torchvision's normalised 1-D Gaussian kernel for ``sigma``, computed in float32."""
+    pdf = np.exp(np.float32(-0.5) * np.square(_kernel_offsets(size) / np.float32(sigma)))
+    return pdf / pdf.sum(dtype=np.float32)
+
+
+@functools.lru_cache(maxsize=16)
+def _kernel_offsets(size: int) -> np.ndarray:
     half = (size - 1) * 0.5
     offsets = np.linspace(-half, half, size, dtype=np.float32)
-    pdf = np.exp(np.float32(-0.5) * np.square(offsets / np.float32(sigma)))
-    return pdf / pdf.sum(dtype=np.float32)
+    offsets.flags.writeable = False
+    return offsets
 
 
 @functools.lru_cache(maxsize=16)
@@ -308,8 +314,9 @@ def _read_params(params: Mapping[str, Any]) -> dict[str, Any]:
 
 def _split_params(
     params_list: Sequence[Mapping[str, Any]] | Mapping[str, Any], count: int
-) -> Sequence[Mapping[str, Any]]:
-    """Per-view parameter dicts from a list of dicts or a dict of stacked values."""
+) -> list[dict[str, Any]]:
+    """Per-view parameters, read and checked (:func:`_read_params`), from a list of dicts or a
+    dict of stacked values (read with one conversion per key, not per view)."""
     if isinstance(params_list, Mapping):
         stacked = {}
         for key in PARAM_KEYS:
@@ -322,7 +329,7 @@ def _split_params(
                     f"got shape {value.shape}"
                 )
             stacked[key] = value
-        return [{key: value[i] for key, value in stacked.items()} for i in range(count)]
+        return _read_stacked(stacked, count)
     if not isinstance(params_list, Sequence) or isinstance(params_list, (str, bytes)):
         raise ConfigError(
             f"params_list must be a sequence of parameter dicts or a dict of stacked parameters, "
@@ -330,7 +337,26 @@ def _split_params(
         )
     if len(params_list) != count:
         raise ConfigError(f"params_list holds {len(params_list)} parameter sets for {count} views")
-    return params_list
+    return [_read_params(params) for params in params_list]
+
+
+def _read_stacked(stacked: Mapping[str, np.ndarray], count: int) -> list[dict[str, Any]]:
+    """:func:`_read_params` for ``count`` views whose values are stacked along axis 0."""
+    try:
+        columns: dict[str, list] = {}
+        for key in ("jitter", "grayscale", "blur", "solarize"):
+            columns[key] = [bool(v) for v in stacked[key].reshape(count).tolist()]
+        for key in ("brightness", "contrast", "saturation", "hue", "sigma"):
+            columns[key] = [float(v) for v in stacked[key].reshape(count).tolist()]
+        orders = stacked["order"].reshape(count, -1)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"params hold a value that is not one number: {error}") from None
+    order_lists = orders.tolist()
+    for order in order_lists:
+        if sorted(order) != [0, 1, 2, 3]:
+            raise ConfigError(f"params 'order' must be a permutation of 0..3, got {order}")
+    columns["order"] = order_lists
+    return [{key: values[i] for key, values in columns.items()} for i in range(count)]
 
 
 def _check_image(name: str, image: Any) -> None:
