@@ -445,9 +445,12 @@ def normalize_uint8(
     tables = [
         ((levels - np.float32(m)) / np.float32(d)).astype(np.float32) for m, d in zip(mean, std)
     ]
-    planes = np.ascontiguousarray(images).reshape(-1, 3, *images.shape[-2:])
+    count = int(np.prod(images.shape[:-3], dtype=np.int64))
+    if count == 0 or images.size == 0:
+        return out
+    # one call per channel: the channel's planes of every image as the rows of a strided matrix
+    planes = np.ascontiguousarray(images).reshape(count, 3, -1)
     target = out.reshape(planes.shape)
-    for index in range(planes.shape[0]):
-        for channel in range(3):
-            cv2.LUT(planes[index, channel], tables[channel], dst=target[index, channel])
+    for channel in range(3):
+        cv2.LUT(planes[:, channel], tables[channel], dst=target[:, channel])
     return out

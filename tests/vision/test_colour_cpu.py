@@ -500,3 +500,11 @@ def test_normalize_uint8_equals_the_float_formula_and_checks_its_input():
         normalize_uint8(images[:, :2], mean, std)
     with pytest.raises(ConfigError, match="out must be C-contiguous float32"):
         normalize_uint8(images, mean, std, out=np.empty(images.shape, np.float64))
+    # a stack with two leading axes: every plane of every image gets its channel's table
+    stack = rng.integers(0, 256, (4, 2, 3, 6, 9), dtype=np.uint8)
+    levels = np.arange(256, dtype=np.float32) / np.float32(255)
+    tables = [(levels - np.float32(m)) / np.float32(d) for m, d in zip(mean, std)]
+    got = normalize_uint8(stack, mean, std)
+    for channel in range(3):
+        assert np.array_equal(got[:, :, channel], tables[channel][stack[:, :, channel]])
+    assert normalize_uint8(stack[:0], mean, std).shape == (0, 2, 3, 6, 9)
