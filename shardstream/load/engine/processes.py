@@ -8,6 +8,7 @@ the reply pipes and the process sentinels together, so a worker that dies is not
 from __future__ import annotations
 
 import collections
+import contextlib
 import multiprocessing
 import os
 import pickle
@@ -146,6 +147,11 @@ class ProcessEngine:
         for i in range(self.num_workers):
             self.batches[i] = -1
         resource_tracker.ensure_running()  # one tracker shared by the workers, before forking
+        with _no_native_thread_pools():
+            self._start_workers()
+        self._feeder = _Feeder()  # started after forking: the workers inherit no extra thread
+
+    def _start_workers(self) -> None:
         parent = os.getpid()
         for number in range(self.num_workers):
             task_read, task_write = self.context.Pipe(duplex=False)
@@ -178,7 +184,6 @@ class ProcessEngine:
                 task_read.close()
                 result_write.close()
             self.workers.append(_Worker(process, task_write, result_read))
-        self._feeder = _Feeder()  # started after forking: the workers inherit no extra thread
 
     def stop_workers(self, *, graceful: bool) -> None:
         """Stop every worker (asking first when ``graceful``) and free the slots."""
@@ -424,6 +429,26 @@ class ProcessEngine:
         raise LoaderTimeoutError(
             f"no batch within timeout={self.timeout} s ({doing}); the pool is closed"
         )
+
+
+@contextlib.contextmanager
+def _no_native_thread_pools() -> Iterator[None]:
+    """Stop OpenCV's thread pool while worker processes are forked, then restore it.
+
+    A forked child inherits the pool's state but not its threads; resizing that pool in the
+    child (as the worker does, to one thread) then waits forever on the parent's threads
+    (measured here: a hang in ``pthread_cond_destroy``) once this process has run any parallel
+    OpenCV op. Shrinking the pool to one thread first joins those threads cleanly.
+    """
+    cv2 = sys.modules.get("cv2")
+    threads = cv2.getNumThreads() if cv2 is not None else 1
+    if threads > 1:
+        cv2.setNumThreads(1)
+    try:
+        yield
+    finally:
+        if threads > 1:
+            cv2.setNumThreads(threads)
 
 
 def _join_all(processes: list[Any], seconds: float) -> None:

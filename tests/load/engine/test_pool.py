@@ -489,3 +489,33 @@ def test_no_leak_warnings_at_interpreter_exit(tmp_path):
     assert "leaked" not in result.stderr
     assert result.stderr == ""
     assert shm_segments(prefix) == []
+
+
+def test_workers_start_after_the_consumer_ran_parallel_opencv_ops():
+    """A fork after OpenCV's thread pool ran used to hang the worker in cv2.setNumThreads."""
+    code = textwrap.dedent(
+        """
+        import cv2
+        import numpy as np
+        from shardstream.load.engine import WorkerPool
+        from tests.load.engine.works import RandomWork, make_tasks
+
+        cv2.setNumThreads(2)
+        big = np.random.default_rng(0).integers(0, 255, (3000, 3000), dtype=np.uint8)
+        lut = np.arange(256, dtype=np.uint8)[::-1].copy()
+        for _ in range(3):
+            cv2.LUT(big, lut)  # runs on OpenCV's thread pool
+        with WorkerPool(work=RandomWork(), num_workers=2) as pool:
+            batches = [batch for _, batch in pool.run(make_tasks([2, 2, 2]))]
+        print(len(batches), cv2.getNumThreads())
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[3],
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["3", "2"]  # all batches; the consumer's pool restored
