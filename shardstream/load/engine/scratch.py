@@ -117,6 +117,10 @@ def batch_array(
     if place is not None and not temporary:
         array = place.take(tuple(shape), dtype)
         if array is not None:
+            buffers = getattr(_local, "buffers", None)
+            if buffers:  # the slot serves this field now: free the buffer of earlier batches
+                for key in [k for k in buffers if k[0] == name]:
+                    del buffers[key]
             return array
     buffers = getattr(_local, "buffers", None)
     if buffers is None:

@@ -44,6 +44,14 @@ def test_in_a_worker_process_buffers_are_reused_per_name_shape_and_thread():
         )
         thread.start(); thread.join()
         assert other[0] is not b  # each thread has its own
+        # once an arena (a batch's slot) serves a field, its reusable buffer is let go
+        slot = np.zeros(4096, np.uint8)
+        with scratch.arena(slot):
+            placed = scratch.batch_array("x", (5, 2), np.uint8)
+            temp = scratch.batch_array("t", (5, 2), np.uint8, temporary=True)
+        assert np.shares_memory(placed, slot) and not np.shares_memory(temp, slot)
+        assert scratch.batch_array("x", (5, 2), np.uint8) is not b  # a new buffer
+        assert scratch.batch_array("t", (5, 2), np.uint8) is temp  # temporaries are kept
         print("ok")
         """
     )
