@@ -86,10 +86,10 @@ def default_collate(samples: Sequence[Any], field: str = "", keep_views: bool = 
                 f"cannot stack field {name!r}: arrays of different shapes {shown}; resize them "
                 "to one shape in the transform or pass a collate_fn"
             )
-        dtype = np.result_type(*samples) if len(samples) < 10_000 else None
-        if dtype is None or dtype.kind not in "biufc":
-            return np.stack(samples)
-        # in a worker process, the same buffer for every batch (see engine/scratch.py)
+        dtype = first.dtype
+        if dtype.kind not in "biufc" or any(getattr(s, "dtype", None) != dtype for s in samples):
+            return np.stack(samples)  # numpy promotes mixed dtypes
+        # in a worker process, the slot or a reused buffer (see engine/scratch.py)
         return np.stack(samples, out=batch_array(name, (len(samples), *first.shape), dtype))
     if isinstance(first, (bool, np.bool_)) and all(
         isinstance(s, (bool, np.bool_)) for s in samples

@@ -117,10 +117,7 @@ def batch_array(
     if place is not None and not temporary:
         array = place.take(tuple(shape), dtype)
         if array is not None:
-            buffers = getattr(_local, "buffers", None)
-            if buffers:  # the slot serves this field now: free the buffer of earlier batches
-                for key in [k for k in buffers if k[0] == name]:
-                    del buffers[key]
+            _forget(name)  # the slot serves this field now: free earlier batches' buffer
             return array
     buffers = getattr(_local, "buffers", None)
     if buffers is None:
@@ -128,8 +125,14 @@ def batch_array(
     key = (name, tuple(shape), dtype)
     array = buffers.get(key)
     if array is None:
-        stale = [k for k in buffers if k[0] == name]  # a field whose shape changed
-        for k in stale:
-            del buffers[k]
+        _forget(name)  # a field whose shape or dtype changed
         array = buffers[key] = np.empty(shape, dtype)
     return array
+
+
+def _forget(name: str) -> None:
+    """Drop this thread's reusable buffers for field ``name``."""
+    buffers = getattr(_local, "buffers", None)
+    if buffers:
+        for key in [k for k in buffers if k[0] == name]:
+            del buffers[key]

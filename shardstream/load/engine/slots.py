@@ -91,7 +91,7 @@ def unlink_segment(name: str) -> bool:
         segment = shared_memory.SharedMemory(name=name)
     except FileNotFoundError:
         return False
-    release(segment)
+    segment.close()
     segment.unlink()
     return True
 
@@ -109,19 +109,15 @@ def map_segment(name: str, size: int) -> mmap.mmap:
     Returns:
         The writable mapping.
     """
-    segment = shared_memory.SharedMemory(name=name)
+    return _own_mapping(shared_memory.SharedMemory(name=name), size)
+
+
+def _own_mapping(segment: shared_memory.SharedMemory, size: int) -> mmap.mmap:
+    """A mapping of ``segment`` of our own; ``segment`` itself is closed."""
     try:
         return mmap.mmap(segment._fd, size)  # mmap dups the descriptor
     finally:
         segment.close()
-
-
-def release(segment: shared_memory.SharedMemory) -> None:
-    """Unmap ``segment`` in this process (no-op while arrays still view it; GC unmaps it later)."""
-    try:
-        segment.close()
-    except BufferError:
-        pass
 
 
 def _name(prefix: str, slot: int, generation: int) -> str:
@@ -142,10 +138,6 @@ class SlotRing:
         self._size = [0] * count
         self._map: list[mmap.mmap | None] = [None] * count
         self._free = list(range(count - 1, -1, -1))
-
-    def __len__(self) -> int:
-        """The number of slots (free, in flight and lent)."""
-        return len(self._map)
 
     def acquire(self) -> int:
         """Take a free slot (adding one when none is free) and return its number."""
@@ -266,11 +258,7 @@ class WorkerSlots:
             return self._map(slot, name, size), None, size
         self._mapped.pop(slot, None)
         new_size = grown_size(size, needed)
-        segment = create_segment(grow, new_size)
-        try:
-            mapping = mmap.mmap(segment._fd, new_size)  # mmap dups the descriptor
-        finally:
-            segment.close()
+        mapping = _own_mapping(create_segment(grow, new_size), new_size)
         self._mapped[slot] = (grow, mapping)
         return mapping, grow, new_size
 
