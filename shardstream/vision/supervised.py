@@ -61,8 +61,92 @@ __all__ = [
 _TORCH_MODES = {"bilinear": "bilinear", "bicubic": "bicubic"}
 
 
+class _PresetSteps:
+    """What both presets share: their fields, the device split, collation and normalisation."""
+
+    image_field: str
+    label_field: str | None
+    normalize_in: str
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+    def for_device(self, device: Any) -> Any:
+        """This preset with ``normalize_in="auto"`` resolved for batches that go to ``device``
+        (``None`` or a CPU device: ``"workers"``; otherwise ``"device"``)."""
+        if self.normalize_in != "auto":
+            return self
+        on_cpu = device is None or str(device).split(":")[0] == "cpu"
+        return dataclasses.replace(self, normalize_in="workers" if on_cpu else "device")
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The sample fields the worker reads: the image, and the label when there is one."""
+        if self.label_field is None:
+            return (self.image_field,)
+        return (self.image_field, self.label_field)
+
+    def collate(self, samples: Sequence[dict]) -> dict[str, Any]:
+        """Merge a batch's worker outputs (in the workers; the loader calls this).
+
+        With ``normalize_in="workers"`` the uint8 images are stacked and normalised here, by
+        table lookup straight into the float32 batch (in a worker, the batch's shared-memory
+        slot); otherwise this is the default collation.
+
+        Args:
+            samples: ``worker`` outputs, at least one.
+
+        Returns:
+            ``{image_field: (B, 3, H, W), label_field: (B,)}`` as numpy arrays.
+
+        Raises:
+            MissingFieldError: a sample lacks the image field.
+            CollateError: the samples differ in fields or shapes.
+        """
+        from ..load.collate import default_collate
+        from ..load.engine.scratch import batch_array
+
+        if self.normalize_in != "workers":
+            return default_collate(samples)
+        field = self.image_field
+        first = sample_field(samples[0], field)
+        shape = (len(samples), *first.shape)
+        images = np.stack(
+            [sample_field(s, field) for s in samples],
+            out=batch_array(f"{field}_uint8", shape, np.uint8, temporary=True),
+        )
+        batch = {
+            field: normalize_uint8(
+                images, self.mean, self.std, out=batch_array(field, shape, np.float32)
+            )
+        }
+        rest = [{k: v for k, v in s.items() if k != field} for s in samples]
+        if rest[0]:
+            batch.update(default_collate(rest))
+        return batch
+
+    def device(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """Normalise the batch's uint8 images to float32 on their device (the consuming side).
+
+        Args:
+            batch: the collated batch, ``batch[image_field]`` a uint8 tensor ``(B, 3, H, W)``
+                (or float32 already, when the workers normalised it: returned as it is).
+
+        Returns:
+            The same dict with the images replaced by ``(x / 255 - mean) / std`` as float32.
+
+        Raises:
+            MissingFieldError: the batch has no image field.
+        """
+        from .photometric import normalize  # torch, imported on the consuming side only
+
+        images = sample_field(batch, self.image_field)
+        if images.is_floating_point():  # normalised in the workers already
+            return dict(batch)
+        return {**batch, self.image_field: normalize(images, self.mean, self.std)}
+
+
 @dataclass(frozen=True, kw_only=True)
-class SupervisedPreset:
+class SupervisedPreset(_PresetSteps):
     """RandomResizedCrop + horizontal flip in the workers (uint8), normalisation on the device.
 
     Attributes:
@@ -106,16 +190,6 @@ class SupervisedPreset:
         object.__setattr__(self, "ratio", _pair("ratio", self.ratio, positive=True))
         object.__setattr__(self, "flip_p", _probability("flip_p", self.flip_p))
         _check_common(self)
-
-    def for_device(self, device: Any) -> Any:
-        """This preset with ``normalize_in="auto"`` resolved for batches that go to ``device``
-        (``None`` or a CPU device: ``"workers"``; otherwise ``"device"``)."""
-        return _for_device(self, device)
-
-    @property
-    def fields(self) -> tuple[str, ...]:
-        """The sample fields the worker reads: the image, and the label when there is one."""
-        return _fields(self)
 
     def plan(self, height: int, width: int, rng: np.random.Generator) -> tuple[tuple, bool]:
         """Draw one sample's crop box and flip from ``rng`` (box first, then the flip).
@@ -176,41 +250,9 @@ class SupervisedPreset:
             raise ImageDecodeError(error.problem, key=sample_key(sample)) from error
         return _output(self, sample, crop)
 
-    def collate(self, samples: Sequence[dict]) -> dict[str, Any]:
-        """Merge a batch's worker outputs (in the workers; the loader calls this).
-
-        With ``normalize_in="workers"`` the images are normalised here, by table lookup straight
-        into the float32 batch; otherwise this is the default collation.
-
-        Args:
-            samples: :meth:`worker` outputs, at least one.
-
-        Returns:
-            ``{image_field: (B, 3, H, W), label_field: (B,)}`` as numpy arrays.
-
-        Raises:
-            MissingFieldError: a sample lacks the image field.
-            CollateError: the samples differ in fields or shapes.
-        """
-        return _collate(self, samples)
-
-    def device(self, batch: dict[str, Any]) -> dict[str, Any]:
-        """Normalise the batch's uint8 images to float32 on their device (the consuming side).
-
-        Args:
-            batch: the collated batch, ``batch[image_field]`` a uint8 tensor ``(B, 3, H, W)``.
-
-        Returns:
-            The same dict with the images replaced by ``(x / 255 - mean) / std`` as float32.
-
-        Raises:
-            MissingFieldError: the batch has no image field.
-        """
-        return _normalise_batch(self, batch)
-
 
 @dataclass(frozen=True, kw_only=True)
-class EvalPreset:
+class EvalPreset(_PresetSteps):
     """Resize the shorter side, then centre crop, in the workers; normalisation on the device.
 
     Equals torchvision's ``Resize(resize_size)`` + ``CenterCrop(crop_size)`` (antialiased),
@@ -258,16 +300,6 @@ class EvalPreset:
         object.__setattr__(self, "crop_size", crop)
         _check_common(self)
 
-    def for_device(self, device: Any) -> Any:
-        """This preset with ``normalize_in="auto"`` resolved for batches that go to ``device``
-        (``None`` or a CPU device: ``"workers"``; otherwise ``"device"``)."""
-        return _for_device(self, device)
-
-    @property
-    def fields(self) -> tuple[str, ...]:
-        """The sample fields the worker reads: the image, and the label when there is one."""
-        return _fields(self)
-
     def worker(self, sample: dict, rng: np.random.Generator | None = None) -> dict[str, Any]:
         """Resize and centre crop one sample's image (run in the loader's workers).
 
@@ -302,38 +334,6 @@ class EvalPreset:
         except ImageDecodeError as error:
             raise ImageDecodeError(error.problem, key=sample_key(sample)) from error
         return _output(self, sample, np.ascontiguousarray(out.transpose(2, 0, 1)))
-
-    def collate(self, samples: Sequence[dict]) -> dict[str, Any]:
-        """Merge a batch's worker outputs (in the workers; the loader calls this).
-
-        With ``normalize_in="workers"`` the images are normalised here, by table lookup straight
-        into the float32 batch; otherwise this is the default collation.
-
-        Args:
-            samples: :meth:`worker` outputs, at least one.
-
-        Returns:
-            ``{image_field: (B, 3, H, W), label_field: (B,)}`` as numpy arrays.
-
-        Raises:
-            MissingFieldError: a sample lacks the image field.
-            CollateError: the samples differ in fields or shapes.
-        """
-        return _collate(self, samples)
-
-    def device(self, batch: dict[str, Any]) -> dict[str, Any]:
-        """Normalise the batch's uint8 images to float32 on their device (the consuming side).
-
-        Args:
-            batch: the collated batch, ``batch[image_field]`` a uint8 tensor ``(B, 3, H, W)``.
-
-        Returns:
-            The same dict with the images replaced by ``(x / 255 - mean) / std`` as float32.
-
-        Raises:
-            MissingFieldError: the batch has no image field.
-        """
-        return _normalise_batch(self, batch)
 
 
 def _resize_whole_box(
@@ -405,56 +405,8 @@ def _probability(name: str, value: float) -> float:
     return p
 
 
-def _fields(preset: SupervisedPreset | EvalPreset) -> tuple[str, ...]:
-    if preset.label_field is None:
-        return (preset.image_field,)
-    return (preset.image_field, preset.label_field)
-
-
-def _for_device(preset: Any, device: Any) -> Any:
-    if preset.normalize_in != "auto":
-        return preset
-    on_cpu = device is None or str(device).split(":")[0] == "cpu"
-    return dataclasses.replace(preset, normalize_in="workers" if on_cpu else "device")
-
-
 def _output(preset: SupervisedPreset | EvalPreset, sample: dict, image: np.ndarray) -> dict:
     out = {preset.image_field: image}
     if preset.label_field is not None:
         out[preset.label_field] = int_label(sample, preset.label_field)
     return out
-
-
-def _collate(preset: SupervisedPreset | EvalPreset, samples: Sequence[dict]) -> dict[str, Any]:
-    """Default collation; with ``normalize_in="workers"`` the uint8 images are stacked and then
-    normalised by table lookup straight into the float32 batch (buffers reused per worker)."""
-    from ..load.collate import default_collate
-    from ..load.engine.scratch import batch_array
-
-    if preset.normalize_in != "workers":
-        return default_collate(samples)
-    field = preset.image_field
-    first = sample_field(samples[0], field)
-    shape = (len(samples), *first.shape)
-    images = np.stack(
-        [sample_field(s, field) for s in samples],
-        out=batch_array(f"{field}_uint8", shape, np.uint8, temporary=True),
-    )
-    batch = {
-        field: normalize_uint8(
-            images, preset.mean, preset.std, out=batch_array(field, shape, np.float32)
-        )
-    }
-    rest = [{k: v for k, v in s.items() if k != field} for s in samples]
-    if rest[0]:
-        batch.update(default_collate(rest))
-    return batch
-
-
-def _normalise_batch(preset: SupervisedPreset | EvalPreset, batch: dict[str, Any]) -> dict:
-    from .photometric import normalize  # torch, imported on the consuming side only
-
-    images = sample_field(batch, preset.image_field)
-    if images.is_floating_point():  # normalised in the workers already
-        return dict(batch)
-    return {**batch, preset.image_field: normalize(images, preset.mean, preset.std)}
