@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import inspect
 
+import pytest
+
 import shardstream
 from shardstream import errors
 
@@ -106,3 +108,19 @@ print(shardstream.GlobalOrderSampler.__name__)
         "ImportError shardstream.load.IterableDataset needs torch; install it (pip install torch)",
         "GlobalOrderSampler",
     ]
+
+
+def test_lazy_module_hooks_resolve_cache_and_list_names():
+    from shardstream._lazy import lazy_module_hooks
+
+    namespace = {"__all__": ["sqrt_like"], "present": 1}
+    getattr_, dir_ = lazy_module_hooks("shardstream", {"sqrt_like": "_lazy"}, namespace)
+    with pytest.raises(AttributeError, match="module 'shardstream' has no attribute 'missing'"):
+        getattr_("missing")
+    assert dir_() == ["__all__", "present", "sqrt_like"]
+    with pytest.raises(AttributeError):  # the submodule exists but does not define the name
+        getattr_("sqrt_like")
+    resolved = lazy_module_hooks("shardstream", {"resolve_lazy": "_lazy"}, namespace)[0]
+    from shardstream._lazy import resolve_lazy
+
+    assert resolved("resolve_lazy") is resolve_lazy and namespace["resolve_lazy"] is resolve_lazy

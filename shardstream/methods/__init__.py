@@ -7,9 +7,7 @@ name needs).
 
 from __future__ import annotations
 
-from typing import Any
-
-from .._lazy import resolve_lazy
+from .._lazy import lazy_module_hooks
 
 #: public name -> submodule of shardstream.methods that defines it
 LAZY_NAMES: dict[str, str] = {
@@ -26,9 +24,4 @@ LAZY_NAMES: dict[str, str] = {
 __all__ = sorted(LAZY_NAMES)
 
 
-def __getattr__(name: str) -> Any:
-    return resolve_lazy(__name__, LAZY_NAMES, name, globals())
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_module_hooks(__name__, LAZY_NAMES, globals())

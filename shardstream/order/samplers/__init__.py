@@ -9,9 +9,7 @@ other samplers need torch, which is imported when one of them is first used.
 
 from __future__ import annotations
 
-from typing import Any
-
-from ..._lazy import resolve_lazy
+from ..._lazy import lazy_module_hooks
 from .global_order import GlobalOrderSampler, epoch_order, split_for_worker
 from .seeds import epoch_seed, sample_rng, sample_seed
 from .types import SamplerType
@@ -50,9 +48,4 @@ _TORCH_NAMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    return resolve_lazy(__name__, _TORCH_NAMES, name, globals())
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_module_hooks(__name__, _TORCH_NAMES, globals())
