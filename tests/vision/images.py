@@ -33,3 +33,25 @@ def exif_orientation_block(orientation: int, big_endian: bool) -> bytes:
     entry = struct.pack(order + "HHIH", 0x0112, 3, 1, orientation) + b"\x00\x00"
     ifd = struct.pack(order + "H", 1) + entry + struct.pack(order + "I", 0)
     return b"Exif\x00\x00" + header + ifd
+
+
+def photo_crops(count_per_photo: int = 4, photos_used: int = 8, size: int = 64) -> np.ndarray:
+    """Crops of scikit-image's real photos, uint8 ``(N, size, size, 3)``, always the same ones.
+
+    Skips the calling test when scikit-image's sample photos are not installed.
+    """
+    import pytest
+
+    photos = pytest.importorskip("shardstream.sets.photos")
+    rng = np.random.default_rng(0)
+    out = []
+    for photo in photos.PHOTO_CLASSES[:photos_used]:
+        try:
+            pixels = np.asarray(photos.load_photo(photo.files[0]))
+        except ImportError:  # MissingDependencyError: scikit-image is not installed
+            pytest.skip("scikit-image's sample photos are not installed")
+        for _ in range(count_per_photo):
+            top = rng.integers(0, pixels.shape[0] - size)
+            left = rng.integers(0, pixels.shape[1] - size)
+            out.append(pixels[top : top + size, left : left + size])
+    return np.stack(out)

@@ -32,6 +32,8 @@ from shardstream.errors import ConfigError
 from shardstream.vision.augmentations import DataAugmentationDINO, ViewPlan
 from shardstream.vision.photometric import IMAGENET_MEAN, IMAGENET_STD
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 GLOBAL_SCALE, LOCAL_SCALE = (0.32, 1.0), (0.05, 0.32)
 BICUBIC = transforms.InterpolationMode.BICUBIC
 
@@ -129,15 +131,6 @@ class ReferenceDINO:
 
 
 # --- fixtures --------------------------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Small per-image tensors run fastest on one thread (and the test machine is shared)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -43,6 +43,10 @@ from shardstream.vision.photometric import (
 )
 from tests.vision.images import smooth_rgb
 
+from .images import photo_crops
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 JITTER = ("brightness", "contrast", "saturation", "hue")
 PIL_JITTER = {
     "brightness": TF.adjust_brightness,
@@ -56,27 +60,7 @@ ALL_OPS = PhotometricRecipe(jitter_p=1.0, grayscale_p=1.0, blur_p=1.0, solarize_
 @pytest.fixture(scope="module")
 def crops() -> np.ndarray:
     """32 crops of 64 x 64 pixels from scikit-image's real photos, uint8 (N, H, W, 3)."""
-    photos = pytest.importorskip("shardstream.sets.photos")
-    rng = np.random.default_rng(0)
-    out = []
-    for photo in photos.PHOTO_CLASSES[:8]:
-        try:
-            pixels = np.asarray(photos.load_photo(photo.files[0]))
-        except ImportError:  # MissingDependencyError: scikit-image is not installed
-            pytest.skip("scikit-image's sample photos are not installed")
-        for _ in range(4):
-            top = rng.integers(0, pixels.shape[0] - 64)
-            left = rng.integers(0, pixels.shape[1] - 64)
-            out.append(pixels[top : top + 64, left : left + 64])
-    return np.stack(out)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    return photo_crops()
 
 
 def _identity(**changes) -> dict[str, np.ndarray]:

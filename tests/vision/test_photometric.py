@@ -35,6 +35,10 @@ from shardstream.vision.photometric import (
     stack_photometric_params,
 )
 
+from .images import photo_crops
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 FLOAT_TOL = 1e-5
 ALL_OPS = PhotometricRecipe(jitter_p=1.0, grayscale_p=1.0, blur_p=1.0, solarize_p=1.0)
 
@@ -42,19 +46,7 @@ ALL_OPS = PhotometricRecipe(jitter_p=1.0, grayscale_p=1.0, blur_p=1.0, solarize_
 @pytest.fixture(scope="module")
 def crops() -> torch.Tensor:
     """32 crops of 64 x 64 pixels from the real photos scikit-image ships, uint8 (B, 3, H, W)."""
-    photos = pytest.importorskip("shardstream.sets.photos")
-    rng = np.random.default_rng(0)
-    out = []
-    for photo in photos.PHOTO_CLASSES[:8]:
-        try:
-            pixels = np.asarray(photos.load_photo(photo.files[0]))
-        except ImportError:  # MissingDependencyError: scikit-image is not installed
-            pytest.skip("scikit-image's sample photos are not installed")
-        for _ in range(4):
-            top = rng.integers(0, pixels.shape[0] - 64)
-            left = rng.integers(0, pixels.shape[1] - 64)
-            out.append(pixels[top : top + 64, left : left + 64])
-    return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).contiguous()
+    return torch.from_numpy(photo_crops()).permute(0, 3, 1, 2).contiguous()
 
 
 def _identity_params(batch: int) -> dict[str, np.ndarray]:
@@ -98,15 +90,6 @@ def _torchvision_view(image: torch.Tensor, p: dict, recipe: PhotometricRecipe) -
     if p["solarize"]:
         x = TF.solarize(x, recipe.solarize_threshold / 255)
     return x
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Small per-image tensors run fastest on one thread (and the test machine is shared)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 # --- each op against torchvision -------------------------------------------------------------
