@@ -17,11 +17,12 @@ still held by the user intact.
 
 from __future__ import annotations
 
+import _posixshmem  # the stdlib's own shm_unlink, as multiprocessing.shared_memory uses it
 import mmap
 import os
 import secrets
 import weakref
-from multiprocessing import shared_memory
+from multiprocessing import resource_tracker, shared_memory
 
 import numpy as np
 
@@ -84,15 +85,23 @@ def unlink_segment(name: str) -> bool:
     Args:
         name: the segment name.
 
+    The segment is unlinked by name, never mapped: a worker may have created it a moment ago
+    and not sized it yet (an empty segment cannot be mapped), which happens when the pool is
+    abandoned while a worker is growing a slot.
+
     Returns:
         Whether a segment was removed.
     """
+    path = name if name.startswith("/") else "/" + name
+    # Registered and unregistered as a pair, like attaching and unlinking a SharedMemory, so the
+    # shared resource tracker's books balance whether or not the creating worker registered it.
+    resource_tracker.register(path, "shared_memory")
     try:
-        segment = shared_memory.SharedMemory(name=name)
+        _posixshmem.shm_unlink(path)
     except FileNotFoundError:
         return False
-    segment.close()
-    segment.unlink()
+    finally:
+        resource_tracker.unregister(path, "shared_memory")
     return True
 
 
