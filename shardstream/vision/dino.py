@@ -15,15 +15,12 @@ what dinov2's ``DataAugmentationDINO`` + ``collate_data_and_cast`` make, split w
 
 Resizing. The image is decoded once, at the smallest libjpeg-turbo DCT scale that still gives every
 view at least its output resolution (:func:`~shardstream.vision.crops.choose_scale`; with dinov2's
-small local crops this is nearly always full size). At full size every box is whole pixels and is
-resized by ``torch.nn.functional.interpolate(mode="bicubic", antialias=True)`` on uint8, measured
-2.8x faster than Pillow on the views of the demo images (1.6 ms against 4.4 ms per image, one
-thread); it computes Pillow's bicubic filter in fixed point, and agrees with Pillow (and so with
-torchvision's ``resized_crop`` on PIL images) exactly on 95 % of the pixels, within one level on
-99.8 %, with a mean absolute difference of 0.04 levels and no bias. The rare larger differences
-(up to ~20 levels on grainy edges) come from the order of the two 1-D passes, which Pillow itself
-changes with the shapes involved. A reduced decode maps boxes to fractional pixels, which Pillow
-resamples exactly (:func:`~shardstream.vision.decode.decode_crops`).
+small local crops this is nearly always full size). At full size every box is whole pixels and
+:func:`~shardstream.vision.resize.resize_crops` resizes all the views in one call, bit-identically
+to Pillow's bicubic ``resize`` (and so to torchvision's ``resized_crop`` on PIL images, what dinov2
+runs) where the optional C extension is built, mirrored and written straight into the
+channels-first outputs. A reduced decode maps boxes to fractional pixels, which Pillow resamples
+exactly (:func:`~shardstream.vision.decode.decode_crops`).
 
 Masks are drawn per sample (each global crop masked with probability ``mask_probability``, ratio
 uniform in ``mask_ratio_tuple``; :func:`~shardstream.vision.masking.sample_masks`), which has the
@@ -41,7 +38,6 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as functional
 
 from ..errors import ConfigError, ImageDecodeError
 from .colour_cpu import apply_photometric_views, normalize_uint8
@@ -73,6 +69,7 @@ from .preset_fields import (
     sample_field,
     sample_key,
 )
+from .resize import resize_crops
 
 __all__ = ["DEFAULT_MAX_PIXELS", "DINO_OUTPUT_KEYS", "DinoPreset"]
 
@@ -459,9 +456,9 @@ class DinoPreset:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Decode once and cut every view: ``(2, 3, G, G)`` and ``(N, 3, L, L)`` uint8.
 
-        Views are resized, flipped and (given ``params``) coloured channels-last, where torch's
-        resize kernel and OpenCV's ops are fastest, then split once into the channels-first
-        outputs (cheaper than transposing in torch and interleaving again for OpenCV).
+        Without ``params`` the views are resized and mirrored straight into the channels-first
+        outputs. With ``params`` they are resized channels-last, coloured there (OpenCV's ops are
+        fastest on interleaved pixels), then split once into the channels-first outputs.
         """
         global_size, local_size = self.global_crops_size, self.local_crops_size
         count = len(boxes)
@@ -472,25 +469,13 @@ class DinoPreset:
         scale = choose_scale(height, width, boxes, sizes)
         if scale == 1:
             image = decode_image(data, max_pixels=self.max_pixels)
-            if not image.flags.writeable or any(stride < 0 for stride in image.strides):
-                image = np.ascontiguousarray(image) if image.flags.writeable else image.copy()
-            pixels = torch.from_numpy(image).unsqueeze(0).permute(0, 3, 1, 2)  # (1, 3, H, W) view
-            for (top, left, h, w), out_size, flip, view in zip(boxes, sizes, flips, views):
-                if (h, w) == out_size:
-                    region = image[top : top + h, left : left + w]
-                else:
-                    # a contiguous channels-last copy takes torch's vectorised uint8 kernel:
-                    # bit-identical output, measured ~45 % faster than resizing the strided view
-                    resized = functional.interpolate(
-                        pixels[:, :, top : top + h, left : left + w].contiguous(
-                            memory_format=torch.channels_last
-                        ),
-                        size=out_size,
-                        mode="bicubic",
-                        antialias=True,
-                    )
-                    region = resized[0].permute(1, 2, 0).numpy()  # HWC (channels-last memory)
-                _place(region, flip, view)
+            if params is None:  # colour on the device: resize straight into channels-first views
+                global_crops = np.empty((2, 3, global_size, global_size), np.uint8)
+                local_crops = np.empty((count - 2, 3, local_size, local_size), np.uint8)
+                outs = [view.transpose(1, 2, 0) for view in (*global_crops, *local_crops)]
+                resize_crops(image, boxes, flips, outs)
+                return global_crops, local_crops
+            resize_crops(image, boxes, flips, views)
         else:
             crops = decode_crops(
                 data, boxes, sizes, flip=flips, scale=scale, max_pixels=self.max_pixels
@@ -514,16 +499,6 @@ class DinoPreset:
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def _place(region: np.ndarray, flip: bool, view: np.ndarray) -> None:
-    """Copy the ``(h, w, 3)`` uint8 ``region`` into ``view``, mirrored left to right if ``flip``."""
-    if not region.flags.c_contiguous and region.strides[1:] != (3, 1):
-        region = np.ascontiguousarray(region)
-    if flip:
-        cv2.flip(region, 1, dst=view)
-    else:
-        np.copyto(view, region)
 
 
 def _set(preset: DinoPreset, name: str, value: Any) -> None:

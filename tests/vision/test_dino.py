@@ -32,6 +32,7 @@ from shardstream.vision.collate import collate_data_and_cast
 from shardstream.vision.dino import DINO_OUTPUT_KEYS, DinoPreset
 from shardstream.vision.masking import MaskingGenerator
 from shardstream.vision.photometric import IMAGENET_MEAN, IMAGENET_STD, PARAM_KEYS
+from shardstream.vision.resize import EXACT_RESIZE
 
 from .images import encode, smooth_rgb
 
@@ -226,6 +227,19 @@ def test_views_are_the_planned_boxes_resized_like_torchvision():
     assert diffs.mean() < 0.1
     assert (diffs > 2).mean() < 0.005
     assert (diffs <= 1).mean() > 0.99
+
+
+@pytest.mark.skipif(not EXACT_RESIZE, reason="the _resample extension is not built")
+def test_views_equal_torchvision_on_pil_exactly_with_the_extension():
+    # a full-size decode (both decoders are libjpeg-turbo) and Pillow's own resize arithmetic
+    preset = DinoPreset()
+    for data, seed in ((DEMO, 0), (SMOOTH, 1), (render_demo_image(8), 3)):
+        image = ImageOps.exif_transpose(Image.open(io.BytesIO(data)))
+        boxes, flips = preset.plan(image.size[1], image.size[0], np.random.default_rng(seed))
+        out = preset.worker(_sample(data), np.random.default_rng(seed))
+        views = [*out["global_crops"], *out["local_crops"]]
+        for view, box, size, flip in zip(views, boxes, [224, 224] + [96] * 8, flips):
+            assert np.array_equal(view, _reference_view(data, box, size, bool(flip))), box
 
 
 def _box_stats(boxes, height, width):

@@ -1,0 +1,577 @@
+/* Antialiased bicubic resizing of many crops of one uint8 image, bit-identical to Pillow.
+ *
+ * dinov2 and torchvision resize PIL images, so Pillow's resampler defines the pixels users train
+ * on. This module computes the same coefficients (double precision, then 22-bit fixed point) and
+ * the same two passes (horizontal first, the intermediate rounded and clipped to uint8, then
+ * vertical), so every output byte equals Pillow's `crop(box).resize(size, BICUBIC)`; integer
+ * sums are exact, so the order of the terms does not matter and both passes can be vectorised:
+ *
+ * - the image (the union of the crops) is transposed once, so that the horizontal pass, like the
+ *   vertical one, combines whole contiguous rows with one weight each (a loop the compiler turns
+ *   into SIMD code; an AVX2 copy is chosen at load time where the CPU has it);
+ * - the horizontal pass writes its result back in row order, mirrored when the view is flipped,
+ *   ready for the vertical pass, which writes the output rows into channels-last or
+ *   channels-first memory directly (no separate flip, copy or channel split).
+ *
+ * One function, resize_crops(); the GIL is released around the arithmetic, and scratch memory
+ * is per call, so threads may call it concurrently. Checked against Pillow by
+ * tests/vision/test_resize.py.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PRECISION_BITS 22 /* Pillow's: 32 bits - 8 for the value - 2 for overshoot */
+#define MAX_CHANNELS 4
+#define MAX_CROPS 64
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#define HAVE_AVX2_PATH 1 /* chosen at import where the CPU has AVX2 */
+#else
+#define HAVE_AVX2_PATH 0
+#endif
+
+typedef struct {
+    int *bounds;     /* per output index: first input index, number of taps */
+    int32_t *coeffs; /* per output index: ksize fixed-point weights */
+    int ksize;
+} weights_t;
+
+static double
+bicubic(double x)
+{
+    /* Keys' cubic convolution with a = -0.5, Pillow's BICUBIC filter (support 2) */
+    const double a = -0.5;
+    if (x < 0.0) {
+        x = -x;
+    }
+    if (x < 1.0) {
+        return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
+    }
+    if (x < 2.0) {
+        return (((x - 5) * x + 8) * x - 4) * a;
+    }
+    return 0.0;
+}
+
+/* Weights resizing in_size samples to out_size, with Pillow's rounding at every step.
+ * Returns 0, or -1 when out of memory. */
+static int
+make_weights(int in_size, int out_size, weights_t *w)
+{
+    double scale = (double)in_size / out_size;
+    double filterscale = scale < 1.0 ? 1.0 : scale;
+    double support = 2.0 * filterscale;
+    int ksize = (int)ceil(support) * 2 + 1;
+    double *taps = malloc(sizeof(double) * ksize);
+    w->ksize = ksize;
+    w->bounds = malloc(sizeof(int) * 2 * out_size);
+    w->coeffs = malloc(sizeof(int32_t) * ksize * out_size);
+    if (taps == NULL || w->bounds == NULL || w->coeffs == NULL) {
+        free(taps);
+        free(w->bounds);
+        free(w->coeffs);
+        w->bounds = NULL;
+        w->coeffs = NULL;
+        return -1;
+    }
+    for (int o = 0; o < out_size; o++) {
+        double center = (o + 0.5) * scale;
+        double total = 0.0;
+        double inverse = 1.0 / filterscale;
+        int first = (int)(center - support + 0.5);
+        int last = (int)(center + support + 0.5);
+        if (first < 0) {
+            first = 0;
+        }
+        if (last > in_size) {
+            last = in_size;
+        }
+        int count = last - first;
+        for (int t = 0; t < count; t++) {
+            taps[t] = bicubic((t + first - center + 0.5) * inverse);
+            total += taps[t];
+        }
+        int32_t *k = w->coeffs + (size_t)o * ksize;
+        for (int t = 0; t < ksize; t++) {
+            double value = t < count ? (total != 0.0 ? taps[t] / total : taps[t]) : 0.0;
+            k[t] = value < 0 ? (int32_t)(-0.5 + value * (1 << PRECISION_BITS))
+                             : (int32_t)(0.5 + value * (1 << PRECISION_BITS));
+        }
+        w->bounds[2 * o] = first;
+        w->bounds[2 * o + 1] = count;
+    }
+    free(taps);
+    return 0;
+}
+
+static void
+free_weights(weights_t *w)
+{
+    free(w->bounds);
+    free(w->coeffs);
+}
+
+static inline uint8_t
+clip8(int32_t value)
+{
+    value >>= PRECISION_BITS;
+    return value < 0 ? 0 : value > 255 ? 255 : (uint8_t)value;
+}
+
+/* One output line: dst[i] = clip8(bias + sum over t of k[t] * src[(first + t) * stride + i]),
+ * i < n. Portable version (the compiler vectorises it for the baseline instruction set). */
+static void
+weigh_portable(const uint8_t *src, Py_ssize_t stride, int n, int first, int count,
+               const int32_t *k, uint8_t *restrict dst)
+{
+    enum { STRIP = 64 };
+    int32_t sums[STRIP];
+    src += first * stride;
+    for (int i0 = 0; i0 < n; i0 += STRIP) {
+        int m = n - i0 < STRIP ? n - i0 : STRIP;
+        for (int i = 0; i < m; i++) {
+            sums[i] = 1 << (PRECISION_BITS - 1);
+        }
+        for (int t = 0; t < count; t++) {
+            const uint8_t *restrict row = src + t * stride + i0;
+            int32_t w = k[t];
+            for (int i = 0; i < m; i++) {
+                sums[i] += w * (int32_t)row[i];
+            }
+        }
+        for (int i = 0; i < m; i++) {
+            dst[i0 + i] = clip8(sums[i]);
+        }
+    }
+}
+
+#if HAVE_AVX2_PATH
+#include <immintrin.h>
+
+/* The same with AVX2: 32 sums held in four registers across the taps; the shift, the 32 -> 16
+ * -> 8 bit saturating packs and a lane fix-up give exactly clip8. */
+__attribute__((target("avx2"))) static void
+weigh_avx2(const uint8_t *src, Py_ssize_t stride, int n, int first, int count, const int32_t *k,
+           uint8_t *restrict dst)
+{
+    const __m256i bias = _mm256_set1_epi32(1 << (PRECISION_BITS - 1));
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    src += first * stride;
+    if (n < 32) {
+        weigh_portable(src, stride, n, 0, count, k, dst);
+        return;
+    }
+    for (int i = 0; i < n; i += 32) {
+        if (i + 32 > n) {
+            i = n - 32; /* a last block overlapping the previous one: same values rewritten */
+        }
+        __m256i a0 = bias, a1 = bias, a2 = bias, a3 = bias;
+        for (int t = 0; t < count; t++) {
+            const uint8_t *p = src + t * stride + i;
+            __m256i w = _mm256_set1_epi32(k[t]);
+            a0 = _mm256_add_epi32(a0, _mm256_mullo_epi32(w, _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p))));
+            a1 = _mm256_add_epi32(a1, _mm256_mullo_epi32(w, _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p + 8)))));
+            a2 = _mm256_add_epi32(a2, _mm256_mullo_epi32(w, _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p + 16)))));
+            a3 = _mm256_add_epi32(a3, _mm256_mullo_epi32(w, _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p + 24)))));
+        }
+        a0 = _mm256_srai_epi32(a0, PRECISION_BITS);
+        a1 = _mm256_srai_epi32(a1, PRECISION_BITS);
+        a2 = _mm256_srai_epi32(a2, PRECISION_BITS);
+        a3 = _mm256_srai_epi32(a3, PRECISION_BITS);
+        __m256i packed = _mm256_packus_epi16(_mm256_packs_epi32(a0, a1), _mm256_packs_epi32(a2, a3));
+        _mm256_storeu_si256((__m256i *)(dst + i), _mm256_permutevar8x32_epi32(packed, order));
+    }
+}
+#endif
+
+typedef void (*weigh_fn)(const uint8_t *, Py_ssize_t, int, int, int, const int32_t *, uint8_t *);
+static weigh_fn weigh = weigh_portable;
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+
+/* Transpose one 16 x 16 block of bytes: dst row x = src column x. */
+static inline void
+transpose16(const uint8_t *src, Py_ssize_t s_stride, uint8_t *dst, Py_ssize_t d_stride)
+{
+    __m128i a[16], b[16];
+    for (int i = 0; i < 16; i++) {
+        a[i] = _mm_loadu_si128((const __m128i *)(src + i * s_stride));
+    }
+    /* four perfect shuffles of the rows (row i with row i + 8) transpose 16 x 16 bytes */
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 8; i++) {
+            b[2 * i] = _mm_unpacklo_epi8(a[i], a[i + 8]);
+            b[2 * i + 1] = _mm_unpackhi_epi8(a[i], a[i + 8]);
+        }
+        for (int i = 0; i < 8; i++) {
+            a[2 * i] = _mm_unpacklo_epi8(b[i], b[i + 8]);
+            a[2 * i + 1] = _mm_unpackhi_epi8(b[i], b[i + 8]);
+        }
+    }
+    for (int i = 0; i < 16; i++) {
+        _mm_storeu_si128((__m128i *)(dst + i * d_stride), a[i]);
+    }
+}
+#endif
+
+/* dst row x = src column x, for a rows x cols byte plane. */
+static void
+transpose_plane(const uint8_t *src, Py_ssize_t s_stride, int rows, int cols, uint8_t *dst,
+                Py_ssize_t d_stride)
+{
+    enum { BLOCK = 16 };
+    for (int y0 = 0; y0 < rows; y0 += BLOCK) {
+        int y1 = y0 + BLOCK < rows ? y0 + BLOCK : rows;
+        for (int x0 = 0; x0 < cols; x0 += BLOCK) {
+            int x1 = x0 + BLOCK < cols ? x0 + BLOCK : cols;
+#if defined(__SSE2__)
+            if (y1 - y0 == BLOCK && x1 - x0 == BLOCK) {
+                transpose16(src + y0 * s_stride + x0, s_stride, dst + x0 * d_stride + y0, d_stride);
+                continue;
+            }
+#endif
+            for (int x = x0; x < x1; x++) {
+                uint8_t *out = dst + (Py_ssize_t)x * d_stride;
+                for (int y = y0; y < y1; y++) {
+                    out[y] = src[y * s_stride + x];
+                }
+            }
+        }
+    }
+}
+
+/* Split interleaved rows into planes (not transposed), mirrored when flip. */
+static void
+split_rows(const uint8_t *src, Py_ssize_t s_stride, int rows, int cols, int channels, int flip,
+           uint8_t *planes, Py_ssize_t p_size, Py_ssize_t p_stride)
+{
+    for (int y = 0; y < rows; y++) {
+        const uint8_t *restrict in = src + y * s_stride;
+        if (channels == 3 && !flip) {
+            uint8_t *restrict r = planes + y * p_stride;
+            uint8_t *restrict g = r + p_size;
+            uint8_t *restrict b = g + p_size;
+            for (int x = 0; x < cols; x++) {
+                r[x] = in[3 * x];
+                g[x] = in[3 * x + 1];
+                b[x] = in[3 * x + 2];
+            }
+            continue;
+        }
+        for (int c = 0; c < channels; c++) {
+            uint8_t *out = planes + c * p_size + y * p_stride;
+            if (flip) {
+                for (int x = 0; x < cols; x++) {
+                    out[cols - 1 - x] = in[x * channels + c];
+                }
+            } else {
+                for (int x = 0; x < cols; x++) {
+                    out[x] = in[x * channels + c];
+                }
+            }
+        }
+    }
+}
+
+/* Split `rows` interleaved rows of `cols` pixels into transposed planes: plane c, row x, column
+ * y = pixel (y, x) channel c; planes `p_size` bytes apart, their rows `p_stride` apart.
+ * `work` holds rows * cols * channels bytes. */
+static void
+split_transposed(const uint8_t *src, Py_ssize_t s_stride, int rows, int cols, int channels,
+                 uint8_t *planes, Py_ssize_t p_size, Py_ssize_t p_stride, uint8_t *work)
+{
+    Py_ssize_t w_size = (Py_ssize_t)rows * cols;
+    split_rows(src, s_stride, rows, cols, channels, 0, work, w_size, cols);
+    for (int c = 0; c < channels; c++) {
+        transpose_plane(work + c * w_size, cols, rows, cols, planes + c * p_size, p_stride);
+    }
+}
+
+typedef struct {
+    /* source crop inside the image, in pixels */
+    int top, left, height, width;
+    int flip;
+    /* destination (out_h, out_w, channels) with byte strides */
+    uint8_t *out;
+    int out_h, out_w;
+    Py_ssize_t s_row, s_col, s_chan;
+} crop_t;
+
+/* Pillow 13 runs the vertical pass first when the height shrinks by more than twice as many
+ * pixels as the width; earlier releases always start with the horizontal pass. */
+static int
+vertical_first(const crop_t *c, int legacy_order)
+{
+    int shrink_h = c->height - c->out_h, shrink_w = c->width - c->out_w;
+    return !legacy_order && shrink_h > 0 && shrink_h > 2 * shrink_w;
+}
+
+/* Resize one crop. `image` points at pixel (0, 0); `tr` holds the transposed planes of the union
+ * box whose top-left pixel is (ty, tx), planes `t_size` bytes apart, rows `t_stride` apart.
+ * Returns 0, or -1 when out of memory. */
+static int
+resize_one(const crop_t *c, const uint8_t *image, Py_ssize_t i_stride, int channels,
+           const uint8_t *tr, Py_ssize_t t_size, Py_ssize_t t_stride, int ty, int tx,
+           int legacy_order)
+{
+    weights_t wh = {0}, wv = {0};
+    int need_h = c->out_w != c->width, need_v = c->out_h != c->height;
+    int oh = c->out_h, ow = c->out_w, h = c->height, w = c->width;
+    int status = -1;
+    uint8_t *scratch = NULL;
+    if (make_weights(w, ow, &wh) || make_weights(h, oh, &wv)) {
+        goto done;
+    }
+    /* the result goes straight into `out` when it is channels-first, else into planes here */
+    int planar_out = c->s_col == 1;
+    size_t result_bytes = planar_out ? 0 : (size_t)channels * oh * ow;
+    uint8_t *result;
+    Py_ssize_t r_size, r_stride;
+    const uint8_t *src = image + (Py_ssize_t)c->top * i_stride + (Py_ssize_t)c->left * channels;
+
+    if (need_h && need_v && vertical_first(c, legacy_order)) {
+        /* vertical pass on the interleaved rows, then split into transposed planes (w x oh) */
+        size_t plane = (size_t)w * oh, across = (size_t)ow * oh;
+        scratch = malloc(3 * channels * plane + channels * across + result_bytes);
+        if (scratch == NULL) {
+            goto done;
+        }
+        uint8_t *vrows = scratch, *work = vrows + channels * plane, *tv = work + channels * plane;
+        uint8_t *u = tv + channels * plane;
+        result = planar_out ? c->out : u + channels * across;
+        r_size = planar_out ? c->s_chan : (Py_ssize_t)oh * ow;
+        r_stride = planar_out ? c->s_row : ow;
+        for (int y = 0; y < oh; y++) {
+            weigh(src, i_stride, w * channels, wv.bounds[2 * y], wv.bounds[2 * y + 1],
+                  wv.coeffs + (size_t)y * wv.ksize, vrows + (size_t)y * w * channels);
+        }
+        split_transposed(vrows, (Py_ssize_t)w * channels, oh, w, channels, tv, plane, oh, work);
+        for (int ch = 0; ch < channels; ch++) {
+            uint8_t *uc = u + ch * across;
+            for (int x = 0; x < ow; x++) { /* row x of u is output column x (mirrored) */
+                weigh(tv + ch * plane, oh, oh, wh.bounds[2 * x], wh.bounds[2 * x + 1],
+                      wh.coeffs + (size_t)x * wh.ksize, uc + (size_t)(c->flip ? ow - 1 - x : x) * oh);
+            }
+            transpose_plane(uc, oh, ow, oh, result + ch * r_size, r_stride);
+        }
+    } else {
+        /* rows of the crop the vertical pass reads */
+        int row_first = need_v ? wv.bounds[0] : 0;
+        int row_last = need_v ? wv.bounds[2 * oh - 2] + wv.bounds[2 * oh - 1] : h;
+        int rows = row_last - row_first;
+        size_t mid_plane = (size_t)rows * ow, across = need_h ? (size_t)ow * rows : 0;
+        scratch = malloc(channels * (mid_plane + across) + result_bytes);
+        if (scratch == NULL) {
+            goto done;
+        }
+        uint8_t *mid = scratch, *u = mid + channels * mid_plane;
+        result = planar_out ? c->out : u + channels * across;
+        r_size = planar_out ? c->s_chan : (Py_ssize_t)oh * ow;
+        r_stride = planar_out ? c->s_row : ow;
+        /* mid: planes of rows x ow, horizontally resized (and mirrored) */
+        if (need_h) {
+            for (int ch = 0; ch < channels; ch++) {
+                const uint8_t *column =
+                    tr + ch * t_size + (Py_ssize_t)(c->left - tx) * t_stride + (c->top + row_first - ty);
+                uint8_t *uc = u + ch * across;
+                for (int x = 0; x < ow; x++) { /* row x of u is output column x (mirrored) */
+                    weigh(column, t_stride, rows, wh.bounds[2 * x], wh.bounds[2 * x + 1],
+                          wh.coeffs + (size_t)x * wh.ksize,
+                          uc + (size_t)(c->flip ? ow - 1 - x : x) * rows);
+                }
+                transpose_plane(uc, rows, ow, rows, mid + ch * mid_plane, ow);
+            }
+        } else {
+            split_rows(src + (Py_ssize_t)row_first * i_stride, i_stride, rows, w, channels, c->flip,
+                       mid, mid_plane, ow);
+        }
+        for (int ch = 0; ch < channels; ch++) {
+            const uint8_t *plane = mid + ch * mid_plane;
+            for (int y = 0; y < oh; y++) {
+                uint8_t *row = result + ch * r_size + y * r_stride;
+                if (need_v) {
+                    weigh(plane, ow, ow, wv.bounds[2 * y] - row_first, wv.bounds[2 * y + 1],
+                          wv.coeffs + (size_t)y * wv.ksize, row);
+                } else {
+                    memcpy(row, plane + (size_t)y * ow, ow);
+                }
+            }
+        }
+    }
+    if (!planar_out) { /* interleave the planes into out */
+        for (int y = 0; y < oh; y++) {
+            uint8_t *dst = c->out + y * c->s_row;
+            for (int ch = 0; ch < channels; ch++) {
+                const uint8_t *plane = result + ch * (size_t)oh * ow + (size_t)y * ow;
+                uint8_t *d = dst + ch * c->s_chan;
+                for (int x = 0; x < ow; x++) {
+                    d[x * c->s_col] = plane[x];
+                }
+            }
+        }
+    }
+    status = 0;
+done:
+    free(scratch);
+    free_weights(&wh);
+    free_weights(&wv);
+    return status;
+}
+
+static PyObject *
+resize_crops(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"image", "boxes", "flips", "outs", "horizontal_first", NULL};
+    int legacy_order = 0;
+    Py_buffer image = {0};
+    PyObject *image_obj, *boxes_obj, *flips_obj, *outs_obj;
+    PyObject *boxes = NULL, *flips = NULL, *outs = NULL, *result = NULL;
+    Py_buffer views[MAX_CROPS];
+    crop_t crops[MAX_CROPS];
+    Py_ssize_t n = 0, held = 0;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOO|p", keywords, &image_obj, &boxes_obj,
+                                     &flips_obj, &outs_obj, &legacy_order)) {
+        return NULL;
+    }
+    if (PyObject_GetBuffer(image_obj, &image, PyBUF_STRIDES) < 0) {
+        return NULL;
+    }
+    if (image.ndim != 3 || image.itemsize != 1 || image.shape[2] < 1 ||
+        image.shape[2] > MAX_CHANNELS || image.strides[2] != 1 ||
+        image.strides[1] != image.shape[2] || image.strides[0] < image.shape[1] * image.shape[2]) {
+        PyErr_SetString(PyExc_ValueError,
+                        "image must be a uint8 (height, width, channels) array with 1-4 "
+                        "interleaved channels and rows of increasing address");
+        goto done;
+    }
+    int height = (int)image.shape[0], width = (int)image.shape[1], channels = (int)image.shape[2];
+    boxes = PySequence_Fast(boxes_obj, "boxes must be a sequence of (top, left, height, width)");
+    flips = PySequence_Fast(flips_obj, "flips must be a sequence of bools");
+    outs = PySequence_Fast(outs_obj, "outs must be a sequence of arrays");
+    if (boxes == NULL || flips == NULL || outs == NULL) {
+        goto done;
+    }
+    n = PySequence_Fast_GET_SIZE(boxes);
+    if (n > MAX_CROPS || PySequence_Fast_GET_SIZE(flips) != n || PySequence_Fast_GET_SIZE(outs) != n) {
+        PyErr_Format(PyExc_ValueError,
+                     "boxes, flips and outs must have the same length, at most %d", MAX_CROPS);
+        goto done;
+    }
+    int u_top = height, u_left = width, u_bottom = 0, u_right = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        crop_t *c = &crops[i];
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(boxes, i), "iiii;a box is (top, left, height, width)",
+                              &c->top, &c->left, &c->height, &c->width)) {
+            goto done;
+        }
+        if (c->top < 0 || c->left < 0 || c->height < 1 || c->width < 1 ||
+            c->top + c->height > height || c->left + c->width > width) {
+            PyErr_Format(PyExc_ValueError, "box (%d, %d, %d, %d) is not inside the %d x %d image",
+                         c->top, c->left, c->height, c->width, height, width);
+            goto done;
+        }
+        c->flip = PyObject_IsTrue(PySequence_Fast_GET_ITEM(flips, i));
+        if (c->flip < 0) {
+            goto done;
+        }
+        Py_buffer *v = &views[i];
+        if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(outs, i), v, PyBUF_STRIDES | PyBUF_WRITABLE) < 0) {
+            goto done;
+        }
+        held++;
+        if (v->ndim != 3 || v->itemsize != 1 || v->shape[2] != channels || v->shape[0] < 1 ||
+            v->shape[1] < 1) {
+            PyErr_Format(PyExc_ValueError,
+                         "out %zd must be a writable uint8 (height, width, %d) array", i, channels);
+            goto done;
+        }
+        c->out = v->buf;
+        c->out_h = (int)v->shape[0];
+        c->out_w = (int)v->shape[1];
+        c->s_row = v->strides[0];
+        c->s_col = v->strides[1];
+        c->s_chan = v->strides[2];
+        if (c->width != c->out_w &&
+            !(c->height != c->out_h && vertical_first(c, legacy_order))) {
+            /* crops resized horizontally first read the transposed box */
+            u_top = c->top < u_top ? c->top : u_top;
+            u_left = c->left < u_left ? c->left : u_left;
+            u_bottom = c->top + c->height > u_bottom ? c->top + c->height : u_bottom;
+            u_right = c->left + c->width > u_right ? c->left + c->width : u_right;
+        }
+    }
+    int failed = 0;
+    Py_BEGIN_ALLOW_THREADS
+    uint8_t *tr = NULL;
+    Py_ssize_t t_stride = 0, t_size = 0;
+    if (u_bottom > u_top) {
+        t_stride = u_bottom - u_top;
+        t_size = t_stride * (u_right - u_left);
+        tr = malloc((size_t)t_size * channels * 2);
+        if (tr == NULL) {
+            failed = 1;
+        } else {
+            split_transposed((const uint8_t *)image.buf + u_top * image.strides[0] + u_left * channels,
+                             image.strides[0], u_bottom - u_top, u_right - u_left, channels, tr,
+                             t_size, t_stride, tr + t_size * channels);
+        }
+    }
+    for (Py_ssize_t i = 0; i < n && !failed; i++) {
+        failed = resize_one(&crops[i], image.buf, image.strides[0], channels, tr, t_size, t_stride,
+                            u_top, u_left, legacy_order) != 0;
+    }
+    free(tr);
+    Py_END_ALLOW_THREADS
+    if (failed) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    result = Py_NewRef(Py_None);
+done:
+    for (Py_ssize_t i = 0; i < held; i++) {
+        PyBuffer_Release(&views[i]);
+    }
+    Py_XDECREF(boxes);
+    Py_XDECREF(flips);
+    Py_XDECREF(outs);
+    if (image.obj != NULL) {
+        PyBuffer_Release(&image);
+    }
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"resize_crops", (PyCFunction)(void (*)(void))resize_crops, METH_VARARGS | METH_KEYWORDS,
+     "resize_crops(image, boxes, flips, outs)\n--\n\n"
+     "Resize crops of a uint8 (H, W, C) image into the given (h, w, C) arrays with Pillow's\n"
+     "antialiased bicubic filter, bit-identically; boxes are (top, left, height, width),\n"
+     "flips mirror a view left to right. Raises ValueError for bad shapes or boxes."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT,
+    "_resample",
+    "Pillow-exact antialiased bicubic resizing of many crops of one image (see resize_crops).",
+    -1,
+    methods,
+};
+
+PyMODINIT_FUNC
+PyInit__resample(void)
+{
+#if HAVE_AVX2_PATH
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2")) {
+        weigh = weigh_avx2;
+    }
+#endif
+    return PyModule_Create(&module);
+}

@@ -1,0 +1,214 @@
+"""resize_crops against Pillow's own resize, byte for byte, and its torch fallback within tolerance.
+
+A resize in one direction only is a single pass, the same in every Pillow release, so the exact
+reference for either pass order is two single-direction Pillow resizes in that order.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from shardstream.errors import ConfigError
+from shardstream.vision import resize
+from shardstream.vision.resize import EXACT_RESIZE, pillow_horizontal_first, resize_crops
+
+from .images import photo_crops
+
+needs_extension = pytest.mark.skipif(
+    not EXACT_RESIZE, reason="the _resample extension is not built"
+)
+
+PHOTO = np.ascontiguousarray(photo_crops(1, 1, 150)[0][:120])  # (120, 150, 3) uint8, a photo
+
+
+def _reference(image, box, size, flip, horizontal_first):
+    top, left, h, w = box
+    oh, ow = size
+    crop = Image.fromarray(np.ascontiguousarray(image[top : top + h, left : left + w]))
+    shrink_h, shrink_w = h - oh, w - ow
+    vertical_first = not horizontal_first and shrink_h > 0 and shrink_h > 2 * shrink_w
+    if vertical_first:
+        out = crop.resize((w, oh), Image.BICUBIC).resize((ow, oh), Image.BICUBIC)
+    else:
+        out = crop.resize((ow, h), Image.BICUBIC).resize((ow, oh), Image.BICUBIC)
+    array = np.asarray(out)
+    return array[:, ::-1] if flip else array
+
+
+def _out(size, layout):
+    oh, ow = size
+    if layout == "channels_last":
+        return np.zeros((oh, ow, 3), np.uint8)
+    if layout == "channels_first":
+        return np.zeros((3, oh, ow), np.uint8).transpose(1, 2, 0)
+    return np.zeros((oh, 2 * ow, 3), np.uint8)[:, ::2]  # every other pixel of a wider array
+
+
+crop_cases = st.lists(
+    st.tuples(
+        st.integers(1, 120),  # h
+        st.integers(1, 150),  # w
+        st.floats(0, 1),  # top, as a fraction of the room left
+        st.floats(0, 1),  # left
+        st.integers(1, 160),  # out h
+        st.integers(1, 160),  # out w
+        st.booleans(),  # flip
+        st.sampled_from(["channels_last", "channels_first", "strided"]),
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@needs_extension
+@settings(max_examples=120, deadline=None)
+@given(cases=crop_cases, horizontal_first=st.booleans())
+def test_equals_pillow_byte_for_byte_in_either_pass_order(cases, horizontal_first):
+    boxes, flips, outs, sizes = [], [], [], []
+    for h, w, top_f, left_f, oh, ow, flip, layout in cases:
+        top, left = int(top_f * (120 - h)), int(left_f * (150 - w))
+        boxes.append((top, left, h, w))
+        flips.append(flip)
+        sizes.append((oh, ow))
+        outs.append(_out((oh, ow), layout))
+    resize_crops(PHOTO, boxes, flips, outs, horizontal_first=horizontal_first)
+    for box, size, flip, out in zip(boxes, sizes, flips, outs):
+        expected = _reference(PHOTO, box, size, flip, horizontal_first)
+        assert np.array_equal(out, expected), (box, size, flip)
+
+
+@needs_extension
+def test_default_order_is_the_installed_pillows():
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (90, 80, 3), dtype=np.uint8)  # noise: any order change shows
+    # shapes where Pillow 13 runs the vertical pass first, and where it does not
+    cases = [((0, 0, 90, 80), (20, 70)), ((5, 3, 60, 70), (50, 20)), ((0, 0, 90, 80), (100, 30))]
+    for box, size in cases:
+        out = np.zeros((*size, 3), np.uint8)
+        resize_crops(image, [box], [False], [out])
+        top, left, h, w = box
+        crop = Image.fromarray(image[top : top + h, left : left + w])
+        assert np.array_equal(out, np.asarray(crop.resize(size[::-1], Image.BICUBIC))), box
+    assert pillow_horizontal_first() == (int(Image.__version__.split(".")[0]) < 13)
+
+
+@needs_extension
+def test_orders_really_differ_on_noise():
+    # guards the test above: on noise the two orders give different bytes for this shape
+    image = np.random.default_rng(1).integers(0, 256, (90, 80, 3), dtype=np.uint8)
+    a, b = np.zeros((20, 70, 3), np.uint8), np.zeros((20, 70, 3), np.uint8)
+    resize_crops(image, [(0, 0, 90, 80)], [False], [a], horizontal_first=True)
+    resize_crops(image, [(0, 0, 90, 80)], [False], [b], horizontal_first=False)
+    assert not np.array_equal(a, b)
+
+
+@needs_extension
+def test_one_and_four_channels_and_strided_sources():
+    rng = np.random.default_rng(2)
+    for channels in (1, 4):
+        image = rng.integers(0, 256, (40, 50, channels), dtype=np.uint8)
+        out = np.zeros((17, 23, channels), np.uint8)
+        resize_crops(image, [(3, 4, 30, 40)], [True], [out], horizontal_first=True)
+        crop = image[3:33, 4:44]
+        # per channel as "L" images: Pillow's RGBA resize premultiplies alpha, a mode matter
+        planes = [
+            np.asarray(
+                Image.fromarray(np.ascontiguousarray(crop[..., c]))
+                .resize((23, 30), Image.BICUBIC)
+                .resize((23, 17), Image.BICUBIC)
+            )
+            for c in range(channels)
+        ]
+        assert np.array_equal(out, np.stack(planes, axis=-1)[:, ::-1])
+    # rows of a bigger array, and a transposed (EXIF-like) view that must be made contiguous
+    wide = np.ascontiguousarray(np.concatenate([PHOTO, PHOTO], axis=1))[:, :150]
+    rotated = PHOTO.transpose(1, 0, 2)
+    for source in (wide, rotated):
+        out = np.zeros((31, 29, 3), np.uint8)
+        resize_crops(source, [(2, 5, 90, 100)], [False], [out], horizontal_first=True)
+        assert np.array_equal(
+            out, _reference(np.ascontiguousarray(source), (2, 5, 90, 100), (31, 29), False, True)
+        )
+
+
+@needs_extension
+def test_more_crops_than_one_call_takes():
+    boxes = [(i % 50, i % 70, 60, 70) for i in range(70)]
+    outs = [np.zeros((12, 13, 3), np.uint8) for _ in boxes]
+    resize_crops(PHOTO, boxes, [False] * 70, outs, horizontal_first=True)
+    for box, out in zip(boxes, outs):
+        assert np.array_equal(out, _reference(PHOTO, box, (12, 13), False, True))
+
+
+@needs_extension
+def test_threads_resize_concurrently_with_the_same_result():
+    boxes = [(10, 10, 100, 120), (0, 0, 120, 150), (30, 40, 50, 60)]
+    expected = [np.zeros((64, 64, 3), np.uint8) for _ in boxes]
+    resize_crops(PHOTO, boxes, [False, True, False], expected)
+    results: list[list[np.ndarray]] = []
+
+    def work():
+        for _ in range(20):
+            outs = [np.zeros((64, 64, 3), np.uint8) for _ in boxes]
+            resize_crops(PHOTO, boxes, [False, True, False], outs)
+            results.append(outs)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 80
+    for outs in results:
+        for out, want in zip(outs, expected):
+            assert np.array_equal(out, want)
+
+
+def test_torch_fallback_is_within_a_level_of_pillow():
+    boxes = [(10, 10, 100, 120), (0, 0, 120, 150), (30, 40, 50, 60), (5, 5, 64, 64)]
+    flips = [False, True, False, True]
+    outs = [
+        _out((64, 64), layout)
+        for layout in ("channels_last", "channels_first", "strided", "strided")
+    ]
+    resize._resize_with_torch(PHOTO, boxes, flips, outs)
+    diffs = []
+    for box, flip, out in zip(boxes, flips, outs):
+        expected = np.asarray(
+            Image.fromarray(PHOTO[box[0] : box[0] + box[2], box[1] : box[1] + box[3]]).resize(
+                (64, 64), Image.BICUBIC
+            )
+        )
+        if flip:
+            expected = expected[:, ::-1]
+        diffs.append(np.abs(out.astype(int) - expected).ravel())
+    assert np.array_equal(outs[3], PHOTO[5:69, 5:69][:, ::-1])  # same size: a mirrored copy
+    diffs = np.concatenate(diffs)
+    assert diffs.mean() < 0.1
+    assert (diffs <= 1).mean() > 0.99
+
+
+@pytest.mark.parametrize("path", ["extension", "torch"])
+def test_bad_arguments_raise_config_errors(path, monkeypatch):
+    if path == "extension" and not EXACT_RESIZE:
+        pytest.skip("the _resample extension is not built")
+    if path == "torch":
+        monkeypatch.setattr(resize, "_resample", None)
+    out = np.zeros((8, 8, 3), np.uint8)
+    with pytest.raises(ConfigError, match="not inside"):
+        resize_crops(PHOTO, [(100, 0, 30, 30)], [False], [out])
+    with pytest.raises(ConfigError, match="not inside"):
+        resize_crops(PHOTO, [(0, 0, 0, 30)], [False], [out])
+    with pytest.raises(ConfigError, match="same length"):
+        resize_crops(PHOTO, [(0, 0, 30, 30)], [False, True], [out])
+    with pytest.raises(ConfigError):
+        resize_crops(PHOTO.astype(np.float32), [(0, 0, 30, 30)], [False], [out])
+    with pytest.raises(ConfigError):
+        resize_crops(PHOTO, [(0, 0, 30, 30)], [False], [np.zeros((8, 8, 4), np.uint8)])
+    assert not out.any()  # nothing written on a refused call
