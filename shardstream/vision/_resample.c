@@ -1,4 +1,5 @@
-/* Antialiased bicubic resizing of many crops of one uint8 image, bit-identical to Pillow.
+/* Antialiased bicubic or bilinear resizing of many crops of one uint8 image, bit-identical to
+ * Pillow.
  *
  * dinov2 and torchvision resize PIL images, so Pillow's resampler defines the pixels users train
  * on. This module computes the same coefficients (double precision, then 22-bit fixed point) and
@@ -41,6 +42,16 @@ typedef struct {
     int ksize;
 } weights_t;
 
+/* Pillow's BILINEAR filter: a triangle of support 1 */
+static double
+bilinear(double x)
+{
+    if (x < 0.0) {
+        x = -x;
+    }
+    return x < 1.0 ? 1.0 - x : 0.0;
+}
+
 static double
 bicubic(double x)
 {
@@ -60,12 +71,19 @@ bicubic(double x)
 
 /* Weights resizing in_size samples to out_size, with Pillow's rounding at every step.
  * Returns 0, or -1 when out of memory. */
+typedef struct {
+    double (*function)(double);
+    double support;
+} filter_t;
+
+static const filter_t FILTERS[] = {{bicubic, 2.0}, {bilinear, 1.0}};
+
 static int
-make_weights(int in_size, int out_size, weights_t *w)
+make_weights(int in_size, int out_size, const filter_t *filter, weights_t *w)
 {
     double scale = (double)in_size / out_size;
     double filterscale = scale < 1.0 ? 1.0 : scale;
-    double support = 2.0 * filterscale;
+    double support = filter->support * filterscale;
     int ksize = (int)ceil(support) * 2 + 1;
     double *taps = malloc(sizeof(double) * ksize);
     w->ksize = ksize;
@@ -93,7 +111,7 @@ make_weights(int in_size, int out_size, weights_t *w)
         }
         int count = last - first;
         for (int t = 0; t < count; t++) {
-            taps[t] = bicubic((t + first - center + 0.5) * inverse);
+            taps[t] = filter->function((t + first - center + 0.5) * inverse);
             total += taps[t];
         }
         int32_t *k = w->coeffs + (size_t)o * ksize;
@@ -318,14 +336,14 @@ vertical_first(const crop_t *c, int legacy_order)
 static int
 resize_one(const crop_t *c, const uint8_t *image, Py_ssize_t i_stride, int channels,
            const uint8_t *tr, Py_ssize_t t_size, Py_ssize_t t_stride, int ty, int tx,
-           int legacy_order)
+           int legacy_order, const filter_t *filter)
 {
     weights_t wh = {0}, wv = {0};
     int need_h = c->out_w != c->width, need_v = c->out_h != c->height;
     int oh = c->out_h, ow = c->out_w, h = c->height, w = c->width;
     int status = -1;
     uint8_t *scratch = NULL;
-    if (make_weights(w, ow, &wh) || make_weights(h, oh, &wv)) {
+    if (make_weights(w, ow, filter, &wh) || make_weights(h, oh, filter, &wv)) {
         goto done;
     }
     /* the result goes straight into `out` when it is channels-first, else into planes here */
@@ -427,8 +445,9 @@ done:
 static PyObject *
 resize_crops(PyObject *self, PyObject *args, PyObject *kwargs)
 {
-    static char *keywords[] = {"image", "boxes", "flips", "outs", "horizontal_first", NULL};
-    int legacy_order = 0;
+    static char *keywords[] = {"image", "boxes", "flips", "outs", "horizontal_first", "bilinear",
+                               NULL};
+    int legacy_order = 0, use_bilinear = 0;
     Py_buffer image = {0};
     PyObject *image_obj, *boxes_obj, *flips_obj, *outs_obj;
     PyObject *boxes = NULL, *flips = NULL, *outs = NULL, *result = NULL;
@@ -436,8 +455,8 @@ resize_crops(PyObject *self, PyObject *args, PyObject *kwargs)
     crop_t crops[MAX_CROPS];
     Py_ssize_t n = 0, held = 0;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOO|p", keywords, &image_obj, &boxes_obj,
-                                     &flips_obj, &outs_obj, &legacy_order)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOO|pp", keywords, &image_obj, &boxes_obj,
+                                     &flips_obj, &outs_obj, &legacy_order, &use_bilinear)) {
         return NULL;
     }
     if (PyObject_GetBuffer(image_obj, &image, PyBUF_STRIDES) < 0) {
@@ -525,7 +544,7 @@ resize_crops(PyObject *self, PyObject *args, PyObject *kwargs)
     }
     for (Py_ssize_t i = 0; i < n && !failed; i++) {
         failed = resize_one(&crops[i], image.buf, image.strides[0], channels, tr, t_size, t_stride,
-                            u_top, u_left, legacy_order) != 0;
+                            u_top, u_left, legacy_order, &FILTERS[use_bilinear ? 1 : 0]) != 0;
     }
     free(tr);
     Py_END_ALLOW_THREADS
@@ -549,9 +568,9 @@ done:
 
 static PyMethodDef methods[] = {
     {"resize_crops", (PyCFunction)(void (*)(void))resize_crops, METH_VARARGS | METH_KEYWORDS,
-     "resize_crops(image, boxes, flips, outs)\n--\n\n"
+     "resize_crops(image, boxes, flips, outs, horizontal_first=False, bilinear=False)\n--\n\n"
      "Resize crops of a uint8 (H, W, C) image into the given (h, w, C) arrays with Pillow's\n"
-     "antialiased bicubic filter, bit-identically; boxes are (top, left, height, width),\n"
+     "antialiased bicubic (or bilinear) filter, bit-identically; boxes are (top, left, height, width),\n"
      "flips mirror a view left to right. Raises ValueError for bad shapes or boxes."},
     {NULL, NULL, 0, NULL},
 };
@@ -559,7 +578,7 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT,
     "_resample",
-    "Pillow-exact antialiased bicubic resizing of many crops of one image (see resize_crops).",
+    "Pillow-exact antialiased resizing of many crops of one image (see resize_crops).",
     -1,
     methods,
 };

@@ -1,7 +1,8 @@
-"""Resize many crops of one decoded image with Pillow's antialiased bicubic filter, exactly.
+"""Resize many crops of one decoded image with Pillow's antialiased bicubic or bilinear filter, exactly.
 
 dinov2 (and torchvision's transforms on PIL images) cut a box out of a PIL image and resize it with
-``Image.resize(size, BICUBIC)``; those are the pixels published models were trained on.
+``Image.resize(size, BICUBIC)`` (``BILINEAR`` for torchvision's default ``RandomResizedCrop``);
+those are the pixels published models were trained on.
 :func:`resize_crops` gives the same bytes: the optional C extension ``shardstream.vision._resample``
 (built by ``setup.py``) computes Pillow's coefficients and fixed-point passes, in the order the
 installed Pillow runs them (Pillow 13 runs the vertical pass first when the height shrinks by more
@@ -12,7 +13,7 @@ a ~400 x 350 photo, one thread) it measured 0.74 ms into channels-first memory, 
 for torch's uint8 ``interpolate(antialias=True)`` alone (channels-last, before the copies and the
 channel split that the views then needed).
 
-Without the extension the crops are resized by ``torch.nn.functional.interpolate(mode="bicubic",
+Without the extension the crops are resized by ``torch.nn.functional.interpolate(mode=...,
 antialias=True)`` (Pillow's filter with its own rounding: within one level of Pillow on 99.8 % of
 the pixels) and copied into place.
 """
@@ -62,11 +63,12 @@ def resize_crops(
     flips: Sequence[bool],
     outs: Sequence[np.ndarray],
     *,
+    interpolation: str = "bicubic",
     horizontal_first: bool | None = None,
 ) -> None:
-    """Resize boxes of ``image`` into ``outs`` (bicubic, antialiased when shrinking), mirrored on ``flips``.
+    """Resize boxes of ``image`` into ``outs`` (antialiased when shrinking), mirrored on ``flips``.
 
-    Each out receives ``Image.fromarray(image).crop(box).resize(size, BICUBIC)`` (mirrored left to
+    Each out receives ``Image.fromarray(image).crop(box).resize(size, filter)`` (mirrored left to
     right when its flip is true), byte for byte where the extension is built.
 
     Args:
@@ -75,17 +77,21 @@ def resize_crops(
         flips: one bool per crop.
         outs: one writable uint8 ``(h, w, C)`` array per crop, any strides: a channels-first
             ``(C, h, w)`` array's ``transpose(1, 2, 0)`` receives channels-first pixels directly.
+        interpolation: ``"bicubic"`` (Pillow's ``BICUBIC``, dinov2's) or ``"bilinear"``
+            (``BILINEAR``, torchvision's default).
         horizontal_first: run the horizontal pass first always, as Pillow before 13 does;
             ``None`` (default) follows the installed Pillow.
 
     Raises:
         ConfigError: the arrays have the wrong dtype, rank or channel count, a box is not inside
-            the image, or the three sequences differ in length.
+            the image, the three sequences differ in length, or ``interpolation`` is unknown.
     """
+    if interpolation not in ("bicubic", "bilinear"):
+        raise ConfigError(f"interpolation must be 'bicubic' or 'bilinear', got {interpolation!r}")
     if horizontal_first is None:
         horizontal_first = _HORIZONTAL_FIRST
     if _resample is None:
-        _resize_with_torch(image, boxes, flips, outs)
+        _resize_with_torch(image, boxes, flips, outs, interpolation)
         return
     strides = getattr(image, "strides", None)
     if (
@@ -103,6 +109,7 @@ def resize_crops(
                 flips[start:stop],
                 outs[start:stop],
                 horizontal_first=horizontal_first,
+                bilinear=interpolation == "bilinear",
             )
     except (ValueError, TypeError) as error:
         raise ConfigError(f"cannot resize the crops: {error}") from None
@@ -113,8 +120,9 @@ def _resize_with_torch(
     boxes: Sequence[tuple[int, int, int, int]],
     flips: Sequence[bool],
     outs: Sequence[np.ndarray],
+    interpolation: str = "bicubic",
 ) -> None:
-    """The fallback: torch's uint8 antialiased bicubic kernel, then a (mirrored) copy."""
+    """The fallback: torch's uint8 antialiased kernel, then a (mirrored) copy."""
     import torch
     from torch.nn import functional
 
@@ -142,7 +150,7 @@ def _resize_with_torch(
                     memory_format=torch.channels_last
                 ),
                 size=out.shape[:2],
-                mode="bicubic",
+                mode=interpolation,
                 antialias=True,
             )
             region = resized[0].permute(1, 2, 0).numpy()

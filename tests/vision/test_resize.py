@@ -27,16 +27,17 @@ needs_extension = pytest.mark.skipif(
 PHOTO = np.ascontiguousarray(photo_crops(1, 1, 150)[0][:120])  # (120, 150, 3) uint8, a photo
 
 
-def _reference(image, box, size, flip, horizontal_first):
+def _reference(image, box, size, flip, horizontal_first, interpolation="bicubic"):
     top, left, h, w = box
     oh, ow = size
     crop = Image.fromarray(np.ascontiguousarray(image[top : top + h, left : left + w]))
     shrink_h, shrink_w = h - oh, w - ow
     vertical_first = not horizontal_first and shrink_h > 0 and shrink_h > 2 * shrink_w
+    resample = Image.BILINEAR if interpolation == "bilinear" else Image.BICUBIC
     if vertical_first:
-        out = crop.resize((w, oh), Image.BICUBIC).resize((ow, oh), Image.BICUBIC)
+        out = crop.resize((w, oh), resample).resize((ow, oh), resample)
     else:
-        out = crop.resize((ow, h), Image.BICUBIC).resize((ow, oh), Image.BICUBIC)
+        out = crop.resize((ow, h), resample).resize((ow, oh), resample)
     array = np.asarray(out)
     return array[:, ::-1] if flip else array
 
@@ -75,8 +76,12 @@ crop_cases = st.lists(
 
 @needs_extension
 @settings(max_examples=120, deadline=None)
-@given(cases=crop_cases, horizontal_first=st.booleans())
-def test_equals_pillow_byte_for_byte_in_either_pass_order(cases, horizontal_first):
+@given(
+    cases=crop_cases,
+    horizontal_first=st.booleans(),
+    interpolation=st.sampled_from(["bicubic", "bilinear"]),
+)
+def test_equals_pillow_byte_for_byte_in_either_pass_order(cases, horizontal_first, interpolation):
     boxes, flips, outs, sizes = [], [], [], []
     for h, w, top_f, left_f, oh, ow, flip, layout in cases:
         top, left = int(top_f * (120 - h)), int(left_f * (150 - w))
@@ -84,9 +89,11 @@ def test_equals_pillow_byte_for_byte_in_either_pass_order(cases, horizontal_firs
         flips.append(flip)
         sizes.append((oh, ow))
         outs.append(_out((oh, ow), layout))
-    resize_crops(PHOTO, boxes, flips, outs, horizontal_first=horizontal_first)
+    resize_crops(
+        PHOTO, boxes, flips, outs, horizontal_first=horizontal_first, interpolation=interpolation
+    )
     for box, size, flip, out in zip(boxes, sizes, flips, outs):
-        expected = _reference(PHOTO, box, size, flip, horizontal_first)
+        expected = _reference(PHOTO, box, size, flip, horizontal_first, interpolation)
         assert np.array_equal(out, expected), (box, size, flip)
 
 
@@ -177,19 +184,20 @@ def test_threads_resize_concurrently_with_the_same_result():
             assert np.array_equal(out, want)
 
 
-def test_torch_fallback_is_within_a_level_of_pillow():
+@pytest.mark.parametrize("interpolation", ["bicubic", "bilinear"])
+def test_torch_fallback_is_within_a_level_of_pillow(interpolation):
     boxes = [(10, 10, 100, 120), (0, 0, 120, 150), (30, 40, 50, 60), (5, 5, 64, 64)]
     flips = [False, True, False, True]
     outs = [
         _out((64, 64), layout)
         for layout in ("channels_last", "channels_first", "strided", "strided")
     ]
-    resize._resize_with_torch(PHOTO, boxes, flips, outs)
+    resize._resize_with_torch(PHOTO, boxes, flips, outs, interpolation)
     diffs = []
     for box, flip, out in zip(boxes, flips, outs):
         expected = np.asarray(
             Image.fromarray(PHOTO[box[0] : box[0] + box[2], box[1] : box[1] + box[3]]).resize(
-                (64, 64), Image.BICUBIC
+                (64, 64), Image.BILINEAR if interpolation == "bilinear" else Image.BICUBIC
             )
         )
         if flip:
@@ -218,4 +226,6 @@ def test_bad_arguments_raise_config_errors(path, monkeypatch):
         resize_crops(PHOTO.astype(np.float32), [(0, 0, 30, 30)], [False], [out])
     with pytest.raises(ConfigError):
         resize_crops(PHOTO, [(0, 0, 30, 30)], [False], [np.zeros((8, 8, 4), np.uint8)])
+    with pytest.raises(ConfigError, match="interpolation"):
+        resize_crops(PHOTO, [(0, 0, 30, 30)], [False], [out], interpolation="lanczos")
     assert not out.any()  # nothing written on a refused call
