@@ -207,6 +207,45 @@ weigh_avx2(const uint8_t *src, Py_ssize_t stride, int n, int first, int count, c
 }
 #endif
 
+#if HAVE_AVX2_PATH
+/* The same with AVX-512: 64 sums in four registers; max with 0 and an unsigned-saturating
+ * narrowing give exactly clip8. Lines shorter than 64, and the ends of longer ones, take the
+ * AVX2 version. */
+__attribute__((target("avx512f,avx512bw,avx2"))) static void
+weigh_avx512(const uint8_t *src, Py_ssize_t stride, int n, int first, int count,
+             const int32_t *k, uint8_t *restrict dst)
+{
+    src += first * stride;
+    if (n < 64) {
+        weigh_avx2(src, stride, n, 0, count, k, dst);
+        return;
+    }
+    const __m512i bias = _mm512_set1_epi32(1 << (PRECISION_BITS - 1));
+    const __m512i zero = _mm512_setzero_si512();
+    int i = 0;
+    for (; i + 64 <= n; i += 64) {
+        __m512i a0 = bias, a1 = bias, a2 = bias, a3 = bias;
+        for (int t = 0; t < count; t++) {
+            const uint8_t *p = src + t * stride + i;
+            __m512i w = _mm512_set1_epi32(k[t]);
+            a0 = _mm512_add_epi32(a0, _mm512_mullo_epi32(w, _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p))));
+            a1 = _mm512_add_epi32(a1, _mm512_mullo_epi32(w, _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p + 16)))));
+            a2 = _mm512_add_epi32(a2, _mm512_mullo_epi32(w, _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p + 32)))));
+            a3 = _mm512_add_epi32(a3, _mm512_mullo_epi32(w, _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p + 48)))));
+        }
+        __m512i sums[4] = {a0, a1, a2, a3};
+        for (int j = 0; j < 4; j++) {
+            __m512i value = _mm512_max_epi32(_mm512_srai_epi32(sums[j], PRECISION_BITS), zero);
+            _mm_storeu_si128((__m128i *)(dst + i + 16 * j), _mm512_cvtusepi32_epi8(value));
+        }
+    }
+    if (i < n) { /* the rest in 32-wide blocks, the last one overlapping (same values rewritten) */
+        int start = n - i >= 32 ? i : n - 32;
+        weigh_avx2(src + start, stride, n - start, 0, count, k, dst + start);
+    }
+}
+#endif
+
 typedef void (*weigh_fn)(const uint8_t *, Py_ssize_t, int, int, int, const int32_t *, uint8_t *);
 static weigh_fn weigh = weigh_portable;
 
@@ -566,7 +605,71 @@ done:
     return result;
 }
 
+/* The weighting kernels this CPU can run, best last. */
+static int
+kernel_table(const char **names, weigh_fn *functions)
+{
+    int n = 0;
+    names[n] = "portable";
+    functions[n++] = weigh_portable;
+#if HAVE_AVX2_PATH
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2")) {
+        names[n] = "avx2";
+        functions[n++] = weigh_avx2;
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")) {
+            names[n] = "avx512";
+            functions[n++] = weigh_avx512;
+        }
+    }
+#endif
+    return n;
+}
+
+static PyObject *
+kernels(PyObject *self, PyObject *unused)
+{
+    const char *names[3];
+    weigh_fn functions[3];
+    int n = kernel_table(names, functions);
+    PyObject *result = PyTuple_New(n);
+    for (int i = 0; result != NULL && i < n; i++) {
+        PyObject *name = PyUnicode_FromString(names[i]);
+        if (name == NULL) {
+            Py_CLEAR(result);
+            break;
+        }
+        PyTuple_SET_ITEM(result, i, name);
+    }
+    return result;
+}
+
+static PyObject *
+use_kernel(PyObject *self, PyObject *arg)
+{
+    const char *names[3];
+    weigh_fn functions[3];
+    int n = kernel_table(names, functions);
+    const char *wanted = PyUnicode_AsUTF8(arg);
+    if (wanted == NULL) {
+        return NULL;
+    }
+    for (int i = 0; i < n; i++) {
+        if (strcmp(wanted, names[i]) == 0) {
+            weigh = functions[i];
+            Py_RETURN_NONE;
+        }
+    }
+    PyErr_Format(PyExc_ValueError, "kernel %R is not available here", arg);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
+    {"kernels", kernels, METH_NOARGS,
+     "kernels()\n--\n\nThe weighting kernels this CPU can run, the one chosen at import last."},
+    {"use_kernel", use_kernel, METH_O,
+     "use_kernel(name)\n--\n\nSwitch every later call to kernel `name` (for tests and\n"
+     "measurements; not to be called while other threads resize)."},
     {"resize_crops", (PyCFunction)(void (*)(void))resize_crops, METH_VARARGS | METH_KEYWORDS,
      "resize_crops(image, boxes, flips, outs, horizontal_first=False, bilinear=False)\n--\n\n"
      "Resize crops of a uint8 (H, W, C) image into the given (h, w, C) arrays with Pillow's\n"
@@ -586,11 +689,8 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit__resample(void)
 {
-#if HAVE_AVX2_PATH
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2")) {
-        weigh = weigh_avx2;
-    }
-#endif
+    const char *names[3];
+    weigh_fn functions[3];
+    weigh = functions[kernel_table(names, functions) - 1];
     return PyModule_Create(&module);
 }

@@ -6,6 +6,7 @@ reference for either pass order is two single-direction Pillow resizes in that o
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import numpy as np
@@ -23,6 +24,17 @@ from .images import photo_crops
 needs_extension = pytest.mark.skipif(
     not EXACT_RESIZE, reason="the _resample extension is not built"
 )
+KERNELS = resize._resample.kernels() if EXACT_RESIZE else ()  # this CPU's, the default last
+
+
+@contextlib.contextmanager
+def _kernel(name):
+    resize._resample.use_kernel(name)
+    try:
+        yield
+    finally:
+        resize._resample.use_kernel(KERNELS[-1])
+
 
 PHOTO = np.ascontiguousarray(photo_crops(1, 1, 150)[0][:120])  # (120, 150, 3) uint8, a photo
 
@@ -56,6 +68,23 @@ def test_extension_is_built():
     # (without it every exactness test below would be skipped)
     assert EXACT_RESIZE is True
     assert resize._resample is not None
+    assert KERNELS[0] == "portable" and set(KERNELS) <= {"portable", "avx2", "avx512"}
+
+
+@needs_extension
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_every_kernel_gives_the_same_bytes_on_long_and_short_lines(kernel):
+    # line lengths around the vector widths (8, 32, 64) and their overlapping last blocks
+    image = np.random.default_rng(3).integers(0, 256, (140, 150, 3), dtype=np.uint8)
+    sizes = [(1, 1), (5, 7), (11, 31), (33, 32), (64, 21), (21, 65), (130, 97), (140, 150)]
+    boxes = [(0, 0, 140, 150), (3, 5, 70, 90), (10, 20, 100, 100), (0, 0, 129, 11)] * 2
+    outs = [np.zeros((*size, 3), np.uint8) for size in sizes]
+    with _kernel(kernel):
+        resize_crops(image, boxes, [False, True] * 4, outs, horizontal_first=True)
+    for box, size, flip, out in zip(boxes, sizes, [False, True] * 4, outs):
+        assert np.array_equal(out, _reference(image, box, size, flip, True)), (kernel, box, size)
+    with pytest.raises(ValueError, match="not available"):
+        resize._resample.use_kernel("sse9")
 
 
 crop_cases = st.lists(
@@ -80,8 +109,11 @@ crop_cases = st.lists(
     cases=crop_cases,
     horizontal_first=st.booleans(),
     interpolation=st.sampled_from(["bicubic", "bilinear"]),
+    kernel=st.sampled_from(KERNELS or ("none",)),
 )
-def test_equals_pillow_byte_for_byte_in_either_pass_order(cases, horizontal_first, interpolation):
+def test_equals_pillow_byte_for_byte_in_either_pass_order(
+    cases, horizontal_first, interpolation, kernel
+):
     boxes, flips, outs, sizes = [], [], [], []
     for h, w, top_f, left_f, oh, ow, flip, layout in cases:
         top, left = int(top_f * (120 - h)), int(left_f * (150 - w))
@@ -89,9 +121,15 @@ def test_equals_pillow_byte_for_byte_in_either_pass_order(cases, horizontal_firs
         flips.append(flip)
         sizes.append((oh, ow))
         outs.append(_out((oh, ow), layout))
-    resize_crops(
-        PHOTO, boxes, flips, outs, horizontal_first=horizontal_first, interpolation=interpolation
-    )
+    with _kernel(kernel):
+        resize_crops(
+            PHOTO,
+            boxes,
+            flips,
+            outs,
+            horizontal_first=horizontal_first,
+            interpolation=interpolation,
+        )
     for box, size, flip, out in zip(boxes, sizes, flips, outs):
         expected = _reference(PHOTO, box, size, flip, horizontal_first, interpolation)
         assert np.array_equal(out, expected), (box, size, flip)
