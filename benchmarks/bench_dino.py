@@ -21,7 +21,9 @@ order, grayscale, Gaussian blur, solarisation, normalisation) with ``--workers``
 - (b) the worker side alone (decode, crops, resizes, flips, colour parameters, masks, uint8 out):
   the same loader with a device step that returns the batch untouched; target >= 50 % of the plain
   decode rate. The loader's ``stats()`` split of the worker time is printed, and a finer split of
-  the worker step measured in this process on one thread.
+  the worker step measured in this process on one thread. A second (b) row times the same loader
+  in steady state: from the end of its first sixth of batches to its last, so without starting
+  the workers, as the plain decode row (whose processes are started before its clock).
 
 Each timed pass loads the first ``--per-run`` images in file order (no shuffling) and includes
 starting the workers, for every pipeline alike. Medians of ``--repeats`` passes. The machine is
@@ -33,6 +35,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -180,6 +183,30 @@ def shardstream_pass(path: Path, preset, batches: int, batch_size: int, workers:
         stats.append(loader.stats())
     finally:
         loader.close()
+
+
+def steady_rate(path: Path, preset, batches: int, batch_size: int, workers: int) -> float:
+    """Images/s of one loader pass after its first sixth of batches (worker start-up excluded)."""
+    from shardstream.load.chain import Loader
+
+    warm = max(1, batches // 6)
+    loader = (
+        Loader(path, seed=0)
+        .batch(batch_size, drop_last=True)
+        .preset(preset, device="cpu")
+        .pytorch(num_workers=workers)
+    )
+    marks = []
+    try:
+        for count, _ in enumerate(loader, start=1):
+            marks.append(time.perf_counter())
+            if count == batches:
+                break
+    finally:
+        loader.close()
+    if len(marks) <= warm:
+        raise SystemExit(f"steady state needs more than {warm} batches, got {len(marks)}")
+    return (len(marks) - warm) * batch_size / (marks[-1] - marks[warm - 1])
 
 
 def torchvision_pass(root: Path, batches: int, batch_size: int, workers: int):
@@ -428,6 +455,20 @@ def _run(args, batches: int) -> int:
             "(b) worker side alone, uint8 out",
             plain,
             worker_side,
+            "img/s",
+            target=0.5,
+            note="peer: plain decode",
+        )
+    )
+    steady = statistics.median(
+        steady_rate(packed, WorkerSideOnly(preset), batches, args.batch, args.workers)
+        for _ in range(args.repeats)
+    )
+    table.add(
+        Row(
+            "(b) the same in steady state (start-up excluded)",
+            plain,
+            steady,
             "img/s",
             target=0.5,
             note="peer: plain decode",

@@ -20,6 +20,7 @@ def test_tiny_run_prints_every_row(tmp_path, capsys):
         "torchvision ImageFolder + DataAugmentationDINO",
         "(a) end to end, normalised float on the CPU",
         "(b) worker side alone, uint8 out",
+        "(b) the same in steady state (start-up excluded)",
         "device step alone on the CPU, batch 4",
         "loader stats() of the last pass, (b) worker side",
         "crop + resize + flip (incl. decode)",
