@@ -6,6 +6,8 @@
   resize + centre crop) and :func:`choose_scale`, the smallest DCT scale every crop allows.
 - :mod:`~shardstream.vision.decode`: :func:`decode_crops` decodes once at that scale (simplejpeg,
   Pillow for other formats) and returns uint8 crops resized as torchvision's ``resized_crop``.
+- :mod:`~shardstream.vision.resize`: :func:`resize_crops` resizes many whole-pixel crops of a
+  decoded image at once, bit-identically to Pillow's bicubic / bilinear filters (a C extension).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from .crops import (
 )
 from .decode import INTERPOLATIONS, decode_crops, decode_image, image_size, orient
 from .jpeg import JpegInfo, is_jpeg, jpeg_info
+from .resize import EXACT_RESIZE, resize_crops
 
 __all__ = [
     "SCALE_DENOMINATORS",
@@ -40,4 +43,6 @@ __all__ = [
     "JpegInfo",
     "is_jpeg",
     "jpeg_info",
+    "EXACT_RESIZE",
+    "resize_crops",
 ]
