@@ -69,8 +69,6 @@ bicubic(double x)
     return 0.0;
 }
 
-/* Weights resizing in_size samples to out_size, with Pillow's rounding at every step.
- * Returns 0, or -1 when out of memory. */
 typedef struct {
     double (*function)(double);
     double support;
@@ -78,10 +76,13 @@ typedef struct {
 
 static const filter_t FILTERS[] = {{bicubic, 2.0}, {bilinear, 1.0}};
 
+/* Weights resizing the span [in0, in1) of in_size samples to out_size, with Pillow's rounding at
+ * every step (the span in single precision, as Pillow takes its box). Returns 0, or -1 when out
+ * of memory. */
 static int
-make_weights(int in_size, int out_size, const filter_t *filter, weights_t *w)
+make_weights(int in_size, float in0, float in1, int out_size, const filter_t *filter, weights_t *w)
 {
-    double scale = (double)in_size / out_size;
+    double scale = (double)(in1 - in0) / out_size;
     double filterscale = scale < 1.0 ? 1.0 : scale;
     double support = filter->support * filterscale;
     int ksize = (int)ceil(support) * 2 + 1;
@@ -98,7 +99,7 @@ make_weights(int in_size, int out_size, const filter_t *filter, weights_t *w)
         return -1;
     }
     for (int o = 0; o < out_size; o++) {
-        double center = (o + 0.5) * scale;
+        double center = in0 + (o + 0.5) * scale;
         double total = 0.0;
         double inverse = 1.0 / filterscale;
         int first = (int)(center - support + 0.5);
@@ -353,12 +354,27 @@ split_transposed(const uint8_t *src, Py_ssize_t s_stride, int rows, int cols, in
 typedef struct {
     /* source crop inside the image, in pixels */
     int top, left, height, width;
+    /* the span Pillow resamples inside it (its `box`): the whole crop unless given */
+    float x0, y0, x1, y1;
     int flip;
     /* destination (out_h, out_w, channels) with byte strides */
     uint8_t *out;
     int out_h, out_w;
     Py_ssize_t s_row, s_col, s_chan;
 } crop_t;
+
+/* Pillow's tests for a pass, including its comparison of the box's end with the output size */
+static inline int
+need_horizontal(const crop_t *c)
+{
+    return c->out_w != c->width || c->x0 != 0 || c->x1 != c->out_w;
+}
+
+static inline int
+need_vertical(const crop_t *c)
+{
+    return c->out_h != c->height || c->y0 != 0 || c->y1 != c->out_h;
+}
 
 /* Pillow 13 runs the vertical pass first when the height shrinks by more than twice as many
  * pixels as the width; earlier releases always start with the horizontal pass. */
@@ -378,11 +394,12 @@ resize_one(const crop_t *c, const uint8_t *image, Py_ssize_t i_stride, int chann
            int legacy_order, const filter_t *filter)
 {
     weights_t wh = {0}, wv = {0};
-    int need_h = c->out_w != c->width, need_v = c->out_h != c->height;
+    int need_h = need_horizontal(c), need_v = need_vertical(c);
     int oh = c->out_h, ow = c->out_w, h = c->height, w = c->width;
     int status = -1;
     uint8_t *scratch = NULL;
-    if (make_weights(w, ow, filter, &wh) || make_weights(h, oh, filter, &wv)) {
+    if (make_weights(w, c->x0, c->x1, ow, filter, &wh) ||
+        make_weights(h, c->y0, c->y1, oh, filter, &wv)) {
         goto done;
     }
     /* the result goes straight into `out` when it is channels-first, else into planes here */
@@ -485,17 +502,18 @@ static PyObject *
 resize_crops(PyObject *self, PyObject *args, PyObject *kwargs)
 {
     static char *keywords[] = {"image", "boxes", "flips", "outs", "horizontal_first", "bilinear",
-                               NULL};
+                               "spans", NULL};
     int legacy_order = 0, use_bilinear = 0;
     Py_buffer image = {0};
-    PyObject *image_obj, *boxes_obj, *flips_obj, *outs_obj;
-    PyObject *boxes = NULL, *flips = NULL, *outs = NULL, *result = NULL;
+    PyObject *image_obj, *boxes_obj, *flips_obj, *outs_obj, *spans_obj = Py_None;
+    PyObject *boxes = NULL, *flips = NULL, *outs = NULL, *spans = NULL, *result = NULL;
     Py_buffer views[MAX_CROPS];
     crop_t crops[MAX_CROPS];
     Py_ssize_t n = 0, held = 0;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOO|pp", keywords, &image_obj, &boxes_obj,
-                                     &flips_obj, &outs_obj, &legacy_order, &use_bilinear)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOO|ppO", keywords, &image_obj, &boxes_obj,
+                                     &flips_obj, &outs_obj, &legacy_order, &use_bilinear,
+                                     &spans_obj)) {
         return NULL;
     }
     if (PyObject_GetBuffer(image_obj, &image, PyBUF_STRIDES) < 0) {
@@ -517,9 +535,17 @@ resize_crops(PyObject *self, PyObject *args, PyObject *kwargs)
         goto done;
     }
     n = PySequence_Fast_GET_SIZE(boxes);
-    if (n > MAX_CROPS || PySequence_Fast_GET_SIZE(flips) != n || PySequence_Fast_GET_SIZE(outs) != n) {
+    if (spans_obj != Py_None) {
+        spans = PySequence_Fast(spans_obj, "spans must be None or a sequence of (x0, y0, x1, y1)");
+        if (spans == NULL) {
+            goto done;
+        }
+    }
+    if (n > MAX_CROPS || PySequence_Fast_GET_SIZE(flips) != n || PySequence_Fast_GET_SIZE(outs) != n ||
+        (spans != NULL && PySequence_Fast_GET_SIZE(spans) != n)) {
         PyErr_Format(PyExc_ValueError,
-                     "boxes, flips and outs must have the same length, at most %d", MAX_CROPS);
+                     "boxes, flips, outs (and spans) must have the same length, at most %d",
+                     MAX_CROPS);
         goto done;
     }
     int u_top = height, u_left = width, u_bottom = 0, u_right = 0;
@@ -534,6 +560,29 @@ resize_crops(PyObject *self, PyObject *args, PyObject *kwargs)
             PyErr_Format(PyExc_ValueError, "box (%d, %d, %d, %d) is not inside the %d x %d image",
                          c->top, c->left, c->height, c->width, height, width);
             goto done;
+        }
+        c->x0 = 0;
+        c->y0 = 0;
+        c->x1 = (float)c->width;
+        c->y1 = (float)c->height;
+        if (spans != NULL && PySequence_Fast_GET_ITEM(spans, i) != Py_None) {
+            /* single precision, as Pillow parses its box; Pillow's checks and messages */
+            if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(spans, i), "ffff;a span is (x0, y0, x1, y1)",
+                                  &c->x0, &c->y0, &c->x1, &c->y1)) {
+                goto done;
+            }
+            if (c->x0 < 0 || c->y0 < 0) {
+                PyErr_SetString(PyExc_ValueError, "box offset can't be negative");
+                goto done;
+            }
+            if (c->x1 > c->width || c->y1 > c->height) {
+                PyErr_SetString(PyExc_ValueError, "box can't exceed original image size");
+                goto done;
+            }
+            if (c->x1 - c->x0 < 0 || c->y1 - c->y0 < 0) {
+                PyErr_SetString(PyExc_ValueError, "box can't be empty");
+                goto done;
+            }
         }
         c->flip = PyObject_IsTrue(PySequence_Fast_GET_ITEM(flips, i));
         if (c->flip < 0) {
@@ -556,8 +605,7 @@ resize_crops(PyObject *self, PyObject *args, PyObject *kwargs)
         c->s_row = v->strides[0];
         c->s_col = v->strides[1];
         c->s_chan = v->strides[2];
-        if (c->width != c->out_w &&
-            !(c->height != c->out_h && vertical_first(c, legacy_order))) {
+        if (need_horizontal(c) && !(need_vertical(c) && vertical_first(c, legacy_order))) {
             /* crops resized horizontally first read the transposed box */
             u_top = c->top < u_top ? c->top : u_top;
             u_left = c->left < u_left ? c->left : u_left;
@@ -599,6 +647,7 @@ done:
     Py_XDECREF(boxes);
     Py_XDECREF(flips);
     Py_XDECREF(outs);
+    Py_XDECREF(spans);
     if (image.obj != NULL) {
         PyBuffer_Release(&image);
     }
@@ -671,10 +720,12 @@ static PyMethodDef methods[] = {
      "use_kernel(name)\n--\n\nSwitch every later call to kernel `name` (for tests and\n"
      "measurements; not to be called while other threads resize)."},
     {"resize_crops", (PyCFunction)(void (*)(void))resize_crops, METH_VARARGS | METH_KEYWORDS,
-     "resize_crops(image, boxes, flips, outs, horizontal_first=False, bilinear=False)\n--\n\n"
+     "resize_crops(image, boxes, flips, outs, horizontal_first=False, bilinear=False, spans=None)\n"
+     "--\n\n"
      "Resize crops of a uint8 (H, W, C) image into the given (h, w, C) arrays with Pillow's\n"
      "antialiased bicubic (or bilinear) filter, bit-identically; boxes are (top, left, height, width),\n"
-     "flips mirror a view left to right. Raises ValueError for bad shapes or boxes."},
+     "flips mirror a view left to right; spans, per crop None or Pillow's resize box\n"
+     "(x0, y0, x1, y1) inside it. Raises ValueError for bad shapes or boxes."},
     {NULL, NULL, 0, NULL},
 };
 

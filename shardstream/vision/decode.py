@@ -13,7 +13,10 @@ gives. :func:`image_size` returns that frame's size, so plan crops from it.
 Each crop follows torchvision's ``resized_crop`` on a PIL image: the box is cut out, then resized
 with Pillow's filter (bicubic by default, antialiased when shrinking), then optionally mirrored.
 Pixels outside a box never contribute to it. On a reduced decode the box is mapped into the scaled
-image, where it may start and end between pixels; Pillow resamples exactly that fractional box.
+image, where it may start and end between pixels, and exactly that fractional box is resampled.
+Bilinear and bicubic resizes run in :func:`~shardstream.vision.resize.resize_crops` (Pillow's
+arithmetic, bit for bit, in a C extension; measured 1.3-1.4x faster per evaluation crop than
+Pillow itself here); nearest and Lanczos go through Pillow.
 
 Region decoding: when the crops need only part of a JPEG, :func:`decode_crops` and
 :func:`decode_region` decode just the bounding box of the pixels they read (the union of the
@@ -47,6 +50,7 @@ from PIL import Image
 from ..errors import ConfigError, ImageDecodeError
 from .crops import SCALE_DENOMINATORS, CropBox, choose_scale, expand_sizes
 from .jpeg import is_jpeg, jpeg_info
+from .resize import resize_crops
 
 try:  # the fast path; without it Pillow decodes every image
     import simplejpeg as _simplejpeg
@@ -79,6 +83,9 @@ INTERPOLATIONS: dict[str, int] = {
     "lanczos": Image.Resampling.LANCZOS,
 }
 """The resampling filters :func:`decode_crops` accepts, by name (Pillow's, as torchvision uses)."""
+
+# filters computed by resize_crops (bit-identical to Pillow's); the others go through Pillow
+_KERNEL_FILTERS = {Image.Resampling.BILINEAR: "bilinear", Image.Resampling.BICUBIC: "bicubic"}
 
 _CROP_COLUMNS_BELOW = 0.6
 # A region narrower than this fraction of the image also skips the IDCT of the columns outside it
@@ -551,12 +558,24 @@ def _resized_crop(
     y1, x1 = min((top + h) * fy + oy, rows), min((left + w) * fx + ox, cols)
     iy0, ix0 = _floor(y0), _floor(x0)
     iy1, ix1 = max(_ceil(y1), iy0 + 1), max(_ceil(x1), ix0 + 1)
-    region = Image.fromarray(np.ascontiguousarray(image[iy0 - wy : iy1 - wy, ix0 - wx : ix1 - wx]))
     out_h, out_w = size
-    if (iy0, ix0, iy1, ix1) == (y0, x0, y1, x1):
+    integral = (iy0, ix0, iy1, ix1) == (y0, x0, y1, x1)
+    rel = (x0 - ix0, y0 - iy0, max(x1 - ix0, x0 - ix0 + 1e-3), max(y1 - iy0, y0 - iy0 + 1e-3))
+    if resample in _KERNEL_FILTERS and image.ndim == 3:  # Pillow's arithmetic, without Pillow
+        out = np.empty((out_h, out_w, image.shape[2]), np.uint8)
+        resize_crops(
+            image,
+            [(iy0 - wy, ix0 - wx, iy1 - iy0, ix1 - ix0)],
+            [flipped],
+            [out],
+            interpolation=_KERNEL_FILTERS[resample],
+            spans=[None if integral else rel],
+        )
+        return out
+    region = Image.fromarray(np.ascontiguousarray(image[iy0 - wy : iy1 - wy, ix0 - wx : ix1 - wx]))
+    if integral:
         resized = region.resize((out_w, out_h), resample)
     else:
-        rel = (x0 - ix0, y0 - iy0, max(x1 - ix0, x0 - ix0 + 1e-3), max(y1 - iy0, y0 - iy0 + 1e-3))
         resized = region.resize((out_w, out_h), resample, box=rel)
     if flipped:
         resized = resized.transpose(Image.Transpose.FLIP_LEFT_RIGHT)

@@ -19,8 +19,8 @@ small local crops this is nearly always full size). At full size every box is wh
 :func:`~shardstream.vision.resize.resize_crops` resizes all the views in one call, bit-identically
 to Pillow's bicubic ``resize`` (and so to torchvision's ``resized_crop`` on PIL images, what dinov2
 runs) where the optional C extension is built, mirrored and written straight into the
-channels-first outputs. A reduced decode maps boxes to fractional pixels, which Pillow resamples
-exactly (:func:`~shardstream.vision.decode.decode_crops`).
+channels-first outputs. A reduced decode maps boxes to fractional pixels, which the same kernel
+resamples as Pillow does (:func:`~shardstream.vision.decode.decode_crops`).
 
 Masks are drawn per sample (each global crop masked with probability ``mask_probability``, ratio
 uniform in ``mask_ratio_tuple``; :func:`~shardstream.vision.masking.sample_masks`), which has the

@@ -65,11 +65,12 @@ def resize_crops(
     *,
     interpolation: str = "bicubic",
     horizontal_first: bool | None = None,
+    spans: Sequence[tuple[float, float, float, float] | None] | None = None,
 ) -> None:
     """Resize boxes of ``image`` into ``outs`` (antialiased when shrinking), mirrored on ``flips``.
 
-    Each out receives ``Image.fromarray(image).crop(box).resize(size, filter)`` (mirrored left to
-    right when its flip is true), byte for byte where the extension is built.
+    Each out receives ``Image.fromarray(image).crop(box).resize(size, filter, box=span)``
+    (mirrored left to right when its flip is true), byte for byte where the extension is built.
 
     Args:
         image: uint8 ``(H, W, C)`` array, 1 to 4 interleaved channels (rows may be strided).
@@ -81,17 +82,24 @@ def resize_crops(
             (``BILINEAR``, torchvision's default).
         horizontal_first: run the horizontal pass first always, as Pillow before 13 does;
             ``None`` (default) follows the installed Pillow.
+        spans: per crop, ``None`` (the whole crop) or the fractional region of it to resample,
+            Pillow's ``resize(box=(x0, y0, x1, y1))`` in the crop's own pixels (taken in single
+            precision, as Pillow takes it); ``None`` for all crops by default.
 
     Raises:
         ConfigError: the arrays have the wrong dtype, rank or channel count, a box is not inside
-            the image, the three sequences differ in length, or ``interpolation`` is unknown.
+            the image or a span not inside its box, the sequences differ in length, or
+            ``interpolation`` is unknown.
     """
     if interpolation not in ("bicubic", "bilinear"):
         raise ConfigError(f"interpolation must be 'bicubic' or 'bilinear', got {interpolation!r}")
     if horizontal_first is None:
         horizontal_first = _HORIZONTAL_FIRST
     if _resample is None:
-        _resize_with_torch(image, boxes, flips, outs, interpolation)
+        if spans is not None and any(span is not None for span in spans):
+            _resize_with_pillow(image, boxes, flips, outs, interpolation, spans)
+        else:
+            _resize_with_torch(image, boxes, flips, outs, interpolation)
         return
     strides = getattr(image, "strides", None)
     if (
@@ -110,9 +118,38 @@ def resize_crops(
                 outs[start:stop],
                 horizontal_first=horizontal_first,
                 bilinear=interpolation == "bilinear",
+                spans=None if spans is None else spans[start:stop],
             )
     except (ValueError, TypeError) as error:
         raise ConfigError(f"cannot resize the crops: {error}") from None
+
+
+def _resize_with_pillow(
+    image: np.ndarray,
+    boxes: Sequence[tuple[int, int, int, int]],
+    flips: Sequence[bool],
+    outs: Sequence[np.ndarray],
+    interpolation: str,
+    spans: Sequence[tuple[float, float, float, float] | None],
+) -> None:
+    """The fallback for fractional spans: Pillow itself, crop by crop."""
+    from PIL import Image
+
+    if not (len(boxes) == len(flips) == len(outs) == len(spans)):
+        raise ConfigError("boxes, flips, outs and spans must have the same length")
+    resample = (
+        Image.Resampling.BILINEAR if interpolation == "bilinear" else Image.Resampling.BICUBIC
+    )
+    for (top, left, h, w), flip, out, span in zip(boxes, flips, outs, spans):
+        region = np.ascontiguousarray(image[top : top + h, left : left + w])
+        if region.shape[:2] != (h, w) or min(top, left) < 0 or h < 1 or w < 1:
+            raise ConfigError(f"box {(top, left, h, w)} is not inside the {image.shape[:2]} image")
+        try:
+            resized = Image.fromarray(region).resize(out.shape[1::-1], resample, box=span)
+        except ValueError as error:
+            raise ConfigError(f"cannot resize the crops: {error}") from None
+        pixels = np.asarray(resized).reshape(out.shape)
+        np.copyto(out, pixels[:, ::-1] if flip else pixels)
 
 
 def _resize_with_torch(

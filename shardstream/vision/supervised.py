@@ -13,7 +13,7 @@ is resized with antialiasing (bilinear by default, as torchvision). When the dec
 the box is whole pixels and is resized by :func:`~shardstream.vision.resize.resize_crops`,
 bit-identically to Pillow (and so to torchvision's PIL path) where its C extension is built, and
 straight into the channels-first output; a reduced decode maps the box to fractional pixels, which
-Pillow resamples exactly (:func:`~shardstream.vision.decode.decode_crops`). Either way only the part of a JPEG the
+the same kernel resamples as Pillow does (:func:`~shardstream.vision.decode.decode_crops`). Either way only the part of a JPEG the
 box covers is decoded (:func:`~shardstream.vision.decode.decode_region`; same pixels as a full
 decode).
 

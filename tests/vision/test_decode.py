@@ -267,3 +267,22 @@ def test_decode_region_is_the_slice_of_decode_image():
     pixels, origin = decode_region(grey, (3, 4, 20, 30))
     assert np.array_equal(pixels, decode_image(grey)[3:23, 4:34])
     assert (pixels[..., 0] == pixels[..., 2]).all()
+
+
+@pytest.mark.parametrize("interpolation", ["bilinear", "bicubic"])
+@pytest.mark.parametrize("scale", [1, 2, 4])
+def test_kernel_crops_equal_pillows_own_resize(interpolation, scale, monkeypatch):
+    # resize_crops (the C kernel, fractional spans on reduced decodes) against Pillow's resize:
+    # the same bytes for every box, flip and scale
+    grainy = np.asarray(smooth_rgb(427, 455)).astype(int)
+    grainy += np.random.default_rng(scale).integers(-30, 31, grainy.shape)
+    data = encode(Image.fromarray(grainy.clip(0, 255).astype(np.uint8)), quality=90)
+    rng = np.random.default_rng(scale)
+    crops = [random_resized_crop_params(427, 455, (0.02, 1.0), rng=rng) for _ in range(12)]
+    sizes = [(int(rng.integers(8, 120)), int(rng.integers(8, 120))) for _ in crops]
+    flips = [bool(rng.random() < 0.5) for _ in crops]
+    ours = _full_path_crops(data, crops, sizes, flips, scale, interpolation)
+    monkeypatch.setattr(decode, "_KERNEL_FILTERS", {})
+    pillows = _full_path_crops(data, crops, sizes, flips, scale, interpolation)
+    for box, mine, theirs in zip(crops, ours, pillows):
+        assert mine.dtype == theirs.dtype and np.array_equal(mine, theirs), (box, scale)

@@ -135,6 +135,55 @@ def test_equals_pillow_byte_for_byte_in_either_pass_order(
         assert np.array_equal(out, expected), (box, size, flip)
 
 
+span_cases = st.lists(
+    st.tuples(
+        st.integers(1, 120),
+        st.integers(1, 150),
+        st.floats(0, 1),  # x0, y0, x1, y1 as fractions of what is left
+        st.floats(0, 1),
+        st.floats(0, 1),
+        st.floats(0, 1),
+        st.integers(1, 90),
+        st.integers(1, 90),
+        st.booleans(),
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+@needs_extension
+@settings(max_examples=60, deadline=None)
+@given(cases=span_cases, interpolation=st.sampled_from(["bicubic", "bilinear"]))
+def test_fractional_spans_equal_pillows_resize_box(cases, interpolation):
+    resample = Image.BILINEAR if interpolation == "bilinear" else Image.BICUBIC
+    boxes, flips, outs, spans = [], [], [], []
+    for h, w, fx0, fy0, fx1, fy1, oh, ow, flip in cases:
+        x0, y0 = fx0 * w, fy0 * h
+        boxes.append((120 - h, 150 - w, h, w))
+        spans.append((x0, y0, x0 + fx1 * (w - x0), y0 + fy1 * (h - y0)))
+        flips.append(flip)
+        outs.append(np.zeros((oh, ow, 3), np.uint8))
+    resize_crops(PHOTO, boxes, flips, outs, interpolation=interpolation, spans=spans)
+    for (top, left, h, w), span, flip, out in zip(boxes, spans, flips, outs):
+        region = Image.fromarray(np.ascontiguousarray(PHOTO[top : top + h, left : left + w]))
+        expected = np.asarray(region.resize(out.shape[1::-1], resample, box=span))
+        assert np.array_equal(out, expected[:, ::-1] if flip else expected), (span, out.shape)
+
+
+def test_spans_outside_their_box_are_refused_on_both_paths(monkeypatch):
+    out = np.zeros((8, 8, 3), np.uint8)
+    for path in ("extension", "pillow"):
+        if path == "pillow":
+            monkeypatch.setattr(resize, "_resample", None)
+        elif not EXACT_RESIZE:
+            continue
+        with pytest.raises(ConfigError, match="can't exceed"):
+            resize_crops(PHOTO, [(0, 0, 30, 30)], [False], [out], spans=[(0, 0, 31, 30)])
+        with pytest.raises(ConfigError, match="negative"):
+            resize_crops(PHOTO, [(0, 0, 30, 30)], [False], [out], spans=[(-1, 0, 20, 30)])
+
+
 @needs_extension
 def test_default_order_is_the_installed_pillows():
     rng = np.random.default_rng(0)
