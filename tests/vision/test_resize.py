@@ -316,3 +316,16 @@ def test_bad_arguments_raise_config_errors(path, monkeypatch):
     with pytest.raises(ConfigError, match="interpolation"):
         resize_crops(PHOTO, [(0, 0, 30, 30)], [False], [out], interpolation="lanczos")
     assert not out.any()  # nothing written on a refused call
+
+
+def test_without_the_extension_spans_go_through_pillow_exactly(monkeypatch):
+    monkeypatch.setattr(resize, "_resample", None)
+    boxes = [(3, 4, 100, 120), (0, 0, 120, 150)]
+    spans = [(0.5, 1.25, 99.75, 80.5), None]
+    outs = [np.zeros((40, 50, 3), np.uint8), np.zeros((30, 31, 3), np.uint8)]
+    resize_crops(PHOTO, boxes, [True, False], outs, interpolation="bilinear", spans=spans)
+    first = Image.fromarray(np.ascontiguousarray(PHOTO[3:103, 4:124]))
+    expected = np.asarray(first.resize((50, 40), Image.BILINEAR, box=spans[0]))[:, ::-1]
+    assert np.array_equal(outs[0], expected)
+    whole = np.asarray(Image.fromarray(PHOTO).resize((31, 30), Image.BILINEAR))
+    assert np.array_equal(outs[1], whole)
