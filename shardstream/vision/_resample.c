@@ -2,21 +2,23 @@
  * Pillow.
  *
  * dinov2 and torchvision resize PIL images, so Pillow's resampler defines the pixels users train
- * on. This module computes the same coefficients (double precision, then 22-bit fixed point) and
- * the same two passes (horizontal first, the intermediate rounded and clipped to uint8, then
- * vertical), so every output byte equals Pillow's `crop(box).resize(size, BICUBIC)`; integer
- * sums are exact, so the order of the terms does not matter and both passes can be vectorised:
+ * on. This module computes the same coefficients (double precision, then 22-bit fixed point, a
+ * fractional `box` taken in single precision as Pillow takes it) and the same two passes with the
+ * intermediate rounded and clipped to uint8, in the order Pillow runs them (Pillow 13 starts with
+ * the vertical pass when the height shrinks by more than twice as many pixels as the width; older
+ * releases always start horizontally, selected by horizontal_first=True). So every output byte
+ * equals Pillow's `crop(box).resize(size, filter, box=span)`. Integer sums are exact, so the
+ * order of the terms does not matter and both passes can be vectorised:
  *
- * - the image (the union of the crops) is transposed once, so that the horizontal pass, like the
- *   vertical one, combines whole contiguous rows with one weight each (a loop the compiler turns
- *   into SIMD code; an AVX2 copy is chosen at load time where the CPU has it);
- * - the horizontal pass writes its result back in row order, mirrored when the view is flipped,
- *   ready for the vertical pass, which writes the output rows into channels-last or
- *   channels-first memory directly (no separate flip, copy or channel split).
+ * - every pass combines whole contiguous lines with one weight each ("weigh"), in an AVX-512,
+ *   AVX2 or portable version chosen at import (kernels() / use_kernel() for tests);
+ * - for the horizontal pass the union of the crops is split into per-channel planes and
+ *   transposed once per image (SSE2 16 x 16 byte transposes), so columns become lines;
+ * - results are written back mirrored when a view is flipped, and the last pass writes into
+ *   channels-first or channels-last memory directly (no separate flip, copy or channel split).
  *
- * One function, resize_crops(); the GIL is released around the arithmetic, and scratch memory
- * is per call, so threads may call it concurrently. Checked against Pillow by
- * tests/vision/test_resize.py.
+ * resize_crops() releases the GIL around the arithmetic and its scratch memory is per call, so
+ * threads may call it concurrently. Checked against Pillow by tests/vision/test_resize.py.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
