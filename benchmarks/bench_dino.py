@@ -166,8 +166,10 @@ class WorkerSideOnly:
         return batch
 
 
-def shardstream_pass(path: Path, preset, batches: int, batch_size: int, workers: int, stats: list):
-    """Load ``batches`` batches through the loader; keep its stats()."""
+def shardstream_pass(
+    path: Path, preset, batches: int, batch_size: int, workers: int, stats: list, marks=None
+):
+    """Load ``batches`` batches through the loader; keep its stats() (and each batch's time)."""
     from shardstream.load.chain import Loader
 
     loader = (
@@ -178,6 +180,8 @@ def shardstream_pass(path: Path, preset, batches: int, batch_size: int, workers:
     )
     try:
         for count, _ in enumerate(loader, start=1):
+            if marks is not None:
+                marks.append(time.perf_counter())
             if count == batches:
                 break
         stats.append(loader.stats())
@@ -187,23 +191,9 @@ def shardstream_pass(path: Path, preset, batches: int, batch_size: int, workers:
 
 def steady_rate(path: Path, preset, batches: int, batch_size: int, workers: int) -> float:
     """Images/s of one loader pass after its first sixth of batches (worker start-up excluded)."""
-    from shardstream.load.chain import Loader
-
     warm = max(1, batches // 6)
-    loader = (
-        Loader(path, seed=0)
-        .batch(batch_size, drop_last=True)
-        .preset(preset, device="cpu")
-        .pytorch(num_workers=workers)
-    )
-    marks = []
-    try:
-        for count, _ in enumerate(loader, start=1):
-            marks.append(time.perf_counter())
-            if count == batches:
-                break
-    finally:
-        loader.close()
+    marks: list[float] = []
+    shardstream_pass(path, preset, batches, batch_size, workers, [], marks)
     if len(marks) <= warm:
         raise SystemExit(f"steady state needs more than {warm} batches, got {len(marks)}")
     return (len(marks) - warm) * batch_size / (marks[-1] - marks[warm - 1])

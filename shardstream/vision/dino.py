@@ -463,19 +463,19 @@ class DinoPreset:
         global_size, local_size = self.global_crops_size, self.local_crops_size
         count = len(boxes)
         sizes = [(global_size, global_size)] * 2 + [(local_size, local_size)] * (count - 2)
+        global_crops = np.empty((2, 3, global_size, global_size), np.uint8)
+        local_crops = np.empty((count - 2, 3, local_size, local_size), np.uint8)
+        outputs = [global_crops[0], global_crops[1], *local_crops]
+        scale = choose_scale(height, width, boxes, sizes)
+        if scale == 1 and params is None:  # colour on the device: straight into channels-first
+            image = decode_image(data, max_pixels=self.max_pixels)
+            resize_crops(image, boxes, flips, [out.transpose(1, 2, 0) for out in outputs])
+            return global_crops, local_crops
         global_hwc = np.empty((2, global_size, global_size, 3), np.uint8)
         local_hwc = np.empty((count - 2, local_size, local_size, 3), np.uint8)
         views = [global_hwc[0], global_hwc[1], *local_hwc]
-        scale = choose_scale(height, width, boxes, sizes)
         if scale == 1:
-            image = decode_image(data, max_pixels=self.max_pixels)
-            if params is None:  # colour on the device: resize straight into channels-first views
-                global_crops = np.empty((2, 3, global_size, global_size), np.uint8)
-                local_crops = np.empty((count - 2, 3, local_size, local_size), np.uint8)
-                outs = [view.transpose(1, 2, 0) for view in (*global_crops, *local_crops)]
-                resize_crops(image, boxes, flips, outs)
-                return global_crops, local_crops
-            resize_crops(image, boxes, flips, views)
+            resize_crops(decode_image(data, max_pixels=self.max_pixels), boxes, flips, views)
         else:
             crops = decode_crops(
                 data, boxes, sizes, flip=flips, scale=scale, max_pixels=self.max_pixels
@@ -491,9 +491,7 @@ class DinoPreset:
                 apply_photometric_views(
                     local_hwc, params["local"], recipes["local"], layout="NHWC", out=local_hwc
                 )
-        global_crops = np.empty((2, 3, global_size, global_size), np.uint8)
-        local_crops = np.empty((count - 2, 3, local_size, local_size), np.uint8)
-        for view, out in zip(views, [global_crops[0], global_crops[1], *local_crops]):
+        for view, out in zip(views, outputs):
             cv2.split(view, list(out))  # writes the three contiguous planes of ``out``
         return global_crops, local_crops
 

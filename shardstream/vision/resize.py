@@ -95,6 +95,8 @@ def resize_crops(
         raise ConfigError(f"interpolation must be 'bicubic' or 'bilinear', got {interpolation!r}")
     if horizontal_first is None:
         horizontal_first = _HORIZONTAL_FIRST
+    if spans is not None and len(spans) != len(boxes):
+        raise ConfigError("boxes, flips, outs and spans must have the same length")
     if _resample is None:
         if spans is not None and any(span is not None for span in spans):
             _resize_with_pillow(image, boxes, flips, outs, interpolation, spans)
@@ -135,15 +137,12 @@ def _resize_with_pillow(
     """The fallback for fractional spans: Pillow itself, crop by crop."""
     from PIL import Image
 
-    if not (len(boxes) == len(flips) == len(outs) == len(spans)):
-        raise ConfigError("boxes, flips, outs and spans must have the same length")
+    _check_crops(image, boxes, flips, outs)
     resample = (
         Image.Resampling.BILINEAR if interpolation == "bilinear" else Image.Resampling.BICUBIC
     )
     for (top, left, h, w), flip, out, span in zip(boxes, flips, outs, spans):
         region = np.ascontiguousarray(image[top : top + h, left : left + w])
-        if region.shape[:2] != (h, w) or min(top, left) < 0 or h < 1 or w < 1:
-            raise ConfigError(f"box {(top, left, h, w)} is not inside the {image.shape[:2]} image")
         try:
             resized = Image.fromarray(region).resize(out.shape[1::-1], resample, box=span)
         except ValueError as error:
@@ -163,21 +162,11 @@ def _resize_with_torch(
     import torch
     from torch.nn import functional
 
-    if image.dtype != np.uint8 or image.ndim != 3:
-        raise ConfigError(f"image must be a uint8 (H, W, C) array, got {image.dtype} {image.shape}")
-    if not (len(boxes) == len(flips) == len(outs)):
-        raise ConfigError("boxes, flips and outs must have the same length")
-    height, width = image.shape[:2]
+    _check_crops(image, boxes, flips, outs)
     if not image.flags.writeable or any(stride < 0 for stride in image.strides):
         image = np.array(image)
     pixels = torch.from_numpy(image).unsqueeze(0).permute(0, 3, 1, 2)  # (1, C, H, W) view
     for (top, left, h, w), flip, out in zip(boxes, flips, outs):
-        if not (
-            top >= 0 and left >= 0 and h > 0 and w > 0 and top + h <= height and left + w <= width
-        ):
-            raise ConfigError(f"box {(top, left, h, w)} is not inside the {height} x {width} image")
-        if out.dtype != np.uint8 or out.ndim != 3 or out.shape[2] != image.shape[2]:
-            raise ConfigError(f"each out must be a uint8 (h, w, {image.shape[2]}) array")
         if (h, w) == out.shape[:2]:
             region = image[top : top + h, left : left + w]
         else:
@@ -192,3 +181,24 @@ def _resize_with_torch(
             )
             region = resized[0].permute(1, 2, 0).numpy()
         np.copyto(out, region[:, ::-1] if flip else region)
+
+
+def _check_crops(
+    image: np.ndarray,
+    boxes: Sequence[tuple[int, int, int, int]],
+    flips: Sequence[bool],
+    outs: Sequence[np.ndarray],
+) -> None:
+    """The fallbacks' checks of what the extension checks itself (ConfigError on failure)."""
+    if image.dtype != np.uint8 or image.ndim != 3:
+        raise ConfigError(f"image must be a uint8 (H, W, C) array, got {image.dtype} {image.shape}")
+    if not (len(boxes) == len(flips) == len(outs)):
+        raise ConfigError("boxes, flips and outs must have the same length")
+    height, width, channels = image.shape
+    for (top, left, h, w), out in zip(boxes, outs):
+        if not (
+            top >= 0 and left >= 0 and h > 0 and w > 0 and top + h <= height and left + w <= width
+        ):
+            raise ConfigError(f"box {(top, left, h, w)} is not inside the {height} x {width} image")
+        if out.dtype != np.uint8 or out.ndim != 3 or out.shape[2] != channels:
+            raise ConfigError(f"each out must be a uint8 (h, w, {channels}) array")

@@ -182,6 +182,10 @@ def test_spans_outside_their_box_are_refused_on_both_paths(monkeypatch):
             resize_crops(PHOTO, [(0, 0, 30, 30)], [False], [out], spans=[(0, 0, 31, 30)])
         with pytest.raises(ConfigError, match="negative"):
             resize_crops(PHOTO, [(0, 0, 30, 30)], [False], [out], spans=[(-1, 0, 20, 30)])
+        with pytest.raises(ConfigError, match="not inside"):
+            resize_crops(PHOTO, [(100, 0, 30, 30)], [False], [out], spans=[(0, 0, 20, 30)])
+        with pytest.raises(ConfigError, match="same length"):
+            resize_crops(PHOTO, [(0, 0, 30, 30)], [False], [out], spans=[None, None])
 
 
 @needs_extension
