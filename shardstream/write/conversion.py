@@ -74,6 +74,7 @@ _MAX_CHUNK = 32
 _CHUNKS_PER_WORKER = 4
 #: Items converted in this process to choose between it and worker processes (workers=None).
 _PROBE_ITEMS = 16
+_WORK_MARGIN = 3.0  # see _choose_workers
 #: Bytes the writer gathers per write and md5 call: large enough that it joins them into one
 #: buffer, so the md5 thread takes the GIL once per 8 MiB instead of once per sample.
 _BUFFERING = 8 << 20
@@ -421,6 +422,9 @@ def _choose_workers(items: Iterator[Item], options: _Options) -> tuple[int, list
     Worker processes pay off when loading, checking and packing an item costs more than
     hashing its bytes, which the writer does on its own thread in this process (so with cheap
     items md5 is the bound, and handing samples between processes only takes CPU from it).
+    The probe is one timing of each on a shared machine, so processes need the work to cost
+    clearly more (_WORK_MARGIN times the hashing): plain copies measured 0.2-0.8x the hashing
+    (near 1x when the machine is busy), re-encoding ~270x.
     Returns the choice and the probe's results (to be written first).
     """
     cores = default_workers()
@@ -436,7 +440,7 @@ def _choose_workers(items: Iterator[Item], options: _Options) -> tuple[int, list
     for data in packed:
         digest.update(data)
     hashing = time.perf_counter() - started
-    return (cores if work > hashing else 1), [results]
+    return (cores if work > _WORK_MARGIN * hashing else 1), [results]
 
 
 def _chunks(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
