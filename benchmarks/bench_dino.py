@@ -159,8 +159,11 @@ class WorkerSideOnly:
         self.preset = preset
         self.fields = preset.fields
 
-    def worker(self, sample, rng):
-        return self.preset.worker(sample, rng)
+    def in_place_fields(self):
+        return self.preset.in_place_fields()
+
+    def worker(self, sample, rng, out=None):
+        return self.preset.worker(sample, rng, out=out)
 
     def device(self, batch):
         return batch

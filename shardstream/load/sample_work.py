@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import inspect
 import io
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
-from ..errors import CorruptSampleError, MissingFieldError
+from ..errors import CollateError, CorruptSampleError, MissingFieldError
 from ..format.codec import unpackb
 from ..format.fields import bin_payload, packed_fields
 from ..order.samplers.seeds import sample_rng
@@ -83,7 +84,11 @@ class SampleWork:
         transform: a callable ``fn(sample)`` / ``fn(sample, rng=...)``, or a dict
             ``{field: fn or None}`` whose keys are the fields the output keeps.
         preset: a preset whose ``worker(sample, rng)`` replaces the transform (its fields are
-            given as raw bytes).
+            given as raw bytes). A preset with ``in_place_fields()`` (``{name: (shape,
+            dtype)}`` of fixed-shape per-sample arrays) is called ``worker(sample, rng,
+            out={name: array})`` in batched loaders without a ``collate_fn``: ``out`` holds the
+            sample's rows of the batch arrays (in the worker's shared-memory slot when there
+            is one), so those fields are never copied again by collation.
         collate_fn: merges a batch's samples (in the worker); ``None`` for the preset's
             ``collate(samples)`` when it has one, else :func:`default_collate`.
         convert: ``"numpy"``, ``"pytorch"`` or ``"tensorflow"``: the tensors of the default
@@ -131,6 +136,12 @@ class SampleWork:
             self._needs_rng = preset is not None or (transform is not None and wants_rng(transform))
         self._skipped: Any = None
         self.zero_copy = zero_copy
+        in_place = getattr(preset, "in_place_fields", None)
+        self._in_place: dict[str, tuple[tuple[int, ...], np.dtype]] = (
+            {name: (tuple(shape), np.dtype(dtype)) for name, (shape, dtype) in in_place().items()}
+            if in_place is not None and batched and collate_fn is None
+            else {}
+        )
         # fields delivered as their encoded bytes: sliced out of the packed sample, not unpacked
         self._raw_fields = (
             frozenset(name for name, method in self.decode.items() if method == "tobytes")
@@ -176,7 +187,13 @@ class SampleWork:
                 if "key" in sample and "key" not in selected:
                     selected["key"] = sample["key"]  # so a preset's errors can name the sample
                 with timer.stage("transform"):
-                    out = self.preset.worker(selected, rng)
+                    if self._in_place:
+                        rows = {name: a[item] for name, a in self._placement(task).items()}
+                        out = self.preset.worker(selected, rng, out=rows)
+                        if out is not self._skipped and out is not _skipped():
+                            _take_placed(out, rows, index)
+                    else:
+                        out = self.preset.worker(selected, rng)
                 if out is self._skipped or out is _skipped():
                     return out  # the preset skipped it by its own policy
                 if self.return_index and isinstance(out, dict) and "index" not in out:
@@ -216,8 +233,12 @@ class SampleWork:
                 return positions, self.collate_fn(values)
             preset_collate = getattr(self.preset, "collate", None)
             if preset_collate is not None:  # a preset may lay its batch out for its device step
-                return positions, self._convert(preset_collate(values))
-            return positions, self._convert(default_collate(values, keep_views=self.zero_copy))
+                batch = preset_collate(values)
+            else:
+                batch = default_collate(values, keep_views=self.zero_copy)
+            if self._in_place:
+                batch = _with_placed(batch, task.state, items)
+            return positions, self._convert(batch)
 
     def describe(self, index: int) -> str:
         """``"sample 17 (key 'img_00017') of /path/x.msgpack"``."""
@@ -229,6 +250,24 @@ class SampleWork:
         return f"sample {index} (key {key!r}) of {where}"
 
     # --- helpers ----------------------------------------------------------------------------
+
+    def _placement(self, task: Any) -> dict[str, np.ndarray]:
+        """The batch arrays of the preset's in-place fields for ``task``, made by its first
+        sample (in the worker's slot when an arena is open; see
+        :func:`~shardstream.load.engine.scratch.batch_array`)."""
+        placed = task.state.get("placed")
+        if placed is None:
+            with _PLACEMENT_LOCK:  # the batch's samples may run on several threads
+                placed = task.state.get("placed")
+                if placed is None:
+                    from .engine.scratch import batch_array
+
+                    placed = {
+                        name: batch_array(f"placed/{name}", (len(task), *shape), dtype)
+                        for name, (shape, dtype) in self._in_place.items()
+                    }
+                    task.state["placed"] = placed
+        return placed
 
     def _unpack_lazily(self, raw: memoryview, index: int) -> dict:
         """The selected fields of a packed sample: ``tobytes`` fields as slices of ``raw`` (their
@@ -317,6 +356,54 @@ class SampleWork:
         if self.convert == "tensorflow":
             return to_tensorflow(tree)
         return tree
+
+
+_PLACEMENT_LOCK = threading.Lock()
+
+
+def _take_placed(out: Any, rows: Mapping[str, np.ndarray], index: int) -> None:
+    """Remove the in-place fields from a preset's output ``out``; a value that is not the row
+    it was given is copied into that row.
+
+    Raises:
+        CollateError: ``out`` is not a dict, or a value does not fit its row.
+    """
+    if not isinstance(out, dict):
+        raise CollateError(
+            f"sample {index}: a preset with in_place_fields() must return a dict, "
+            f"got {type(out).__name__}"
+        )
+    for name, row in rows.items():
+        value = out.pop(name, None)
+        if value is None or value is row:
+            continue
+        value = np.asarray(value)
+        if value.shape != row.shape:
+            raise CollateError(
+                f"sample {index}: field {name!r} has shape {value.shape}, but the preset's "
+                f"in_place_fields() declares {row.shape}"
+            )
+        np.copyto(row, value, casting="same_kind")
+
+
+def _with_placed(batch: Any, state: Mapping[str, Any], items: list[int]) -> dict:
+    """``batch`` with the in-place fields added: their rows of the delivered ``items``, moved
+    up over the rows of skipped samples.
+
+    Raises:
+        CollateError: the collated batch is not a dict.
+    """
+    if not isinstance(batch, dict):
+        raise CollateError(
+            f"a preset with in_place_fields() must collate to a dict, got {type(batch).__name__}"
+        )
+    placed = state["placed"]
+    for name, array in placed.items():
+        for row, item in enumerate(items):  # items ascend, so no row is read after it is written
+            if item != row:
+                array[row] = array[item]
+        batch[name] = array[: len(items)]
+    return batch
 
 
 def _skipped() -> Any:

@@ -17,13 +17,15 @@
  * - results are written back mirrored when a view is flipped, and the last pass writes into
  *   channels-first or channels-last memory directly (no separate flip, copy or channel split).
  *
- * resize_crops() releases the GIL around the arithmetic and its scratch memory is per call, so
- * threads may call it concurrently. Checked against Pillow by tests/vision/test_resize.py.
+ * resize_crops() releases the GIL around the arithmetic and its scratch memory is per thread
+ * (kept between calls, so that the pages are not faulted in again for every image), so threads
+ * may call it concurrently. Checked against Pillow by tests/vision/test_resize.py.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +45,72 @@ typedef struct {
     int32_t *coeffs; /* per output index: ksize fixed-point weights */
     int ksize;
 } weights_t;
+
+/* Per-thread scratch memory kept between calls: slot 0 holds the union's transposed planes for
+ * a whole call, slot 1 one crop's intermediates. Freshly mapped pages cost a fault and a zeroing
+ * each, ~9 % of a DINO sample's resizing when every call allocated its own. */
+typedef struct {
+    uint8_t *buffer[2];
+    size_t size[2];
+} arena_t;
+
+static pthread_key_t arena_key;
+static pthread_once_t arena_once = PTHREAD_ONCE_INIT;
+
+static void
+arena_free(void *pointer)
+{
+    arena_t *arena = pointer;
+    free(arena->buffer[0]);
+    free(arena->buffer[1]);
+    free(arena);
+}
+
+static void
+arena_make_key(void)
+{
+    (void)pthread_key_create(&arena_key, arena_free);
+}
+
+/* At least `bytes` bytes of this thread's slot `slot` (its earlier contents are not kept), or
+ * NULL when out of memory. */
+static uint8_t *
+arena_get(int slot, size_t bytes)
+{
+    (void)pthread_once(&arena_once, arena_make_key);
+    arena_t *arena = pthread_getspecific(arena_key);
+    if (arena == NULL) {
+        arena = calloc(1, sizeof(*arena));
+        if (arena == NULL || pthread_setspecific(arena_key, arena) != 0) {
+            free(arena);
+            return NULL;
+        }
+    }
+    if (arena->size[slot] < bytes) {
+        free(arena->buffer[slot]);
+        arena->buffer[slot] = malloc(bytes);
+        arena->size[slot] = arena->buffer[slot] == NULL ? 0 : bytes;
+    }
+    return arena->buffer[slot];
+}
+
+/* Give back this thread's slots over ARENA_KEEP bytes, so that one huge image does not pin its
+ * scratch memory for the life of the thread. */
+enum { ARENA_KEEP = 16 << 20 };
+
+static void
+arena_trim(void)
+{
+    (void)pthread_once(&arena_once, arena_make_key);
+    arena_t *arena = pthread_getspecific(arena_key);
+    for (int slot = 0; arena != NULL && slot < 2; slot++) {
+        if (arena->size[slot] > ARENA_KEEP) {
+            free(arena->buffer[slot]);
+            arena->buffer[slot] = NULL;
+            arena->size[slot] = 0;
+        }
+    }
+}
 
 /* Pillow's BILINEAR filter: a triangle of support 1 */
 static double
@@ -174,77 +242,131 @@ weigh_portable(const uint8_t *src, Py_ssize_t stride, int n, int first, int coun
 #if HAVE_AVX2_PATH
 #include <immintrin.h>
 
-/* The same with AVX2: 32 sums held in four registers across the taps; the shift, the 32 -> 16
- * -> 8 bit saturating packs and a lane fix-up give exactly clip8. */
+/* The SIMD kernels use 16-bit multiplies (pmaddwd), exactly: each 22-bit weight k is split as
+ * k = hi * 2^11 + lo with lo in [0, 2^11), so that both halves fit in 16 bits, and
+ * sum(k * p) = 2^11 * sum(hi * p) + sum(lo * p) in 32-bit integers. pmaddwd multiplies pairs of
+ * words and adds each pair, so two taps go in one instruction per half: the pixels of rows t and
+ * t + 1 are interleaved as words (p_t[i], p_t+1[i]) and multiplied by (w_t, w_t+1). That halves
+ * the multiply uops of a 32-bit multiply per tap, and the unpacks that interleave and widen the
+ * pixels replace the widening a 32-bit multiply needs anyway. */
+typedef struct {
+    const uint8_t *a, *b; /* the two rows of a pair (b = a, with zero weights, for an odd tap) */
+    int32_t hi, lo;       /* (w_a, w_b) halves as packed words */
+} tap_pair_t;
+
+static int
+tap_pairs(const uint8_t *src, Py_ssize_t stride, int count, const int32_t *k, tap_pair_t *pairs)
+{
+    int n = 0;
+    for (int t = 0; t < count; t += 2) {
+        int32_t ka = k[t], kb = t + 1 < count ? k[t + 1] : 0;
+        pairs[n].a = src + t * stride;
+        pairs[n].b = t + 1 < count ? src + (t + 1) * stride : pairs[n].a;
+        pairs[n].hi = (int32_t)((uint32_t)(uint16_t)(ka >> 11) | (uint32_t)(uint16_t)(kb >> 11) << 16);
+        pairs[n].lo = (int32_t)((uint32_t)(ka & 0x7FF) | (uint32_t)(kb & 0x7FF) << 16);
+        n++;
+    }
+    return n;
+}
+
+/* 32 pixels with AVX2. Within each 128-bit lane the unpacks give pixels 0-3, 4-7, 8-11 and 12-15
+ * of the lane's 16 in four accumulators, and the in-lane packs put them back in order. */
+__attribute__((target("avx2"))) static inline __m256i
+weigh_block_avx2(const tap_pair_t *pairs, int n_pairs, int i)
+{
+    const __m256i zero = _mm256_setzero_si256();
+    __m256i h0 = zero, h1 = zero, h2 = zero, h3 = zero;
+    __m256i l0 = _mm256_set1_epi32(1 << (PRECISION_BITS - 1)), l1 = l0, l2 = l0, l3 = l0;
+    for (int p = 0; p < n_pairs; p++) {
+        __m256i ra = _mm256_loadu_si256((const __m256i *)(pairs[p].a + i));
+        __m256i rb = _mm256_loadu_si256((const __m256i *)(pairs[p].b + i));
+        __m256i wh = _mm256_set1_epi32(pairs[p].hi), wl = _mm256_set1_epi32(pairs[p].lo);
+        __m256i x0 = _mm256_unpacklo_epi8(ra, rb), x1 = _mm256_unpackhi_epi8(ra, rb);
+        __m256i v0 = _mm256_unpacklo_epi8(x0, zero), v1 = _mm256_unpackhi_epi8(x0, zero);
+        __m256i v2 = _mm256_unpacklo_epi8(x1, zero), v3 = _mm256_unpackhi_epi8(x1, zero);
+        h0 = _mm256_add_epi32(h0, _mm256_madd_epi16(v0, wh));
+        l0 = _mm256_add_epi32(l0, _mm256_madd_epi16(v0, wl));
+        h1 = _mm256_add_epi32(h1, _mm256_madd_epi16(v1, wh));
+        l1 = _mm256_add_epi32(l1, _mm256_madd_epi16(v1, wl));
+        h2 = _mm256_add_epi32(h2, _mm256_madd_epi16(v2, wh));
+        l2 = _mm256_add_epi32(l2, _mm256_madd_epi16(v2, wl));
+        h3 = _mm256_add_epi32(h3, _mm256_madd_epi16(v3, wh));
+        l3 = _mm256_add_epi32(l3, _mm256_madd_epi16(v3, wl));
+    }
+    /* (hi sum << 11) + lo sum (+ the bias), then the shift and saturating packs of clip8 */
+    h0 = _mm256_srai_epi32(_mm256_add_epi32(_mm256_slli_epi32(h0, 11), l0), PRECISION_BITS);
+    h1 = _mm256_srai_epi32(_mm256_add_epi32(_mm256_slli_epi32(h1, 11), l1), PRECISION_BITS);
+    h2 = _mm256_srai_epi32(_mm256_add_epi32(_mm256_slli_epi32(h2, 11), l2), PRECISION_BITS);
+    h3 = _mm256_srai_epi32(_mm256_add_epi32(_mm256_slli_epi32(h3, 11), l3), PRECISION_BITS);
+    return _mm256_packus_epi16(_mm256_packs_epi32(h0, h1), _mm256_packs_epi32(h2, h3));
+}
+
 __attribute__((target("avx2"))) static void
 weigh_avx2(const uint8_t *src, Py_ssize_t stride, int n, int first, int count, const int32_t *k,
            uint8_t *restrict dst)
 {
-    const __m256i bias = _mm256_set1_epi32(1 << (PRECISION_BITS - 1));
-    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
     src += first * stride;
     if (n < 32) {
         weigh_portable(src, stride, n, 0, count, k, dst);
         return;
     }
+    tap_pair_t pairs[count / 2 + 1];
+    int n_pairs = tap_pairs(src, stride, count, k, pairs);
     for (int i = 0; i < n; i += 32) {
         if (i + 32 > n) {
             i = n - 32; /* a last block overlapping the previous one: same values rewritten */
         }
-        __m256i a0 = bias, a1 = bias, a2 = bias, a3 = bias;
-        for (int t = 0; t < count; t++) {
-            const uint8_t *p = src + t * stride + i;
-            __m256i w = _mm256_set1_epi32(k[t]);
-            a0 = _mm256_add_epi32(a0, _mm256_mullo_epi32(w, _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p))));
-            a1 = _mm256_add_epi32(a1, _mm256_mullo_epi32(w, _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p + 8)))));
-            a2 = _mm256_add_epi32(a2, _mm256_mullo_epi32(w, _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p + 16)))));
-            a3 = _mm256_add_epi32(a3, _mm256_mullo_epi32(w, _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p + 24)))));
-        }
-        a0 = _mm256_srai_epi32(a0, PRECISION_BITS);
-        a1 = _mm256_srai_epi32(a1, PRECISION_BITS);
-        a2 = _mm256_srai_epi32(a2, PRECISION_BITS);
-        a3 = _mm256_srai_epi32(a3, PRECISION_BITS);
-        __m256i packed = _mm256_packus_epi16(_mm256_packs_epi32(a0, a1), _mm256_packs_epi32(a2, a3));
-        _mm256_storeu_si256((__m256i *)(dst + i), _mm256_permutevar8x32_epi32(packed, order));
+        _mm256_storeu_si256((__m256i *)(dst + i), weigh_block_avx2(pairs, n_pairs, i));
     }
 }
 #endif
 
 #if HAVE_AVX2_PATH
-/* The same with AVX-512: 64 sums in four registers; max with 0 and an unsigned-saturating
- * narrowing give exactly clip8. Lines shorter than 64, and the ends of longer ones, take the
- * AVX2 version. */
+/* The same with AVX-512 (BW): 64 pixels per block, the same in-lane order; lines shorter than
+ * 64, and the ends of longer ones, take 32-pixel AVX2 blocks. */
 __attribute__((target("avx512f,avx512bw,avx2"))) static void
 weigh_avx512(const uint8_t *src, Py_ssize_t stride, int n, int first, int count,
              const int32_t *k, uint8_t *restrict dst)
 {
     src += first * stride;
-    if (n < 64) {
-        weigh_avx2(src, stride, n, 0, count, k, dst);
+    if (n < 32) {
+        weigh_portable(src, stride, n, 0, count, k, dst);
         return;
     }
-    const __m512i bias = _mm512_set1_epi32(1 << (PRECISION_BITS - 1));
+    tap_pair_t pairs[count / 2 + 1];
+    int n_pairs = tap_pairs(src, stride, count, k, pairs);
     const __m512i zero = _mm512_setzero_si512();
+    const __m512i bias = _mm512_set1_epi32(1 << (PRECISION_BITS - 1));
     int i = 0;
     for (; i + 64 <= n; i += 64) {
-        __m512i a0 = bias, a1 = bias, a2 = bias, a3 = bias;
-        for (int t = 0; t < count; t++) {
-            const uint8_t *p = src + t * stride + i;
-            __m512i w = _mm512_set1_epi32(k[t]);
-            a0 = _mm512_add_epi32(a0, _mm512_mullo_epi32(w, _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p))));
-            a1 = _mm512_add_epi32(a1, _mm512_mullo_epi32(w, _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p + 16)))));
-            a2 = _mm512_add_epi32(a2, _mm512_mullo_epi32(w, _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p + 32)))));
-            a3 = _mm512_add_epi32(a3, _mm512_mullo_epi32(w, _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p + 48)))));
+        __m512i h0 = zero, h1 = zero, h2 = zero, h3 = zero;
+        __m512i l0 = bias, l1 = bias, l2 = bias, l3 = bias;
+        for (int p = 0; p < n_pairs; p++) {
+            __m512i ra = _mm512_loadu_si512((const void *)(pairs[p].a + i));
+            __m512i rb = _mm512_loadu_si512((const void *)(pairs[p].b + i));
+            __m512i wh = _mm512_set1_epi32(pairs[p].hi), wl = _mm512_set1_epi32(pairs[p].lo);
+            __m512i x0 = _mm512_unpacklo_epi8(ra, rb), x1 = _mm512_unpackhi_epi8(ra, rb);
+            __m512i v0 = _mm512_unpacklo_epi8(x0, zero), v1 = _mm512_unpackhi_epi8(x0, zero);
+            __m512i v2 = _mm512_unpacklo_epi8(x1, zero), v3 = _mm512_unpackhi_epi8(x1, zero);
+            h0 = _mm512_add_epi32(h0, _mm512_madd_epi16(v0, wh));
+            l0 = _mm512_add_epi32(l0, _mm512_madd_epi16(v0, wl));
+            h1 = _mm512_add_epi32(h1, _mm512_madd_epi16(v1, wh));
+            l1 = _mm512_add_epi32(l1, _mm512_madd_epi16(v1, wl));
+            h2 = _mm512_add_epi32(h2, _mm512_madd_epi16(v2, wh));
+            l2 = _mm512_add_epi32(l2, _mm512_madd_epi16(v2, wl));
+            h3 = _mm512_add_epi32(h3, _mm512_madd_epi16(v3, wh));
+            l3 = _mm512_add_epi32(l3, _mm512_madd_epi16(v3, wl));
         }
-        __m512i sums[4] = {a0, a1, a2, a3};
-        for (int j = 0; j < 4; j++) {
-            __m512i value = _mm512_max_epi32(_mm512_srai_epi32(sums[j], PRECISION_BITS), zero);
-            _mm_storeu_si128((__m128i *)(dst + i + 16 * j), _mm512_cvtusepi32_epi8(value));
-        }
+        h0 = _mm512_srai_epi32(_mm512_add_epi32(_mm512_slli_epi32(h0, 11), l0), PRECISION_BITS);
+        h1 = _mm512_srai_epi32(_mm512_add_epi32(_mm512_slli_epi32(h1, 11), l1), PRECISION_BITS);
+        h2 = _mm512_srai_epi32(_mm512_add_epi32(_mm512_slli_epi32(h2, 11), l2), PRECISION_BITS);
+        h3 = _mm512_srai_epi32(_mm512_add_epi32(_mm512_slli_epi32(h3, 11), l3), PRECISION_BITS);
+        __m512i out = _mm512_packus_epi16(_mm512_packs_epi32(h0, h1), _mm512_packs_epi32(h2, h3));
+        _mm512_storeu_si512((void *)(dst + i), out);
     }
-    if (i < n) { /* the rest in 32-wide blocks, the last one overlapping (same values rewritten) */
-        int start = n - i >= 32 ? i : n - 32;
-        weigh_avx2(src + start, stride, n - start, 0, count, k, dst + start);
+    for (; i < n; i += 32) { /* the rest in 32-wide blocks, the last one overlapping */
+        int at = i + 32 <= n ? i : n - 32;
+        _mm256_storeu_si256((__m256i *)(dst + at), weigh_block_avx2(pairs, n_pairs, at));
     }
 }
 #endif
@@ -306,6 +428,67 @@ transpose_plane(const uint8_t *src, Py_ssize_t s_stride, int rows, int cols, uin
     }
 }
 
+/* One row of RGB pixels into three planes; `from` is the first pixel not yet written. */
+static void
+split3_scalar(const uint8_t *restrict in, int from, int cols, uint8_t *restrict r,
+              uint8_t *restrict g, uint8_t *restrict b)
+{
+    for (int x = from; x < cols; x++) {
+        r[x] = in[3 * x];
+        g[x] = in[3 * x + 1];
+        b[x] = in[3 * x + 2];
+    }
+}
+
+#if HAVE_AVX2_PATH
+/* pshufb masks: SPLIT3_MASKS[c][v] gathers channel c's bytes found in the v-th 16 bytes of 16
+ * interleaved RGB pixels into their places (0x80 elsewhere); filled at import. */
+static uint8_t SPLIT3_MASKS[3][3][16];
+static int have_ssse3 = 0;
+
+static void
+make_split3_masks(void)
+{
+    for (int c = 0; c < 3; c++) {
+        for (int v = 0; v < 3; v++) {
+            for (int j = 0; j < 16; j++) {
+                int at = 3 * j + c - 16 * v;
+                SPLIT3_MASKS[c][v][j] = at >= 0 && at < 16 ? (uint8_t)at : 0x80;
+            }
+        }
+    }
+    __builtin_cpu_init();
+    have_ssse3 = __builtin_cpu_supports("ssse3");
+}
+
+/* The same with SSSE3: 16 pixels per step, three shuffles and two ors per plane. */
+__attribute__((target("ssse3"))) static void
+split3_ssse3(const uint8_t *in, int cols, uint8_t *r, uint8_t *g, uint8_t *b)
+{
+    __m128i m[3][3];
+    for (int c = 0; c < 3; c++) {
+        for (int v = 0; v < 3; v++) {
+            m[c][v] = _mm_loadu_si128((const __m128i *)SPLIT3_MASKS[c][v]);
+        }
+    }
+    uint8_t *planes[3] = {r, g, b};
+    int x = 0;
+    for (; x + 16 <= cols; x += 16) {
+        const uint8_t *p = in + 3 * x;
+        __m128i v0 = _mm_loadu_si128((const __m128i *)p);
+        __m128i v1 = _mm_loadu_si128((const __m128i *)(p + 16));
+        __m128i v2 = _mm_loadu_si128((const __m128i *)(p + 32));
+        for (int c = 0; c < 3; c++) {
+            __m128i plane = _mm_or_si128(
+                _mm_or_si128(_mm_shuffle_epi8(v0, m[c][0]), _mm_shuffle_epi8(v1, m[c][1])),
+                _mm_shuffle_epi8(v2, m[c][2]));
+            _mm_storeu_si128((__m128i *)(planes[c] + x), plane);
+        }
+    }
+    split3_scalar(in, x, cols, r, g, b);
+}
+#endif
+
 /* Split interleaved rows into planes (not transposed), mirrored when flip. */
 static void
 split_rows(const uint8_t *src, Py_ssize_t s_stride, int rows, int cols, int channels, int flip,
@@ -314,14 +497,14 @@ split_rows(const uint8_t *src, Py_ssize_t s_stride, int rows, int cols, int chan
     for (int y = 0; y < rows; y++) {
         const uint8_t *restrict in = src + y * s_stride;
         if (channels == 3 && !flip) {
-            uint8_t *restrict r = planes + y * p_stride;
-            uint8_t *restrict g = r + p_size;
-            uint8_t *restrict b = g + p_size;
-            for (int x = 0; x < cols; x++) {
-                r[x] = in[3 * x];
-                g[x] = in[3 * x + 1];
-                b[x] = in[3 * x + 2];
+            uint8_t *r = planes + y * p_stride;
+#if HAVE_AVX2_PATH
+            if (have_ssse3) {
+                split3_ssse3(in, cols, r, r + p_size, r + 2 * p_size);
+                continue;
             }
+#endif
+            split3_scalar(in, 0, cols, r, r + p_size, r + 2 * p_size);
             continue;
         }
         for (int c = 0; c < channels; c++) {
@@ -414,7 +597,7 @@ resize_one(const crop_t *c, const uint8_t *image, Py_ssize_t i_stride, int chann
     if (need_h && need_v && vertical_first(c, legacy_order)) {
         /* vertical pass on the interleaved rows, then split into transposed planes (w x oh) */
         size_t plane = (size_t)w * oh, across = (size_t)ow * oh;
-        scratch = malloc(3 * channels * plane + channels * across + result_bytes);
+        scratch = arena_get(1, 3 * channels * plane + channels * across + result_bytes);
         if (scratch == NULL) {
             goto done;
         }
@@ -442,7 +625,7 @@ resize_one(const crop_t *c, const uint8_t *image, Py_ssize_t i_stride, int chann
         int row_last = need_v ? wv.bounds[2 * oh - 2] + wv.bounds[2 * oh - 1] : h;
         int rows = row_last - row_first;
         size_t mid_plane = (size_t)rows * ow, across = need_h ? (size_t)ow * rows : 0;
-        scratch = malloc(channels * (mid_plane + across) + result_bytes);
+        scratch = arena_get(1, channels * (mid_plane + across) + result_bytes);
         if (scratch == NULL) {
             goto done;
         }
@@ -494,7 +677,6 @@ resize_one(const crop_t *c, const uint8_t *image, Py_ssize_t i_stride, int chann
     }
     status = 0;
 done:
-    free(scratch);
     free_weights(&wh);
     free_weights(&wv);
     return status;
@@ -622,7 +804,7 @@ resize_crops(PyObject *self, PyObject *args, PyObject *kwargs)
     if (u_bottom > u_top) {
         t_stride = u_bottom - u_top;
         t_size = t_stride * (u_right - u_left);
-        tr = malloc((size_t)t_size * channels * 2);
+        tr = arena_get(0, (size_t)t_size * channels * 2);
         if (tr == NULL) {
             failed = 1;
         } else {
@@ -635,7 +817,7 @@ resize_crops(PyObject *self, PyObject *args, PyObject *kwargs)
         failed = resize_one(&crops[i], image.buf, image.strides[0], channels, tr, t_size, t_stride,
                             u_top, u_left, legacy_order, &FILTERS[use_bilinear ? 1 : 0]) != 0;
     }
-    free(tr);
+    arena_trim();
     Py_END_ALLOW_THREADS
     if (failed) {
         PyErr_NoMemory();
@@ -745,5 +927,8 @@ PyInit__resample(void)
     const char *names[3];
     weigh_fn functions[3];
     weigh = functions[kernel_table(names, functions) - 1];
+#if HAVE_AVX2_PATH
+    make_split3_masks();
+#endif
     return PyModule_Create(&module);
 }

@@ -270,13 +270,41 @@ class DinoPreset:
             "local": draw_photometric_params_many(recipes["local"], rng, self.local_crops_number),
         }
 
-    def worker(self, sample: Mapping[str, Any], rng: np.random.Generator) -> Any:
+    def in_place_fields(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+        """The views the loader may have :meth:`worker` write straight into its batch arrays.
+
+        Returns:
+            ``{"global_crops": ((2, 3, G, G), uint8), "local_crops": ((N, 3, L, L), uint8)}``
+            when colour runs on the device; ``{}`` with ``colour="workers"``, whose
+            :meth:`collate` lays the views out itself.
+        """
+        if self.colour == "workers":
+            return {}
+        global_size, local_size = self.global_crops_size, self.local_crops_size
+        return {
+            "global_crops": ((2, 3, global_size, global_size), np.dtype(np.uint8)),
+            "local_crops": (
+                (self.local_crops_number, 3, local_size, local_size),
+                np.dtype(np.uint8),
+            ),
+        }
+
+    def worker(
+        self,
+        sample: Mapping[str, Any],
+        rng: np.random.Generator,
+        out: Mapping[str, np.ndarray] | None = None,
+    ) -> Any:
         """Cut one sample's views to uint8 and draw all its random parameters (in the workers).
 
         Args:
             sample: the sample; ``sample[image_field]`` holds the encoded image bytes.
             rng: the sample's generator (a function of seed, epoch and position): crop boxes,
                 flips, colour parameters, then masks are drawn from it, in that order.
+            out: optional uint8 arrays to cut the views into, shaped as
+                :meth:`in_place_fields` says (the loader passes this sample's rows of the
+                batch); new arrays when ``None``. Their contents are unspecified when the
+                image turns out bad.
 
         Returns:
             A dict of fixed-shape arrays: ``global_crops`` (uint8 ``(2, 3, G, G)``),
@@ -292,14 +320,22 @@ class DinoPreset:
             LabelError: the label is not an integer.
             ImageDecodeError: the image cannot be decoded (corrupt, truncated, zero pixels) or
                 has more pixels than ``max_pixels``; the message names the sample key.
+            ConfigError: an ``out`` array has the wrong shape or dtype.
         """
         data = sample_field(sample, self.image_field)
+        outputs = self._outputs(out)
         try:
             height, width = image_size(data)
             boxes, flips = self.plan(height, width, rng)
             params = self.draw_params(rng)  # _cut draws nothing: the stream's order is kept
             global_crops, local_crops = self._cut(
-                data, height, width, boxes, flips, params if self.colour == "workers" else None
+                data,
+                height,
+                width,
+                boxes,
+                flips,
+                params if self.colour == "workers" else None,
+                outputs=outputs,
             )
         except ImageDecodeError as error:
             if self.on_bad_image == "skip":
@@ -445,6 +481,36 @@ class DinoPreset:
             out["labels"] = sample_field(batch, self.label_field)
         return out
 
+    def _outputs(
+        self, out: Mapping[str, np.ndarray] | None
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """``out``'s view arrays, checked against :meth:`in_place_fields` (``None`` for none).
+
+        Raises:
+            ConfigError: an array is missing or has the wrong shape or dtype.
+        """
+        if out is None:
+            return None
+        global_size, local_size = self.global_crops_size, self.local_crops_size
+        wanted = {
+            "global_crops": (2, 3, global_size, global_size),
+            "local_crops": (self.local_crops_number, 3, local_size, local_size),
+        }
+        arrays = []
+        for name, shape in wanted.items():
+            array = out.get(name)
+            if not isinstance(array, np.ndarray) or array.shape != shape or array.dtype != np.uint8:
+                got = (
+                    f"{array.dtype} {array.shape}"
+                    if isinstance(array, np.ndarray)
+                    else type(array).__name__
+                )
+                raise ConfigError(
+                    f"out[{name!r}] must be a uint8 array of shape {shape}, got {got}"
+                )
+            arrays.append(array)
+        return arrays[0], arrays[1]
+
     def _cut(
         self,
         data: bytes | memoryview,
@@ -453,18 +519,23 @@ class DinoPreset:
         boxes: Sequence[tuple[int, int, int, int]],
         flips: np.ndarray,
         params: Mapping[str, Any] | None = None,
+        outputs: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Decode once and cut every view: ``(2, 3, G, G)`` and ``(N, 3, L, L)`` uint8.
 
         Without ``params`` the views are resized and mirrored straight into the channels-first
         outputs. With ``params`` they are resized channels-last, coloured there (OpenCV's ops are
-        fastest on interleaved pixels), then split once into the channels-first outputs.
+        fastest on interleaved pixels), then split once into the channels-first outputs. The
+        outputs are ``outputs`` when given, else new arrays.
         """
         global_size, local_size = self.global_crops_size, self.local_crops_size
         count = len(boxes)
         sizes = [(global_size, global_size)] * 2 + [(local_size, local_size)] * (count - 2)
-        global_crops = np.empty((2, 3, global_size, global_size), np.uint8)
-        local_crops = np.empty((count - 2, 3, local_size, local_size), np.uint8)
+        if outputs is None:
+            global_crops = np.empty((2, 3, global_size, global_size), np.uint8)
+            local_crops = np.empty((count - 2, 3, local_size, local_size), np.uint8)
+        else:
+            global_crops, local_crops = outputs
         outputs = [global_crops[0], global_crops[1], *local_crops]
         scale = choose_scale(height, width, boxes, sizes)
         if scale == 1 and params is None:  # colour on the device: straight into channels-first

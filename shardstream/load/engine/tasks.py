@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -59,12 +59,16 @@ class BatchTask:
         indices: int64 dataset indices of the batch's samples.
         positions: int64 positions of those samples within the epoch order (seed the
             per-sample random streams from these, never from the worker).
+        state: scratch space the work may keep per-batch state in while it loads this batch
+            (e.g. the batch arrays its samples are written into); empty when the task is made,
+            not compared.
     """
 
     sequence: int
     epoch: int
     indices: np.ndarray
     positions: np.ndarray
+    state: dict = field(default_factory=dict, compare=False, repr=False)
 
     def __len__(self) -> int:
         """Return the number of samples in the batch."""
