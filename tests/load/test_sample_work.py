@@ -237,3 +237,74 @@ def test_default_collate_names_the_field_and_shapes():
         default_collate([{"pair": (1, np.zeros(1))}, {"pair": (1, np.zeros(2))}])
     with pytest.raises(CollateError, match="different lengths"):
         default_collate([[1, 2], [1]])
+
+
+class _RowPreset:
+    """A preset that writes a per-sample array into ``out`` (or returns it, per ``mode``)."""
+
+    fields = ("label",)
+
+    def __init__(self, mode: str = "write", place: bool = True) -> None:
+        self.mode = mode
+        self.place = place
+
+    def in_place_fields(self):
+        return {"rows": ((2, 3), np.int32)} if self.place else {}
+
+    def worker(self, sample, rng, out=None):
+        label = int(sample["label"])
+        if label == 2 and self.mode != "non-dict":
+            return SKIPPED  # skipped by its own policy: its row stays unwritten
+        value = np.full((2, 3), label * 10 + int(sample["index"]), np.int32)
+        if self.mode == "non-dict":
+            return value
+        if self.mode == "write" and out is not None:
+            out["rows"][...] = value
+            return {"rows": out["rows"], "label": label}
+        if self.mode == "bad-shape":
+            return {"rows": value[:1], "label": label}
+        return {"rows": value, "label": label}  # "return": a new array, copied into the row
+
+
+@pytest.mark.parametrize("mode", ["write", "return"])
+def test_in_place_fields_are_written_into_the_batch_and_closed_up_over_skips(data, mode):
+    reader, samples = data
+    t = task([0, 1, 2, 3, 4, 5, 6])  # labels 0 1 2 3 0 1 2: items 2 and 6 are skipped
+    placed = SampleWork(reader=reader, seed=0, return_index=True, preset=_RowPreset(mode))
+    results, positions, batch, _ = run(placed, t)
+    assert [r is SKIPPED for r in results] == [False, False, True, False, False, False, True]
+    assert all("rows" not in r[1] for r in results if r is not SKIPPED)  # taken out of samples
+    kept = [0, 1, 3, 4, 5]
+    assert positions.tolist() == kept
+    expected = np.stack([np.full((2, 3), (i % 4) * 10 + i, np.int32) for i in kept])
+    assert batch["rows"].dtype == np.int32 and np.array_equal(batch["rows"], expected)
+    assert batch["rows"].base is t.state["placed"]["rows"]  # a view of the batch array
+    assert batch["label"].tolist() == [i % 4 for i in kept]
+    # the same preset without in_place_fields collates the very same batch
+    plain = SampleWork(reader=reader, seed=0, return_index=True, preset=_RowPreset(mode, False))
+    _, _, reference, _ = run(plain, task(t.indices))
+    assert np.array_equal(reference["rows"], batch["rows"])
+    assert reference["label"].tolist() == batch["label"].tolist()
+
+
+def test_in_place_fields_only_in_batched_loaders_without_a_collate_fn(data):
+    reader, _ = data
+    assert SampleWork(reader=reader, seed=0, preset=_RowPreset())._in_place
+    assert not SampleWork(reader=reader, seed=0, preset=_RowPreset(), batched=False)._in_place
+    unbatched = SampleWork(reader=reader, seed=0, preset=_RowPreset(), collate_fn=list)
+    assert not unbatched._in_place
+
+
+@pytest.mark.parametrize(
+    ("mode", "message"),
+    [
+        ("bad-shape", r"sample 1: field 'rows' has shape \(1, 3\).*declares \(2, 3\)"),
+        ("non-dict", "sample 1: a preset with in_place_fields.. must return a dict, got ndarray"),
+    ],
+)
+def test_in_place_fields_that_do_not_fit_raise_collate_errors(data, mode, message):
+    reader, _ = data
+    work = SampleWork(reader=reader, seed=0, return_index=True, preset=_RowPreset(mode))
+    work.open()
+    with pytest.raises(CollateError, match=message):
+        work.sample(task([1]), 0, StageTimer())

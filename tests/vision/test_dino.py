@@ -517,3 +517,23 @@ def test_loader_resolves_auto_colour_by_device():
     assert DinoPreset(colour="device").for_device("cpu").colour == "device"
     with pytest.raises(ConfigError, match="colour must be one of"):
         DinoPreset(colour="gpu")
+
+
+def test_worker_cuts_into_given_arrays_and_checks_them():
+    preset = DinoPreset(local_crops_number=2, colour="device", masks=False)
+    sample = _sample(render_demo_image(4))
+    expected = preset.worker(sample, np.random.default_rng(3))
+    out = {
+        "global_crops": np.zeros((2, 3, 224, 224), np.uint8),
+        "local_crops": np.zeros((2, 3, 96, 96), np.uint8),
+    }
+    got = preset.worker(sample, np.random.default_rng(3), out=out)
+    assert got["global_crops"] is out["global_crops"] and got["local_crops"] is out["local_crops"]
+    for name in ("global_crops", "local_crops"):
+        assert np.array_equal(got[name], expected[name])
+    assert DinoPreset(colour="workers").in_place_fields() == {}
+    bad = dict(out, local_crops=np.zeros((3, 3, 96, 96), np.uint8))
+    with pytest.raises(ConfigError, match=r"out\['local_crops'\] must be a uint8 array of shape"):
+        preset.worker(sample, np.random.default_rng(3), out=bad)
+    with pytest.raises(ConfigError, match=r"out\['global_crops'\].*got NoneType"):
+        preset.worker(sample, np.random.default_rng(3), out={})

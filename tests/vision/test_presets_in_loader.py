@@ -94,3 +94,38 @@ def test_dino_preset_gives_identical_batches_for_every_worker_layout(packed):
     levels = (on_device[0]["collated_global_crops"] - first["collated_global_crops"]) * std * 255
     assert float(levels.abs().mean()) < 2.5
     assert np.array_equal(on_device[0]["labels"].numpy(), first["labels"].numpy())
+
+
+class _CopiedViews:
+    """A DinoPreset without in_place_fields: its views go through the default collation."""
+
+    def __init__(self, preset):
+        self.preset = preset
+        self.fields = preset.fields
+
+    def worker(self, sample, rng):
+        return self.preset.worker(sample, rng)
+
+    def device(self, batch):
+        return self.preset.device(batch)
+
+
+@pytest.fixture(scope="module")
+def packed_with_bad(tmp_path_factory):
+    path = tmp_path_factory.mktemp("presets_bad") / "demo.msgpack"
+    with FileWriter(path) as writer:
+        for i in range(COUNT):
+            image = render_demo_image(i)
+            if i in (3, 10, 11):
+                image = image[: len(image) // 3]  # truncated: skipped by policy
+            writer.write({"key": f"img_{i:03d}", "image": image, "label": i % 3})
+    return path
+
+
+def test_dino_views_cut_into_the_batch_equal_collated_ones_with_skips(packed_with_bad):
+    preset = DinoPreset(local_crops_number=3, colour="device", on_bad_image="skip")
+    assert set(preset.in_place_fields()) == {"global_crops", "local_crops"}
+    reference = _batches(packed_with_bad, _CopiedViews(preset), 0)
+    assert sum(b["collated_global_crops"].shape[0] // 2 for b in reference) == COUNT - 3
+    for workers, threads in ((0, 1), (2, 2)):
+        _assert_same(_batches(packed_with_bad, preset, workers, threads), reference)
