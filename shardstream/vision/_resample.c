@@ -181,9 +181,16 @@ make_weights(int in_size, float in0, float in1, int out_size, const filter_t *fi
             last = in_size;
         }
         int count = last - first;
-        for (int t = 0; t < count; t++) {
-            taps[t] = filter->function((t + first - center + 0.5) * inverse);
-            total += taps[t];
+        if (filter->function == bicubic) { /* the common case, with the filter inlined */
+            for (int t = 0; t < count; t++) {
+                taps[t] = bicubic((t + first - center + 0.5) * inverse);
+                total += taps[t];
+            }
+        } else {
+            for (int t = 0; t < count; t++) {
+                taps[t] = filter->function((t + first - center + 0.5) * inverse);
+                total += taps[t];
+            }
         }
         int32_t *k = w->coeffs + (size_t)o * ksize;
         for (int t = 0; t < ksize; t++) {

@@ -18,7 +18,9 @@ from ..errors import ConfigError
 __all__ = [
     "CropBox",
     "SCALE_DENOMINATORS",
+    "check_dims",
     "random_resized_crop_params",
+    "rrc_box",
     "resize_shorter_side",
     "center_crop_params",
     "choose_scale",
@@ -36,7 +38,12 @@ Other n/8 scales exist but decode slower than full size on the images measured h
 """
 
 
-def _check_dims(height: int, width: int) -> tuple[int, int]:
+def check_dims(height: int, width: int) -> tuple[int, int]:
+    """``(height, width)`` as ints.
+
+    Raises:
+        ConfigError: a dimension is not a positive int.
+    """
     for name, value in (("height", height), ("width", width)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ConfigError(f"{name} must be a positive int, got {value!r}")
@@ -112,14 +119,43 @@ def random_resized_crop_params(
         ConfigError: a dimension is not a positive int, or ``scale`` / ``ratio`` is not an
             ordered pair (``ratio`` also positive).
     """
-    height, width = _check_dims(height, width)
+    height, width = check_dims(height, width)
     scale_lo, scale_hi = _check_range("scale", scale, positive=False)
     ratio_lo, ratio_hi = _check_range("ratio", ratio, positive=True)
+    return rrc_box(height, width, scale_lo, scale_hi, ratio_lo, ratio_hi, rng)
+
+
+def rrc_box(
+    height: int,
+    width: int,
+    scale_lo: float,
+    scale_hi: float,
+    ratio_lo: float,
+    ratio_hi: float,
+    rng: np.random.Generator,
+) -> tuple[int, int, int, int]:
+    """:func:`random_resized_crop_params` without the checks, for callers that made them once.
+
+    Args:
+        height: height of the image, a positive int.
+        width: width of the image, a positive int.
+        scale_lo: smallest area fraction.
+        scale_hi: largest area fraction, ``>= scale_lo``.
+        ratio_lo: smallest aspect ratio, ``> 0``.
+        ratio_hi: largest aspect ratio, ``>= ratio_lo``.
+        rng: the generator every draw comes from.
+
+    Returns:
+        ``(top, left, crop_height, crop_width)``, the same box and the same draws as
+        :func:`random_resized_crop_params` with these arguments.
+    """
     area = height * width
     log_lo, log_hi = math.log(ratio_lo), math.log(ratio_hi)
+    scale_span, log_span = scale_hi - scale_lo, log_hi - log_lo
+    draw = rng.random  # lo + (hi - lo) * random() is exactly what rng.uniform(lo, hi) computes
     for _ in range(10):
-        target_area = area * rng.uniform(scale_lo, scale_hi)
-        aspect = math.exp(rng.uniform(log_lo, log_hi))
+        target_area = area * (scale_lo + scale_span * draw())
+        aspect = math.exp(log_lo + log_span * draw())
         w = int(round(math.sqrt(target_area * aspect)))
         h = int(round(math.sqrt(target_area / aspect)))
         if 0 < w <= width and 0 < h <= height:
@@ -154,7 +190,7 @@ def resize_shorter_side(height: int, width: int, size: int) -> tuple[int, int]:
     Raises:
         ConfigError: an argument is not a positive int.
     """
-    height, width = _check_dims(height, width)
+    height, width = check_dims(height, width)
     size = normalize_size(size, "size")[0]
     if width <= height:
         return int(size * height / width), size
@@ -183,7 +219,7 @@ def center_crop_params(
         ConfigError: an argument is not a positive int (pair), or the crop is larger than the
             resized image (torchvision would pad; this pipeline does not).
     """
-    height, width = _check_dims(height, width)
+    height, width = check_dims(height, width)
     new_h, new_w = resize_shorter_side(height, width, resize_size)
     crop_h, crop_w = normalize_size(crop_size, "crop_size")
     if crop_h > new_h or crop_w > new_w:
@@ -224,7 +260,7 @@ def choose_scale(
         ConfigError: a dimension or size is invalid, or the number of sizes differs from the
             number of crops.
     """
-    _check_dims(height, width)
+    check_dims(height, width)
     sizes = expand_sizes(out_sizes, len(crops))
     best = SCALE_DENOMINATORS[0]
     for (_, _, h, w), (out_h, out_w) in zip(crops, sizes):

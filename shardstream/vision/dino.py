@@ -41,7 +41,7 @@ import torch
 
 from ..errors import ConfigError, ImageDecodeError
 from .colour_cpu import apply_photometric_views, normalize_uint8
-from .crops import choose_scale, random_resized_crop_params
+from .crops import check_dims, choose_scale, rrc_box
 from .decode import decode_crops, decode_image, image_size
 from .masking import (
     MaskingGenerator,
@@ -241,12 +241,11 @@ class DinoPreset:
         Raises:
             ConfigError: a dimension is not a positive int.
         """
-        boxes = [
-            random_resized_crop_params(height, width, self.global_crops_scale, rng=rng)
-            for _ in range(2)
-        ]
+        height, width = check_dims(height, width)
+        ratio = (3 / 4, 4 / 3)  # dinov2's RandomResizedCrop keeps torchvision's default
+        boxes = [rrc_box(height, width, *self.global_crops_scale, *ratio, rng) for _ in range(2)]
         boxes += [
-            random_resized_crop_params(height, width, self.local_crops_scale, rng=rng)
+            rrc_box(height, width, *self.local_crops_scale, *ratio, rng)
             for _ in range(self.local_crops_number)
         ]
         return boxes, rng.random(len(boxes)) < 0.5
@@ -537,7 +536,9 @@ class DinoPreset:
         else:
             global_crops, local_crops = outputs
         outputs = [global_crops[0], global_crops[1], *local_crops]
-        scale = choose_scale(height, width, boxes, sizes)
+        # dinov2's global crops nearly always need full size; choose_scale only when all fit
+        fits = min(min(box[2] / out_h, box[3] / out_w) for box, (out_h, out_w) in zip(boxes, sizes))
+        scale = 1 if fits < 2 else choose_scale(height, width, boxes, sizes)
         if scale == 1 and params is None:  # colour on the device: straight into channels-first
             image = decode_image(data, max_pixels=self.max_pixels)
             resize_crops(image, boxes, flips, [out.transpose(1, 2, 0) for out in outputs])

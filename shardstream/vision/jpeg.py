@@ -103,6 +103,22 @@ def jpeg_info(data: bytes | bytearray | memoryview) -> JpegInfo:
             scan, or the frame has zero width or height or an unsupported component count.
             Malformed EXIF data is not an error: the orientation is then 1.
     """
+    global _last_parsed
+    last = _last_parsed
+    if last is not None and last[0] is data:  # the same immutable bytes: its header again
+        return last[1]
+    info = _parse(data)
+    if type(data) is bytes:
+        _last_parsed = (data, info)
+    return info
+
+
+#: ``(data, info)`` of the last ``bytes`` parsed: a sample's header is read twice (its size to
+#: plan the crops, then to decode it); the reference keeps ``data`` alive, so ``is`` is safe
+_last_parsed: tuple[bytes, JpegInfo] | None = None
+
+
+def _parse(data: bytes | bytearray | memoryview) -> JpegInfo:
     buf = memoryview(data).cast("B") if not isinstance(data, bytes) else data
     size = len(buf)
     if size < 2 or bytes(buf[:2]) != _SOI:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.stats import ks_2samp
 from torchvision.transforms import RandomResizedCrop
 
@@ -127,3 +129,22 @@ def test_choose_scale_validation():
         choose_scale(10, 10, [(0, 0, 5, 5), (0, 0, 5, 5)], [4])
     with pytest.raises(ConfigError, match=r"out_sizes\[0\] must hold positive ints"):
         choose_scale(10, 10, [(0, 0, 5, 5)], [0])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    height=st.integers(1, 600),
+    width=st.integers(1, 600),
+    scale=st.tuples(st.floats(0.01, 1.0), st.floats(0.01, 1.0)).map(sorted),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_rrc_box_makes_the_same_draws_and_boxes_as_the_checked_function(
+    height, width, scale, seed
+):
+    from shardstream.vision.crops import random_resized_crop_params, rrc_box
+
+    checked, fast = np.random.default_rng(seed), np.random.default_rng(seed)
+    for _ in range(5):
+        box = random_resized_crop_params(height, width, scale, rng=checked)
+        assert rrc_box(height, width, *scale, 3 / 4, 4 / 3, fast) == box
+    assert checked.random() == fast.random()  # the streams are in step

@@ -93,3 +93,17 @@ def test_non_jpeg_and_corrupt_headers():
 def test_memoryview_input():
     data = encode(smooth_rgb(30, 50))
     assert jpeg_info(memoryview(data)) == jpeg_info(data)
+
+
+def test_the_last_header_parsed_is_reused_only_for_the_same_bytes_object():
+    small = encode(smooth_rgb(16, 24), "JPEG")  # (height, width)
+    large = encode(smooth_rgb(48, 40), "JPEG")
+    first = jpeg_info(small)
+    assert jpeg_info(small) is first  # the very same object: parsed once
+    assert (jpeg_info(large).width, jpeg_info(large).height) == (40, 48)
+    equal_copy = bytes(bytearray(small))
+    assert jpeg_info(equal_copy) is not first and jpeg_info(equal_copy) == first
+    mutable = bytearray(large)
+    assert (jpeg_info(mutable).width, jpeg_info(mutable).height) == (40, 48)
+    mutable[:] = small  # a mutable buffer is parsed every time, never cached
+    assert (jpeg_info(mutable).width, jpeg_info(mutable).height) == (24, 16)
