@@ -138,9 +138,7 @@ def test_choose_scale_validation():
     scale=st.tuples(st.floats(0.01, 1.0), st.floats(0.01, 1.0)).map(sorted),
     seed=st.integers(0, 2**32 - 1),
 )
-def test_rrc_box_makes_the_same_draws_and_boxes_as_the_checked_function(
-    height, width, scale, seed
-):
+def test_rrc_box_makes_the_same_draws_and_boxes_as_the_checked_function(height, width, scale, seed):
     from shardstream.vision.crops import random_resized_crop_params, rrc_box
 
     checked, fast = np.random.default_rng(seed), np.random.default_rng(seed)
