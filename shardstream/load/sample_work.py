@@ -190,11 +190,11 @@ class SampleWork:
                     if self._in_place:
                         rows = {name: a[item] for name, a in self._placement(task).items()}
                         out = self.preset.worker(selected, rng, out=rows)
-                        if out is not self._skipped and out is not _skipped():
+                        if not self._is_skipped(out):
                             _take_placed(out, rows, index)
                     else:
                         out = self.preset.worker(selected, rng)
-                if out is self._skipped or out is _skipped():
+                if self._is_skipped(out):
                     return out  # the preset skipped it by its own policy
                 if self.return_index and isinstance(out, dict) and "index" not in out:
                     out["index"] = selected["index"]  # presets need not pass it through
@@ -250,6 +250,10 @@ class SampleWork:
         return f"sample {index} (key {key!r}) of {where}"
 
     # --- helpers ----------------------------------------------------------------------------
+
+    def _is_skipped(self, out: Any) -> bool:
+        """Whether a preset's output is the engine's SKIPPED marker."""
+        return out is (self._skipped if self._skipped is not None else _skipped())
 
     def _placement(self, task: Any) -> dict[str, np.ndarray]:
         """The batch arrays of the preset's in-place fields for ``task``, made by its first

@@ -222,8 +222,8 @@ clip8(int32_t value)
 /* One output line: dst[i] = clip8(bias + sum over t of k[t] * src[(first + t) * stride + i]),
  * i < n. Portable version (the compiler vectorises it for the baseline instruction set). */
 static void
-weigh_portable(const uint8_t *src, Py_ssize_t stride, int n, int first, int count,
-               const int32_t *k, uint8_t *restrict dst)
+weigh_line(const uint8_t *src, Py_ssize_t stride, int n, int first, int count, const int32_t *k,
+           uint8_t *restrict dst)
 {
     enum { STRIP = 64 };
     int32_t sums[STRIP];
@@ -243,6 +243,18 @@ weigh_portable(const uint8_t *src, Py_ssize_t stride, int n, int first, int coun
         for (int i = 0; i < m; i++) {
             dst[i0 + i] = clip8(sums[i]);
         }
+    }
+}
+
+/* The same output line of `planes` planes with the same weights: plane c reads src + c * s_plane
+ * and writes dst + c * d_plane. Every kernel has this signature (one call per line of all
+ * channels: the set-up of the weights is shared, and there are a third as many calls). */
+static void
+weigh_portable(const uint8_t *src, Py_ssize_t stride, int n, int first, int count,
+               const int32_t *k, uint8_t *dst, int planes, Py_ssize_t s_plane, Py_ssize_t d_plane)
+{
+    for (int c = 0; c < planes; c++) {
+        weigh_line(src + c * s_plane, stride, n, first, count, k, dst + c * d_plane);
     }
 }
 
@@ -279,7 +291,7 @@ tap_pairs(const uint8_t *src, Py_ssize_t stride, int count, const int32_t *k, ta
 /* 32 pixels with AVX2. Within each 128-bit lane the unpacks give pixels 0-3, 4-7, 8-11 and 12-15
  * of the lane's 16 in four accumulators, and the in-lane packs put them back in order. */
 __attribute__((target("avx2"))) static inline __m256i
-weigh_block_avx2(const tap_pair_t *pairs, int n_pairs, int i)
+weigh_block_avx2(const tap_pair_t *pairs, int n_pairs, Py_ssize_t i)
 {
     const __m256i zero = _mm256_setzero_si256();
     __m256i h0 = zero, h1 = zero, h2 = zero, h3 = zero;
@@ -310,75 +322,99 @@ weigh_block_avx2(const tap_pair_t *pairs, int n_pairs, int i)
 
 __attribute__((target("avx2"))) static void
 weigh_avx2(const uint8_t *src, Py_ssize_t stride, int n, int first, int count, const int32_t *k,
-           uint8_t *restrict dst)
+           uint8_t *dst, int planes, Py_ssize_t s_plane, Py_ssize_t d_plane)
 {
-    src += first * stride;
     if (n < 32) {
-        weigh_portable(src, stride, n, 0, count, k, dst);
+        weigh_portable(src, stride, n, first, count, k, dst, planes, s_plane, d_plane);
         return;
     }
     tap_pair_t pairs[count / 2 + 1];
-    int n_pairs = tap_pairs(src, stride, count, k, pairs);
-    for (int i = 0; i < n; i += 32) {
-        if (i + 32 > n) {
-            i = n - 32; /* a last block overlapping the previous one: same values rewritten */
+    int n_pairs = tap_pairs(src + first * stride, stride, count, k, pairs);
+    for (int c = 0; c < planes; c++) {
+        for (int i = 0; i < n; i += 32) {
+            if (i + 32 > n) {
+                i = n - 32; /* a last block overlapping the previous one: same values rewritten */
+            }
+            _mm256_storeu_si256((__m256i *)(dst + c * d_plane + i),
+                                weigh_block_avx2(pairs, n_pairs, c * s_plane + i));
         }
-        _mm256_storeu_si256((__m256i *)(dst + i), weigh_block_avx2(pairs, n_pairs, i));
     }
 }
 #endif
 
 #if HAVE_AVX2_PATH
 /* The same with AVX-512 (BW): 64 pixels per block, the same in-lane order; lines shorter than
- * 64, and the ends of longer ones, take 32-pixel AVX2 blocks. */
+ * 64, and the ends of longer ones, take 32-pixel AVX2 blocks. MADD_ADD(acc, v, w) adds the pair
+ * products of v and w to acc: pmaddwd + add, or one vpdpwssd with AVX-512 VNNI. */
+#define WEIGH_AVX512_BODY(MADD_ADD)                                                              \
+    if (n < 32) {                                                                                \
+        weigh_portable(src, stride, n, first, count, k, dst, planes, s_plane, d_plane);          \
+        return;                                                                                  \
+    }                                                                                            \
+    tap_pair_t pairs[count / 2 + 1];                                                             \
+    int n_pairs = tap_pairs(src + first * stride, stride, count, k, pairs);                      \
+    const __m512i zero = _mm512_setzero_si512();                                                 \
+    const __m512i bias = _mm512_set1_epi32(1 << (PRECISION_BITS - 1));                           \
+    for (int c = 0; c < planes; c++) {                                                           \
+        Py_ssize_t from = c * s_plane;                                                           \
+        uint8_t *out = dst + c * d_plane;                                                        \
+        int i = 0;                                                                               \
+        for (; i + 64 <= n; i += 64) {                                                           \
+            __m512i h0 = zero, h1 = zero, h2 = zero, h3 = zero;                                  \
+            __m512i l0 = bias, l1 = bias, l2 = bias, l3 = bias;                                  \
+            for (int p = 0; p < n_pairs; p++) {                                                  \
+                __m512i ra = _mm512_loadu_si512((const void *)(pairs[p].a + from + i));          \
+                __m512i rb = _mm512_loadu_si512((const void *)(pairs[p].b + from + i));          \
+                __m512i wh = _mm512_set1_epi32(pairs[p].hi);                                     \
+                __m512i wl = _mm512_set1_epi32(pairs[p].lo);                                     \
+                __m512i x0 = _mm512_unpacklo_epi8(ra, rb), x1 = _mm512_unpackhi_epi8(ra, rb);    \
+                __m512i v0 = _mm512_unpacklo_epi8(x0, zero);                                     \
+                __m512i v1 = _mm512_unpackhi_epi8(x0, zero);                                     \
+                __m512i v2 = _mm512_unpacklo_epi8(x1, zero);                                     \
+                __m512i v3 = _mm512_unpackhi_epi8(x1, zero);                                     \
+                h0 = MADD_ADD(h0, v0, wh);                                                       \
+                l0 = MADD_ADD(l0, v0, wl);                                                       \
+                h1 = MADD_ADD(h1, v1, wh);                                                       \
+                l1 = MADD_ADD(l1, v1, wl);                                                       \
+                h2 = MADD_ADD(h2, v2, wh);                                                       \
+                l2 = MADD_ADD(l2, v2, wl);                                                       \
+                h3 = MADD_ADD(h3, v3, wh);                                                       \
+                l3 = MADD_ADD(l3, v3, wl);                                                       \
+            }                                                                                    \
+            h0 = _mm512_srai_epi32(_mm512_add_epi32(_mm512_slli_epi32(h0, 11), l0), PRECISION_BITS); \
+            h1 = _mm512_srai_epi32(_mm512_add_epi32(_mm512_slli_epi32(h1, 11), l1), PRECISION_BITS); \
+            h2 = _mm512_srai_epi32(_mm512_add_epi32(_mm512_slli_epi32(h2, 11), l2), PRECISION_BITS); \
+            h3 = _mm512_srai_epi32(_mm512_add_epi32(_mm512_slli_epi32(h3, 11), l3), PRECISION_BITS); \
+            __m512i low = _mm512_packs_epi32(h0, h1), high = _mm512_packs_epi32(h2, h3);        \
+            _mm512_storeu_si512((void *)(out + i), _mm512_packus_epi16(low, high));              \
+        }                                                                                        \
+        for (; i < n; i += 32) { /* the rest in 32-wide blocks, the last one overlapping */     \
+            int at = i + 32 <= n ? i : n - 32;                                                   \
+            _mm256_storeu_si256((__m256i *)(out + at), weigh_block_avx2(pairs, n_pairs, from + at)); \
+        }                                                                                        \
+    }
+
+#define MADD_ADD_512(acc, v, w) _mm512_add_epi32((acc), _mm512_madd_epi16((v), (w)))
+#define MADD_ADD_VNNI(acc, v, w) _mm512_dpwssd_epi32((acc), (v), (w))
+
 __attribute__((target("avx512f,avx512bw,avx2"))) static void
 weigh_avx512(const uint8_t *src, Py_ssize_t stride, int n, int first, int count,
-             const int32_t *k, uint8_t *restrict dst)
+             const int32_t *k, uint8_t *dst, int planes, Py_ssize_t s_plane, Py_ssize_t d_plane)
 {
-    src += first * stride;
-    if (n < 32) {
-        weigh_portable(src, stride, n, 0, count, k, dst);
-        return;
-    }
-    tap_pair_t pairs[count / 2 + 1];
-    int n_pairs = tap_pairs(src, stride, count, k, pairs);
-    const __m512i zero = _mm512_setzero_si512();
-    const __m512i bias = _mm512_set1_epi32(1 << (PRECISION_BITS - 1));
-    int i = 0;
-    for (; i + 64 <= n; i += 64) {
-        __m512i h0 = zero, h1 = zero, h2 = zero, h3 = zero;
-        __m512i l0 = bias, l1 = bias, l2 = bias, l3 = bias;
-        for (int p = 0; p < n_pairs; p++) {
-            __m512i ra = _mm512_loadu_si512((const void *)(pairs[p].a + i));
-            __m512i rb = _mm512_loadu_si512((const void *)(pairs[p].b + i));
-            __m512i wh = _mm512_set1_epi32(pairs[p].hi), wl = _mm512_set1_epi32(pairs[p].lo);
-            __m512i x0 = _mm512_unpacklo_epi8(ra, rb), x1 = _mm512_unpackhi_epi8(ra, rb);
-            __m512i v0 = _mm512_unpacklo_epi8(x0, zero), v1 = _mm512_unpackhi_epi8(x0, zero);
-            __m512i v2 = _mm512_unpacklo_epi8(x1, zero), v3 = _mm512_unpackhi_epi8(x1, zero);
-            h0 = _mm512_add_epi32(h0, _mm512_madd_epi16(v0, wh));
-            l0 = _mm512_add_epi32(l0, _mm512_madd_epi16(v0, wl));
-            h1 = _mm512_add_epi32(h1, _mm512_madd_epi16(v1, wh));
-            l1 = _mm512_add_epi32(l1, _mm512_madd_epi16(v1, wl));
-            h2 = _mm512_add_epi32(h2, _mm512_madd_epi16(v2, wh));
-            l2 = _mm512_add_epi32(l2, _mm512_madd_epi16(v2, wl));
-            h3 = _mm512_add_epi32(h3, _mm512_madd_epi16(v3, wh));
-            l3 = _mm512_add_epi32(l3, _mm512_madd_epi16(v3, wl));
-        }
-        h0 = _mm512_srai_epi32(_mm512_add_epi32(_mm512_slli_epi32(h0, 11), l0), PRECISION_BITS);
-        h1 = _mm512_srai_epi32(_mm512_add_epi32(_mm512_slli_epi32(h1, 11), l1), PRECISION_BITS);
-        h2 = _mm512_srai_epi32(_mm512_add_epi32(_mm512_slli_epi32(h2, 11), l2), PRECISION_BITS);
-        h3 = _mm512_srai_epi32(_mm512_add_epi32(_mm512_slli_epi32(h3, 11), l3), PRECISION_BITS);
-        __m512i out = _mm512_packus_epi16(_mm512_packs_epi32(h0, h1), _mm512_packs_epi32(h2, h3));
-        _mm512_storeu_si512((void *)(dst + i), out);
-    }
-    for (; i < n; i += 32) { /* the rest in 32-wide blocks, the last one overlapping */
-        int at = i + 32 <= n ? i : n - 32;
-        _mm256_storeu_si256((__m256i *)(dst + at), weigh_block_avx2(pairs, n_pairs, at));
-    }
+    WEIGH_AVX512_BODY(MADD_ADD_512)
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vnni,avx2"))) static void
+weigh_avx512vnni(const uint8_t *src, Py_ssize_t stride, int n, int first, int count,
+                 const int32_t *k, uint8_t *dst, int planes, Py_ssize_t s_plane,
+                 Py_ssize_t d_plane)
+{
+    WEIGH_AVX512_BODY(MADD_ADD_VNNI)
 }
 #endif
 
-typedef void (*weigh_fn)(const uint8_t *, Py_ssize_t, int, int, int, const int32_t *, uint8_t *);
+typedef void (*weigh_fn)(const uint8_t *, Py_ssize_t, int, int, int, const int32_t *, uint8_t *,
+                         int, Py_ssize_t, Py_ssize_t);
 static weigh_fn weigh = weigh_portable;
 
 #if defined(__SSE2__)
@@ -615,16 +651,16 @@ resize_one(const crop_t *c, const uint8_t *image, Py_ssize_t i_stride, int chann
         r_stride = planar_out ? c->s_row : ow;
         for (int y = 0; y < oh; y++) {
             weigh(src, i_stride, w * channels, wv.bounds[2 * y], wv.bounds[2 * y + 1],
-                  wv.coeffs + (size_t)y * wv.ksize, vrows + (size_t)y * w * channels);
+                  wv.coeffs + (size_t)y * wv.ksize, vrows + (size_t)y * w * channels, 1, 0, 0);
         }
         split_transposed(vrows, (Py_ssize_t)w * channels, oh, w, channels, tv, plane, oh, work);
+        for (int x = 0; x < ow; x++) { /* row x of u is output column x (mirrored), per channel */
+            weigh(tv, oh, oh, wh.bounds[2 * x], wh.bounds[2 * x + 1],
+                  wh.coeffs + (size_t)x * wh.ksize, u + (size_t)(c->flip ? ow - 1 - x : x) * oh,
+                  channels, plane, across);
+        }
         for (int ch = 0; ch < channels; ch++) {
-            uint8_t *uc = u + ch * across;
-            for (int x = 0; x < ow; x++) { /* row x of u is output column x (mirrored) */
-                weigh(tv + ch * plane, oh, oh, wh.bounds[2 * x], wh.bounds[2 * x + 1],
-                      wh.coeffs + (size_t)x * wh.ksize, uc + (size_t)(c->flip ? ow - 1 - x : x) * oh);
-            }
-            transpose_plane(uc, oh, ow, oh, result + ch * r_size, r_stride);
+            transpose_plane(u + ch * across, oh, ow, oh, result + ch * r_size, r_stride);
         }
     } else {
         /* rows of the crop the vertical pass reads */
@@ -642,31 +678,29 @@ resize_one(const crop_t *c, const uint8_t *image, Py_ssize_t i_stride, int chann
         r_stride = planar_out ? c->s_row : ow;
         /* mid: planes of rows x ow, horizontally resized (and mirrored) */
         if (need_h) {
+            const uint8_t *column =
+                tr + (Py_ssize_t)(c->left - tx) * t_stride + (c->top + row_first - ty);
+            for (int x = 0; x < ow; x++) { /* row x of u is output column x (mirrored) */
+                weigh(column, t_stride, rows, wh.bounds[2 * x], wh.bounds[2 * x + 1],
+                      wh.coeffs + (size_t)x * wh.ksize, u + (size_t)(c->flip ? ow - 1 - x : x) * rows,
+                      channels, t_size, across);
+            }
             for (int ch = 0; ch < channels; ch++) {
-                const uint8_t *column =
-                    tr + ch * t_size + (Py_ssize_t)(c->left - tx) * t_stride + (c->top + row_first - ty);
-                uint8_t *uc = u + ch * across;
-                for (int x = 0; x < ow; x++) { /* row x of u is output column x (mirrored) */
-                    weigh(column, t_stride, rows, wh.bounds[2 * x], wh.bounds[2 * x + 1],
-                          wh.coeffs + (size_t)x * wh.ksize,
-                          uc + (size_t)(c->flip ? ow - 1 - x : x) * rows);
-                }
-                transpose_plane(uc, rows, ow, rows, mid + ch * mid_plane, ow);
+                transpose_plane(u + ch * across, rows, ow, rows, mid + ch * mid_plane, ow);
             }
         } else {
             split_rows(src + (Py_ssize_t)row_first * i_stride, i_stride, rows, w, channels, c->flip,
                        mid, mid_plane, ow);
         }
-        for (int ch = 0; ch < channels; ch++) {
-            const uint8_t *plane = mid + ch * mid_plane;
-            for (int y = 0; y < oh; y++) {
-                uint8_t *row = result + ch * r_size + y * r_stride;
-                if (need_v) {
-                    weigh(plane, ow, ow, wv.bounds[2 * y] - row_first, wv.bounds[2 * y + 1],
-                          wv.coeffs + (size_t)y * wv.ksize, row);
-                } else {
-                    memcpy(row, plane + (size_t)y * ow, ow);
-                }
+        for (int y = 0; y < oh; y++) {
+            uint8_t *row = result + y * r_stride;
+            if (need_v) { /* output row y of every channel */
+                weigh(mid, ow, ow, wv.bounds[2 * y] - row_first, wv.bounds[2 * y + 1],
+                      wv.coeffs + (size_t)y * wv.ksize, row, channels, mid_plane, r_size);
+                continue;
+            }
+            for (int ch = 0; ch < channels; ch++) {
+                memcpy(row + ch * r_size, mid + ch * mid_plane + (size_t)y * ow, ow);
             }
         }
     }
@@ -860,6 +894,10 @@ kernel_table(const char **names, weigh_fn *functions)
         if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")) {
             names[n] = "avx512";
             functions[n++] = weigh_avx512;
+            if (__builtin_cpu_supports("avx512vnni")) {
+                names[n] = "avx512vnni";
+                functions[n++] = weigh_avx512vnni;
+            }
         }
     }
 #endif
@@ -869,8 +907,8 @@ kernel_table(const char **names, weigh_fn *functions)
 static PyObject *
 kernels(PyObject *self, PyObject *unused)
 {
-    const char *names[3];
-    weigh_fn functions[3];
+    const char *names[4];
+    weigh_fn functions[4];
     int n = kernel_table(names, functions);
     PyObject *result = PyTuple_New(n);
     for (int i = 0; result != NULL && i < n; i++) {
@@ -887,8 +925,8 @@ kernels(PyObject *self, PyObject *unused)
 static PyObject *
 use_kernel(PyObject *self, PyObject *arg)
 {
-    const char *names[3];
-    weigh_fn functions[3];
+    const char *names[4];
+    weigh_fn functions[4];
     int n = kernel_table(names, functions);
     const char *wanted = PyUnicode_AsUTF8(arg);
     if (wanted == NULL) {
@@ -931,8 +969,8 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit__resample(void)
 {
-    const char *names[3];
-    weigh_fn functions[3];
+    const char *names[4];
+    weigh_fn functions[4];
     weigh = functions[kernel_table(names, functions) - 1];
 #if HAVE_AVX2_PATH
     make_split3_masks();

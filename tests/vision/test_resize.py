@@ -68,7 +68,7 @@ def test_extension_is_built():
     # (without it every exactness test below would be skipped)
     assert EXACT_RESIZE is True
     assert resize._resample is not None
-    assert KERNELS[0] == "portable" and set(KERNELS) <= {"portable", "avx2", "avx512"}
+    assert KERNELS[0] == "portable" and set(KERNELS) <= {"portable", "avx2", "avx512", "avx512vnni"}
 
 
 @needs_extension
