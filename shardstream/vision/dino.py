@@ -57,8 +57,6 @@ from .photometric import (
     PhotometricRecipe,
     apply_photometric,
     dinov2_recipes,
-    draw_photometric_params,
-    draw_photometric_params_many,
     normalize,
 )
 from .preset_fields import (
@@ -69,6 +67,7 @@ from .preset_fields import (
     sample_field,
     sample_key,
 )
+from .recipes import PhotometricDraws
 from .resize import resize_crops
 
 __all__ = ["DEFAULT_MAX_PIXELS", "DINO_OUTPUT_KEYS", "DinoPreset"]
@@ -150,6 +149,7 @@ class DinoPreset:
     colour: str = "auto"
     recipes: Mapping[str, PhotometricRecipe] = field(init=False, repr=False, compare=False)
     mask_generator: MaskingGenerator = field(init=False, repr=False, compare=False)
+    _draws: PhotometricDraws = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         """Check every setting and build the recipes and the mask generator.
@@ -168,6 +168,8 @@ class DinoPreset:
                 f"{self.global_crops_size}"
             )
         _set(self, "recipes", dinov2_recipes(self.blur))
+        kinds = ["global_1", "global_2"] + ["local"] * self.local_crops_number
+        _set(self, "_draws", PhotometricDraws(recipes=[self.recipes[kind] for kind in kinds]))
         _set(self, "mask_ratio_tuple", check_mask_ratio_tuple(self.mask_ratio_tuple))
         _set(self, "mask_probability", check_mask_probability(self.mask_probability))
         if not isinstance(self.masks, (bool, np.bool_)):
@@ -254,19 +256,21 @@ class DinoPreset:
         """Draw the colour parameters of one sample's views from its generator.
 
         Args:
-            rng: the sample's generator: global view 1, global view 2, then all local views at
-                once (:func:`~shardstream.vision.photometric.draw_photometric_params_many`).
+            rng: the sample's generator: every view's parameters are drawn at once
+                (:class:`~shardstream.vision.recipes.PhotometricDraws`), each view with its
+                kind's recipe and the law of
+                :func:`~shardstream.vision.photometric.draw_photometric_params`.
 
         Returns:
             ``{"global_1": params, "global_2": params, "local": params}``, each a dict keyed by
-            :data:`~shardstream.vision.photometric.PARAM_KEYS`; the local values have a leading
-            axis of ``local_crops_number``.
+            :data:`~shardstream.vision.photometric.PARAM_KEYS` (0-d arrays for the global
+            views); the local values have a leading axis of ``local_crops_number``.
         """
-        recipes = self.recipes
+        values = self._draws.draw(rng)
         return {
-            "global_1": draw_photometric_params(recipes["global_1"], rng),
-            "global_2": draw_photometric_params(recipes["global_2"], rng),
-            "local": draw_photometric_params_many(recipes["local"], rng, self.local_crops_number),
+            "global_1": {key: value[0, ...] for key, value in values.items()},
+            "global_2": {key: value[1, ...] for key, value in values.items()},
+            "local": {key: value[2:] for key, value in values.items()},
         }
 
     def in_place_fields(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:

@@ -397,3 +397,32 @@ def test_many_views_at_once_follow_the_same_law():
     assert empty["order"].shape == (0, 4) and empty["sigma"].shape == (0,)
     with pytest.raises(ConfigError, match="count must be"):
         draw_photometric_params_many(recipe, np.random.default_rng(5), -1)
+
+
+def test_draws_of_mixed_recipes_follow_each_views_recipe():
+    from scipy.stats import binomtest, kstest
+
+    from shardstream.vision.recipes import PhotometricDraws
+
+    strong = PhotometricRecipe(blur_p=1.0, solarize_p=0.2, brightness=0.8, blur_sigma=(1.0, 3.0))
+    plain = PhotometricRecipe(jitter_p=0.3, grayscale_p=0.0, hue=0.0)
+    draws = PhotometricDraws(recipes=[strong, plain, plain])
+    rng = np.random.default_rng(11)
+    samples = [draws.draw(rng) for _ in range(3000)]
+    values = {key: np.stack([s[key] for s in samples]) for key in PARAM_KEYS}  # (3000, 3, ...)
+    one = draw_photometric_params(strong, np.random.default_rng(0))
+    for key in PARAM_KEYS:
+        assert values[key].dtype == one[key].dtype and values[key].shape[1:2] == (3,), key
+    first, rest = {k: v[:, 0] for k, v in values.items()}, {k: v[:, 1:] for k, v in values.items()}
+    assert first["blur"].all() and not rest["blur"].any()
+    assert not rest["grayscale"].any() and (rest["hue"] == 0).all()
+    assert binomtest(int(first["solarize"].sum()), 3000, 0.2).pvalue > 1e-3
+    assert binomtest(int(rest["jitter"].sum()), rest["jitter"].size, 0.3).pvalue > 1e-3
+    assert kstest(first["brightness"], "uniform", args=(0.2, 1.6)).pvalue > 0.01
+    assert kstest(rest["brightness"].ravel(), "uniform", args=(0.6, 0.8)).pvalue > 0.01
+    assert kstest(first["sigma"], "uniform", args=(1.0, 2.0)).pvalue > 0.01
+    assert (np.sort(values["order"], axis=2) == np.arange(4)).all()
+    # views are independent: view 1 and view 2 of a sample differ
+    assert not np.array_equal(values["brightness"][:, 1], values["brightness"][:, 2])
+    with pytest.raises(ConfigError, match="recipes must be PhotometricRecipes"):
+        PhotometricDraws(recipes=[strong, "plain"])
