@@ -10,8 +10,10 @@ order, grayscale, Gaussian blur, solarisation, normalisation) with ``--workers``
 (2 by default) on the same demo images (generated once under ``bench-data/convert``, as
 ``bench_convert.py`` makes them, and packed once into ``bench-data/dino/``). Side by side:
 
-- plain full-size JPEG decoding of the same files on ``--workers`` processes (simplejpeg): the
-  reference rate of target (b);
+- plain full-size JPEG decoding of the same files on ``--workers`` processes (simplejpeg, the
+  fastest decoder here): the reference rate of target (b); for context also with Pillow (what
+  dinov2's ``ImageFolder`` loader decodes with, and the rate the issue quotes, ~1,520 img/s),
+  and the steady-state (b) rate against it (no target);
 - baseline: torchvision ``ImageFolder`` + a ``DataAugmentationDINO`` built from torchvision
   transforms exactly as dinov2 builds it (below) + ``DataLoader(num_workers, batch_size)`` with a
   collate that stacks the views crop-major as dinov2's does;
@@ -236,17 +238,33 @@ def _decode_share(bounds: tuple[int, int]) -> int:
     return stop - start
 
 
-def plain_decode_rate(images: list[bytes], workers: int, repeats: int) -> float:
-    """Images/s decoding ``images`` full size with ``workers`` forked processes."""
+def _decode_share_pillow(bounds: tuple[int, int]) -> int:
+    import io
+
+    from PIL import Image
+
+    start, stop = bounds
+    for data in _IMAGES[start:stop]:
+        with Image.open(io.BytesIO(data)) as image:  # what dinov2's ImageFolder loader does
+            image.convert("RGB")
+    return stop - start
+
+
+def plain_decode_rate(
+    images: list[bytes], workers: int, repeats: int, decoder: str = "simplejpeg"
+) -> float:
+    """Images/s decoding ``images`` full size with ``workers`` forked processes, with simplejpeg
+    (libjpeg-turbo's fastest API) or ``decoder="pillow"``."""
+    share = _decode_share if decoder == "simplejpeg" else _decode_share_pillow
     _IMAGES[:] = images
     n = len(images)
     if workers <= 0:
-        return measure(lambda: _decode_share((0, n)), items=n, repeats=repeats).items_per_s
+        return measure(lambda: share((0, n)), items=n, repeats=repeats).items_per_s
     shares = [(n * i // workers, n * (i + 1) // workers) for i in range(workers)]
     with multiprocessing.get_context("fork").Pool(workers) as pool:
-        pool.map(_decode_share, [(0, min(n, 8))] * workers)  # start the processes
+        pool.map(share, [(0, min(n, 8))] * workers)  # start the processes
         return measure(
-            lambda: pool.map(_decode_share, shares, chunksize=1), items=n, repeats=repeats
+            lambda: pool.map(share, shares, chunksize=1), items=n, repeats=repeats
         ).items_per_s
 
 
@@ -405,6 +423,8 @@ def _run(args, batches: int) -> int:
     table.header()
     plain = plain_decode_rate(images, args.workers, args.repeats)
     table.add(Row(f"plain full decode, {args.workers} processes", None, plain, "img/s"))
+    plain_pillow = plain_decode_rate(images, args.workers, args.repeats, decoder="pillow")
+    table.add(Row("  the same with Pillow (dinov2's loader)", None, plain_pillow, "img/s"))
     baseline = None
     if not args.no_baseline:
         baseline = measure(
@@ -465,6 +485,15 @@ def _run(args, batches: int) -> int:
             "img/s",
             target=0.5,
             note="peer: plain decode",
+        )
+    )
+    table.add(
+        Row(
+            "  (b) steady vs Pillow decode (context, no target)",
+            plain_pillow,
+            steady,
+            "img/s",
+            note="peer: Pillow decode",
         )
     )
     cpu_device = device_rate(preset, images, args.batch, "cpu", args.repeats)

@@ -17,6 +17,8 @@ def test_tiny_run_prints_every_row(tmp_path, capsys):
     out = capsys.readouterr().out
     for row in (
         "plain full decode, 0 processes",
+        "the same with Pillow (dinov2's loader)",
+        "(b) steady vs Pillow decode (context, no target)",
         "torchvision ImageFolder + DataAugmentationDINO",
         "(a) end to end, normalised float on the CPU",
         "(b) worker side alone, uint8 out",
