@@ -268,6 +268,10 @@ weigh_portable(const uint8_t *src, Py_ssize_t stride, int n, int first, int coun
  * t + 1 are interleaved as words (p_t[i], p_t+1[i]) and multiplied by (w_t, w_t+1). That halves
  * the multiply uops of a 32-bit multiply per tap, and the unpacks that interleave and widen the
  * pixels replace the widening a 32-bit multiply needs anyway. */
+/* The SIMD kernels keep their tap pairs on the stack; lines with more taps than this (a crop
+ * shrunk over a thousand times) take the portable kernel instead. */
+#define MAX_SIMD_TAPS 2048
+
 typedef struct {
     const uint8_t *a, *b; /* the two rows of a pair (b = a, with zero weights, for an odd tap) */
     int32_t hi, lo;       /* (w_a, w_b) halves as packed words */
@@ -324,7 +328,7 @@ __attribute__((target("avx2"))) static void
 weigh_avx2(const uint8_t *src, Py_ssize_t stride, int n, int first, int count, const int32_t *k,
            uint8_t *dst, int planes, Py_ssize_t s_plane, Py_ssize_t d_plane)
 {
-    if (n < 32) {
+    if (n < 32 || count > MAX_SIMD_TAPS) {
         weigh_portable(src, stride, n, first, count, k, dst, planes, s_plane, d_plane);
         return;
     }
@@ -347,7 +351,7 @@ weigh_avx2(const uint8_t *src, Py_ssize_t stride, int n, int first, int count, c
  * 64, and the ends of longer ones, take 32-pixel AVX2 blocks. MADD_ADD(acc, v, w) adds the pair
  * products of v and w to acc: pmaddwd + add, or one vpdpwssd with AVX-512 VNNI. */
 #define WEIGH_AVX512_BODY(MADD_ADD)                                                              \
-    if (n < 32) {                                                                                \
+    if (n < 32 || count > MAX_SIMD_TAPS) {                                                       \
         weigh_portable(src, stride, n, first, count, k, dst, planes, s_plane, d_plane);          \
         return;                                                                                  \
     }                                                                                            \

@@ -87,6 +87,28 @@ def test_every_kernel_gives_the_same_bytes_on_long_and_short_lines(kernel):
         resize._resample.use_kernel("sse9")
 
 
+@needs_extension
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_extreme_shrinks_and_a_huge_union_are_exact(kernel):
+    # ~3,700 taps per output (more than the SIMD kernels keep on their stack: the portable
+    # kernel takes those lines), then a union of 28 MB (more than the per-thread scratch keeps),
+    # then a small call again: the same bytes as Pillow every time
+    rng = np.random.default_rng(8)
+    wide = rng.integers(0, 256, (40, 3700, 3), dtype=np.uint8)
+    big = rng.integers(0, 256, (2200, 2200, 3), dtype=np.uint8)
+    cases = [
+        (wide, (0, 0, 40, 3700), (40, 1), False),
+        (wide, (0, 0, 40, 3700), (33, 2), True),
+        (big, (0, 0, 2200, 2200), (64, 48), False),
+        (PHOTO, (10, 20, 100, 120), (40, 50), True),
+    ]
+    with _kernel(kernel):
+        for image, box, size, flip in cases:
+            out = np.zeros((*size, 3), np.uint8)
+            resize_crops(image, [box], [flip], [out], horizontal_first=True)
+            assert np.array_equal(out, _reference(image, box, size, flip, True)), (box, size)
+
+
 crop_cases = st.lists(
     st.tuples(
         st.integers(1, 120),  # h
