@@ -569,17 +569,25 @@ split_rows(const uint8_t *src, Py_ssize_t s_stride, int rows, int cols, int chan
     }
 }
 
+/* Rows split_transposed splits at a time: its scratch stays small enough to stay in cache. */
+#define SPLIT_STRIP 16
+
 /* Split `rows` interleaved rows of `cols` pixels into transposed planes: plane c, row x, column
- * y = pixel (y, x) channel c; planes `p_size` bytes apart, their rows `p_stride` apart.
- * `work` holds rows * cols * channels bytes. */
+ * y = pixel (y, x) channel c; planes `p_size` bytes apart, their rows `p_stride` apart. It goes
+ * in strips of SPLIT_STRIP rows through `work`, which holds SPLIT_STRIP * cols * channels bytes
+ * (a whole-image intermediate would push the caller's own data out of the cache). */
 static void
 split_transposed(const uint8_t *src, Py_ssize_t s_stride, int rows, int cols, int channels,
                  uint8_t *planes, Py_ssize_t p_size, Py_ssize_t p_stride, uint8_t *work)
 {
-    Py_ssize_t w_size = (Py_ssize_t)rows * cols;
-    split_rows(src, s_stride, rows, cols, channels, 0, work, w_size, cols);
-    for (int c = 0; c < channels; c++) {
-        transpose_plane(work + c * w_size, cols, rows, cols, planes + c * p_size, p_stride);
+    Py_ssize_t w_size = (Py_ssize_t)SPLIT_STRIP * cols;
+    for (int y0 = 0; y0 < rows; y0 += SPLIT_STRIP) {
+        int strip = rows - y0 < SPLIT_STRIP ? rows - y0 : SPLIT_STRIP;
+        split_rows(src + y0 * s_stride, s_stride, strip, cols, channels, 0, work, w_size, cols);
+        for (int c = 0; c < channels; c++) {
+            transpose_plane(work + c * w_size, cols, strip, cols, planes + c * p_size + y0,
+                            p_stride);
+        }
     }
 }
 
@@ -644,11 +652,12 @@ resize_one(const crop_t *c, const uint8_t *image, Py_ssize_t i_stride, int chann
     if (need_h && need_v && vertical_first(c, legacy_order)) {
         /* vertical pass on the interleaved rows, then split into transposed planes (w x oh) */
         size_t plane = (size_t)w * oh, across = (size_t)ow * oh;
-        scratch = arena_get(1, 3 * channels * plane + channels * across + result_bytes);
+        size_t work_bytes = (size_t)SPLIT_STRIP * w * channels;
+        scratch = arena_get(1, 2 * channels * plane + work_bytes + channels * across + result_bytes);
         if (scratch == NULL) {
             goto done;
         }
-        uint8_t *vrows = scratch, *work = vrows + channels * plane, *tv = work + channels * plane;
+        uint8_t *vrows = scratch, *work = vrows + channels * plane, *tv = work + work_bytes;
         uint8_t *u = tv + channels * plane;
         result = planar_out ? c->out : u + channels * across;
         r_size = planar_out ? c->s_chan : (Py_ssize_t)oh * ow;
@@ -849,7 +858,7 @@ resize_crops(PyObject *self, PyObject *args, PyObject *kwargs)
     if (u_bottom > u_top) {
         t_stride = u_bottom - u_top;
         t_size = t_stride * (u_right - u_left);
-        tr = arena_get(0, (size_t)t_size * channels * 2);
+        tr = arena_get(0, (size_t)t_size * channels + (size_t)SPLIT_STRIP * (u_right - u_left) * channels);
         if (tr == NULL) {
             failed = 1;
         } else {
