@@ -8,6 +8,9 @@ decode (``shardstream.vision.decode``).
 ``shardstream.vision._resample`` resizes crops bit-identically to Pillow's antialiased bicubic
 filter (AVX2 where the CPU has it); without it ``shardstream.vision.resize`` falls back to torch's
 kernel, within a level of Pillow.
+
+``shardstream.vision._masking`` draws iBOT masks as ``shardstream.vision.masking.sample_masks``
+does, the same draws in C; without it the Python loop runs.
 """
 
 from setuptools import Extension, setup
@@ -27,6 +30,13 @@ setup(
             optional=True,
             # no fused multiply-add: the weights must round exactly as Pillow's do
             extra_compile_args=["-O3", "-ffp-contract=off"],
+        ),
+        Extension(
+            "shardstream.vision._masking",
+            ["shardstream/vision/_masking.c"],
+            optional=True,
+            # no fused multiply-add: every product and sum must round as Python's do
+            extra_compile_args=["-O2", "-ffp-contract=off"],
         ),
     ]
 )

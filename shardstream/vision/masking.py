@@ -11,7 +11,8 @@ Where randomness comes from (the ``rng`` argument of every function here):
 - a :class:`numpy.random.Generator` (the loader's per-sample generator): one draw,
   ``rng.integers(2**63)``, seeds a private :class:`random.Random`, which then makes the same calls
   as above. So a numpy generator gives dinov2's distribution exactly and advances by one draw per
-  call, whatever the call masks.
+  call, whatever the call masks. :func:`sample_masks` replays those very draws in C where the
+  optional extension ``shardstream.vision._masking`` is built (the same masks, ~10x faster).
 
 :func:`sample_masks` is the fast path's per-sample scheme (each global crop masked independently,
 drawn in the worker); :func:`masks_upperbound` is its counterpart of dinov2's ``upperbound``.
@@ -31,6 +32,11 @@ import numpy as np
 from ..errors import ConfigError, ConfigTypeError
 
 __all__ = ["MaskingGenerator", "RandomSource", "masks_upperbound", "sample_masks"]
+
+try:  # the same draws in C (setup.py builds it where there is a compiler)
+    from . import _masking
+except ImportError:  # pragma: no cover - exercised where the extension is not built
+    _masking = None
 
 RandomSource = np.random.Generator | random.Random | None
 """What an ``rng`` argument accepts: a numpy generator, a ``random.Random``, or ``None`` (the
@@ -214,8 +220,18 @@ def sample_masks(
     low, high = check_mask_ratio_tuple(mask_ratio_tuple)
     mask_probability = check_mask_probability(mask_probability)
     n_tokens = _tokens(n_tokens, mask_generator)
-    draws = _random_source(rng)
     masks = np.zeros((n_masks, *mask_generator.get_shape()), dtype=bool)
+    if isinstance(rng, np.random.Generator) and _native_draws(mask_generator, n_tokens):
+        # the same draws in C: random.Random(seed) replayed by shardstream.vision._masking
+        height, width = mask_generator.get_shape()
+        low_aspect, high_aspect = mask_generator.log_aspect_ratio
+        _masking.sample_masks(
+            masks, n_masks, height, width, int(rng.integers(2**63)), mask_probability, low,
+            high, n_tokens, float(mask_generator.min_num_patches),
+            float(mask_generator.max_num_patches), low_aspect, high_aspect,
+        )  # fmt: skip
+        return masks
+    draws = _random_source(rng)
     for i in range(n_masks):
         if draws.random() < mask_probability:
             target = int(n_tokens * draws.uniform(low, high))
@@ -299,6 +315,18 @@ def check_mask_probability(value: object) -> float:
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+
+def _native_draws(mask_generator: MaskingGenerator, n_tokens: int) -> bool:
+    """Whether ``_masking`` can replay these draws: it is built, and every number is a Python
+    int or float that a C double holds exactly (a NumPy float32 count would make NumPy's own
+    arithmetic, which the C code does not copy)."""
+    if _masking is None:
+        return False
+    numbers = (mask_generator.min_num_patches, mask_generator.max_num_patches, n_tokens)
+    return all(type(value) in (int, float) and abs(value) < 2**53 for value in numbers) and (
+        n_tokens < 2**31 and mask_generator.height * mask_generator.width < 2**31
+    )
 
 
 def _random_source(rng: object) -> Any:

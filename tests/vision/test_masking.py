@@ -426,3 +426,95 @@ def test_bad_call_arguments_raise_config_errors_naming_them():
         sample_masks(generator, 2, (0.1, 0.5), 0.5, n_tokens=0)
     with pytest.raises(ConfigTypeError, match="mask_generator"):
         sample_masks(Dinov2Masking(14, 98), 2, (0.1, 0.5), 0.5)
+
+
+# --- the C replay of sample_masks' draws -------------------------------------------------------
+
+
+def _python_sample_masks(*args, **kwargs):
+    from shardstream.vision import masking
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(masking, "_masking", None)
+        return sample_masks(*args, **kwargs)
+
+
+def test_masking_extension_is_built():
+    # CI runs the image these tests run in: the C replay must be there, not silently missing
+    from shardstream.vision import masking
+
+    assert masking._masking is not None
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    grid=st.sampled_from([(14, 14), (9, 11), (1, 5), (16, 16)]),
+    max_patches=st.sampled_from([98.0, 40, 7, 0.5]),
+    min_patches=st.sampled_from([4, 1, 2.5]),
+    probability=st.floats(0, 1),
+)
+def test_c_replay_equals_the_python_draws(seed, grid, max_patches, min_patches, probability):
+    generator = MaskingGenerator(grid, max_num_patches=max_patches, min_num_patches=min_patches)
+    args = (generator, 3, (0.1, 0.5), probability)
+    native = sample_masks(*args, np.random.default_rng(seed))
+    python = _python_sample_masks(*args, np.random.default_rng(seed))
+    assert np.array_equal(native, python)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2**32 - 1, 2**32, 2**63 - 1])
+def test_c_replay_seeds_random_random_as_python_does(seed):
+    # one 32-bit key word below 2**32 (zero included), two from 2**32 on
+    from shardstream.vision import masking
+
+    generator = MaskingGenerator(14, max_num_patches=TRAIN_MAX)
+    masks = np.zeros((4, 14, 14), dtype=bool)
+    masking._masking.sample_masks(
+        masks, 4, 14, 14, seed, 0.7, 0.1, 0.5, 196, 4.0, float(TRAIN_MAX),
+        *generator.log_aspect_ratio,
+    )  # fmt: skip
+    source = random.Random(seed)
+    reference = Dinov2Masking(14, max_num_patches=TRAIN_MAX, source=source)
+    expected = np.zeros((4, 14, 14), dtype=bool)
+    for i in range(4):
+        if source.random() < 0.7:
+            expected[i] = reference(int(196 * source.uniform(0.1, 0.5)))
+    assert np.array_equal(masks, expected)
+    assert masks.any()
+
+
+def test_numpy_counts_and_missing_maximum_take_the_python_path(monkeypatch):
+    from shardstream.vision import masking
+
+    calls = []
+    monkeypatch.setattr(
+        masking, "_masking", type("Spy", (), {"sample_masks": staticmethod(calls.append)})
+    )
+    float32_counts = MaskingGenerator(14, max_num_patches=np.float32(98))
+    masks = sample_masks(float32_counts, 2, (0.1, 0.5), 1.0, np.random.default_rng(3))
+    assert masks.any() and calls == []
+    no_maximum = MaskingGenerator(14)
+    with pytest.raises(ConfigTypeError, match="max_num_patches"):
+        sample_masks(no_maximum, 1, (0.1, 0.5), 1.0, np.random.default_rng(3))
+    assert calls == []
+
+
+def test_c_replay_refuses_a_buffer_of_the_wrong_size():
+    from shardstream.vision import masking
+
+    with pytest.raises(ValueError, match="n_masks \\* height \\* width"):
+        masking._masking.sample_masks(
+            np.zeros((2, 14, 13), dtype=bool),
+            2,
+            14,
+            14,
+            5,
+            0.5,
+            0.1,
+            0.5,
+            196,
+            4.0,
+            98.0,
+            -1.2,
+            1.2,
+        )

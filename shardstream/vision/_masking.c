@@ -1,0 +1,230 @@
+/* iBOT block masks drawn exactly as shardstream.vision.masking.sample_masks draws them, in C.
+ *
+ * sample_masks seeds a Python random.Random from the sample's numpy generator and places dinov2's
+ * random rectangles with it; in a loader worker that Python loop costs as much as a tenth of the
+ * whole DINO sample. This module replays the very same draws: CPython's random.Random is the
+ * Mersenne Twister MT19937 seeded by init_by_array with the seed's 32-bit words (least
+ * significant first), random() takes two outputs (a >> 5, b >> 6) into a 53-bit double,
+ * uniform(a, b) is a + (b - a) * random(), and randint(0, n - 1) draws bit_length(n) high bits
+ * of an output until they fall below n. Rounding is Python's round() (half to even, nearbyint in
+ * the default rounding mode), exp and sqrt are the C library's, as Python's math module uses, and
+ * the build turns off fused multiply-add so that every product and sum rounds as Python's do.
+ * tests/vision/test_masking.py checks the masks against a Python replay.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <math.h>
+#include <stdint.h>
+
+#define MT_N 624
+#define MT_M 397
+#define ATTEMPTS_PER_BLOCK 10 /* masking.ATTEMPTS_PER_BLOCK */
+
+typedef struct {
+    uint32_t state[MT_N];
+    int index;
+} mt_t;
+
+static void
+mt_init(mt_t *mt, uint32_t seed)
+{
+    mt->state[0] = seed;
+    for (int i = 1; i < MT_N; i++) {
+        mt->state[i] = 1812433253U * (mt->state[i - 1] ^ (mt->state[i - 1] >> 30)) + (uint32_t)i;
+    }
+    mt->index = MT_N;
+}
+
+static void
+mt_init_by_array(mt_t *mt, const uint32_t *key, int length)
+{
+    mt_init(mt, 19650218U);
+    int i = 1, j = 0;
+    for (int k = MT_N > length ? MT_N : length; k > 0; k--) {
+        uint32_t previous = mt->state[i - 1] ^ (mt->state[i - 1] >> 30);
+        mt->state[i] = (mt->state[i] ^ (previous * 1664525U)) + key[j] + (uint32_t)j;
+        i++;
+        j++;
+        if (i >= MT_N) {
+            mt->state[0] = mt->state[MT_N - 1];
+            i = 1;
+        }
+        if (j >= length) {
+            j = 0;
+        }
+    }
+    for (int k = MT_N - 1; k > 0; k--) {
+        uint32_t previous = mt->state[i - 1] ^ (mt->state[i - 1] >> 30);
+        mt->state[i] = (mt->state[i] ^ (previous * 1566083941U)) - (uint32_t)i;
+        i++;
+        if (i >= MT_N) {
+            mt->state[0] = mt->state[MT_N - 1];
+            i = 1;
+        }
+    }
+    mt->state[0] = 0x80000000U;
+    mt->index = MT_N;
+}
+
+static uint32_t
+mt_next(mt_t *mt)
+{
+    if (mt->index >= MT_N) {
+        static const uint32_t twist[2] = {0U, 0x9908b0dfU};
+        for (int k = 0; k < MT_N; k++) {
+            uint32_t y = (mt->state[k] & 0x80000000U) | (mt->state[(k + 1) % MT_N] & 0x7fffffffU);
+            mt->state[k] = mt->state[(k + MT_M) % MT_N] ^ (y >> 1) ^ twist[y & 1U];
+        }
+        mt->index = 0;
+    }
+    uint32_t y = mt->state[mt->index++];
+    y ^= y >> 11;
+    y ^= (y << 7) & 0x9d2c5680U;
+    y ^= (y << 15) & 0xefc60000U;
+    y ^= y >> 18;
+    return y;
+}
+
+static double
+mt_random(mt_t *mt)
+{
+    uint32_t a = mt_next(mt) >> 5, b = mt_next(mt) >> 6;
+    return (a * 67108864.0 + b) * (1.0 / 9007199254740992.0);
+}
+
+static double
+mt_uniform(mt_t *mt, double a, double b)
+{
+    return a + (b - a) * mt_random(mt);
+}
+
+/* random.Random._randbelow(n) for 1 <= n < 2**32 */
+static long
+mt_below(mt_t *mt, uint32_t n)
+{
+    int shift = __builtin_clz(n); /* 32 - n.bit_length() */
+    uint32_t r = mt_next(mt) >> shift;
+    while (r >= n) {
+        r = mt_next(mt) >> shift;
+    }
+    return (long)r;
+}
+
+typedef struct {
+    int height, width;
+    double min_patches, max_patches, log_low, log_high;
+} grid_t;
+
+/* MaskingGenerator._place_block: one rectangle adding 1..budget new patches, or 0. */
+static long
+place_block(mt_t *mt, const grid_t *g, uint8_t *mask, double budget)
+{
+    for (int attempt = 0; attempt < ATTEMPTS_PER_BLOCK; attempt++) {
+        double area = mt_uniform(mt, g->min_patches, budget);
+        double aspect = exp(mt_uniform(mt, g->log_low, g->log_high));
+        double h_real = nearbyint(sqrt(area * aspect)), w_real = nearbyint(sqrt(area / aspect));
+        if (!(w_real < g->width && h_real < g->height)) {
+            continue;
+        }
+        long h = (long)h_real, w = (long)w_real;
+        long top = mt_below(mt, (uint32_t)(g->height - h + 1));
+        long left = mt_below(mt, (uint32_t)(g->width - w + 1));
+        long masked = 0;
+        for (long y = top; y < top + h; y++) {
+            for (long x = left; x < left + w; x++) {
+                masked += mask[y * g->width + x] != 0;
+            }
+        }
+        long added = h * w - masked;
+        if (0 < added && added <= budget) {
+            for (long y = top; y < top + h; y++) {
+                for (long x = left; x < left + w; x++) {
+                    mask[y * g->width + x] = 1;
+                }
+            }
+            return added;
+        }
+    }
+    return 0;
+}
+
+static PyObject *
+sample_masks(PyObject *self, PyObject *args)
+{
+    Py_buffer masks = {0};
+    PyObject *seed_obj;
+    int n_masks, n_tokens;
+    double probability, low, high;
+    grid_t g;
+    if (!PyArg_ParseTuple(args, "w*iiiOdddidddd", &masks, &n_masks, &g.height, &g.width, &seed_obj,
+                          &probability, &low, &high, &n_tokens, &g.min_patches, &g.max_patches,
+                          &g.log_low, &g.log_high)) {
+        return NULL;
+    }
+    if (n_masks < 0 || g.height < 1 || g.width < 1 ||
+        masks.len != (Py_ssize_t)n_masks * g.height * g.width) {
+        PyBuffer_Release(&masks);
+        PyErr_SetString(PyExc_ValueError,
+                        "masks must hold n_masks * height * width zeroed bytes of a positive grid");
+        return NULL;
+    }
+    /* the seed's 32-bit words, least significant first, as random.Random.seed takes an int */
+    uint32_t key[2];
+    int length = 1;
+    unsigned long long seed = PyLong_AsUnsignedLongLong(seed_obj);
+    if (seed == (unsigned long long)-1 && PyErr_Occurred()) {
+        PyBuffer_Release(&masks);
+        return NULL;
+    }
+    key[0] = (uint32_t)seed;
+    key[1] = (uint32_t)(seed >> 32);
+    if (key[1] != 0) {
+        length = 2;
+    }
+    mt_t mt;
+    mt_init_by_array(&mt, key, length);
+    uint8_t *out = masks.buf;
+    for (int i = 0; i < n_masks; i++) {
+        if (!(mt_random(&mt) < probability)) {
+            continue;
+        }
+        long target = (long)(n_tokens * mt_uniform(&mt, low, high)); /* int() truncates */
+        uint8_t *mask = out + (Py_ssize_t)i * g.height * g.width;
+        long count = 0;
+        while (count < target) {
+            double budget = (double)(target - count) < g.max_patches ? (double)(target - count)
+                                                                     : g.max_patches;
+            long added = place_block(&mt, &g, mask, budget);
+            if (added == 0) {
+                break;
+            }
+            count += added;
+        }
+    }
+    PyBuffer_Release(&masks);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"sample_masks", sample_masks, METH_VARARGS,
+     "sample_masks(masks, n_masks, height, width, seed, probability, low, high, n_tokens,\n"
+     "             min_patches, max_patches, log_aspect_low, log_aspect_high)\n--\n\n"
+     "Fill the zeroed bool buffer masks (n_masks x height x width) as\n"
+     "shardstream.vision.masking.sample_masks does with random.Random(seed), seed < 2**64."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT,
+    "_masking",
+    "iBOT block masks drawn exactly as shardstream.vision.masking.sample_masks draws them.",
+    -1,
+    methods,
+};
+
+PyMODINIT_FUNC
+PyInit__masking(void)
+{
+    return PyModule_Create(&module);
+}
