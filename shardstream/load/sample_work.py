@@ -88,7 +88,8 @@ class SampleWork:
             dtype)}`` of fixed-shape per-sample arrays) is called ``worker(sample, rng,
             out={name: array})`` in batched loaders without a ``collate_fn``: ``out`` holds the
             sample's rows of the batch arrays (in the worker's shared-memory slot when there
-            is one), so those fields are never copied again by collation.
+            is one), so those fields are never copied again by collation. The worker must fill
+            every declared field: write it into its row, or return it (then it is copied there).
         collate_fn: merges a batch's samples (in the worker); ``None`` for the preset's
             ``collate(samples)`` when it has one, else :func:`default_collate`.
         convert: ``"numpy"``, ``"pytorch"`` or ``"tensorflow"``: the tensors of the default
