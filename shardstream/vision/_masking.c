@@ -185,6 +185,7 @@ sample_masks(PyObject *self, PyObject *args)
     mt_t mt;
     mt_init_by_array(&mt, key, length);
     uint8_t *out = masks.buf;
+    long nonempty = 0;
     for (int i = 0; i < n_masks; i++) {
         if (!(mt_random(&mt) < probability)) {
             continue;
@@ -201,9 +202,10 @@ sample_masks(PyObject *self, PyObject *args)
             }
             count += added;
         }
+        nonempty += count > 0;
     }
     PyBuffer_Release(&masks);
-    Py_RETURN_NONE;
+    return PyLong_FromLong(nonempty);
 }
 
 static PyMethodDef methods[] = {
@@ -211,7 +213,8 @@ static PyMethodDef methods[] = {
      "sample_masks(masks, n_masks, height, width, seed, probability, low, high, n_tokens,\n"
      "             min_patches, max_patches, log_aspect_low, log_aspect_high)\n--\n\n"
      "Fill the zeroed bool buffer masks (n_masks x height x width) as\n"
-     "shardstream.vision.masking.sample_masks does with random.Random(seed), seed < 2**64."},
+     "shardstream.vision.masking.sample_masks does with random.Random(seed), seed < 2**64;\n"
+     "return how many masks have a masked patch."},
     {NULL, NULL, 0, NULL},
 };
 

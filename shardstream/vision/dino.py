@@ -45,10 +45,9 @@ from .crops import check_dims, choose_scale, rrc_box
 from .decode import decode_crops, decode_image, image_size
 from .masking import (
     MaskingGenerator,
+    MaskSampler,
     check_mask_probability,
     check_mask_ratio_tuple,
-    masks_upperbound,
-    sample_masks,
 )
 from .photometric import (
     IMAGENET_MEAN,
@@ -150,6 +149,7 @@ class DinoPreset:
     recipes: Mapping[str, PhotometricRecipe] = field(init=False, repr=False, compare=False)
     mask_generator: MaskingGenerator = field(init=False, repr=False, compare=False)
     _draws: PhotometricDraws = field(init=False, repr=False, compare=False)
+    _mask_sampler: MaskSampler = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         """Check every setting and build the recipes and the mask generator.
@@ -181,6 +181,17 @@ class DinoPreset:
             self,
             "mask_generator",
             MaskingGenerator((grid, grid), max_num_patches=0.5 * grid * grid),
+        )
+        _set(
+            self,
+            "_mask_sampler",
+            MaskSampler(
+                mask_generator=self.mask_generator,
+                n_masks=2,
+                mask_ratio_tuple=self.mask_ratio_tuple,
+                mask_probability=self.mask_probability,
+                n_tokens=self.n_tokens,
+            ),
         )
         check_fields_and_limit(self.image_field, self.label_field, self.max_pixels)
         if self.on_bad_image not in _ON_BAD_IMAGE:
@@ -352,18 +363,9 @@ class DinoPreset:
             "photometric": params,
         }
         if self.masks:
-            masks = sample_masks(
-                self.mask_generator,
-                2,
-                self.mask_ratio_tuple,
-                self.mask_probability,
-                rng,
-                n_tokens=self.n_tokens,
-            )
+            masks, upperbound = self._mask_sampler.draw(rng)
             out["masks"] = masks
-            out["mask_upperbound"] = np.int64(
-                masks_upperbound(masks, self.mask_ratio_tuple, self.n_tokens)
-            )
+            out["mask_upperbound"] = np.int64(upperbound)
         if self.label_field is not None:
             out[self.label_field] = int_label(sample, self.label_field)
         return out

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..errors import ConfigError, ConfigTypeError
 
-__all__ = ["MaskingGenerator", "RandomSource", "masks_upperbound", "sample_masks"]
+__all__ = ["MaskSampler", "MaskingGenerator", "RandomSource", "masks_upperbound", "sample_masks"]
 
 try:  # the same draws in C (setup.py builds it where there is a compiler)
     from . import _masking
@@ -212,32 +212,85 @@ def sample_masks(
     Raises:
         ConfigError: an argument is out of range or of the wrong type (the message names it).
     """
-    if not isinstance(mask_generator, MaskingGenerator):
-        raise ConfigTypeError(
-            f"mask_generator must be a MaskingGenerator, got {type(mask_generator).__name__}"
-        )
-    n_masks = _index(n_masks, "n_masks")
-    low, high = check_mask_ratio_tuple(mask_ratio_tuple)
-    mask_probability = check_mask_probability(mask_probability)
-    n_tokens = _tokens(n_tokens, mask_generator)
-    masks = np.zeros((n_masks, *mask_generator.get_shape()), dtype=bool)
-    if isinstance(rng, np.random.Generator) and _native_draws(mask_generator, n_tokens):
-        # the same draws in C: random.Random(seed) replayed by shardstream.vision._masking
-        height, width = mask_generator.get_shape()
-        low_aspect, high_aspect = mask_generator.log_aspect_ratio
-        _masking.sample_masks(
-            masks, n_masks, height, width, int(rng.integers(2**63)), mask_probability, low,
-            high, n_tokens, float(mask_generator.min_num_patches),
-            float(mask_generator.max_num_patches), low_aspect, high_aspect,
-        )  # fmt: skip
-        return masks
-    draws = _random_source(rng)
-    for i in range(n_masks):
-        if draws.random() < mask_probability:
-            target = int(n_tokens * draws.uniform(low, high))
-            if target > 0:
-                mask_generator._fill(masks[i], target, draws)
-    return masks
+    sampler = MaskSampler(
+        mask_generator=mask_generator,
+        n_masks=n_masks,
+        mask_ratio_tuple=mask_ratio_tuple,
+        mask_probability=mask_probability,
+        n_tokens=n_tokens,
+    )
+    return sampler.draw(rng)[0]
+
+
+class MaskSampler:
+    """:func:`sample_masks` with its settings checked once, for a loader's per-sample calls.
+
+    Args:
+        mask_generator: the generator (its grid sets the mask shape).
+        n_masks: how many masks (global crops) per sample, ``>= 0``.
+        mask_ratio_tuple: ``(lo, hi)``, ``0 <= lo <= hi <= 1``: the range of mask ratios.
+        mask_probability: the probability that a crop is masked, in ``[0, 1]``.
+        n_tokens: the number of patch tokens the ratio refers to; defaults to the grid's
+            ``height * width``.
+
+    Raises:
+        ConfigError: an argument is out of range or of the wrong type (the message names it).
+    """
+
+    def __init__(
+        self,
+        *,
+        mask_generator: MaskingGenerator,
+        n_masks: int,
+        mask_ratio_tuple: tuple[float, float],
+        mask_probability: float,
+        n_tokens: int | None = None,
+    ) -> None:
+        if not isinstance(mask_generator, MaskingGenerator):
+            raise ConfigTypeError(
+                f"mask_generator must be a MaskingGenerator, got {type(mask_generator).__name__}"
+            )
+        self.mask_generator = mask_generator
+        self.n_masks = _index(n_masks, "n_masks")
+        self.low, self.high = check_mask_ratio_tuple(mask_ratio_tuple)
+        self.mask_probability = check_mask_probability(mask_probability)
+        self.n_tokens = _tokens(n_tokens, mask_generator)
+        self.shape = (self.n_masks, *mask_generator.get_shape())
+        self._native = _native_draws(mask_generator, self.n_tokens)
+
+    def draw(self, rng: RandomSource = None) -> tuple[np.ndarray, int]:
+        """Draw one sample's masks, as :func:`sample_masks` does.
+
+        Args:
+            rng: where randomness comes from (see the module docstring).
+
+        Returns:
+            ``(masks, upperbound)``: bool masks of shape ``(n_masks, height, width)``, and
+            :func:`masks_upperbound` of them.
+
+        Raises:
+            ConfigError: ``rng`` is of an unsupported type.
+            ConfigTypeError: a crop is to be masked but the generator has no
+                ``max_num_patches``.
+        """
+        masks = np.zeros(self.shape, dtype=bool)
+        generator, low, high, n_tokens = self.mask_generator, self.low, self.high, self.n_tokens
+        if self._native and isinstance(rng, np.random.Generator):
+            # the same draws in C: random.Random(seed) replayed by shardstream.vision._masking
+            low_aspect, high_aspect = generator.log_aspect_ratio
+            masked = _masking.sample_masks(
+                masks, self.n_masks, generator.height, generator.width, int(rng.integers(2**63)),
+                self.mask_probability, low, high, n_tokens, float(generator.min_num_patches),
+                float(generator.max_num_patches), low_aspect, high_aspect,
+            )  # fmt: skip
+            return masks, masked * int(n_tokens * high)
+        draws = _random_source(rng)
+        for i in range(self.n_masks):
+            if draws.random() < self.mask_probability:
+                target = int(n_tokens * draws.uniform(low, high))
+                if target > 0:
+                    generator._fill(masks[i], target, draws)
+        return masks, masks_upperbound(masks, (low, high), n_tokens)
 
 
 def masks_upperbound(

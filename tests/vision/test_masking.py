@@ -469,10 +469,11 @@ def test_c_replay_seeds_random_random_as_python_does(seed):
 
     generator = MaskingGenerator(14, max_num_patches=TRAIN_MAX)
     masks = np.zeros((4, 14, 14), dtype=bool)
-    masking._masking.sample_masks(
+    nonempty = masking._masking.sample_masks(
         masks, 4, 14, 14, seed, 0.7, 0.1, 0.5, 196, 4.0, float(TRAIN_MAX),
         *generator.log_aspect_ratio,
     )  # fmt: skip
+    assert nonempty == int(masks.any((1, 2)).sum())
     source = random.Random(seed)
     reference = Dinov2Masking(14, max_num_patches=TRAIN_MAX, source=source)
     expected = np.zeros((4, 14, 14), dtype=bool)
@@ -517,4 +518,36 @@ def test_c_replay_refuses_a_buffer_of_the_wrong_size():
             98.0,
             -1.2,
             1.2,
+        )
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_mask_sampler_draws_as_sample_masks_with_its_upperbound(native):
+    from shardstream.vision import masking
+    from shardstream.vision.masking import MaskSampler
+
+    generator = MaskingGenerator(14, max_num_patches=TRAIN_MAX)
+    with pytest.MonkeyPatch.context() as patch:
+        if not native:
+            patch.setattr(masking, "_masking", None)
+        sampler = MaskSampler(
+            mask_generator=generator, n_masks=2, mask_ratio_tuple=(0.1, 0.5), mask_probability=0.5
+        )
+        assert sampler._native is native
+        for seed in range(40):
+            masks, upperbound = sampler.draw(np.random.default_rng(seed))
+            expected = sample_masks(generator, 2, (0.1, 0.5), 0.5, np.random.default_rng(seed))
+            assert np.array_equal(masks, expected)
+            assert (
+                upperbound
+                == masks_upperbound(masks, (0.1, 0.5))
+                == (int(masks.any((1, 2)).sum()) * 98)
+            )
+    with pytest.raises(ConfigError, match="mask_probability"):
+        MaskSampler(
+            mask_generator=generator, n_masks=2, mask_ratio_tuple=(0.1, 0.5), mask_probability=2
+        )
+    with pytest.raises(ConfigTypeError, match="mask_generator"):
+        MaskSampler(
+            mask_generator="grid", n_masks=2, mask_ratio_tuple=(0.1, 0.5), mask_probability=0.5
         )
