@@ -10,8 +10,10 @@
  * equals Pillow's `crop(box).resize(size, filter, box=span)`. Integer sums are exact, so the
  * order of the terms does not matter and both passes can be vectorised:
  *
- * - every pass combines whole contiguous lines with one weight each ("weigh"), in an AVX-512,
- *   AVX2 or portable version chosen at import (kernels() / use_kernel() for tests);
+ * - every pass combines whole contiguous lines with one weight each ("weigh"), for all channels
+ *   of a line in one call, in an AVX-512 VNNI, AVX-512, AVX2 or portable version chosen at import
+ *   (kernels() / use_kernel() for tests); the SIMD ones multiply in 16 bits, exactly (see
+ *   tap_pairs);
  * - for the horizontal pass the union of the crops is split into per-channel planes and
  *   transposed once per image (SSE2 16 x 16 byte transposes), so columns become lines;
  * - results are written back mirrored when a view is flipped, and the last pass writes into
