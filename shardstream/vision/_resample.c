@@ -894,40 +894,43 @@ done:
     return result;
 }
 
-/* The weighting kernels this CPU can run, best last. */
-static int
-kernel_table(const char **names, weigh_fn *functions)
+/* The weighting kernels this CPU can run, best last, found once at import. */
+#define MAX_KERNELS 4
+static const char *kernel_names[MAX_KERNELS];
+static weigh_fn kernel_functions[MAX_KERNELS];
+static int kernel_count = 0;
+
+static void
+add_kernel(const char *name, weigh_fn function)
 {
-    int n = 0;
-    names[n] = "portable";
-    functions[n++] = weigh_portable;
+    kernel_names[kernel_count] = name;
+    kernel_functions[kernel_count++] = function;
+}
+
+static void
+find_kernels(void)
+{
+    add_kernel("portable", weigh_portable);
 #if HAVE_AVX2_PATH
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx2")) {
-        names[n] = "avx2";
-        functions[n++] = weigh_avx2;
+        add_kernel("avx2", weigh_avx2);
         if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")) {
-            names[n] = "avx512";
-            functions[n++] = weigh_avx512;
+            add_kernel("avx512", weigh_avx512);
             if (__builtin_cpu_supports("avx512vnni")) {
-                names[n] = "avx512vnni";
-                functions[n++] = weigh_avx512vnni;
+                add_kernel("avx512vnni", weigh_avx512vnni);
             }
         }
     }
 #endif
-    return n;
 }
 
 static PyObject *
 kernels(PyObject *self, PyObject *unused)
 {
-    const char *names[4];
-    weigh_fn functions[4];
-    int n = kernel_table(names, functions);
-    PyObject *result = PyTuple_New(n);
-    for (int i = 0; result != NULL && i < n; i++) {
-        PyObject *name = PyUnicode_FromString(names[i]);
+    PyObject *result = PyTuple_New(kernel_count);
+    for (int i = 0; result != NULL && i < kernel_count; i++) {
+        PyObject *name = PyUnicode_FromString(kernel_names[i]);
         if (name == NULL) {
             Py_CLEAR(result);
             break;
@@ -940,16 +943,13 @@ kernels(PyObject *self, PyObject *unused)
 static PyObject *
 use_kernel(PyObject *self, PyObject *arg)
 {
-    const char *names[4];
-    weigh_fn functions[4];
-    int n = kernel_table(names, functions);
     const char *wanted = PyUnicode_AsUTF8(arg);
     if (wanted == NULL) {
         return NULL;
     }
-    for (int i = 0; i < n; i++) {
-        if (strcmp(wanted, names[i]) == 0) {
-            weigh = functions[i];
+    for (int i = 0; i < kernel_count; i++) {
+        if (strcmp(wanted, kernel_names[i]) == 0) {
+            weigh = kernel_functions[i];
             Py_RETURN_NONE;
         }
     }
@@ -984,9 +984,10 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit__resample(void)
 {
-    const char *names[4];
-    weigh_fn functions[4];
-    weigh = functions[kernel_table(names, functions) - 1];
+    if (kernel_count == 0) { /* a module re-initialised in the same process keeps its table */
+        find_kernels();
+    }
+    weigh = kernel_functions[kernel_count - 1];
 #if HAVE_AVX2_PATH
     make_split3_masks();
 #endif

@@ -308,3 +308,15 @@ def test_in_place_fields_that_do_not_fit_raise_collate_errors(data, mode, messag
     work.open()
     with pytest.raises(CollateError, match=message):
         work.sample(task([1]), 0, StageTimer())
+
+
+def test_in_place_fields_need_a_dict_from_the_presets_collate(data):
+    reader, _ = data
+
+    class ListCollate(_RowPreset):
+        def collate(self, samples):
+            return [sample["label"] for sample in samples]
+
+    work = SampleWork(reader=reader, seed=0, return_index=True, preset=ListCollate())
+    with pytest.raises(CollateError, match="must collate to a dict, got list"):
+        run(work, task([0, 1]))
