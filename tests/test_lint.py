@@ -24,9 +24,12 @@ def test_ruff(args):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_readme_starts_with_the_two_commands_and_ci_runs_the_second():
+def test_readme_starts_with_title_sentence_and_the_two_commands_and_ci_runs_the_second():
     lines = (ROOT / "README.md").read_text().splitlines()
-    demo, tests = lines[0].strip(), lines[1].strip()
+    assert lines[0] == "# shardstream"
+    assert lines[1] == "" and lines[2].endswith(".") and lines[3] == ""
+    assert lines[2].count(". ") == 0, "the introduction is one sentence"
+    demo, tests = lines[4].strip(), lines[5].strip()
     assert demo == "pip install -e '.[dev]' && shardstream demo"
     assert tests == "pip install -e '.[dev]' && python -m pytest -q"
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
