@@ -324,15 +324,9 @@ def _torch_photometric_params(
         params["order"] = torch.randperm(4).numpy().astype(np.int64)
         for name in ("brightness", "contrast", "saturation", "hue"):
             strength = getattr(recipe, name)
-            if strength > 0:
-                low, high = (
-                    (-strength, strength)
-                    if name == "hue"
-                    else (
-                        max(0.0, 1.0 - strength),
-                        1.0 + strength,
-                    )
-                )
+            if strength > 0:  # torchvision's ranges: [-hue, hue], [max(0, 1 - s), 1 + s]
+                low = -strength if name == "hue" else max(0.0, 1.0 - strength)
+                high = strength if name == "hue" else 1.0 + strength
                 params[name] = np.array(torch.empty(1).uniform_(low, high).item(), np.float32)
     params["grayscale"] = np.array(bool(torch.rand(1) < recipe.grayscale_p))
     params["blur"] = np.array(not bool(recipe.blur_p < torch.rand(1)))

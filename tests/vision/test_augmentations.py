@@ -363,6 +363,9 @@ def test_validation():
     with pytest.raises(ConfigError, match="image must be a PIL image"):
         aug(np.zeros((32, 32, 3), np.uint8))
     assert "local_crops_number=8" in repr(aug) and "blur='dinov2'" in repr(aug)
+    tiny = DataAugmentationDINO(GLOBAL_SCALE, LOCAL_SCALE, 8, 32, 4, rng=0)  # locals blur at 50%
+    with pytest.raises(ConfigError, match="blur kernel size 9 is too large for 4 x 4 views"):
+        tiny(Image.new("RGB", (40, 40), (200, 30, 60)))
 
 
 def test_package_does_not_import_torchvision():
