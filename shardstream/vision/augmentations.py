@@ -1,12 +1,26 @@
 """dinov2's multi-crop augmentation, per sample: ``DataAugmentationDINO``.
 
-The reference API of the DINO pipeline, with dinov2's semantics and output, built from
-shardstream's own pieces instead of torchvision transforms: crop boxes from
-:func:`~shardstream.vision.crops.random_resized_crop_params` (torchvision's algorithm), Pillow's
-bicubic resize and mirror (what torchvision does to PIL images), and the batched colour ops of
-:mod:`~shardstream.vision.photometric`. Every random number comes from a NumPy generator, so a seed
-reproduces the views exactly. The loader's fast path (:mod:`shardstream.vision.dino`) draws the
-same distribution but decodes once per sample and colours whole batches on the device.
+The reference API of the DINO pipeline, with dinov2's semantics and output, built without
+torchvision: every view is made on a PIL image with the very operations torchvision v1 applies
+to PIL images (Pillow's crop, bicubic resize and mirror; ``ImageEnhance`` brightness, contrast and
+colour; the HSV hue shift; ``convert("L")`` grayscale; torchvision's float32 Gaussian blur of the
+uint8 pixels, rounded back to uint8; ``ImageOps.solarize``), so each op's output is quantised to
+uint8 before the next exactly where dinov2's is.
+
+Where randomness comes from:
+
+- by default (``rng=None``), torch's global generator, with the very calls torchvision's
+  transforms make in dinov2's order (``torch.rand``, ``torch.randint``, ``torch.randperm``,
+  ``uniform_``) at call time. ``torch.manual_seed(s)`` then gives exactly the views dinov2 gives,
+  and in ``DataLoader`` workers, which torch seeds one by one (``base_seed + worker_id``, a new
+  ``base_seed`` per epoch), views differ per worker and per epoch as in dinov2.
+- an explicit ``rng`` (a NumPy generator or a seed), in the constructor or per call: every draw
+  comes from that generator (same distribution, other numbers), deterministic whatever torch's
+  state. A generator held by the instance is copied into forked workers, so with an explicit
+  ``rng`` every worker repeats the same stream (pass each sample its own generator instead).
+
+The loader's fast path (:mod:`shardstream.vision.dino`) draws the same distribution but decodes
+once per sample and colours whole batches on the device, in float32.
 """
 
 from __future__ import annotations
@@ -17,19 +31,18 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from PIL import Image
+import torch.nn.functional as F
+from PIL import Image, ImageEnhance, ImageOps
 
 from ..errors import ConfigError
-from .crops import normalize_size, random_resized_crop_params
+from .crops import check_dims, normalize_size, random_resized_crop_params
 from .photometric import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     PhotometricRecipe,
-    apply_photometric,
     dinov2_recipes,
     draw_photometric_params,
     normalize,
-    stack_photometric_params,
 )
 
 __all__ = ["DataAugmentationDINO", "ViewPlan"]
@@ -68,6 +81,12 @@ class DataAugmentationDINO:
     ImageNet mean and std. By default the blur probabilities are dinov2's shipped ones (global
     view 1 never, global view 2 90%), which invert its documented ones; ``blur="documented"``
     gives those (1.0 and 0.1) instead. See :func:`~shardstream.vision.photometric.dinov2_recipes`.
+    Every colour op works on uint8 pixels as dinov2's PIL pipeline does.
+
+    Randomness: with ``rng=None`` (the default, dinov2's behaviour) every draw is made from
+    torch's global generator when a view is drawn, so ``torch.manual_seed`` reproduces the views
+    (the same ones dinov2 makes) and ``DataLoader`` workers, which torch seeds per worker and per
+    epoch, make different views. With ``rng`` the views come from that NumPy generator instead.
 
     Args:
         global_crops_scale: ``(min, max)`` area fraction of the global crops (dinov2: (0.32, 1)).
@@ -76,8 +95,9 @@ class DataAugmentationDINO:
         global_crops_size: output size of the global views (an int or ``(height, width)``).
         local_crops_size: output size of the local views.
         blur: ``"dinov2"`` (shipped, inverted probabilities) or ``"documented"``.
-        rng: the generator views are drawn from when a call passes none, or a seed for one;
-            ``None`` seeds from fresh entropy.
+        rng: a NumPy generator (or a seed for one) to draw every view from when a call passes
+            none: a deterministic stream, whatever torch's state. ``None`` (default): draw from
+            torch's global generator at call time, as dinov2 does.
 
     Raises:
         ConfigError: a scale is not ``(min, max)`` with ``0 <= min <= max``, the number of local
@@ -108,7 +128,10 @@ class DataAugmentationDINO:
         self.local_crops_size = normalize_size(local_crops_size, "local_crops_size")
         self.blur = blur
         self.recipes: dict[str, PhotometricRecipe] = dinov2_recipes(blur)
-        self._rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        if rng is None or isinstance(rng, np.random.Generator):
+            self._rng = rng
+        else:
+            self._rng = np.random.default_rng(rng)
 
     def __repr__(self) -> str:
         return (
@@ -125,12 +148,17 @@ class DataAugmentationDINO:
         """Draw every random choice of one image's views, in dinov2's order.
 
         Per view: the crop box, the flip, then the photometric parameters; global view 1,
-        global view 2, then the local views.
+        global view 2, then the local views. From torch's global generator (no generator given
+        here or to the constructor), the draws are torchvision's own calls in dinov2's order, so
+        an op's parameters are drawn only when torchvision draws them; the plan then holds
+        neutral values for the others (factor 1, hue 0, the smallest sigma, order 0..3). From a
+        NumPy generator, every parameter is drawn for every view
+        (:func:`~shardstream.vision.photometric.draw_photometric_params`).
 
         Args:
             height: the image's height in pixels.
             width: the image's width in pixels.
-            rng: the generator to draw from (default: the instance's).
+            rng: the generator to draw from (default: the instance's, else torch's global one).
 
         Returns:
             ``2 + local_crops_number`` view plans.
@@ -143,16 +171,28 @@ class DataAugmentationDINO:
             ("global_1", self.global_crops_scale, self.global_crops_size),
             ("global_2", self.global_crops_scale, self.global_crops_size),
         ] + [("local", self.local_crops_scale, self.local_crops_size)] * self.local_crops_number
+        if rng is None:
+            height, width = check_dims(height, width)
         plans = []
         for kind, scale, size in views:
-            box = random_resized_crop_params(height, width, scale, _RATIO, rng=rng)
-            flip = bool(rng.random() < _FLIP_P)
-            params = draw_photometric_params(self.recipes[kind], rng)
+            recipe = self.recipes[kind]
+            if rng is None:  # torchvision's draws: RandomResizedCrop, RandomHorizontalFlip, ...
+                box = _torch_crop_box(height, width, scale, _RATIO)
+                flip = bool(torch.rand(1) < _FLIP_P)
+                params = _torch_photometric_params(recipe, solarize=kind == "global_2")
+            else:
+                box = random_resized_crop_params(height, width, scale, _RATIO, rng=rng)
+                flip = bool(rng.random() < _FLIP_P)
+                params = draw_photometric_params(recipe, rng)
             plans.append(ViewPlan(kind=kind, box=box, size=size, flip=flip, params=params))
         return plans
 
     def render(self, image: Image.Image, plans: Sequence[ViewPlan]) -> dict[str, object]:
         """Make the views of ``image`` that ``plans`` describe, as dinov2's dict.
+
+        Each view is cropped, resized and mirrored, coloured on uint8 pixels in dinov2's order
+        (jitter ops in the plan's order, grayscale, blur, solarise; each op rounds to uint8 as
+        Pillow and torchvision do), then scaled to ``[0, 1]`` and normalised.
 
         Args:
             image: a PIL image (converted to RGB when in another mode).
@@ -164,24 +204,14 @@ class DataAugmentationDINO:
             ``(3, H, W)`` tensor.
 
         Raises:
-            ConfigError: ``image`` is not a PIL image, or a box does not lie inside it.
+            ConfigError: ``image`` is not a PIL image, a box does not lie inside it, or a view is
+                too small for the blur kernel (reflect padding needs more than half the kernel).
         """
         if not isinstance(image, Image.Image):
             raise ConfigError(f"image must be a PIL image, got {type(image).__name__}")
         if image.mode != "RGB":
             image = image.convert("RGB")
-        crops = [_resized_crop(image, plan) for plan in plans]
-        views: list[torch.Tensor | None] = [None] * len(plans)
-        for kind in ("global_1", "global_2", "local"):
-            members = [i for i, plan in enumerate(plans) if plan.kind == kind]
-            for size in {plans[i].size for i in members}:
-                group = [i for i in members if plans[i].size == size]
-                pixels = torch.from_numpy(np.stack([crops[i] for i in group])).permute(0, 3, 1, 2)
-                params = stack_photometric_params([plans[i].params for i in group])
-                batch = apply_photometric(pixels, params, self.recipes[kind])
-                batch = normalize(batch, IMAGENET_MEAN, IMAGENET_STD, inplace=True)
-                for i, view in zip(group, batch.unbind(0)):
-                    views[i] = view.clone() if len(group) > 1 else view
+        views = [_to_tensor(self._colour(_resized_crop(image, plan), plan)) for plan in plans]
         global_crops = [views[i] for i, plan in enumerate(plans) if plan.kind != "local"]
         local_crops = [views[i] for i, plan in enumerate(plans) if plan.kind == "local"]
         return {
@@ -191,6 +221,28 @@ class DataAugmentationDINO:
             "offsets": (),
         }
 
+    def _colour(self, view: Image.Image, plan: ViewPlan) -> Image.Image:
+        """The plan's colour ops on one RGB view, as torchvision applies them to PIL images."""
+        recipe, p = self.recipes[plan.kind], plan.params
+        if p["jitter"]:
+            for op in np.asarray(p["order"]).tolist():  # torchvision's ColorJitter.forward
+                if op == 0 and recipe.brightness > 0:
+                    view = ImageEnhance.Brightness(view).enhance(float(p["brightness"]))
+                elif op == 1 and recipe.contrast > 0:
+                    view = ImageEnhance.Contrast(view).enhance(float(p["contrast"]))
+                elif op == 2 and recipe.saturation > 0:
+                    view = ImageEnhance.Color(view).enhance(float(p["saturation"]))
+                elif op == 3 and recipe.hue > 0:
+                    view = _adjust_hue(view, float(p["hue"]))
+        if p["grayscale"]:
+            gray = view.convert("L")
+            view = Image.merge("RGB", (gray, gray, gray))
+        if p["blur"]:
+            view = _gaussian_blur(view, recipe.blur_kernel_size, float(p["sigma"]))
+        if p["solarize"]:
+            view = ImageOps.solarize(view, recipe.solarize_threshold)
+        return view
+
     def __call__(
         self, image: Image.Image, *, rng: np.random.Generator | None = None
     ) -> dict[str, object]:
@@ -198,8 +250,9 @@ class DataAugmentationDINO:
 
         Args:
             image: a PIL image (converted to RGB when in another mode).
-            rng: the generator to draw from (default: the instance's); the loader passes each
-                sample's own generator here, so views do not depend on the worker count.
+            rng: the generator to draw from (default: the instance's, else torch's global
+                generator, as dinov2); a per-sample generator makes views independent of the
+                worker count.
 
         Returns:
             dinov2's dict: ``global_crops`` (2 tensors ``(3, *global_crops_size)``),
@@ -225,7 +278,100 @@ def _check_scale(name: str, scale: Sequence[float]) -> tuple[float, float]:
     return low, high
 
 
-def _resized_crop(image: Image.Image, plan: ViewPlan) -> np.ndarray:
+def _torch_crop_box(
+    height: int, width: int, scale: tuple[float, float], ratio: tuple[float, float]
+) -> tuple[int, int, int, int]:
+    """torchvision's ``RandomResizedCrop.get_params``, call for call on torch's generator."""
+    area = height * width
+    log_ratio = torch.log(torch.tensor(ratio))
+    for _ in range(10):
+        target_area = area * torch.empty(1).uniform_(scale[0], scale[1]).item()
+        aspect_ratio = torch.exp(torch.empty(1).uniform_(log_ratio[0], log_ratio[1])).item()
+        w = int(round(math.sqrt(target_area * aspect_ratio)))
+        h = int(round(math.sqrt(target_area / aspect_ratio)))
+        if 0 < w <= width and 0 < h <= height:
+            top = int(torch.randint(0, height - h + 1, size=(1,)).item())
+            left = int(torch.randint(0, width - w + 1, size=(1,)).item())
+            return top, left, h, w
+    in_ratio = float(width) / float(height)  # no draw fitted: the centred fallback
+    if in_ratio < min(ratio):
+        w, h = width, int(round(width / min(ratio)))
+    elif in_ratio > max(ratio):
+        w, h = int(round(height * max(ratio))), height
+    else:
+        w, h = width, height
+    return (height - h) // 2, (width - w) // 2, h, w
+
+
+def _torch_photometric_params(
+    recipe: PhotometricRecipe, *, solarize: bool
+) -> dict[str, np.ndarray]:
+    """One view's colour draws, as dinov2's torchvision transforms make them on torch's generator.
+
+    ``RandomApply(ColorJitter)``, ``RandomGrayscale``, dinov2's ``GaussianBlur`` (a
+    ``RandomApply``) and, for global view 2 only, ``RandomSolarize``, each with torchvision's
+    comparison; jitter factors and sigma are drawn only when their op runs.
+    """
+    params = {
+        "jitter": np.array(not bool(recipe.jitter_p < torch.rand(1))),
+        "order": np.arange(4, dtype=np.int64),
+        "brightness": np.array(1.0, dtype=np.float32),
+        "contrast": np.array(1.0, dtype=np.float32),
+        "saturation": np.array(1.0, dtype=np.float32),
+        "hue": np.array(0.0, dtype=np.float32),
+    }
+    if params["jitter"]:  # ColorJitter.get_params: randperm(4), then the enabled factors
+        params["order"] = torch.randperm(4).numpy().astype(np.int64)
+        for name in ("brightness", "contrast", "saturation", "hue"):
+            strength = getattr(recipe, name)
+            if strength > 0:  # torchvision's ranges: [-hue, hue], [max(0, 1 - s), 1 + s]
+                low = -strength if name == "hue" else max(0.0, 1.0 - strength)
+                high = strength if name == "hue" else 1.0 + strength
+                params[name] = np.array(torch.empty(1).uniform_(low, high).item(), np.float32)
+    params["grayscale"] = np.array(bool(torch.rand(1) < recipe.grayscale_p))
+    params["blur"] = np.array(not bool(recipe.blur_p < torch.rand(1)))
+    sigma = recipe.blur_sigma[0]
+    if params["blur"]:
+        sigma = torch.empty(1).uniform_(recipe.blur_sigma[0], recipe.blur_sigma[1]).item()
+    params["sigma"] = np.array(sigma, dtype=np.float32)
+    params["solarize"] = np.array(solarize and torch.rand(1).item() < recipe.solarize_p)
+    return params
+
+
+def _adjust_hue(view: Image.Image, hue: float) -> Image.Image:
+    """torchvision's ``adjust_hue`` on an RGB PIL image: Pillow's uint8 HSV, hue shifted mod 256."""
+    h, s, v = view.convert("HSV").split()
+    shifted = np.array(h, dtype=np.uint8)
+    shifted += np.int32(hue * 255).astype(np.uint8)  # wraps around, as in torchvision
+    return Image.merge("HSV", (Image.fromarray(shifted, "L"), s, v)).convert("RGB")
+
+
+def _gaussian_blur(view: Image.Image, kernel_size: int, sigma: float) -> Image.Image:
+    """torchvision's ``gaussian_blur`` of a PIL image: float32 kernel, reflect padding, rounded."""
+    radius = kernel_size // 2
+    if radius >= view.height or radius >= view.width:
+        raise ConfigError(
+            f"blur kernel size {kernel_size} is too large for {view.height} x {view.width} "
+            "views (reflect padding needs the view larger than half the kernel)"
+        )
+    half = (kernel_size - 1) * 0.5
+    x = torch.linspace(-half, half, steps=kernel_size, dtype=torch.float32)
+    pdf = torch.exp(-0.5 * (x / sigma).pow(2))
+    kernel1d = pdf / pdf.sum()
+    kernel = torch.mm(kernel1d[:, None], kernel1d[None, :]).expand(3, 1, kernel_size, kernel_size)
+    pixels = torch.from_numpy(np.array(view, dtype=np.uint8)).permute(2, 0, 1)
+    padded = F.pad(pixels.unsqueeze(0).to(torch.float32), [radius] * 4, mode="reflect")
+    blurred = torch.round(F.conv2d(padded, kernel, groups=3)).to(torch.uint8)[0]
+    return Image.fromarray(blurred.permute(1, 2, 0).numpy(), "RGB")
+
+
+def _to_tensor(view: Image.Image) -> torch.Tensor:
+    """``Normalize(ToTensor()(view))`` with the ImageNet mean and std: a float32 ``(3, H, W)``."""
+    pixels = torch.from_numpy(np.array(view, dtype=np.uint8)).permute(2, 0, 1).contiguous()
+    return normalize(pixels, IMAGENET_MEAN, IMAGENET_STD)
+
+
+def _resized_crop(image: Image.Image, plan: ViewPlan) -> Image.Image:
     """Crop, bicubic-resize and maybe mirror, as torchvision's ``resized_crop`` + ``hflip`` on PIL."""
     top, left, height, width = plan.box
     if top < 0 or left < 0 or top + height > image.height or left + width > image.width:
@@ -238,4 +384,4 @@ def _resized_crop(image: Image.Image, plan: ViewPlan) -> np.ndarray:
     view = view.resize((out_w, out_h), Image.Resampling.BICUBIC)
     if plan.flip:
         view = view.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-    return np.asarray(view)
+    return view
