@@ -180,8 +180,6 @@ def test_params_objects_are_deep_copied_and_dicts_converted(sets):
     )
     assert module._train_dataset.params is not params
     assert module._valid_dataset.params == DataLoaderParams(batch_size=6)
-    assert module._create_dataset(sets["test"], params).params == params
-    assert module._create_dataset(sets["test"], params).params is not params
 
 
 def test_replacing_valid_and_test_sets(sets):
