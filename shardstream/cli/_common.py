@@ -181,8 +181,7 @@ def shard_size_for(
     if not any(is_manifest(out) for out in outputs):
         if shard_size is not None:
             parser.error(
-                "--shard-size needs a .manifest output (a sharded set); "
-                f"got {', '.join(outputs)}"
+                f"--shard-size needs a .manifest output (a sharded set); got {', '.join(outputs)}"
             )
         return None
     if shard_size is not None:

@@ -166,6 +166,8 @@ def create_dataloader(
         ConfigError: ``dataset`` is empty, or the sampler refuses an argument.
         ConfigTypeError: ``dataset`` has no length, or ``sampler`` is not resumable (also a
             ``TypeError``).
+        NoProcessGroupError: ``is_distributed`` without a ``sampler`` and no initialised
+            process group (a ``ValueError``, as helios' torch-derived sampler raises).
     """
     try:
         size = len(dataset)  # type: ignore[arg-type]

@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch.utils.data import RandomSampler, default_collate
 
-from shardstream.errors import ConfigError, ConfigTypeError
+from shardstream.errors import ConfigError, ConfigTypeError, NoProcessGroupError
 from shardstream.load.helios import (
     DataLoaderParams,
     Dataset,
@@ -24,6 +24,7 @@ from shardstream.load.helios import (
     seed_worker,
 )
 
+from ...order.samplers.dist_harness import process_group_of_one
 from .data import (
     IndexDataset,
     PackedDataset,
@@ -216,10 +217,13 @@ def test_pin_memory_is_off_by_default_and_can_be_asked_for(packed):
     assert batch["image"].is_pinned() is cuda
 
 
-def test_distributed_sampler_without_a_process_group_and_its_batch_size_quirk(packed):
-    loader, sampler = loader_of(
-        packed, batch_size=4, is_distributed=True, shuffle=True, random_seed=5, drop_last=True
-    )
+def test_distributed_sampler_in_a_group_of_one_and_its_batch_size_quirk(packed):
+    with pytest.raises(NoProcessGroupError):  # helios' torch-derived sampler needs a group
+        loader_of(packed, is_distributed=True)
+    with process_group_of_one():
+        loader, sampler = loader_of(
+            packed, batch_size=4, is_distributed=True, shuffle=True, random_seed=5, drop_last=True
+        )
     assert type(sampler) is ResumableDistributedSampler
     assert (sampler.num_replicas, sampler.rank, sampler.shuffle, sampler.seed) == (1, 0, True, 5)
     assert sampler.drop_last is True and loader.drop_last is True
