@@ -62,6 +62,7 @@ __all__ = [
     "SampleError",
     "LoaderTimeoutError",
     "PoolClosedError",
+    "NoProcessGroupError",
 ]
 
 
@@ -546,3 +547,13 @@ class ChainError(ShardstreamError, ValueError):
     """A :class:`~shardstream.load.chain.Loader` step is called twice, or after a step it
     excludes (a second ``.batch()``, ``.pytorch()`` after ``.numpy()``, ``tensors`` after a dict
     transform). A ``ValueError`` with Deep Lake's message for the same mistake."""
+
+
+class NoProcessGroupError(ShardstreamError, ValueError, RuntimeError):
+    """A distributed sampler was asked for its rank or world size from ``torch.distributed``
+    and no process group is initialised.
+
+    torch's ``DistributedSampler`` (and so dinov2's ``DISTRIBUTED`` sampler and helios'
+    ``ResumableDistributedSampler``) raises there too: a ``ValueError`` (torch >= 2.x, whose
+    message this keeps) or, in older torch, a ``RuntimeError``; this is both.
+    """

@@ -9,6 +9,12 @@ An input argument is one of
   (files with a ``.offsets`` or legacy ``.index`` next to them; a matched sidecar stands for its
   data file), sorted, opened as one :class:`~shardstream.read.ShardedReader`.
 
+An output argument (:class:`DatasetOutput`) is a sharded set when it ends in ``.manifest``: shards
+``<stem>-00000.msgpack``, ... of at most ``--shard-size`` bytes each (default: the largest data
+file among the inputs, so a sharded input keeps its shard size) and the manifest, written by a
+:class:`~shardstream.write.ShardedWriter`. Any other name is one packed file, written by a
+:class:`~shardstream.write.RawWriter`.
+
 Not a subcommand: the leading underscore keeps :func:`shardstream.cli.command_modules` from
 loading it as one.
 """
@@ -19,20 +25,27 @@ import argparse
 import glob
 import os
 import random
-from collections.abc import Iterable, Iterator
+import re
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import DatasetNotFoundError
+from ..errors import ConfigError, DatasetNotFoundError
 from ..format.manifest import is_manifest, load_manifest
 from ..format.paths import DatasetPaths
 from ..read import MsgpackReader, Reader, ShardedReader
+from ..write import RawWriter, ShardedWriter
+from ..write.sharded import sharded_output_paths
+from .write import parse_size
 
 __all__ = [
     "INPUT_HELP",
+    "OUTPUT_HELP",
+    "DatasetOutput",
     "add_overwrite_argument",
     "add_quiet_argument",
     "add_seed_argument",
+    "add_shard_size_argument",
     "check_outputs",
     "counted",
     "input_data_files",
@@ -43,10 +56,14 @@ __all__ = [
     "positive_float",
     "positive_int",
     "random_seed",
+    "shard_size_for",
 ]
 
 #: Help text of an input argument.
 INPUT_HELP = "a packed data file, a *.manifest of shards, or a quoted glob of shard files"
+
+#: Help text of an output argument (the command's own words go before it).
+OUTPUT_HELP = "a packed data file, or a *.manifest for a sharded set (see --shard-size)"
 
 #: Samples written between progress bar updates (tqdm's per-call cost adds up otherwise).
 PROGRESS_STEP = 256
@@ -119,9 +136,120 @@ def check_outputs(
         real = _real(DatasetPaths.of(out).data)
         if real in taken:
             parser.error(f"input and output must be different files: {out} is input {taken[real]}")
+        if is_manifest(out):
+            for path, spec in taken.items():
+                if _is_shard_of(path, out):
+                    parser.error(
+                        f"input and output must be different files: {out} would replace its "
+                        f"shard {path} of input {spec}"
+                    )
         if real in outputs_seen:
             parser.error(f"output {out} given twice (also as {outputs_seen[real]})")
         outputs_seen[real] = out
+
+
+def add_shard_size_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--shard-size SIZE`` (bytes, as ``shardstream write`` takes it; .manifest outputs)."""
+    parser.add_argument(
+        "--shard-size",
+        type=parse_size,
+        default=None,
+        metavar="SIZE",
+        help="for a .manifest output: shards of at most SIZE bytes (512M, 1G, ...; default: "
+        "the largest data file among the inputs, i.e. a sharded input's shard size)",
+    )
+
+
+def shard_size_for(
+    parser: argparse.ArgumentParser,
+    shard_size: int | None,
+    inputs: Sequence[str],
+    outputs: Sequence[str],
+) -> int | None:
+    """The shard size for the ``.manifest`` outputs among ``outputs`` (None if there are none).
+
+    Args:
+        parser: reports a ``--shard-size`` without a ``.manifest`` output (usage error, exit 2).
+        shard_size: ``--shard-size`` as given, or None.
+        inputs: the input arguments; without ``shard_size`` their largest data file (in bytes)
+            is the shard size, so a sharded input's shards keep their size.
+        outputs: the output arguments.
+
+    Raises:
+        DatasetNotFoundError, CorruptIndexError: an input is missing (or a bad manifest).
+    """
+    if not any(is_manifest(out) for out in outputs):
+        if shard_size is not None:
+            parser.error(
+                f"--shard-size needs a .manifest output (a sharded set); got {', '.join(outputs)}"
+            )
+        return None
+    if shard_size is not None:
+        return shard_size
+    sizes = [path.stat().st_size for spec in inputs for path in input_data_files(spec)]
+    return max([1, *sizes])  # ShardedWriter needs >= 1 byte; a larger sample gets its own shard
+
+
+class DatasetOutput:
+    """A dataset that a subcommand writes: a packed file, or a sharded set for a ``.manifest``.
+
+    A context manager like the writer it wraps: the output appears only when ``with`` ends
+    without an exception (then the writer is closed), else everything written is discarded.
+
+    Args:
+        path: the output; ending in ``.manifest`` it is written by a
+            :class:`~shardstream.write.ShardedWriter` (shards ``<stem>-00000.msgpack``, ... next to
+            it), otherwise by a :class:`~shardstream.write.RawWriter`.
+        shard_size: the most bytes per shard; required for a ``.manifest`` output, and must be
+            None for any other (see :func:`shard_size_for`).
+        overwrite: replace an existing output (otherwise a terminal is asked, and anything else
+            raises :class:`~shardstream.errors.DatasetExistsError`).
+
+    Raises:
+        ConfigError: ``shard_size`` is missing for a ``.manifest`` output or given for another.
+        DatasetExistsError, NotADatasetFileError: as the writer raises them.
+    """
+
+    def __init__(self, *, path: str | os.PathLike, shard_size: int | None, overwrite: bool) -> None:
+        self.path = os.fspath(path)
+        self.shard_size = shard_size
+        if is_manifest(self.path):
+            if shard_size is None:
+                raise ConfigError(f"{self.path}: a .manifest output needs a shard size")
+            self._writer: RawWriter | ShardedWriter = ShardedWriter(
+                self.path, shard_size=shard_size, overwrite=overwrite, disable=True
+            )
+            self._append = self._writer.write_raw
+        else:
+            if shard_size is not None:
+                raise ConfigError(f"{self.path}: a shard size needs a .manifest output")
+            self._writer = RawWriter(self.path, overwrite=overwrite, disable=True)
+            self._append = self._writer.write
+
+    def __enter__(self) -> DatasetOutput:
+        return self
+
+    def __exit__(self, exc_type, exc_val, exc_tb) -> None:
+        self._writer.__exit__(exc_type, exc_val, exc_tb)
+
+    def write(self, key: str, raw: bytes | bytearray | memoryview) -> None:
+        """Append one packed sample under ``key`` (errors as ``RawWriter.write`` raises them)."""
+        self._append(key, raw)
+
+    @property
+    def written(self) -> int:
+        """Samples written so far."""
+        return self._writer.written
+
+    def describe(self) -> str:
+        """The path, plus the shard count and size for a sharded set (after the ``with``)."""
+        if isinstance(self._writer, ShardedWriter):
+            shards = len(self._writer.shard_paths)
+            return (
+                f"{self.path} ({shards} shard{'s' if shards != 1 else ''} of at most "
+                f"{self.shard_size:,} bytes)"
+            )
+        return self.path
 
 
 def random_seed() -> int:
@@ -200,6 +328,18 @@ def counted(items: Iterable[Any], bar: Any) -> Iterator[Any]:
 
 def _real(path: str | os.PathLike) -> str:
     return os.path.realpath(os.fspath(path))
+
+
+def _is_shard_of(real_path: str, manifest: str) -> bool:
+    """Whether ``real_path`` has the name a shard of the sharded output ``manifest`` would get."""
+    try:
+        manifest_path, stem = sharded_output_paths(manifest)
+    except ConfigError:
+        return False  # the writer reports the nameless output
+    path = Path(real_path)
+    return path.parent == Path(_real(manifest_path.parent)) and bool(
+        re.fullmatch(re.escape(stem) + r"-\d{5,}\.msgpack", path.name)
+    )
 
 
 def _checked(text: str, kind: type, ok: Any, wanted: str) -> Any:

@@ -25,7 +25,8 @@ Differences from ``datadings-merge`` (3.4.7), all deliberate:
 - an empty merge writes an empty dataset (datadings raised ``ValueError("zero samples found")``
   for ``random``);
 - an output that is one of the inputs is a usage error (exit 2), datadings exited 1;
-- manifests and globs of shards are accepted as inputs.
+- manifests and globs of shards are accepted as inputs; a ``.manifest`` output is written as a
+  sharded set (shards of ``--shard-size`` bytes, by default the inputs' largest data file).
 """
 
 from __future__ import annotations
@@ -38,17 +39,20 @@ from typing import Any
 from ..errors import DuplicateKeyError
 from ..order import Shuffler
 from ..read import Reader
-from ..write import RawWriter
 from ._common import (
     INPUT_HELP,
+    OUTPUT_HELP,
+    DatasetOutput,
     add_overwrite_argument,
     add_quiet_argument,
     add_seed_argument,
+    add_shard_size_argument,
     check_outputs,
     counted,
     make_progress,
     open_input,
     random_seed,
+    shard_size_for,
 )
 
 __all__ = ["add_parser", "run", "random_interleave"]
@@ -64,7 +68,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "that keeps each input's order",
     )
     parser.add_argument("infiles", nargs="+", metavar="infile", help=INPUT_HELP)
-    parser.add_argument("outfile", help="the merged dataset to write")
+    parser.add_argument("outfile", help=f"the merged dataset to write: {OUTPUT_HELP}")
     parser.add_argument(
         "-s",
         "--strategy",
@@ -74,6 +78,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     parser.add_argument("--shuffle", action="store_true", help="shuffle each input first")
     add_seed_argument(parser, "seed of the random choices and shuffles (default: random, printed)")
+    add_shard_size_argument(parser)
     add_overwrite_argument(parser)
     add_quiet_argument(parser)
     parser.set_defaults(run=run, parser=parser)
@@ -83,11 +88,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def run(args: argparse.Namespace) -> int:
     """Write the merged dataset; returns 0."""
     check_outputs(args.parser, args.infiles, [args.outfile])
+    shard_size = shard_size_for(args.parser, args.shard_size, args.infiles, [args.outfile])
     readers: list[Reader] = []
     try:
         for spec in args.infiles:
             readers.append(open_input(spec))
-        _merge(args, readers)
+        _merge(args, readers, shard_size)
     finally:
         for reader in readers:
             reader.close()
@@ -121,7 +127,7 @@ def random_interleave(lengths: list[int], rng: random.Random) -> Iterator[int]:
 # --- helpers --------------------------------------------------------------------------------
 
 
-def _merge(args: argparse.Namespace, readers: list[Reader]) -> None:
+def _merge(args: argparse.Namespace, readers: list[Reader], shard_size: int | None) -> None:
     needs_seed = args.strategy == "random" or args.shuffle
     seed = (random_seed() if args.seed is None else args.seed) if needs_seed else None
     rng = random.Random(seed)
@@ -137,7 +143,9 @@ def _merge(args: argparse.Namespace, readers: list[Reader]) -> None:
     source = -1
     key = None
     try:
-        with RawWriter(args.outfile, overwrite=args.no_confirm, disable=True) as writer:
+        with DatasetOutput(
+            path=args.outfile, shard_size=shard_size, overwrite=args.no_confirm
+        ) as writer:
             if seed is not None:
                 print(f"seed: {seed} (--seed {seed} repeats this merge)", flush=True)
             bar = make_progress(args.quiet, total, "merge")
@@ -153,7 +161,7 @@ def _merge(args: argparse.Namespace, readers: list[Reader]) -> None:
             f"{args.outfile}: key {key!r} of input {args.infiles[source]} is also in input "
             f"{args.infiles[first]}; merged keys must be unique (nothing was written)"
         ) from None
-    print(f"wrote {writer.written:,} samples from {len(readers)} inputs to {args.outfile}")
+    print(f"wrote {writer.written:,} samples from {len(readers)} inputs to {writer.describe()}")
 
 
 def _first_holder(readers: list[Reader], key: Any, current: int) -> int:

@@ -17,7 +17,8 @@ Differences from ``datadings-sample`` (3.4.7), all deliberate:
 - the warning goes to stderr (datadings printed it to stdout) and the output is refused before
   writing if it exists (datadings' sample had no ``-y`` and always asked);
 - an output that is the input is a usage error (exit 2), datadings exited 1; N must be >= 1;
-- a manifest or a glob of shards is accepted as input.
+- a manifest or a glob of shards is accepted as input; a ``.manifest`` output is written as a
+  sharded set (shards of ``--shard-size`` bytes, by default the input's largest data file).
 """
 
 from __future__ import annotations
@@ -27,17 +28,20 @@ import sys
 from itertools import islice
 
 from ..order import Shuffler
-from ..write import RawWriter
 from ._common import (
     INPUT_HELP,
+    OUTPUT_HELP,
+    DatasetOutput,
     add_overwrite_argument,
     add_quiet_argument,
     add_seed_argument,
+    add_shard_size_argument,
     check_outputs,
     counted,
     make_progress,
     open_input,
     positive_int,
+    shard_size_for,
 )
 
 __all__ = ["add_parser", "run"]
@@ -51,7 +55,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         description=__doc__.split("\n\n")[0],
     )
     parser.add_argument("infile", help=INPUT_HELP)
-    parser.add_argument("outfile", help="the dataset to write")
+    parser.add_argument("outfile", help=f"the dataset to write: {OUTPUT_HELP}")
     parser.add_argument("number", type=positive_int, metavar="N", help="samples to write")
     parser.add_argument(
         "-s",
@@ -61,6 +65,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="random: first N of a shuffled order; sequential: first N (default: random)",
     )
     add_seed_argument(parser, "seed of the random sample (default: the dataset's length)")
+    add_shard_size_argument(parser)
     add_overwrite_argument(parser)
     add_quiet_argument(parser)
     parser.set_defaults(run=run, parser=parser)
@@ -70,6 +75,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def run(args: argparse.Namespace) -> int:
     """Write the sample; returns 0."""
     check_outputs(args.parser, [args.infile], [args.outfile])
+    shard_size = shard_size_for(args.parser, args.shard_size, [args.infile], [args.outfile])
     with open_input(args.infile) as reader:
         n = len(reader)
         number = args.number
@@ -84,12 +90,14 @@ def run(args: argparse.Namespace) -> int:
             samples = Shuffler(reader, seed=args.seed).iter(yield_key=True, raw=True)
         else:
             samples = reader.iter(0, number, yield_key=True, raw=True)
-        with RawWriter(args.outfile, overwrite=args.no_confirm, disable=True) as writer:
+        with DatasetOutput(
+            path=args.outfile, shard_size=shard_size, overwrite=args.no_confirm
+        ) as writer:
             bar = make_progress(args.quiet, number, "sample")
             try:
                 for key, raw in counted(islice(samples, number), bar):
                     writer.write(key, raw)
             finally:
                 bar.close()
-        print(f"wrote {writer.written:,} of {n:,} samples ({args.strategy}) to {args.outfile}")
+        print(f"wrote {writer.written:,} of {n:,} samples ({args.strategy}) to {writer.describe()}")
     return 0

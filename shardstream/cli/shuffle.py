@@ -15,7 +15,8 @@ Differences from ``datadings-shuffle`` (3.4.7), all deliberate:
   shuffle and always used seed ``len(dataset)`` for ``--true-shuffle`` (the same order on every
   run); here both draw a random seed unless ``--seed`` is given;
 - input and output being the same file is a usage error (exit 2), datadings exited 1;
-- a manifest or a glob of shards is accepted as input.
+- a manifest or a glob of shards is accepted as input; a ``.manifest`` output is written as a
+  sharded set (shards of ``--shard-size`` bytes, by default the input's largest data file).
 """
 
 from __future__ import annotations
@@ -23,12 +24,14 @@ from __future__ import annotations
 import argparse
 
 from ..order import QuasiShuffler, Shuffler
-from ..write import RawWriter
 from ._common import (
     INPUT_HELP,
+    OUTPUT_HELP,
+    DatasetOutput,
     add_overwrite_argument,
     add_quiet_argument,
     add_seed_argument,
+    add_shard_size_argument,
     check_outputs,
     counted,
     make_progress,
@@ -36,6 +39,7 @@ from ._common import (
     positive_float,
     positive_int,
     random_seed,
+    shard_size_for,
 )
 
 __all__ = ["add_parser", "run"]
@@ -49,7 +53,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         description=__doc__.split("\n\n")[0],
     )
     parser.add_argument("infile", help=INPUT_HELP)
-    parser.add_argument("outfile", help="the shuffled dataset to write")
+    parser.add_argument("outfile", help=f"the shuffled dataset to write: {OUTPUT_HELP}")
     parser.add_argument(
         "--true-shuffle",
         action="store_true",
@@ -70,6 +74,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "and less random",
     )
     add_seed_argument(parser, "seed of the order (default: random, printed)")
+    add_shard_size_argument(parser)
     add_overwrite_argument(parser)
     add_quiet_argument(parser)
     parser.set_defaults(run=run, parser=parser)
@@ -79,6 +84,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def run(args: argparse.Namespace) -> int:
     """Write the shuffled copy; returns 0."""
     check_outputs(args.parser, [args.infile], [args.outfile])
+    shard_size = shard_size_for(args.parser, args.shard_size, [args.infile], [args.outfile])
     seed = random_seed() if args.seed is None else args.seed
     with open_input(args.infile) as reader:
         if args.true_shuffle:
@@ -89,7 +95,9 @@ def run(args: argparse.Namespace) -> int:
                 reader, buf_size=args.buf_size, chunk_size=args.chunk_size, seed=seed
             )
             how = f"quasi shuffle, buffer {order.buf_size} samples, chunks of {order.chunk_size}"
-        with RawWriter(args.outfile, overwrite=args.no_confirm, disable=True) as writer:
+        with DatasetOutput(
+            path=args.outfile, shard_size=shard_size, overwrite=args.no_confirm
+        ) as writer:
             print(f"seed: {seed} ({how}; --seed {seed} repeats this order)", flush=True)
             bar = make_progress(args.quiet, len(reader), "shuffle")
             try:
@@ -97,5 +105,5 @@ def run(args: argparse.Namespace) -> int:
                     writer.write(key, raw)
             finally:
                 bar.close()
-        print(f"wrote {writer.written:,} samples to {args.outfile}")
+        print(f"wrote {writer.written:,} samples to {writer.describe()}")
     return 0

@@ -17,7 +17,9 @@ Differences from ``datadings-split`` (3.4.7), all deliberate:
 - existing outputs are refused (or confirmed on a terminal) before anything is written, and a
   refusal stops the command (datadings skipped a declined file and wrote the others);
 - ``-o`` may be repeated as well as given several names; a manifest or a glob of shards is
-  accepted as input (``-o`` is needed for a glob).
+  accepted as input (``-o`` is needed for a glob); a ``-o`` name ending in ``.manifest`` is
+  written as a sharded set (shards of ``--shard-size`` bytes, by default the input's largest
+  data file).
 """
 
 from __future__ import annotations
@@ -28,17 +30,20 @@ from contextlib import ExitStack
 from itertools import islice
 
 from ..format.manifest import is_manifest
-from ..write import RawWriter
 from ._common import (
     INPUT_HELP,
+    OUTPUT_HELP,
+    DatasetOutput,
     add_overwrite_argument,
     add_quiet_argument,
+    add_shard_size_argument,
     check_outputs,
     counted,
     is_glob,
     make_progress,
     open_input,
     positive_int,
+    shard_size_for,
 )
 
 __all__ = ["add_parser", "run", "default_outputs"]
@@ -67,8 +72,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         nargs="+",
         action="extend",
         metavar="OUT",
-        help="output files, one per part (default: <root>-<i><ext> after the input)",
+        help="outputs, one per part, each " + OUTPUT_HELP + " (default: <root>-<i><ext> after "
+        "the input, packed files for a manifest input)",
     )
+    add_shard_size_argument(parser)
     add_overwrite_argument(parser)
     add_quiet_argument(parser)
     parser.set_defaults(run=run, parser=parser)
@@ -90,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
             f"expected {len(positions) + 1} output names (one per part), got {len(outputs)}"
         )
     check_outputs(parser, [args.infile], outputs)
+    shard_size = shard_size_for(parser, args.shard_size, [args.infile], outputs)
     with open_input(args.infile) as reader:
         n = len(reader)
         if n < 2:
@@ -102,7 +110,13 @@ def run(args: argparse.Namespace) -> int:
         bounds = [0, *positions, n]
         with ExitStack() as stack:
             writers = [
-                stack.enter_context(RawWriter(out, overwrite=args.no_confirm, disable=True))
+                stack.enter_context(
+                    DatasetOutput(
+                        path=out,
+                        shard_size=shard_size if is_manifest(out) else None,
+                        overwrite=args.no_confirm,
+                    )
+                )
                 for out in outputs
             ]
             bar = make_progress(args.quiet, n, "split")
@@ -111,8 +125,8 @@ def run(args: argparse.Namespace) -> int:
             for writer, start, stop in zip(writers, bounds, bounds[1:]):
                 for key, raw in islice(samples, stop - start):
                     writer.write(key, raw)
-        for out, start, stop in zip(outputs, bounds, bounds[1:]):
-            print(f"{out}: samples {start}-{stop - 1} ({stop - start:,})")
+        for writer, start, stop in zip(writers, bounds, bounds[1:]):
+            print(f"{writer.describe()}: samples {start}-{stop - 1} ({stop - start:,})")
     return 0
 
 

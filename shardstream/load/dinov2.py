@@ -198,7 +198,7 @@ def make_data_loader(
     ``SHARDED_INFINITE`` / ``SHARDED_INFINITE_NEW`` → ``ShardedInfiniteSampler`` (old / new
     slice shuffle), ``EPOCH`` → ``EpochSampler`` with ``sampler_size`` samples per epoch
     (``len(dataset)`` when ``<= 0``), ``DISTRIBUTED`` → ``DistributedSampler`` (torch's, with
-    ``drop_last=False``), ``None`` → no sampler (the loader reads in order; ``shuffle`` is
+    ``drop_last=False``; it needs an initialised process group, as in dinov2), ``None`` → no sampler (the loader reads in order; ``shuffle`` is
     ignored). The loader uses ``pin_memory=True``.
 
     Every sampler has ``state_dict()`` / ``load_state_dict()`` (``loader.sampler``): a state
@@ -231,6 +231,8 @@ def make_data_loader(
             infinite or distributed sampler, ``sampler_advance > 0`` for ``DISTRIBUTED``).
         UnsupportedOptionError: ``sampler_advance > 0`` with ``EPOCH`` (dinov2 raises
             ``NotImplementedError``).
+        NoProcessGroupError: ``DISTRIBUTED`` without an initialised process group (a
+            ``ValueError``: torch's ``DistributedSampler`` raises it in dinov2).
     """
     batch_size = _check_count(batch_size, "batch_size", low=1)
     num_workers = _check_count(num_workers, "num_workers", low=0)

@@ -1,9 +1,15 @@
 """helios' data API on shardstream: registries, ``create_dataloader`` and ``DataModule``.
 
 The names of ``helios.data`` (and its ``datamodule``, ``samplers`` and ``transforms`` modules)
-with helios' arguments, defaults and behaviour; the samplers are those of
-:mod:`shardstream.order.samplers.helios`, and :mod:`.rng` holds helios' seeding helpers. Every
-difference from helios is listed in the docstring of the module that holds the name.
+with helios' arguments, defaults and behaviour, as of helios 2.0 (``helios-ml`` 2.0.0, the
+current release) throughout: ``create_dataloader`` / ``DataLoaderParams`` default
+``pin_memory=False`` and have no ``debug_mode``, ``DataModule`` registers data sets with
+``_add_train_phase`` / ``_add_valid_dataset`` / ``_add_test_dataset`` (no ``_create_dataset``),
+and ``rng.get_default_numpy_rng()`` returns the ``numpy.random.Generator`` itself. The seed's
+``helios.data.datamodule`` page documents helios 1.x, which differs in exactly those points.
+The samplers are those of :mod:`shardstream.order.samplers.helios`, and :mod:`.rng` holds
+helios' seeding helpers. Every difference from helios is listed in the docstring of the module
+that holds the name.
 """
 
 from __future__ import annotations

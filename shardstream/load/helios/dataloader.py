@@ -5,6 +5,14 @@
 ``DataLoader`` together with the sampler, so that a trainer can call ``set_epoch`` and set
 ``start_iter`` (batches already consumed) to resume an epoch.
 
+The arguments and defaults are helios 2.0's (the current release; see
+:mod:`shardstream.load.helios`): ``pin_memory`` defaults to ``False``, there is no ``debug_mode``
+(helios 1.x; pass ``num_workers=0`` to load in the main process, and ``debug_mode=...`` is a
+``TypeError`` here as there), and ``prefetch_factor``, ``persistent_workers``,
+``pin_memory_device``, ``timeout`` and ``multiprocessing_context`` are passed to the
+``DataLoader``. :meth:`DataLoaderParams.from_dict` ignores a ``debug_mode`` key, as helios 2.0
+ignores every key that is not a field.
+
 Kept from helios, quirks included:
 
 - With ``is_distributed`` the :class:`ResumableDistributedSampler` is built **without**
@@ -23,13 +31,6 @@ Differences from helios:
   :class:`~shardstream.errors.ConfigTypeError` (helios: ``assert len(dataset)``).
 - A sampler that is not resumable raises :class:`~shardstream.errors.ConfigTypeError`, which is
   a ``TypeError`` as in helios, with helios' message.
-- ``debug_mode`` (load in the main process) also clears the options that torch refuses without
-  worker processes (``prefetch_factor``, ``persistent_workers``, ``multiprocessing_context``);
-  helios passes them on and torch then raises ``ValueError``.
-- The fields and defaults are those of the helios documentation that shardstream follows
-  (``pin_memory=True``, ``debug_mode``), plus the later ``prefetch_factor``,
-  ``persistent_workers``, ``pin_memory_device``, ``timeout`` and ``multiprocessing_context``
-  with torch's defaults. Newer helios releases default ``pin_memory`` to ``False``.
 """
 
 from __future__ import annotations
@@ -120,9 +121,8 @@ def create_dataloader(
     batch_size: int = 1,
     shuffle: bool = False,
     num_workers: int = 0,
-    pin_memory: bool = True,
+    pin_memory: bool = False,
     drop_last: bool = False,
-    debug_mode: bool = False,
     is_distributed: bool = False,
     sampler: ResumableSamplerType | None = None,
     collate_fn: Callable | None = None,
@@ -145,11 +145,10 @@ def create_dataloader(
         batch_size: samples per batch.
         shuffle: shuffle each epoch (chooses the sampler; the loader itself never shuffles).
         num_workers: worker processes; 0 loads in the main process.
-        pin_memory: copy batches into page-locked memory (torch ignores it, with a warning,
-            where there is no accelerator).
+        pin_memory: copy batches into page-locked memory (default ``False``, as in helios 2.0;
+            torch ignores it, with a warning, where there is no accelerator).
         drop_last: drop the last, incomplete batch (and, distributed, the tail that does not
             divide among the ranks).
-        debug_mode: load in the main process (``num_workers`` becomes 0).
         is_distributed: use the distributed sampler.
         sampler: a sampler to use instead; it must derive from :class:`ResumableSampler` or
             :class:`ResumableDistributedSampler`.
@@ -167,6 +166,8 @@ def create_dataloader(
         ConfigError: ``dataset`` is empty, or the sampler refuses an argument.
         ConfigTypeError: ``dataset`` has no length, or ``sampler`` is not resumable (also a
             ``TypeError``).
+        NoProcessGroupError: ``is_distributed`` without a ``sampler`` and no initialised
+            process group (a ``ValueError``, as helios' torch-derived sampler raises).
     """
     try:
         size = len(dataset)  # type: ignore[arg-type]
@@ -201,11 +202,6 @@ def create_dataloader(
             "error: expected sampler to derive from one of ResumableSampler or "
             f"ResumableDistributedSampler, but received {type(sampler)}"
         )
-    if debug_mode:
-        num_workers = 0
-        prefetch_factor = None
-        persistent_workers = False
-        multiprocessing_context = None
     loader = DataLoader(
         dataset,
         batch_size=batch_size,
@@ -233,9 +229,8 @@ class DataLoaderParams:
         batch_size: samples per batch.
         shuffle: shuffle each epoch.
         num_workers: worker processes.
-        pin_memory: use page-locked memory.
+        pin_memory: use page-locked memory (default ``False``, as in helios 2.0).
         drop_last: drop the last, incomplete batch.
-        debug_mode: load in the main process.
         is_distributed: use the distributed sampler; ``None`` lets a :class:`DataModule` set it
             from its own ``is_distributed``.
         sampler: a resumable sampler to use instead of the default one.
@@ -251,9 +246,8 @@ class DataLoaderParams:
     batch_size: int = 1
     shuffle: bool = False
     num_workers: int = 0
-    pin_memory: bool = True
+    pin_memory: bool = False
     drop_last: bool = False
-    debug_mode: bool = False
     is_distributed: bool | None = None
     sampler: ResumableSamplerType | None = None
     collate_fn: Callable | None = None

@@ -6,6 +6,10 @@ the data sets), takes loaders from ``train_dataloader()`` / ``valid_dataloader()
 ``test_dataloader()`` (each call builds a new ``(DataLoader, sampler)``), and finally calls
 ``teardown()``. ``state_dict()`` records the active training phase for checkpoints.
 
+The API is helios 2.0's: data sets are registered with ``_add_train_phase`` (one or more training
+phases), ``_add_valid_dataset`` and ``_add_test_dataset``. helios 1.x's
+``self._train_dataset = self._create_dataset(...)`` form is gone in 2.0 and here.
+
 Difference from helios: reading ``trainer`` before one was assigned raises
 :class:`~shardstream.errors.NotReadyError` (helios: a bare ``assert``).
 """
@@ -31,10 +35,9 @@ class DataModule(abc.ABC):
     """Base class that builds the data sets and loaders of a training run (helios' API).
 
     Subclasses implement :meth:`setup`, registering data sets with :meth:`_add_train_phase`,
-    :meth:`_add_valid_dataset` and :meth:`_add_test_dataset`, or (the older helios form)
-    assigning ``self._train_dataset = self._create_dataset(data, params)`` and likewise
-    ``_valid_dataset`` / ``_test_dataset``. ``params`` is a :class:`DataLoaderParams` (copied)
-    or a dict of its fields (see :meth:`DataLoaderParams.from_dict`).
+    :meth:`_add_valid_dataset` and :meth:`_add_test_dataset` (helios 2.0). ``params`` is a
+    :class:`DataLoaderParams` (copied) or a dict of its fields (see
+    :meth:`DataLoaderParams.from_dict`).
 
     Example::
 
@@ -181,20 +184,11 @@ class DataModule(abc.ABC):
         self._current_train_phase = state_dict["phase"]
         self._train_dataset = self._train_phases[self._current_train_phase]
 
-    def _create_dataset(
-        self, dataset: TorchDataset, params: DataLoaderParams | Mapping[str, Any]
-    ) -> Dataset:
-        """Pair a data set with loader parameters (a :class:`DataLoaderParams` is deep-copied;
-        a dict goes through :meth:`DataLoaderParams.from_dict`)."""
-        if isinstance(params, DataLoaderParams):
-            return Dataset(dataset, copy.deepcopy(params))
-        return Dataset(dataset, DataLoaderParams.from_dict(params))
-
     def _add_train_phase(
         self, dataset: TorchDataset, params: DataLoaderParams | Mapping[str, Any]
     ) -> None:
         """Add a training phase; the first one added becomes the active training data set."""
-        self._train_phases.append(self._create_dataset(dataset, params))
+        self._train_phases.append(_paired(dataset, params))
         if len(self._train_phases) == 1:
             self._train_dataset = self._train_phases[0]
 
@@ -202,16 +196,25 @@ class DataModule(abc.ABC):
         self, dataset: TorchDataset, params: DataLoaderParams | Mapping[str, Any]
     ) -> None:
         """Set (or replace) the validation data set."""
-        self._valid_dataset = self._create_dataset(dataset, params)
+        self._valid_dataset = _paired(dataset, params)
 
     def _add_test_dataset(
         self, dataset: TorchDataset, params: DataLoaderParams | Mapping[str, Any]
     ) -> None:
         """Set (or replace) the test data set."""
-        self._test_dataset = self._create_dataset(dataset, params)
+        self._test_dataset = _paired(dataset, params)
 
     def _create_dataloader(self, dataset: Dataset) -> tuple[DataLoader, ResumableSamplerType]:
         """Build a loader; params with ``is_distributed=None`` take the module's flag (stored)."""
         if dataset.params.is_distributed is None:
             dataset.params.is_distributed = self._is_distributed
         return create_dataloader(**dataset.dict())
+
+
+def _paired(dataset: TorchDataset, params: DataLoaderParams | Mapping[str, Any]) -> Dataset:
+    """Pair a data set with loader parameters (a :class:`DataLoaderParams` is deep-copied; a
+    dict goes through :meth:`DataLoaderParams.from_dict`). A function, not a method, so that a
+    subclass's own ``_create_dataset`` (a free name in helios 2.0) is never called by mistake."""
+    if isinstance(params, DataLoaderParams):
+        return Dataset(dataset, copy.deepcopy(params))
+    return Dataset(dataset, DataLoaderParams.from_dict(params))

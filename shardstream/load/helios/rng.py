@@ -2,7 +2,9 @@
 
 helios seeds three generators together (:func:`seed_rngs`), saves and restores them together
 (:func:`get_rng_state_dict` / :func:`load_rng_state_dict`), and keeps one process-wide NumPy
-``Generator`` (PCG64) in place of NumPy's legacy global functions. The default seed is 6691.
+``Generator`` (PCG64) in place of NumPy's legacy global functions, which
+:func:`get_default_numpy_rng` returns (a ``numpy.random.Generator``, as in helios 2.0; helios 1.x
+returned its :class:`DefaultNumpyRNG` wrapper). The default seed is 6691.
 The data loaders of :mod:`shardstream.load.helios` re-seed ``random`` and that generator in
 each worker process (see :func:`~shardstream.load.helios.dataloader.seed_worker`).
 
@@ -91,15 +93,21 @@ def create_default_numpy_rng(seed: Seed = None) -> None:
     _DEFAULT_RNG = DefaultNumpyRNG(seed)
 
 
-def get_default_numpy_rng() -> DefaultNumpyRNG:
-    """The process-wide default NumPy generator.
+def get_default_numpy_rng() -> np.random.Generator:
+    """The process-wide default NumPy generator (helios 2.0: the ``Generator`` itself).
 
     Returns:
-        The generator made by the last :func:`create_default_numpy_rng` or :func:`seed_rngs`.
+        The ``numpy.random.Generator`` made by the last :func:`create_default_numpy_rng` or
+        :func:`seed_rngs`.
 
     Raises:
         NotReadyError: no default generator has been created in this process yet.
     """
+    return _default_rng().generator
+
+
+def _default_rng() -> DefaultNumpyRNG:
+    """The wrapper of the default generator (its state is saved and restored through it)."""
     if _DEFAULT_RNG is None:
         raise NotReadyError(
             "error: default RNG has not been created. Did you forget to call create_default_rng?"
@@ -137,7 +145,7 @@ def get_rng_state_dict() -> dict[str, Any]:
     state = {
         "torch": torch.get_rng_state(),
         "rand": random.getstate(),
-        "numpy": get_default_numpy_rng().state_dict(),
+        "numpy": _default_rng().state_dict(),
     }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state()
@@ -157,6 +165,6 @@ def load_rng_state_dict(state_dict: Mapping[str, Any]) -> None:
     """
     torch.set_rng_state(state_dict["torch"])
     random.setstate(state_dict["rand"])
-    get_default_numpy_rng().load_state_dict(state_dict["numpy"])
+    _default_rng().load_state_dict(state_dict["numpy"])
     if torch.cuda.is_available() and "cuda" in state_dict:
         torch.cuda.set_rng_state(state_dict["cuda"])

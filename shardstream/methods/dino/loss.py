@@ -5,6 +5,10 @@ step ``t`` are queued by :meth:`DINOv1Loss.update_center` (under ``torch.distrib
 all-reduce is started asynchronously) and folded into the centre at the start of step ``t + 1``
 by :meth:`DINOv1Loss.softmax_center_teacher`, so step ``t`` is centred with the statistics up to
 step ``t - 1``. The very first step is not centred; the first statistics become the centre as is.
+
+:meth:`DINOv1Loss.sinkhorn_knopp_teacher` is stable_pretraining's alternative to centring: the
+teacher's distributions are balanced over the prototypes by Sinkhorn-Knopp iterations
+(:func:`sinkhorn_knopp`), which keep no state.
 """
 
 from __future__ import annotations
@@ -18,7 +22,69 @@ from torch import nn
 
 from ...errors import ConfigError
 
-__all__ = ["DINOv1Loss"]
+__all__ = ["DINOv1Loss", "sinkhorn_knopp"]
+
+
+@torch.no_grad()
+def sinkhorn_knopp(
+    teacher_output: torch.Tensor,
+    teacher_temp: float,
+    num_samples: int | torch.Tensor,
+    n_iterations: int = 3,
+) -> torch.Tensor:
+    """Balance ``(N, K)`` teacher logits over the ``K`` prototypes (SwAV / DINOv3 Sinkhorn-Knopp).
+
+    ``Q = exp(logits / teacher_temp)`` transposed to ``(K, N)`` is divided by its total, then
+    ``n_iterations`` times each prototype's row is scaled to sum to ``1 / K`` and each sample's
+    column to ``1 / num_samples``; finally ``Q * num_samples`` transposed back, so every sample's
+    distribution sums to 1. Under an initialised ``torch.distributed`` the total and the row sums
+    are summed over the ranks (and ``num_samples`` too when it is a tensor), so the prototypes are
+    balanced over the global batch; the column sums stay per sample. There is no epsilon and no
+    log-space stabilisation, as upstream.
+
+    Args:
+        teacher_output: ``(N, K)`` teacher logits of this rank.
+        teacher_temp: the temperature (> 0).
+        num_samples: samples over all ranks (an int, or a tensor that is all-reduced).
+        n_iterations: Sinkhorn iterations (>= 0).
+
+    Returns:
+        ``(N, K)`` probabilities, float32 (float64 inputs stay float64).
+
+    Raises:
+        ConfigError: ``teacher_output`` is not 2-D, ``teacher_temp <= 0`` or ``n_iterations < 0``.
+    """
+    if teacher_output.ndim != 2:
+        raise ConfigError(
+            f"sinkhorn_knopp: teacher_output must be (samples, prototypes), got "
+            f"{tuple(teacher_output.shape)}"
+        )
+    if not teacher_temp > 0:
+        raise ConfigError(f"sinkhorn_knopp: teacher_temp must be > 0, got {teacher_temp!r}")
+    if isinstance(n_iterations, bool) or not isinstance(n_iterations, int) or n_iterations < 0:
+        raise ConfigError(f"sinkhorn_knopp: n_iterations must be an int >= 0, got {n_iterations!r}")
+    distributed = dist.is_available() and dist.is_initialized()
+    dtype = torch.promote_types(teacher_output.dtype, torch.float32)
+    q = torch.exp(teacher_output.to(dtype) / teacher_temp).t()
+    prototypes = q.shape[0]
+    if isinstance(num_samples, torch.Tensor):
+        num_samples = num_samples.clone()
+        if distributed:
+            dist.all_reduce(num_samples)
+    total = torch.sum(q)
+    if distributed:
+        dist.all_reduce(total)
+    q /= total
+    for _ in range(n_iterations):
+        rows = torch.sum(q, dim=1, keepdim=True)
+        if distributed:
+            dist.all_reduce(rows)
+        q /= rows
+        q /= prototypes
+        q /= torch.sum(q, dim=0, keepdim=True)
+        q /= num_samples
+    q *= num_samples
+    return q.t()
 
 
 class DINOv1Loss(nn.Module):
@@ -128,6 +194,49 @@ class DINOv1Loss(nn.Module):
                 self.center = self.center.to(logits.device)
             logits = logits - self.center
         return F.softmax(logits / teacher_temp, dim=-1)
+
+    @torch.no_grad()
+    def sinkhorn_knopp_teacher(
+        self,
+        teacher_logits: torch.Tensor,
+        teacher_temp: float,
+        num_samples: int | torch.Tensor | None = None,
+        n_iterations: int = 3,
+    ) -> torch.Tensor:
+        """Teacher distributions balanced over the prototypes by :func:`sinkhorn_knopp`.
+
+        The alternative to :meth:`softmax_center_teacher` (stable_pretraining's; ``DINO`` itself
+        centres): it neither reads nor updates the centre. Every dimension but the last is
+        flattened into samples and the result has the shape of ``teacher_logits``.
+
+        Args:
+            teacher_logits: ``(..., K)`` teacher prototype scores, e.g. ``(B, K)`` or
+                ``(T, B, K)``.
+            teacher_temp: the teacher temperature (> 0).
+            num_samples: samples over all ranks. None means, as upstream,
+                ``teacher_logits.shape[0] * world_size`` (``world_size`` is 1 without an
+                initialised process group); for ``(T, B, K)`` that counts views, not samples,
+                so pass ``T * B * world_size`` there. (It scales every row and column alike,
+                so it changes the result only by rounding.)
+            n_iterations: Sinkhorn iterations (default 3).
+
+        Returns:
+            Probabilities of the shape of ``teacher_logits``, float32 (or float64).
+
+        Raises:
+            ConfigError: ``teacher_logits`` has no dimension, ``teacher_temp <= 0`` or
+                ``n_iterations < 0``.
+        """
+        if teacher_logits.ndim < 1:
+            raise ConfigError("DINOv1Loss: teacher_logits must have a prototype dimension")
+        if num_samples is None:
+            world_size = (
+                dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+            )
+            num_samples = teacher_logits.shape[0] * world_size
+        shape = teacher_logits.shape
+        flat = teacher_logits.reshape(-1, shape[-1])
+        return sinkhorn_knopp(flat, teacher_temp, num_samples, n_iterations).reshape(shape)
 
     @torch.no_grad()
     def update_center(self, teacher_output: torch.Tensor) -> None:

@@ -7,9 +7,10 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch.utils.data import DistributedSampler as TorchDistributedSampler
 
-from ...errors import ConfigError
+from ...errors import ConfigError, NoProcessGroupError
 from ..state import check_state, state_counter
 from ._common import (
     EpochSelection,
@@ -20,7 +21,23 @@ from ._common import (
     default_rank_and_world_size,
 )
 
-__all__ = ["DistributedSampler"]
+__all__ = ["DistributedSampler", "require_process_group"]
+
+
+def require_process_group(owner: str) -> None:
+    """Raise unless a ``torch.distributed`` process group is initialised (torch's check).
+
+    Args:
+        owner: who asks, for the message.
+
+    Raises:
+        NoProcessGroupError: no process group (torch's ``DistributedSampler`` raises then).
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        raise NoProcessGroupError(
+            f"{owner}: Default process group has not been initialized, please make sure to call "
+            "init_process_group (or pass num_replicas and rank)."
+        )
 
 
 class DistributedSampler(EpochSelection, StreamProgress, TorchDistributedSampler):
@@ -33,19 +50,25 @@ class DistributedSampler(EpochSelection, StreamProgress, TorchDistributedSampler
     ``total_size`` (``drop_last=True``, at most ``num_replicas - 1`` indices dropped); rank
     ``r`` takes positions ``r, r + num_replicas, ...``.
 
-    Differences from torch: ``num_replicas`` and ``rank`` default to 0 and 1 when no process
-    group is initialised (torch raises), invalid arguments raise :class:`ConfigError`, and the
-    epoch's indices are built in numpy arrays instead of Python lists (same values).
+    As in torch, ``num_replicas`` and ``rank`` left as ``None`` come from the initialised
+    process group, and without one the sampler refuses to be built
+    (:class:`NoProcessGroupError`, a ``ValueError`` like torch's) rather than quietly running as
+    the only rank of one; pass both to build it without a process group.
+
+    Differences from torch: invalid arguments raise :class:`ConfigError`, and the epoch's
+    indices are built in numpy arrays instead of Python lists (same values).
 
     Args:
         dataset: the data set (only its length is used, taken once here).
-        num_replicas: world size; default: that of the initialised process group, else 1.
-        rank: this process's rank; default: that of the initialised process group, else 0.
+        num_replicas: world size; default: that of the initialised process group.
+        rank: this process's rank; default: that of the initialised process group.
         shuffle: shuffle each epoch.
         seed: torch seed; the epoch's seed is ``seed + epoch``.
         drop_last: cut the tail instead of padding.
 
     Raises:
+        NoProcessGroupError: ``num_replicas`` or ``rank`` is ``None`` and no process group is
+            initialised.
         ConfigError: ``dataset`` has no length, or an argument is out of range
             (``rank`` must lie in ``[0, num_replicas)``).
     """
@@ -62,6 +85,8 @@ class DistributedSampler(EpochSelection, StreamProgress, TorchDistributedSampler
         drop_last: bool = False,
     ) -> None:
         owner = type(self).__name__
+        if num_replicas is None or rank is None:
+            require_process_group(owner)
         default_rank, default_world_size = default_rank_and_world_size()
         if num_replicas is None:
             num_replicas = default_world_size

@@ -35,11 +35,12 @@ def make_sampler(
     * ``EPOCH``: :class:`EpochSampler` with ``size`` samples per epoch (``len(dataset)`` when
       ``size <= 0``); ``advance > 0`` is not supported, as in dinov2.
     * ``DISTRIBUTED``: :class:`DistributedSampler` with ``drop_last=False`` (``size > 0`` and
-      ``advance > 0`` are refused).
+      ``advance > 0`` are refused); it needs an initialised process group, as in dinov2 (whose
+      torch ``DistributedSampler`` raises without one).
     * ``None``: no sampler (the loader then iterates in order; ``shuffle`` is ignored).
 
     Rank and world size come from the initialised ``torch.distributed`` group (0 and 1
-    without one). Unlike dinov2, a ``type`` that is neither a :class:`SamplerType` nor
+    without one, except for ``DISTRIBUTED``, which then raises). Unlike dinov2, a ``type`` that is neither a :class:`SamplerType` nor
     ``None`` is refused instead of silently giving no sampler.
 
     Args:
@@ -57,6 +58,8 @@ def make_sampler(
         ConfigError: ``size > 0`` for an infinite or distributed sampler, ``advance > 0`` for
             the distributed one, an unknown ``type``, or an invalid sampler argument.
         UnsupportedOptionError: ``advance > 0`` with ``EPOCH``.
+        NoProcessGroupError: ``DISTRIBUTED`` without an initialised process group (a
+            ``ValueError``, as torch's ``DistributedSampler`` raises in dinov2).
     """
     if type is not None and not isinstance(type, SamplerType):
         raise ConfigError(f"make_sampler: type must be a SamplerType or None, got {type!r}")

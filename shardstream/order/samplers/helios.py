@@ -208,14 +208,16 @@ class ResumableDistributedSampler(DistributedSampler):
 
     Args:
         dataset: the data set (only its length is used).
-        num_replicas: world size; default: that of the initialised process group, else 1.
-        rank: this process's rank; default: that of the initialised process group, else 0.
+        num_replicas: world size; default: that of the initialised process group.
+        rank: this process's rank; default: that of the initialised process group.
         shuffle: shuffle each epoch.
         seed: torch seed; the epoch's seed is ``seed + epoch``.
         drop_last: cut the tail instead of padding so that ranks get equal counts.
         batch_size: samples per batch, for ``start_iter``.
 
     Raises:
+        NoProcessGroupError: ``num_replicas`` or ``rank`` is ``None`` and no process group is
+            initialised (a ``ValueError``, as torch's sampler that helios derives from raises).
         ConfigError: an argument is out of range.
     """
 

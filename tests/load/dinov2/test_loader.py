@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 
@@ -25,6 +26,7 @@ from shardstream.order.samplers import (
     ShardedInfiniteSampler,
 )
 
+from ...order.samplers.dist_harness import process_group_of_one
 from ...order.samplers.reference import Dinov2Sharded, dinov2_epoch, dinov2_infinite, take
 from ...order.stateful import run_save_restore
 from .data import NUM_CLASSES, IndexDataset, expected_thumbnail, thumbnail, write_packed
@@ -130,14 +132,15 @@ def test_epoch_sampler_size(size, expected_size):
 
 
 def test_distributed_sampler_is_torchs_with_drop_last_false():
-    loader = make_data_loader(
-        dataset=IndexDataset(N),
-        batch_size=4,
-        num_workers=0,
-        seed=9,
-        sampler_type=SamplerType.DISTRIBUTED,
-        drop_last=False,
-    )
+    with process_group_of_one():  # torch's sampler (and so dinov2's) needs one
+        loader = make_data_loader(
+            dataset=IndexDataset(N),
+            batch_size=4,
+            num_workers=0,
+            seed=9,
+            sampler_type=SamplerType.DISTRIBUTED,
+            drop_last=False,
+        )
     sampler = loader.sampler
     assert type(sampler) is DistributedSampler
     assert isinstance(sampler, TorchDistributedSampler)
@@ -375,7 +378,9 @@ def test_sampler_state_resumes_the_loader_exactly(kind, epoch_length):
     def make_stage():
         return LoaderStage(batch_size=3, num_workers=0, seed=2, sampler_type=kind, drop_last=False)
 
-    run_save_restore(make_stage, total=10, epoch_length=epoch_length)
+    # DISTRIBUTED needs a process group, as in dinov2 (torch's sampler asks it for the rank)
+    with process_group_of_one() if kind is SamplerType.DISTRIBUTED else contextlib.nullcontext():
+        run_save_restore(make_stage, total=10, epoch_length=epoch_length)
 
 
 def test_state_after_the_last_full_batch_resumes_into_the_dropped_tail():

@@ -110,7 +110,7 @@ class SeedProbe(Dataset):
             "worker": None if info is None else info.id,
             "torch_seed": torch.initial_seed(),
             "random": random.random(),
-            "numpy": float(get_default_numpy_rng().generator.random()),
+            "numpy": float(get_default_numpy_rng().random()),
         }
 
 

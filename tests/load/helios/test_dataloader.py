@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch.utils.data import RandomSampler, default_collate
 
-from shardstream.errors import ConfigError, ConfigTypeError
+from shardstream.errors import ConfigError, ConfigTypeError, NoProcessGroupError
 from shardstream.load.helios import (
     DataLoaderParams,
     Dataset,
@@ -24,6 +24,7 @@ from shardstream.load.helios import (
     seed_worker,
 )
 
+from ...order.samplers.dist_harness import process_group_of_one
 from .data import (
     IndexDataset,
     PackedDataset,
@@ -95,9 +96,8 @@ DEFAULTS = {
     "batch_size": 1,
     "shuffle": False,
     "num_workers": 0,
-    "pin_memory": True,
+    "pin_memory": False,
     "drop_last": False,
-    "debug_mode": False,
     "is_distributed": None,
     "sampler": None,
     "collate_fn": None,
@@ -160,7 +160,7 @@ def test_from_dict_copies_fields_but_not_sampler_or_unknown_keys():
 
 
 def test_from_dict_of_to_dict_round_trips_without_the_sampler():
-    params = DataLoaderParams(7, 2, True, 1, False, True, True, True, None, collate_list, 3)
+    params = DataLoaderParams(7, 2, True, 1, False, True, True, None, collate_list, 3)
     assert DataLoaderParams.from_dict(params.to_dict()) == params
     assert params.prefetch_factor == 3 and params.random_seed == 7
 
@@ -204,20 +204,26 @@ def test_shuffle_gives_the_random_sampler_seeded_with_random_seed(packed):
     assert loader_of(packed, shuffle=True)[1].state_dict()["seed"] == 6691
 
 
-def test_pin_memory_is_on_by_default(packed):
+def test_pin_memory_is_off_by_default_and_can_be_asked_for(packed):
+    loader, _ = create_dataloader(packed)
+    assert loader.pin_memory is False
+    assert next(iter(loader))["image"].is_pinned() is False
     cuda = torch.cuda.is_available()
     # without an accelerator torch ignores pin_memory and says so
     with contextlib.nullcontext() if cuda else pytest.warns(UserWarning, match="pin_memory"):
-        loader, _ = create_dataloader(packed)
+        loader, _ = create_dataloader(packed, pin_memory=True)
         batch = next(iter(loader))
     assert loader.pin_memory is True
     assert batch["image"].is_pinned() is cuda
 
 
-def test_distributed_sampler_without_a_process_group_and_its_batch_size_quirk(packed):
-    loader, sampler = loader_of(
-        packed, batch_size=4, is_distributed=True, shuffle=True, random_seed=5, drop_last=True
-    )
+def test_distributed_sampler_in_a_group_of_one_and_its_batch_size_quirk(packed):
+    with pytest.raises(NoProcessGroupError):  # helios' torch-derived sampler needs a group
+        loader_of(packed, is_distributed=True)
+    with process_group_of_one():
+        loader, sampler = loader_of(
+            packed, batch_size=4, is_distributed=True, shuffle=True, random_seed=5, drop_last=True
+        )
     assert type(sampler) is ResumableDistributedSampler
     assert (sampler.num_replicas, sampler.rank, sampler.shuffle, sampler.seed) == (1, 0, True, 5)
     assert sampler.drop_last is True and loader.drop_last is True
@@ -271,19 +277,17 @@ def test_an_empty_or_unsized_dataset_is_refused():
     )
 
 
-def test_debug_mode_loads_in_the_main_process(packed):
+def test_worker_options_reach_the_loader(packed):
     loader, _ = loader_of(
         packed,
         num_workers=2,
-        debug_mode=True,
         prefetch_factor=4,
         persistent_workers=True,
         multiprocessing_context="spawn",
+        timeout=30,
     )
-    assert loader.num_workers == 0
-    assert (loader.prefetch_factor, loader.persistent_workers) == (None, False)
-    assert loader.multiprocessing_context is None
-    assert sum(indices(loader), []) == list(range(N))
+    assert (loader.num_workers, loader.prefetch_factor, loader.persistent_workers) == (2, 4, True)
+    assert loader.multiprocessing_context is not None and loader.timeout == 30
     with pytest.raises(ValueError, match="prefetch_factor"):  # torch's own check, as in helios
         loader_of(packed, num_workers=0, prefetch_factor=4)
 
@@ -345,7 +349,7 @@ def test_seed_worker_in_this_process(global_generators):
     torch.manual_seed(2**40 + 5)
     seed_worker(0)
     assert random.random() == random.Random((2**40 + 5) % 2**32).random()
-    generator = rng.get_default_numpy_rng().generator
+    generator = rng.get_default_numpy_rng()
     assert generator.random() == np.random.default_rng(5).random()
     torch_next = torch.rand(1).item()
     torch.manual_seed(2**40 + 5)

@@ -39,18 +39,18 @@ def test_default_numpy_rng_must_be_created_first():
 
 def test_create_default_numpy_rng_is_pcg64_with_the_seed():
     rng.create_default_numpy_rng(5)
-    generator = rng.get_default_numpy_rng().generator
+    generator = rng.get_default_numpy_rng()
     assert isinstance(generator.bit_generator, np.random.PCG64)
     assert generator.random() == np.random.default_rng(5).random()
     rng.create_default_numpy_rng([1, 2])
-    assert rng.get_default_numpy_rng().generator.integers(1000) == np.random.default_rng(
-        [1, 2]
-    ).integers(1000)
+    assert rng.get_default_numpy_rng().integers(1000) == np.random.default_rng([1, 2]).integers(
+        1000
+    )
 
 
 def test_seed_rngs_seeds_torch_random_and_numpy():
     rng.seed_rngs(11)
-    got = (torch.rand(2).tolist(), random.random(), rng.get_default_numpy_rng().generator.random())
+    got = (torch.rand(2).tolist(), random.random(), rng.get_default_numpy_rng().random())
     torch.manual_seed(11)
     expected_torch = torch.rand(2).tolist()
     assert got == (
@@ -63,7 +63,7 @@ def test_seed_rngs_seeds_torch_random_and_numpy():
 def test_seed_rngs_defaults_to_6691_and_can_skip_torch():
     rng.seed_rngs()
     assert random.random() == random.Random(6691).random()
-    assert rng.get_default_numpy_rng().generator.random() == np.random.default_rng(6691).random()
+    assert rng.get_default_numpy_rng().random() == np.random.default_rng(6691).random()
     torch.manual_seed(3)
     rng.seed_rngs(4, skip_torch=True)
     torch_after = torch.rand(1).item()
@@ -87,14 +87,14 @@ def test_state_dict_round_trip_restores_every_generator():
     first = (
         torch.rand(3).tolist(),
         random.random(),
-        rng.get_default_numpy_rng().generator.random(),
+        rng.get_default_numpy_rng().random(),
     )
     rng.seed_rngs(99)  # scramble
     rng.load_rng_state_dict(state)
     again = (
         torch.rand(3).tolist(),
         random.random(),
-        rng.get_default_numpy_rng().generator.random(),
+        rng.get_default_numpy_rng().random(),
     )
     assert again == first
 

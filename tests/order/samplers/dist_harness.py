@@ -8,13 +8,14 @@ TCP rendezvous on a free local port, a collective timeout), runs ``job(rank, wor
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import queue as queue_module
 import socket
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -90,3 +91,33 @@ def _rank_main(rank, world_size, port, job, args, results) -> None:
         results.put((rank, True, payload))
     except BaseException:
         results.put((rank, False, traceback.format_exc()))
+
+
+@contextlib.contextmanager
+def process_group_of_one() -> Iterator[None]:
+    """A real gloo process group of world size 1 in this process, destroyed on exit.
+
+    For code that, like torch's ``DistributedSampler``, needs an initialised group even when it
+    runs as the only rank.
+    """
+    import torch.distributed as dist
+
+    saved = os.environ.get("GLOO_SOCKET_IFNAME")
+    os.environ["GLOO_SOCKET_IFNAME"] = "lo"
+    try:
+        dist.init_process_group(
+            "gloo",
+            init_method=f"tcp://127.0.0.1:{free_port()}",
+            rank=0,
+            world_size=1,
+            timeout=timedelta(seconds=COLLECTIVE_TIMEOUT_S),
+        )
+        try:
+            yield
+        finally:
+            dist.destroy_process_group()
+    finally:
+        if saved is None:
+            os.environ.pop("GLOO_SOCKET_IFNAME", None)
+        else:
+            os.environ["GLOO_SOCKET_IFNAME"] = saved

@@ -13,7 +13,12 @@ from hypothesis import strategies as st
 from torch.utils.data import DistributedSampler as TorchDistributedSampler
 from torch.utils.data import Sampler
 
-from shardstream.errors import ConfigError, StateMismatchError, UnsupportedOptionError
+from shardstream.errors import (
+    ConfigError,
+    NoProcessGroupError,
+    StateMismatchError,
+    UnsupportedOptionError,
+)
 from shardstream.order.samplers import (
     DistributedSampler,
     EpochSampler,
@@ -29,6 +34,7 @@ from shardstream.order.samplers import (
     make_sampler,
 )
 
+from .dist_harness import process_group_of_one
 from .reference import helios_distributed, helios_random, take
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -63,7 +69,8 @@ def test_make_sampler_builds_dinov2s_choices():
     epoch = make_sampler(dataset=data, type=SamplerType.EPOCH, shuffle=True, size=-1)
     assert len(epoch) == 10 and epoch.state_dict()["size"] == 10
     assert len(make_sampler(dataset=data, type=SamplerType.EPOCH, size=25)) == 25
-    distributed = make_sampler(dataset=data, type=SamplerType.DISTRIBUTED, shuffle=True, seed=2)
+    with process_group_of_one():  # DISTRIBUTED needs one, as in dinov2
+        distributed = make_sampler(dataset=data, type=SamplerType.DISTRIBUTED, shuffle=True, seed=2)
     assert isinstance(distributed, DistributedSampler) and distributed.drop_last is False
     assert list(distributed) == list(TorchDistributedSampler(data, num_replicas=1, rank=0, seed=2))
 
@@ -96,13 +103,14 @@ def test_every_sampler_is_a_torch_sampler():
         EpochSampler(size=3, sample_count=3),
         InfiniteSampler(sample_count=3),
         ShardedInfiniteSampler(sample_count=3),
-        DistributedSampler(range(3)),
+        DistributedSampler(range(3), num_replicas=1, rank=0),
         ResumableRandomSampler(range(3)),
     ):
         assert isinstance(sampler, Sampler)
     assert isinstance(ResumableSequentialSampler(range(3)), ResumableSamplerType)
-    assert isinstance(ResumableDistributedSampler(range(3)), ResumableSamplerType)
-    assert isinstance(ResumableDistributedSampler(range(3)), TorchDistributedSampler)
+    resumable = ResumableDistributedSampler(range(3), num_replicas=1, rank=0)
+    assert isinstance(resumable, ResumableSamplerType)
+    assert isinstance(resumable, TorchDistributedSampler)
 
 
 def test_infinite_samplers_have_no_len():
@@ -265,7 +273,7 @@ def test_epoch_sampler_set_epoch_keeps_a_restored_position_only_for_the_same_epo
         (lambda: DistributedSampler(range(3), num_replicas=2, rank=2), "rank=2"),
         (lambda: DistributedSampler(iter(range(3)), num_replicas=1, rank=0), "length"),
         (lambda: ResumableRandomSampler(range(3), batch_size=0), "batch_size"),
-        (lambda: ResumableDistributedSampler(range(3), batch_size=0), "batch_size"),
+        (lambda: ResumableDistributedSampler(range(3), 1, 0, batch_size=0), "batch_size"),
     ],
 )
 def test_constructors_refuse_bad_arguments_with_config_error(factory, match):
@@ -339,10 +347,14 @@ def test_sharded_state_before_any_iterator_starts_fresh_with_advance():
         assert take(iter(restored), 9) == take(iter(sampler), 9)
 
 
-def test_rank_and_world_size_default_to_0_and_1_without_a_process_group():
-    sampler = DistributedSampler(range(5))
+def test_rank_and_world_size_come_from_the_process_group():
+    with process_group_of_one():
+        sampler = DistributedSampler(range(5))
     assert (sampler.rank, sampler.num_replicas) == (0, 1)
+    # dinov2's own samplers take rank 0 of 1 without a group; the distributed one refuses
     assert len(EpochSampler(size=5, sample_count=5)) == 5
+    with pytest.raises(NoProcessGroupError):
+        DistributedSampler(range(5))
 
 
 def test_the_numpy_only_names_do_not_import_torch():
