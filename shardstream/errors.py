@@ -62,6 +62,7 @@ __all__ = [
     "SampleError",
     "LoaderTimeoutError",
     "PoolClosedError",
+    "SourceTooLargeError",
 ]
 
 
@@ -546,3 +547,12 @@ class ChainError(ShardstreamError, ValueError):
     """A :class:`~shardstream.load.chain.Loader` step is called twice, or after a step it
     excludes (a second ``.batch()``, ``.pytorch()`` after ``.numpy()``, ``tensors`` after a dict
     transform). A ``ValueError`` with Deep Lake's message for the same mistake."""
+
+
+class SourceTooLargeError(BadSourceError, SampleTooLargeError):
+    """A conversion source is past a size limit: its bytes exceed the largest sample allowed, or
+    an archive member (or a compressed tar) would expand more than the allowed compression ratio
+    (a decompression bomb). The source is refused before it is read in full; the limits can be
+    raised (``--max-sample-bytes``, ``--max-ratio``). Also a :class:`SampleTooLargeError` and,
+    as a :class:`BadSourceError`, skipped and listed under ``on_error="skip"``.
+    """
