@@ -221,7 +221,7 @@ def name_problem(name: str) -> str:
         return reason
     shown = printable_name(name)
     if shown is not name:
-        return f"name {shown!r} is not valid UTF-8, which sample keys must be; refused"
+        return f"name '{shown}' is not valid UTF-8, which sample keys must be; refused"
     return ""
 
 

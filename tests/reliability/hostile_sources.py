@@ -78,7 +78,9 @@ def zip_of_zeros(path, name: str, size: int, *, extra: dict[str, bytes] | None =
 def make_tar(path, members: list[tuple[str, bytes]], mode: str = "w") -> str:
     """A tar (``mode`` ``"w"`` or ``"w:gz"``) with these members; names may hold undecodable
     bytes as surrogate escapes (written as raw bytes)."""
-    with tarfile.open(path, mode, encoding="utf-8", errors="surrogateescape") as tar:
+    with tarfile.open(
+        path, mode, format=tarfile.GNU_FORMAT, encoding="utf-8", errors="surrogateescape"
+    ) as tar:
         for name, data in members:
             info = tarfile.TarInfo(name)
             info.size = len(data)
