@@ -188,3 +188,22 @@ def test_default_limits_keep_peak_memory_low_on_a_zip_bomb(tmp_path):
     before, after = map(int, sizes.split())  # KiB on Linux
     assert after - before < 32 * 1024, (before, after)  # well under the 300 MiB member
     assert error.startswith("SourceTooLargeError ") and "cat/bomb.jpg" in error
+
+
+def test_cli_refuses_bombs_with_one_line_and_the_flag_to_raise_the_limit(tmp_path):
+    bomb = zip_of_zeros(tmp_path / "b.zip", "cat/bomb.jpg", 2 * MiB)
+    out = str(tmp_path / "o.msgpack")
+    line = assert_clean_failure(cli("write", "zip", bomb, "-o", out), f"{bomb}:cat/bomb.jpg")
+    assert "compression ratio past 100:1" in line and "--max-ratio" in line
+    line = assert_clean_failure(
+        cli("write", "zip", bomb, "-o", out, "--max-ratio", "5000", "--max-sample-bytes", "1M"),
+        f"{bomb}:cat/bomb.jpg",
+    )
+    assert "2,097,152 bytes, more than the largest sample allowed (1,048,576 bytes" in line
+    shard = make_tar(tmp_path / "z.tar.gz", [("a.jpg", bytes(3 * MiB))], "w:gz")
+    line = assert_clean_failure(cli("write", "webdataset", shard, "-o", out, "--quiet"), shard)
+    assert "more than 100 times its compressed size" in line and "--max-ratio" in line
+    raised = cli("write", "webdataset", shard, "-o", out, "--quiet", "--max-ratio", "1e6")
+    assert "not an image" in assert_clean_failure(raised, f"{shard}:a")
+    usage = cli("write", "zip", bomb, "-o", out, "--max-ratio", "0.5")
+    assert usage.returncode == 2 and "must be at least 1" in usage.stderr

@@ -7,10 +7,13 @@ with UnsafeSourcePathError; a non-UTF-8 name died in the writer with a UnicodeEn
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from shardstream import MsgpackReader
 from shardstream.errors import BadSourceError, UnsafeSourcePathError
+from shardstream.sets.imagefolder import scan_folder
 from shardstream.sets.webdataset import webdataset_items
 from shardstream.sets.zip import scan_zip
 from shardstream.write.conversion import convert
@@ -72,3 +75,21 @@ def test_cli_refuses_unsafe_tar_member_without_traceback(tmp_path):
     failed = cli("write", "webdataset", shard, "-o", str(tmp_path / "o.msgpack"), "--quiet")
     assert_clean_failure(failed, f"{shard}:../evil.jpg", "'..' would escape")
     assert not (tmp_path / "o.msgpack").exists()
+
+
+def test_non_utf8_file_name_in_a_folder_is_a_typed_bad_source(tmp_path):
+    root = tmp_path / "root"
+    (root / "cat").mkdir(parents=True)
+    (root / "cat" / "ok.jpg").write_bytes(IMAGE)
+    with open(os.path.join(os.fsencode(root / "cat"), b"caf\xe9.jpg"), "wb") as f:
+        f.write(IMAGE)
+    shown = f"{root / 'cat'}/caf\\xe9.jpg"
+    items = scan_folder(root).items
+    assert [i.key for i in items] == ["cat/caf\\xe9.jpg", "cat/ok.jpg"]
+    report = convert(items, tmp_path / "o.msgpack", progress=False, workers=1, on_error="skip")
+    assert report.written == 1
+    assert [(s.source, s.reason) for s in report.skipped] == [
+        (shown, "name 'cat/caf\\xe9.jpg' is not valid UTF-8, which sample keys must be; refused")
+    ]
+    failed = cli("write", "imagefolder", str(root), "-o", str(tmp_path / "c.msgpack"), "--quiet")
+    assert_clean_failure(failed, shown, "not valid UTF-8")
