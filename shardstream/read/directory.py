@@ -172,6 +172,7 @@ class DirectoryReader(FileTreeReader):
     Raises:
         LabelError: a misplaced ``{LABEL}``, or ``None`` labels without ``labels``.
         DuplicateKeyError: two files give the same key (e.g. found by two patterns).
+        BadSourceError: a folder the patterns lead into cannot be listed (glob skipped it).
     """
 
     def __init__(

@@ -105,6 +105,7 @@ def scan_folder(
         SourceNotFoundError: ``root`` is not a folder.
         LabelError: ``{LABEL}`` is misplaced in ``pattern``.
         NothingToConvertError: nothing matches (an empty folder).
+        BadSourceError: a folder below ``root`` cannot be listed (no permission, I/O error).
     """
     root = os.fspath(root)
     if not os.path.isdir(root):

@@ -79,7 +79,7 @@ _MAX_CLS_BYTES = 1024
 
 
 class _Refused(NamedTuple):
-    """A member refused unread (too large), in place of its bytes."""
+    """A member refused unread (too large, or by its name), in place of its bytes."""
 
     reason: str
 
