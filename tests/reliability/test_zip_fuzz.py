@@ -1,6 +1,7 @@
-"""Fuzz: mutated ZIP files read through ZipFileReader and the ``zip`` converter's loader raise
-only ``shardstream.errors`` exceptions, never hang, never crash, and never return wrong bytes
-(issue 14.9; the old reader raised BadZipFile, zlib.error, NotImplementedError, IndexError, ...).
+"""Fuzz: mutated ZIP files read through ZipFileReader and the ``zip`` converter (listing and
+loaders) raise only ``shardstream.errors`` exceptions, never hang, never crash, and never return
+wrong bytes (issue 14.9; the old reader raised BadZipFile, zlib.error, NotImplementedError,
+IndexError, ...).
 
 Each trial runs in a forked child with a timeout; the whole test is bounded to ~20 s.
 """
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 
 from shardstream.errors import ShardstreamError
 from shardstream.read import ZipFileReader
+from shardstream.sets.zip import scan_zip
 from shardstream.write.loaders import read_zip_member
 from tests.reliability.hostile_sources import forked, jpeg
 
@@ -72,6 +74,15 @@ def read_everything(path: str) -> list[tuple[str, bytes | None]]:
             results.append((name, read_zip_member(path, name)))
         except ShardstreamError:
             results.append((name, None))
+    try:  # the zip converter's own listing and loaders
+        items = scan_zip(path, pattern="**").items
+    except ShardstreamError:
+        return results
+    for item in items:
+        try:
+            results.append((item.key, item.load()))
+        except ShardstreamError:
+            results.append((item.key, None))
     return results
 
 
