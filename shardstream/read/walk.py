@@ -92,9 +92,24 @@ def find_paths(
         return []
     if not stat.S_ISDIR(info.st_mode):
         return []
+    real = os.path.realpath(start or os.curdir)
     walk = _Walk(root, follow_external_links, collapsed[literal:])
-    walk.run(base, start or os.curdir, os.path.realpath(start or os.curdir), _ident(info))
+    walk.run(base, start or os.curdir, real, _folders_on_the_way(root, real, info))
     return walk.found
+
+
+def _folders_on_the_way(root: str, real: str, info: os.stat_result) -> frozenset:
+    """The ids of the start folder and of its parents up to the root: a link back to any of
+    them is a loop."""
+    idents = {_ident(info)}
+    inside = root if root.endswith(os.sep) else root + os.sep
+    while real.startswith(inside) and real != os.path.dirname(real):
+        real = os.path.dirname(real)
+        try:
+            idents.add(_ident(os.stat(real)))
+        except OSError:
+            break
+    return frozenset(idents)
 
 
 def _has_magic(part: str) -> bool:
@@ -115,9 +130,9 @@ class _Walk:
         self.parts = parts
         self.found: list[FoundPath] = []
 
-    def run(self, rel: str, full: str, real: str, ident: tuple[int, int]) -> None:
+    def run(self, rel: str, full: str, real: str, branch: frozenset) -> None:
         # a state: (relative path, path to open, real path, part index, folder ids on the way)
-        stack = [(rel, full, real, 0, frozenset([ident]))]
+        stack = [(rel, full, real, 0, branch)]
         parts, last = self.parts, len(self.parts) - 1
         while stack:
             rel, full, real, index, branch = stack.pop()
