@@ -209,7 +209,11 @@ def printable_name(name: str) -> str:
         name.encode("utf-8")
         return name
     except UnicodeEncodeError:
+        pass
+    try:
         return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate that no byte decoded to
+        return name.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def name_problem(name: str) -> str:
