@@ -63,6 +63,7 @@ __all__ = [
     "LoaderTimeoutError",
     "PoolClosedError",
     "NoProcessGroupError",
+    "SourceTooLargeError",
 ]
 
 
@@ -556,4 +557,13 @@ class NoProcessGroupError(ShardstreamError, ValueError, RuntimeError):
     torch's ``DistributedSampler`` (and so dinov2's ``DISTRIBUTED`` sampler and helios'
     ``ResumableDistributedSampler``) raises there too: a ``ValueError`` (torch >= 2.x, whose
     message this keeps) or, in older torch, a ``RuntimeError``; this is both.
+    """
+
+
+class SourceTooLargeError(BadSourceError, SampleTooLargeError):
+    """A conversion source is past a size limit: its bytes exceed the largest sample allowed, or
+    an archive member (or a compressed tar) would expand more than the allowed compression ratio
+    (a decompression bomb). The source is refused before it is read in full; the limits can be
+    raised (``--max-sample-bytes``, ``--max-ratio``). Also a :class:`SampleTooLargeError` and,
+    as a :class:`BadSourceError`, skipped and listed under ``on_error="skip"``.
     """

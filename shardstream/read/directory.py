@@ -22,11 +22,15 @@ Differences from datadings 3.4.7:
   :class:`~shardstream.errors.DatasetNotFoundError` naming the file and the sample key.
 - ``bytes_read`` of a ``copy.copy`` counts that copy's reads (datadings counted them on the
   original reader).
+- Symbolic links are followed safely (see :func:`find_paths`): a link back to a folder on its
+  own path (a loop such as ``a/self -> .``) is not followed, so each file is listed once instead
+  of once per trip around the loop (datadings' ``glob`` hung or listed it dozens of times), and
+  links that lead out of the root are left out unless ``follow_external_links=True``; they are
+  listed in the reader's ``external_links`` and never read.
 """
 
 from __future__ import annotations
 
-import glob
 import os
 import re
 from abc import abstractmethod
@@ -36,6 +40,7 @@ from typing import Any, NamedTuple
 
 from ..errors import DatasetNotFoundError, LabelError
 from .list import Labels, ListReader, noop
+from .walk import find_paths
 
 __all__ = [
     "LABEL",
@@ -154,14 +159,20 @@ class DirectoryReader(FileTreeReader):
         exclude: :func:`fnmatch.fnmatch` patterns; a path matching any of them is dropped.
         separator: column separator of list files.
         root_dir: directory that glob patterns and list-file paths are relative to.
+        follow_external_links: follow symbolic links whose target lies outside the root
+            (``root_dir``, or else each glob pattern's leading folder); by default they are
+            left out (and never read) and listed in ``external_links``.
 
     Attributes:
         labels: the list of all labels.
         bytes_read: total size of the files this reader has read.
+        external_links: the paths (as found) of the links left out because they lead out of
+            the root; ``len(external_links)`` counts them.
 
     Raises:
         LabelError: a misplaced ``{LABEL}``, or ``None`` labels without ``labels``.
         DuplicateKeyError: two files give the same key (e.g. found by two patterns).
+        BadSourceError: a folder the patterns lead into cannot be listed (glob skipped it).
     """
 
     def __init__(
@@ -175,10 +186,15 @@ class DirectoryReader(FileTreeReader):
         exclude: Sequence[str] = (),
         separator: str = "\t",
         root_dir: str | os.PathLike = "",
+        *,
+        follow_external_links: bool = False,
     ) -> None:
         patterns = as_patterns(patterns)
+        external: list[str] = []
         super().__init__(
-            _find_entries(patterns, separator, os.fspath(root_dir)),
+            _find_entries(
+                patterns, separator, os.fspath(root_dir), follow_external_links, external
+            ),
             labels=labels,
             numeric_labels=numeric_labels,
             initfun=initfun,
@@ -187,6 +203,7 @@ class DirectoryReader(FileTreeReader):
             exclude=exclude,
             root_dir=root_dir,
         )
+        self.external_links = tuple(external)
 
     def read_file(self, sample: dict) -> bytes:
         """Return the bytes of the file named by ``sample["path"]``.
@@ -301,23 +318,27 @@ def read_list_file(list_file: str, prefix: str, separator: str) -> Iterator[File
             yield FileEntry(path.removeprefix(prefix), path, label, rest[1:])
 
 
-def _find_entries(patterns: list[str], separator: str, root_dir: str) -> Iterator[FileEntry]:
+def _find_entries(
+    patterns: list[str], separator: str, root_dir: str, follow: bool, external: list[str]
+) -> Iterator[FileEntry]:
     prefix = os.path.commonprefix(patterns) if len(patterns) > 1 else ""
     prefix = prefix.split(LABEL, 1)[0]
     for pattern in patterns:
         if os.path.isfile(pattern):
             yield from read_list_file(pattern, prefix, separator)
         else:
-            yield from _glob_entries(pattern, prefix, root_dir)
+            yield from _glob_entries(pattern, prefix, root_dir, follow, external)
 
 
-def _glob_entries(pattern: str, prefix: str, root_dir: str) -> Iterator[FileEntry]:
+def _glob_entries(
+    pattern: str, prefix: str, root_dir: str, follow: bool, external: list[str]
+) -> Iterator[FileEntry]:
     position = label_position(pattern, os.sep)
     if position is not None:
         prefix = prefix or pattern.split(LABEL, 1)[0]
         pattern = pattern.replace(LABEL, "*")
-    found = glob.glob(pattern, root_dir=root_dir or None, recursive=True)
-    for path in natural_path_order(found):
-        if os.path.isfile(os.path.join(root_dir, path)):
-            label = None if position is None else path.split(os.sep)[position]
-            yield FileEntry(path.removeprefix(prefix), path, label, [])
+    found = find_paths(pattern, root_dir=root_dir, follow_external_links=follow)
+    external.extend(natural_path_order(p.path for p in found if p.kind == "external"))
+    for path in natural_path_order(p.path for p in found if p.kind == "file"):
+        label = None if position is None else path.split(os.sep)[position]
+        yield FileEntry(path.removeprefix(prefix), path, label, [])

@@ -17,6 +17,13 @@ Differences from datadings 3.4.7:
   its arguments in the wrong order), and a forked process reopens the archive instead of
   sharing the parent's file offset.
 - Misplaced ``{LABEL}`` placeholders raise :class:`~shardstream.errors.LabelError`.
+- A damaged archive raises :class:`~shardstream.errors.DatasetFormatError` naming the file (and
+  the member) and the fault, at open and at read, whatever the stdlib parser tripped over
+  (``BadZipFile``, ``zlib.error``, ``NotImplementedError``, ``IndexError``, ...).
+- Members are read with a bounded read: a member larger than ``max_member_bytes`` (by its
+  header, or by its data when the header lies) or whose header claims more than ``max_ratio``
+  times its compressed size (a decompression bomb) raises
+  :class:`~shardstream.errors.SourceTooLargeError` before it is decompressed in full.
 """
 
 from __future__ import annotations
@@ -27,7 +34,12 @@ from collections.abc import Callable, Iterator, Sequence
 from fnmatch import fnmatchcase
 from typing import Any
 
-from ..errors import DatasetFormatError, DatasetNotFoundError, NotADatasetFileError
+from ..errors import (
+    DatasetFormatError,
+    DatasetNotFoundError,
+    NotADatasetFileError,
+    SourceTooLargeError,
+)
 from .directory import (
     LABEL,
     FileEntry,
@@ -39,7 +51,27 @@ from .directory import (
 )
 from .list import Labels, noop
 
-__all__ = ["ZipFileReader"]
+__all__ = [
+    "DEFAULT_MAX_MEMBER_BYTES",
+    "DEFAULT_MAX_RATIO",
+    "RATIO_FLOOR",
+    "ZipFileReader",
+    "check_member_size",
+    "open_zip",
+    "read_member",
+]
+
+#: Largest member (uncompressed bytes) read by default: 256 MiB, 10-100 times the largest images
+#: of real data sets (a 100-megapixel PNG is ~50-300 MB, typical photos 0.1-10 MB).
+DEFAULT_MAX_MEMBER_BYTES = 256 << 20
+#: Largest compression ratio (uncompressed / compressed size) accepted by default. Images are
+#: already compressed (JPEG, PNG, WebP deflate to 1.0-1.1 : 1) and even uncompressed photos
+#: (BMP, PPM, TIFF) reach only 2-4 : 1; 100 : 1 takes near-constant content, i.e. a blank image
+#: or a bomb (deflate reaches ~1030 : 1 on zeros).
+DEFAULT_MAX_RATIO = 100.0
+#: Members (or compressed tars) expanding to at most this many bytes are never refused for their
+#: ratio: small blank images and masks compress well and cost nothing.
+RATIO_FLOOR = 1 << 20
 
 
 class ZipFileReader(FileTreeReader):
@@ -62,6 +94,9 @@ class ZipFileReader(FileTreeReader):
         include: :func:`fnmatch.fnmatch` patterns; if any, a member must match one of them.
         exclude: :func:`fnmatch.fnmatch` patterns; a member matching any of them is dropped.
         separator: column separator of list files.
+        max_member_bytes: largest member (uncompressed bytes) :meth:`read_file` reads.
+        max_ratio: largest uncompressed / compressed size ratio of a member larger than
+            :data:`RATIO_FLOOR`.
 
     Attributes:
         labels: the list of all labels.
@@ -70,7 +105,8 @@ class ZipFileReader(FileTreeReader):
     Raises:
         DatasetNotFoundError: ``path`` does not exist.
         NotADatasetFileError: ``path`` is a directory.
-        DatasetFormatError: ``path`` is not a ZIP file, or a list file names a missing member.
+        DatasetFormatError: ``path`` is not a ZIP file or is damaged, or a list file names a
+            missing member.
         LabelError, DuplicateKeyError: as for
             :class:`~shardstream.read.directory.DirectoryReader`.
     """
@@ -90,8 +126,13 @@ class ZipFileReader(FileTreeReader):
         include: Sequence[str] = (),
         exclude: Sequence[str] = (),
         separator: str = "\t",
+        *,
+        max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES,
+        max_ratio: float = DEFAULT_MAX_RATIO,
     ) -> None:
         self._path = os.fspath(path)
+        self.max_member_bytes = max_member_bytes
+        self.max_ratio = max_ratio
         try:
             archive = self._archive()
             entries = list(_find_members(archive, self._path, as_patterns(patterns), separator))
@@ -114,8 +155,20 @@ class ZipFileReader(FileTreeReader):
         return self._path
 
     def read_file(self, sample: dict) -> bytes:
-        """Return the uncompressed bytes of the member named by ``sample["path"]``."""
-        return self._archive().read(sample["path"])
+        """Return the uncompressed bytes of the member named by ``sample["path"]``.
+
+        Raises:
+            DatasetFormatError: the member is missing or damaged (bad CRC, bad compressed data,
+                an unsupported compression method, encryption).
+            SourceTooLargeError: the member is past ``max_member_bytes`` or ``max_ratio``.
+        """
+        return read_member(
+            self._archive(),
+            sample["path"],
+            path=self._path,
+            max_bytes=self.max_member_bytes,
+            max_ratio=self.max_ratio,
+        )
 
     def close(self) -> None:
         """Close the archive; it is reopened on the next read."""
@@ -129,20 +182,129 @@ class ZipFileReader(FileTreeReader):
     def _archive(self) -> _zipfile.ZipFile:
         pid = os.getpid()
         if self._zip is None or self._zip_pid != pid:
-            self._zip = _open_zip(self._path)
+            self._zip = open_zip(self._path)
             self._zip_pid = pid
         return self._zip
 
 
-def _open_zip(path: str) -> _zipfile.ZipFile:
+def open_zip(path: str | os.PathLike) -> _zipfile.ZipFile:
+    """Open a ZIP file for reading; any fault of the file becomes a typed error naming it.
+
+    Args:
+        path: the ZIP file.
+
+    Returns:
+        The open archive.
+
+    Raises:
+        DatasetNotFoundError: ``path`` does not exist.
+        NotADatasetFileError: ``path`` is a directory.
+        DatasetFormatError: ``path`` is not a ZIP file, its directory is damaged, or it cannot
+            be read.
+    """
+    path = os.fspath(path)
     if os.path.isdir(path):
         raise NotADatasetFileError(path, "is a directory, not a ZIP file")
     try:
         return _zipfile.ZipFile(path)
     except FileNotFoundError:
         raise DatasetNotFoundError(path, "ZIP file not found") from None
-    except _zipfile.BadZipFile:
-        raise DatasetFormatError(path, "not a valid ZIP file (no readable ZIP directory)") from None
+    except _zipfile.BadZipFile as e:
+        raise DatasetFormatError(path, f"not a valid ZIP file ({e})") from None
+    except OSError as e:
+        raise DatasetFormatError(path, f"cannot read the ZIP file: {_describe(e)}") from None
+    except Exception as e:  # the stdlib parser raises many kinds on damaged directories
+        raise DatasetFormatError(path, f"damaged ZIP directory: {_describe(e)}") from None
+
+
+def check_member_size(
+    source: str, size: int, compressed: int | None, *, max_bytes: int, max_ratio: float
+) -> None:
+    """Refuse a source whose (claimed) size is past the limits, before it is read.
+
+    Args:
+        source: what to name in the error (``archive:member``).
+        size: its uncompressed size in bytes.
+        compressed: its compressed size (``None``: not compressed, no ratio to check).
+        max_bytes: the largest size allowed.
+        max_ratio: the largest ``size / compressed`` allowed once ``size`` is past
+            :data:`RATIO_FLOOR`.
+
+    Raises:
+        SourceTooLargeError: ``size`` or the ratio is past its limit.
+    """
+    if size > max_bytes:
+        raise SourceTooLargeError(
+            source,
+            f"{size:,} bytes, more than the largest sample allowed ({max_bytes:,} bytes; "
+            "raise it with --max-sample-bytes)",
+        )
+    if compressed is not None and size > RATIO_FLOOR and size > max_ratio * max(compressed, 1):
+        raise SourceTooLargeError(
+            source,
+            f"expands from {compressed:,} to {size:,} bytes, a compression ratio past "
+            f"{max_ratio:g}:1 (a decompression bomb? raise the limit with --max-ratio)",
+        )
+
+
+def read_member(
+    archive: _zipfile.ZipFile,
+    name: str,
+    *,
+    path: str,
+    max_bytes: int = DEFAULT_MAX_MEMBER_BYTES,
+    max_ratio: float = DEFAULT_MAX_RATIO,
+) -> bytes:
+    """Read and decompress one member with a bounded read.
+
+    The header's sizes are checked first (:func:`check_member_size`); then at most
+    ``max_bytes + 1`` bytes are decompressed, so a header that understates the size cannot
+    make the read exceed the limit.
+
+    Args:
+        archive: the open archive.
+        name: the member's name.
+        path: the archive's path, for messages.
+        max_bytes: the largest member allowed (uncompressed bytes).
+        max_ratio: the largest compression ratio allowed (see :func:`check_member_size`).
+
+    Returns:
+        The member's bytes.
+
+    Raises:
+        DatasetFormatError: no such member, or it is damaged (bad CRC, bad compressed data,
+            unsupported compression, encrypted, a bad local header).
+        SourceTooLargeError: the member is past a limit.
+    """
+    source = f"{path}:{name}"
+    try:
+        info = archive.getinfo(name)
+    except KeyError:
+        raise DatasetFormatError(path, f"no member named {name!r}") from None
+    check_member_size(
+        source, info.file_size, info.compress_size, max_bytes=max_bytes, max_ratio=max_ratio
+    )
+    try:
+        with archive.open(info) as member:
+            data = member.read(max_bytes + 1)
+    except Exception as e:  # BadZipFile, zlib.error, EOFError, NotImplementedError, ...
+        raise DatasetFormatError(path, f"member {name!r}: {_describe(e)}") from None
+    if len(data) > max_bytes:
+        raise SourceTooLargeError(
+            source,
+            f"its data is larger than the {max_bytes:,} bytes allowed (its header claims "
+            f"{info.file_size:,}); raise the limit with --max-sample-bytes",
+        )
+    return data
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, _zipfile.BadZipFile) and str(error):
+        return str(error)  # "Bad CRC-32 for file ...", "Bad magic number for file header", ...
+    if isinstance(error, OSError) and error.strerror:
+        return f"{type(error).__name__}: {error.strerror}"
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def _find_members(

@@ -9,29 +9,47 @@ samples.
 Differences from DirectoryReader: everything the pattern matches that is not a directory is a
 source, so a dangling link or a FIFO in the tree is reported as a bad source instead of being
 left out silently. Hidden files (names starting with ``.``) are not matched, as with ``glob``.
+
+Symbolic links are followed safely (:func:`~shardstream.read.walk.find_paths`): a link that loops
+back to a folder on its own path is not followed (each file is converted once), and a link whose
+target lies outside the root is refused unread as an unsafe source
+(:class:`~shardstream.errors.UnsafeSourcePathError`: the conversion stops, or with
+``--on-error skip`` it is listed in the skipped report) unless ``--follow-external-links`` is
+given. A file whose name is not valid UTF-8 is a bad source too (sample keys are UTF-8), and so
+is a file larger than ``--max-sample-bytes`` (default 256 MiB), refused before it is read.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
-import glob
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from natsort import natsorted
 
 from ..errors import NothingToConvertError, SourceNotFoundError
 from ..read.directory import LABEL, is_included, label_position, natural_path_order
+from ..read.walk import find_paths
 from ..write.conversion import Item
-from ..write.loaders import read_file
+from ..write.loaders import (
+    DEFAULT_MAX_RATIO,
+    DEFAULT_MAX_SAMPLE_BYTES,
+    name_problem,
+    printable_name,
+    read_file,
+    refuse,
+    refuse_unsafe,
+)
 
 __all__ = [
     "NAME",
     "SOURCES",
     "FolderScan",
     "add_arguments",
+    "add_limit_arguments",
+    "add_link_argument",
     "items",
     "label_names",
     "scan_folder",
@@ -63,6 +81,8 @@ def scan_folder(
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
     class_names: bool = False,
+    follow_external_links: bool = False,
+    max_sample_bytes: int = DEFAULT_MAX_SAMPLE_BYTES,
 ) -> FolderScan:
     """Find the images under ``root`` and describe each as an Item.
 
@@ -73,75 +93,80 @@ def scan_folder(
         include: :func:`fnmatch.fnmatch` patterns on the relative path; if any, one must match.
         exclude: :func:`fnmatch.fnmatch` patterns on the relative path; any match drops it.
         class_names: also store each sample's class name in the field ``"class_name"``.
+        follow_external_links: convert the targets of links that lead out of ``root``; by
+            default such links are bad sources (refused unread).
+        max_sample_bytes: files larger than this are bad sources, refused before reading.
 
     Returns:
-        A :class:`FolderScan`.
+        A :class:`FolderScan`; bad sources found while listing (external links, names that
+        are not UTF-8) are items that fail when loaded, and take no part in the labels.
 
     Raises:
         SourceNotFoundError: ``root`` is not a folder.
         LabelError: ``{LABEL}`` is misplaced in ``pattern``.
         NothingToConvertError: nothing matches (an empty folder).
+        BadSourceError: a folder below ``root`` cannot be listed (no permission, I/O error).
     """
     root = os.fspath(root)
     if not os.path.isdir(root):
         raise SourceNotFoundError(root, "folder not found (or not a folder)")
     position = label_position(pattern, "/")
-    if pattern == DEFAULT_PATTERN:  # the common case, without a stat call per file
-        found = list(_walk_class_folders(root))
-    else:
-        found = glob.glob(pattern.replace(LABEL, "*"), root_dir=root, recursive=True)
-        found = [path for path in found if not os.path.isdir(os.path.join(root, path))]
-    paths = [path for path in natural_path_order(found) if is_included(path, include, exclude)]
+    found = find_paths(
+        pattern.replace(LABEL, "*"), root_dir=root, follow_external_links=follow_external_links
+    )
+    kinds = {entry.path: entry.kind for entry in found}
+    paths = [path for path in natural_path_order(kinds) if is_included(path, include, exclude)]
     if not paths:
         raise NothingToConvertError(
             f"{root}: nothing to convert: no files match {pattern!r}"
             + (" and the include/exclude filters" if include or exclude else "")
         )
+    problems = {path: _problem(path, kinds[path]) for path in paths}
+    good = [path for path in paths if not problems[path]]
     names = (
-        natsorted({path.split(os.sep)[position] for path in paths}) if position is not None else []
+        natsorted({path.split(os.sep)[position] for path in good}) if position is not None else []
     )
     numbers = {name: number for number, name in enumerate(names)}
     found_items = []
     for path in paths:
         source = os.path.join(root, path)
+        problem = problems[path]
+        if problem:
+            shown = printable_name(source)
+            fail = refuse_unsafe if kinds[path] == "external" else refuse
+            found_items.append(
+                Item(printable_name(path), None, shown, functools.partial(fail, shown, problem))
+            )
+            continue
         name = path.split(os.sep, position + 1)[position] if position is not None else None
         found_items.append(
             Item(
                 key=path.replace(os.sep, "/"),
                 label=None if name is None else numbers[name],
                 source=source,
-                load=functools.partial(read_file, source),
+                load=functools.partial(read_file, source, max_bytes=max_sample_bytes),
                 fields={"class_name": name} if class_names and name is not None else {},
             )
         )
     return FolderScan(tuple(found_items), tuple(names))
 
 
-def _walk_class_folders(root: str) -> Iterator[str]:
-    """What ``glob("{LABEL}/**")`` (``*/**``) finds below ``root``, less the directories.
-
-    Entries below the top-level folders at any depth, skipping hidden names as glob does and
-    following links to directories as glob does; non-directories (files, dangling links) are
-    yielded as paths relative to ``root``.
-    """
-    stack = [("", root)]
-    while stack:
-        relative, folder = stack.pop()
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                if entry.name.startswith("."):
-                    continue
-                path = f"{relative}{os.sep}{entry.name}" if relative else entry.name
-                if entry.is_dir():
-                    stack.append((path, entry.path))
-                elif relative:
-                    yield path
+def _problem(path: str, kind: str) -> str:
+    """Why a found path is refused unread, or ``""``."""
+    if kind == "external":
+        return (
+            "a symbolic link out of the folder being converted; refused unread (pass "
+            "--follow-external-links, follow_external_links=True, to convert its target)"
+        )
+    return name_problem(path)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the imagefolder arguments (the root folder and the file selection)."""
     parser.add_argument("root", help="folder with one sub-folder per class")
     add_selection_arguments(parser)
+    add_link_argument(parser)
+    add_limit_arguments(parser)
 
 
 def add_selection_arguments(parser: argparse.ArgumentParser) -> None:
@@ -168,6 +193,51 @@ def add_selection_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_limit_arguments(parser: argparse.ArgumentParser, *, ratio: bool = False) -> None:
+    """Add ``--max-sample-bytes`` (and, with ``ratio``, ``--max-ratio``): the size limits that
+    refuse oversized sources and decompression bombs before they are read in full."""
+    from ..cli.write import parse_size
+
+    group = parser.add_argument_group("limits on hostile or oversized input")
+    group.add_argument(
+        "--max-sample-bytes",
+        type=parse_size,
+        default=DEFAULT_MAX_SAMPLE_BYTES,
+        metavar="SIZE",
+        help="refuse a source image larger than SIZE (512M, 1G, ...) as a bad source, "
+        "before reading it (default: 256M)",
+    )
+    if ratio:
+        group.add_argument(
+            "--max-ratio",
+            type=_ratio,
+            default=DEFAULT_MAX_RATIO,
+            metavar="R",
+            help="refuse an archive member (past 1 MiB) that expands more than R times its "
+            "compressed size, a decompression bomb (default: %(default)g)",
+        )
+
+
+def add_link_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--follow-external-links``."""
+    parser.add_argument(
+        "--follow-external-links",
+        action="store_true",
+        help="convert the targets of symbolic links that lead out of the root (default: "
+        "refuse them unread, as bad sources)",
+    )
+
+
+def _ratio(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 1:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
+    return value
+
+
 def items(args: argparse.Namespace) -> dict[str, Iterable[Item]]:
     """The items of ``args.root``, as the single split ``args.split``."""
     return {args.split: _scan(args).items}
@@ -185,13 +255,27 @@ def _scan(args: argparse.Namespace) -> FolderScan:
         tuple(args.include),
         tuple(args.exclude),
         args.class_names,
+        args.follow_external_links,
+        args.max_sample_bytes,
     )
 
 
 @functools.lru_cache(maxsize=4)
 def _cached_scan(
-    root: str, pattern: str, include: tuple, exclude: tuple, class_names: bool
+    root: str,
+    pattern: str,
+    include: tuple,
+    exclude: tuple,
+    class_names: bool,
+    follow_external_links: bool,
+    max_sample_bytes: int,
 ) -> FolderScan:
     return scan_folder(
-        root, pattern=pattern, include=include, exclude=exclude, class_names=class_names
+        root,
+        pattern=pattern,
+        include=include,
+        exclude=exclude,
+        class_names=class_names,
+        follow_external_links=follow_external_links,
+        max_sample_bytes=max_sample_bytes,
     )

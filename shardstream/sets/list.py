@@ -7,7 +7,8 @@ order (``b2`` before ``b10``), or in the order of a ``--labels`` file (one name 
 with ``--int-labels``, the numbers written in the file. Lines without a label column give
 unlabelled samples; further columns are ignored. Blank lines are skipped; ``--header`` skips the
 first line. The separator is ``,`` for ``*.csv`` files and a tab otherwise (``--separator``);
-quoting follows the :mod:`csv` module.
+quoting follows the :mod:`csv` module. A listed file larger than ``--max-sample-bytes``
+(default 256 MiB) is a bad source, refused before it is read.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from natsort import natsorted
 from ..errors import DuplicateKeyError, LabelError, NothingToConvertError, SourceNotFoundError
 from ..read.list import load_labels
 from ..write.conversion import Item
-from ..write.loaders import read_file
-from .imagefolder import FolderScan
+from ..write.loaders import DEFAULT_MAX_SAMPLE_BYTES, read_file
+from .imagefolder import FolderScan, add_limit_arguments
 
 __all__ = ["NAME", "SOURCES", "ListLine", "add_arguments", "items", "label_names", "scan_list"]
 
@@ -57,6 +58,7 @@ def scan_list(
     labels: Sequence[str] | str | os.PathLike | None = None,
     int_labels: bool = False,
     class_names: bool = False,
+    max_sample_bytes: int = DEFAULT_MAX_SAMPLE_BYTES,
 ) -> FolderScan:
     """Read a list file and describe each line as an Item.
 
@@ -69,6 +71,7 @@ def scan_list(
             names found, natsorted.
         int_labels: the label column holds the numeric label itself.
         class_names: also store each sample's label text in the field ``"class_name"``.
+        max_sample_bytes: files larger than this are bad sources, refused before reading.
 
     Returns:
         A :class:`~shardstream.sets.imagefolder.FolderScan` (``label_names`` is empty with
@@ -109,7 +112,7 @@ def scan_list(
                 key=line.path,
                 label=None if line.label is None else numbers[line.label],
                 source=source,
-                load=functools.partial(read_file, source),
+                load=functools.partial(read_file, source, max_bytes=max_sample_bytes),
                 fields={"class_name": line.label} if store_name else {},
             )
         )
@@ -165,6 +168,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--split", default="train", help="split name used in the output name (default: train)"
     )
+    add_limit_arguments(parser)
 
 
 def items(args: argparse.Namespace) -> dict[str, Iterable[Item]]:
@@ -186,6 +190,7 @@ def _scan(args: argparse.Namespace) -> FolderScan:
         args.labels,
         args.int_labels,
         args.class_names,
+        args.max_sample_bytes,
     )
 
 
@@ -198,6 +203,7 @@ def _cached_scan(
     labels: str | None,
     int_labels: bool,
     class_names: bool,
+    max_sample_bytes: int,
 ) -> FolderScan:
     return scan_list(
         list_file,
@@ -207,6 +213,7 @@ def _cached_scan(
         labels=labels,
         int_labels=int_labels,
         class_names=class_names,
+        max_sample_bytes=max_sample_bytes,
     )
 
 

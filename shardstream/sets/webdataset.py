@@ -12,6 +12,14 @@ straight from the tar; compressed tars (``.tar.gz``, ...) can only be read in or
 read in this process while converting (no total for the progress bar). A sample without an image
 or with a ``.cls`` that is not an integer is a bad source (``shard.tar:key``), handled by
 ``--on-error``. An unreadable or truncated tar stops the conversion.
+
+Hostile input: a member whose name is absolute or contains ``..`` (``../x.jpg``, ``/etc/x.jpg``)
+is refused unread as an unsafe source, with the same check as the ``zip`` converter, and a
+member whose name is not valid UTF-8 is a bad source (sample keys are UTF-8 strings; the name is
+shown with ``\\xNN`` escapes). A member larger than ``--max-sample-bytes`` (default 256 MiB) is
+a bad source, refused before it is read, and a compressed tar that expands past ``--max-ratio``
+(default 100) times its size (once past 1 MiB) stops the conversion with
+:class:`~shardstream.errors.SourceTooLargeError` (a decompression bomb).
 """
 
 from __future__ import annotations
@@ -23,11 +31,29 @@ import os
 import re
 import tarfile
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
-from ..errors import BadSourceError, DuplicateKeyError, NothingToConvertError, SourceNotFoundError
+from ..errors import (
+    BadSourceError,
+    DuplicateKeyError,
+    NothingToConvertError,
+    SourceNotFoundError,
+    SourceTooLargeError,
+)
+from ..read.zipfile import RATIO_FLOOR
 from ..write.conversion import Item
-from ..write.loaders import given_bytes, read_file_range, refuse
+from ..write.loaders import (
+    DEFAULT_MAX_RATIO,
+    DEFAULT_MAX_SAMPLE_BYTES,
+    given_bytes,
+    name_problem,
+    printable_name,
+    read_file_range,
+    refuse,
+    refuse_unsafe,
+    unsafe_reason,
+)
+from .imagefolder import add_limit_arguments
 
 __all__ = [
     "DEFAULT_IMAGE_EXTENSIONS",
@@ -48,6 +74,14 @@ DEFAULT_IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp")
 _KEY_AND_SUFFIX = re.compile(r"^((?:.*/|)[^./]+)\.([^/]*)$")
 _BRACE = re.compile(r"\{([^{}]*)\}")
 _RANGE = re.compile(r"^(-?\d+)\.\.(-?\d+)$")
+#: Largest ``.cls`` member read (it holds one integer).
+_MAX_CLS_BYTES = 1024
+
+
+class _Refused(NamedTuple):
+    """A member refused unread (too large, or by its name), in place of its bytes."""
+
+    reason: str
 
 
 def expand_braces(pattern: str) -> list[str]:
@@ -113,6 +147,8 @@ def webdataset_items(
     *,
     image_extensions: Sequence[str] = DEFAULT_IMAGE_EXTENSIONS,
     prefix_shard: bool = False,
+    max_sample_bytes: int = DEFAULT_MAX_SAMPLE_BYTES,
+    max_ratio: float = DEFAULT_MAX_RATIO,
 ) -> Iterable[Item]:
     """Items for the samples of WebDataset tar shards.
 
@@ -121,6 +157,9 @@ def webdataset_items(
         image_extensions: extensions that mark the image member, in order of preference.
         prefix_shard: prefix each key with its shard's file name (``shard.tar/key``), for
             shards whose keys repeat from shard to shard.
+        max_sample_bytes: members larger than this are bad sources, refused unread.
+        max_ratio: a compressed tar that expands past this many times its size (once past
+            1 MiB) stops the conversion.
 
     Returns:
         A list when every shard is an uncompressed tar, else a lazy iterable.
@@ -129,13 +168,18 @@ def webdataset_items(
         NothingToConvertError: no shards, or (uncompressed) no samples in them.
         DuplicateKeyError: (uncompressed) a key occurs twice.
         BadSourceError: a shard is not a readable tar file.
+        SourceTooLargeError: (compressed, while iterating) a shard expands past ``max_ratio``.
     """
     if not shards:
         raise NothingToConvertError("nothing to convert: no tar shards given")
     extensions = tuple(e.lower().lstrip(".") for e in image_extensions)
     if not all(_is_plain_tar(shard) for shard in shards):
-        return _lazy_items(shards, extensions, prefix_shard)
-    found = [item for shard in shards for item in _shard_items(shard, extensions, prefix_shard)]
+        return _lazy_items(shards, extensions, prefix_shard, max_sample_bytes, max_ratio)
+    found = [
+        item
+        for shard in shards
+        for item in _shard_items(shard, extensions, prefix_shard, max_sample_bytes)
+    ]
     if not found:
         raise NothingToConvertError(
             f"nothing to convert: no samples in {len(shards)} tar shard(s), e.g. {shards[0]}"
@@ -169,6 +213,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--split", default="train", help="split name used in the output name (default: train)"
     )
+    add_limit_arguments(parser, ratio=True)
 
 
 def items(args: argparse.Namespace) -> dict[str, Iterable[Item]]:
@@ -178,6 +223,8 @@ def items(args: argparse.Namespace) -> dict[str, Iterable[Item]]:
             find_shards(args.shards),
             image_extensions=[e for e in args.image_ext.split(",") if e],
             prefix_shard=args.prefix_shard,
+            max_sample_bytes=args.max_sample_bytes,
+            max_ratio=args.max_ratio,
         )
     }
 
@@ -196,65 +243,131 @@ def _is_plain_tar(path: str) -> bool:
         raise BadSourceError(path, f"cannot read the tar file: {e.strerror or e}") from None
 
 
-def _shard_items(shard: str, extensions: tuple[str, ...], prefix: bool) -> Iterator[Item]:
+def _shard_items(
+    shard: str, extensions: tuple[str, ...], prefix: bool, max_bytes: int
+) -> Iterator[Item]:
     """Index an uncompressed tar: members are read later at their data offsets."""
     try:
         with tarfile.open(shard, "r:") as tar:
             members = [(info.name, info) for info in tar if info.isreg()]
     except (tarfile.TarError, OSError) as e:
         raise BadSourceError(shard, f"not a readable tar file: {e}") from None
-    for key, group in _group(members):
+
+    def read(info: tarfile.TarInfo) -> bytes | _Refused:
+        if info.size > _MAX_CLS_BYTES:
+            return _Refused(f"{info.size:,} bytes, too large for a label")
+        return read_file_range(shard, info.offset_data, info.size)
+
+    for key, group, problem in _group(members):
         yield _make_item(
             shard,
             key,
             group,
             extensions,
             prefix,
-            read=lambda info: read_file_range(shard, info.offset_data, info.size),
+            problem,
+            read=read,
             loader=lambda info: functools.partial(
-                read_file_range, shard, info.offset_data, info.size
+                read_file_range, shard, info.offset_data, info.size, max_bytes=max_bytes
             ),
         )
 
 
-def _lazy_items(shards: Sequence[str], extensions: tuple[str, ...], prefix: bool) -> Iterator[Item]:
-    """Read compressed tars in order, member data and all."""
+def _lazy_items(
+    shards: Sequence[str], extensions: tuple[str, ...], prefix: bool, max_bytes: int, ratio: float
+) -> Iterator[Item]:
+    """Read compressed tars in order, member data and all (members past the limits unread)."""
     for shard in shards:
         try:
             with tarfile.open(shard, "r|*") as tar:
-                members = (
-                    (info.name, tar.extractfile(info).read()) for info in tar if info.isreg()
-                )
-                for key, group in _group(members):
+                members = _stream_members(shard, tar, max_bytes, ratio)
+                for key, group, problem in _group(members):
                     yield _make_item(
                         shard,
                         key,
                         group,
                         extensions,
                         prefix,
-                        read=lambda data: data,
+                        problem,
+                        read=lambda data: (
+                            data
+                            if len(data) <= _MAX_CLS_BYTES
+                            else _Refused(f"{len(data):,} bytes, too large for a label")
+                        ),
                         loader=lambda data: functools.partial(given_bytes, data),
                     )
         except (tarfile.TarError, OSError, EOFError) as e:
             raise BadSourceError(shard, f"not a readable tar file: {e}") from None
 
 
-def _group(members: Iterable[tuple[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Group consecutive members by key, as WebDataset's ``group_by_keys``."""
+def _stream_members(
+    shard: str, tar: tarfile.TarFile, max_bytes: int, ratio: float
+) -> Iterator[tuple[str, bytes | _Refused]]:
+    """(name, bytes) of the regular members of a compressed tar, read in order.
+
+    A member past ``max_bytes`` is skipped unread (its payload says why); a tar whose
+    uncompressed stream would pass ``ratio`` times the file's size raises, before the member
+    that would pass it is read or skipped.
+    """
+    budget = max(RATIO_FLOOR, ratio * os.path.getsize(shard))
+    for info in tar:
+        end = info.offset_data + max(info.size, 0)
+        if end > budget:
+            raise SourceTooLargeError(
+                shard,
+                f"expands past {end:,} bytes, more than {ratio:g} times its compressed size "
+                f"({os.path.getsize(shard):,} bytes): a decompression bomb? (raise the limit "
+                "with --max-ratio)",
+            )
+        if not info.isreg():
+            continue
+        parts = split_member_name(info.name)
+        if parts is None or _is_metadata(parts[0]):
+            continue  # never part of a sample: not read
+        if name_problem(info.name):
+            yield info.name, _Refused("refused by its name")  # _group refuses it, unread
+            continue
+        if info.size > max_bytes:
+            yield (
+                info.name,
+                _Refused(
+                    f"{info.size:,} bytes, larger than the largest sample allowed ({max_bytes:,} "
+                    "bytes; raise it with --max-sample-bytes)"
+                ),
+            )
+            continue
+        yield info.name, tar.extractfile(info).read()
+
+
+def _group(
+    members: Iterable[tuple[str, Any]],
+) -> Iterator[tuple[str, dict[str, Any], str]]:
+    """Group consecutive members by key, as WebDataset's ``group_by_keys``.
+
+    Yields ``(key, {suffix: payload}, "")`` per sample, and ``(name, {}, reason)`` for a member
+    refused by its name (absolute, with ``..``, or not UTF-8), which takes no part in a group.
+    """
     key = None
     group: dict[str, Any] = {}
     for name, payload in members:
         parts = split_member_name(name)
         if parts is None or _is_metadata(parts[0]):
             continue
+        problem = name_problem(name)
+        if problem:
+            if group:
+                yield key, group, ""
+            key, group = None, {}
+            yield name, {}, problem
+            continue
         member_key, suffix = parts
         if member_key != key:
             if group:
-                yield key, group
+                yield key, group, ""
             key, group = member_key, {}
         group.setdefault(suffix.lower(), payload)
     if group:
-        yield key, group
+        yield key, group, ""
 
 
 def _is_metadata(key: str) -> bool:
@@ -269,12 +382,16 @@ def _make_item(
     group: dict[str, Any],
     extensions: tuple[str, ...],
     prefix: bool,
+    problem: str,
     *,
     read: Any,
     loader: Any,
 ) -> Item:
-    source = f"{shard}:{key}"
+    source = f"{shard}:{printable_name(key)}"
     out_key = f"{os.path.basename(shard)}/{key}" if prefix else key
+    if problem:  # a member refused by its name: never read, never a key
+        fail = refuse_unsafe if unsafe_reason(key) else refuse
+        return Item(printable_name(out_key), None, source, functools.partial(fail, source, problem))
     by_extension: dict[str, Any] = {}
     for suffix, payload in group.items():
         by_extension.setdefault(suffix.rsplit(".", 1)[-1], payload)
@@ -282,12 +399,24 @@ def _make_item(
     if image is None:
         reason = f"no image member (.{', .'.join(extensions)}) among .{', .'.join(group)}"
         return Item(out_key, None, source, functools.partial(refuse, source, reason))
+    if type(image) is _Refused:
+        error = functools.partial(_refuse_too_large, source, image.reason)
+        return Item(out_key, None, source, error)
     label = None
     if "cls" in group:
-        text = read(group["cls"])
-        try:
-            label = int(text.decode("utf-8").strip())
-        except (UnicodeDecodeError, ValueError):
-            reason = f"the .cls member holds {bytes(text[:40])!r}, not an integer label"
+        text = read(group["cls"]) if type(group["cls"]) is not _Refused else group["cls"]
+        if type(text) is _Refused:
+            reason = f"the .cls member is not an integer label ({text.reason})"
+        else:
+            try:
+                label = int(text.decode("utf-8").strip())
+            except (UnicodeDecodeError, ValueError):
+                # the member's bytes are not quoted: reports never hold file content
+                reason = f"the .cls member ({len(text)} bytes) is not an integer label"
+        if label is None:
             return Item(out_key, None, source, functools.partial(refuse, source, reason))
     return Item(out_key, label, source, loader(image))
+
+
+def _refuse_too_large(source: str, reason: str) -> bytes:
+    raise SourceTooLargeError(source, reason)

@@ -8,7 +8,11 @@ never extracted to disk.
 
 A selected member whose name is absolute or contains ``..`` (``../../etc/x.jpg``) is refused as
 unsafe: it is never read, it takes no part in the labels, and it is reported as a bad source (the
-conversion stops, or with ``--on-error skip`` it is listed in the skipped report).
+conversion stops, or with ``--on-error skip`` it is listed in the skipped report), with the
+same check as the tar members of ``webdataset``. So is a member past the size limits, refused
+before it is decompressed in full: larger than ``--max-sample-bytes`` (default 256 MiB) or, past
+1 MiB, expanding more than ``--max-ratio`` (default 100) times its compressed size (see
+:mod:`shardstream.read.zipfile` for the defaults' reasons).
 """
 
 from __future__ import annotations
@@ -17,18 +21,22 @@ import argparse
 import functools
 import glob
 import os
-import zipfile
 from collections.abc import Iterable, Sequence
 from fnmatch import fnmatchcase
 
 from natsort import natsorted
 
-from ..errors import DatasetFormatError, DatasetNotFoundError, NothingToConvertError
+from ..errors import DatasetNotFoundError, NothingToConvertError
 from ..read.directory import LABEL, as_patterns, is_included
-from ..read.zipfile import ZipFileReader
+from ..read.zipfile import ZipFileReader, open_zip
 from ..write.conversion import Item
-from ..write.loaders import read_zip_member, unsafe_reason
-from .imagefolder import FolderScan, add_selection_arguments
+from ..write.loaders import (
+    DEFAULT_MAX_RATIO,
+    DEFAULT_MAX_SAMPLE_BYTES,
+    name_problem,
+    read_zip_member,
+)
+from .imagefolder import FolderScan, add_limit_arguments, add_selection_arguments
 
 __all__ = ["NAME", "SOURCES", "add_arguments", "items", "label_names", "scan_zip"]
 
@@ -43,6 +51,8 @@ def scan_zip(
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
     class_names: bool = False,
+    max_sample_bytes: int = DEFAULT_MAX_SAMPLE_BYTES,
+    max_ratio: float = DEFAULT_MAX_RATIO,
 ) -> FolderScan:
     """Find the selected members of a ZIP file and describe each as an Item.
 
@@ -53,6 +63,9 @@ def scan_zip(
         include: :func:`fnmatch.fnmatch` patterns; if any, a member must match one.
         exclude: :func:`fnmatch.fnmatch` patterns; a member matching any is dropped.
         class_names: also store each sample's class name in the field ``"class_name"``.
+        max_sample_bytes: members larger than this (uncompressed) are bad sources.
+        max_ratio: members past 1 MiB that expand more than this many times their compressed
+            size are bad sources.
 
     Returns:
         A :class:`~shardstream.sets.imagefolder.FolderScan`; refused (unsafe) members come first,
@@ -60,12 +73,13 @@ def scan_zip(
 
     Raises:
         DatasetNotFoundError: ``path`` does not exist.
-        DatasetFormatError: ``path`` is not a ZIP file.
+        DatasetFormatError: ``path`` is not a ZIP file, or its directory is damaged.
         LabelError: ``{LABEL}`` is misplaced in a pattern.
         NothingToConvertError: no member matches.
     """
     path = os.fspath(path)
     patterns = as_patterns(pattern)
+    limits = {"max_bytes": max_sample_bytes, "max_ratio": max_ratio}
     unsafe = _unsafe_members(path, patterns, include, exclude)
     found: list[tuple[str, str | None, str]] = []
 
@@ -93,7 +107,7 @@ def scan_zip(
             key=name,
             label=None,
             source=f"{path}:{name}",
-            load=functools.partial(read_zip_member, path, name),
+            load=functools.partial(read_zip_member, path, name, **limits),
         )
         for name in unsafe
     ]
@@ -102,7 +116,7 @@ def scan_zip(
             key=key,
             label=None if label is None else numbers[label],
             source=f"{path}:{member}",
-            load=functools.partial(read_zip_member, path, member),
+            load=functools.partial(read_zip_member, path, member, **limits),
             fields={"class_name": label} if class_names and label is not None else {},
         )
         for key, label, member in found
@@ -114,6 +128,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the zip arguments (the ZIP file and the member selection)."""
     parser.add_argument("zipfile", help="the ZIP file")
     add_selection_arguments(parser)
+    add_limit_arguments(parser, ratio=True)
 
 
 def items(args: argparse.Namespace) -> dict[str, Iterable[Item]]:
@@ -128,16 +143,34 @@ def label_names(args: argparse.Namespace) -> list[str]:
 
 def _scan(args: argparse.Namespace) -> FolderScan:
     return _cached_scan(
-        args.zipfile, args.pattern, tuple(args.include), tuple(args.exclude), args.class_names
+        args.zipfile,
+        args.pattern,
+        tuple(args.include),
+        tuple(args.exclude),
+        args.class_names,
+        args.max_sample_bytes,
+        args.max_ratio,
     )
 
 
 @functools.lru_cache(maxsize=4)
 def _cached_scan(
-    path: str, pattern: str, include: tuple, exclude: tuple, class_names: bool
+    path: str,
+    pattern: str,
+    include: tuple,
+    exclude: tuple,
+    class_names: bool,
+    max_sample_bytes: int,
+    max_ratio: float,
 ) -> FolderScan:
     return scan_zip(
-        path, pattern=pattern, include=include, exclude=exclude, class_names=class_names
+        path,
+        pattern=pattern,
+        include=include,
+        exclude=exclude,
+        class_names=class_names,
+        max_sample_bytes=max_sample_bytes,
+        max_ratio=max_ratio,
     )
 
 
@@ -147,18 +180,13 @@ def _unsafe_members(
     """Names of the members the patterns select whose names are unsafe, in archive order."""
     if not os.path.exists(path):
         raise DatasetNotFoundError(path, "ZIP file not found")
-    try:
-        with zipfile.ZipFile(path) as archive:
-            infos = archive.infolist()
-    except zipfile.BadZipFile:
-        raise DatasetFormatError(path, "not a valid ZIP file (no readable ZIP directory)") from None
-    except IsADirectoryError:
-        raise DatasetFormatError(path, "is a directory, not a ZIP file") from None
+    with open_zip(path) as archive:
+        infos = archive.infolist()
     selectors = [p.replace(LABEL, "*") for p in patterns]
     unsafe = []
     for info in infos:
         name = info.filename
-        if info.is_dir() or not unsafe_reason(name):
+        if info.is_dir() or not name_problem(name):
             continue
         if any(fnmatchcase(name, s) for s in selectors) and is_included(name, include, exclude):
             unsafe.append(name)

@@ -3,6 +3,13 @@
 Converters build each :class:`~shardstream.write.conversion.Item`'s ``load`` from these with
 :func:`functools.partial`, e.g. ``partial(read_file, path)``; only the function's name and
 arguments travel to the worker, which then does the reading.
+
+Every reader here refuses a source past the size limits before reading it in full
+(:class:`~shardstream.errors.SourceTooLargeError`): ``max_bytes`` bounds the raw bytes of one
+sample (default :data:`DEFAULT_MAX_SAMPLE_BYTES`, 256 MiB), and ``max_ratio`` the compression
+ratio of a ZIP member (default :data:`DEFAULT_MAX_RATIO`, 100 : 1, see
+:mod:`shardstream.read.zipfile`). The reads themselves are bounded, so a file that grows or a
+header that lies cannot exceed the limit either.
 """
 
 from __future__ import annotations
@@ -12,22 +19,35 @@ import stat
 import zipfile
 from collections import OrderedDict
 
-from ..errors import BadSourceError, UnsafeSourcePathError
+from ..errors import BadSourceError, DatasetFormatError, SourceTooLargeError, UnsafeSourcePathError
+from ..read.zipfile import DEFAULT_MAX_MEMBER_BYTES, DEFAULT_MAX_RATIO, open_zip, read_member
 
 __all__ = [
+    "DEFAULT_MAX_RATIO",
+    "DEFAULT_MAX_SAMPLE_BYTES",
+    "check_sample_size",
+    "given_bytes",
+    "is_safe_member_name",
+    "name_problem",
+    "printable_name",
     "read_file",
     "read_file_range",
     "read_zip_member",
-    "is_safe_member_name",
+    "refuse",
+    "refuse_unsafe",
     "unsafe_reason",
 ]
+
+#: Largest raw sample (bytes of one source image) converted by default: 256 MiB (see
+#: :data:`shardstream.read.zipfile.DEFAULT_MAX_MEMBER_BYTES`).
+DEFAULT_MAX_SAMPLE_BYTES = DEFAULT_MAX_MEMBER_BYTES
 
 _ZIP_CACHE_SIZE = 8
 _open_zips: OrderedDict[str, tuple[int, zipfile.ZipFile]] = OrderedDict()
 
 
-def read_file(path: str) -> bytes:
-    """Read a whole regular file.
+def read_file(path: str, *, max_bytes: int = DEFAULT_MAX_SAMPLE_BYTES) -> bytes:
+    """Read a whole regular file of at most ``max_bytes`` bytes.
 
     The file is opened without blocking and checked to be a regular file before reading, so a
     FIFO, a device or a directory where an image is expected is refused instead of hanging or
@@ -35,12 +55,15 @@ def read_file(path: str) -> bytes:
 
     Args:
         path: the file.
+        max_bytes: the largest file allowed.
 
     Returns:
         Its bytes.
 
     Raises:
         BadSourceError: ``path`` is not a regular file (a directory, FIFO, device, socket).
+        SourceTooLargeError: the file is larger than ``max_bytes`` (checked before reading, and
+            while reading, in case it grows).
         OSError: it cannot be opened or read (missing, a dangling link, no permission).
     """
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
@@ -49,26 +72,34 @@ def read_file(path: str) -> bytes:
         if not stat.S_ISREG(info.st_mode):
             kind = "a directory" if stat.S_ISDIR(info.st_mode) else "a special file"
             raise BadSourceError(path, f"not a regular file ({kind})")
-        return _read_all(fd, info.st_size)
+        check_sample_size(path, info.st_size, max_bytes)
+        data = _read_all(fd, info.st_size, max_bytes)
+        check_sample_size(path, len(data), max_bytes)
+        return data
     finally:
         os.close(fd)
 
 
-def read_file_range(path: str, offset: int, size: int) -> bytes:
+def read_file_range(
+    path: str, offset: int, size: int, *, max_bytes: int = DEFAULT_MAX_SAMPLE_BYTES
+) -> bytes:
     """Read ``size`` bytes at ``offset`` of a file (e.g. a member of an uncompressed tar).
 
     Args:
         path: the file.
         offset: where the bytes start.
         size: how many bytes to read.
+        max_bytes: the largest ``size`` allowed.
 
     Returns:
         Exactly ``size`` bytes.
 
     Raises:
+        SourceTooLargeError: ``size`` is larger than ``max_bytes`` (nothing is read).
         BadSourceError: the file ends before ``offset + size`` (a truncated archive).
         OSError: the file cannot be opened or read.
     """
+    check_sample_size(path, size, max_bytes)
     with open(path, "rb", buffering=0) as f:
         data = os.pread(f.fileno(), size, offset) if size else b""
         while len(data) < size:
@@ -83,7 +114,13 @@ def read_file_range(path: str, offset: int, size: int) -> bytes:
     return data
 
 
-def read_zip_member(zip_path: str, member: str) -> bytes:
+def read_zip_member(
+    zip_path: str,
+    member: str,
+    *,
+    max_bytes: int = DEFAULT_MAX_SAMPLE_BYTES,
+    max_ratio: float = DEFAULT_MAX_RATIO,
+) -> bytes:
     """Read (and decompress) one member of a ZIP file; unsafe member names are refused unread.
 
     Each process keeps a few archives open, so reading many members costs one open per archive.
@@ -91,6 +128,8 @@ def read_zip_member(zip_path: str, member: str) -> bytes:
     Args:
         zip_path: the ZIP file.
         member: the member's name.
+        max_bytes: the largest member allowed (uncompressed bytes).
+        max_ratio: the largest compression ratio allowed for members past 1 MiB.
 
     Returns:
         The member's uncompressed bytes.
@@ -98,24 +137,42 @@ def read_zip_member(zip_path: str, member: str) -> bytes:
     Raises:
         UnsafeSourcePathError: the name is absolute or contains ``..`` (see
             :func:`is_safe_member_name`).
-        BadSourceError: the member is missing or its data is corrupt (bad CRC, bad deflate data).
-        OSError: the archive cannot be opened or read.
+        SourceTooLargeError: the member is past ``max_bytes`` or ``max_ratio`` (by its header or
+            by its data); it is not decompressed in full.
+        BadSourceError: the archive cannot be opened, or the member is missing or damaged (bad
+            CRC, bad compressed data, unsupported compression, encrypted).
     """
+    source = f"{zip_path}:{member}"
     reason = unsafe_reason(member)
     if reason:
-        raise UnsafeSourcePathError(f"{zip_path}:{member}", reason)
+        raise UnsafeSourcePathError(source, reason)
     try:
         archive = _zip_archive(zip_path)
-    except zipfile.BadZipFile as e:
-        raise BadSourceError(zip_path, f"not a valid ZIP file: {e}") from None
+    except DatasetFormatError as e:
+        raise BadSourceError(zip_path, e.problem) from None
+    except OSError as e:  # DatasetNotFoundError, NotADatasetFileError
+        raise BadSourceError(zip_path, str(e).removeprefix(f"{zip_path}: ")) from None
     try:
-        return archive.read(member)
-    except KeyError:
-        raise BadSourceError(f"{zip_path}:{member}", "no such member in the archive") from None
-    except (zipfile.BadZipFile, EOFError, ValueError) as e:  # CRC, bad deflate data, bad header
-        raise BadSourceError(f"{zip_path}:{member}", f"corrupt archive member: {e}") from None
-    except NotImplementedError as e:  # compression method not supported
-        raise BadSourceError(f"{zip_path}:{member}", f"cannot decompress: {e}") from None
+        return read_member(archive, member, path=zip_path, max_bytes=max_bytes, max_ratio=max_ratio)
+    except SourceTooLargeError:
+        raise
+    except DatasetFormatError as e:
+        fault = e.problem.removeprefix(f"member {member!r}: ")
+        raise BadSourceError(source, f"corrupt archive member: {fault}") from None
+
+
+def check_sample_size(source: str, size: int, max_bytes: int) -> None:
+    """Refuse a sample of ``size`` bytes when it is larger than ``max_bytes``.
+
+    Raises:
+        SourceTooLargeError: ``size > max_bytes``; the message names ``source`` and the limit.
+    """
+    if size > max_bytes:
+        raise SourceTooLargeError(
+            source,
+            f"{size:,} bytes or more, larger than the largest sample allowed ({max_bytes:,} "
+            "bytes; raise it with --max-sample-bytes)",
+        )
 
 
 def given_bytes(data: bytes) -> bytes:
@@ -132,6 +189,44 @@ def refuse(source: str, reason: str) -> bytes:
         BadSourceError: always.
     """
     raise BadSourceError(source, reason)
+
+
+def refuse_unsafe(source: str, reason: str) -> bytes:
+    """Raise :class:`~shardstream.errors.UnsafeSourcePathError`: the load function of a source
+    refused unread while listing (an unsafe member name, a link out of the folder).
+
+    Raises:
+        UnsafeSourcePathError: always.
+    """
+    raise UnsafeSourcePathError(source, reason)
+
+
+def printable_name(name: str) -> str:
+    """``name`` with bytes that are not UTF-8 (decoded with ``surrogateescape``, as file and
+    tar member names are) shown as ``\\xNN`` escapes, so it can be printed and written to UTF-8
+    reports."""
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:
+        pass
+    try:
+        return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate that no byte decoded to
+        return name.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def name_problem(name: str) -> str:
+    """Why a file or member name cannot become a sample key, or ``""``: unsafe (see
+    :func:`unsafe_reason`) or not valid UTF-8 (keys are UTF-8 strings; such a name is refused
+    rather than altered, so keys always name their source exactly)."""
+    reason = unsafe_reason(name)
+    if reason:
+        return reason
+    shown = printable_name(name)
+    if shown is not name:
+        return f"name '{shown}' is not valid UTF-8, which sample keys must be; refused"
+    return ""
 
 
 def is_safe_member_name(name: str) -> bool:
@@ -154,15 +249,18 @@ def unsafe_reason(name: str) -> str:
     return ""
 
 
-def _read_all(fd: int, size_hint: int) -> bytes:
+def _read_all(fd: int, size_hint: int, max_bytes: int) -> bytes:
+    """Read to EOF, but no more than ``max_bytes + 1`` bytes (the caller checks the length)."""
     chunks = []
-    want = max(size_hint, 0) + 1  # one byte more, to see EOF in one call for an unchanged file
-    while True:
+    left = max_bytes + 1
+    want = min(max(size_hint, 0) + 1, left)  # one byte more, to see EOF in one call
+    while left > 0:
         chunk = os.read(fd, want)
         if not chunk:
             break
         chunks.append(chunk)
-        want = 1 << 20
+        left -= len(chunk)
+        want = min(1 << 20, left)
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
@@ -172,7 +270,7 @@ def _zip_archive(path: str) -> zipfile.ZipFile:
     if cached is not None and cached[0] == pid:
         _open_zips.move_to_end(path)
         return cached[1]
-    archive = zipfile.ZipFile(path)
+    archive = open_zip(path)
     _open_zips[path] = (pid, archive)
     while len(_open_zips) > _ZIP_CACHE_SIZE:
         _, (owner, oldest) = _open_zips.popitem(last=False)

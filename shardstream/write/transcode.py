@@ -8,7 +8,14 @@ decoding pixels* (decoding would cost ~1 ms per image, ten times what packing an
   fit in the file, a frame header (SOF) with a non-zero width must come before the scan, and an
   end-of-image marker must follow the scan header. This catches truncated files, garbage
   headers and files cut before their image data (about 2 us per image). Damage inside the
-  entropy-coded data is *not* detected, as it would need a full decode;
+  entropy-coded data is *not* detected, as it would need a full decode. A JPEG far larger than
+  its frame header allows is refused too (a valid header followed by junk, e.g. a gigabyte of
+  zeros): the data after the headers may take at most :data:`JPEG_MAX_BYTES_PER_SAMPLE` bytes
+  per sample (width x height x components, each side rounded up to 16) plus
+  :data:`JPEG_SLACK_BYTES` for trailers (maker notes, previews or a short video appended after
+  the image, as phones write). Huffman coding spends at most 16 + 11 bits on a coefficient, ~3.4
+  bytes per sample, and byte stuffing at most doubles that, so no real JPEG reaches the bound;
+  a header whose height is 0 (set later by a DNL marker) is not held to it;
 - anything else must be identified by Pillow and pass ``Image.verify()`` (for PNG, the chunk
   CRCs; for other formats, the header).
 
@@ -24,6 +31,7 @@ copied.
 from __future__ import annotations
 
 import io
+import re
 import struct
 
 import numpy as np
@@ -34,11 +42,23 @@ try:  # libjpeg-turbo with DCT-domain downscaling and strict error checks, ~15 %
 except ImportError:  # pragma: no cover - simplejpeg is optional
     simplejpeg = None
 
-__all__ = ["DEFAULT_QUALITY", "ImageFault", "check_image", "target_size", "transcode_image"]
+__all__ = [
+    "DEFAULT_QUALITY",
+    "JPEG_MAX_BYTES_PER_SAMPLE",
+    "JPEG_SLACK_BYTES",
+    "ImageFault",
+    "check_image",
+    "target_size",
+    "transcode_image",
+]
 
 #: JPEG quality used when an image must be re-encoded (it is larger than ``max_side``) but no
 #: quality was given.
 DEFAULT_QUALITY = 90
+#: Bytes a JPEG's data (after its headers) may take per sample (see the module docstring).
+JPEG_MAX_BYTES_PER_SAMPLE = 8
+#: Bytes a JPEG may hold beyond that bound (trailers after the image).
+JPEG_SLACK_BYTES = 4 << 20
 
 _JPEG_MAGIC = b"\xff\xd8\xff"
 _EOI = b"\xff\xd9"
@@ -47,6 +67,7 @@ _SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 _SOS = 0xDA
 _STANDALONE = frozenset([0x01, 0xD8, *range(0xD0, 0xD8)])
 _unpack_size = struct.Struct(">HH").unpack_from
+_BYTES_LITERAL = re.compile(r"b'(?:[^'\\]|\\.)*'" + r'|b"(?:[^"\\]|\\.)*"')
 
 
 class ImageFault(Exception):
@@ -75,9 +96,7 @@ def check_image(data: bytes) -> None:
         with Image.open(io.BytesIO(data)) as image:
             image.verify()
     except UnidentifiedImageError:
-        raise ImageFault(
-            f"not an image (no image format recognised; the file starts with {data[:12]!r})"
-        ) from None
+        raise ImageFault(_not_an_image(data)) from None
     except Exception as e:  # Pillow raises many kinds (SyntaxError, OSError, struct.error, ...)
         raise ImageFault(f"corrupt image: {_describe(e)}") from None
 
@@ -142,6 +161,7 @@ def _check_jpeg(data: bytes) -> None:
     size = len(data)
     position = 2
     frame = False
+    samples = 0  # width x height x components of the frame, sides rounded up to 16
     while True:
         if position + 1 >= size:
             raise ImageFault("truncated JPEG: the file ends inside its headers, before any scan")
@@ -172,13 +192,22 @@ def _check_jpeg(data: bytes) -> None:
         if marker in _SOF_MARKERS:
             if length < 8:
                 raise ImageFault(f"corrupt JPEG: frame header at byte {position} is too short")
-            _, width = _unpack_size(data, position + 5)
+            height, width = _unpack_size(data, position + 5)
             if width == 0:
                 raise ImageFault("corrupt JPEG: the frame header gives a width of 0")
             frame = True
+            components = data[position + 9]
+            samples = (-(-width // 16) * 16) * (-(-height // 16) * 16) * components
         elif marker == _SOS:
             if not frame:
                 raise ImageFault("corrupt JPEG: image data before any frame header (SOF)")
+            bound = end + JPEG_MAX_BYTES_PER_SAMPLE * samples + JPEG_SLACK_BYTES
+            if samples and size > bound:
+                raise ImageFault(
+                    f"JPEG too large for its frame: {size:,} bytes, while {width}x{height} "
+                    f"pixels with {components} components take at most {bound:,} (junk or "
+                    "padding after the image data?)"
+                )
             if data.rfind(_EOI, end) < 0:
                 raise ImageFault("truncated JPEG: no end-of-image marker after the image data")
             return
@@ -237,15 +266,20 @@ def _transcode_pillow(data: bytes, max_side: int | None, quality: int | None) ->
             converted.save(buffer, format="JPEG", quality=quality or DEFAULT_QUALITY, subsampling=2)
             return buffer.getvalue()
     except UnidentifiedImageError:
-        raise ImageFault(
-            f"not an image (no image format recognised; the file starts with {data[:12]!r})"
-        ) from None
+        raise ImageFault(_not_an_image(data)) from None
     except ImageFault:
         raise
     except Exception as e:
         raise ImageFault(f"cannot decode the image: {_describe(e)}") from None
 
 
+def _not_an_image(data: bytes) -> str:
+    # the bytes themselves are never quoted: messages end up in reports, which must not hold
+    # file content (the file may be anything, e.g. a secret a link pointed at)
+    return f"not an image (no image format recognised in its {len(data):,} bytes)"
+
+
 def _describe(error: BaseException) -> str:
-    text = str(error)
+    """The error's type and message, with any quoted bytes (file content) elided."""
+    text = _BYTES_LITERAL.sub("b'...'", str(error))
     return f"{type(error).__name__}: {text}" if text else type(error).__name__

@@ -9,7 +9,8 @@ import pytest
 
 from shardstream import DirectoryReader, MsgpackReader
 from shardstream.errors import LabelError, NothingToConvertError, SourceNotFoundError
-from shardstream.sets.imagefolder import _walk_class_folders, scan_folder
+from shardstream.read.walk import find_paths
+from shardstream.sets.imagefolder import scan_folder
 from shardstream.write.conversion import convert
 from tests.write.demo_tree import CLASS_NAMES, copy_tree, demo_tree, expected_keys, jpeg, tree_files
 
@@ -109,5 +110,5 @@ def test_the_default_pattern_walk_finds_what_glob_finds(tmp_path):
     os.symlink(tmp_path / "gone.jpg", tmp_path / "a" / "dangling.jpg")
     found = glob.glob("*/**", root_dir=tmp_path, recursive=True)
     expected = sorted(p for p in found if not os.path.isdir(tmp_path / p))
-    assert sorted(_walk_class_folders(str(tmp_path))) == expected
+    assert sorted(p.path for p in find_paths("*/**", root_dir=str(tmp_path))) == expected
     assert expected == ["a/1.jpg", "a/b/c/2.jpg", "a/dangling.jpg", "linked/c/2.jpg"]
