@@ -63,6 +63,8 @@ __all__ = [
     "LoaderTimeoutError",
     "PoolClosedError",
     "NoProcessGroupError",
+    "MetadataNotFoundError",
+    "CorruptMetadataError",
 ]
 
 
@@ -557,3 +559,28 @@ class NoProcessGroupError(ShardstreamError, ValueError, RuntimeError):
     ``ResumableDistributedSampler``) raises there too: a ``ValueError`` (torch >= 2.x, whose
     message this keeps) or, in older torch, a ``RuntimeError``; this is both.
     """
+
+
+class MetadataNotFoundError(ShardstreamError, FileNotFoundError):
+    """A metadata file of the ``sets`` package (class names, synsets, counts) is not there.
+
+    Raised by :func:`shardstream.sets.tools.open_comp` and :func:`~shardstream.sets.tools.load_json`
+    for reading a file that does not exist (a ``FileNotFoundError``, as datadings raises). The
+    message names the file.
+
+    Attributes:
+        path: the file that was looked for.
+    """
+
+    def __init__(self, path: str | os.PathLike, problem: str = "not found"):
+        self.path = os.fspath(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+    def __reduce__(self):  # picklable across processes despite the extra arguments
+        return type(self), (self.path, self.problem)
+
+
+class CorruptMetadataError(DatasetFormatError):
+    """A metadata file of the ``sets`` package cannot be decoded (a broken gzip, xz or zip
+    stream, text that is not UTF-8, or not JSON). A ``ValueError`` naming the file and the fault."""
