@@ -15,6 +15,7 @@ from __future__ import annotations
 import inspect
 import io
 import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -318,3 +319,19 @@ def test_without_torchvision_the_names_raise_naming_the_extra():
     pyproject = tomllib.loads((root / "pyproject.toml").read_text())
     extra = pyproject["project"]["optional-dependencies"]["torchvision"]
     assert any(req.startswith("torchvision") for req in extra)
+
+
+def test_transforms_pickle_for_spawned_workers():
+    image = _pil(DEMO)
+    for transform in (
+        ours.GaussianBlur(p=0.2),
+        ours.make_classification_train_transform(crop_size=64),
+        ours.make_classification_eval_transform(),
+    ):
+        copy = pickle.loads(pickle.dumps(transform))
+        assert type(copy) is type(transform)
+        got, want = _seeded(copy, image, 5), _seeded(transform, image, 5)
+        if isinstance(got, torch.Tensor):
+            assert torch.equal(got, want)
+        else:
+            assert np.array_equal(np.asarray(got), np.asarray(want))
