@@ -64,6 +64,8 @@ __all__ = [
     "PoolClosedError",
     "NoProcessGroupError",
     "SourceTooLargeError",
+    "MetadataNotFoundError",
+    "CorruptMetadataError",
 ]
 
 
@@ -567,3 +569,28 @@ class SourceTooLargeError(BadSourceError, SampleTooLargeError):
     raised (``--max-sample-bytes``, ``--max-ratio``). Also a :class:`SampleTooLargeError` and,
     as a :class:`BadSourceError`, skipped and listed under ``on_error="skip"``.
     """
+
+
+class MetadataNotFoundError(ShardstreamError, FileNotFoundError):
+    """A metadata file of the ``sets`` package (class names, synsets, counts) is not there.
+
+    Raised by :func:`shardstream.sets.tools.open_comp` and :func:`~shardstream.sets.tools.load_json`
+    for reading a file that does not exist (a ``FileNotFoundError``, as datadings raises). The
+    message names the file.
+
+    Attributes:
+        path: the file that was looked for.
+    """
+
+    def __init__(self, path: str | os.PathLike, problem: str = "not found"):
+        self.path = os.fspath(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+    def __reduce__(self):  # picklable across processes despite the extra arguments
+        return type(self), (self.path, self.problem)
+
+
+class CorruptMetadataError(DatasetFormatError):
+    """A metadata file of the ``sets`` package cannot be decoded (a broken gzip, xz or zip
+    stream, text that is not UTF-8, or not JSON). A ``ValueError`` naming the file and the fault."""

@@ -57,6 +57,8 @@ __all__ = [
     "DEFAULT_MAX_PIXELS",
     "SupervisedPreset",
     "EvalPreset",
+    "make_classification_train_preset",
+    "make_classification_eval_preset",
 ]
 
 _INTERPOLATIONS = ("bilinear", "bicubic")
@@ -335,6 +337,95 @@ class EvalPreset(_PresetSteps):
         except ImageDecodeError as error:
             raise ImageDecodeError(error.problem, key=sample_key(sample)) from error
         return _output(self, sample, np.ascontiguousarray(out.transpose(2, 0, 1)))
+
+
+def make_classification_train_preset(
+    *,
+    crop_size: int = 224,
+    interpolation: Any = "bicubic",
+    hflip_prob: float = 0.5,
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+    **options: Any,
+) -> SupervisedPreset:
+    """dinov2's ``make_classification_train_transform`` as a fast loader preset.
+
+    The same pipeline, arguments and defaults (random resized crop with torchvision's scale and
+    ratio, bicubic, flip with ``hflip_prob``, ImageNet normalisation), made in the loader's workers
+    from the sample's generator (:class:`SupervisedPreset`) instead of torch's global one.
+
+    Args:
+        crop_size: output size (an int: square, or ``(height, width)``).
+        interpolation: ``"bicubic"`` / ``"bilinear"`` or torchvision's ``InterpolationMode``
+            member of that name.
+        hflip_prob: probability of mirroring the crop.
+        mean: normalisation mean.
+        std: normalisation standard deviation.
+        **options: further :class:`SupervisedPreset` fields (``image_field``, ``label_field``,
+            ``max_pixels``, ``normalize_in``).
+
+    Returns:
+        The configured :class:`SupervisedPreset`.
+
+    Raises:
+        ConfigError: an argument is invalid (an interpolation other than bilinear or bicubic).
+        TypeError: ``options`` names no preset field.
+    """
+    return SupervisedPreset(
+        size=crop_size,
+        flip_p=hflip_prob,
+        mean=mean,
+        std=std,
+        interpolation=_interpolation_name(interpolation),
+        **options,
+    )
+
+
+def make_classification_eval_preset(
+    *,
+    resize_size: int = 256,
+    interpolation: Any = "bicubic",
+    crop_size: int = 224,
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+    **options: Any,
+) -> EvalPreset:
+    """dinov2's ``make_classification_eval_transform`` as a fast loader preset.
+
+    The same pipeline, arguments and defaults (resize the shorter side to ``resize_size``,
+    bicubic, centre crop ``crop_size``, ImageNet normalisation) as an :class:`EvalPreset`.
+
+    Args:
+        resize_size: the shorter side after resizing.
+        interpolation: ``"bicubic"`` / ``"bilinear"`` or torchvision's ``InterpolationMode``
+            member of that name.
+        crop_size: the output size (at most ``resize_size``).
+        mean: normalisation mean.
+        std: normalisation standard deviation.
+        **options: further :class:`EvalPreset` fields (``image_field``, ``label_field``,
+            ``max_pixels``, ``normalize_in``).
+
+    Returns:
+        The configured :class:`EvalPreset`.
+
+    Raises:
+        ConfigError: an argument is invalid (the crop is larger than ``resize_size``, an
+            interpolation other than bilinear or bicubic).
+        TypeError: ``options`` names no preset field.
+    """
+    return EvalPreset(
+        resize_size=resize_size,
+        crop_size=crop_size,
+        mean=mean,
+        std=std,
+        interpolation=_interpolation_name(interpolation),
+        **options,
+    )
+
+
+def _interpolation_name(interpolation: Any) -> Any:
+    """``"bicubic"`` for ``InterpolationMode.BICUBIC`` (its ``value``), a string as it is."""
+    return getattr(interpolation, "value", interpolation)
 
 
 def _resize_whole_box(
