@@ -25,6 +25,7 @@ import argparse
 import io
 import random
 import tarfile
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
@@ -42,7 +43,10 @@ __all__ = [
     "output_paths",
     "read_blob",
     "shuffler",
+    "given_sample",
     "png_bytes",
+    "raw_sample",
+    "zip_names",
     "tar_members",
     "Blob",
 ]
@@ -218,3 +222,26 @@ def png_bytes(array: Any, mode: str | None = None, **options: Any) -> bytes:
     out = io.BytesIO()
     Image.fromarray(array, mode).save(out, "PNG", **options)
     return out.getvalue()
+
+
+def zip_names(path: str | Path) -> list[str]:
+    """The member names of a ZIP file, in the archive's order.
+
+    Raises:
+        DatasetFormatError: not a readable ZIP file.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.namelist()
+    except (zipfile.BadZipFile, OSError) as e:
+        raise DatasetFormatError(path, f"not a readable ZIP file: {e}") from None
+
+
+def raw_sample(fields: tuple[tuple[str, Blob], ...]) -> dict:
+    """A sample of source bytes as they are: ``{name: <bytes of blob>, ...}`` in order."""
+    return {name: read_blob(blob) for name, blob in fields}
+
+
+def given_sample(sample: dict) -> dict:
+    """Return ``sample``: the load function of a sample made while listing (e.g. array tiles)."""
+    return sample
