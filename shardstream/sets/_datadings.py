@@ -37,6 +37,7 @@ from .sources import SourceFile, source_url, sources_from_args
 
 __all__ = [
     "add_arguments",
+    "add_threads_argument",
     "describe",
     "is_datadings_set",
     "locate",
@@ -129,6 +130,20 @@ def add_arguments(
         metavar="URL",
         default=None,
         help="download missing files from URL/<file name> instead of the official site",
+    )
+
+
+def add_threads_argument(parser: argparse.ArgumentParser) -> None:
+    """Add datadings' ``-t/--threads N``: accepted so datadings' command lines run; the engine's
+    ``--workers`` sets the processes (datadings' threads only change its speed, and with more
+    than one thread some of its writers write in completion order)."""
+    parser.add_argument(
+        "-t",
+        "--threads",
+        type=int,
+        default=1,
+        metavar="N",
+        help="accepted for datadings' command lines; --workers sets the processes",
     )
 
 

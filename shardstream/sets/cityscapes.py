@@ -70,14 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser: the set's parser.
     """
     _datadings.add_arguments(parser)
-    parser.add_argument(
-        "-t",
-        "--threads",
-        type=int,
-        default=1,
-        help="accepted for datadings' command lines and unused (datadings does not use it "
-        "either); --workers sets the processes",
-    )
+    _datadings.add_threads_argument(parser)
 
 
 def items(args: argparse.Namespace) -> dict[str, SizedItems]:
