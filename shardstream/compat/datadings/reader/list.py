@@ -1,0 +1,14 @@
+"""datadings' ``reader.list``: :class:`ListReader` over a list of sample dicts, and helpers."""
+
+from __future__ import annotations
+
+import os
+
+from ....read.list import ListReader, load_labels, noop, sorted_labels
+
+__all__ = ["ListReader", "load_lines", "noop", "sorted_labels"]
+
+
+def load_lines(path: str | os.PathLike) -> list[str]:
+    """The lines of a UTF-8 text file, stripped (e.g. a label file)."""
+    return load_labels(path)
