@@ -101,8 +101,11 @@ def __getattr__(name: str) -> Any:
     """
     if name in ("types", "tools"):
         return importlib.import_module(f"{__name__}.{name}")
-    set_types = importlib.import_module(f"{__name__}.types")
-    if name in set_types.__all__:
+    try:
+        set_types = importlib.import_module(f"{__name__}.types")
+    except ImportError:  # shardstream.sets.types missing: no sample types to offer
+        set_types = None
+    if set_types is not None and name in set_types.__all__:
         return getattr(set_types, name)
     if name.removesuffix(_WRITE) in find_sets():
         return importlib.import_module(f"{__name__}.{name}")
