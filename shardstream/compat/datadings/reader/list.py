@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
-from ....read.list import ListReader, load_labels, noop, sorted_labels
+from ....read.list import ListReader, load_labels, sorted_labels
 
 __all__ = ["ListReader", "load_lines", "noop", "sorted_labels"]
+
+
+def noop(_: Any) -> None:
+    """Do nothing (the default ``initfun`` and ``convertfun``)."""
 
 
 def load_lines(path: str | os.PathLike) -> list[str]:
