@@ -248,3 +248,43 @@ def test_commands_run_as_modules(data):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0] == "{'key': 's00', 'label': 0, 'txt': ''}"
+
+
+def test_set_write_module_runs_as_datadings_command_line(tmp_path):
+    """``python -m datadings.sets.VOC2012_write ARGS`` with only the module prefix changed
+    writes datadings' bytes."""
+    import tarfile
+
+    from tests.sets.test_voc2012 import ROOT, _add, _jpeg, _label_png
+
+    indir = tmp_path / "src"
+    indir.mkdir()
+    with tarfile.open(indir / "VOCtrainval_11-May-2012.tar", "w") as tar:
+        for split, names in {
+            "train": ["2007_000032", "2007_000039"],
+            "val": ["2007_000033"],
+        }.items():
+            _add(tar, f"{ROOT}/ImageSets/Segmentation/{split}.txt", "\n".join(names).encode())
+            for seed, name in enumerate(names):
+                _add(tar, f"{ROOT}/JPEGImages/{name}.jpg", _jpeg(seed))
+                _add(tar, f"{ROOT}/SegmentationClass/{name}.png", _label_png(seed))
+    outs = {}
+    for package in ("datadings", "shardstream.compat.datadings"):
+        out = tmp_path / package.replace(".", "_")
+        argv = [str(indir), "-o", str(out), "-y", "-s", "--shuffle", "no"]
+        done = subprocess.run(
+            [sys.executable, "-m", f"{package}.sets.VOC2012_write", *argv],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        outs[package] = out
+    for split in ("train", "val"):
+        theirs = _files(outs["datadings"] / f"{split}.msgpack")
+        assert _files(outs["shardstream.compat.datadings"] / f"{split}.msgpack") == theirs
+    assert [s["key"] for s in _samples(outs["datadings"] / "train.msgpack")] == [
+        "2007_000032",
+        "2007_000039",
+    ]

@@ -74,6 +74,16 @@ class _SetLoader(importlib.abc.Loader):
     def exec_module(self, module: types.ModuleType) -> None:
         pass
 
+    def is_package(self, fullname: str) -> bool:
+        return False
+
+    def get_code(self, fullname: str) -> Any:
+        """Code for ``python -m <package>.<NAME>_write``: run its ``main`` and exit with its code."""
+        if not self.write:
+            return compile("", fullname, "exec")
+        source = f"import sys\nfrom {fullname} import main\nsys.exit(main())\n"
+        return compile(source, fullname, "exec")
+
 
 class _SetFinder(importlib.abc.MetaPathFinder):
     """Finds ``<this package>.<NAME>`` and ``<this package>.<NAME>_write``."""
