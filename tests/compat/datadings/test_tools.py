@@ -63,6 +63,27 @@ def test_index_writers_write_datadings_bytes(tmp_path, name, args):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files left
 
 
+@given(
+    st.lists(st.text(min_size=0, max_size=12), max_size=40, unique=True),
+    st.lists(st.integers(0, 2**40), max_size=40),
+)
+@settings(max_examples=40, deadline=None)
+def test_index_writers_fuzz_equal_datadings(tmp_path_factory, keys, sizes):
+    folder = tmp_path_factory.mktemp("fuzz")
+    offsets = np.cumsum([0, *sizes]).tolist()
+    for name, arg in (
+        ("write_keys", keys),
+        ("write_key_hashes", keys),
+        ("write_filter", keys),
+        ("write_offsets", offsets),
+    ):
+        theirs = getattr(dd_index, name)(arg, folder / "dd.msgpack")
+        ours = getattr(index, name)(arg, folder / "ss.msgpack")
+        assert ours.read_bytes() == theirs.read_bytes(), name
+    assert index.load_keys(folder / "dd.msgpack") == keys
+    assert index.load_offsets(folder / "dd.msgpack").tolist() == offsets
+
+
 def test_index_loaders_read_datadings_files(tmp_path):
     base = tmp_path / "d.msgpack"
     base.write_bytes(b"x" * OFFSETS[-1])
