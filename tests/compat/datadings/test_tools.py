@@ -36,7 +36,7 @@ from shardstream.compat.datadings.tools import (  # noqa: E402
     matlab,
 )
 from shardstream.compat.datadings.tools import msgpack as ss_msgpack  # noqa: E402
-from shardstream.errors import SourceChecksumError, UnsafeDataError  # noqa: E402
+from shardstream.errors import DownloadError, SourceChecksumError, UnsafeDataError  # noqa: E402
 
 KEYS = [f"key-{i}/ü" for i in range(50)]
 OFFSETS = [0, *np.cumsum(np.arange(1, 51) * 7).tolist()]
@@ -239,6 +239,11 @@ def test_download_if_not_found_equals_datadings(tmp_path, server, capsys):
     tools.download_files_if_not_found(files, str(tmp_path / "ss"))
     assert (tmp_path / "ss" / "got.bin").read_bytes() == expected
     assert not (tmp_path / "ss" / "none.bin").exists()
+    missing = tmp_path / "ss" / "missing.bin"
+    with pytest.raises(DownloadError, match="missing.bin"):
+        tools.download_if_not_found(url + "/missing.bin", str(missing))
+    assert not missing.exists()
+    assert not [p.name for p in (tmp_path / "ss").iterdir() if p.name.startswith(".")]
 
 
 def _gen(n: int, fail: bool = False):
