@@ -25,7 +25,7 @@ from ...format.paths import (
     SUFFIX_LEGACY_INDEX,
     SUFFIX_OFFSETS,
 )
-from .tools import path_append_suffix
+from .tools import hash_string, hash_string_bytes, path_append_suffix
 
 __all__ = [
     "SUFFIX_FILTER",
@@ -34,6 +34,8 @@ __all__ = [
     "SUFFIX_LEGACY_INDEX",
     "SUFFIX_OFFSETS",
     "hash_keys",
+    "hash_string",
+    "hash_string_bytes",
     "keys_len",
     "legacy_index_len",
     "legacy_load_index",

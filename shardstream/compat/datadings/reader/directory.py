@@ -10,9 +10,12 @@ from collections.abc import Iterator, Sequence
 
 from ....read import DirectoryReader
 from ....read.directory import _find_entries, _glob_entries, is_included, read_list_file
+from .list import ListReader, noop
 
 __all__ = [
     "DirectoryReader",
+    "ListReader",
+    "noop",
     "check_included",
     "glob_pattern",
     "yield_directory",

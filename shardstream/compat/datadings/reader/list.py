@@ -6,8 +6,9 @@ import os
 from typing import Any
 
 from ....read.list import ListReader, load_labels, sorted_labels
+from ....read.reader import Reader
 
-__all__ = ["ListReader", "load_lines", "noop", "sorted_labels"]
+__all__ = ["ListReader", "Reader", "load_lines", "noop", "sorted_labels"]
 
 
 def noop(_: Any) -> None:

@@ -1,5 +1,5 @@
 """datadings' ``reader.sharded``: :class:`ShardedReader` over several packed files."""
 
-from ....read import ShardedReader
+from ....read import MsgpackReader, Reader, ShardedReader
 
-__all__ = ["ShardedReader"]
+__all__ = ["MsgpackReader", "Reader", "ShardedReader"]

@@ -8,8 +8,18 @@ from collections.abc import Iterator, Sequence
 
 from ....read import ZipFileReader
 from ....read.zipfile import _find_members, _match_members
+from .directory import check_included, yield_file
+from .list import ListReader, noop
 
-__all__ = ["ZipFileReader", "glob_pattern", "yield_zipfile"]
+__all__ = [
+    "ListReader",
+    "ZipFileReader",
+    "check_included",
+    "glob_pattern",
+    "noop",
+    "yield_file",
+    "yield_zipfile",
+]
 
 
 def glob_pattern(infos: Sequence[_zipfile.ZipInfo], pattern: str) -> Iterator[tuple]:
