@@ -21,8 +21,10 @@ import re
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from ..format.atomic import StagedFiles
+from ..sets import _datadings
 from ..write.conversion import convert
 
 __all__ = ["add_parser", "run", "converter_modules", "parse_size"]
@@ -83,17 +85,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         description="Convert a data set (a folder, archive, list file or known set) to packed "
         "files. Run 'shardstream write FORMAT --help' for a format's options.",
     )
-    formats = parser.add_subparsers(dest="format", metavar="FORMAT")
+    formats = parser.add_subparsers(dest="format", metavar="FORMAT", action=_AnyCaseSubParsers)
     for name, module in converters.items():
         doc = _plain((module.__doc__ or name).strip())
+        datadings = _datadings.is_datadings_set(module)
         sub = formats.add_parser(
             name,
             help=doc.splitlines()[0].split(": ", 1)[-1],
-            description=doc,
+            description=_datadings.describe(module) if datadings else doc,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         module.add_arguments(sub)
-        _add_common_arguments(sub)
+        _add_common_arguments(sub, output=not datadings)
         sub.set_defaults(converter=module)
     parser.set_defaults(run=run, converter=None, write_parser=parser)
     return parser
@@ -111,7 +114,10 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     splits = module.items(args)
-    outputs = _output_paths(args, module.NAME, list(splits))
+    if _datadings.is_datadings_set(module):  # files named as datadings names them
+        outputs = _datadings.output_paths(args, list(splits))
+    else:
+        outputs = _output_paths(args, module.NAME, list(splits))
     if outputs is None:
         return 2
     names = module.label_names(args) if hasattr(module, "label_names") else None
@@ -143,15 +149,44 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_common_arguments(parser: argparse.ArgumentParser) -> None:
+class _AnyCaseNames(dict):
+    """Sub-parsers by name; a name not found exactly is found in any case when only one fits."""
+
+    def canonical(self, name: object) -> object:
+        if not isinstance(name, str) or dict.__contains__(self, name):
+            return name
+        matches = [known for known in self if known.lower() == name.lower()]
+        return matches[0] if len(matches) == 1 else name
+
+    def __contains__(self, name: object) -> bool:
+        return dict.__contains__(self, self.canonical(name))
+
+    def __getitem__(self, name: object) -> Any:
+        return dict.__getitem__(self, self.canonical(name))
+
+
+class _AnyCaseSubParsers(argparse._SubParsersAction):
+    """Sub-commands matched exactly, else in any case (``voc2012`` runs ``VOC2012``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._name_parser_map = self.choices = _AnyCaseNames()
+
+    def __call__(self, parser, namespace, values, option_string=None):  # noqa: ANN001
+        values = [self._name_parser_map.canonical(values[0]), *values[1:]]
+        super().__call__(parser, namespace, values, option_string)
+
+
+def _add_common_arguments(parser: argparse.ArgumentParser, *, output: bool = True) -> None:
     group = parser.add_argument_group("output and conversion")
-    group.add_argument(
-        "-o",
-        "--output",
-        default=".",
-        help="output folder (<FORMAT>-<split>.msgpack inside), or FILE.msgpack / FILE.manifest "
-        "for a single split (default: the working directory)",
-    )
+    if output:  # datadings-compatible sets have datadings' -o/--outdir instead
+        group.add_argument(
+            "-o",
+            "--output",
+            default=".",
+            help="output folder (<FORMAT>-<split>.msgpack inside), or FILE.msgpack / "
+            "FILE.manifest for a single split (default: the working directory)",
+        )
     group.add_argument(
         "--workers",
         type=_positive_int,

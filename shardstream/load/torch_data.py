@@ -100,7 +100,7 @@ class _FieldTransforms:
 class _TransformedReader:
     """The reader and the transform shared by both dataset classes."""
 
-    def __init__(self, reader: Any, transforms: Any, rng: Callable | None) -> None:
+    def __init__(self, reader: Any, transforms: Any = None, rng: Callable | None = None) -> None:
         if not (hasattr(reader, "get") and hasattr(reader, "__len__")):
             raise ConfigError(f"reader must be a Reader (with get and len), got {reader!r}")
         if rng is not None and not callable(rng):

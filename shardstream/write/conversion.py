@@ -90,7 +90,9 @@ class Item:
         source: where the item came from, for error reports: a path, or ``"archive.tar:member"``.
         load: a picklable callable (a module-level function or a :func:`functools.partial` of
             one, e.g. from :mod:`shardstream.write.loaders`) returning the encoded image bytes;
-            it runs in a worker process.
+            it runs in a worker process. It may instead return a ``dict``: the whole sample
+            after its key, written as ``{"key": key, **dict}`` in the dict's order (``label``
+            and ``fields`` are then not used; bytes in the image field are still checked).
         fields: extra fields stored in the sample (not ``key``, ``label``, the image field, or
             the reserved ``nd`` / ``complex``).
     """
@@ -355,6 +357,8 @@ def _convert_one(
         return _Failure(item.source, e.reason, type(e))
     except Exception as e:  # the load function belongs to the source: any fault is the source's
         return _Failure(item.source, f"cannot read: {_describe(e)}", BadSourceError)
+    if type(data) is dict:  # a whole sample after its key (datadings-compatible sets)
+        return _convert_sample(item, data, options, output, packer)
     if type(data) is not bytes:
         try:
             data = memoryview(data).tobytes()
@@ -372,6 +376,26 @@ def _convert_one(
     if item.fields:
         _check_fields(item, options.image_field)
     return item.key, output.put(_pack_parts(packer, item, options.image_field, data))
+
+
+def _convert_sample(
+    item: Item, sample: dict, options: _Options, output: Output, packer: Any
+) -> tuple[str, Ref] | _Failure:
+    """Pack ``{"key": item.key, **sample}`` as is; encoded image bytes in the image field are
+    checked (or transcoded) like those of a plain item, any other value is written unchanged."""
+    image = sample.get(options.image_field)
+    if type(image) is bytes:
+        try:
+            if options.transcode:
+                image = transcode_image(image, max_side=options.max_side, quality=options.quality)
+                sample = {**sample, options.image_field: image}
+            else:
+                check_image(image)
+        except ImageFault as e:
+            return _Failure(item.source, str(e), BadSourceError)
+    if "key" in sample:
+        raise ConfigError(f"item {item.key!r}: a loaded sample may not hold its own 'key'")
+    return item.key, output.put([packer.pack({"key": item.key, **sample})])
 
 
 def _pack_parts(packer: Any, item: Item, image_field: str, data: bytes) -> list[bytes]:

@@ -1,0 +1,174 @@
+"""Test harness: datadings 3.4.7's own set writer as the oracle for ``shardstream write NAME``.
+
+:func:`compare_with_datadings` runs, each in a real subprocess on the same miniature source
+directory, datadings' writer (``python -m datadings.sets.<NAME>_write INDIR -o OUT -y -s
+--shuffle no``) and shardstream's (``python -m shardstream write NAME INDIR -o OUT -y -s
+--shuffle no``), then compares every output file sample by sample: the same samples in the same
+order, the same keys in the same order, every value equal and of the same type (numpy arrays by
+dtype, shape and bytes), and finally the files byte for byte.
+
+Some of datadings' writers fail on today's libraries. The smallest patch that restores the old
+behaviour is applied inside datadings' process only, named per call (``patches``), from
+:data:`PATCHES`:
+
+- ``antialias``: Pillow 10 removed ``Image.ANTIALIAS``; it was an alias of ``Image.LANCZOS``.
+
+``seed`` runs ``random.seed(seed)`` in datadings' process before its writer starts, and passes
+``--shuffle yes --seed SEED`` to shardstream: their shuffled orders must then be equal too.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import numpy as np
+from msgpack_numpy import decode
+
+__all__ = ["PATCHES", "compare_with_datadings", "read_samples", "assert_same_sample"]
+
+PATCHES = {
+    "antialias": "import PIL.Image as I; I.ANTIALIAS = I.LANCZOS",
+}
+
+_RUN_DATADINGS = """
+import random, runpy, sys
+{patches}
+{seed}
+sys.argv = [{module!r}, *{argv!r}]
+runpy.run_module({module!r}, run_name="__main__", alter_sys=True)
+"""
+
+_TIMEOUT = 120
+
+
+def run_datadings(
+    name: str,
+    indir: Path,
+    outdir: Path,
+    args: Sequence[str] = (),
+    *,
+    seed: int | None = None,
+    patches: Sequence[str] = (),
+) -> None:
+    """Run datadings' writer for set ``name`` (e.g. ``"VOC2012"``) in a subprocess."""
+    module = f"datadings.sets.{name}_write"
+    shuffle = ["--shuffle", "yes" if seed is not None else "no"] if _shuffles(name) else []
+    argv = [str(indir), "-o", str(outdir), "-y", *_skip(name), *shuffle, *args]
+    code = _RUN_DATADINGS.format(
+        patches="\n".join(PATCHES[patch] for patch in patches),
+        seed="" if seed is None else f"random.seed({seed})",
+        module=module,
+        argv=argv,
+    )
+    _run([sys.executable, "-c", code], "datadings")
+
+
+def run_shardstream(
+    name: str, indir: Path, outdir: Path, args: Sequence[str] = (), *, seed: int | None = None
+) -> None:
+    """Run ``shardstream write NAME`` in a subprocess with datadings' arguments."""
+    if _shuffles(name):
+        shuffle = ["--shuffle", "no"] if seed is None else ["--shuffle", "yes", "--seed", str(seed)]
+    else:
+        shuffle = []
+    argv = [str(indir), "-o", str(outdir), "-y", *_skip(name), *shuffle, "--quiet", *args]
+    _run([sys.executable, "-m", "shardstream", "write", name, *argv], "shardstream")
+
+
+def compare_with_datadings(
+    name: str,
+    indir: Path,
+    tmp_path: Path,
+    files: Sequence[str],
+    args: Sequence[str] = (),
+    *,
+    seed: int | None = None,
+    patches: Sequence[str] = (),
+) -> dict[str, list[dict]]:
+    """Write set ``name`` from ``indir`` with both writers; assert equal output files.
+
+    Args:
+        name: datadings' set name.
+        indir: the miniature source directory.
+        tmp_path: where the two output directories are made.
+        files: the output file names both must write (``"train.msgpack"``, ...).
+        args: further arguments for both writers (the set's own options).
+        seed: shuffle with this seed in both (see the module docstring); ``None``: no shuffle.
+        patches: names from :data:`PATCHES` applied in datadings' process.
+
+    Returns:
+        The samples of each file (as datadings wrote them), for further assertions.
+    """
+    expected_dir = tmp_path / f"datadings-{seed}"
+    actual_dir = tmp_path / f"shardstream-{seed}"
+    run_datadings(name, indir, expected_dir, args, seed=seed, patches=patches)
+    run_shardstream(name, indir, actual_dir, args, seed=seed)
+    written = {}
+    for file in files:
+        expected = read_samples(expected_dir / file)
+        actual = read_samples(actual_dir / file)
+        assert [s["key"] for s in actual] == [s["key"] for s in expected], file
+        for want, got in zip(expected, actual, strict=True):
+            assert_same_sample(want, got, f"{file}:{want['key']}")
+        # same values packed by the same msgpack configuration: the same bytes
+        assert (actual_dir / file).read_bytes() == (expected_dir / file).read_bytes(), file
+        written[file] = expected
+    made = {p.name for p in expected_dir.glob("*.msgpack")}
+    assert made == set(files), f"datadings wrote {sorted(made)}"
+    return written
+
+
+def read_samples(path: Path) -> list[dict]:
+    """Every sample of a datadings file, decoded as datadings decodes it."""
+    with open(path, "rb") as f:
+        unpacker = msgpack.Unpacker(f, strict_map_key=False, object_hook=decode)
+        return list(unpacker)
+
+
+def assert_same_sample(want: Any, got: Any, where: str) -> None:
+    """Assert two decoded values are equal in type and value, recursively, dict order included."""
+    if isinstance(want, np.ndarray):
+        assert isinstance(got, np.ndarray), f"{where}: {type(got).__name__}, not an array"
+        assert got.dtype == want.dtype, f"{where}: dtype {got.dtype} != {want.dtype}"
+        assert got.shape == want.shape, f"{where}: shape {got.shape} != {want.shape}"
+        assert got.tobytes() == want.tobytes(), f"{where}: array values differ"
+        return
+    assert type(got) is type(want), f"{where}: {type(got).__name__} != {type(want).__name__}"
+    if isinstance(want, dict):
+        assert list(got) == list(want), f"{where}: keys {list(got)} != {list(want)}"
+        for k in want:
+            assert_same_sample(want[k], got[k], f"{where}.{k}")
+    elif isinstance(want, list | tuple):
+        assert len(got) == len(want), f"{where}: length {len(got)} != {len(want)}"
+        for i, (w, g) in enumerate(zip(want, got, strict=True)):
+            assert_same_sample(w, g, f"{where}[{i}]")
+    else:
+        assert got == want, f"{where}: {got!r} != {want!r}"
+
+
+def _shuffles(name: str) -> bool:
+    """Whether datadings' writer for ``name`` has ``--shuffle``."""
+    return name not in _NO_SHUFFLE
+
+
+def _skip(name: str) -> list[str]:
+    return [] if name in _NO_VERIFICATION else ["-s"]
+
+
+_NO_SHUFFLE = {"RIT18", "Places365", "Coutrot1", "ImageNet21k", "ILSVRC2012", "InriaBuildings"}
+_NO_SHUFFLE |= {"Vaihingen"}
+_NO_VERIFICATION = {"InriaBuildings", "Vaihingen"}
+
+
+def _run(command: list[str], who: str) -> None:
+    env = dict(os.environ)
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=_TIMEOUT, env=env, stdin=subprocess.DEVNULL
+    )
+    assert result.returncode == 0, f"{who} failed ({result.returncode}):\n{result.stderr[-3000:]}"
