@@ -36,10 +36,14 @@ def yield_file(infile: str, prefix: str, separator: str) -> Iterator[tuple]:
 
 
 def glob_pattern(pattern: str, prefix: str) -> Iterator[tuple]:
-    """Entries of the files matching a glob ``pattern`` (``{LABEL}`` marks the label folder)."""
-    return _glob_entries(pattern, prefix, "")
+    """Entries of the files matching a glob ``pattern`` (``{LABEL}`` marks the label folder).
+
+    Links that leave the folder the pattern starts in are left out, as
+    :class:`~shardstream.read.directory.DirectoryReader` does by default; loops are not followed.
+    """
+    return _glob_entries(pattern, prefix, "", False, [])
 
 
 def yield_directory(patterns: Sequence[str], separator: str) -> Iterator[tuple]:
     """Entries of every pattern (globs or list files), keys without their common prefix."""
-    return _find_entries(list(patterns), separator, "")
+    return _find_entries(list(patterns), separator, "", False, [])
