@@ -6,6 +6,8 @@ A module of :mod:`shardstream.sets` is a datadings-compatible set when it define
 - ``DATADINGS = True``;
 - ``NAME``: datadings' name of the set (``"VOC2012"``; the command line accepts it in any case);
 - ``FIELDS``: the sample's keys in order, each with a short description (shown by ``--help``);
+- optionally ``UNLISTED_SOURCES``: names of files read without an md5 to check (no
+  :class:`~shardstream.sets.sources.SourceFile`, as datadings publishes none);
 - ``add_arguments(parser)`` calls :func:`add_arguments` (datadings' common options) and adds the
   set's own options;
 - ``items(args)`` maps each output file name, as datadings names it (``"train.msgpack"``), to
@@ -198,6 +200,8 @@ def describe(module: ModuleType) -> str:
         where = source.url or f"no download URL{': ' + source.note if source.note else ''}"
         lines.append(f"  {source.name}  md5 {source.md5}")
         lines.append(f"      {where}")
+    for name in getattr(module, "UNLISTED_SOURCES", ()):
+        lines.append(f"  {name}  (no published md5 or download URL: not verified)")
     lines += ["", "sample keys:"]
     lines += [f"  {name:<16} {text}" for name, text in module.FIELDS]
     return "\n".join(lines)

@@ -58,13 +58,18 @@ def run_datadings(
 ) -> None:
     """Run datadings' writer for set ``name`` (e.g. ``"VOC2012"``) in a subprocess."""
     module = f"datadings.sets.{name}_write"
-    shuffle = ["--shuffle", "yes" if seed is not None else "no"] if _shuffles(name) else []
-    argv = [str(indir), "-o", str(outdir), "-y", *_skip(name), *shuffle, *args]
+    options = _options(name)
+    argv = [str(indir), "-o", str(outdir)]
+    argv += ["-y"] * ("y" in options) + ["-s"] * ("s" in options)
+    if "shuffle" in options:
+        argv += ["--shuffle", "yes" if seed is not None else "no"]
+    elif name in _ALWAYS_SHUFFLED and seed is None:
+        raise ValueError(f"datadings always shuffles {name}: compare with a seed")
     code = _RUN_DATADINGS.format(
         patches="\n".join(PATCHES[patch] for patch in patches),
         seed="" if seed is None else f"random.seed({seed})",
         module=module,
-        argv=argv,
+        argv=[*argv, *args],
     )
     _run([sys.executable, "-c", code], "datadings")
 
@@ -73,12 +78,11 @@ def run_shardstream(
     name: str, indir: Path, outdir: Path, args: Sequence[str] = (), *, seed: int | None = None
 ) -> None:
     """Run ``shardstream write NAME`` in a subprocess with datadings' arguments."""
-    if _shuffles(name):
-        shuffle = ["--shuffle", "no"] if seed is None else ["--shuffle", "yes", "--seed", str(seed)]
-    else:
-        shuffle = []
-    argv = [str(indir), "-o", str(outdir), "-y", *_skip(name), *shuffle, "--quiet", *args]
-    _run([sys.executable, "-m", "shardstream", "write", name, *argv], "shardstream")
+    options = _options(name)
+    argv = [str(indir), "-o", str(outdir), "-y", "--quiet"] + ["-s"] * ("s" in options)
+    if "shuffle" in options or name in _ALWAYS_SHUFFLED:
+        argv += ["--shuffle", "no"] if seed is None else ["--shuffle", "yes", "--seed", str(seed)]
+    _run([sys.executable, "-m", "shardstream", "write", name, *argv, *args], "shardstream")
 
 
 def compare_with_datadings(
@@ -152,18 +156,17 @@ def assert_same_sample(want: Any, got: Any, where: str) -> None:
         assert got == want, f"{where}: {got!r} != {want!r}"
 
 
-def _shuffles(name: str) -> bool:
-    """Whether datadings' writer for ``name`` has ``--shuffle``."""
-    return name not in _NO_SHUFFLE
+def _options(name: str) -> set[str]:
+    """Which of ``-y``, ``-s`` and ``--shuffle`` datadings' writer for ``name`` has."""
+    return _OPTIONS.get(name, {"y", "s", "shuffle"})
 
 
-def _skip(name: str) -> list[str]:
-    return [] if name in _NO_VERIFICATION else ["-s"]
-
-
-_NO_SHUFFLE = {"RIT18", "Places365", "Coutrot1", "ImageNet21k", "ILSVRC2012", "InriaBuildings"}
-_NO_SHUFFLE |= {"Vaihingen"}
-_NO_VERIFICATION = {"InriaBuildings", "Vaihingen"}
+_OPTIONS = {
+    **dict.fromkeys(["RIT18", "Places365", "Coutrot1", "ImageNet21k", "ILSVRC2012"], {"y", "s"}),
+    **dict.fromkeys(["InriaBuildings", "Vaihingen"], {"y"}),
+    "ANP460": set(),  # only INDIR and -o
+}
+_ALWAYS_SHUFFLED = {"ANP460"}
 
 
 def _run(command: list[str], who: str) -> None:
