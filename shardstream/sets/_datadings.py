@@ -33,7 +33,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from ..errors import DatasetFormatError, SourceNotFoundError
+from ..errors import DatasetFormatError, MissingDependencyError, SourceNotFoundError
 from ..write.loaders import read_file, read_file_range, read_zip_member
 from .sources import SourceFile, source_url, sources_from_args
 
@@ -47,6 +47,8 @@ __all__ = [
     "read_blob",
     "shuffler",
     "given_sample",
+    "load_matlab",
+    "tiff_bands",
     "png_bytes",
     "raw_sample",
     "zip_names",
@@ -264,3 +266,45 @@ def raw_sample(fields: tuple[tuple[str, Blob], ...]) -> dict:
 def given_sample(sample: dict) -> dict:
     """Return ``sample``: the load function of a sample made while listing (e.g. array tiles)."""
     return sample
+
+
+def load_matlab(source: bytes | str | Path) -> dict:
+    """Load a MATLAB (v5) file with :func:`scipy.io.loadmat` (never unpickles anything).
+
+    Args:
+        source: the file's bytes, or its path.
+
+    Raises:
+        MissingDependencyError: scipy is not installed.
+        ValueError, TypeError, OSError: the data is not a readable MATLAB file.
+    """
+    try:
+        import scipy.io
+    except ImportError:
+        raise MissingDependencyError(
+            "reading MATLAB files needs scipy: pip install scipy (or shardstream[imagenet])"
+        ) from None
+    return scipy.io.loadmat(io.BytesIO(source) if isinstance(source, bytes) else source)
+
+
+def tiff_bands(path: str | Path, dtype: Any = None) -> Any:
+    """The bands of a TIFF image as one array (bands, H, W), as GDAL's band reading gives them.
+
+    Args:
+        path: the TIFF file.
+        dtype: cast to this dtype (``None``: keep the file's).
+
+    Raises:
+        MissingDependencyError: tifffile is not installed.
+    """
+    try:
+        import tifffile
+    except ImportError:
+        raise MissingDependencyError(
+            "reading TIFF images needs tifffile: pip install tifffile"
+        ) from None
+    import numpy as np
+
+    array = tifffile.imread(str(path))
+    array = array[np.newaxis] if array.ndim == 2 else np.moveaxis(array, -1, 0)
+    return array if dtype is None else array.astype(dtype)
