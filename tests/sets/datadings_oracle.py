@@ -12,6 +12,8 @@ behaviour is applied inside datadings' process only, named per call (``patches``
 :data:`PATCHES`:
 
 - ``antialias``: Pillow 10 removed ``Image.ANTIALIAS``; it was an alias of ``Image.LANCZOS``.
+- ``gdal``: ``datadings.tools.tiff_to_nd_array`` needs GDAL (``osgeo``), not installed; it is
+  replaced by the same band reading with tifffile ((bands, H, W), cast to the asked dtype).
 
 ``seed`` runs ``random.seed(seed)`` in datadings' process before its writer starts, and passes
 ``--shuffle yes --seed SEED`` to shardstream: their shuffled orders must then be equal too.
@@ -34,6 +36,13 @@ __all__ = ["PATCHES", "compare_with_datadings", "read_samples", "assert_same_sam
 
 PATCHES = {
     "antialias": "import PIL.Image as I; I.ANTIALIAS = I.LANCZOS",
+    "gdal": (
+        "import numpy as np, tifffile, datadings.tools as T\n"
+        "def _bands(path, type=np.uint8):\n"
+        "    a = tifffile.imread(path)\n"
+        "    return (a[None] if a.ndim == 2 else np.moveaxis(a, -1, 0)).astype(type)\n"
+        "T.tiff_to_nd_array = _bands"
+    ),
 }
 
 _RUN_DATADINGS = """
