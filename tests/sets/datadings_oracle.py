@@ -12,6 +12,8 @@ behaviour is applied inside datadings' process only, named per call (``patches``
 :data:`PATCHES`:
 
 - ``antialias``: Pillow 10 removed ``Image.ANTIALIAS``; it was an alias of ``Image.LANCZOS``.
+- ``png_mode_i``: Pillow 10 stopped saving mode ``I`` (32-bit) images as PNG; Pillow 9 wrote
+  them as 16-bit grey PNGs (its PNG mode table mapped ``I`` to ``I;16B``), restored here.
 - ``gdal``: ``datadings.tools.tiff_to_nd_array`` needs GDAL (``osgeo``), not installed; it is
   replaced by the same band reading with tifffile ((bands, H, W), cast to the asked dtype).
 
@@ -36,6 +38,9 @@ __all__ = ["PATCHES", "compare_with_datadings", "read_samples", "assert_same_sam
 
 PATCHES = {
     "antialias": "import PIL.Image as I; I.ANTIALIAS = I.LANCZOS",
+    "png_mode_i": (
+        "from PIL import PngImagePlugin as P; P._OUTMODES['I'] = ('I;16B', b'\\x10', b'\\x00')"
+    ),
     "gdal": (
         "import numpy as np, tifffile, datadings.tools as T\n"
         "def _bands(path, type=np.uint8):\n"
