@@ -14,6 +14,8 @@ behaviour is applied inside datadings' process only, named per call (``patches``
 - ``antialias``: Pillow 10 removed ``Image.ANTIALIAS``; it was an alias of ``Image.LANCZOS``.
 - ``png_mode_i``: Pillow 10 stopped saving mode ``I`` (32-bit) images as PNG; Pillow 9 wrote
   them as 16-bit grey PNGs (its PNG mode table mapped ``I`` to ``I;16B``), restored here.
+- ``findcontours3``: OpenCV 4 changed ``cv2.findContours`` to return ``(contours, hierarchy)``;
+  datadings unpacks OpenCV 3's ``(image, contours, hierarchy)``, restored by a wrapper.
 - ``gdal``: ``datadings.tools.tiff_to_nd_array`` needs GDAL (``osgeo``), not installed; it is
   replaced by the same band reading with tifffile ((bands, H, W), cast to the asked dtype).
 
@@ -40,6 +42,10 @@ PATCHES = {
     "antialias": "import PIL.Image as I; I.ANTIALIAS = I.LANCZOS",
     "png_mode_i": (
         "from PIL import PngImagePlugin as P; P._OUTMODES['I'] = ('I;16B', b'\\x10', b'\\x00')"
+    ),
+    "findcontours3": (
+        "import cv2; _find = cv2.findContours\n"
+        "cv2.findContours = lambda *a, **k: (None, *_find(*a, **k))"
     ),
     "gdal": (
         "import numpy as np, tifffile, datadings.tools as T\n"
