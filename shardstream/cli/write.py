@@ -113,6 +113,10 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if hasattr(module, "command"):  # a mode that writes no data set (--calculate-weights, ...)
+        code = module.command(args)
+        if code is not None:
+            return code
     splits = module.items(args)
     if _datadings.is_datadings_set(module):  # files named as datadings names them
         outputs = _datadings.output_paths(args, list(splits))

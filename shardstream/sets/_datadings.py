@@ -10,6 +10,8 @@ A module of :mod:`shardstream.sets` is a datadings-compatible set when it define
   :class:`~shardstream.sets.sources.SourceFile`, as datadings publishes none);
 - ``add_arguments(parser)`` calls :func:`add_arguments` (datadings' common options) and adds the
   set's own options;
+- optionally ``command(args)``: run first; a mode that writes no data set (datadings'
+  ``--calculate-weights`` and the like) does its work and returns the exit code, else ``None``;
 - ``items(args)`` maps each output file name, as datadings names it (``"train.msgpack"``), to
   that file's items, in datadings' order; an item's ``load`` returns the whole sample after its
   key (a ``dict``, see :class:`~shardstream.write.conversion.Item`).
@@ -26,9 +28,10 @@ from __future__ import annotations
 import argparse
 import io
 import random
+import sys
 import tarfile
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -46,7 +49,10 @@ __all__ = [
     "output_paths",
     "read_blob",
     "shuffler",
+    "class_counts",
     "given_sample",
+    "median_frequency_weights",
+    "print_values",
     "load_matlab",
     "tiff_bands",
     "png_bytes",
@@ -308,3 +314,61 @@ def tiff_bands(path: str | Path, dtype: Any = None) -> Any:
     array = tifffile.imread(str(path))
     array = array[np.newaxis] if array.ndim == 2 else np.moveaxis(array, -1, 0)
     return array if dtype is None else array.astype(dtype)
+
+
+def class_counts(
+    maps: Iterable[Any], *, total: int | None = None, progress: bool = True
+) -> dict[int, float]:
+    """Each class' pixel share summed over label maps, as datadings' ``class_counts`` sums them.
+
+    Prints ``N samples analyzed`` when done, as datadings does.
+
+    Args:
+        maps: integer label maps (arrays).
+        total: how many maps there are (for the progress bar).
+        progress: show a progress bar (on stderr).
+
+    Returns:
+        Class -> summed share, for the classes that occur, by class.
+    """
+    import numpy as np
+
+    counts = np.zeros(0, dtype=np.float64)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, desc="class counts", unit=" samples", file=sys.stderr)
+    analyzed = 0
+    try:
+        for labels in maps:
+            shares = np.bincount(labels.ravel()).astype(np.float64) / labels.size
+            if len(shares) > len(counts):
+                counts = np.concatenate([counts, np.zeros(len(shares) - len(counts))])
+            counts[: len(shares)] += shares
+            analyzed += 1
+            if bar is not None:
+                bar.update()
+    finally:
+        if bar is not None:
+            bar.close()
+    print(f"{analyzed} samples analyzed")
+    return {int(c): float(counts[c]) for c in np.nonzero(counts)[0]}
+
+
+def print_values(name: str, values: Iterable[Any]) -> None:
+    """Print ``NAME = [`` then one ``    value,`` line per value, then ``]`` (datadings' layout)."""
+    print(f"{name} = [")
+    for value in values:
+        print(f"    {value},")
+    print("]")
+
+
+def median_frequency_weights(counts: Sequence[float]) -> list[float]:
+    """Median frequency balancing: ``median(freq) / freq`` of each class' share of ``counts``."""
+    import numpy as np
+
+    total = sum(counts)
+    frequencies = [count / total for count in counts]
+    median = float(np.median(frequencies))
+    return [median / frequency for frequency in frequencies]

@@ -36,7 +36,14 @@ import msgpack
 import numpy as np
 from msgpack_numpy import decode
 
-__all__ = ["PATCHES", "compare_with_datadings", "read_samples", "assert_same_sample"]
+__all__ = [
+    "PATCHES",
+    "assert_same_sample",
+    "compare_with_datadings",
+    "printed_by_datadings",
+    "printed_by_shardstream",
+    "read_samples",
+]
 
 PATCHES = {
     "antialias": "import PIL.Image as I; I.ANTIALIAS = I.LANCZOS",
@@ -189,9 +196,30 @@ _OPTIONS = {
 _ALWAYS_SHUFFLED = {"ANP460"}
 
 
-def _run(command: list[str], who: str) -> None:
+def _run(command: list[str], who: str) -> subprocess.CompletedProcess:
     env = dict(os.environ)
     result = subprocess.run(
         command, capture_output=True, text=True, timeout=_TIMEOUT, env=env, stdin=subprocess.DEVNULL
     )
     assert result.returncode == 0, f"{who} failed ({result.returncode}):\n{result.stderr[-3000:]}"
+    return result
+
+
+def printed_by_datadings(
+    name: str, indir: Path, outdir: Path, args: Sequence[str], *, patches: Sequence[str] = ()
+) -> str:
+    """What datadings' writer for ``name`` prints on stdout (its progress bars go to stderr)."""
+    argv = [str(indir), "-o", str(outdir), *args]
+    code = _RUN_DATADINGS.format(
+        patches="\n".join(PATCHES[patch] for patch in patches),
+        seed="",
+        module=f"datadings.sets.{name}_write",
+        argv=argv,
+    )
+    return _run([sys.executable, "-c", code], "datadings").stdout
+
+
+def printed_by_shardstream(name: str, indir: Path, outdir: Path, args: Sequence[str]) -> str:
+    """What ``shardstream write NAME`` prints on stdout with the same arguments."""
+    argv = [str(indir), "-o", str(outdir), "--quiet", *args]
+    return _run([sys.executable, "-m", "shardstream", "write", name, *argv], "shardstream").stdout

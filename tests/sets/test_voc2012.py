@@ -12,7 +12,7 @@ from PIL import Image
 
 from shardstream.sets import voc2012
 
-from .datadings_oracle import compare_with_datadings
+from .datadings_oracle import compare_with_datadings, printed_by_datadings, printed_by_shardstream
 
 ROOT = "VOCdevkit/VOC2012"
 
@@ -91,3 +91,13 @@ def test_shuffle_with_a_seed_equals_datadings_after_random_seed(
     )
     keys = [s["key"] for s in written["train.msgpack"]]
     assert sorted(keys) == ["2007_000032", "2007_000039", "2008_000123"]
+
+
+def test_calculate_weights_prints_what_datadings_prints(indir: Path, tmp_path: Path) -> None:
+    args = ["-s", "--calculate-weights"]
+    expected = printed_by_datadings("VOC2012", indir, tmp_path / "d", args)
+    actual = printed_by_shardstream("VOC2012", indir, tmp_path / "s", args)
+    assert actual.rstrip("\n") == expected.rstrip("\n")  # datadings ends with an empty line
+    assert actual.startswith("train weights\n3 samples analyzed\nINDEXES = [\n    0,\n")
+    assert "val weights\n1 samples analyzed\n" in actual
+    assert not (tmp_path / "s").exists()
