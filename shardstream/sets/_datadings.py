@@ -55,6 +55,7 @@ __all__ = [
     "print_values",
     "load_matlab",
     "tiff_bands",
+    "write_json",
     "png_bytes",
     "raw_sample",
     "zip_names",
@@ -372,3 +373,25 @@ def median_frequency_weights(counts: Sequence[float]) -> list[float]:
     frequencies = [count / total for count in counts]
     median = float(np.median(frequencies))
     return [median / frequency for frequency in frequencies]
+
+
+def write_json(path: str | Path, value: Any) -> None:
+    """Write ``value`` as JSON (``json.dump``'s default layout, as datadings writes it), atomically.
+
+    Args:
+        path: the file (its folder is made when missing).
+        value: what to write.
+    """
+    import json
+
+    from ..format.atomic import StagedFiles
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staged = StagedFiles()
+    try:
+        staged.write_bytes(path, json.dumps(value).encode("utf-8"))
+        staged.commit()
+    except BaseException:
+        staged.abort()
+        raise

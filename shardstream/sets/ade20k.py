@@ -23,7 +23,9 @@ import io
 import itertools
 import posixpath
 from collections import Counter
+from collections.abc import Iterator
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 
@@ -33,7 +35,16 @@ from ..write.loaders import refuse
 from . import _datadings
 from .sources import SourceFile
 
-__all__ = ["DATADINGS", "FIELDS", "NAME", "SOURCES", "add_arguments", "items", "class_map"]
+__all__ = [
+    "DATADINGS",
+    "FIELDS",
+    "NAME",
+    "SOURCES",
+    "add_arguments",
+    "class_map",
+    "command",
+    "items",
+]
 
 NAME = "ADE20k"
 """datadings' name of the set."""
@@ -71,6 +82,63 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """
     _datadings.add_arguments(parser)
     _datadings.add_threads_argument(parser)
+    parser.add_argument(
+        "--calculate-weights",
+        action="store_true",
+        help="write ADE20k_counts.json (summed pixel share of each class over the training "
+        "label and part maps) instead of the data set",
+    )
+    parser.add_argument(
+        "--scenelabels",
+        action="store_true",
+        help="write ADE20k_scenelabels.json (the sorted scene names) instead of the data set",
+    )
+
+
+def command(args: argparse.Namespace) -> int | None:
+    """``--calculate-weights`` or ``--scenelabels``: write the statistics file; else ``None``.
+
+    datadings' ``--scenelabels`` fails (it indexes a list by name); shardstream writes the
+    sorted distinct scenes of the index, the labels' order.
+
+    Args:
+        args: the parsed options.
+
+    Returns:
+        0 when the file was written, ``None`` without either option.
+
+    Raises:
+        SourceNotFoundError, SourceChecksumError, DownloadError: the archive is missing or wrong.
+        DatasetFormatError: the archive is not a ZIP file, or its index or a label map is bad.
+    """
+    if not (args.calculate_weights or args.scenelabels):
+        return None
+    archive = _datadings.locate(args, SOURCES)[SOURCES[0].name]
+    members = _datadings.zip_names(archive)
+    outdir = Path(args.outdir if args.outdir is not None else args.indir)
+    if args.calculate_weights:
+        maps = [
+            path
+            for image, seg, parts in _images(members)
+            if "training" in seg
+            for path in (*parts, seg)
+        ]
+        present = set(members)
+        missing = [path for path in maps if path not in present]
+        if missing:
+            raise DatasetFormatError(archive, f"no member {missing[0]}")
+        counts = _datadings.class_counts(
+            (class_map(_datadings.read_blob(("zip", archive, path))) for path in maps),
+            total=len(maps),
+            progress=not args.quiet,
+        )
+        keys = sorted(counts)
+        summary = {"INDEXES": keys, "COUNTS": [counts[k] for k in keys]}
+        _datadings.write_json(outdir / "ADE20k_counts.json", summary)
+    else:
+        _, scenes = _index(archive, members)
+        _datadings.write_json(outdir / "ADE20k_scenelabels.json", sorted(set(scenes)))
+    return 0
 
 
 def items(args: argparse.Namespace) -> dict[str, SizedItems]:
@@ -96,18 +164,8 @@ def items(args: argparse.Namespace) -> dict[str, SizedItems]:
         names = [name for name in members if split in name]
         if rng is not None:
             rng.shuffle(names)
-        parts = {name for name in names if "_parts_" in name and name.endswith(".png")}
         listed = []
-        for name in names:
-            if not name.endswith(".jpg"):
-                continue
-            prefix = name.rstrip(".jpg")  # datadings strips characters, not the suffix
-            image, seg = prefix + ".jpg", prefix + "_seg.png"
-            part_names = list(
-                itertools.takewhile(
-                    parts.__contains__, (f"{prefix}_parts_{i}.png" for i in itertools.count(1))
-                )
-            )
+        for image, seg, part_names in _images(names):
             key = posixpath.basename(image)
             missing = [path for path in (image, seg) if path not in present]
             if missing:
@@ -125,6 +183,21 @@ def items(args: argparse.Namespace) -> dict[str, SizedItems]:
             listed.append(Item(key=key, label=None, source=f"{archive}:{image}", load=load))
         outputs[f"{split}.msgpack"] = SizedItems(len(listed), listed)
     return outputs
+
+
+def _images(names: list[str]) -> Iterator[tuple[str, str, list[str]]]:
+    """(image, label map, part maps) of each ``.jpg`` in ``names``, in their order."""
+    parts = {name for name in names if "_parts_" in name and name.endswith(".png")}
+    for name in names:
+        if not name.endswith(".jpg"):
+            continue
+        prefix = name.rstrip(".jpg")  # datadings strips characters, not the suffix
+        numbered = (f"{prefix}_parts_{i}.png" for i in itertools.count(1))
+        yield (
+            prefix + ".jpg",
+            prefix + "_seg.png",
+            list(itertools.takewhile(parts.__contains__, numbered)),
+        )
 
 
 def class_map(png: bytes) -> np.ndarray:
@@ -159,6 +232,13 @@ def _sample(
 
 def _scene_labels(archive: object, members: list[str]) -> dict[str, int]:
     """Image file name -> index of its scene among the sorted distinct scenes."""
+    filenames, scenes = _index(archive, members)
+    numbers = {scene: number for number, scene in enumerate(sorted(set(scenes)))}
+    return {posixpath.basename(name): numbers[scene] for name, scene in zip(filenames, scenes)}
+
+
+def _index(archive: object, members: list[str]) -> tuple[list, list]:
+    """The file names and scenes of ``index_ade20k.mat``."""
     if _INDEX not in members:
         raise DatasetFormatError(archive, f"no member {_INDEX}")
     try:
@@ -167,8 +247,7 @@ def _scene_labels(archive: object, members: list[str]) -> dict[str, int]:
         scenes = _cells(index["scene"][0, 0].reshape(-1))
     except (ValueError, TypeError, KeyError, IndexError, OSError) as e:
         raise DatasetFormatError(f"{archive}:{_INDEX}", f"not ADE20K's index: {e}") from None
-    numbers = {scene: number for number, scene in enumerate(sorted(set(scenes)))}
-    return {posixpath.basename(name): numbers[scene] for name, scene in zip(filenames, scenes)}
+    return filenames, scenes
 
 
 def _cells(cells: np.ndarray) -> list:

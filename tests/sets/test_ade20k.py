@@ -8,6 +8,7 @@ completion order."""
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ import pytest
 import scipy.io
 from PIL import Image
 
-from .datadings_oracle import compare_with_datadings
+from .datadings_oracle import compare_with_datadings, printed_by_datadings, printed_by_shardstream
 from .datadings_sources import jpeg, png, write_zip
 
 FILES = ["training.msgpack", "validation.msgpack"]
@@ -78,3 +79,23 @@ def test_shuffle_with_a_seed_equals_datadings(indir: Path, tmp_path: Path) -> No
         "ADE20k", indir, tmp_path, FILES, ["-t", "1"], seed=8, patches=["png_mode_i"]
     )
     assert len(written["training.msgpack"]) == 3
+
+
+def test_calculate_weights_writes_what_datadings_writes(indir: Path, tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()  # datadings does not make the folder
+    args = ["-s", "--calculate-weights", "-t", "1"]
+    expected = printed_by_datadings("ADE20k", indir, tmp_path / "d", args)
+    actual = printed_by_shardstream("ADE20k", indir, tmp_path / "s", args)
+    assert actual.rstrip("\n") == expected.rstrip("\n") == "6 samples analyzed"  # 3 seg + 3 parts
+    counts = (tmp_path / "s" / "ADE20k_counts.json").read_bytes()
+    assert counts == (tmp_path / "d" / "ADE20k_counts.json").read_bytes()
+    summary = json.loads(counts)
+    assert sum(summary["COUNTS"]) == pytest.approx(6.0)
+    assert not list((tmp_path / "s").glob("*.msgpack"))
+
+
+def test_scenelabels_writes_the_sorted_scenes(indir: Path, tmp_path: Path) -> None:
+    # datadings' --scenelabels fails (it indexes a list by name); ours writes the label order
+    printed_by_shardstream("ADE20k", indir, tmp_path, ["-s", "--scenelabels"])
+    scenes = json.loads((tmp_path / "ADE20k_scenelabels.json").read_text())
+    assert scenes == ["abbey", "airport_terminal", "bathroom", "zoo"]
