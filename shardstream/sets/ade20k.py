@@ -21,10 +21,12 @@ from __future__ import annotations
 import argparse
 import io
 import itertools
+import lzma
 import posixpath
 from collections import Counter
 from collections.abc import Iterator
-from functools import partial
+from functools import cache, partial
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +46,8 @@ __all__ = [
     "class_map",
     "command",
     "items",
+    "read_index",
+    "scene_names",
 ]
 
 NAME = "ADE20k"
@@ -136,7 +140,7 @@ def command(args: argparse.Namespace) -> int | None:
         summary = {"INDEXES": keys, "COUNTS": [counts[k] for k in keys]}
         _datadings.write_json(outdir / "ADE20k_counts.json", summary)
     else:
-        _, scenes = _index(archive, members)
+        _, scenes = read_index(archive, members)
         _datadings.write_json(outdir / "ADE20k_scenelabels.json", sorted(set(scenes)))
     return 0
 
@@ -200,6 +204,13 @@ def _images(names: list[str]) -> Iterator[tuple[str, str, list[str]]]:
         )
 
 
+@cache
+def scene_names() -> tuple[str, ...]:
+    """The 872 scene names of the full ADE20K index, sorted: datadings' scene label order."""
+    data = resources.files(__package__).joinpath("data/ade20k_scenes.txt.xz").read_bytes()
+    return tuple(lzma.decompress(data).decode("utf-8").splitlines())
+
+
 def class_map(png: bytes) -> np.ndarray:
     """The class map (uint16) ``R // 10 * 256 + G`` of an ADE20K ``_seg.png`` / ``_parts_n.png``.
 
@@ -232,13 +243,21 @@ def _sample(
 
 def _scene_labels(archive: object, members: list[str]) -> dict[str, int]:
     """Image file name -> index of its scene among the sorted distinct scenes."""
-    filenames, scenes = _index(archive, members)
+    filenames, scenes = read_index(archive, members)
     numbers = {scene: number for number, scene in enumerate(sorted(set(scenes)))}
     return {posixpath.basename(name): numbers[scene] for name, scene in zip(filenames, scenes)}
 
 
-def _index(archive: object, members: list[str]) -> tuple[list, list]:
-    """The file names and scenes of ``index_ade20k.mat``."""
+def read_index(archive: str | Path, members: list[str]) -> tuple[list, list]:
+    """The file names and scenes of the archive's ``index_ade20k.mat``, in index order.
+
+    Args:
+        archive: ``ADE20K_2016_07_26.zip``.
+        members: its member names.
+
+    Raises:
+        DatasetFormatError: the index is missing or not ADE20K's.
+    """
     if _INDEX not in members:
         raise DatasetFormatError(archive, f"no member {_INDEX}")
     try:

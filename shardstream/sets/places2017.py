@@ -25,15 +25,26 @@ import posixpath
 from collections import defaultdict
 from functools import cache, partial
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 
+from ..errors import DatasetFormatError
 from ..write.conversion import Item, SizedItems
 from ..write.loaders import refuse
 from . import _datadings
 from .sources import SourceFile
 
-__all__ = ["DATADINGS", "FIELDS", "NAME", "SOURCES", "add_arguments", "items", "scene_labels"]
+__all__ = [
+    "DATADINGS",
+    "FIELDS",
+    "NAME",
+    "SOURCES",
+    "add_arguments",
+    "command",
+    "items",
+    "scene_labels",
+]
 
 NAME = "Places2017"
 """datadings' name of the set."""
@@ -93,6 +104,100 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser: the set's parser.
     """
     _datadings.add_arguments(parser)
+    modes = parser.add_argument_group("instead of the data set")
+    modes.add_argument(
+        "--class-counts",
+        action="store_true",
+        help="write Places2017_counts.json: summed pixel share of each class over the "
+        "training maps of sceneparsing.tar",
+    )
+    modes.add_argument(
+        "--color-map",
+        action="store_true",
+        help="write Places2017_colors.json from color150.mat (datadings' channel swap kept)",
+    )
+    modes.add_argument(
+        "--classes", action="store_true", help="print the class list of objectInfo150.txt"
+    )
+    modes.add_argument(
+        "--scenelabels",
+        action="store_true",
+        help="write Places2017_scenelabels.json from ADE20K_2016_07_26.zip's index",
+    )
+
+
+def command(args: argparse.Namespace) -> int | None:
+    """The modes that write no data set (``--class-counts``, ``--color-map``, ``--classes``,
+    ``--scenelabels``, the first given wins, as in datadings); ``None`` without them.
+
+    Args:
+        args: the parsed options.
+
+    Returns:
+        0 when done, ``None`` without a mode.
+
+    Raises:
+        SourceNotFoundError, SourceChecksumError, DownloadError: a needed file is missing or
+            wrong.
+        DatasetFormatError: a file does not have the expected content.
+    """
+    outdir = Path(args.outdir if args.outdir is not None else args.indir)
+    if args.class_counts:
+        tar = _datadings.locate(args, SOURCES[1:2])[SOURCES[1].name]
+        members = _datadings.tar_members(tar)
+        training = [n for n in members if len(n.split("/")) == 3 and n.split("/")[1] == "training"]
+        maps = (_rgb(_datadings.read_blob(("range", tar, *members[n]))) for n in training)
+        counts = _datadings.class_counts(maps, total=len(training), progress=not args.quiet)
+        keys = sorted(counts)
+        summary = {"INDEXES": keys, "COUNTS": [counts[k] for k in keys]}
+        _datadings.write_json(outdir / "Places2017_counts.json", summary)
+    elif args.color_map:
+        mat = _datadings.locate(args, SOURCES[5:6])[SOURCES[5].name]
+        try:
+            colors = _datadings.load_matlab(mat)["colors"]
+        except (KeyError, ValueError, TypeError, OSError) as e:
+            raise DatasetFormatError(mat, f"no colour table: {e}") from None
+        # datadings meant to swap RGB to BGR; its tuple assignment of numpy views copies blue
+        # into red and leaves blue as it was: kept, so that the file equals datadings'
+        colors[..., 0] = colors[..., 2]
+        _datadings.write_json(outdir / "Places2017_colors.json", [[0, 0, 0], *colors.tolist()])
+    elif args.classes:
+        info = _datadings.locate(args, SOURCES[4:5])[SOURCES[4].name]
+        _print_classes(info)
+    elif args.scenelabels:
+        from . import ade20k
+
+        archive = _datadings.locate(args, ade20k.SOURCES)[ade20k.SOURCES[0].name]
+        filenames, scenes = ade20k.read_index(archive, _datadings.zip_names(archive))
+        numbers = {scene: number for number, scene in enumerate(ade20k.scene_names())}
+        unknown = sorted(set(scenes) - set(numbers))
+        if unknown:
+            raise DatasetFormatError(archive, f"scenes not in ADE20K's scene list: {unknown[:5]}")
+        labels = {name: numbers[scene] for name, scene in zip(filenames, scenes)}
+        _datadings.write_json(outdir / "Places2017_scenelabels.json", labels)
+    else:
+        return None
+    return 0
+
+
+def _rgb(png: bytes) -> np.ndarray:
+    import io
+
+    from PIL import Image
+
+    return np.array(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+def _print_classes(path: Path) -> None:
+    """Print ``CLASSES = [`` 'background', then the names five to a line, as datadings does."""
+    import csv
+    from itertools import zip_longest
+
+    with open(path, newline="") as f:
+        names = [row["Name"].split(", ")[0] for row in csv.DictReader(f, dialect="excel-tab")]
+    rows = zip_longest(*(names[i::5] for i in range(5)))
+    lines = [repr("background"), *(", ".join(map(repr, row)) for row in rows)]
+    _datadings.print_values("CLASSES", lines)
 
 
 @cache
