@@ -46,6 +46,7 @@ __all__ = [
     "describe",
     "is_datadings_set",
     "locate",
+    "output_dir",
     "output_paths",
     "read_blob",
     "shuffler",
@@ -196,9 +197,14 @@ def shuffler(args: argparse.Namespace) -> random.Random | None:
     return random.Random(args.seed)
 
 
+def output_dir(args: argparse.Namespace) -> Path:
+    """Where the outputs go: ``--outdir``, else ``INDIR`` (datadings' ``outdir or indir``)."""
+    return Path(args.outdir or args.indir)
+
+
 def output_paths(args: argparse.Namespace, names: Sequence[str]) -> dict[str, Path]:
-    """Each output file name's path: inside ``--outdir``, else inside ``INDIR``."""
-    outdir = Path(args.outdir if args.outdir is not None else args.indir)
+    """Each output file name's path, inside :func:`output_dir`."""
+    outdir = output_dir(args)
     return {name: outdir / name for name in names}
 
 

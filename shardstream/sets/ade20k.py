@@ -119,7 +119,7 @@ def command(args: argparse.Namespace) -> int | None:
         return None
     archive = _datadings.locate(args, SOURCES)[SOURCES[0].name]
     members = _datadings.zip_names(archive)
-    outdir = Path(args.outdir if args.outdir is not None else args.indir)
+    outdir = _datadings.output_dir(args)
     if args.calculate_weights:
         maps = [
             path

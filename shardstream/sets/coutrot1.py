@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import BadSourceError, DatasetFormatError
+from ..errors import BadSourceError, DatasetFormatError, MissingDependencyError
 from ..write.conversion import Item
 from . import _datadings
 from .sources import SourceFile
@@ -131,7 +131,13 @@ def _frames(videos: Path, clips: dict[str, np.ndarray]) -> Iterator[Item]:
 def _decode(stream: object, name: str) -> Iterator[np.ndarray]:
     import cv2
 
-    video = cv2.VideoCapture(stream, cv2.CAP_FFMPEG, [])  # OpenCV >= 4.11 reads a stream
+    try:
+        video = cv2.VideoCapture(stream, cv2.CAP_FFMPEG, [])
+    except (cv2.error, TypeError):
+        raise MissingDependencyError(
+            f"{name}: reading a video inside the ZIP file needs an OpenCV whose VideoCapture "
+            f"reads Python streams (4.11 or later; this is {cv2.__version__})"
+        ) from None
     if not video.isOpened():
         raise BadSourceError(name, "OpenCV cannot decode this video")
     try:

@@ -141,7 +141,7 @@ def command(args: argparse.Namespace) -> int | None:
             wrong.
         DatasetFormatError: a file does not have the expected content.
     """
-    outdir = Path(args.outdir if args.outdir is not None else args.indir)
+    outdir = _datadings.output_dir(args)
     if args.class_counts:
         tar = _datadings.locate(args, SOURCES[1:2])[SOURCES[1].name]
         members = _datadings.tar_members(tar)
