@@ -19,8 +19,8 @@ from .datadings_sources import jpeg, write_zip
 
 SETS = {
     "ADE20k", "ANP460", "CAMVID", "CAT2000", "Cityscapes", "Coutrot1", "FIGRIMFixation",
-    "ImageNet21k", "InriaBuildings", "MIT1003", "MIT300", "Places2017", "Places365", "RIT18", "SALICON2015",
-    "SALICON2017", "VOC2012", "Vaihingen",
+    "ImageNet21k", "InriaBuildings", "MIT1003", "MIT300", "Places2017", "Places365", "RIT18",
+    "SALICON2015", "SALICON2017", "VOC2012", "Vaihingen",
 }  # fmt: skip
 
 
