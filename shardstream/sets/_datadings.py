@@ -295,7 +295,7 @@ def load_matlab(source: bytes | str | Path) -> dict:
         import scipy.io
     except ImportError:
         raise MissingDependencyError(
-            "reading MATLAB files needs scipy: pip install scipy (or shardstream[imagenet])"
+            "reading MATLAB files needs scipy: pip install 'shardstream[sets]'"
         ) from None
     return scipy.io.loadmat(io.BytesIO(source) if isinstance(source, bytes) else source)
 
@@ -314,7 +314,7 @@ def tiff_bands(path: str | Path, dtype: Any = None) -> Any:
         import tifffile
     except ImportError:
         raise MissingDependencyError(
-            "reading TIFF images needs tifffile: pip install tifffile"
+            "reading TIFF images needs tifffile: pip install 'shardstream[sets]'"
         ) from None
     import numpy as np
 
