@@ -121,6 +121,7 @@ def compare_with_datadings(
     *,
     seed: int | None = None,
     patches: Sequence[str] = (),
+    ours: Sequence[str] = (),
 ) -> dict[str, list[dict]]:
     """Write set ``name`` from ``indir`` with both writers; assert equal output files.
 
@@ -132,6 +133,7 @@ def compare_with_datadings(
         args: further arguments for both writers (the set's own options).
         seed: shuffle with this seed in both (see the module docstring); ``None``: no shuffle.
         patches: names from :data:`PATCHES` applied in datadings' process.
+        ours: arguments for shardstream only (``--workers 2``, ...).
 
     Returns:
         The samples of each file (as datadings wrote them), for further assertions.
@@ -139,7 +141,7 @@ def compare_with_datadings(
     expected_dir = tmp_path / f"datadings-{seed}"
     actual_dir = tmp_path / f"shardstream-{seed}"
     run_datadings(name, indir, expected_dir, args, seed=seed, patches=patches)
-    run_shardstream(name, indir, actual_dir, args, seed=seed)
+    run_shardstream(name, indir, actual_dir, [*args, *ours], seed=seed)
     written = {}
     for file in files:
         expected = read_samples(expected_dir / file)

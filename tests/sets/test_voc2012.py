@@ -87,7 +87,12 @@ def test_shuffle_with_a_seed_equals_datadings_after_random_seed(
     indir: Path, tmp_path: Path
 ) -> None:
     written = compare_with_datadings(
-        "VOC2012", indir, tmp_path, ["train.msgpack", "val.msgpack"], seed=3
+        "VOC2012",
+        indir,
+        tmp_path,
+        ["train.msgpack", "val.msgpack"],
+        seed=3,
+        ours=["--workers", "2"],
     )
     keys = [s["key"] for s in written["train.msgpack"]]
     assert sorted(keys) == ["2007_000032", "2007_000039", "2008_000123"]
