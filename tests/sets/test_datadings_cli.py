@@ -141,3 +141,19 @@ def test_shards_for_a_datadings_set(mit300: Path, tmp_path: Path) -> None:
     assert main([*argv, "--shard-size", "4K"]) == 0
     assert (out / "MIT300.manifest").is_file()
     assert len(list(out.glob("MIT300-*.msgpack"))) >= 2
+
+
+def test_names_differing_only_in_case_stay_apart() -> None:
+    import argparse
+
+    from shardstream.cli.write import _AnyCaseSubParsers
+
+    parser = argparse.ArgumentParser()
+    formats = parser.add_subparsers(dest="format", action=_AnyCaseSubParsers)
+    for name in ("cifar10", "CIFAR10", "VOC2012"):
+        formats.add_parser(name)
+    assert parser.parse_args(["cifar10"]).format == "cifar10"
+    assert parser.parse_args(["CIFAR10"]).format == "CIFAR10"
+    assert parser.parse_args(["voc2012"]).format == "VOC2012"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["Cifar10"])  # two names fit: refused as unknown
