@@ -113,6 +113,10 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if hasattr(module, "command"):  # a mode that writes no data set (--calculate-weights, ...)
+        code = module.command(args)
+        if code is not None:
+            return code
     splits = module.items(args)
     if _datadings.is_datadings_set(module):  # files named as datadings names them
         outputs = _datadings.output_paths(args, list(splits))
@@ -149,20 +153,25 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-class _AnyCaseNames(dict):
-    """Sub-parsers by name; a name not found exactly is found in any case when only one fits."""
+class _AnyCaseChoices:
+    """The sub-parser names as ``choices``: a name not found exactly is found in any case when
+    only one name fits (the name map itself stays exact, so ``cifar10`` and ``CIFAR10`` may
+    both be registered)."""
+
+    def __init__(self, names: dict[str, Any]) -> None:
+        self._names = names
 
     def canonical(self, name: object) -> object:
-        if not isinstance(name, str) or dict.__contains__(self, name):
+        if not isinstance(name, str) or name in self._names:
             return name
-        matches = [known for known in self if known.lower() == name.lower()]
+        matches = [known for known in self._names if known.lower() == name.lower()]
         return matches[0] if len(matches) == 1 else name
 
     def __contains__(self, name: object) -> bool:
-        return dict.__contains__(self, self.canonical(name))
+        return self.canonical(name) in self._names
 
-    def __getitem__(self, name: object) -> Any:
-        return dict.__getitem__(self, self.canonical(name))
+    def __iter__(self) -> Any:
+        return iter(self._names)
 
 
 class _AnyCaseSubParsers(argparse._SubParsersAction):
@@ -170,10 +179,10 @@ class _AnyCaseSubParsers(argparse._SubParsersAction):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._name_parser_map = self.choices = _AnyCaseNames()
+        self.choices = _AnyCaseChoices(self._name_parser_map)
 
     def __call__(self, parser, namespace, values, option_string=None):  # noqa: ANN001
-        values = [self._name_parser_map.canonical(values[0]), *values[1:]]
+        values = [self.choices.canonical(values[0]), *values[1:]]
         super().__call__(parser, namespace, values, option_string)
 
 

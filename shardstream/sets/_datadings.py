@@ -6,8 +6,12 @@ A module of :mod:`shardstream.sets` is a datadings-compatible set when it define
 - ``DATADINGS = True``;
 - ``NAME``: datadings' name of the set (``"VOC2012"``; the command line accepts it in any case);
 - ``FIELDS``: the sample's keys in order, each with a short description (shown by ``--help``);
+- optionally ``UNLISTED_SOURCES``: names of files read without an md5 to check (no
+  :class:`~shardstream.sets.sources.SourceFile`, as datadings publishes none);
 - ``add_arguments(parser)`` calls :func:`add_arguments` (datadings' common options) and adds the
   set's own options;
+- optionally ``command(args)``: run first; a mode that writes no data set (datadings'
+  ``--calculate-weights`` and the like) does its work and returns the exit code, else ``None``;
 - ``items(args)`` maps each output file name, as datadings names it (``"train.msgpack"``), to
   that file's items, in datadings' order; an item's ``load`` returns the whole sample after its
   key (a ``dict``, see :class:`~shardstream.write.conversion.Item`).
@@ -24,14 +28,15 @@ from __future__ import annotations
 import argparse
 import io
 import random
+import sys
 import tarfile
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from ..errors import DatasetFormatError, SourceNotFoundError
+from ..errors import DatasetFormatError, MissingDependencyError, SourceNotFoundError
 from ..write.loaders import read_file, read_file_range, read_zip_member
 from .sources import SourceFile, source_url, sources_from_args
 
@@ -41,10 +46,17 @@ __all__ = [
     "describe",
     "is_datadings_set",
     "locate",
+    "output_dir",
     "output_paths",
     "read_blob",
     "shuffler",
+    "class_counts",
     "given_sample",
+    "median_frequency_weights",
+    "print_values",
+    "load_matlab",
+    "tiff_bands",
+    "write_json",
     "png_bytes",
     "raw_sample",
     "zip_names",
@@ -185,9 +197,14 @@ def shuffler(args: argparse.Namespace) -> random.Random | None:
     return random.Random(args.seed)
 
 
+def output_dir(args: argparse.Namespace) -> Path:
+    """Where the outputs go: ``--outdir``, else ``INDIR`` (datadings' ``outdir or indir``)."""
+    return Path(args.outdir or args.indir)
+
+
 def output_paths(args: argparse.Namespace, names: Sequence[str]) -> dict[str, Path]:
-    """Each output file name's path: inside ``--outdir``, else inside ``INDIR``."""
-    outdir = Path(args.outdir if args.outdir is not None else args.indir)
+    """Each output file name's path, inside :func:`output_dir`."""
+    outdir = output_dir(args)
     return {name: outdir / name for name in names}
 
 
@@ -198,6 +215,8 @@ def describe(module: ModuleType) -> str:
         where = source.url or f"no download URL{': ' + source.note if source.note else ''}"
         lines.append(f"  {source.name}  md5 {source.md5}")
         lines.append(f"      {where}")
+    for name in getattr(module, "UNLISTED_SOURCES", ()):
+        lines.append(f"  {name}  (no published md5 or download URL: not verified)")
     lines += ["", "sample keys:"]
     lines += [f"  {name:<16} {text}" for name, text in module.FIELDS]
     return "\n".join(lines)
@@ -260,3 +279,125 @@ def raw_sample(fields: tuple[tuple[str, Blob], ...]) -> dict:
 def given_sample(sample: dict) -> dict:
     """Return ``sample``: the load function of a sample made while listing (e.g. array tiles)."""
     return sample
+
+
+def load_matlab(source: bytes | str | Path) -> dict:
+    """Load a MATLAB (v5) file with :func:`scipy.io.loadmat` (never unpickles anything).
+
+    Args:
+        source: the file's bytes, or its path.
+
+    Raises:
+        MissingDependencyError: scipy is not installed.
+        ValueError, TypeError, OSError: the data is not a readable MATLAB file.
+    """
+    try:
+        import scipy.io
+    except ImportError:
+        raise MissingDependencyError(
+            "reading MATLAB files needs scipy: pip install 'shardstream[sets]'"
+        ) from None
+    return scipy.io.loadmat(io.BytesIO(source) if isinstance(source, bytes) else source)
+
+
+def tiff_bands(path: str | Path, dtype: Any = None) -> Any:
+    """The bands of a TIFF image as one array (bands, H, W), as GDAL's band reading gives them.
+
+    Args:
+        path: the TIFF file.
+        dtype: cast to this dtype (``None``: keep the file's).
+
+    Raises:
+        MissingDependencyError: tifffile is not installed.
+    """
+    try:
+        import tifffile
+    except ImportError:
+        raise MissingDependencyError(
+            "reading TIFF images needs tifffile: pip install 'shardstream[sets]'"
+        ) from None
+    import numpy as np
+
+    array = tifffile.imread(str(path))
+    array = array[np.newaxis] if array.ndim == 2 else np.moveaxis(array, -1, 0)
+    return array if dtype is None else array.astype(dtype)
+
+
+def class_counts(
+    maps: Iterable[Any], *, total: int | None = None, progress: bool = True
+) -> dict[int, float]:
+    """Each class' pixel share summed over label maps, as datadings' ``class_counts`` sums them.
+
+    Prints ``N samples analyzed`` when done, as datadings does.
+
+    Args:
+        maps: integer label maps (arrays).
+        total: how many maps there are (for the progress bar).
+        progress: show a progress bar (on stderr).
+
+    Returns:
+        Class -> summed share, for the classes that occur, by class.
+    """
+    import numpy as np
+
+    counts = np.zeros(0, dtype=np.float64)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, desc="class counts", unit=" samples", file=sys.stderr)
+    analyzed = 0
+    try:
+        for labels in maps:
+            shares = np.bincount(labels.ravel()).astype(np.float64) / labels.size
+            if len(shares) > len(counts):
+                counts = np.concatenate([counts, np.zeros(len(shares) - len(counts))])
+            counts[: len(shares)] += shares
+            analyzed += 1
+            if bar is not None:
+                bar.update()
+    finally:
+        if bar is not None:
+            bar.close()
+    print(f"{analyzed} samples analyzed")
+    return {int(c): float(counts[c]) for c in np.nonzero(counts)[0]}
+
+
+def print_values(name: str, values: Iterable[Any]) -> None:
+    """Print ``NAME = [`` then one ``    value,`` line per value, then ``]`` (datadings' layout)."""
+    print(f"{name} = [")
+    for value in values:
+        print(f"    {value},")
+    print("]")
+
+
+def median_frequency_weights(counts: Sequence[float]) -> list[float]:
+    """Median frequency balancing: ``median(freq) / freq`` of each class' share of ``counts``."""
+    import numpy as np
+
+    total = sum(counts)
+    frequencies = [count / total for count in counts]
+    median = float(np.median(frequencies))
+    return [median / frequency for frequency in frequencies]
+
+
+def write_json(path: str | Path, value: Any) -> None:
+    """Write ``value`` as JSON (``json.dump``'s default layout, as datadings writes it), atomically.
+
+    Args:
+        path: the file (its folder is made when missing).
+        value: what to write.
+    """
+    import json
+
+    from ..format.atomic import StagedFiles
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staged = StagedFiles()
+    try:
+        staged.write_bytes(path, json.dumps(value).encode("utf-8"))
+        staged.commit()
+    except BaseException:
+        staged.abort()
+        raise

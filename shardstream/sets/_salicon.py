@@ -11,7 +11,6 @@ The key is the image's path in ``image.zip`` without ``images/`` and ``.jpg``; t
 from __future__ import annotations
 
 import argparse
-import io
 from functools import partial
 
 import numpy as np
@@ -109,7 +108,5 @@ def _item(images: object, fixations: object, fixation_names: set[str], key: str)
 
 
 def _sample(image: _datadings.Blob, mat: _datadings.Blob) -> dict:
-    import scipy.io
-
-    loaded = scipy.io.loadmat(io.BytesIO(_datadings.read_blob(mat)))
+    loaded = _datadings.load_matlab(_datadings.read_blob(mat))
     return {"image": _datadings.read_blob(image), "experiments": experiments(loaded)}

@@ -23,7 +23,7 @@ from ..write.loaders import refuse
 from . import _datadings
 from .sources import SourceFile
 
-__all__ = ["DATADINGS", "FIELDS", "NAME", "SOURCES", "add_arguments", "items"]
+__all__ = ["DATADINGS", "FIELDS", "NAME", "SOURCES", "add_arguments", "command", "items"]
 
 NAME = "CAMVID"
 """datadings' name of the set."""
@@ -61,6 +61,55 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser: the set's parser.
     """
     _datadings.add_arguments(parser)
+    parser.add_argument(
+        "--calculate-weights",
+        action="store_true",
+        help="write nothing; print each split's classes (INDEXES), summed pixel shares "
+        "(COUNTS) and median-frequency weights (WEIGHTS)",
+    )
+
+
+def command(args: argparse.Namespace) -> int | None:
+    """``--calculate-weights``: print each split's class statistics; else ``None``.
+
+    datadings prints the split and the number of maps analysed, then fails (it computes the
+    weights from the class indices, not the counts); shardstream goes on to print INDEXES,
+    COUNTS and WEIGHTS (``median(share) / share`` over COUNTS).
+
+    Args:
+        args: the parsed options.
+
+    Returns:
+        0 when the statistics were printed, ``None`` without ``--calculate-weights``.
+
+    Raises:
+        SourceNotFoundError, SourceChecksumError, DownloadError: the archive is missing or wrong.
+        DatasetFormatError: the archive is not a ZIP file or lacks a pair list or label image.
+    """
+    if not args.calculate_weights:
+        return None
+    archive = _datadings.locate(args, SOURCES)[SOURCES[0].name]
+    names = set(_datadings.zip_names(archive))
+    for split in _SPLITS:
+        print(split, "weights")
+        pairs = _pairs(archive, names, split)
+        for pair in pairs:
+            if len(pair) != 2 or pair[1] not in names:
+                raise DatasetFormatError(archive, f"{split}.txt: no label image for {pair!r}")
+        maps = (_label_array(archive, label) for _, label in pairs)
+        counts = _datadings.class_counts(maps, total=len(pairs), progress=not args.quiet)
+        shares = [counts[c] for c in sorted(counts)]
+        _datadings.print_values("INDEXES", sorted(counts))
+        _datadings.print_values("COUNTS", shares)
+        _datadings.print_values("WEIGHTS", _datadings.median_frequency_weights(shares))
+    return 0
+
+
+def _label_array(archive: object, member: str) -> object:
+    import numpy as np
+    from PIL import Image
+
+    return np.array(Image.open(io.BytesIO(_datadings.read_blob(("zip", archive, member)))))
 
 
 def items(args: argparse.Namespace) -> dict[str, SizedItems]:

@@ -16,7 +16,6 @@ See http://saliency.mit.edu/results_cat2000.html
 from __future__ import annotations
 
 import argparse
-import io
 from functools import partial
 
 import numpy as np
@@ -114,7 +113,6 @@ def _is_stimulus(name: str) -> bool:
 
 
 def _sample(stimulus: _datadings.Blob, fixations: _datadings.Blob | None) -> dict:
-    import scipy.io
     from PIL import Image, ImageChops
     from simplejpeg import decode_jpeg, encode_jpeg
 
@@ -132,7 +130,7 @@ def _sample(stimulus: _datadings.Blob, fixations: _datadings.Blob | None) -> dic
     )
     locations = None
     if fixations is not None:
-        fixmap = scipy.io.loadmat(io.BytesIO(_datadings.read_blob(fixations)))["fixLocs"]
+        fixmap = _datadings.load_matlab(_datadings.read_blob(fixations))["fixLocs"]
         points = np.transpose(np.nonzero(fixmap)[::-1]).astype(np.float32)  # (x, y)
         # box is a tuple of ints: the subtraction promotes to float64, as in datadings
         points = (points - box[:2]) * scale

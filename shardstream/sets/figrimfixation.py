@@ -111,10 +111,8 @@ def items(args: argparse.Namespace) -> dict[str, SizedItems]:
 
 def _fixations(path: object) -> dict:
     """File name -> its subjects' records, from the one variable of a FIGRIM ``.mat`` file."""
-    import scipy.io
-
     try:
-        loaded = scipy.io.loadmat(path)
+        loaded = _datadings.load_matlab(path)
     except (ValueError, TypeError, OSError, NotImplementedError) as e:
         raise DatasetFormatError(path, f"not a readable MATLAB file: {e}") from None
     variables = {name: value for name, value in loaded.items() if not name.startswith("__")}

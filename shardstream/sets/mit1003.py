@@ -13,7 +13,6 @@ See http://people.csail.mit.edu/tjudd/WherePeopleLook/index.html
 from __future__ import annotations
 
 import argparse
-import io
 from collections import defaultdict
 from functools import partial
 
@@ -104,9 +103,7 @@ def _sample(image: _datadings.Blob, mats: tuple[_datadings.Blob, ...]) -> dict:
 
 
 def _eye_data(blob: _datadings.Blob) -> np.ndarray:
-    import scipy.io
-
-    loaded = scipy.io.loadmat(io.BytesIO(_datadings.read_blob(blob)))
+    loaded = _datadings.load_matlab(_datadings.read_blob(blob))
     record = next(value for name, value in loaded.items() if not name.startswith("__"))
     try:
         return record[0][0][4][0][0][2].astype(np.float32)

@@ -105,10 +105,8 @@ def tiles(array: np.ndarray, size: int = CROP_SIZE) -> list[np.ndarray]:
 
 
 def _load(path: object) -> dict:
-    import scipy.io
-
     try:
-        data = scipy.io.loadmat(path)
+        data = _datadings.load_matlab(path)
     except (ValueError, TypeError, OSError, NotImplementedError) as e:
         raise DatasetFormatError(path, f"not a readable MATLAB file: {e}") from None
     wanted = ("train_data", "train_labels", "val_data", "val_labels")

@@ -30,6 +30,7 @@ __all__ = [
     "NAME",
     "SOURCES",
     "add_arguments",
+    "command",
     "items",
     "label_map",
 ]
@@ -105,12 +106,46 @@ _SORTED_CODES = _CODES[_ORDER]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add datadings' options for VOC2012 (``INDIR``, ``-o``, ``-s``, ``--shuffle``).
+    """Add datadings' options for VOC2012 (``INDIR``, ``-o``, ``-s``, ``--shuffle``,
+    ``--calculate-weights``).
 
     Args:
         parser: the set's parser.
     """
     _datadings.add_arguments(parser)
+    parser.add_argument(
+        "--calculate-weights",
+        action="store_true",
+        help="write nothing; print each split's classes (INDEXES) and summed pixel shares "
+        "(COUNTS), as datadings does",
+    )
+
+
+def command(args: argparse.Namespace) -> int | None:
+    """``--calculate-weights``: print each split's class pixel shares; else ``None``.
+
+    Args:
+        args: the parsed options.
+
+    Returns:
+        0 when the shares were printed, ``None`` without ``--calculate-weights``.
+
+    Raises:
+        SourceNotFoundError, SourceChecksumError, DownloadError: the archive is missing or wrong.
+        DatasetFormatError: the archive is not a tar or lacks a split list or label image.
+    """
+    if not args.calculate_weights:
+        return None
+    archive = _datadings.locate(args, SOURCES)[SOURCES[0].name]
+    members = _datadings.tar_members(archive)
+    for split in _SPLITS:
+        print(split, "weights")
+        names = _split_names(archive, members, split)
+        maps = (label_map(_read_member(archive, members, _label_path(n))) for n in names)
+        counts = _datadings.class_counts(maps, total=len(names), progress=not args.quiet)
+        _datadings.print_values("INDEXES", sorted(counts))
+        _datadings.print_values("COUNTS", [counts[c] for c in sorted(counts)])
+    return 0
 
 
 def items(args: argparse.Namespace) -> dict[str, SizedItems]:
@@ -165,9 +200,21 @@ def _split_names(archive: Path, members: dict, split: str) -> list[str]:
     return text.strip("\n").split("\n")
 
 
+def _label_path(name: str) -> str:
+    return f"{_ROOT}/SegmentationClass/{name}.png"
+
+
+def _read_member(archive: Path, members: dict, path: str) -> bytes:
+    from ..errors import DatasetFormatError
+
+    if path not in members:
+        raise DatasetFormatError(archive, f"no member {path}")
+    return _datadings.read_blob(("range", archive, *members[path]))
+
+
 def _item(archive: Path, members: dict, name: str) -> Item:
     image = f"{_ROOT}/JPEGImages/{name}.jpg"
-    label = f"{_ROOT}/SegmentationClass/{name}.png"
+    label = _label_path(name)
     source = f"{archive}:{image}"
     missing = [path for path in (image, label) if path not in members]
     if missing:

@@ -12,6 +12,12 @@ behaviour is applied inside datadings' process only, named per call (``patches``
 :data:`PATCHES`:
 
 - ``antialias``: Pillow 10 removed ``Image.ANTIALIAS``; it was an alias of ``Image.LANCZOS``.
+- ``png_mode_i``: Pillow 10 stopped saving mode ``I`` (32-bit) images as PNG; Pillow 9 wrote
+  them as 16-bit grey PNGs (its PNG mode table mapped ``I`` to ``I;16B``), restored here.
+- ``findcontours3``: OpenCV 4 changed ``cv2.findContours`` to return ``(contours, hierarchy)``;
+  datadings unpacks OpenCV 3's ``(image, contours, hierarchy)``, restored by a wrapper.
+- ``gdal``: ``datadings.tools.tiff_to_nd_array`` needs GDAL (``osgeo``), not installed; it is
+  replaced by the same band reading with tifffile ((bands, H, W), cast to the asked dtype).
 
 ``seed`` runs ``random.seed(seed)`` in datadings' process before its writer starts, and passes
 ``--shuffle yes --seed SEED`` to shardstream: their shuffled orders must then be equal too.
@@ -30,10 +36,31 @@ import msgpack
 import numpy as np
 from msgpack_numpy import decode
 
-__all__ = ["PATCHES", "compare_with_datadings", "read_samples", "assert_same_sample"]
+__all__ = [
+    "PATCHES",
+    "assert_same_sample",
+    "compare_with_datadings",
+    "printed_by_datadings",
+    "printed_by_shardstream",
+    "read_samples",
+]
 
 PATCHES = {
     "antialias": "import PIL.Image as I; I.ANTIALIAS = I.LANCZOS",
+    "png_mode_i": (
+        "from PIL import PngImagePlugin as P; P._OUTMODES['I'] = ('I;16B', b'\\x10', b'\\x00')"
+    ),
+    "findcontours3": (
+        "import cv2; _find = cv2.findContours\n"
+        "cv2.findContours = lambda *a, **k: (None, *_find(*a, **k))"
+    ),
+    "gdal": (
+        "import numpy as np, tifffile, datadings.tools as T\n"
+        "def _bands(path, type=np.uint8):\n"
+        "    a = tifffile.imread(path)\n"
+        "    return (a[None] if a.ndim == 2 else np.moveaxis(a, -1, 0)).astype(type)\n"
+        "T.tiff_to_nd_array = _bands"
+    ),
 }
 
 _RUN_DATADINGS = """
@@ -58,13 +85,18 @@ def run_datadings(
 ) -> None:
     """Run datadings' writer for set ``name`` (e.g. ``"VOC2012"``) in a subprocess."""
     module = f"datadings.sets.{name}_write"
-    shuffle = ["--shuffle", "yes" if seed is not None else "no"] if _shuffles(name) else []
-    argv = [str(indir), "-o", str(outdir), "-y", *_skip(name), *shuffle, *args]
+    options = _options(name)
+    argv = [str(indir), "-o", str(outdir)]
+    argv += ["-y"] * ("y" in options) + ["-s"] * ("s" in options)
+    if "shuffle" in options:
+        argv += ["--shuffle", "yes" if seed is not None else "no"]
+    elif name in _ALWAYS_SHUFFLED and seed is None:
+        raise ValueError(f"datadings always shuffles {name}: compare with a seed")
     code = _RUN_DATADINGS.format(
         patches="\n".join(PATCHES[patch] for patch in patches),
         seed="" if seed is None else f"random.seed({seed})",
         module=module,
-        argv=argv,
+        argv=[*argv, *args],
     )
     _run([sys.executable, "-c", code], "datadings")
 
@@ -73,12 +105,11 @@ def run_shardstream(
     name: str, indir: Path, outdir: Path, args: Sequence[str] = (), *, seed: int | None = None
 ) -> None:
     """Run ``shardstream write NAME`` in a subprocess with datadings' arguments."""
-    if _shuffles(name):
-        shuffle = ["--shuffle", "no"] if seed is None else ["--shuffle", "yes", "--seed", str(seed)]
-    else:
-        shuffle = []
-    argv = [str(indir), "-o", str(outdir), "-y", *_skip(name), *shuffle, "--quiet", *args]
-    _run([sys.executable, "-m", "shardstream", "write", name, *argv], "shardstream")
+    options = _options(name)
+    argv = [str(indir), "-o", str(outdir), "-y", "--quiet"] + ["-s"] * ("s" in options)
+    if "shuffle" in options or name in _ALWAYS_SHUFFLED:
+        argv += ["--shuffle", "no"] if seed is None else ["--shuffle", "yes", "--seed", str(seed)]
+    _run([sys.executable, "-m", "shardstream", "write", name, *argv, *args], "shardstream")
 
 
 def compare_with_datadings(
@@ -90,6 +121,7 @@ def compare_with_datadings(
     *,
     seed: int | None = None,
     patches: Sequence[str] = (),
+    ours: Sequence[str] = (),
 ) -> dict[str, list[dict]]:
     """Write set ``name`` from ``indir`` with both writers; assert equal output files.
 
@@ -101,6 +133,7 @@ def compare_with_datadings(
         args: further arguments for both writers (the set's own options).
         seed: shuffle with this seed in both (see the module docstring); ``None``: no shuffle.
         patches: names from :data:`PATCHES` applied in datadings' process.
+        ours: arguments for shardstream only (``--workers 2``, ...).
 
     Returns:
         The samples of each file (as datadings wrote them), for further assertions.
@@ -108,7 +141,7 @@ def compare_with_datadings(
     expected_dir = tmp_path / f"datadings-{seed}"
     actual_dir = tmp_path / f"shardstream-{seed}"
     run_datadings(name, indir, expected_dir, args, seed=seed, patches=patches)
-    run_shardstream(name, indir, actual_dir, args, seed=seed)
+    run_shardstream(name, indir, actual_dir, [*args, *ours], seed=seed)
     written = {}
     for file in files:
         expected = read_samples(expected_dir / file)
@@ -152,23 +185,43 @@ def assert_same_sample(want: Any, got: Any, where: str) -> None:
         assert got == want, f"{where}: {got!r} != {want!r}"
 
 
-def _shuffles(name: str) -> bool:
-    """Whether datadings' writer for ``name`` has ``--shuffle``."""
-    return name not in _NO_SHUFFLE
+def _options(name: str) -> set[str]:
+    """Which of ``-y``, ``-s`` and ``--shuffle`` datadings' writer for ``name`` has."""
+    return _OPTIONS.get(name, {"y", "s", "shuffle"})
 
 
-def _skip(name: str) -> list[str]:
-    return [] if name in _NO_VERIFICATION else ["-s"]
+_OPTIONS = {
+    **dict.fromkeys(["RIT18", "Places365", "Coutrot1", "ImageNet21k", "ILSVRC2012"], {"y", "s"}),
+    **dict.fromkeys(["InriaBuildings", "Vaihingen"], {"y"}),
+    "ANP460": set(),  # only INDIR and -o
+}
+_ALWAYS_SHUFFLED = {"ANP460"}
 
 
-_NO_SHUFFLE = {"RIT18", "Places365", "Coutrot1", "ImageNet21k", "ILSVRC2012", "InriaBuildings"}
-_NO_SHUFFLE |= {"Vaihingen"}
-_NO_VERIFICATION = {"InriaBuildings", "Vaihingen"}
-
-
-def _run(command: list[str], who: str) -> None:
+def _run(command: list[str], who: str) -> subprocess.CompletedProcess:
     env = dict(os.environ)
     result = subprocess.run(
         command, capture_output=True, text=True, timeout=_TIMEOUT, env=env, stdin=subprocess.DEVNULL
     )
     assert result.returncode == 0, f"{who} failed ({result.returncode}):\n{result.stderr[-3000:]}"
+    return result
+
+
+def printed_by_datadings(
+    name: str, indir: Path, outdir: Path, args: Sequence[str], *, patches: Sequence[str] = ()
+) -> str:
+    """What datadings' writer for ``name`` prints on stdout (its progress bars go to stderr)."""
+    argv = [str(indir), "-o", str(outdir), *args]
+    code = _RUN_DATADINGS.format(
+        patches="\n".join(PATCHES[patch] for patch in patches),
+        seed="",
+        module=f"datadings.sets.{name}_write",
+        argv=argv,
+    )
+    return _run([sys.executable, "-c", code], "datadings").stdout
+
+
+def printed_by_shardstream(name: str, indir: Path, outdir: Path, args: Sequence[str]) -> str:
+    """What ``shardstream write NAME`` prints on stdout with the same arguments."""
+    argv = [str(indir), "-o", str(outdir), "--quiet", *args]
+    return _run([sys.executable, "-m", "shardstream", "write", name, *argv], "shardstream").stdout

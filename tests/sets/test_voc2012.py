@@ -12,7 +12,7 @@ from PIL import Image
 
 from shardstream.sets import voc2012
 
-from .datadings_oracle import compare_with_datadings
+from .datadings_oracle import compare_with_datadings, printed_by_datadings, printed_by_shardstream
 
 ROOT = "VOCdevkit/VOC2012"
 
@@ -87,7 +87,46 @@ def test_shuffle_with_a_seed_equals_datadings_after_random_seed(
     indir: Path, tmp_path: Path
 ) -> None:
     written = compare_with_datadings(
-        "VOC2012", indir, tmp_path, ["train.msgpack", "val.msgpack"], seed=3
+        "VOC2012",
+        indir,
+        tmp_path,
+        ["train.msgpack", "val.msgpack"],
+        seed=3,
+        ours=["--workers", "2"],
     )
     keys = [s["key"] for s in written["train.msgpack"]]
     assert sorted(keys) == ["2007_000032", "2007_000039", "2008_000123"]
+
+
+def test_calculate_weights_prints_what_datadings_prints(indir: Path, tmp_path: Path) -> None:
+    args = ["-s", "--calculate-weights"]
+    expected = printed_by_datadings("VOC2012", indir, tmp_path / "d", args)
+    actual = printed_by_shardstream("VOC2012", indir, tmp_path / "s", args)
+    assert actual.rstrip("\n") == expected.rstrip("\n")  # datadings ends with an empty line
+    assert actual.startswith("train weights\n3 samples analyzed\nINDEXES = [\n    0,\n")
+    assert "val weights\n1 samples analyzed\n" in actual
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_listed_image_missing_from_the_tar_stops_or_is_skipped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from shardstream.cli import main
+
+    from .datadings_oracle import read_samples
+    from .datadings_sources import write_tar
+
+    members = {
+        f"{ROOT}/ImageSets/Segmentation/train.txt": b"2007_000032\n2007_000099\n",
+        f"{ROOT}/ImageSets/Segmentation/val.txt": b"2007_000032\n",
+        f"{ROOT}/JPEGImages/2007_000032.jpg": _jpeg(0),
+        f"{ROOT}/SegmentationClass/2007_000032.png": _label_png(0),
+        f"{ROOT}/SegmentationClass/2007_000099.png": _label_png(1),  # its JPEG is missing
+    }
+    write_tar(tmp_path / "VOCtrainval_11-May-2012.tar", members)
+    argv = ["write", "VOC2012", str(tmp_path), "-s", "--shuffle", "no", "--quiet", "-y"]
+    assert main(argv) == 1
+    assert f"{ROOT}/JPEGImages/2007_000099.jpg: no such member" in capsys.readouterr().err
+    assert main([*argv, "--on-error", "skip"]) == 0
+    assert [s["key"] for s in read_samples(tmp_path / "train.msgpack")] == ["2007_000032"]
+    assert [s["key"] for s in read_samples(tmp_path / "val.msgpack")] == ["2007_000032"]
