@@ -20,6 +20,7 @@ the pixels) and copied into place.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 
 import numpy as np
@@ -55,6 +56,9 @@ def pillow_horizontal_first() -> bool:
 
 _HORIZONTAL_FIRST = pillow_horizontal_first()
 _MAX_PER_CALL = 64  # the extension's limit per call
+#: the extension's limits: image and output sides, and bytes of one output
+MAX_SIDE = 2**28
+MAX_OUT_BYTES = 2**31 - 1
 
 
 def resize_crops(
@@ -87,9 +91,10 @@ def resize_crops(
             precision, as Pillow takes it); ``None`` for all crops by default.
 
     Raises:
-        ConfigError: the arrays have the wrong dtype, rank or channel count, a box is not inside
-            the image or a span not inside its box, the sequences differ in length, or
-            ``interpolation`` is unknown.
+        ConfigError: the arrays have the wrong dtype, rank or channel count, are not writable
+            (outs), or are larger than ``MAX_SIDE`` per side (``MAX_OUT_BYTES`` per out); a box
+            is not whole pixels inside the image or a span not finite and inside its box; the
+            sequences differ in length, or ``interpolation`` is unknown.
     """
     if interpolation not in ("bicubic", "bilinear"):
         raise ConfigError(f"interpolation must be 'bicubic' or 'bilinear', got {interpolation!r}")
@@ -97,6 +102,7 @@ def resize_crops(
         horizontal_first = _HORIZONTAL_FIRST
     if spans is not None and len(spans) != len(boxes):
         raise ConfigError("boxes, flips, outs and spans must have the same length")
+    _check_crops(image, boxes, flips, outs)
     if _resample is None:
         if spans is not None and any(span is not None for span in spans):
             _resize_with_pillow(image, boxes, flips, outs, interpolation, spans)
@@ -122,7 +128,7 @@ def resize_crops(
                 bilinear=interpolation == "bilinear",
                 spans=None if spans is None else spans[start:stop],
             )
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError, OverflowError, BufferError) as error:
         raise ConfigError(f"cannot resize the crops: {error}") from None
 
 
@@ -137,7 +143,6 @@ def _resize_with_pillow(
     """The fallback for fractional spans: Pillow itself, crop by crop."""
     from PIL import Image
 
-    _check_crops(image, boxes, flips, outs)
     resample = (
         Image.Resampling.BILINEAR if interpolation == "bilinear" else Image.Resampling.BICUBIC
     )
@@ -162,7 +167,6 @@ def _resize_with_torch(
     import torch
     from torch.nn import functional
 
-    _check_crops(image, boxes, flips, outs)
     if not image.flags.writeable or any(stride < 0 for stride in image.strides):
         image = np.array(image)
     pixels = torch.from_numpy(image).unsqueeze(0).permute(0, 3, 1, 2)  # (1, C, H, W) view
@@ -189,16 +193,49 @@ def _check_crops(
     flips: Sequence[bool],
     outs: Sequence[np.ndarray],
 ) -> None:
-    """The fallbacks' checks of what the extension checks itself (ConfigError on failure)."""
-    if image.dtype != np.uint8 or image.ndim != 3:
-        raise ConfigError(f"image must be a uint8 (H, W, C) array, got {image.dtype} {image.shape}")
-    if not (len(boxes) == len(flips) == len(outs)):
-        raise ConfigError("boxes, flips and outs must have the same length")
+    """Check the arguments once per call, in Python's exact integers (ConfigError on failure).
+
+    The extension checks them again in 64 bits; this names the fault for every path, including
+    values (e.g. ``2**31 - 10``) that would not even fit the extension's C ints.
+    """
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3:
+        raise ConfigError(
+            f"image must be a uint8 (H, W, C) array, got {getattr(image, 'dtype', type(image))} "
+            f"{getattr(image, 'shape', '')}"
+        )
     height, width, channels = image.shape
-    for (top, left, h, w), out in zip(boxes, outs):
+    if not 1 <= channels <= 4 or height > MAX_SIDE or width > MAX_SIDE:
+        raise ConfigError(
+            f"image must have 1-4 channels and sides of at most {MAX_SIDE}, got {image.shape}"
+        )
+    try:
+        count = len(boxes)
+        same = count == len(flips) == len(outs)
+    except TypeError:
+        raise ConfigError("boxes, flips and outs must be sequences") from None
+    if not same:
+        raise ConfigError("boxes, flips and outs must have the same length")
+    for i, (box, out) in enumerate(zip(boxes, outs)):
+        try:
+            top, left, h, w = (operator.index(value) for value in box)
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"box {i} must be 4 integers (top, left, height, width), got {box!r}"
+            ) from None
         if not (
             top >= 0 and left >= 0 and h > 0 and w > 0 and top + h <= height and left + w <= width
         ):
             raise ConfigError(f"box {(top, left, h, w)} is not inside the {height} x {width} image")
-        if out.dtype != np.uint8 or out.ndim != 3 or out.shape[2] != channels:
-            raise ConfigError(f"each out must be a uint8 (h, w, {channels}) array")
+        if (
+            not isinstance(out, np.ndarray)
+            or out.dtype != np.uint8
+            or out.ndim != 3
+            or out.shape[2] != channels
+            or not out.flags.writeable
+        ):
+            raise ConfigError(f"out {i} must be a writable uint8 (h, w, {channels}) array")
+        if min(out.shape[:2]) < 1 or max(out.shape[:2]) > MAX_SIDE or out.size > MAX_OUT_BYTES:
+            raise ConfigError(
+                f"out {i} has shape {out.shape}: sides must be 1 to {MAX_SIDE}, the whole at "
+                f"most {MAX_OUT_BYTES} bytes"
+            )
