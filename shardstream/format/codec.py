@@ -203,7 +203,7 @@ def unpackb(
     except ShardstreamError:
         raise
     except Exception as e:  # msgpack's, numpy's and Python's errors on malformed input alike
-        problem = f"does not decode: {type(e).__name__}: {e}"
+        problem = f"does not decode: {type(e).__name__}: {str(e) or 'not valid msgpack'}"
         raise CorruptSampleError(path, f"{_sample(index)}{problem}") from e
 
 
