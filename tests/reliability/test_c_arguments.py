@@ -337,3 +337,43 @@ def test_fuzz_jpegregion_extension(call):
     *args, options = call
     outcome = run_forked(lambda: _jpegregion.decode_region(*args, **options))
     assert c_clean(outcome), describe(outcome)
+
+
+BOX_VALUES = st.one_of(FLOATS, EXTREME_INTS, st.integers(0, 40))
+CROP_BOXES = st.one_of(
+    st.tuples(BOX_VALUES, BOX_VALUES, BOX_VALUES, BOX_VALUES),
+    st.tuples(st.integers(0, 20), st.integers(0, 30), st.integers(1, 4), st.integers(1, 10)),
+    st.sampled_from([(), None, "abcd", (0, 0, 1)]),
+)
+OUT_SIZES = st.one_of(
+    st.integers(1, 32),
+    EXTREME_INTS,
+    st.tuples(EXTREME_INTS, EXTREME_INTS),
+    st.sampled_from([None, "8", (8,), 2.5, True]),
+)
+
+
+@FUZZ
+@given(
+    boxes=st.lists(CROP_BOXES, min_size=1, max_size=3),
+    size=OUT_SIZES,
+    scale=st.one_of(st.none(), st.sampled_from([1, 2, 4, 8, 3, 0, -1, True, 2**64])),
+    interpolation=st.sampled_from(["bicubic", "bilinear", "nearest", "lanczos", "box", None]),
+    flip=st.one_of(st.none(), st.lists(st.booleans(), max_size=3)),
+)
+def test_fuzz_decode_crops_and_region_arguments(boxes, size, scale, interpolation, flip):
+    from shardstream.vision.decode import decode_crops, decode_region
+
+    def call():
+        try:
+            crops = decode_crops(
+                JPEG, boxes, size, flip=flip, interpolation=interpolation, scale=scale
+            )
+            shapes = [c.shape for c in crops]
+        except ConfigError:
+            shapes = None
+        region = decode_region(JPEG, boxes[0], scale=scale if scale is not None else 1)
+        return shapes, region[0].shape
+
+    outcome = run_forked(call)
+    assert is_typed(outcome), describe(outcome)

@@ -21,6 +21,7 @@ from shardstream import MsgpackReader, RawWriter
 from shardstream.errors import CorruptSampleError, ShardstreamError, UnsafeDataError
 from shardstream.format.codec import packb, unpackb
 
+from ..conftest import varied_samples
 from ._forked import run_forked
 
 
@@ -140,6 +141,7 @@ def test_scalar_payload_must_be_one_item():
         (b"\xd6\xff\x00\x00", "ValueError"),  # a timestamp ext of the wrong length
         (msgpack.packb({b"complex": True, b"data": b"1+x"}), "malformed complex"),
     ],
+    ids=["deep", "list-key", "utf-8", "truncated", "extra", "c1", "huge-array", "ext", "complex"],
 )
 def test_malformed_messages_are_corrupt_samples(packed, fault):
     with pytest.raises(CorruptSampleError, match=fault):
@@ -209,3 +211,33 @@ def test_any_bytes_decode_or_raise_a_typed_error(data):
         unpackb(data)
     except ShardstreamError:
         pass
+
+
+SAMPLES = [packb(sample) for sample in varied_samples(8)]
+
+
+@settings(max_examples=500, deadline=None, derandomize=True)
+@given(
+    which=st.integers(0, len(SAMPLES) - 1),
+    position=st.integers(0, 2**16),
+    patch=st.binary(min_size=1, max_size=8),
+    kind=st.sampled_from(["overwrite", "insert", "truncate", "flip"]),
+)
+def test_a_mutated_sample_decodes_or_raises_a_typed_error(which, position, patch, kind):
+    data = bytearray(SAMPLES[which])
+    position %= len(data)
+    if kind == "overwrite":
+        data[position : position + len(patch)] = patch
+    elif kind == "insert":
+        data[position:position] = patch
+    elif kind == "truncate":
+        del data[position:]
+    else:
+        data[position] ^= 1 << (patch[0] % 8)
+    try:
+        sample = unpackb(bytes(data))
+    except ShardstreamError:
+        return
+    for value in sample.values() if isinstance(sample, dict) else ():
+        if isinstance(value, np.ndarray):  # no array decodes with a zero item size
+            assert value.dtype.itemsize > 0
