@@ -241,3 +241,27 @@ def test_a_mutated_sample_decodes_or_raises_a_typed_error(which, position, patch
     for value in sample.values() if isinstance(sample, dict) else ():
         if isinstance(value, np.ndarray):  # no array decodes with a zero item size
             assert value.dtype.itemsize > 0
+
+
+def test_a_label_nested_990_deep_is_a_finding_of_info_not_a_recursion_error(tmp_path):
+    deep = b"\x91" * 990 + b"\x01"  # inside msgpack's stack limit, past Python's repr limit
+    sample = b"\x82" + packb("key") + packb("deep") + packb("label") + deep
+    path = raw_set(tmp_path / "deep.msgpack", {"deep": sample})
+
+    def info():
+        import contextlib
+        import io
+
+        from shardstream.cli import main
+
+        err = io.StringIO()
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+            code = main(["info", "-q", str(path)])
+        return code, err.getvalue()
+
+    outcome = run_forked(info)
+    assert outcome.status == "returned", describe(outcome)
+    assert outcome.value == (
+        1,
+        f"shardstream info: error: {path}: sample 0: label nested too deeply\n",
+    )

@@ -305,15 +305,15 @@ def hostile_samples(draw) -> bytes:
     import msgpack
 
     value = draw(HOSTILE_VALUES)
-    shape = draw(st.sampled_from(["field", "field", "key", "whole", "list", "no-key"]))
+    shape = draw(st.sampled_from(["field", "label", "key", "whole", "list", "no-key"]))
     if shape == "whole":
         return value
     if shape == "list":
         return b"\x92" + msgpack.packb("k") + value
     head = {"field": b"\x82" + msgpack.packb("key") + msgpack.packb("hostile"), "key": b"\x81"}
     head["no-key"] = b"\x81"
-    if shape == "key":
-        return head["key"] + msgpack.packb("key") + value
+    if shape in ("key", "label"):
+        return head["field"] + msgpack.packb(shape) + value
     return head[shape] + msgpack.packb("x") + value
 
 
