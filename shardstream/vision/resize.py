@@ -20,7 +20,6 @@ the pixels) and copied into place.
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Sequence
 
 import numpy as np
@@ -102,7 +101,7 @@ def resize_crops(
         horizontal_first = _HORIZONTAL_FIRST
     if spans is not None and len(spans) != len(boxes):
         raise ConfigError("boxes, flips, outs and spans must have the same length")
-    _check_crops(image, boxes, flips, outs)
+    _check_boxes(image, boxes)
     if _resample is None:
         if spans is not None and any(span is not None for span in spans):
             _resize_with_pillow(image, boxes, flips, outs, interpolation, spans)
@@ -143,6 +142,7 @@ def _resize_with_pillow(
     """The fallback for fractional spans: Pillow itself, crop by crop."""
     from PIL import Image
 
+    _check_crops(image, boxes, flips, outs)
     resample = (
         Image.Resampling.BILINEAR if interpolation == "bilinear" else Image.Resampling.BICUBIC
     )
@@ -167,6 +167,7 @@ def _resize_with_torch(
     import torch
     from torch.nn import functional
 
+    _check_crops(image, boxes, flips, outs)
     if not image.flags.writeable or any(stride < 0 for stride in image.strides):
         image = np.array(image)
     pixels = torch.from_numpy(image).unsqueeze(0).permute(0, 3, 1, 2)  # (1, C, H, W) view
@@ -187,17 +188,37 @@ def _resize_with_torch(
         np.copyto(out, region[:, ::-1] if flip else region)
 
 
+def _check_boxes(image: np.ndarray, boxes: Sequence[tuple[int, int, int, int]]) -> None:
+    """Every box inside the image, compared in Python's exact integers (ConfigError otherwise).
+
+    Once per call and a few operations per box: the extension checks everything again in 64
+    bits (and the outs, which only it checks on its path), and its errors become ConfigError
+    too; this names a box such as ``(2**31 - 10, 0, 100, 8)`` that would not fit its C ints.
+    """
+    try:
+        height, width = image.shape[:2]
+    except (AttributeError, TypeError, ValueError):
+        raise ConfigError(f"image must be a uint8 (H, W, C) array, got {type(image)}") from None
+    for box in boxes:
+        try:
+            top, left, h, w = box
+            inside = top >= 0 and left >= 0 and h > 0 and w > 0
+            inside = inside and top + h <= height and left + w <= width
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"a box must be 4 integers (top, left, height, width), got {box!r}"
+            ) from None
+        if not inside:
+            raise ConfigError(f"box {tuple(box)} is not inside the {height} x {width} image")
+
+
 def _check_crops(
     image: np.ndarray,
     boxes: Sequence[tuple[int, int, int, int]],
     flips: Sequence[bool],
     outs: Sequence[np.ndarray],
 ) -> None:
-    """Check the arguments once per call, in Python's exact integers (ConfigError on failure).
-
-    The extension checks them again in 64 bits; this names the fault for every path, including
-    values (e.g. ``2**31 - 10``) that would not even fit the extension's C ints.
-    """
+    """The fallbacks' checks of what the extension checks itself (ConfigError on failure)."""
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3:
         raise ConfigError(
             f"image must be a uint8 (H, W, C) array, got {getattr(image, 'dtype', type(image))} "
@@ -209,23 +230,15 @@ def _check_crops(
             f"image must have 1-4 channels and sides of at most {MAX_SIDE}, got {image.shape}"
         )
     try:
-        count = len(boxes)
-        same = count == len(flips) == len(outs)
+        same = len(boxes) == len(flips) == len(outs)
     except TypeError:
         raise ConfigError("boxes, flips and outs must be sequences") from None
     if not same:
         raise ConfigError("boxes, flips and outs must have the same length")
+    _check_boxes(image, boxes)
     for i, (box, out) in enumerate(zip(boxes, outs)):
-        try:
-            top, left, h, w = (operator.index(value) for value in box)
-        except (TypeError, ValueError):
-            raise ConfigError(
-                f"box {i} must be 4 integers (top, left, height, width), got {box!r}"
-            ) from None
-        if not (
-            top >= 0 and left >= 0 and h > 0 and w > 0 and top + h <= height and left + w <= width
-        ):
-            raise ConfigError(f"box {(top, left, h, w)} is not inside the {height} x {width} image")
+        if any(isinstance(v, (float, np.floating)) for v in box):
+            raise ConfigError(f"box {i} must be 4 integers (top, left, height, width), got {box!r}")
         if (
             not isinstance(out, np.ndarray)
             or out.dtype != np.uint8
