@@ -40,7 +40,7 @@ def convert_legacy_index(
     if not source.legacy_index.is_file():
         raise MissingIndexError(source.legacy_index, "legacy index file not found")
     data_size = source.data.stat().st_size
-    count = legacy_index_len(source.legacy_index, data_size)
+    count = legacy_index_len(source.legacy_index, data_size=data_size)
     keys, offsets = load_legacy_index(source.legacy_index, count, source.data, data_size)
     target = DatasetPaths(Path(outdir) / source.data.name) if outdir is not None else source
     target.data.parent.mkdir(parents=True, exist_ok=True)

@@ -110,7 +110,7 @@ class MsgpackReader(Reader):
                     )
         elif paths.legacy_index.exists():
             self._legacy = True
-            self._len = legacy_index_len(paths.legacy_index, self._data_size)
+            self._len = legacy_index_len(paths.legacy_index, data_size=self._data_size)
         else:
             raise MissingIndexError(
                 paths.data,
