@@ -38,8 +38,9 @@ def encode_numpy(obj: Any) -> Any:
     """msgpack ``default`` hook: numpy arrays/scalars and Python ``complex`` as msgpack-numpy does.
 
     Raises:
-        SampleEncodeError: for object arrays (msgpack-numpy would pickle them) and any other type
-            msgpack cannot represent.
+        SampleEncodeError: for object arrays (msgpack-numpy would pickle them), arrays of a
+            zero-size dtype (``|V0``, ``[]``: :func:`decode_numpy` refuses them) and any other
+            type msgpack cannot represent.
     """
     if isinstance(obj, np.ndarray):
         dtype = obj.dtype
@@ -47,6 +48,8 @@ def encode_numpy(obj: Any) -> Any:
             raise SampleEncodeError(
                 f"cannot store a numpy array of dtype {dtype}: object arrays would need pickling"
             )
+        if dtype.itemsize == 0:  # decode_numpy refuses them: their shape is unchecked by bytes
+            raise SampleEncodeError(f"cannot store a numpy array of dtype {dtype}: no item size")
         if dtype.kind == "V":
             kind, descr = b"V", dtype.descr
         else:

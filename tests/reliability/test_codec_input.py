@@ -265,3 +265,16 @@ def test_a_label_nested_990_deep_is_a_finding_of_info_not_a_recursion_error(tmp_
         1,
         f"shardstream info: error: {path}: sample 0: label nested too deeply\n",
     )
+
+
+@pytest.mark.parametrize("dtype", ["V0", []])
+def test_zero_itemsize_arrays_are_refused_when_written(tmp_path, dtype):
+    from shardstream import FileWriter
+    from shardstream.errors import SampleEncodeError
+
+    with FileWriter(tmp_path / "w.msgpack", overwrite=True, disable=True) as writer:
+        with pytest.raises(SampleEncodeError, match="no item size"):
+            writer.write({"key": "a", "x": np.zeros(3, dtype=dtype)})
+        writer.write({"key": "b", "x": np.zeros(3, dtype="V1")})
+    with MsgpackReader(tmp_path / "w.msgpack") as reader:
+        assert len(reader) == 1 and reader.get(0)["x"].tobytes() == bytes(3)
