@@ -199,6 +199,11 @@ def _jpegs() -> list[bytes]:
     buffer = io.BytesIO()
     image.convert("CMYK").save(buffer, "JPEG", quality=80)
     out.append(buffer.getvalue())
+    # taller and wider: the region decoder skips whole iMCU rows and crops columns
+    for options in ({"quality": 85}, {"quality": 85, "progressive": True}):
+        buffer = io.BytesIO()
+        image.resize((200, 136)).save(buffer, "JPEG", **options)
+        out.append(buffer.getvalue())
     return out
 
 
@@ -250,7 +255,7 @@ def test_pristine_jpegs_decode_on_every_path():
         assert run_forked(lambda data=data: exercise_jpeg(data)).value == 5 + 9 + 3
 
 
-@settings(SETS, max_examples=200)
+@settings(SETS, max_examples=300)
 @given(which=st.integers(0, len(JPEGS) - 1), mutations=st.lists(MUTATIONS, min_size=1, max_size=3))
 def test_fuzz_jpeg(which, mutations):
     data = JPEGS[which]
