@@ -68,9 +68,29 @@ def test_a_header_claiming_more_entries_than_data_bytes_is_refused(tmp_path):
         MsgpackReader(path)
 
 
+@pytest.mark.parametrize(
+    ("keys", "problem"),
+    [(["k0", 7, "k2", "k3", "k4"], "holds a int key 7"), (["k0", "k1", "k0", "k3", "k4"], "dup")],
+)
+def test_converting_a_legacy_index_with_bad_keys_is_refused(tmp_path, keys, problem):
+    path = legacy_set(tmp_path)
+    with MsgpackReader(path) as reader:
+        offsets = [int(o) for o in reader.offsets[:-1]]
+    pairs = b"".join(msgpack.packb(k) + msgpack.packb(o) for k, o in zip(keys, offsets))
+    (tmp_path / "legacy.msgpack.index").write_bytes(b"\x85" + pairs)
+    with pytest.raises(CorruptIndexError, match=problem):
+        convert_legacy_index(path, tmp_path / "out")
+    assert not (tmp_path / "out" / "legacy.msgpack.offsets").exists()
+
+
 def _read_all(path):
     with MsgpackReader(path) as reader:
-        return len(reader), list(reader), list(reader.keys)
+        result = len(reader), list(reader), list(reader.keys)
+    convert_legacy_index(path, path.parent / "converted")
+    with MsgpackReader(path.parent / "converted" / path.name) as reader:
+        assert list(reader.keys) == result[2]
+        assert [reader.find_index(key) for key in result[2]] == list(range(len(result[2])))
+    return result
 
 
 @settings(
