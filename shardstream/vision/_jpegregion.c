@@ -212,7 +212,8 @@ PyDoc_STRVAR(decode_region_doc,
 "upsampling, for tests).\n\n"
 "Returns (image_height, image_width): the size of the whole decoded image at that scale.\n"
 "Raises ValueError with libjpeg's message for corrupt or truncated data (warnings included) or\n"
-"a region outside the image, NotImplementedError for images it declines (CMYK, YCCK, ...).\n"
+"a region outside the image, or for coordinates or a margin outside [0, 65535] (OverflowError\n"
+"past the C range), NotImplementedError for images it declines (CMYK, YCCK, ...).\n"
 "The GIL is released while libjpeg works; no global state, so threads may share it.");
 
 static PyObject *

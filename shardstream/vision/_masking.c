@@ -226,7 +226,9 @@ static PyMethodDef methods[] = {
      "             min_patches, max_patches, log_aspect_low, log_aspect_high)\n--\n\n"
      "Fill the zeroed bool buffer masks (n_masks x height x width) as\n"
      "shardstream.vision.masking.sample_masks does with random.Random(seed), seed < 2**64;\n"
-     "return how many masks have a masked patch."},
+     "return how many masks have a masked patch. Raises ValueError when the buffer's size is not\n"
+     "n_masks * height * width (checked without overflow) or a probability or ratio is outside\n"
+     "[0, 1]."},
     {NULL, NULL, 0, NULL},
 };
 
