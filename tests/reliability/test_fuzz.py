@@ -134,7 +134,7 @@ def single(tmp_path_factory) -> tuple[Path, list[bytes], list[str]]:
     return directory, [packb(s) for s in samples], [s["key"] for s in samples]
 
 
-@settings(SETS, max_examples=120)
+@settings(SETS, max_examples=100)
 @given(suffix=st.sampled_from(SUFFIXES), mutation=MUTATIONS)
 def test_fuzz_single_file_set(single, suffix, mutation):
     source, expected, keys = single
@@ -160,7 +160,7 @@ def sharded(tmp_path_factory) -> tuple[Path, list[bytes], list[str], list[str]]:
     return directory, [packb(s) for s in samples], [s["key"] for s in samples], names
 
 
-@settings(SETS, max_examples=60)
+@settings(SETS, max_examples=50)
 @given(which=st.integers(0, 10**6), mutation=MUTATIONS)
 def test_fuzz_sharded_set(sharded, which, mutation):
     source, expected, keys, names = sharded
@@ -255,7 +255,7 @@ def test_pristine_jpegs_decode_on_every_path():
         assert run_forked(lambda data=data: exercise_jpeg(data)).value == 5 + 9 + 3
 
 
-@settings(SETS, max_examples=300)
+@settings(SETS, max_examples=250)
 @given(which=st.integers(0, len(JPEGS) - 1), mutations=st.lists(MUTATIONS, min_size=1, max_size=3))
 def test_fuzz_jpeg(which, mutations):
     data = JPEGS[which]
@@ -349,7 +349,7 @@ def exercise_hostile(path: Path) -> dict:
     return {"verified": verified, "read": read}
 
 
-@settings(SETS, max_examples=50)
+@settings(SETS, max_examples=40)
 @given(sample=hostile_samples(), position=st.integers(0, 3))
 def test_fuzz_hostile_sample_with_valid_checksums(tmp_path_factory, sample, position):
     from shardstream import RawWriter
