@@ -216,7 +216,11 @@ def _read_labels(reader: Any, bar: Any) -> Iterable[Any]:
         if isinstance(label, np.generic):
             label = label.item()
         elif isinstance(label, (list, dict, np.ndarray)):
-            label = repr(label)  # unhashable: count by its text
+            try:
+                label = repr(label)  # unhashable: count by its text
+            except RecursionError:  # nested ~1,000 deep: msgpack allows it, repr does not
+                path, local = _sample_location(reader, index)
+                raise CorruptSampleError(path, f"sample {local}: label nested too deeply") from None
         yield label
         done += 1
         if done == 4096:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..errors import ShardstreamError
+from ..errors import CorruptSampleError, ShardstreamError
 from ..format.codec import unpackb
 from ..format.integrity import READ_SIZE, load_md5file
 from ..format.manifest import ShardEntry, is_manifest, load_manifest
@@ -191,10 +191,13 @@ def _md5(path: Path, bar: Any) -> str:
 def _sample_problem(raw: Any, key: str | None) -> str | None:
     try:
         sample = unpackb(raw)
+    except CorruptSampleError as e:  # "sample: does not decode: ..."
+        return e.problem.removeprefix("sample: ")
     except Exception as e:  # any decode failure is a finding, not a crash
         return f"does not decode: {type(e).__name__}: {e}"
-    if key is not None and isinstance(sample, dict) and "key" in sample and sample["key"] != key:
-        return f"has key field {sample['key']!r} but the keys file says {key!r}"
+    found = sample.get("key", key) if isinstance(sample, dict) else key
+    if key is not None and not (type(found) is str and found == key):  # (an array never equals)
+        return f"has key field {found!r:.80} but the keys file says {key!r}"
     return None
 
 

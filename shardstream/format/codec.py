@@ -8,13 +8,15 @@ being unpickled, because unpickling data from a file runs arbitrary code.
 
 from __future__ import annotations
 
+import math
+import os
 from collections.abc import Callable
 from typing import Any
 
 import msgpack
 import numpy as np
 
-from ..errors import SampleEncodeError, UnsafeDataError
+from ..errors import CorruptSampleError, SampleEncodeError, ShardstreamError, UnsafeDataError
 
 __all__ = [
     "RESERVED_FIELDS",
@@ -36,8 +38,9 @@ def encode_numpy(obj: Any) -> Any:
     """msgpack ``default`` hook: numpy arrays/scalars and Python ``complex`` as msgpack-numpy does.
 
     Raises:
-        SampleEncodeError: for object arrays (msgpack-numpy would pickle them) and any other type
-            msgpack cannot represent.
+        SampleEncodeError: for object arrays (msgpack-numpy would pickle them), arrays of a
+            zero-size dtype (``|V0``, ``[]``: :func:`decode_numpy` refuses them) and any other
+            type msgpack cannot represent.
     """
     if isinstance(obj, np.ndarray):
         dtype = obj.dtype
@@ -45,6 +48,8 @@ def encode_numpy(obj: Any) -> Any:
             raise SampleEncodeError(
                 f"cannot store a numpy array of dtype {dtype}: object arrays would need pickling"
             )
+        if dtype.itemsize == 0:  # decode_numpy refuses them: their shape is unchecked by bytes
+            raise SampleEncodeError(f"cannot store a numpy array of dtype {dtype}: no item size")
         if dtype.kind == "V":
             kind, descr = b"V", dtype.descr
         else:
@@ -61,18 +66,22 @@ def encode_numpy(obj: Any) -> Any:
 
 
 class _MalformedArray(ValueError):
-    """Raised inside decode; readers re-raise it as CorruptSampleError naming file and sample."""
+    """Raised inside decode; :func:`unpackb` re-raises it as CorruptSampleError."""
 
 
 def decode_numpy(obj: dict) -> Any:
     """msgpack ``object_hook``: turn encoded arrays, scalars and complex numbers back into values.
 
     Maps without the markers pass through unchanged. Arrays are built over the received buffer
-    without a copy (so they are read-only, as with msgpack-numpy).
+    without a copy (so they are read-only, as with msgpack-numpy). The payload must hold exactly
+    the bytes the shape and dtype need, and the dtype must have a positive item size: a
+    zero-size dtype with a huge shape (``|V0``, ``[2**62]``) would decode from zero bytes to an
+    array whose every later use hangs or runs out of memory.
 
     Raises:
         UnsafeDataError: for pickled object arrays.
-        ValueError: (internal) when an array map is malformed.
+        ValueError: (internal) when an array map is malformed; :func:`unpackb` turns it into
+            :class:`~shardstream.errors.CorruptSampleError`.
     """
     if b"nd" in obj:
         try:
@@ -85,19 +94,17 @@ def decode_numpy(obj: dict) -> Any:
                 descr = obj[b"type"]
                 if kind == b"V":
                     descr = _structured_descr(descr)
-                dtype = np.dtype(descr)
-                if dtype.hasobject:
-                    raise UnsafeDataError(None, f"sample holds an array of object dtype {dtype}")
-                return np.ndarray(buffer=obj[b"data"], dtype=dtype, shape=obj[b"shape"])
-            dtype = np.dtype(obj[b"type"])
-            if dtype.hasobject:
-                raise UnsafeDataError(None, f"sample holds a scalar of object dtype {dtype}")
-            return np.frombuffer(obj[b"data"], dtype=dtype)[0]
+                dtype = _dtype(descr)
+                shape = _shape(obj[b"shape"])
+                data = _payload(obj[b"data"], dtype, math.prod(shape))
+                return np.ndarray(buffer=data, dtype=dtype, shape=shape)
+            dtype = _dtype(obj[b"type"])
+            return np.frombuffer(_payload(obj[b"data"], dtype, 1), dtype=dtype)[0]
         except KeyError:
             return obj
-        except UnsafeDataError:
+        except (UnsafeDataError, _MalformedArray):
             raise
-        except (TypeError, ValueError, IndexError) as e:
+        except (TypeError, ValueError, IndexError, OverflowError, RecursionError) as e:
             raise _MalformedArray(f"malformed numpy array in sample: {e}") from e
     if b"complex" in obj:
         try:
@@ -108,6 +115,39 @@ def decode_numpy(obj: dict) -> Any:
         except (TypeError, ValueError) as e:
             raise _MalformedArray(f"malformed complex number in sample: {e}") from e
     return obj
+
+
+def _dtype(descr: Any) -> np.dtype:
+    """The dtype an array map names; never an object dtype nor one of zero item size."""
+    dtype = np.dtype(descr)
+    if dtype.hasobject:
+        raise UnsafeDataError(None, f"sample holds an array or scalar of object dtype {dtype}")
+    if dtype.itemsize == 0:
+        raise _MalformedArray(f"malformed numpy array in sample: dtype {dtype} has no item size")
+    return dtype
+
+
+def _shape(shape: Any) -> tuple[int, ...]:
+    """An array map's shape: a list of non-negative ints (an int alone is a 1-d shape)."""
+    if type(shape) is int:
+        shape = (shape,)
+    if not isinstance(shape, (list, tuple)) or not all(type(n) is int and n >= 0 for n in shape):
+        raise _MalformedArray(f"malformed numpy array in sample: shape {shape!r:.80}")
+    return tuple(shape)
+
+
+def _payload(data: Any, dtype: np.dtype, count: int) -> Any:
+    """``data`` if it holds exactly ``count`` items of ``dtype`` (compared in exact ints)."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise _MalformedArray(
+            f"malformed numpy array in sample: its data is a {type(data).__name__}, not bytes"
+        )
+    if count * dtype.itemsize != len(data):
+        raise _MalformedArray(
+            f"malformed numpy array in sample: {count} items of {dtype} need "
+            f"{count * dtype.itemsize} bytes, the payload holds {len(data)}"
+        )
+    return data
 
 
 def _structured_descr(descr: Any) -> Any:
@@ -134,11 +174,41 @@ def packb(obj: Any) -> bytes:
 _unpackb: Callable[..., Any] = msgpack.unpackb
 
 
-def unpackb(data: bytes | bytearray | memoryview) -> Any:
+def unpackb(
+    data: bytes | bytearray | memoryview,
+    *,
+    path: str | os.PathLike | None = None,
+    index: int | None = None,
+) -> Any:
     """Unpack exactly one msgpack message with the dataset codec.
 
+    msgpack's own limits apply (no string, array or map longer than the data; nesting at most
+    msgpack's stack depth), and every array is checked against its payload (see
+    :func:`decode_numpy`).
+
+    Args:
+        data: the packed message (one sample, or one packed field of it).
+        path: the file the bytes come from, named in errors (``None``: unknown).
+        index: the sample's index in that file, named in errors (``None``: unknown).
+
     Raises:
-        msgpack exceptions / ValueError for malformed input (readers wrap them into
-        :class:`~shardstream.errors.CorruptSampleError`), UnsafeDataError for pickled arrays.
+        CorruptSampleError: the bytes are not exactly one well-formed message: truncated,
+            trailing bytes, an invalid type byte, too deep, a malformed array, complex number
+            or map key, or too large to build in memory.
+        UnsafeDataError: the message holds a pickled object array.
     """
-    return _unpackb(data, object_hook=decode_numpy, strict_map_key=False)
+    try:
+        return _unpackb(data, object_hook=decode_numpy, strict_map_key=False)
+    except UnsafeDataError as e:
+        if path is None and index is None:
+            raise
+        raise UnsafeDataError(path, f"{_sample(index)}{e.problem}") from None
+    except ShardstreamError:
+        raise
+    except Exception as e:  # msgpack's, numpy's and Python's errors on malformed input alike
+        problem = f"does not decode: {type(e).__name__}: {str(e) or 'not valid msgpack'}"
+        raise CorruptSampleError(path, f"{_sample(index)}{problem}") from e
+
+
+def _sample(index: int | None) -> str:
+    return "sample: " if index is None else f"sample {index}: "

@@ -233,18 +233,47 @@ def load_filter(filter_path: Path) -> BloomFilter:
 # --- legacy index ---------------------------------------------------------------------------
 
 
-def legacy_index_len(index_path: Path) -> int:
+def legacy_index_len(
+    index_path: Path,
+    head: bytes | None = None,
+    *,
+    index_size: int | None = None,
+    data_size: int | None = None,
+) -> int:
     """Number of samples in a legacy ``.index`` file, from its msgpack map header.
 
+    The count is checked against the file sizes (O(1)): each entry takes at least 2 bytes of the
+    index (a key and an offset) and each sample at least 1 byte of the data file, so a header
+    claiming more (say ``2**31 - 1`` entries in a small file) is refused here rather than
+    believed by ``len()`` and failing later.
+
+    Args:
+        index_path: the ``.index`` file.
+        head: the file's first 5 bytes, when already read.
+        index_size: the file's size, when already known (else it is looked up).
+        data_size: the data file's size in bytes, when known.
+
     Raises:
-        CorruptIndexError: the file does not start with a msgpack map header.
+        CorruptIndexError: the file does not start with a msgpack map header, or the header
+            claims more entries than the index or data file can hold.
     """
-    with open(index_path, "rb", buffering=0) as f:
-        head = f.read(5)
+    if head is None:
+        with open(index_path, "rb", buffering=0) as f:
+            head = f.read(5)
     try:
-        return msgpack.Unpacker(_BytesReader(head), read_size=5).read_map_header()
+        count = msgpack.Unpacker(_BytesReader(head), read_size=5).read_map_header()
     except Exception as e:
         raise CorruptIndexError(index_path, f"legacy index has no msgpack map header ({e})") from e
+    if index_size is None:
+        index_size = os.stat(index_path).st_size
+    header = 1 if head[0] < 0xDE else 3 if head[0] == 0xDE else 5
+    if 2 * count > index_size - header or (data_size is not None and count > data_size):
+        where = f"{index_size} bytes" + ("" if data_size is None else f", data {data_size} bytes")
+        raise CorruptIndexError(
+            index_path,
+            f"legacy index header claims {count} entries, more than its files hold ({where})",
+        )
+    return count
 
 
 def load_legacy_index(

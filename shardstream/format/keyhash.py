@@ -7,6 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..errors import InvalidKeyError
+
 __all__ = ["hash_string", "salt_for", "hash_keys", "MAX_SALT_TRIES"]
 
 MAX_SALT_TRIES = 1000
@@ -39,8 +41,15 @@ def hash_keys(keys: Sequence[str], max_tries: int = MAX_SALT_TRIES) -> tuple[byt
         ``(salt, hashes)`` with ``hashes`` a big-endian uint64 array in key order.
 
     Raises:
-        RuntimeError: if every salt tried gave a collision (practically impossible for distinct keys).
+        InvalidKeyError: a key is not a ``str``.
+        RuntimeError: if every salt tried gave a collision (practically impossible for distinct
+            keys; equal keys always collide, so callers reject duplicates first).
     """
+    bad = next((key for key in keys if type(key) is not str), None)
+    if bad is not None:
+        raise InvalidKeyError(
+            f"keys must be str to be hashed, got {type(bad).__name__} {bad!r:.60}"
+        )
     for salt_int in range(max_tries):
         salt = salt_for(salt_int)
         hashes = _hash_all(keys, salt)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..errors import DatasetNotFoundError, MissingIndexError
+from ..errors import CorruptIndexError, DatasetNotFoundError, MissingIndexError
 from .atomic import StagedFiles
 from .index import encode_index_files, legacy_index_len, load_legacy_index
 from .integrity import format_md5_file, load_md5file, md5_file, md5_hex
@@ -32,7 +32,8 @@ def convert_legacy_index(
 
     Raises:
         DatasetNotFoundError: no data file; MissingIndexError: no legacy index;
-        CorruptIndexError, TruncatedDataError, IndexMismatchError: the legacy index is bad.
+        CorruptIndexError, TruncatedDataError, IndexMismatchError: the legacy index is bad
+            (including keys that are not str, or duplicates).
     """
     source = DatasetPaths.of(path)
     if not source.data.is_file():
@@ -40,8 +41,15 @@ def convert_legacy_index(
     if not source.legacy_index.is_file():
         raise MissingIndexError(source.legacy_index, "legacy index file not found")
     data_size = source.data.stat().st_size
-    count = legacy_index_len(source.legacy_index)
+    count = legacy_index_len(source.legacy_index, data_size=data_size)
     keys, offsets = load_legacy_index(source.legacy_index, count, source.data, data_size)
+    bad = next((key for key in keys if type(key) is not str), None)
+    if bad is not None:
+        raise CorruptIndexError(
+            source.legacy_index, f"holds a {type(bad).__name__} key {bad!r:.60}; keys must be str"
+        )
+    if len(set(keys)) != len(keys):
+        raise CorruptIndexError(source.legacy_index, "holds duplicate keys")
     target = DatasetPaths(Path(outdir) / source.data.name) if outdir is not None else source
     target.data.parent.mkdir(parents=True, exist_ok=True)
     index_files = encode_index_files(target, keys, offsets)

@@ -52,7 +52,14 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ChainError, ConfigError, ConfigTypeError, MissingDependencyError, WeightsError
+from ..errors import (
+    ChainError,
+    ConfigError,
+    ConfigTypeError,
+    CorruptSampleError,
+    MissingDependencyError,
+    WeightsError,
+)
 from ..format.manifest import is_manifest
 from ..order.samplers.seeds import SEED_LIMIT
 from ..order.state import check_state, state_counter
@@ -708,6 +715,11 @@ class Loader:
         if "kinds" not in shared:
             reader = self._chain.reader
             first = reader.get(0) if len(reader) else {}
+            if not isinstance(first, Mapping):  # e.g. a msgpack array: no fields to load
+                raise CorruptSampleError(
+                    getattr(reader, "path", None),
+                    f"sample 0 is a {type(first).__name__}, not a map of fields",
+                )
             shared["kinds"] = {k: field_kind(v) for k, v in first.items() if isinstance(k, str)}
         return shared["kinds"]
 

@@ -110,7 +110,7 @@ class MsgpackReader(Reader):
                     )
         elif paths.legacy_index.exists():
             self._legacy = True
-            self._len = legacy_index_len(paths.legacy_index)
+            self._len = legacy_index_len(paths.legacy_index, data_size=self._data_size)
         else:
             raise MissingIndexError(
                 paths.data,
@@ -328,6 +328,12 @@ class MsgpackReader(Reader):
             return unpackb(data)
         except UnsafeDataError as e:
             raise UnsafeDataError(self.path, f"sample {index}: {e.problem}") from None
+        except CorruptSampleError as e:  # unpackb does not know the file: name it here
+            raise CorruptSampleError(
+                self.path,
+                f"sample {index} (bytes {self._offsets[index]}-{self._offsets[index + 1]})"
+                f" {e.problem.removeprefix('sample: ')}",
+            ) from e.__cause__
         except ShardstreamError:
             raise
         except Exception as e:

@@ -212,7 +212,8 @@ PyDoc_STRVAR(decode_region_doc,
 "upsampling, for tests).\n\n"
 "Returns (image_height, image_width): the size of the whole decoded image at that scale.\n"
 "Raises ValueError with libjpeg's message for corrupt or truncated data (warnings included) or\n"
-"a region outside the image, NotImplementedError for images it declines (CMYK, YCCK, ...).\n"
+"a region outside the image, or for coordinates or a margin outside [0, 65535] (OverflowError\n"
+"past the C range), NotImplementedError for images it declines (CMYK, YCCK, ...).\n"
 "The GIL is released while libjpeg works; no global state, so threads may share it.");
 
 static PyObject *
@@ -221,14 +222,14 @@ decode_region(PyObject *self, PyObject *args, PyObject *kwargs)
     static char *keywords[] = {"data",        "out",    "top",          "left", "height",
                                "width",       "denominator", "margin", "crop_columns", NULL};
     Py_buffer data, out;
-    unsigned long top, left, height, width, margin = DEFAULT_MARGIN;
-    unsigned int denominator = 1;
+    /* signed and overflow-checked ("n"): "k" would wrap -1 or 2**64 + 5 silently */
+    Py_ssize_t top, left, height, width, margin = DEFAULT_MARGIN, denominator = 1;
     int crop_columns = 0;
     region_job job;
     int status;
 
     (void)self;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "y*w*kkkk|Ikp", keywords, &data, &out, &top,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "y*w*nnnn|nnp", keywords, &data, &out, &top,
                                      &left, &height, &width, &denominator, &margin,
                                      &crop_columns))
         return NULL;
@@ -237,15 +238,16 @@ decode_region(PyObject *self, PyObject *args, PyObject *kwargs)
         goto fail;
     }
     if (denominator != 1 && denominator != 2 && denominator != 4 && denominator != 8) {
-        PyErr_Format(PyExc_ValueError, "denominator must be 1, 2, 4 or 8, got %u", denominator);
+        PyErr_Format(PyExc_ValueError, "denominator must be 1, 2, 4 or 8, got %zd", denominator);
         goto fail;
     }
-    if (height > 65535 || width > 65535 || top > 65535 || left > 65535 || margin > 65535) {
-        PyErr_SetString(PyExc_ValueError, "region coordinates must be below 65536");
+    if (height < 0 || width < 0 || top < 0 || left < 0 || margin < 0 || height > 65535 ||
+        width > 65535 || top > 65535 || left > 65535 || margin > 65535) {
+        PyErr_SetString(PyExc_ValueError, "region coordinates must be in [0, 65535]");
         goto fail;
     }
     if ((unsigned long long)out.len != (unsigned long long)height * width * 3) {
-        PyErr_Format(PyExc_ValueError, "out holds %zd bytes, the region needs %lu x %lu x 3",
+        PyErr_Format(PyExc_ValueError, "out holds %zd bytes, the region needs %zd x %zd x 3",
                      out.len, height, width);
         goto fail;
     }
@@ -256,12 +258,12 @@ decode_region(PyObject *self, PyObject *args, PyObject *kwargs)
     memset(&job, 0, sizeof(job));
     job.data = (const unsigned char *)data.buf;
     job.size = (unsigned long)data.len;
-    job.denominator = denominator;
-    job.top = top;
-    job.left = left;
-    job.height = height;
-    job.width = width;
-    job.margin = margin;
+    job.denominator = (unsigned int)denominator;
+    job.top = (unsigned long)top;
+    job.left = (unsigned long)left;
+    job.height = (unsigned long)height;
+    job.width = (unsigned long)width;
+    job.margin = (unsigned long)margin;
     job.crop_columns = crop_columns;
     job.out = (unsigned char *)out.buf;
     Py_BEGIN_ALLOW_THREADS

@@ -162,11 +162,23 @@ sample_masks(PyObject *self, PyObject *args)
                           &g.log_low, &g.log_high)) {
         return NULL;
     }
+    /* the size in 64 bits with overflow checks: a product that wraps (to 0, say) must not pass */
+    long long cells = 0, needed = 0;
     if (n_masks < 0 || g.height < 1 || g.width < 1 ||
-        masks.len != (Py_ssize_t)n_masks * g.height * g.width) {
+        __builtin_mul_overflow((long long)g.height, (long long)g.width, &cells) ||
+        __builtin_mul_overflow(cells, (long long)n_masks, &needed) ||
+        (long long)masks.len != needed) {
         PyBuffer_Release(&masks);
         PyErr_SetString(PyExc_ValueError,
                         "masks must hold n_masks * height * width zeroed bytes of a positive grid");
+        return NULL;
+    }
+    /* int(n_tokens * uniform(low, high)) must be a finite number Python's int() takes */
+    if (n_tokens < 0 || !(0.0 <= low && low <= high && high <= 1.0) ||
+        !(0.0 <= probability && probability <= 1.0)) {
+        PyBuffer_Release(&masks);
+        PyErr_SetString(PyExc_ValueError,
+                        "need n_tokens >= 0, 0 <= low <= high <= 1 and 0 <= probability <= 1");
         return NULL;
     }
     /* the seed's 32-bit words, least significant first, as random.Random.seed takes an int */
@@ -191,7 +203,7 @@ sample_masks(PyObject *self, PyObject *args)
             continue;
         }
         long target = (long)(n_tokens * mt_uniform(&mt, low, high)); /* int() truncates */
-        uint8_t *mask = out + (Py_ssize_t)i * g.height * g.width;
+        uint8_t *mask = out + (Py_ssize_t)i * cells;
         long count = 0;
         while (count < target) {
             double budget = (double)(target - count) < g.max_patches ? (double)(target - count)
@@ -214,7 +226,9 @@ static PyMethodDef methods[] = {
      "             min_patches, max_patches, log_aspect_low, log_aspect_high)\n--\n\n"
      "Fill the zeroed bool buffer masks (n_masks x height x width) as\n"
      "shardstream.vision.masking.sample_masks does with random.Random(seed), seed < 2**64;\n"
-     "return how many masks have a masked patch."},
+     "return how many masks have a masked patch. Raises ValueError when the buffer's size is not\n"
+     "n_masks * height * width (checked without overflow) or a probability or ratio is outside\n"
+     "[0, 1]."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -35,6 +35,11 @@
 #define PRECISION_BITS 22 /* Pillow's: 32 bits - 8 for the value - 2 for overshoot */
 #define MAX_CHANNELS 4
 #define MAX_CROPS 64
+/* Largest image or output side, and largest output (h * w * channels bytes), resize_crops
+ * takes: every index, tap count and plane size below then fits an int, with room to spare
+ * (make_weights' ksize is about 4 * side / out_size + 5). */
+#define MAX_SIDE (1 << 28)
+#define MAX_OUT_BYTES 0x7FFFFFFFLL
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #define HAVE_AVX2_PATH 1 /* chosen at import where the CPU has AVX2 */
@@ -767,6 +772,11 @@ resize_crops(PyObject *self, PyObject *args, PyObject *kwargs)
                         "interleaved channels and rows of increasing address");
         goto done;
     }
+    if (image.shape[0] > MAX_SIDE || image.shape[1] > MAX_SIDE) {
+        PyErr_Format(PyExc_ValueError, "image is %zd x %zd pixels; each side must be at most %d",
+                     image.shape[0], image.shape[1], MAX_SIDE);
+        goto done;
+    }
     int height = (int)image.shape[0], width = (int)image.shape[1], channels = (int)image.shape[2];
     boxes = PySequence_Fast(boxes_obj, "boxes must be a sequence of (top, left, height, width)");
     flips = PySequence_Fast(flips_obj, "flips must be a sequence of bools");
@@ -791,12 +801,18 @@ resize_crops(PyObject *self, PyObject *args, PyObject *kwargs)
     int u_top = height, u_left = width, u_bottom = 0, u_right = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         crop_t *c = &crops[i];
-        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(boxes, i), "iiii;a box is (top, left, height, width)",
-                              &c->top, &c->left, &c->height, &c->width)) {
+        /* PyArg_ParseTuple takes tuples only (a list would raise SystemError) */
+        PyObject *box = PySequence_Tuple(PySequence_Fast_GET_ITEM(boxes, i));
+        int parsed = box != NULL &&
+                     PyArg_ParseTuple(box, "iiii;a box is (top, left, height, width)", &c->top,
+                                      &c->left, &c->height, &c->width);
+        Py_XDECREF(box);
+        if (!parsed) {
             goto done;
         }
+        /* in 64 bits: top + height must not wrap past INT_MAX into the image */
         if (c->top < 0 || c->left < 0 || c->height < 1 || c->width < 1 ||
-            c->top + c->height > height || c->left + c->width > width) {
+            (long long)c->top + c->height > height || (long long)c->left + c->width > width) {
             PyErr_Format(PyExc_ValueError, "box (%d, %d, %d, %d) is not inside the %d x %d image",
                          c->top, c->left, c->height, c->width, height, width);
             goto done;
@@ -807,8 +823,15 @@ resize_crops(PyObject *self, PyObject *args, PyObject *kwargs)
         c->y1 = (float)c->height;
         if (spans != NULL && PySequence_Fast_GET_ITEM(spans, i) != Py_None) {
             /* single precision, as Pillow parses its box; Pillow's checks and messages */
-            if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(spans, i), "ffff;a span is (x0, y0, x1, y1)",
-                                  &c->x0, &c->y0, &c->x1, &c->y1)) {
+            PyObject *span = PySequence_Tuple(PySequence_Fast_GET_ITEM(spans, i));
+            parsed = span != NULL && PyArg_ParseTuple(span, "ffff;a span is (x0, y0, x1, y1)",
+                                                      &c->x0, &c->y0, &c->x1, &c->y1);
+            Py_XDECREF(span);
+            if (!parsed) {
+                goto done;
+            }
+            if (!isfinite(c->x0) || !isfinite(c->y0) || !isfinite(c->x1) || !isfinite(c->y1)) {
+                PyErr_SetString(PyExc_ValueError, "box values must be finite numbers");
                 goto done;
             }
             if (c->x0 < 0 || c->y0 < 0) {
@@ -837,6 +860,14 @@ resize_crops(PyObject *self, PyObject *args, PyObject *kwargs)
             v->shape[1] < 1) {
             PyErr_Format(PyExc_ValueError,
                          "out %zd must be a writable uint8 (height, width, %d) array", i, channels);
+            goto done;
+        }
+        if (v->shape[0] > MAX_SIDE || v->shape[1] > MAX_SIDE ||
+            (long long)v->shape[0] * v->shape[1] * channels > MAX_OUT_BYTES) {
+            PyErr_Format(PyExc_ValueError,
+                         "out %zd is %zd x %zd x %d; each side must be at most %d and the whole "
+                         "at most %lld bytes", i, v->shape[0], v->shape[1], channels, MAX_SIDE,
+                         MAX_OUT_BYTES);
             goto done;
         }
         c->out = v->buf;

@@ -50,7 +50,7 @@ from PIL import Image
 from ..errors import ConfigError, ImageDecodeError
 from .crops import SCALE_DENOMINATORS, CropBox, choose_scale, expand_sizes
 from .jpeg import is_jpeg, jpeg_info
-from .resize import resize_crops
+from .resize import MAX_OUT_BYTES, MAX_SIDE, resize_crops
 
 try:  # the fast path; without it Pillow decodes every image
     import simplejpeg as _simplejpeg
@@ -266,9 +266,16 @@ def decode_crops(
         ImageDecodeError: the data is not an image, is truncated or corrupt, or has too many
             pixels (the message names the fault; the caller adds the sample key).
         ConfigError: a crop lies outside the image or is empty, the sizes or flips do not match
-            the crops, or ``interpolation`` / ``scale`` is not a known value.
+            the crops, an output size is past :data:`~shardstream.vision.resize.MAX_SIDE` (or
+            ``MAX_OUT_BYTES``), or ``interpolation`` / ``scale`` is not a known value.
     """
     sizes = expand_sizes(out_sizes, len(crops))
+    for out_h, out_w in sizes:  # before any pixel is allocated for them
+        if max(out_h, out_w) > MAX_SIDE or out_h * out_w * 3 > MAX_OUT_BYTES:
+            raise ConfigError(
+                f"output size {out_h} x {out_w} is too large: sides must be at most {MAX_SIDE} "
+                f"and an RGB output at most {MAX_OUT_BYTES} bytes"
+            )
     flips = _check_flips(flip, len(crops))
     try:
         resample = INTERPOLATIONS[interpolation]

@@ -45,6 +45,9 @@ global :mod:`random` module)."""
 ATTEMPTS_PER_BLOCK = 10
 """How many rectangles one block placement tries before giving up (dinov2's constant)."""
 
+MAX_MASK_BYTES = 2**30
+"""The most bytes (``n_masks * height * width``) one :func:`sample_masks` call may return."""
+
 
 class MaskingGenerator:
     """Random block masks on a patch grid, as dinov2's ``MaskingGenerator`` (BEiT-style blocks).
@@ -210,7 +213,8 @@ def sample_masks(
         A bool array of shape ``(n_masks, height, width)``.
 
     Raises:
-        ConfigError: an argument is out of range or of the wrong type (the message names it).
+        ConfigError: an argument is out of range or of the wrong type (the message names it),
+            or the masks would take more than :data:`MAX_MASK_BYTES`.
     """
     sampler = MaskSampler(
         mask_generator=mask_generator,
@@ -234,7 +238,8 @@ class MaskSampler:
             ``height * width``.
 
     Raises:
-        ConfigError: an argument is out of range or of the wrong type (the message names it).
+        ConfigError: an argument is out of range or of the wrong type (the message names it),
+            or the masks would take more than :data:`MAX_MASK_BYTES`.
     """
 
     def __init__(
@@ -256,6 +261,11 @@ class MaskSampler:
         self.mask_probability = check_mask_probability(mask_probability)
         self.n_tokens = _tokens(n_tokens, mask_generator)
         self.shape = (self.n_masks, *mask_generator.get_shape())
+        if max(self.n_masks, 1) * self.shape[1] * self.shape[2] > MAX_MASK_BYTES:
+            raise ConfigError(
+                f"{self.n_masks} masks of {self.shape[1]} x {self.shape[2]} patches would take "
+                f"more than MAX_MASK_BYTES = {MAX_MASK_BYTES} bytes"
+            )
         self._native = _native_draws(mask_generator, self.n_tokens)
 
     def draw(self, rng: RandomSource = None) -> tuple[np.ndarray, int]:

@@ -55,6 +55,9 @@ def pillow_horizontal_first() -> bool:
 
 _HORIZONTAL_FIRST = pillow_horizontal_first()
 _MAX_PER_CALL = 64  # the extension's limit per call
+#: the extension's limits: image and output sides, and bytes of one output
+MAX_SIDE = 2**28
+MAX_OUT_BYTES = 2**31 - 1
 
 
 def resize_crops(
@@ -87,9 +90,10 @@ def resize_crops(
             precision, as Pillow takes it); ``None`` for all crops by default.
 
     Raises:
-        ConfigError: the arrays have the wrong dtype, rank or channel count, a box is not inside
-            the image or a span not inside its box, the sequences differ in length, or
-            ``interpolation`` is unknown.
+        ConfigError: the arrays have the wrong dtype, rank or channel count, are not writable
+            (outs), or are larger than ``MAX_SIDE`` per side (``MAX_OUT_BYTES`` per out); a box
+            is not whole pixels inside the image or a span not finite and inside its box; the
+            sequences differ in length, or ``interpolation`` is unknown.
     """
     if interpolation not in ("bicubic", "bilinear"):
         raise ConfigError(f"interpolation must be 'bicubic' or 'bilinear', got {interpolation!r}")
@@ -97,6 +101,7 @@ def resize_crops(
         horizontal_first = _HORIZONTAL_FIRST
     if spans is not None and len(spans) != len(boxes):
         raise ConfigError("boxes, flips, outs and spans must have the same length")
+    _check_boxes(image, boxes)
     if _resample is None:
         if spans is not None and any(span is not None for span in spans):
             _resize_with_pillow(image, boxes, flips, outs, interpolation, spans)
@@ -122,7 +127,7 @@ def resize_crops(
                 bilinear=interpolation == "bilinear",
                 spans=None if spans is None else spans[start:stop],
             )
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError, OverflowError, BufferError) as error:
         raise ConfigError(f"cannot resize the crops: {error}") from None
 
 
@@ -183,6 +188,30 @@ def _resize_with_torch(
         np.copyto(out, region[:, ::-1] if flip else region)
 
 
+def _check_boxes(image: np.ndarray, boxes: Sequence[tuple[int, int, int, int]]) -> None:
+    """Every box inside the image, compared in Python's exact integers (ConfigError otherwise).
+
+    Once per call and a few operations per box: the extension checks everything again in 64
+    bits (and the outs, which only it checks on its path), and its errors become ConfigError
+    too; this names a box such as ``(2**31 - 10, 0, 100, 8)`` that would not fit its C ints.
+    """
+    try:
+        height, width = image.shape[:2]
+    except (AttributeError, TypeError, ValueError):
+        raise ConfigError(f"image must be a uint8 (H, W, C) array, got {type(image)}") from None
+    for box in boxes:
+        try:
+            top, left, h, w = box
+            inside = top >= 0 and left >= 0 and h > 0 and w > 0
+            inside = inside and top + h <= height and left + w <= width
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"a box must be 4 integers (top, left, height, width), got {box!r}"
+            ) from None
+        if not inside:
+            raise ConfigError(f"box {tuple(box)} is not inside the {height} x {width} image")
+
+
 def _check_crops(
     image: np.ndarray,
     boxes: Sequence[tuple[int, int, int, int]],
@@ -190,15 +219,36 @@ def _check_crops(
     outs: Sequence[np.ndarray],
 ) -> None:
     """The fallbacks' checks of what the extension checks itself (ConfigError on failure)."""
-    if image.dtype != np.uint8 or image.ndim != 3:
-        raise ConfigError(f"image must be a uint8 (H, W, C) array, got {image.dtype} {image.shape}")
-    if not (len(boxes) == len(flips) == len(outs)):
-        raise ConfigError("boxes, flips and outs must have the same length")
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3:
+        raise ConfigError(
+            f"image must be a uint8 (H, W, C) array, got {getattr(image, 'dtype', type(image))} "
+            f"{getattr(image, 'shape', '')}"
+        )
     height, width, channels = image.shape
-    for (top, left, h, w), out in zip(boxes, outs):
-        if not (
-            top >= 0 and left >= 0 and h > 0 and w > 0 and top + h <= height and left + w <= width
+    if not 1 <= channels <= 4 or height > MAX_SIDE or width > MAX_SIDE:
+        raise ConfigError(
+            f"image must have 1-4 channels and sides of at most {MAX_SIDE}, got {image.shape}"
+        )
+    try:
+        same = len(boxes) == len(flips) == len(outs)
+    except TypeError:
+        raise ConfigError("boxes, flips and outs must be sequences") from None
+    if not same:
+        raise ConfigError("boxes, flips and outs must have the same length")
+    _check_boxes(image, boxes)
+    for i, (box, out) in enumerate(zip(boxes, outs)):
+        if any(isinstance(v, (float, np.floating)) for v in box):
+            raise ConfigError(f"box {i} must be 4 integers (top, left, height, width), got {box!r}")
+        if (
+            not isinstance(out, np.ndarray)
+            or out.dtype != np.uint8
+            or out.ndim != 3
+            or out.shape[2] != channels
+            or not out.flags.writeable
         ):
-            raise ConfigError(f"box {(top, left, h, w)} is not inside the {height} x {width} image")
-        if out.dtype != np.uint8 or out.ndim != 3 or out.shape[2] != channels:
-            raise ConfigError(f"each out must be a uint8 (h, w, {channels}) array")
+            raise ConfigError(f"out {i} must be a writable uint8 (h, w, {channels}) array")
+        if min(out.shape[:2]) < 1 or max(out.shape[:2]) > MAX_SIDE or out.size > MAX_OUT_BYTES:
+            raise ConfigError(
+                f"out {i} has shape {out.shape}: sides must be 1 to {MAX_SIDE}, the whole at "
+                f"most {MAX_OUT_BYTES} bytes"
+            )
