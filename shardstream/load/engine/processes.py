@@ -23,6 +23,7 @@ from multiprocessing.connection import wait
 from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
+from ..._lifeline import deathsig_fits
 from ...errors import ConfigTypeError, LoaderTimeoutError, WorkerDiedError
 from .batches import Failure, describe_batch, describe_sample
 from .slots import SlotRing
@@ -152,7 +153,10 @@ class ProcessEngine:
         self._feeder = _Feeder()  # started after forking: the workers inherit no extra thread
 
     def _start_workers(self) -> None:
-        parent = os.getpid()
+        method = self.context.get_start_method()
+        # a forkserver child's parent is the server; the worker then watches whatever parent it has
+        parent = None if method == "forkserver" else os.getpid()
+        deathsig = deathsig_fits(method)
         for number in range(self.num_workers):
             task_read, task_write = self.context.Pipe(duplex=False)
             result_read, result_write = self.context.Pipe(duplex=False)
@@ -168,6 +172,7 @@ class ProcessEngine:
                     self.num_threads,
                     parent,
                     self.first_live,
+                    deathsig,
                 ),  # fmt: skip
                 name=f"shardstream-loader-{number}",
                 daemon=True,

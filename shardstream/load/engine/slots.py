@@ -26,11 +26,14 @@ from multiprocessing import resource_tracker, shared_memory
 
 import numpy as np
 
+from ..._lifeline import reap_segments
 from ...errors import TransportError
 
 __all__ = ["SlotRing", "WorkerSlots", "grown_size", "map_segment", "unlink_segment"]
 
 _PAGE = 4096
+#: Names of slot segments: ``ss<owner pid, hex><6 hex>_<slot>_<generation>``.
+_SEGMENT_PATTERN = r"ss(?P<pid>[0-9a-f]+)[0-9a-f]{6}_[0-9]+_[0-9]+"
 
 
 def grown_size(current: int, needed: int) -> int:
@@ -142,6 +145,8 @@ class SlotRing:
     """
 
     def __init__(self, count: int) -> None:
+        # segments of consumers killed before they could unlink them (their names carry the pid)
+        reap_segments(_SEGMENT_PATTERN, base=16)
         self.prefix = f"ss{os.getpid():x}{secrets.token_hex(3)}"
         self._generation = [0] * count
         self._size = [0] * count
