@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import math
 import os
 import secrets
 import warnings
@@ -87,6 +88,7 @@ class _Mode:
     return_index: bool = False
     decode_method: Mapping[str, str] | None = None
     persistent_workers: bool = False
+    timeout: float | None = None
     rank: int = 0
     world_size: int = 1
 
@@ -331,6 +333,7 @@ class Loader:
         return_index: bool = True,
         decode_method: Mapping[str, str] | None = None,
         persistent_workers: bool = False,
+        timeout: float | None = None,
     ) -> Loader:
         """A loader yielding torch tensors.
 
@@ -350,12 +353,18 @@ class Loader:
             return_index: add ``"index"``, the sample's dataset index (int64).
             decode_method: ``{field: "numpy" | "tobytes" | "pil"}``.
             persistent_workers: keep the workers between epochs.
+            timeout: seconds to wait for each batch (``None``: forever). A batch that takes
+                longer, e.g. because a transform hangs, raises
+                :class:`~shardstream.errors.LoaderTimeoutError` naming its samples, after the
+                worker processes are stopped. With ``num_workers=0`` a hung transform's thread
+                cannot be stopped: it is left running in the background.
 
         Raises:
             ChainError: a mode was already chosen, ``"index"`` in ``tensors``, or ``tensors``
                 after a dict transform.
-            ConfigError: an unknown field or decode method, bad numbers, or ``distributed``
-                without an initialised process group.
+            ConfigError: an unknown field or decode method, bad numbers (``timeout`` neither
+                ``None`` nor a positive finite number), or ``distributed`` without an
+                initialised process group.
             MissingDependencyError: torch is not installed.
         """
         try:
@@ -381,6 +390,7 @@ class Loader:
             return_index=bool(return_index),
             decode_method=decode_method,
             persistent_workers=persistent_workers,
+            timeout=timeout,
             rank=rank,
             world_size=world_size,
         )
@@ -393,6 +403,7 @@ class Loader:
         prefetch_factor: int = 2,
         decode_method: Mapping[str, str] | None = None,
         persistent_workers: bool = False,
+        timeout: float | None = None,
     ) -> Loader:
         """A loader yielding numpy batches (no index; arguments as :meth:`pytorch`).
 
@@ -407,6 +418,7 @@ class Loader:
             prefetch_factor=prefetch_factor,
             decode_method=decode_method,
             persistent_workers=persistent_workers,
+            timeout=timeout,
         )
 
     def tensorflow(
@@ -419,6 +431,7 @@ class Loader:
         return_index: bool = True,
         decode_method: Mapping[str, str] | None = None,
         persistent_workers: bool = False,
+        timeout: float | None = None,
     ) -> Loader:
         """A loader yielding ``tf.Tensor`` batches (arguments as :meth:`pytorch`).
 
@@ -443,6 +456,7 @@ class Loader:
             return_index=bool(return_index),
             decode_method=decode_method,
             persistent_workers=persistent_workers,
+            timeout=timeout,
         )
 
     def preset(self, preset: Any, *, device: Any = None) -> Loader:
@@ -671,6 +685,7 @@ class Loader:
         if settings.get("num_threads") is not None:
             settings["num_threads"] = _positive_int(settings["num_threads"], "num_threads")
         settings["persistent_workers"] = bool(settings.get("persistent_workers", False))
+        settings["timeout"] = _timeout(settings.get("timeout"))
         collate_fn = settings.get("collate_fn")
         if collate_fn is not None and not callable(collate_fn):
             raise ConfigTypeError(f"collate_fn must be callable, got {type(collate_fn).__name__}")
@@ -821,6 +836,7 @@ class Loader:
                 prefetch_factor=mode.prefetch_factor,
                 persistent_workers=mode.persistent_workers,
                 pin_memory=_is_cuda(self._chain.device),
+                timeout=mode.timeout,
             )
         return self._pool
 
@@ -981,6 +997,19 @@ def _non_negative_int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
         raise ConfigError(f"{name} must be a non-negative integer, got {value!r}")
     return int(value)
+
+
+def _timeout(value: Any) -> float | None:
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.integer, np.floating))
+        or not math.isfinite(value)
+        or not value > 0
+    ):
+        raise ConfigError(f"timeout={value!r} must be a positive number of seconds or None")
+    return float(value)
 
 
 def _is_cuda(device: Any) -> bool:

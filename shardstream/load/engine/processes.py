@@ -262,7 +262,7 @@ class ProcessEngine:
                 head = self.in_flight[self.order[0]]
                 deadline = None if self.timeout is None else start + self.timeout
                 while head.reply is None:
-                    self._receive(deadline)
+                    self._receive(deadline, head)
                 ticket = self.order.popleft()
                 del self.in_flight[ticket]
                 tree = self._deliver(head, stats, pin)
@@ -301,14 +301,17 @@ class ProcessEngine:
         worker.outstanding += 1
         self._feeder.send(worker.tasks, data)  # type: ignore[union-attr]  # set by start()
 
-    def _receive(self, deadline: float | None) -> None:
-        """Wait for replies (or a death) and file them under their tickets."""
+    def _receive(self, deadline: float | None, waiting: _InFlight | None = None) -> None:
+        """Wait for replies (or a death) and file them under their tickets.
+
+        ``waiting`` is the batch the consumer waits for, named if the deadline passes.
+        """
         timeout = None if deadline is None else max(0.0, deadline - time.perf_counter())
         pipes = {w.results: n for n, w in enumerate(self.workers)}
         sentinels = {w.process.sentinel: n for n, w in enumerate(self.workers)}
         ready = wait([*pipes, *sentinels], timeout)
         if not ready:
-            self._timed_out()
+            self._timed_out(waiting)
         for item in ready:
             if item in pipes:
                 try:
@@ -428,11 +431,19 @@ class ProcessEngine:
             tuple(indices),
         )
 
-    def _timed_out(self) -> None:
+    def _timed_out(self, waiting: _InFlight | None) -> None:
         doing = "; ".join(f"worker {n}: {self._doing(n)[0]}" for n in range(len(self.workers)))
+        indices: tuple[int, ...] = ()
+        what = "the batches in flight"
+        if waiting is not None:
+            indices = tuple(int(i) for i in waiting.task.indices)
+            what = describe_batch(self.work, waiting.task)
         self._fail()
         raise LoaderTimeoutError(
-            f"no batch within timeout={self.timeout} s ({doing}); the pool is closed"
+            f"no batch within timeout={self.timeout} s: waiting for {what}; still loading: "
+            f"{doing}; the worker processes are stopped and the pool is closed",
+            timeout=self.timeout,
+            indices=indices,
         )
 
 
