@@ -53,7 +53,14 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ChainError, ConfigError, ConfigTypeError, MissingDependencyError, WeightsError
+from ..errors import (
+    ChainError,
+    ConfigError,
+    ConfigTypeError,
+    MissingDependencyError,
+    StateMismatchError,
+    WeightsError,
+)
 from ..format.manifest import is_manifest
 from ..order.samplers.seeds import SEED_LIMIT
 from ..order.state import check_state, state_counter
@@ -518,10 +525,13 @@ class Loader:
         return self._plan().batch_count(0)
 
     def state_dict(self) -> dict[str, Any]:
-        """The loader's position: ``{"kind", "sample_count", "seed", "epoch", "cursor"}``.
+        """The loader's position: ``{"kind", "sample_count", "digest", "seed", "epoch",
+        "cursor"}``.
 
         ``cursor`` counts the epoch positions consumed by all ranks (batches already returned;
-        never the ones the engine prefetched).
+        never the ones the engine prefetched). ``digest`` is the data set's recorded content
+        digest (see :func:`~shardstream.load.digest.content_digest`; ``None`` when it records
+        none), so a run is not resumed on another data set of the same length.
 
         Returns:
             A small JSON-serialisable dict for :meth:`load_state_dict`.
@@ -529,6 +539,7 @@ class Loader:
         return {
             "kind": "Loader",
             "sample_count": len(self._plan()),
+            "digest": self._digest(),
             "seed": self._chain.seed,
             "epoch": self._epoch,
             "cursor": self._cursor,
@@ -544,15 +555,20 @@ class Loader:
 
         Raises:
             StateMismatchError: the state is of another kind, misses or adds keys, was taken
-                over a view of another length, or holds an out-of-range seed, epoch or cursor.
+                over a view of another length or over a data set with another content digest
+                (the message names both), or holds an out-of-range seed, epoch or cursor. A
+                state without ``digest`` (saved by an older version) is not checked for it.
         """
         plan = self._plan()
+        has_digest = isinstance(state, Mapping) and "digest" in state
         checked = check_state(
             state,
             kind="Loader",
             config={"sample_count": len(plan)},
-            fields=("seed", "epoch", "cursor"),
+            fields=("seed", "epoch", "cursor", *(("digest",) if has_digest else ())),
         )
+        if has_digest:
+            self._check_digest(checked["digest"])
         seed = state_counter(checked, "seed", kind="Loader", low=0, high=SEED_LIMIT - 1)
         epoch = state_counter(checked, "epoch", kind="Loader", low=0, high=SEED_LIMIT - 1)
         cursor = state_counter(checked, "cursor", kind="Loader", low=0, high=len(plan))
@@ -563,6 +579,27 @@ class Loader:
             self._chain = replace(self._chain, seed=seed, seed_given=True)
             self._plan_cache = None
         self._epoch, self._cursor = epoch, cursor
+
+    def _digest(self) -> str | None:
+        shared = self._chain.shared
+        if "digest" not in shared:
+            from .digest import content_digest
+
+            shared["digest"] = content_digest(self._chain.reader)
+        return shared["digest"]
+
+    def _check_digest(self, saved: Any) -> None:
+        if saved is not None and not isinstance(saved, str):
+            raise StateMismatchError(
+                f"Loader state holds digest={saved!r}; pass a dict from Loader.state_dict()"
+            )
+        mine = self._digest()
+        if saved is not None and mine is not None and saved != mine:
+            raise StateMismatchError(
+                f"Loader state was saved over a data set with content digest {saved}, but "
+                f"{self._chain.reader!r} has content digest {mine}: another data set (of the "
+                "same length) is at that place; resume with the data set the state was saved on"
+            )
 
     def stats(self) -> dict[str, Any]:
         """Throughput of the current (or last) run.
