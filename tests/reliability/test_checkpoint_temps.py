@@ -15,12 +15,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from shardstream.methods.train.checkpoint import (  # noqa: E402
-    EMPTY_TEMP_AGE_S,
-    load_checkpoint,
-    remove_stale_temps,
-    save_checkpoint,
-)
+from shardstream.methods.train import checkpoint  # noqa: E402
+from shardstream.methods.train.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -92,7 +88,7 @@ def test_a_live_savers_temp_file_is_left_alone(tmp_path):
     finally:
         saver.kill()
         saver.wait()
-    assert remove_stale_temps(path) == [live]  # its saver is dead now
+    assert checkpoint.remove_stale_temps(path) == [live]  # its saver is dead now
     assert temps(path) == []
 
 
@@ -104,7 +100,7 @@ def test_a_fresh_empty_temp_file_is_kept_until_it_is_old(tmp_path):
     other.write_bytes(b"x")  # another checkpoint's temp file
     save_checkpoint(path, {"step": 4})
     assert empty.exists()
-    old = time.time() - EMPTY_TEMP_AGE_S - 1
+    old = time.time() - checkpoint.EMPTY_TEMP_AGE_S - 1
     os.utime(empty, (old, old))
-    assert remove_stale_temps(path) == [empty]
+    assert checkpoint.remove_stale_temps(path) == [empty]
     assert not empty.exists() and other.exists()

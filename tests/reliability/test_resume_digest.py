@@ -14,7 +14,6 @@ from shardstream.errors import StateMismatchError
 from shardstream.format.integrity import md5_file
 from shardstream.format.manifest import ShardEntry, write_manifest
 from shardstream.load.chain import Loader
-from shardstream.load.digest import content_digest
 
 N = 24
 
@@ -50,6 +49,8 @@ def consume(loader: Loader, batches: int) -> list[list[int]]:
 
 
 def test_the_digest_is_the_recorded_md5_of_the_data_file(tmp_path):
+    from shardstream.load.digest import content_digest
+
     path = write_set(tmp_path / "a.msgpack", 0)
     assert content_digest(MsgpackReader(path)) == f"md5:{md5_file(path)}"
     state = Loader(path, seed=3).batch(4).numpy().state_dict()
@@ -108,6 +109,8 @@ def test_a_bad_digest_value_is_refused(tmp_path):
 
 
 def test_sharded_sets_are_told_apart_by_their_shards(tmp_path):
+    from shardstream.load.digest import content_digest
+
     manifest = write_shards(tmp_path / "sharded", 0)
     digest = content_digest(ShardedReader(manifest))
     assert digest is not None and digest.startswith("shards:") and len(digest) == 7 + 32
