@@ -163,7 +163,8 @@ for batch in loader:
 """
 
 
-def test_kill_9_of_a_loader_consumer_leaves_no_worker_and_no_segment(tmp_path):
+def start_hung_consumer(tmp_path: Path, **options) -> subprocess.Popen:
+    """A Loader consumer whose worker hangs in a transform (returns once it does)."""
     data = tmp_path / "numbers.msgpack"
     with FileWriter(data, overwrite=True, disable=True) as writer:
         for i in range(32):
@@ -177,21 +178,63 @@ def test_kill_9_of_a_loader_consumer_leaves_no_worker_and_no_segment(tmp_path):
         env=environment(),
         stdout=subprocess.PIPE,
         text=True,
+        **options,
     )
+    deadline = time.monotonic() + 60
+    while not marker.exists():  # a worker is inside the hanging transform
+        assert process.poll() is None, "the consumer ended before the transform hung"
+        assert time.monotonic() < deadline, "the transform was never reached"
+        time.sleep(0.01)
+    assert process.stdout.readline().strip() == "[0, 1, 2, 3]"
+    time.sleep(0.3)
+    return process
+
+
+def test_kill_9_of_a_loader_consumer_leaves_no_worker_and_no_segment(tmp_path):
+    marker = tmp_path / "hung"
+    process = start_hung_consumer(tmp_path)
     try:
-        deadline = time.monotonic() + 60
-        while not marker.exists():  # a worker is inside the hanging transform
-            assert process.poll() is None, "the consumer ended before the transform hung"
-            assert time.monotonic() < deadline, "the transform was never reached"
-            time.sleep(0.01)
-        assert process.stdout.readline().strip() == "[0, 1, 2, 3]"
-        time.sleep(0.3)
         pids = descendants(process.pid)
         hung = int(marker.read_text())
         assert hung in pids
         segments = mapped_segments(pids | {process.pid}) | owned_segments(process.pid)
         assert segments, "the batches delivered so far went through shared memory"
         kill_and_check(process, pids, segments)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_segments_of_a_killed_process_group_are_reaped_by_the_next_pool(tmp_path):
+    """kill -9 of the consumer's whole group also kills the resource tracker, which would have
+    unlinked the segments: the next pool removes those of owners that are dead."""
+    from shardstream.load.engine import WorkerPool
+
+    from ..load.engine.works import RandomWork
+
+    process = start_hung_consumer(tmp_path, start_new_session=True)
+    try:
+        pids = descendants(process.pid)
+        segments = mapped_segments(pids | {process.pid}) | owned_segments(process.pid)
+        assert segments
+        os.killpg(process.pid, signal.SIGKILL)
+        assert process.wait(10) == -signal.SIGKILL
+        deadline = time.monotonic() + 10
+        while alive(pids):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        stranger = SHM / f"ss{os.getppid():x}abcdef_0_1"  # a live owner's: kept
+        stranger.write_bytes(b"x")
+        try:
+            WorkerPool(work=RandomWork(), num_workers=1).close()
+            assert stranger.exists()
+        finally:
+            stranger.unlink()
+        left = {name for name in segments if (SHM / name).exists()}
+        for name in left:
+            (SHM / name).unlink()
+        assert left == set()
     finally:
         if process.poll() is None:
             process.kill()
