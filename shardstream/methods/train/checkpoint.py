@@ -68,7 +68,7 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
     try:
         with staged.open(path) as f:
             # held until the rename: an unlocked temp file is one whose saver died
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+            _lock(f.fileno())
             view = memoryview(buffer.getbuffer())
             while view:
                 view = view[f.write(view) :]
@@ -78,6 +78,13 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
         staged.abort()
         raise
     return path
+
+
+def _lock(fd: int) -> None:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except OSError:  # a file system without locks: its temp files then always look live
+        pass
 
 
 def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
