@@ -157,13 +157,22 @@ def hang_at_13(sample):
     return sample
 
 
-loader = Loader(sys.argv[1], seed=0).transform(hang_at_13).batch(4).pytorch(num_workers=2)
-for batch in loader:
-    print(batch["index"].tolist(), flush=True)
+def consume():
+    loader = Loader(sys.argv[1], seed=0).transform(hang_at_13).batch(4).pytorch(num_workers=2)
+    for batch in loader:
+        print(batch["index"].tolist(), flush=True)
+
+
+if sys.argv[3] == "thread":  # workers forked from a thread: no PR_SET_PDEATHSIG, the watchdog
+    import threading
+
+    threading.Thread(target=consume).start()
+else:
+    consume()
 """
 
 
-def start_hung_consumer(tmp_path: Path, **options) -> subprocess.Popen:
+def start_hung_consumer(tmp_path: Path, where: str = "main", **options) -> subprocess.Popen:
     """A Loader consumer whose worker hangs in a transform (returns once it does)."""
     data = tmp_path / "numbers.msgpack"
     with FileWriter(data, overwrite=True, disable=True) as writer:
@@ -173,7 +182,7 @@ def start_hung_consumer(tmp_path: Path, **options) -> subprocess.Popen:
     script.write_text(textwrap.dedent(CONSUMER))
     marker = tmp_path / "hung"
     process = subprocess.Popen(
-        [sys.executable, str(script), str(data), str(marker)],
+        [sys.executable, str(script), str(data), str(marker), where],
         cwd=tmp_path,
         env=environment(),
         stdout=subprocess.PIPE,
@@ -190,9 +199,10 @@ def start_hung_consumer(tmp_path: Path, **options) -> subprocess.Popen:
     return process
 
 
-def test_kill_9_of_a_loader_consumer_leaves_no_worker_and_no_segment(tmp_path):
+@pytest.mark.parametrize("where", ["main", "thread"])
+def test_kill_9_of_a_loader_consumer_leaves_no_worker_and_no_segment(tmp_path, where):
     marker = tmp_path / "hung"
-    process = start_hung_consumer(tmp_path)
+    process = start_hung_consumer(tmp_path, where)
     try:
         pids = descendants(process.pid)
         hung = int(marker.read_text())
@@ -239,3 +249,29 @@ def test_segments_of_a_killed_process_group_are_reaped_by_the_next_pool(tmp_path
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_workers_started_from_a_thread_outlive_the_thread(tmp_path):
+    """PR_SET_PDEATHSIG fires when the parent *thread* ends: workers forked from a thread that
+    has ended must keep serving the next epoch."""
+    import threading
+
+    from shardstream.load.chain import Loader
+
+    data = tmp_path / "numbers.msgpack"
+    with FileWriter(data, overwrite=True, disable=True) as writer:
+        for i in range(16):
+            writer.write({"key": f"n{i:02d}", "value": np.full(4, i, dtype=np.int64)})
+    loader = Loader(data, seed=0).batch(4).numpy(num_workers=2, persistent_workers=True)
+    epochs = []
+    thread = threading.Thread(target=lambda: epochs.append([b["value"][:, 0] for b in loader]))
+    thread.start()
+    thread.join()
+    pids = set(loader._pool.worker_pids())
+    time.sleep(0.5)
+    assert alive(pids) == pids and len(pids) == 2
+    epochs.append([b["value"][:, 0] for b in loader])
+    assert set(loader._pool.worker_pids()) == pids
+    assert [np.concatenate(e).tolist() for e in epochs] == [list(range(16))] * 2
+    loader.close()
+    assert alive(pids) == set()
