@@ -653,6 +653,11 @@ class Loader:
         return self._chain.mode.num_workers if self._chain.mode else 0
 
     @property
+    def timeout(self) -> float | None:
+        """Seconds to wait for each batch (``None``: no limit, also before a mode is chosen)."""
+        return self._chain.mode.timeout if self._chain.mode else None
+
+    @property
     def seed(self) -> int:
         """The run's seed (drawn from the OS when none was given)."""
         return self._chain.seed

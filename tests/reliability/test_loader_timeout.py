@@ -115,6 +115,9 @@ def test_a_bad_timeout_is_refused(reader, timeout):
 
 
 def test_the_timeout_reaches_the_worker_pool(reader):
+    assert Loader(reader).timeout is None
+    assert Loader(reader).numpy().timeout is None
     loader = Loader(reader, seed=0).batch(8).numpy(num_workers=1, timeout=30)
+    assert loader.timeout == 30.0
     assert [len(batch["value"]) for batch in loader] == [8, 8, 8, 8]
     assert loader._pool.timeout == 30.0
