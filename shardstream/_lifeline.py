@@ -8,27 +8,34 @@ was then re-parented and no signal will ever come). ``PR_SET_PDEATHSIG`` fires w
 from the main thread (see :func:`deathsig_fits`); every worker also runs a watchdog thread that
 polls ``os.getppid()``, which covers the other cases and other platforms.
 
-Shared-memory segments named with :func:`owned_name` carry their creator's pid, so a later run
-can remove those of owners that are dead (:func:`reap_segments`) whatever killed them.
+Shared-memory segments whose names share a prefix claimed with :func:`claim_prefix` are
+removed by a later run once every process of their owner is dead (:func:`reap_unclaimed`),
+whatever killed them, also when the resource tracker that would have removed them died too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import fcntl
 import os
 import re
 import signal
 import sys
 import threading
 import time
+from multiprocessing import resource_tracker
 
-__all__ = ["bind_to_parent", "deathsig_fits", "owned_name", "pid_alive", "reap_segments"]
+__all__ = ["bind_to_parent", "claim_prefix", "deathsig_fits", "reap_unclaimed", "release_prefix"]
 
 #: from <linux/prctl.h>
 _PR_SET_PDEATHSIG = 1
 #: seconds between the watchdog's looks at the parent pid
 WATCHDOG_POLL_S = 0.1
 _SHM_DIR = "/dev/shm"
+#: Owner files of :func:`claim_prefix`: ``sso_<prefix>`` (not ``<prefix>...``, so listing a
+#: prefix's segments does not list its owner file).
+_OWNER_PATTERN = re.compile(r"sso_(?P<prefix>ss[a-z]?[0-9a-f]+)")
 
 
 def deathsig_fits(start_method: str) -> bool:
@@ -90,45 +97,53 @@ def _die() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def pid_alive(pid: int) -> bool:
-    """Whether a process ``pid`` exists (a zombie counts as dead).
+def claim_prefix(prefix: str) -> int:
+    """Mark the segments named ``<prefix>_*`` as owned by this process (and its forked children).
+
+    Creates ``/dev/shm/sso_<prefix>`` and holds an exclusive ``flock`` on it. The lock is
+    released by the kernel when the last process holding the descriptor dies, however it dies,
+    so :func:`reap_unclaimed` can tell dead owners from live ones without trusting pids (which
+    are reused, and differ between containers sharing ``/dev/shm``). The owner file is
+    registered with the resource tracker like the segments, so the tracker removes it with them.
 
     Args:
-        pid: the process id.
-    """
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            state = f.read().rsplit(b")", 1)[1].split()[0]
-        return state != b"Z"
-    except (OSError, IndexError):
-        return True
-
-
-def owned_name(tag: str, token: str) -> str:
-    """A shared-memory segment name that records this process as its owner.
-
-    Args:
-        tag: what kind of segment (letters only), e.g. ``"w"`` for the writer's pool.
-        token: a random hex token making the name unique.
+        prefix: the segments' name prefix (``ss`` + letters and hex digits).
 
     Returns:
-        ``ss<tag>_<pid>_<token>``, matched by :func:`reap_segments`.
+        The owner file's descriptor, for :func:`release_prefix` (-1 without ``/dev/shm``).
     """
-    return f"ss{tag}_{os.getpid()}_{token}"
+    path = os.path.join(_SHM_DIR, _owner_name(prefix))
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+    except OSError:
+        return -1
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:  # no locks here: the owner file then always looks live
+        pass
+    resource_tracker.register(f"/{_owner_name(prefix)}", "shared_memory")
+    return fd
 
 
-def reap_segments(pattern: str, *, base: int = 10) -> list[str]:
-    """Unlink the segments in ``/dev/shm`` matching ``pattern`` whose owner process is dead.
+def release_prefix(prefix: str, fd: int) -> None:
+    """Remove the owner file of :func:`claim_prefix` (the segments are the caller's to unlink).
 
     Args:
-        pattern: a regular expression for whole names with a group named ``pid``: the owner.
-        base: the base the pid is written in (10 or 16).
+        prefix: the prefix claimed.
+        fd: the descriptor :func:`claim_prefix` returned.
+    """
+    if fd < 0:
+        return
+    try:
+        os.unlink(os.path.join(_SHM_DIR, _owner_name(prefix)))
+    except OSError:
+        pass
+    resource_tracker.unregister(f"/{_owner_name(prefix)}", "shared_memory")
+    os.close(fd)
+
+
+def reap_unclaimed() -> list[str]:
+    """Unlink the segments (and owner files) of every claimed prefix whose owners are all dead.
 
     Returns:
         The names removed (empty where ``/dev/shm`` does not exist).
@@ -137,18 +152,36 @@ def reap_segments(pattern: str, *, base: int = 10) -> list[str]:
         names = os.listdir(_SHM_DIR)
     except OSError:
         return []
-    regex = re.compile(pattern)
     removed = []
     for name in names:
-        match = regex.fullmatch(name)
-        if match is None:
+        match = _OWNER_PATTERN.fullmatch(name)
+        if match is None or _claimed(os.path.join(_SHM_DIR, name)):
             continue
-        pid = int(match.group("pid"), base)
-        if pid == os.getpid() or pid_alive(pid):
-            continue
-        try:
+        prefix = match.group("prefix") + "_"
+        for other in names:
+            if other.startswith(prefix):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(_SHM_DIR, other))
+                    removed.append(other)
+        with contextlib.suppress(OSError):
             os.unlink(os.path.join(_SHM_DIR, name))
-        except OSError:  # removed meanwhile, or not ours to remove
-            continue
-        removed.append(name)
+            removed.append(name)
     return removed
+
+
+def _owner_name(prefix: str) -> str:
+    return f"sso_{prefix}"
+
+
+def _claimed(path: str) -> bool:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:  # gone meanwhile, or not ours
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:  # held by a live owner (or no locks here)
+        return True
+    finally:
+        os.close(fd)
+    return False

@@ -12,8 +12,9 @@ stays bounded however fast the workers are. Workers ignore SIGINT (Ctrl-C stops 
 which shuts the pool down) and die with the calling process, even when it is killed with
 ``SIGKILL`` (see :mod:`shardstream._lifeline`). With the ``fork`` start method the shared block
 is an anonymous shared mapping the workers inherit: it has no name in ``/dev/shm`` and vanishes
-with the last process mapping it. Otherwise it is a named segment recording its owner's pid,
-unlinked when the pool closes; one left by a killed owner is removed by the next pool.
+with the last process mapping it. Otherwise it is a named segment, unlinked when the pool closes
+(or by the resource tracker when the pool's processes are killed); one whose owner and tracker
+were killed is removed by the next pool (see :func:`shardstream._lifeline.claim_prefix`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from multiprocessing import shared_memory
 from typing import Any
 
-from .._lifeline import bind_to_parent, deathsig_fits, owned_name, reap_segments
+from .._lifeline import bind_to_parent, claim_prefix, deathsig_fits, reap_unclaimed, release_prefix
 
 __all__ = ["OrderedPool", "Output", "Ref"]
 
@@ -38,8 +39,6 @@ Ref = tuple[int, int] | bytes
 
 #: Bytes of shared memory per chunk in flight.
 DEFAULT_SLOT_BYTES = 8 << 20
-#: The names of this module's segments (``owned_name("w", token)``), the owner's pid a group.
-_SEGMENT_PATTERN = r"ssw_(?P<pid>[0-9]+)_[0-9a-f]+"
 
 
 class Output:
@@ -92,6 +91,8 @@ class OrderedPool:
         self._memory: shared_memory.SharedMemory | mmap.mmap | None = None
         self._view: memoryview | None = None
         self._name = ""
+        self._prefix = ""
+        self._owner = -1
         if workers > 1:
             context = multiprocessing.get_context()
             method = context.get_start_method()
@@ -117,8 +118,10 @@ class OrderedPool:
             _inherited[self._name] = memory
             self._view = memoryview(memory)
         else:
-            reap_segments(_SEGMENT_PATTERN)
-            memory = shared_memory.SharedMemory(owned_name("w", token), create=True, size=size)
+            reap_unclaimed()
+            self._prefix = f"ssw{os.getpid():x}{token}"
+            self._owner = claim_prefix(self._prefix)
+            memory = shared_memory.SharedMemory(f"{self._prefix}_pool", create=True, size=size)
             self._name = memory.name
             self._view = memory.buf
         self._memory = memory
@@ -143,6 +146,7 @@ class OrderedPool:
             else:
                 memory.close()
                 memory.unlink()
+                release_prefix(self._prefix, self._owner)
             self._view = None
 
     def take(self, ref: Ref) -> bytes:

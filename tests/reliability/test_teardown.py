@@ -78,7 +78,7 @@ def mapped_segments(pids: set[int]) -> set[str]:
 
 def owned_segments(pid: int) -> set[str]:
     """Segments whose name says ``pid`` made them (the loader's and the writer pool's)."""
-    prefixes = (f"ss{pid:x}", f"ssw_{pid}_")
+    prefixes = (f"ss{pid:x}", f"ssw{pid:x}", f"sso_ss{pid:x}", f"sso_ssw{pid:x}")
     return {name for name in os.listdir(SHM) if name.startswith(prefixes)}
 
 
@@ -216,6 +216,18 @@ def test_kill_9_of_a_loader_consumer_leaves_no_worker_and_no_segment(tmp_path, w
             process.wait()
 
 
+LIVE_OWNER = """
+import os, time
+from shardstream._lifeline import claim_prefix
+prefix = f"ss{os.getpid():x}abcdef"
+claim_prefix(prefix)
+with open(f"/dev/shm/{prefix}_0_1", "wb") as f:
+    f.write(b"x")
+print(f"sso_{prefix} {prefix}_0_1", flush=True)
+time.sleep(60)
+"""
+
+
 def test_segments_of_a_killed_process_group_are_reaped_by_the_next_pool(tmp_path):
     """kill -9 of the consumer's whole group also kills the resource tracker, which would have
     unlinked the segments: the next pool removes those of owners that are dead."""
@@ -234,13 +246,24 @@ def test_segments_of_a_killed_process_group_are_reaped_by_the_next_pool(tmp_path
         while alive(pids):
             assert time.monotonic() < deadline
             time.sleep(0.01)
-        stranger = SHM / f"ss{os.getppid():x}abcdef_0_1"  # a live owner's: kept
-        stranger.write_bytes(b"x")
+        owner = subprocess.Popen(  # a live owner of other segments: they are kept
+            [sys.executable, "-c", LIVE_OWNER],
+            env=environment(),
+            stdout=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
         try:
+            live = set(owner.stdout.readline().split())
+            assert len(live) == 2 and all((SHM / name).exists() for name in live)
             WorkerPool(work=RandomWork(), num_workers=1).close()
-            assert stranger.exists()
-        finally:
-            stranger.unlink()
+            assert all((SHM / name).exists() for name in live)
+        finally:  # its resource tracker too: nothing removes its segments but the next reaper
+            os.killpg(owner.pid, signal.SIGKILL)
+            owner.wait()
+        from shardstream._lifeline import reap_unclaimed
+
+        assert sorted(reap_unclaimed()) == sorted(live)  # its owner is dead now
         left = {name for name in segments if (SHM / name).exists()}
         for name in left:
             (SHM / name).unlink()

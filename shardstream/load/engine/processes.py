@@ -233,6 +233,7 @@ class ProcessEngine:
             return
         self.closed = True
         self.stop_workers(graceful=False)
+        self.slots.shutdown()
 
     # ---- a run ---------------------------------------------------------------------------
     def run(
