@@ -8,6 +8,7 @@ failing run leaves nothing behind either.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -236,6 +237,7 @@ def test_segments_of_a_killed_process_group_are_reaped_by_the_next_pool(tmp_path
     from ..load.engine.works import RandomWork
 
     process = start_hung_consumer(tmp_path, start_new_session=True)
+    segments: set[str] = set()
     try:
         pids = descendants(process.pid)
         segments = mapped_segments(pids | {process.pid}) | owned_segments(process.pid)
@@ -259,19 +261,19 @@ def test_segments_of_a_killed_process_group_are_reaped_by_the_next_pool(tmp_path
             WorkerPool(work=RandomWork(), num_workers=1).close()
             assert all((SHM / name).exists() for name in live)
         finally:  # its resource tracker too: nothing removes its segments but the next reaper
-            os.killpg(owner.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(owner.pid, signal.SIGKILL)
             owner.wait()
         from shardstream._lifeline import reap_unclaimed
 
         assert sorted(reap_unclaimed()) == sorted(live)  # its owner is dead now
-        left = {name for name in segments if (SHM / name).exists()}
-        for name in left:
-            (SHM / name).unlink()
-        assert left == set()
+        assert {name for name in segments if (SHM / name).exists()} == set()
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
+        for name in segments:  # a failing run must not leave them behind
+            (SHM / name).unlink(missing_ok=True)
 
 
 def test_workers_started_from_a_thread_outlive_the_thread(tmp_path):
