@@ -248,6 +248,8 @@ def test_segments_of_a_killed_process_group_are_reaped_by_the_next_pool(tmp_path
         while alive(pids):
             assert time.monotonic() < deadline
             time.sleep(0.01)
+        WorkerPool(work=RandomWork(), num_workers=1).close()
+        assert {name for name in segments if (SHM / name).exists()} == set()
         owner = subprocess.Popen(  # a live owner of other segments: they are kept
             [sys.executable, "-c", LIVE_OWNER],
             env=environment(),
@@ -267,7 +269,6 @@ def test_segments_of_a_killed_process_group_are_reaped_by_the_next_pool(tmp_path
         from shardstream._lifeline import reap_unclaimed
 
         assert sorted(reap_unclaimed()) == sorted(live)  # its owner is dead now
-        assert {name for name in segments if (SHM / name).exists()} == set()
     finally:
         if process.poll() is None:
             process.kill()
