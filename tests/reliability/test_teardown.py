@@ -58,9 +58,20 @@ def descendants(root: int) -> set[int]:
 
 
 def alive(pids: set[int]) -> set[int]:
-    """The processes of ``pids`` that still run (zombies count as dead)."""
+    """The processes of ``pids`` that still run: a zombie counts as dead once its last thread
+    has exited (a zombie group leader may still have threads holding its files)."""
     table = process_table()
-    return {pid for pid in pids if pid in table and table[pid][1] != "Z"}
+    found = set()
+    for pid in pids:
+        if pid not in table:
+            continue
+        try:
+            threads = len(os.listdir(f"/proc/{pid}/task"))
+        except OSError:
+            continue
+        if table[pid][1] != "Z" or threads > 1:
+            found.add(pid)
+    return found
 
 
 def mapped_segments(pids: set[int]) -> set[str]:
