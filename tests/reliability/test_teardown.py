@@ -312,3 +312,25 @@ def test_workers_started_from_a_thread_outlive_the_thread(tmp_path):
     assert [np.concatenate(e).tolist() for e in epochs] == [list(range(16))] * 2
     loader.close()
     assert alive(pids) == set()
+
+
+def test_forkserver_workers_stay_while_idle():
+    """A forkserver worker's parent is the server, not the consumer: it must not take that for
+    its consumer's death (idle persistent workers used to exit after 1 s)."""
+    from shardstream.load.engine import WorkerPool
+
+    from ..load.engine.works import RandomWork, make_tasks
+
+    with WorkerPool(
+        work=RandomWork(),
+        num_workers=2,
+        persistent_workers=True,
+        multiprocessing_context="forkserver",
+    ) as pool:
+        first = [b["index"].tolist() for _, b in pool.run(make_tasks([3, 3]))]
+        pids = set(pool.worker_pids())
+        time.sleep(1.5)  # idle for longer than the workers' poll of their parent
+        assert alive(pids) == pids
+        second = [b["index"].tolist() for _, b in pool.run(make_tasks([3, 3]))]
+        assert set(pool.worker_pids()) == pids
+    assert first == second == [[0, 1, 2], [3, 4, 5]]
