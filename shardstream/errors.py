@@ -538,8 +538,24 @@ class SampleError(ShardstreamError, RuntimeError):
 class LoaderTimeoutError(ShardstreamError, RuntimeError):
     """No batch arrived within the loader's ``timeout``; the message names the samples in work.
 
-    A ``RuntimeError``, as torch's ``DataLoader`` raises on its timeout. The pool is closed.
+    A ``RuntimeError``, as torch's ``DataLoader`` raises on its timeout. The message names the
+    batch waited for (its first samples, with keys) and what each worker was loading. With
+    worker processes the workers are stopped (killed if they do not stop) and the pool is closed.
+
+    Attributes:
+        timeout: the timeout in seconds (``None`` when unknown).
+        indices: the dataset indices of the batch waited for.
     """
+
+    def __init__(
+        self, message: str, timeout: float | None = None, indices: tuple[int, ...] = ()
+    ) -> None:
+        self.timeout = timeout
+        self.indices = tuple(indices)
+        super().__init__(message)
+
+    def __reduce__(self):  # picklable across processes despite the extra arguments
+        return type(self), (self.args[0], self.timeout, self.indices)
 
 
 class PoolClosedError(ShardstreamError, RuntimeError):

@@ -1,11 +1,14 @@
 """The ``shardstream`` command: one subcommand per module in this package.
 
-Exit codes: 0 success, 1 failure (bad input, a shardstream error), 2 usage error.
+Exit codes: 0 success, 1 failure (bad input, a shardstream error, or an operating-system
+error on output such as a full disk, a read-only file system or a denied permission, reported
+in one line without a traceback), 2 usage error.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import pkgutil
@@ -15,7 +18,23 @@ from types import ModuleType
 
 from ..errors import ShardstreamError
 
-__all__ = ["main", "build_parser", "command_modules"]
+__all__ = ["main", "build_parser", "command_modules", "OUTPUT_ERRNOS"]
+
+#: ``OSError`` numbers reported as one-line errors: the output cannot be written (full disk or
+#: quota, a file too large, a read-only file system, a denied permission, an I/O error).
+OUTPUT_ERRNOS = frozenset(
+    code
+    for code in (
+        errno.ENOSPC,
+        getattr(errno, "EDQUOT", None),
+        errno.EFBIG,
+        errno.EROFS,
+        errno.EACCES,
+        errno.EPERM,
+        errno.EIO,
+    )
+    if code is not None
+)
 
 
 def command_modules() -> list[ModuleType]:
@@ -51,9 +70,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (also used as the console script)."""
     args = build_parser().parse_args(argv)
     try:
-        return args.run(args)
+        code = args.run(args)
+        sys.stdout.flush()  # a full disk under redirected output shows here, not at exit
+        return code
     except ShardstreamError as e:
         print(f"shardstream {args.command}: error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        if isinstance(e, BrokenPipeError) or e.errno not in OUTPUT_ERRNOS:
+            raise
+        print(f"shardstream {args.command}: error: {describe_os_error(e)}", file=sys.stderr)
+        _drop_stdout()  # what is still buffered cannot be written either
         return 1
     except KeyboardInterrupt:
         print(file=sys.stderr)
@@ -63,3 +90,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+
+
+def describe_os_error(error: OSError) -> str:
+    """One line for an ``OSError``: its text, the file(s) it names and the errno name.
+
+    Args:
+        error: the error.
+
+    Returns:
+        e.g. ``"No space left on device: 'out/x.msgpack' (ENOSPC)"``.
+    """
+    text = error.strerror or str(error)
+    files = [f for f in (error.filename, error.filename2) if f is not None]
+    if files:
+        text += ": " + " -> ".join(repr(os.fsdecode(f)) for f in files)
+    name = errno.errorcode.get(error.errno) if error.errno is not None else None
+    return f"{text} ({name})" if name else text
+
+
+def _drop_stdout() -> None:
+    try:
+        sys.stdout.flush()
+    except OSError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        try:
+            sys.stdout.flush()
+        except OSError:
+            pass

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import math
 import os
 import secrets
 import warnings
@@ -58,6 +59,7 @@ from ..errors import (
     ConfigTypeError,
     CorruptSampleError,
     MissingDependencyError,
+    StateMismatchError,
     WeightsError,
 )
 from ..format.manifest import is_manifest
@@ -94,6 +96,7 @@ class _Mode:
     return_index: bool = False
     decode_method: Mapping[str, str] | None = None
     persistent_workers: bool = False
+    timeout: float | None = None
     rank: int = 0
     world_size: int = 1
 
@@ -338,6 +341,7 @@ class Loader:
         return_index: bool = True,
         decode_method: Mapping[str, str] | None = None,
         persistent_workers: bool = False,
+        timeout: float | None = None,
     ) -> Loader:
         """A loader yielding torch tensors.
 
@@ -357,12 +361,18 @@ class Loader:
             return_index: add ``"index"``, the sample's dataset index (int64).
             decode_method: ``{field: "numpy" | "tobytes" | "pil"}``.
             persistent_workers: keep the workers between epochs.
+            timeout: seconds to wait for each batch (``None``: forever). A batch that takes
+                longer, e.g. because a transform hangs, raises
+                :class:`~shardstream.errors.LoaderTimeoutError` naming its samples, after the
+                worker processes are stopped. With ``num_workers=0`` a hung transform's thread
+                cannot be stopped: it is left running in the background.
 
         Raises:
             ChainError: a mode was already chosen, ``"index"`` in ``tensors``, or ``tensors``
                 after a dict transform.
-            ConfigError: an unknown field or decode method, bad numbers, or ``distributed``
-                without an initialised process group.
+            ConfigError: an unknown field or decode method, bad numbers (``timeout`` neither
+                ``None`` nor a positive finite number), or ``distributed`` without an
+                initialised process group.
             MissingDependencyError: torch is not installed.
         """
         try:
@@ -388,6 +398,7 @@ class Loader:
             return_index=bool(return_index),
             decode_method=decode_method,
             persistent_workers=persistent_workers,
+            timeout=timeout,
             rank=rank,
             world_size=world_size,
         )
@@ -400,6 +411,7 @@ class Loader:
         prefetch_factor: int = 2,
         decode_method: Mapping[str, str] | None = None,
         persistent_workers: bool = False,
+        timeout: float | None = None,
     ) -> Loader:
         """A loader yielding numpy batches (no index; arguments as :meth:`pytorch`).
 
@@ -414,6 +426,7 @@ class Loader:
             prefetch_factor=prefetch_factor,
             decode_method=decode_method,
             persistent_workers=persistent_workers,
+            timeout=timeout,
         )
 
     def tensorflow(
@@ -426,6 +439,7 @@ class Loader:
         return_index: bool = True,
         decode_method: Mapping[str, str] | None = None,
         persistent_workers: bool = False,
+        timeout: float | None = None,
     ) -> Loader:
         """A loader yielding ``tf.Tensor`` batches (arguments as :meth:`pytorch`).
 
@@ -450,6 +464,7 @@ class Loader:
             return_index=bool(return_index),
             decode_method=decode_method,
             persistent_workers=persistent_workers,
+            timeout=timeout,
         )
 
     def preset(self, preset: Any, *, device: Any = None) -> Loader:
@@ -511,10 +526,13 @@ class Loader:
         return self._plan().batch_count(0)
 
     def state_dict(self) -> dict[str, Any]:
-        """The loader's position: ``{"kind", "sample_count", "seed", "epoch", "cursor"}``.
+        """The loader's position: ``{"kind", "sample_count", "digest", "seed", "epoch",
+        "cursor"}``.
 
         ``cursor`` counts the epoch positions consumed by all ranks (batches already returned;
-        never the ones the engine prefetched).
+        never the ones the engine prefetched). ``digest`` is the data set's recorded content
+        digest (see :func:`~shardstream.load.digest.content_digest`; ``None`` when it records
+        none), so a run is not resumed on another data set of the same length.
 
         Returns:
             A small JSON-serialisable dict for :meth:`load_state_dict`.
@@ -522,6 +540,7 @@ class Loader:
         return {
             "kind": "Loader",
             "sample_count": len(self._plan()),
+            "digest": self._digest(),
             "seed": self._chain.seed,
             "epoch": self._epoch,
             "cursor": self._cursor,
@@ -537,15 +556,20 @@ class Loader:
 
         Raises:
             StateMismatchError: the state is of another kind, misses or adds keys, was taken
-                over a view of another length, or holds an out-of-range seed, epoch or cursor.
+                over a view of another length or over a data set with another content digest
+                (the message names both), or holds an out-of-range seed, epoch or cursor. A
+                state without ``digest`` (saved by an older version) is not checked for it.
         """
         plan = self._plan()
+        has_digest = isinstance(state, Mapping) and "digest" in state
         checked = check_state(
             state,
             kind="Loader",
             config={"sample_count": len(plan)},
-            fields=("seed", "epoch", "cursor"),
+            fields=("seed", "epoch", "cursor", *(("digest",) if has_digest else ())),
         )
+        if has_digest:
+            self._check_digest(checked["digest"])
         seed = state_counter(checked, "seed", kind="Loader", low=0, high=SEED_LIMIT - 1)
         epoch = state_counter(checked, "epoch", kind="Loader", low=0, high=SEED_LIMIT - 1)
         cursor = state_counter(checked, "cursor", kind="Loader", low=0, high=len(plan))
@@ -556,6 +580,27 @@ class Loader:
             self._chain = replace(self._chain, seed=seed, seed_given=True)
             self._plan_cache = None
         self._epoch, self._cursor = epoch, cursor
+
+    def _digest(self) -> str | None:
+        shared = self._chain.shared
+        if "digest" not in shared:
+            from .digest import content_digest
+
+            shared["digest"] = content_digest(self._chain.reader)
+        return shared["digest"]
+
+    def _check_digest(self, saved: Any) -> None:
+        if saved is not None and not isinstance(saved, str):
+            raise StateMismatchError(
+                f"Loader state holds digest={saved!r}; pass a dict from Loader.state_dict()"
+            )
+        mine = self._digest()
+        if saved is not None and mine is not None and saved != mine:
+            raise StateMismatchError(
+                f"Loader state was saved over a data set with content digest {saved}, but "
+                f"{self._chain.reader!r} has content digest {mine}: another data set (of the "
+                "same length) is at that place; resume with the data set the state was saved on"
+            )
 
     def stats(self) -> dict[str, Any]:
         """Throughput of the current (or last) run.
@@ -607,6 +652,11 @@ class Loader:
     def num_workers(self) -> int:
         """Worker processes of the chosen mode (0 before a mode is chosen)."""
         return self._chain.mode.num_workers if self._chain.mode else 0
+
+    @property
+    def timeout(self) -> float | None:
+        """Seconds to wait for each batch (``None``: no limit, also before a mode is chosen)."""
+        return self._chain.mode.timeout if self._chain.mode else None
 
     @property
     def seed(self) -> int:
@@ -678,6 +728,7 @@ class Loader:
         if settings.get("num_threads") is not None:
             settings["num_threads"] = _positive_int(settings["num_threads"], "num_threads")
         settings["persistent_workers"] = bool(settings.get("persistent_workers", False))
+        settings["timeout"] = _timeout(settings.get("timeout"))
         collate_fn = settings.get("collate_fn")
         if collate_fn is not None and not callable(collate_fn):
             raise ConfigTypeError(f"collate_fn must be callable, got {type(collate_fn).__name__}")
@@ -833,6 +884,7 @@ class Loader:
                 prefetch_factor=mode.prefetch_factor,
                 persistent_workers=mode.persistent_workers,
                 pin_memory=_is_cuda(self._chain.device),
+                timeout=mode.timeout,
             )
         return self._pool
 
@@ -993,6 +1045,19 @@ def _non_negative_int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
         raise ConfigError(f"{name} must be a non-negative integer, got {value!r}")
     return int(value)
+
+
+def _timeout(value: Any) -> float | None:
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.integer, np.floating))
+        or not math.isfinite(value)
+        or not value > 0
+    ):
+        raise ConfigError(f"timeout={value!r} must be a positive number of seconds or None")
+    return float(value)
 
 
 def _is_cuda(device: Any) -> bool:

@@ -9,18 +9,28 @@ does not fit in what is left of its slot comes back through the pipe as bytes.
 
 Results are yielded in submission order and at most ``slots`` chunks are in flight, so memory
 stays bounded however fast the workers are. Workers ignore SIGINT (Ctrl-C stops the caller,
-which shuts the pool down). The shared memory is released when the pool closes, and by Python's
-resource tracker if the process dies.
+which shuts the pool down) and die with the calling process, even when it is killed with
+``SIGKILL`` (see :mod:`shardstream._lifeline`). With the ``fork`` start method the shared block
+is an anonymous shared mapping the workers inherit: it has no name in ``/dev/shm`` and vanishes
+with the last process mapping it. Otherwise it is a named segment, unlinked when the pool closes
+(or by the resource tracker when the pool's processes are killed); one whose owner and tracker
+were killed is removed by the next pool (see :func:`shardstream._lifeline.claim_prefix`).
 """
 
 from __future__ import annotations
 
+import mmap
+import multiprocessing
+import os
+import secrets
 import signal
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from multiprocessing import shared_memory
 from typing import Any
+
+from .._lifeline import bind_to_parent, claim_prefix, deathsig_fits, reap_unclaimed, release_prefix
 
 __all__ = ["OrderedPool", "Output", "Ref"]
 
@@ -78,15 +88,43 @@ class OrderedPool:
         self._slots = slots or 4 * workers
         self._slot_bytes = slot_bytes
         self._executor: ProcessPoolExecutor | None = None
-        self._memory: shared_memory.SharedMemory | None = None
+        self._memory: shared_memory.SharedMemory | mmap.mmap | None = None
+        self._view: memoryview | None = None
+        self._name = ""
+        self._prefix = ""
+        self._owner = -1
         if workers > 1:
-            self._memory = shared_memory.SharedMemory(create=True, size=self._slots * slot_bytes)
+            context = multiprocessing.get_context()
+            method = context.get_start_method()
+            self._allocate(self._slots * slot_bytes, inherited=method == "fork")
+            parent = None if method == "forkserver" else os.getpid()
             try:
-                self._executor = ProcessPoolExecutor(workers, initializer=_ignore_sigint)
+                self._executor = ProcessPoolExecutor(
+                    workers,
+                    mp_context=context,
+                    initializer=_start_worker,
+                    initargs=(parent, deathsig_fits(method)),
+                )
                 self._executor.submit(int).result()  # start every process now
             except BaseException:
                 self.close()
                 raise
+
+    def _allocate(self, size: int, *, inherited: bool) -> None:
+        token = secrets.token_hex(6)
+        if inherited:  # forked workers inherit the mapping: nothing named to leak
+            memory: shared_memory.SharedMemory | mmap.mmap = mmap.mmap(-1, size)
+            self._name = f"inherited-{token}"
+            _inherited[self._name] = memory
+            self._view = memoryview(memory)
+        else:
+            reap_unclaimed()
+            self._prefix = f"ssw{os.getpid():x}{token}"
+            self._owner = claim_prefix(self._prefix)
+            memory = shared_memory.SharedMemory(f"{self._prefix}_pool", create=True, size=size)
+            self._name = memory.name
+            self._view = memory.buf
+        self._memory = memory
 
     def __enter__(self) -> OrderedPool:
         return self
@@ -99,17 +137,24 @@ class OrderedPool:
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
-        if self._memory is not None:
-            self._memory.close()
-            self._memory.unlink()
-            self._memory = None
+        memory, self._memory = self._memory, None
+        if memory is not None:
+            _inherited.pop(self._name, None)
+            if isinstance(memory, mmap.mmap):
+                self._view.release()  # type: ignore[union-attr]
+                memory.close()
+            else:
+                memory.close()
+                memory.unlink()
+                release_prefix(self._prefix, self._owner)
+            self._view = None
 
     def take(self, ref: Ref) -> bytes:
         """The bytes of a sample a worker stored (valid until the next chunk is consumed)."""
         if type(ref) is bytes:
             return ref
         start, size = ref
-        return bytes(self._memory.buf[start : start + size])
+        return bytes(self._view[start : start + size])  # type: ignore[index]
 
     def map(
         self, function: Callable[[list, Any, Output], list], chunks: Iterable[list], options: Any
@@ -126,7 +171,7 @@ class OrderedPool:
         free = deque(range(self._slots))
         pending: deque[tuple[Future, int]] = deque()
         chunks = iter(chunks)
-        name = self._memory.name
+        name = self._name
         try:
             while True:
                 while free:
@@ -154,6 +199,9 @@ class OrderedPool:
                 future.cancel()
 
 
+#: Anonymous shared blocks by name, set before forking: forked workers find theirs here.
+_inherited: dict[str, mmap.mmap] = {}
+#: Named blocks a (non-forked) worker has attached, by name.
 _attached: dict[str, shared_memory.SharedMemory] = {}
 
 
@@ -165,6 +213,9 @@ def _run_in_slot(
     start: int,
     size: int,
 ) -> list:
+    inherited = _inherited.get(name)
+    if inherited is not None:
+        return function(chunk, options, Output(memoryview(inherited), start, size))
     memory = _attached.get(name)
     if memory is None:
         for old in _attached.values():  # a previous conversion's block
@@ -174,5 +225,6 @@ def _run_in_slot(
     return function(chunk, options, Output(memory.buf, start, size))
 
 
-def _ignore_sigint() -> None:
+def _start_worker(parent: int | None, deathsig: bool) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    bind_to_parent(parent, deathsig=deathsig)

@@ -26,6 +26,7 @@ from shardstream.errors import (
     WeightsError,
     WorkerDiedError,
 )
+from shardstream.format.integrity import md5_file
 from shardstream.load.chain import Loader
 from shardstream.load.plan import MEGABYTE
 from shardstream.order.samplers.global_order import epoch_order
@@ -477,7 +478,15 @@ def test_load_state_dict_checks_the_state(data):
     reader, _ = data
     loader = numbered(reader)
     state = loader.state_dict()
-    assert state == {"kind": "Loader", "sample_count": N, "seed": 5, "epoch": 0, "cursor": 0}
+    digest = f"md5:{md5_file(reader.path)}"
+    assert state == {
+        "kind": "Loader",
+        "sample_count": N,
+        "digest": digest,
+        "seed": 5,
+        "epoch": 0,
+        "cursor": 0,
+    }
     with pytest.raises(StateMismatchError, match="sample_count"):
         loader.query("select * where label = 1").load_state_dict(state)
     with pytest.raises(StateMismatchError, match="cursor"):

@@ -73,9 +73,14 @@ class LocalEngine:
                 try:
                     loaded = batch.future.result(self.timeout)
                 except FutureTimeout:
+                    # a hung sample's thread cannot be stopped: drop everything without waiting
+                    self.release()
                     raise LoaderTimeoutError(
-                        f"no batch within timeout={self.timeout} s: still loading "
-                        f"{describe_batch(self.work, batch.task)}"
+                        f"no batch within timeout={self.timeout} s: waiting for "
+                        f"{describe_batch(self.work, batch.task)}; its threads are left running "
+                        "(use num_workers > 0 to have hung samples stopped)",
+                        timeout=self.timeout,
+                        indices=tuple(int(i) for i in batch.task.indices),
                     ) from None
                 pending.popleft()
                 if isinstance(loaded, Failure):

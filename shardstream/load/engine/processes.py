@@ -23,6 +23,7 @@ from multiprocessing.connection import wait
 from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
+from ..._lifeline import deathsig_fits
 from ...errors import ConfigTypeError, LoaderTimeoutError, WorkerDiedError
 from .batches import Failure, describe_batch, describe_sample
 from .slots import SlotRing
@@ -152,7 +153,10 @@ class ProcessEngine:
         self._feeder = _Feeder()  # started after forking: the workers inherit no extra thread
 
     def _start_workers(self) -> None:
-        parent = os.getpid()
+        method = self.context.get_start_method()
+        # a forkserver child's parent is the server; the worker then watches whatever parent it has
+        parent = None if method == "forkserver" else os.getpid()
+        deathsig = deathsig_fits(method)
         for number in range(self.num_workers):
             task_read, task_write = self.context.Pipe(duplex=False)
             result_read, result_write = self.context.Pipe(duplex=False)
@@ -168,6 +172,7 @@ class ProcessEngine:
                     self.num_threads,
                     parent,
                     self.first_live,
+                    deathsig,
                 ),  # fmt: skip
                 name=f"shardstream-loader-{number}",
                 daemon=True,
@@ -228,6 +233,7 @@ class ProcessEngine:
             return
         self.closed = True
         self.stop_workers(graceful=False)
+        self.slots.shutdown()
 
     # ---- a run ---------------------------------------------------------------------------
     def run(
@@ -257,7 +263,7 @@ class ProcessEngine:
                 head = self.in_flight[self.order[0]]
                 deadline = None if self.timeout is None else start + self.timeout
                 while head.reply is None:
-                    self._receive(deadline)
+                    self._receive(deadline, head)
                 ticket = self.order.popleft()
                 del self.in_flight[ticket]
                 tree = self._deliver(head, stats, pin)
@@ -296,14 +302,17 @@ class ProcessEngine:
         worker.outstanding += 1
         self._feeder.send(worker.tasks, data)  # type: ignore[union-attr]  # set by start()
 
-    def _receive(self, deadline: float | None) -> None:
-        """Wait for replies (or a death) and file them under their tickets."""
+    def _receive(self, deadline: float | None, waiting: _InFlight | None = None) -> None:
+        """Wait for replies (or a death) and file them under their tickets.
+
+        ``waiting`` is the batch the consumer waits for, named if the deadline passes.
+        """
         timeout = None if deadline is None else max(0.0, deadline - time.perf_counter())
         pipes = {w.results: n for n, w in enumerate(self.workers)}
         sentinels = {w.process.sentinel: n for n, w in enumerate(self.workers)}
         ready = wait([*pipes, *sentinels], timeout)
         if not ready:
-            self._timed_out()
+            self._timed_out(waiting)
         for item in ready:
             if item in pipes:
                 try:
@@ -423,11 +432,19 @@ class ProcessEngine:
             tuple(indices),
         )
 
-    def _timed_out(self) -> None:
+    def _timed_out(self, waiting: _InFlight | None) -> None:
         doing = "; ".join(f"worker {n}: {self._doing(n)[0]}" for n in range(len(self.workers)))
+        indices: tuple[int, ...] = ()
+        what = "the batches in flight"
+        if waiting is not None:
+            indices = tuple(int(i) for i in waiting.task.indices)
+            what = describe_batch(self.work, waiting.task)
         self._fail()
         raise LoaderTimeoutError(
-            f"no batch within timeout={self.timeout} s ({doing}); the pool is closed"
+            f"no batch within timeout={self.timeout} s: waiting for {what}; still loading: "
+            f"{doing}; the worker processes are stopped and the pool is closed",
+            timeout=self.timeout,
+            indices=indices,
         )
 
 

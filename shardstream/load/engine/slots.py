@@ -5,7 +5,9 @@ segment whose names are predictable (``<prefix>_<slot>_<generation>``): a worker
 the slot too small for its batch creates the next generation itself, writes the batch there and
 reports the new name; the consumer then unlinks the old segment. Because the consumer knows the
 only name a worker may create for a slot, it can unlink everything on close, even segments made
-by a worker that was killed before it could report them.
+by a worker that was killed before it could report them. The prefix is claimed (see
+:func:`shardstream._lifeline.claim_prefix`): when the consumer and its workers are all killed,
+the resource tracker unlinks the segments, and if it was killed too, the next ring does.
 
 Batches are *lent*: the consumer's arrays are views into the slot (no copy-out), and the slot
 goes back to the free list only when the last of them is garbage collected. A consumer that holds
@@ -26,6 +28,7 @@ from multiprocessing import resource_tracker, shared_memory
 
 import numpy as np
 
+from ..._lifeline import claim_prefix, reap_unclaimed, release_prefix
 from ...errors import TransportError
 
 __all__ = ["SlotRing", "WorkerSlots", "grown_size", "map_segment", "unlink_segment"]
@@ -142,7 +145,9 @@ class SlotRing:
     """
 
     def __init__(self, count: int) -> None:
+        reap_unclaimed()  # segments of consumers killed before they could unlink them
         self.prefix = f"ss{os.getpid():x}{secrets.token_hex(3)}"
+        self._owner = claim_prefix(self.prefix)
         self._generation = [0] * count
         self._size = [0] * count
         self._map: list[mmap.mmap | None] = [None] * count
@@ -209,6 +214,12 @@ class SlotRing:
         whole = np.frombuffer(mapping, np.uint8)
         weakref.finalize(whole, self.release, slot)
         return whole
+
+    def shutdown(self) -> None:
+        """:meth:`close`, then give up the prefix's claim (the ring is not used again)."""
+        self.close()
+        owner, self._owner = self._owner, -1
+        release_prefix(self.prefix, owner)
 
     def close(self) -> None:
         """Unlink every segment of every slot, including grown ones nobody reported.

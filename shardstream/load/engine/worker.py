@@ -17,6 +17,7 @@ import sys
 from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
+from ..._lifeline import bind_to_parent
 from . import scratch
 from .batches import BatchRunner, Failure, describe_batch
 from .slots import WorkerSlots
@@ -37,8 +38,9 @@ def worker_main(
     cells: Any,
     batches: Any,
     num_threads: int,
-    parent_pid: int,
+    parent_pid: int | None,
     first_live_ticket: Any,
+    deathsig: bool = False,
 ) -> None:
     """Serve batch tasks until told to stop or the consumer goes away.
 
@@ -50,10 +52,19 @@ def worker_main(
         cells: shared int64 cells, ``num_threads`` per worker: the index each thread loads.
         batches: shared int64 cells, one per worker: the ticket of the batch in progress.
         num_threads: threads per batch.
-        parent_pid: the consumer's process id.
+        parent_pid: the process id this worker's parent must have (the consumer's), or
+            ``None`` for whatever parent it has now (a ``forkserver`` child).
         first_live_ticket: shared int64; tasks with a smaller ticket are cancelled.
+        deathsig: have the kernel kill this worker when its parent thread ends (see
+            :func:`~shardstream._lifeline.deathsig_fits`).
+
+    The worker dies with its parent, also while a sample's transform hangs: the kernel kills
+    it (``deathsig``) or a watchdog thread does within 0.1 s (see :mod:`shardstream._lifeline`).
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if parent_pid is None:
+        parent_pid = os.getppid()
+    bind_to_parent(parent_pid, deathsig=deathsig)
     scratch.enable()  # every batch is copied into a slot before the next is collated
     # parallelism comes from the worker processes and their threads: native libraries' own
     # thread pools would only oversubscribe the cores

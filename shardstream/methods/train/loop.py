@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from ...errors import CheckpointError, ConfigError
+from ...errors import CheckpointError, ConfigError, StateMismatchError
 from ..dino import DINO, WarmupCosine
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import DinoTrainConfig
@@ -141,6 +141,8 @@ def train_dino(
 
     Raises:
         CheckpointError: ``resume`` names an unusable checkpoint, or one of another run.
+        StateMismatchError: the checkpoint was saved over another data set (its content
+            digest differs from the one at the dataset path; the message names both).
         MissingDependencyError: timm is not installed.
     """
     context = DistributedContext.from_environment(config.device)
@@ -237,6 +239,8 @@ class _Run:
             self.scaler.load_state_dict(state["scaler"])
             self.loader.load_state_dict(state["loader"][self.context.rank])
             set_rng_state(state["rng"][self.context.rank])
+        except StateMismatchError as error:  # e.g. another data set at the dataset path
+            raise StateMismatchError(f"checkpoint {path}: {error}") from error
         except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as error:
             raise CheckpointError(
                 f"checkpoint {path}: cannot be restored ({type(error).__name__}: {error})"
