@@ -36,7 +36,9 @@ import contextlib
 import hashlib
 import io
 import os
+import resource
 import shutil
+import statistics
 import sys
 import tarfile
 import time
@@ -118,6 +120,13 @@ def ilsvrc2012_sources(demo: object, indir: Path) -> int:
     return count
 
 
+def _cpu_seconds() -> float:
+    """User + system CPU seconds of this process and its reaped children (pool workers)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def _add_member(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     info = tarfile.TarInfo(name)
     info.size = len(data)
@@ -135,7 +144,7 @@ def datadings_ilsvrc2012(indir: Path, outdir: Path) -> None:
         split: {"path": str(indir / f"ILSVRC2012_img_{split}.tar")} for split in ("train", "val")
     }
     args = argparse.Namespace(compress=None, subsampling="422", threads=1)
-    with contextlib.redirect_stderr(io.StringIO()):
+    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
         ILSVRC2012_write.write_sets(files, str(outdir), args)
 
 
@@ -162,8 +171,23 @@ def ilsvrc2012_row(demo: object, workdir: Path, write_dir: Path, repeats: int) -
         flush=True,
     )
     theirs, ours = write_dir / "ilsvrc2012-datadings", write_dir / "ilsvrc2012-shardstream"
-    dd = measure(lambda: datadings_ilsvrc2012(indir, theirs), items=count, repeats=repeats)
-    ss = measure(lambda: shardstream_ilsvrc2012(indir, ours), items=count, repeats=repeats)
+    cpu: dict[str, list[float]] = {"datadings": [], "shardstream": []}
+
+    def timed_cpu(name: str, run: object) -> None:
+        before = _cpu_seconds()
+        run()
+        cpu[name].append(_cpu_seconds() - before)
+
+    dd = measure(
+        lambda: timed_cpu("datadings", lambda: datadings_ilsvrc2012(indir, theirs)),
+        items=count,
+        repeats=repeats,
+    )
+    ss = measure(
+        lambda: timed_cpu("shardstream", lambda: shardstream_ilsvrc2012(indir, ours)),
+        items=count,
+        repeats=repeats,
+    )
     same = all(
         (theirs / name).read_bytes() == (ours / name).read_bytes()
         for name in ("train.msgpack", "val.msgpack")
@@ -172,7 +196,10 @@ def ilsvrc2012_row(demo: object, workdir: Path, write_dir: Path, repeats: int) -
         f"   datadings: median {dd.median:.2f} s (min {min(dd.seconds):.2f}, max "
         f"{max(dd.seconds):.2f}); shardstream: median {ss.median:.2f} s (min "
         f"{min(ss.seconds):.2f}, max {max(ss.seconds):.2f}); ratio {dd.median / ss.median:.2f}x; "
-        f"outputs {'byte-identical' if same else 'DIFFER'}",
+        f"outputs {'byte-identical' if same else 'DIFFER'}\n"
+        f"   CPU seconds per run (this process and its workers; median): datadings "
+        f"{statistics.median(cpu['datadings']):.2f}, shardstream "
+        f"{statistics.median(cpu['shardstream']):.2f}; 1-min load average at the end {os.getloadavg()[0]:.1f}",
         flush=True,
     )
     shutil.rmtree(theirs, ignore_errors=True)
