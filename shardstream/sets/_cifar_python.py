@@ -138,7 +138,17 @@ def read_batch(data: bytes, where: str) -> dict:
         loaded = _RestrictedUnpickler(io.BytesIO(data), encoding="bytes").load()
     except _Refused as e:
         raise UnsafeDataError(where, str(e)) from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError) as e:
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        IndexError,
+        KeyError,
+        AttributeError,
+        OverflowError,
+        RecursionError,
+    ) as e:
         raise DatasetFormatError(where, f"not a readable batch pickle: {e}") from None
     if not isinstance(loaded, dict):
         raise DatasetFormatError(where, f"holds a {type(loaded).__name__}, not a batch dict")
@@ -290,7 +300,9 @@ def _array(value: _ArrayState, where: str) -> np.ndarray:
     _, shape, dtype, fortran, raw = state
     if not isinstance(dtype, _DtypeState) or dtype.descr.lstrip("<>|=") not in _INTEGER_KINDS:
         raise DatasetFormatError(where, "holds a numpy array that is no plain integer array")
-    if not isinstance(raw, bytes) or not all(type(n) is int and n >= 0 for n in shape):
+    if not isinstance(shape, tuple) or not all(type(n) is int and n >= 0 for n in shape):
+        raise DatasetFormatError(where, "holds a numpy array whose shape is no tuple of sizes")
+    if not isinstance(raw, bytes):
         raise DatasetFormatError(where, "holds a numpy array whose data is not raw bytes")
     order = dtype.order if dtype.order in "<>" else "|"
     kind = np.dtype(order + dtype.descr.lstrip("<>|="))

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from shardstream.errors import DatasetFormatError, UnsafeDataError
@@ -229,3 +231,73 @@ class _Touch:
 
     def __reduce__(self) -> tuple:
         return (Path.touch, (Path(self.path),))
+
+
+_VALID = py2_pickle(
+    {
+        "data": np.arange(2 * 3072, dtype=np.uint32).astype(np.uint8).reshape(2, 3072),
+        "labels": [1, 2],
+        "filenames": ["a.png", "b.png"],
+        "shape": (2, [3]),
+    }
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    edits=st.lists(
+        st.tuples(st.integers(0, len(_VALID) - 1), st.integers(0, 255), st.sampled_from("rid")),
+        min_size=1,
+        max_size=4,
+    ),
+    cut=st.integers(1, len(_VALID)),
+)
+def test_read_batch_on_damaged_pickles_returns_or_raises_a_format_error(edits, cut) -> None:
+    data = bytearray(_VALID[:cut])
+    for position, value, how in edits:
+        position = min(position, len(data))
+        if how == "r" and position < len(data):
+            data[position] = value
+        elif how == "i":
+            data.insert(position, value)
+        elif position < len(data):
+            del data[position]
+    try:
+        loaded = _cifar_python.read_batch(bytes(data), "archive:member")
+    except DatasetFormatError as e:  # UnsafeDataError is one too
+        assert str(e).startswith("archive:member: ")
+    else:
+        assert isinstance(loaded, dict)
+
+
+def test_read_batch_refuses_a_malformed_array_state() -> None:
+    good = py2_pickle({"x": np.zeros((2, 2), dtype=np.uint8)})
+    # the shape tuple (2, 2) pickled as two BININT1 and TUPLE2: make it a bare int (drop a size)
+    bad = good.replace(b"K\x02K\x02\x86", b"K\x02", 1)
+    assert bad != good
+    with pytest.raises(DatasetFormatError, match="archive:member: .* shape is no tuple of sizes"):
+        _cifar_python.read_batch(bad, "archive:member")
+
+
+def test_datadings_layout_refuses_split_and_conflicting_indirs(cifar10_dir: Path) -> None:
+    def run(*argv: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "shardstream", "write", "CIFAR10", *argv, "--quiet"]
+        return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+    result = run(str(cifar10_dir), "-s", "--split", "test")
+    assert result.returncode == 1
+    assert "--split needs the earlier layout (--layout)" in result.stderr
+    result = run(str(cifar10_dir), "--indir", "/elsewhere")
+    assert result.returncode == 1
+    assert f"--indir /elsewhere and INDIR {cifar10_dir} differ" in result.stderr
+
+
+def test_help_names_the_source_file_and_the_keys() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "shardstream", "write", "cifar100", "--help"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "cifar-100-python.tar.gz  md5 eb9058c3a382ffc7106e4002c42a8d85" in result.stdout
+    assert "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz" in result.stdout
+    assert "coarse_label" in result.stdout and "--layout {datadings,binary}" in result.stdout
