@@ -7,7 +7,8 @@ and writes ``train.msgpack`` and ``val.msgpack``. Samples are ``{"key": "n014407
 synset's index in datadings' synset list (sorted wnids); validation labels come from the list
 datadings ships (no devkit needed).
 
-Images are checked as datadings checks them (verify_image): every image is decoded; a
+Images are checked as datadings checks them (shardstream.sets._verify_jpeg): every image is
+decoded; a
 JPEG is kept byte for byte unless it is CMYK (re-encoded as RGB, quality 98, 4:4:4); what
 simplejpeg cannot decode (the PNG among the train images) is read with Pillow and re-encoded.
 ``--compress Q`` re-encodes every image of at least half of 500 x 375 pixels at quality Q,
@@ -26,8 +27,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import gzip
-import io
 import lzma
 import os
 import tarfile
@@ -36,12 +35,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from ..errors import BadSourceError, DatasetFormatError, ImageDecodeError, LabelError
+from ..errors import DatasetFormatError, LabelError
 from ..write.conversion import Item
 from ..write.loaders import read_file_range
 from . import _datadings, _layouts, imagenet
+from ._verify_jpeg import verify_image
 from .sources import SourceFile
 
 __all__ = [
@@ -55,7 +53,6 @@ __all__ = [
     "label_names",
     "synset_words",
     "val_labels",
-    "verify_image",
 ]
 
 NAME = "ILSVRC2012"
@@ -93,7 +90,6 @@ FIELDS = (
 """The sample's keys, in order."""
 
 _SPLITS = ("train", "val")
-_TARGET = 3 * 375 * 500
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -191,74 +187,6 @@ def val_labels() -> dict[str, int]:
     return {name: int(label) for name, label in pairs}
 
 
-def verify_image(
-    data: bytes,
-    quality: int | None = None,
-    short_side: int = 375,
-    long_side: int = 500,
-    colorsubsampling: str = "422",
-) -> bytes | None:
-    """An image as datadings' ILSVRC2012 writer stores it (its ``verify_image``, same results).
-
-    The image is decoded with simplejpeg to at least ``long_side`` x ``short_side``; a JPEG is
-    returned unchanged unless it is CMYK or ``quality`` is given and it decodes to more than
-    half of ``3 * short_side * long_side`` values. Otherwise (and for what simplejpeg cannot
-    decode, read with Pillow) it is re-encoded as JPEG (quality 98 if none is given; 4:4:4 for
-    small images or without ``quality``), downscaled first when larger than 1.5 times the
-    target. gzip-compressed images are unpacked first; ``None`` when that fails (as datadings).
-
-    Args:
-        data: the image file's bytes.
-        quality: JPEG quality for re-encoding (datadings' ``--compress``).
-        short_side, long_side: the target size.
-        colorsubsampling: simplejpeg's subsampling for re-encoded big images.
-
-    Raises:
-        ImageDecodeError: neither simplejpeg nor Pillow can read the image (datadings fails
-            there).
-    """
-    from PIL import Image, UnidentifiedImageError
-    from simplejpeg import decode_jpeg, decode_jpeg_header, encode_jpeg
-
-    target = 3 * short_side * long_side
-    try:
-        h, w, colorspace, _ = decode_jpeg_header(data)
-        im = decode_jpeg(
-            data,
-            min_width=short_side if w < h else long_side,
-            min_height=short_side if h < w else long_side,
-        )
-        compress = quality is not None and im.size > 0.5 * target
-    except ValueError as first:
-        try:
-            im = np.array(Image.open(io.BytesIO(data)).convert("RGB"))
-            colorspace = "RGB"
-            compress = True
-        except UnidentifiedImageError as second:
-            if data[:2] == b"\x1f\x8b":
-                try:
-                    with gzip.open(io.BytesIO(data)) as unpacked:
-                        inner = unpacked.read()
-                except OSError:
-                    return None
-                return verify_image(inner, quality, short_side, long_side, colorsubsampling)
-            raise ImageDecodeError(
-                f"not an image simplejpeg or Pillow reads ({first}; {second})"
-            ) from None
-    if colorspace == "CMYK" or compress:
-        if quality is None:
-            quality = 98
-        if not compress or im.size <= 0.5 * target:
-            colorsubsampling = "444"
-        if im.size > target * 1.5:
-            h, w = im.shape[:2]
-            ratio = long_side / max(h, w)
-            h, w = int(round(ratio * h)), int(round(ratio * w))
-            im = np.array(Image.fromarray(im, "RGB").resize((w, h), resample=Image.LANCZOS))
-        return encode_jpeg(im, quality=quality, colorsubsampling=colorsubsampling)
-    return data
-
-
 # --- helpers -------------------------------------------------------------------------------------
 
 
@@ -333,11 +261,9 @@ def _item(
 def _sample(
     where: str, path: str, offset: int, size: int, label: int, quality: Any, subsampling: str
 ) -> dict:
-    data = read_file_range(path, offset, size)
-    try:
-        image = verify_image(data, quality, colorsubsampling=subsampling)
-    except ImageDecodeError as e:
-        raise BadSourceError(where, e.problem) from None
+    image = verify_image(
+        read_file_range(path, offset, size), where, quality=quality, colorsubsampling=subsampling
+    )
     return {"image": image, "label": label}
 
 

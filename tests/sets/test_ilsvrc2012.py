@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from shardstream.errors import ImageDecodeError
 from shardstream.sets import ilsvrc2012
 
 from .datadings_oracle import compare_with_datadings, read_samples
@@ -138,16 +137,6 @@ def test_imagenet_is_another_name_for_it(indir: Path, tmp_path: Path) -> None:
     assert not list(out.glob("*.labels.txt"))
 
 
-def test_verify_image_refuses_what_nothing_reads() -> None:
-    with pytest.raises(ImageDecodeError, match="not an image simplejpeg or Pillow reads"):
-        ilsvrc2012.verify_image(b"no image at all")
-    assert ilsvrc2012.verify_image(b"\x1f\x8b" + b"broken gzip") is None  # datadings: None
-    plain = jpeg(3)
-    import gzip
-
-    assert ilsvrc2012.verify_image(gzip.compress(plain)) == plain
-
-
 def test_an_unreadable_image_is_skipped_with_on_error_skip(tmp_path: Path) -> None:
     write_tar(
         tmp_path / "ILSVRC2012_img_train.tar",
@@ -158,7 +147,7 @@ def test_an_unreadable_image_is_skipped_with_on_error_skip(tmp_path: Path) -> No
                "-s", "--quiet", "--workers", "1"]  # fmt: skip
     failed = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert failed.returncode == 1
-    assert "n01440764.tar/b.JPEG: not an image simplejpeg or Pillow reads" in failed.stderr
+    assert "n01440764.tar/b.JPEG: not an image simplejpeg or Pillow can read" in failed.stderr
     result = subprocess.run(
         [*command, "--on-error", "skip"], capture_output=True, text=True, timeout=120
     )
