@@ -1,13 +1,13 @@
 """``shardstream write CIFAR10``: CIFAR-10, as datadings writes it.
 
 Reads ``cifar-10-python.tar.gz`` in place (its batch pickles are read without running code: see
-:mod:`shardstream.sets._cifar_python`) and writes ``train.msgpack`` (data_batch_1 to 5) and
+shardstream.sets._cifar_python) and writes ``train.msgpack`` (data_batch_1 to 5) and
 ``test.msgpack``. Samples are ``{"key": "leptodactylus_pentadactylus_s_000004.png", "image":
 <PNG bytes>, "label": 0-9}``; the PNG is Pillow's with ``optimize=True``, as datadings writes it.
 
 ``--layout binary`` writes shardstream's earlier files instead, from ``cifar-10-binary.tar.gz``:
 ``OUTDIR/cifar10-train.msgpack`` and ``cifar10-test.msgpack`` (plus ``.labels.txt``), keys
-``"train/000123"`` (see :mod:`shardstream.sets._cifar`).
+``"train/000123"`` (see shardstream.sets._cifar).
 
 See https://www.cs.toronto.edu/~kriz/cifar.html
 """

@@ -1,14 +1,14 @@
 """``shardstream write CIFAR100``: CIFAR-100, as datadings writes it.
 
 Reads ``cifar-100-python.tar.gz`` in place (its batch pickles are read without running code: see
-:mod:`shardstream.sets._cifar_python`) and writes ``train.msgpack`` and ``test.msgpack``.
+shardstream.sets._cifar_python) and writes ``train.msgpack`` and ``test.msgpack``.
 Samples are ``{"key": "bos_taurus_s_000507.png", "image": <PNG bytes>, "label": <fine label
 0-99>, "coarse_label": <0-19>}``. As datadings does, a file name that occurs again in the same
 split gets its count appended (``"name.png2"``).
 
 ``--layout binary`` writes shardstream's earlier files instead, from ``cifar-100-binary.tar.gz``:
 ``OUTDIR/cifar100-train.msgpack`` and ``cifar100-test.msgpack`` (plus ``.labels.txt``), keys
-``"train/000123"`` (see :mod:`shardstream.sets._cifar`).
+``"train/000123"`` (see shardstream.sets._cifar).
 
 See https://www.cs.toronto.edu/~kriz/cifar.html
 """
