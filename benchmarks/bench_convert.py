@@ -14,6 +14,14 @@ On one demo image set (generated once, cached under ``--workdir``), side by side
   writer), and plain JPEG decoding (simplejpeg, or Pillow without it) with 1 and 2 threads, whose
   speed-up is what a second core can give image work on this machine.
 
+The ILSVRC2012 row (``--ilsvrc2012-only`` runs just it): the same demo images laid out as
+``ILSVRC2012_img_train.tar`` (one ``<wnid>.tar`` per class inside one tar; plus a 10-image
+``ILSVRC2012_img_val.tar``, since both writers need it), converted by datadings' own ILSVRC2012
+writer (``write_sets`` as ``datadings-write ILSVRC2012 -s`` calls it, one thread: its default)
+and by ``shardstream write ILSVRC2012 INDIR -o OUT -y -s`` (default workers), in one run; the
+two outputs must be byte-identical. Both decode every image (datadings' check), so this row
+measures reading, checking and writing. Target >= 1.5x.
+
 FFCV's writer, which always re-encodes, is not installed here; its rate on this machine (~770
 samples/s, from issue 3) is the peer of the absolute transcoding rate. Targets: >= 1.5x datadings
 without transcoding; the 1 -> 2 worker speed-up of transcoding >= 90 % of the decoder's 1 -> 2
@@ -24,10 +32,15 @@ one, so disk speed does not blur the CPU work being compared. Medians of ``--rep
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
+import io
 import os
+import resource
 import shutil
+import statistics
 import sys
+import tarfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -69,6 +82,136 @@ def shardstream_write(root: Path, output: Path, workers: int | None, **transcode
         progress=False,
         **transcode,
     ).workers
+
+
+ILSVRC2012_VAL_IMAGES = 10  # datadings' writer needs the val tar too
+
+
+def ilsvrc2012_sources(demo: object, indir: Path) -> int:
+    """Lay the demo images out as ILSVRC2012's tars in ``indir`` (kept when already there).
+
+    Class ``i`` becomes the ``i``-th synset of datadings' list; each class tar holds its images
+    as ``<wnid>_<n>.JPEG``. Returns the number of images in both tars.
+    """
+    from shardstream.sets.ilsvrc2012 import synset_words
+
+    wnids = list(synset_words())
+    train, val = indir / "ILSVRC2012_img_train.tar", indir / "ILSVRC2012_img_val.tar"
+    count = len(demo.paths) + ILSVRC2012_VAL_IMAGES
+    if train.exists() and val.exists():
+        return count
+    indir.mkdir(parents=True, exist_ok=True)
+    by_class: dict[int, list[Path]] = {}
+    for path, label in zip(demo.paths, demo.labels, strict=True):
+        by_class.setdefault(label, []).append(path)
+    with tarfile.open(str(train) + ".tmp", "w") as outer:
+        for label, paths in sorted(by_class.items()):
+            wnid = wnids[label]
+            inner = io.BytesIO()
+            with tarfile.open(fileobj=inner, mode="w") as tar:
+                for number, path in enumerate(paths):
+                    tar.add(path, arcname=f"{wnid}_{number}.JPEG")
+            _add_member(outer, f"{wnid}.tar", inner.getvalue())
+    with tarfile.open(str(val) + ".tmp", "w") as tar:
+        for number, path in enumerate(demo.paths[:ILSVRC2012_VAL_IMAGES], start=1):
+            tar.add(path, arcname=f"ILSVRC2012_val_{number:08d}.JPEG")
+    os.replace(str(train) + ".tmp", train)
+    os.replace(str(val) + ".tmp", val)
+    return count
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU seconds of this process and its reaped children (pool workers)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _add_member(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    tar.addfile(info, io.BytesIO(data))
+
+
+def datadings_ilsvrc2012(indir: Path, outdir: Path) -> None:
+    """datadings' own ILSVRC2012 writer, as ``datadings-write ILSVRC2012 INDIR -o OUT -s`` runs
+    it after locating the files (its progress bar is silenced)."""
+    from datadings.sets import ILSVRC2012_write
+
+    shutil.rmtree(outdir, ignore_errors=True)  # its FileWriter would ask before overwriting
+    outdir.mkdir(parents=True)
+    files = {
+        split: {"path": str(indir / f"ILSVRC2012_img_{split}.tar")} for split in ("train", "val")
+    }
+    args = argparse.Namespace(compress=None, subsampling="422", threads=1)
+    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+        ILSVRC2012_write.write_sets(files, str(outdir), args)
+
+
+def shardstream_ilsvrc2012(indir: Path, outdir: Path, workers: int | None = None) -> None:
+    """``shardstream write ILSVRC2012 INDIR -o OUT -y -s --quiet``, in process."""
+    from shardstream.cli import main
+
+    argv = ["write", "ILSVRC2012", str(indir), "-o", str(outdir), "-y", "-s", "--quiet"]
+    argv += [] if workers is None else ["--workers", str(workers)]
+    with contextlib.redirect_stdout(io.StringIO()):
+        if main(argv) != 0:
+            raise RuntimeError("shardstream write ILSVRC2012 failed")
+
+
+def ilsvrc2012_row(demo: object, workdir: Path, write_dir: Path, repeats: int) -> Row:
+    """Time both ILSVRC2012 writers on the demo images; print medians, spread and the ratio."""
+    indir = workdir / f"ilsvrc2012-{len(demo.paths)}"
+    started = time.perf_counter()
+    count = ilsvrc2012_sources(demo, indir)
+    print(
+        f"ILSVRC2012 layout: {len(demo.paths):,} train images in "
+        f"{len({*demo.labels})} class tars + {ILSVRC2012_VAL_IMAGES} val images under {indir} "
+        f"(ready in {time.perf_counter() - started:.0f} s)",
+        flush=True,
+    )
+    theirs, ours = write_dir / "ilsvrc2012-datadings", write_dir / "ilsvrc2012-shardstream"
+    cpu: dict[str, list[float]] = {"datadings": [], "shardstream": []}
+
+    def timed_cpu(name: str, run: object) -> None:
+        before = _cpu_seconds()
+        run()
+        cpu[name].append(_cpu_seconds() - before)
+
+    dd = measure(
+        lambda: timed_cpu("datadings", lambda: datadings_ilsvrc2012(indir, theirs)),
+        items=count,
+        repeats=repeats,
+    )
+    ss = measure(
+        lambda: timed_cpu("shardstream", lambda: shardstream_ilsvrc2012(indir, ours)),
+        items=count,
+        repeats=repeats,
+    )
+    same = all(
+        (theirs / name).read_bytes() == (ours / name).read_bytes()
+        for name in ("train.msgpack", "val.msgpack")
+    )
+    print(
+        f"   datadings: median {dd.median:.2f} s (min {min(dd.seconds):.2f}, max "
+        f"{max(dd.seconds):.2f}); shardstream: median {ss.median:.2f} s (min "
+        f"{min(ss.seconds):.2f}, max {max(ss.seconds):.2f}); ratio {dd.median / ss.median:.2f}x; "
+        f"outputs {'byte-identical' if same else 'DIFFER'}\n"
+        f"   CPU seconds per run (this process and its workers; median): datadings "
+        f"{statistics.median(cpu['datadings']):.2f}, shardstream "
+        f"{statistics.median(cpu['shardstream']):.2f}; 1-min load average at the end {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
+    shutil.rmtree(theirs, ignore_errors=True)
+    shutil.rmtree(ours, ignore_errors=True)
+    return Row(
+        "ILSVRC2012 train tar (peer: datadings' writer)",
+        dd.items_per_s,
+        ss.items_per_s,
+        "samples/s",
+        target=1.5,
+        note=f"{os.cpu_count()} cores" + ("" if same else "; outputs DIFFER"),
+    )
 
 
 def decode_rate(images: list[bytes], threads: int, repeats: int) -> float:
@@ -138,6 +281,9 @@ def main(argv: list[str] | None = None) -> int:
         help="where timed outputs go (default: tmpfs /dev/shm, else --workdir)",
     )
     parser.add_argument("--no-transcode", action="store_true", help="skip the transcoding rows")
+    parser.add_argument(
+        "--ilsvrc2012-only", action="store_true", help="run only the ILSVRC2012 layout row"
+    )
     args = parser.parse_args(argv)
     repeats = args.repeats
     import datadings
@@ -158,6 +304,11 @@ def main(argv: list[str] | None = None) -> int:
     count, nbytes = len(demo.paths), demo.total_bytes
 
     table = Table(f"conversion of {count:,} images: shardstream / peer", "peer")
+    if args.ilsvrc2012_only:
+        table.header()
+        table.add(ilsvrc2012_row(demo, args.workdir, write_dir, repeats))
+        shutil.rmtree(write_dir, ignore_errors=True)
+        return 0
     table.header()
     md5 = md5_rate(list(demo.paths), repeats)
     table.add(Row("md5 alone over the image bytes (bound)", None, md5, "MB/s"))
@@ -196,6 +347,8 @@ def main(argv: list[str] | None = None) -> int:
             note="info",
         )
     )
+
+    table.add(ilsvrc2012_row(demo, args.workdir, write_dir, repeats))
 
     if not args.no_transcode:
         transcode = {"max_side": 512, "quality": 90}

@@ -91,6 +91,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         datadings = _datadings.is_datadings_set(module)
         sub = formats.add_parser(
             name,
+            aliases=list(getattr(module, "ALIASES", ())),
             help=doc.splitlines()[0].split(": ", 1)[-1],
             description=_datadings.describe(module) if datadings else doc,
             formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -1,5 +1,8 @@
 """CIFAR-10 and CIFAR-100 read straight from the official binary-version ``.tar.gz`` archives.
 
+This is ``shardstream write CIFAR10 --layout binary`` (and ``CIFAR100``): shardstream's earlier
+files. The default layout is datadings' (see :mod:`shardstream.sets._cifar_python`).
+
 The binary version stores fixed-size records with no pickles: CIFAR-10 records are one label byte
 and 3,072 pixel bytes, CIFAR-100 records a coarse label byte, a fine label byte and 3,072 pixel
 bytes. The pixels are three 32 x 32 planes, red then green then blue, each row-major. Label names

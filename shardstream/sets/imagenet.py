@@ -1,4 +1,7 @@
-"""``shardstream write imagenet``: ILSVRC2012 (ImageNet-1k) read straight from its tar files.
+"""``shardstream write ILSVRC2012 --layout shardstream``: shardstream's earlier ImageNet-1k files.
+
+(The default of ``shardstream write ILSVRC2012`` / ``imagenet`` is datadings' layout: see
+:mod:`shardstream.sets.ilsvrc2012`. This module is no converter of its own any more.)
 
 Sources, looked for in ``--indir``:
 
@@ -54,7 +57,6 @@ from ..write.loaders import read_file_range, unsafe_reason
 from .sources import SourceFile, add_source_arguments, sources_from_args
 
 __all__ = [
-    "NAME",
     "SOURCES",
     "TRAIN_SOURCE",
     "VAL_SOURCE",
@@ -66,9 +68,6 @@ __all__ = [
     "read_val_labels",
     "read_devkit_val_labels",
 ]
-
-NAME = "imagenet"
-"""The converter's name on the command line."""
 
 _BASE_URL = "https://image-net.org/data/ILSVRC/2012/"
 _LOGIN_NOTE = (

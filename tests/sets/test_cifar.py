@@ -1,4 +1,5 @@
-"""CIFAR-10 / CIFAR-100 converters on small archives with the official binary layouts."""
+"""CIFAR10 / CIFAR100 with ``--layout binary`` (shardstream's earlier files) on small archives with
+the official binary layouts. The default, datadings' layout, is tested in test_cifar_datadings.py."""
 
 from __future__ import annotations
 
@@ -45,7 +46,15 @@ TRAIN_BATCHES = [f"cifar-10-batches-bin/data_batch_{i}.bin" for i in range(1, 6)
 def parse(module, *argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     module.add_arguments(parser)
-    return parser.parse_args(argv)
+    return parser.parse_args(["--layout", "binary", *argv])
+
+
+def legacy_items(module, args: argparse.Namespace) -> dict:
+    """``module.items(args)`` by split name (the output files are ``<name>-<split>.msgpack``)."""
+    prefix = f"{module.NAME.lower()}-"
+    splits = module.items(args)
+    assert all(name.startswith(prefix) and name.endswith(".msgpack") for name in splits)
+    return {name[len(prefix) : -len(".msgpack")]: items for name, items in splits.items()}
 
 
 @pytest.fixture(scope="module")
@@ -69,15 +78,15 @@ def decode_png(data: bytes) -> np.ndarray:
 
 
 def test_module_attributes():
-    assert (cifar10.NAME, cifar100.NAME) == ("cifar10", "cifar100")
-    assert [(s.name, s.md5, s.url) for s in cifar10.SOURCES] == [
+    assert (cifar10.NAME, cifar100.NAME) == ("CIFAR10", "CIFAR100")
+    assert [(s.name, s.md5, s.url) for s in [_cifar.CIFAR10_LAYOUT.source]] == [
         (
             C10,
             "c32a1d4ab5d03f1284b67883e8d87530",
             "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
         )
     ]
-    assert [(s.name, s.md5, s.url) for s in cifar100.SOURCES] == [
+    assert [(s.name, s.md5, s.url) for s in [_cifar.CIFAR100_LAYOUT.source]] == [
         (
             C100,
             "03b5dce01913d631647c71ecec9e9cb8",
@@ -89,7 +98,7 @@ def test_module_attributes():
 def test_cifar10_items_keys_labels_pixels(cifar10_dir):
     directory, members, md5 = cifar10_dir
     args = parse(cifar10, "--indir", str(directory), "--md5", f"{C10}={md5}")
-    splits = cifar10.items(args)
+    splits = legacy_items(cifar10, args)
     assert list(splits) == ["train", "test"]
     assert (len(splits["train"]), len(splits["test"])) == (125, 25)
     train = list(splits["train"])
@@ -121,7 +130,7 @@ def test_cifar10_label_names(cifar10_dir):
 def test_item_load_is_picklable_and_small(cifar10_dir):
     directory, _, md5 = cifar10_dir
     args = parse(cifar10, "--indir", str(directory), "--md5", f"{C10}={md5}", "--split", "test")
-    item = next(iter(cifar10.items(args)["test"]))
+    item = next(iter(legacy_items(cifar10, args)["test"]))
     payload = pickle.dumps(item.load)
     assert len(payload) < 3300  # the 3,072 pixel bytes and the function's name
     assert pickle.loads(payload)() == item.load()
@@ -130,7 +139,7 @@ def test_item_load_is_picklable_and_small(cifar10_dir):
 def test_split_option_and_repeated_iteration(cifar10_dir):
     directory, _, md5 = cifar10_dir
     args = parse(cifar10, "--indir", str(directory), "--md5", f"{C10}={md5}", "--split", "test")
-    splits = cifar10.items(args)
+    splits = legacy_items(cifar10, args)
     assert list(splits) == ["test"]
     first = [(item.key, item.label, item.load()) for item in splits["test"]]
     second = [(item.key, item.label, item.load()) for item in splits["test"]]
@@ -141,7 +150,7 @@ def test_split_option_and_repeated_iteration(cifar10_dir):
 def test_cifar100_fine_and_coarse_labels(cifar100_dir):
     directory, members, md5 = cifar100_dir
     args = parse(cifar100, "--indir", str(directory), "--md5", f"{C100}={md5}")
-    splits = cifar100.items(args)
+    splits = legacy_items(cifar100, args)
     assert (len(splits["train"]), len(splits["test"])) == (30, 20)
     for split, count in (("train", 30), ("test", 20)):
         records = members[f"cifar-100-binary/{split}.bin"]
@@ -160,7 +169,7 @@ def test_cifar100_fine_and_coarse_labels(cifar100_dir):
 def test_official_md5_is_checked_by_default(cifar10_dir):
     directory, _, md5 = cifar10_dir
     with pytest.raises(SourceChecksumError) as info:
-        cifar10.items(parse(cifar10, "--indir", str(directory)))
+        legacy_items(cifar10, parse(cifar10, "--indir", str(directory)))
     error = info.value
     assert (error.expected, error.actual) == ("c32a1d4ab5d03f1284b67883e8d87530", md5)
     assert str(error).startswith(
@@ -171,13 +180,13 @@ def test_official_md5_is_checked_by_default(cifar10_dir):
 def test_skip_verification_trusts_the_archive(cifar10_dir):
     directory, _, _ = cifar10_dir
     args = parse(cifar10, "--indir", str(directory), "--skip-verification", "--split", "test")
-    assert len(cifar10.items(args)["test"]) == 25
+    assert len(legacy_items(cifar10, args)["test"]) == 25
 
 
 def test_missing_archive_says_how_to_get_it(tmp_path, monkeypatch):
     monkeypatch.delenv("SHARDSTREAM_MIRROR", raising=False)
     with pytest.raises(SourceNotFoundError) as info:
-        cifar100.items(parse(cifar100, "--indir", str(tmp_path)))
+        legacy_items(cifar100, parse(cifar100, "--indir", str(tmp_path), "--no-download"))
     assert str(info.value) == (
         f"{tmp_path / C100}: {C100} is not in {tmp_path}: pass --download to fetch it from "
         f"https://www.cs.toronto.edu/~kriz/{C100}, or put a copy there"
@@ -198,7 +207,7 @@ def test_download_from_local_mirror(tmp_path, cifar10_dir):
             "--md5",
             f"{C10}={md5}",
         )
-        splits = cifar10.items(args)
+        splits = legacy_items(cifar10, args)
         assert server.requests == [f"/files/{C10}"]
     assert listing(indir) == [C10]
     assert md5_of(indir / C10) == md5
@@ -210,7 +219,9 @@ def test_download_of_a_wrong_archive_fails_and_saves_nothing(tmp_path, cifar10_d
     served, _, _ = cifar10_dir
     indir = tmp_path / "indir"
     with serving(served) as server, pytest.raises(SourceChecksumError) as info:
-        cifar10.items(parse(cifar10, "--indir", str(indir), "--download", "--mirror", server.url()))
+        legacy_items(
+            cifar10, parse(cifar10, "--indir", str(indir), "--download", "--mirror", server.url())
+        )
     assert info.value.expected == "c32a1d4ab5d03f1284b67883e8d87530"
     assert listing(indir) == []
 
@@ -236,7 +247,7 @@ def cifar10_members(**changes: bytes | None) -> dict[str, bytes]:
 
 
 def items_of(path):
-    return cifar10.items(parse(cifar10, "--indir", str(path.parent), "--skip-verification"))
+    return legacy_items(cifar10, parse(cifar10, "--indir", str(path.parent), "--skip-verification"))
 
 
 def test_missing_member_is_a_format_error(tmp_path):
@@ -295,11 +306,13 @@ def test_write_cifar10_command(tmp_path, cifar10_dir):
     directory, members, md5 = cifar10_dir
     out = tmp_path / "out"
     result = shardstream_command(
-        "write", "cifar10", "--indir", str(directory), "--md5", f"{C10}={md5}",
-        "-o", str(out), "--workers", "2", "--quiet",
+        "write", "cifar10", "--layout", "binary", "--indir", str(directory),
+        "--md5", f"{C10}={md5}", "-o", str(out), "--workers", "2", "--quiet",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert re.match(r"train: 125 samples .* -> .*cifar10-train\.msgpack in ", result.stdout)
+    assert re.match(
+        r"cifar10-train\.msgpack: 125 samples .* -> .*cifar10-train\.msgpack in ", result.stdout
+    )
     assert sorted(p.name for p in out.iterdir() if not p.name.endswith(SIDECAR_SUFFIXES)) == [
         "cifar10-test.msgpack",
         "cifar10-test.msgpack.labels.txt",
@@ -332,28 +345,32 @@ def test_write_cifar100_command_downloads_from_a_local_mirror(tmp_path, cifar100
     with serving(served) as server:
         env = {**os.environ, "SHARDSTREAM_MIRROR": server.url()}
         result = shardstream_command(
-            "write", "cifar100", "--indir", str(indir), "--download", "--md5", f"{C100}={md5}",
-            "--split", "test", "-o", str(out / "test.msgpack"), "--workers", "1", "--quiet",
+            "write", "cifar100", "--layout", "binary", "--indir", str(indir), "--download",
+            "--md5", f"{C100}={md5}", "--split", "test", "-o", str(out), "--workers", "1",
+            "--quiet",
             env=env,
         )  # fmt: skip
         assert server.requests == [f"/files/{C100}"]
     assert result.returncode == 0, result.stderr
     assert listing(indir) == [C100]
     records = members["cifar-100-binary/test.bin"]
-    with MsgpackReader(out / "test.msgpack") as reader:
+    with MsgpackReader(out / "cifar100-test.msgpack") as reader:
         samples = [reader.get(i) for i in range(len(reader))]
     assert [s["key"] for s in samples] == [f"test/{i:06d}" for i in range(20)]
     assert [s["label"] for s in samples] == records.labels[:, 1].tolist()
     assert [s["coarse_label"] for s in samples] == records.labels[:, 0].tolist()
-    assert (out / "test.msgpack.labels.txt").read_text().splitlines() == list(CIFAR100_FINE_NAMES)
+    assert (out / "cifar100-test.msgpack.labels.txt").read_text().splitlines() == list(
+        CIFAR100_FINE_NAMES
+    )
 
 
 def test_write_command_fails_loudly_on_the_official_md5(tmp_path, cifar10_dir):
     directory, _, md5 = cifar10_dir
     out = tmp_path / "out"
     result = shardstream_command(
-        "write", "cifar10", "--indir", str(directory), "-o", str(out), "--quiet"
-    )
+        "write", "cifar10", "--layout", "binary", "--indir", str(directory), "-o", str(out),
+        "--quiet",
+    )  # fmt: skip
     assert result.returncode == 1
     assert result.stderr.startswith(
         f"shardstream write: error: {directory / C10}: md5 is {md5} but {C10} must have md5 "

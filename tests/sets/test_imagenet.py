@@ -73,7 +73,7 @@ def expected_train_keys() -> list[str]:
 
 
 def test_module_attributes():
-    assert imagenet.NAME == "imagenet"
+    assert not hasattr(imagenet, "NAME")  # ILSVRC2012 --layout shardstream, not a converter
     assert [(s.name, s.md5, s.url) for s in imagenet.SOURCES] == [
         (
             TRAIN,
@@ -388,12 +388,12 @@ def test_write_imagenet_command(source_dir, tmp_path):
     directory, md5_options, images = source_dir
     out = tmp_path / "out"
     result = shardstream_command(
-        "write", "imagenet", "--indir", str(directory), *md5_options,
-        "-o", str(out), "--workers", "2", "--quiet",
+        "write", "imagenet", "--layout", "shardstream", "--indir", str(directory),
+        *md5_options, "-o", str(out), "--workers", "2", "--quiet",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("train: 6 samples")
-    assert "\nval: 4 samples" in result.stdout
+    assert result.stdout.startswith("imagenet-train.msgpack: 6 samples")
+    assert "\nimagenet-val.msgpack: 4 samples" in result.stdout
     for split, keys in (("train", expected_train_keys()), ("val", [f"val/{n}" for n in VAL_NAMES])):
         with MsgpackReader(out / f"imagenet-{split}.msgpack") as reader:
             samples = [reader.get(i) for i in range(len(reader))]
@@ -413,14 +413,16 @@ def test_write_imagenet_skips_an_unsafe_member_and_reports_it(tmp_path):
     options = write_sources(tmp_path, train=tar_bytes([("n01440764.tar", inner)]))
     out = tmp_path / "out"
     args = [*options, "--split", "train", "-o", str(out), "--workers", "1", "--quiet"]
-    result = shardstream_command("write", "imagenet", *args)
+    result = shardstream_command("write", "imagenet", "--layout", "shardstream", *args)
     assert result.returncode == 1
     assert result.stderr.startswith(
         f"shardstream write: error: {tmp_path / TRAIN}:n01440764.tar/../evil.JPEG: unsafe "
         "member name '../evil.JPEG': '..' would escape the archive's root; refused"
     )
     assert not out.exists() or listing(out) == []
-    result = shardstream_command("write", "imagenet", *args, "--on-error", "skip")
+    result = shardstream_command(
+        "write", "ILSVRC2012", "--layout", "shardstream", *args, "--on-error", "skip"
+    )
     assert result.returncode == 0, result.stderr
     with MsgpackReader(out / "imagenet-train.msgpack") as reader:
         assert [reader.get(i) for i in range(len(reader))] == [
