@@ -1,24 +1,37 @@
 """MsgpackReader: memory-mapped random access to one dataset file.
 
-Opening is O(1): it checks which files exist, their sizes, and the first and last offset (16 bytes),
-and reads neither keys nor hashes. Offsets are loaded and validated on the first sample access, keys
-on the first call that returns keys, key hashes and the Bloom filter on the first ``in`` /
-``find_index``. Samples are slices of a read-only memory map: ``copy=False`` returns memoryviews into
-it without copying.
+Opening is O(1): it checks which files exist, their sizes, the first and last offset (16 bytes) and
+the keys file's array header, and reads neither keys nor hashes. Offsets are loaded and validated on
+the first sample access, keys on the first call that returns keys, key hashes and the Bloom filter
+on the first ``in`` / ``find_index``. Samples are slices of a read-only memory map: ``copy=False``
+returns memoryviews into it without copying.
+
+A reader is pinned to the version of the dataset it opened. Opening finishes an interrupted commit
+(:func:`~shardstream.format.atomic.settle`), records the identity (inode, size, mtime) of every
+file, and retries if a commit ran meanwhile, so the files it pins belong together. Every later
+load (offsets, keys, hashes, filter, the memory map, also in a process the reader was pickled to)
+checks the file it opens is the pinned one and raises
+:class:`~shardstream.errors.DatasetChangedError` otherwise: a replaced dataset is never mixed into
+an open reader. What is already loaded or mapped keeps reading the pinned version. No file
+descriptor is held between calls, so sets of thousands of shards need none.
 """
 
 from __future__ import annotations
 
 import mmap
 import os
+import stat
 import warnings
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import (
+    CorruptIndexError,
     CorruptSampleError,
+    DatasetChangedError,
     DatasetNotFoundError,
     IndexMismatchError,
     MissingIndexError,
@@ -26,9 +39,11 @@ from ..errors import (
     ShardstreamError,
     UnsafeDataError,
 )
+from ..format.atomic import commit_record_path, settle
 from ..format.codec import unpackb
 from ..format.index import (
     check_offsets_ends,
+    keys_len,
     legacy_index_len,
     load_filter,
     load_key_hashes,
@@ -40,9 +55,13 @@ from ..format.index import (
 from ..format.integrity import verify_data, verify_index
 from ..format.keyhash import hash_keys, hash_string
 from ..format.paths import DatasetPaths
+from .pinning import CHANGED, Identity, changed, identity, look, open_pinned, read_pinned
 from .reader import Reader, normalize_index, normalize_range
 
 __all__ = ["MsgpackReader"]
+
+#: how often opening looks again when a commit of the dataset ran while it looked
+_OPEN_ATTEMPTS = 5
 
 #: attributes rebuilt on first use; dropped when a reader is pickled
 _LAZY_STATE = (
@@ -82,35 +101,47 @@ class MsgpackReader(Reader):
         super().__init__()
         self._paths = paths = DatasetPaths.of(path)
         self.path = paths.data
-        try:
-            data_stat = os.stat(paths.data)
-        except FileNotFoundError:
-            raise DatasetNotFoundError(paths.data) from None
-        if not os.path.isfile(paths.data):
-            raise NotADatasetFileError(paths.data)
-        self._data_size = data_stat.st_size
+        settle(paths.data)
+        for _attempt in range(_OPEN_ATTEMPTS):
+            heads = self._pin(paths)
+            if heads is not None:
+                break
+            settle(paths.data)  # a commit ran while we looked: wait for it, then look again
+        else:
+            raise DatasetChangedError(
+                paths.data, f"replaced {_OPEN_ATTEMPTS} times while being opened"
+            )
+        pins = self._pins
+        self._data_size = pins[paths.data][1]
         self._legacy = False
-        try:
-            offsets_size = os.stat(paths.offsets).st_size
-        except FileNotFoundError:
-            offsets_size = None
-        if offsets_size is not None:
-            self._len = offsets_count(paths.offsets, offsets_size)
-            check_offsets_ends(paths.offsets, paths.data, self._data_size)
+        if pins[paths.offsets] is not None:
+            self._len = offsets_count(paths.offsets, pins[paths.offsets][1])
+            check_offsets_ends(paths.offsets, paths.data, self._data_size, heads[paths.offsets])
             for sidecar in (paths.keys, paths.key_hashes, paths.filter):
-                if not sidecar.exists():
+                if pins[sidecar] is None:
                     warnings.warn(f"{sidecar} not found, some functionality may not be available")
-            if paths.key_hashes.exists():
-                size = paths.key_hashes.stat().st_size
+            if pins[paths.keys] is not None:
+                try:
+                    n_keys = keys_len(paths.keys, heads[paths.keys])
+                except CorruptIndexError:
+                    n_keys = self._len  # reported when the keys are needed, as before
+                if n_keys != self._len:
+                    raise IndexMismatchError(
+                        paths.keys,
+                        f"keys file holds {n_keys} keys for {self._len} samples: the index "
+                        "files do not belong together",
+                    )
+            if pins[paths.key_hashes] is not None:
+                size = pins[paths.key_hashes][1]
                 if size != 8 + 8 * self._len:
                     raise IndexMismatchError(
                         paths.key_hashes,
                         f"key hashes file is {size} bytes, expected {8 + 8 * self._len} for "
                         f"{self._len} samples",
                     )
-        elif paths.legacy_index.exists():
+        elif pins[paths.legacy_index] is not None:
             self._legacy = True
-            self._len = legacy_index_len(paths.legacy_index)
+            self._len = legacy_index_len(paths.legacy_index, heads[paths.legacy_index])
         else:
             raise MissingIndexError(
                 paths.data,
@@ -128,15 +159,67 @@ class MsgpackReader(Reader):
         self._map: mmap.mmap | bytes | None = None  # slicing it copies; slicing _view does not
         self._view: memoryview | None = None
 
+    # --- pinning ----------------------------------------------------------------------------
+
+    def _pin(self, paths: DatasetPaths) -> dict[Path, bytes] | None:
+        """Record the identity of every file; None if a commit may have mixed what we saw.
+
+        Files are looked at in the order a commit renames them, then the commit record is
+        checked, then every file again: a set seen while a commit renamed its files shows
+        either the record or a changed identity (see ``shardstream.format.atomic``).
+        """
+        pins: dict[Path, Identity | None] = {}
+        heads: dict[Path, bytes] = {}
+        try:
+            data_stat = os.stat(paths.data)
+        except FileNotFoundError:
+            raise DatasetNotFoundError(paths.data) from None
+        if not stat.S_ISREG(data_stat.st_mode):
+            raise NotADatasetFileError(paths.data)
+        pins[paths.data] = identity(data_stat)
+        for sidecar, head in (
+            (paths.offsets, "ends"),
+            (paths.keys, 5),
+            (paths.key_hashes, 0),
+            (paths.filter, 0),
+            (paths.md5, 0),
+            (paths.legacy_index, 5),
+        ):
+            pins[sidecar], heads[sidecar] = look(sidecar, head)
+        if os.path.lexists(commit_record_path(paths.data)):
+            return None
+        if changed(pins) is not None:
+            return None
+        self._pins = pins
+        return heads
+
+    def check_unchanged(self) -> None:
+        """Check every file of the pinned version is still in place.
+
+        Raises:
+            DatasetChangedError: a file was replaced, removed or created since the reader opened.
+        """
+        path = changed(self._pins)
+        if path is not None:
+            raise DatasetChangedError(path, CHANGED)
+
+    def _read_pinned(self, path: Path) -> bytes:
+        """The content of the pinned version of ``path`` (else DatasetChangedError)."""
+        return read_pinned(path, self._pins[path])
+
     # --- lazy state -------------------------------------------------------------------------
 
     def _load_offsets(self) -> memoryview:
         if self._legacy:
+            index = self._paths.legacy_index
             self._keys, arr = load_legacy_index(
-                self._paths.legacy_index, self._len, self.path, self._data_size
+                index, self._len, self.path, self._data_size, self._read_pinned(index)
             )
         else:
-            arr = load_offsets(self._paths.offsets, self._len, self.path, self._data_size)
+            offsets = self._paths.offsets
+            arr = load_offsets(
+                offsets, self._len, self.path, self._data_size, self._read_pinned(offsets)
+            )
         self._offsets_arr = arr
         self._offsets = memoryview(arr)  # indexing a memoryview yields ints ~5x faster than numpy
         return self._offsets
@@ -156,11 +239,8 @@ class MsgpackReader(Reader):
                 self._map = b""
                 self._view = memoryview(b"")
             else:
-                fd = os.open(self.path, os.O_RDONLY)
-                try:
-                    self._map = mmap.mmap(fd, self._data_size, access=mmap.ACCESS_READ)
-                finally:
-                    os.close(fd)
+                with open_pinned(self.path, self._pins[self.path]) as f:
+                    self._map = mmap.mmap(f.fileno(), self._data_size, access=mmap.ACCESS_READ)
                 self._view = memoryview(self._map)
         return self._view
 
@@ -168,8 +248,9 @@ class MsgpackReader(Reader):
         if self._keys is None:
             if self._legacy:
                 self._load_offsets()
-            elif self._paths.keys.exists():
-                self._keys = load_keys(self._paths.keys, self._len)
+            elif self._pins[self._paths.keys] is not None:
+                keys = self._paths.keys
+                self._keys = load_keys(keys, self._len, self._read_pinned(keys))
             else:
                 raise MissingIndexError(self._paths.keys, "keys file not found; keys unavailable")
         return self._keys
@@ -177,18 +258,35 @@ class MsgpackReader(Reader):
     def _load_hashes(self) -> None:
         if self._sorted_hashes is not None:
             return
-        if not self._legacy and self._paths.key_hashes.exists():
-            salt, hashes = load_key_hashes(self._paths.key_hashes, self._len)
+        path = self._paths.key_hashes
+        if not self._legacy and self._pins[path] is not None:
+            salt, hashes = load_key_hashes(path, self._len, self._read_pinned(path))
         else:
-            salt, hashes = hash_keys(self._load_keys())
-            hashes = hashes.astype(np.uint64)
+            salt, hashes = self._hash_keys()
         order = np.argsort(hashes, kind="stable")
         self._salt, self._hash_order, self._sorted_hashes = salt, order, hashes[order]
 
+    def _hash_keys(self) -> tuple[bytes, np.ndarray]:
+        """Hash the keys (no ``.key_hashes`` file), refusing keys that cannot be looked up."""
+        keys = self._load_keys()
+        where = self._paths.legacy_index if self._legacy else self._paths.keys
+        bad = next((k for k in keys if type(k) is not str), None)
+        if bad is not None:
+            raise CorruptIndexError(
+                where,
+                f"holds a {type(bad).__name__} key {bad!r:.60}; key lookups need str keys or "
+                f"a {self._paths.key_hashes.name} file, which is missing",
+            )
+        if len(set(keys)) != len(keys):
+            raise CorruptIndexError(where, "holds duplicate keys; key lookups are ambiguous")
+        salt, hashes = hash_keys(keys)
+        return salt, hashes.astype(np.uint64)
+
     def _load_filter(self) -> Any:
         if not self._filter_loaded:
-            if not self._legacy and self._paths.filter.exists():
-                self._filter = load_filter(self._paths.filter)
+            path = self._paths.filter
+            if not self._legacy and self._pins[path] is not None:
+                self._filter = load_filter(path, self._read_pinned(path))
             self._filter_loaded = True
         return self._filter
 
@@ -379,12 +477,26 @@ class MsgpackReader(Reader):
             pass
 
     def verify_data(self, read_size: int = 512 * 1024, progress: bool = False) -> bool:
-        """md5 of the data file against the ``.md5`` file; False (with a warning naming it) if not."""
-        return verify_data(self.path, read_size, progress)
+        """md5 of the data file against the ``.md5`` file; False (with a warning naming it) if not.
+
+        Raises:
+            DatasetChangedError: the dataset was replaced since the reader opened it.
+        """
+        self.check_unchanged()
+        result = verify_data(self.path, read_size, progress)
+        self.check_unchanged()
+        return result
 
     def verify_index(self, read_size: int = 512 * 1024, progress: bool = False) -> bool:
-        """md5 of every index file present (new and legacy) against the ``.md5`` file."""
-        return verify_index(self.path, read_size, progress)
+        """md5 of every index file present (new and legacy) against the ``.md5`` file.
+
+        Raises:
+            DatasetChangedError: the dataset was replaced since the reader opened it.
+        """
+        self.check_unchanged()
+        result = verify_index(self.path, read_size, progress)
+        self.check_unchanged()
+        return result
 
     def __repr__(self) -> str:
         return f"MsgpackReader({str(self.path)!r}, len={self._len})"
