@@ -64,6 +64,10 @@ _RECORD_FORMAT = "shardstream.commit"
 _RECORD_VERSION = 1
 #: a record lists a few files per shard; anything larger is not ours
 _MAX_RECORD_BYTES = 64 << 20
+_WRITER, _SETTLE = "writer", "settle"
+#: seconds a writer waits for a lock held by a reader that finishes a commit (or by a holder
+#: that has not written its role yet) before it reports the output as locked
+_BRIEF_HOLD = 2.0
 _TEMP_NAME = re.compile(r"^\.(?P<final>.+)\.[0-9a-z_]{8}" + re.escape(TEMP_SUFFIX) + "$")
 
 #: Called as ``fault_hook(action, path)`` before each step of a commit (``"write"``,
@@ -402,30 +406,39 @@ class DatasetLock:
             OSError: the lock file cannot be created (e.g. no write permission).
         """
         path = lock_path(anchor)
-        deadline = time.monotonic() + max(0.0, wait)
+        start = time.monotonic()
+        deadline = start + max(0.0, wait)
         delay = 0.001
         while True:
             lock = cls._try(path)
             if lock is not None:
-                lock._write_pid()
+                lock._write_role(_WRITER)
                 return lock
-            if time.monotonic() >= deadline:
+            now = time.monotonic()
+            pid, role = _holder(path)
+            # a reader finishing a commit holds the lock for moments: not a reason to fail
+            brief = role != _WRITER and now < start + _BRIEF_HOLD
+            if now >= deadline and not brief:
+                holder = f" (pid {pid})" if pid else ""
                 raise DatasetLockedError(
                     Path(anchor),
-                    f"another writer{_holder(path)} is writing it (lock {path.name}); "
+                    f"another writer{holder} is writing it (lock {path.name}); "
                     "two writers never share an output",
                 )
-            time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+            time.sleep(min(delay, max(0.001, deadline - now)))
             delay = min(delay * 2, 0.05)
 
     @classmethod
     def try_acquire(cls, anchor: str | os.PathLike) -> DatasetLock | None:
-        """Lock ``anchor`` if free, else return None (never waits).
+        """Lock ``anchor`` briefly (to finish a commit) if free, else return None (never waits).
 
         Raises:
             OSError: the lock file cannot be created.
         """
-        return cls._try(lock_path(anchor))
+        lock = cls._try(lock_path(anchor))
+        if lock is not None:
+            lock._write_role(_SETTLE)
+        return lock
 
     @classmethod
     def _try(cls, path: Path) -> DatasetLock | None:
@@ -453,12 +466,12 @@ class DatasetLock:
                 return cls(path=path, fd=fd)
             os.close(fd)
 
-    def _write_pid(self) -> None:
+    def _write_role(self, role: str) -> None:
         try:
             os.ftruncate(self._fd, 0)
-            os.pwrite(self._fd, f"{os.getpid()}\n".encode(), 0)
+            os.pwrite(self._fd, f"{os.getpid()} {role}\n".encode(), 0)
         except OSError:
-            pass  # only used in messages
+            pass  # only used in messages and to tell brief holders
 
     @property
     def held(self) -> bool:
@@ -478,12 +491,14 @@ class DatasetLock:
             os.close(fd)
 
 
-def _holder(path: Path) -> str:
+def _holder(path: Path) -> tuple[str, str]:
+    """``(pid, role)`` written in a lock file (empty strings where unknown)."""
     try:
-        text = path.read_text()[:20].strip()
+        words = path.read_text()[:40].split()
     except (OSError, UnicodeDecodeError):
-        return ""
-    return f" (pid {text})" if text.isdigit() else ""
+        return "", ""
+    pid = words[0] if words and words[0].isdigit() else ""
+    return pid, words[1] if len(words) > 1 else ""
 
 
 def settle(anchor: str | os.PathLike, *, timeout: float = 30.0) -> None:

@@ -193,6 +193,7 @@ def test_kill_at_every_step_of_a_sharded_commit(tmp_path):
         "[" * 100000,
         '{"format": "other"}',
     ],
+    ids=["staged outside", "absolute removal", "1e400 size", "deep nesting", "other format"],
 )
 def test_hostile_commit_record_is_a_typed_error(tmp_path, record):
     path = tmp_path / "d.msgpack"
