@@ -44,6 +44,7 @@ __all__ = [
     "LOCK_SUFFIX",
     "StagedFiles",
     "TEMP_SUFFIX",
+    "commit_record_name",
     "commit_record_path",
     "create_file",
     "fault_hook",
@@ -84,8 +85,13 @@ def fault_point(action: str, path: Path) -> None:
 
 def commit_record_path(anchor: str | os.PathLike) -> Path:
     """The commit record of the file group named after ``anchor``: ``.<anchor name>.commit``."""
-    anchor = Path(anchor)
-    return anchor.with_name(f".{anchor.name}{COMMIT_SUFFIX}")
+    return Path(commit_record_name(os.fspath(anchor)))
+
+
+def commit_record_name(anchor: str) -> str:
+    """:func:`commit_record_path` as a str, from a str (cheap: no ``pathlib``)."""
+    head, tail = os.path.split(anchor)  # string work: readers call this on every open
+    return os.path.join(head, f".{tail}{COMMIT_SUFFIX}")
 
 
 def lock_path(anchor: str | os.PathLike) -> Path:
@@ -512,9 +518,9 @@ def settle(anchor: str | os.PathLike, *, timeout: float = 30.0) -> None:
             permission), or a live writer's commit did not finish within ``timeout`` seconds.
         CorruptIndexError: the record is malformed.
     """
-    record = commit_record_path(anchor)
-    if not os.path.lexists(record):
+    if not os.path.lexists(commit_record_name(os.fspath(anchor))):
         return
+    record = commit_record_path(anchor)
     deadline = time.monotonic() + timeout
     while True:
         try:

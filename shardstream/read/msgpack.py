@@ -23,7 +23,6 @@ import os
 import stat
 import warnings
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,7 +38,7 @@ from ..errors import (
     ShardstreamError,
     UnsafeDataError,
 )
-from ..format.atomic import commit_record_path, settle
+from ..format.atomic import commit_record_name, settle
 from ..format.codec import unpackb
 from ..format.index import (
     check_offsets_ends,
@@ -54,14 +53,31 @@ from ..format.index import (
 )
 from ..format.integrity import verify_data, verify_index
 from ..format.keyhash import hash_keys, hash_string
-from ..format.paths import DatasetPaths
-from .pinning import CHANGED, Identity, changed, identity, look, open_pinned, read_pinned
+from ..format.paths import (
+    SUFFIX_FILTER,
+    SUFFIX_KEY_HASHES,
+    SUFFIX_KEYS,
+    SUFFIX_LEGACY_INDEX,
+    SUFFIX_MD5,
+    SUFFIX_OFFSETS,
+    DatasetPaths,
+)
+from .pinning import CHANGED, Identity, changed, current, identity, look, open_pinned, read_pinned
 from .reader import Reader, normalize_index, normalize_range
 
 __all__ = ["MsgpackReader"]
 
 #: how often opening looks again when a commit of the dataset ran while it looked
 _OPEN_ATTEMPTS = 5
+#: the sidecars in the order a commit renames them, with the bytes opening reads of each
+_PIN_ORDER = (
+    (SUFFIX_OFFSETS, "ends"),
+    (SUFFIX_KEYS, 5),
+    (SUFFIX_KEY_HASHES, 0),
+    (SUFFIX_FILTER, 0),
+    (SUFFIX_MD5, 0),
+    (SUFFIX_LEGACY_INDEX, 5),
+)
 
 #: attributes rebuilt on first use; dropped when a reader is pickled
 _LAZY_STATE = (
@@ -101,28 +117,29 @@ class MsgpackReader(Reader):
         super().__init__()
         self._paths = paths = DatasetPaths.of(path)
         self.path = paths.data
-        settle(paths.data)
+        self._base = base = os.fspath(paths.data)
+        settle(base)
         for _attempt in range(_OPEN_ATTEMPTS):
-            heads = self._pin(paths)
+            heads = self._pin(base)
             if heads is not None:
                 break
-            settle(paths.data)  # a commit ran while we looked: wait for it, then look again
+            settle(base)  # a commit ran while we looked: wait for it, then look again
         else:
-            raise DatasetChangedError(
-                paths.data, f"replaced {_OPEN_ATTEMPTS} times while being opened"
-            )
+            raise DatasetChangedError(base, f"replaced {_OPEN_ATTEMPTS} times while being opened")
         pins = self._pins
-        self._data_size = pins[paths.data][1]
+        self._data_size = pins[""][1]
         self._legacy = False
-        if pins[paths.offsets] is not None:
-            self._len = offsets_count(paths.offsets, pins[paths.offsets][1])
-            check_offsets_ends(paths.offsets, paths.data, self._data_size, heads[paths.offsets])
-            for sidecar in (paths.keys, paths.key_hashes, paths.filter):
-                if pins[sidecar] is None:
-                    warnings.warn(f"{sidecar} not found, some functionality may not be available")
-            if pins[paths.keys] is not None:
+        if pins[SUFFIX_OFFSETS] is not None:
+            self._len = offsets_count(paths.offsets, pins[SUFFIX_OFFSETS][1])
+            check_offsets_ends(paths.offsets, paths.data, self._data_size, heads[SUFFIX_OFFSETS])
+            for suffix in (SUFFIX_KEYS, SUFFIX_KEY_HASHES, SUFFIX_FILTER):
+                if pins[suffix] is None:
+                    warnings.warn(
+                        f"{base}{suffix} not found, some functionality may not be available"
+                    )
+            if pins[SUFFIX_KEYS] is not None:
                 try:
-                    n_keys = keys_len(paths.keys, heads[paths.keys])
+                    n_keys = keys_len(paths.keys, heads[SUFFIX_KEYS])
                 except CorruptIndexError:
                     n_keys = self._len  # reported when the keys are needed, as before
                 if n_keys != self._len:
@@ -131,17 +148,17 @@ class MsgpackReader(Reader):
                         f"keys file holds {n_keys} keys for {self._len} samples: the index "
                         "files do not belong together",
                     )
-            if pins[paths.key_hashes] is not None:
-                size = pins[paths.key_hashes][1]
+            if pins[SUFFIX_KEY_HASHES] is not None:
+                size = pins[SUFFIX_KEY_HASHES][1]
                 if size != 8 + 8 * self._len:
                     raise IndexMismatchError(
                         paths.key_hashes,
                         f"key hashes file is {size} bytes, expected {8 + 8 * self._len} for "
                         f"{self._len} samples",
                     )
-        elif pins[paths.legacy_index] is not None:
+        elif pins[SUFFIX_LEGACY_INDEX] is not None:
             self._legacy = True
-            self._len = legacy_index_len(paths.legacy_index, heads[paths.legacy_index])
+            self._len = legacy_index_len(paths.legacy_index, heads[SUFFIX_LEGACY_INDEX])
         else:
             raise MissingIndexError(
                 paths.data,
@@ -161,35 +178,29 @@ class MsgpackReader(Reader):
 
     # --- pinning ----------------------------------------------------------------------------
 
-    def _pin(self, paths: DatasetPaths) -> dict[Path, bytes] | None:
+    def _pin(self, base: str) -> dict[str, bytes] | None:
         """Record the identity of every file; None if a commit may have mixed what we saw.
 
         Files are looked at in the order a commit renames them, then the commit record is
         checked, then every file again: a set seen while a commit renamed its files shows
-        either the record or a changed identity (see ``shardstream.format.atomic``).
+        either the record or a changed identity (see ``shardstream.format.atomic``). Pins
+        and heads are keyed by suffix (``""`` for the data file).
         """
-        pins: dict[Path, Identity | None] = {}
-        heads: dict[Path, bytes] = {}
         try:
-            data_stat = os.stat(paths.data)
+            data_stat = os.stat(base)
         except FileNotFoundError:
-            raise DatasetNotFoundError(paths.data) from None
+            raise DatasetNotFoundError(base) from None
         if not stat.S_ISREG(data_stat.st_mode):
-            raise NotADatasetFileError(paths.data)
-        pins[paths.data] = identity(data_stat)
-        for sidecar, head in (
-            (paths.offsets, "ends"),
-            (paths.keys, 5),
-            (paths.key_hashes, 0),
-            (paths.filter, 0),
-            (paths.md5, 0),
-            (paths.legacy_index, 5),
-        ):
-            pins[sidecar], heads[sidecar] = look(sidecar, head)
-        if os.path.lexists(commit_record_path(paths.data)):
+            raise NotADatasetFileError(base)
+        pins: dict[str, Identity | None] = {"": identity(data_stat)}
+        heads: dict[str, bytes] = {}
+        for suffix, head in _PIN_ORDER:
+            pins[suffix], heads[suffix] = look(base + suffix, head)
+        if os.path.lexists(commit_record_name(base)):
             return None
-        if changed(pins) is not None:
-            return None
+        for suffix, pin in pins.items():
+            if current(base + suffix) != pin:
+                return None
         self._pins = pins
         return heads
 
@@ -199,13 +210,13 @@ class MsgpackReader(Reader):
         Raises:
             DatasetChangedError: a file was replaced, removed or created since the reader opened.
         """
-        path = changed(self._pins)
+        path = changed({self._base + suffix: pin for suffix, pin in self._pins.items()})
         if path is not None:
             raise DatasetChangedError(path, CHANGED)
 
-    def _read_pinned(self, path: Path) -> bytes:
-        """The content of the pinned version of ``path`` (else DatasetChangedError)."""
-        return read_pinned(path, self._pins[path])
+    def _read_pinned(self, suffix: str) -> bytes:
+        """The content of the pinned version of the file ``suffix`` (else DatasetChangedError)."""
+        return read_pinned(self._base + suffix, self._pins[suffix])
 
     # --- lazy state -------------------------------------------------------------------------
 
@@ -213,12 +224,12 @@ class MsgpackReader(Reader):
         if self._legacy:
             index = self._paths.legacy_index
             self._keys, arr = load_legacy_index(
-                index, self._len, self.path, self._data_size, self._read_pinned(index)
+                index, self._len, self.path, self._data_size, self._read_pinned(SUFFIX_LEGACY_INDEX)
             )
         else:
             offsets = self._paths.offsets
             arr = load_offsets(
-                offsets, self._len, self.path, self._data_size, self._read_pinned(offsets)
+                offsets, self._len, self.path, self._data_size, self._read_pinned(SUFFIX_OFFSETS)
             )
         self._offsets_arr = arr
         self._offsets = memoryview(arr)  # indexing a memoryview yields ints ~5x faster than numpy
@@ -239,7 +250,7 @@ class MsgpackReader(Reader):
                 self._map = b""
                 self._view = memoryview(b"")
             else:
-                with open_pinned(self.path, self._pins[self.path]) as f:
+                with open_pinned(self._base, self._pins[""]) as f:
                     self._map = mmap.mmap(f.fileno(), self._data_size, access=mmap.ACCESS_READ)
                 self._view = memoryview(self._map)
         return self._view
@@ -248,9 +259,9 @@ class MsgpackReader(Reader):
         if self._keys is None:
             if self._legacy:
                 self._load_offsets()
-            elif self._pins[self._paths.keys] is not None:
+            elif self._pins[SUFFIX_KEYS] is not None:
                 keys = self._paths.keys
-                self._keys = load_keys(keys, self._len, self._read_pinned(keys))
+                self._keys = load_keys(keys, self._len, self._read_pinned(SUFFIX_KEYS))
             else:
                 raise MissingIndexError(self._paths.keys, "keys file not found; keys unavailable")
         return self._keys
@@ -258,9 +269,9 @@ class MsgpackReader(Reader):
     def _load_hashes(self) -> None:
         if self._sorted_hashes is not None:
             return
-        path = self._paths.key_hashes
-        if not self._legacy and self._pins[path] is not None:
-            salt, hashes = load_key_hashes(path, self._len, self._read_pinned(path))
+        if not self._legacy and self._pins[SUFFIX_KEY_HASHES] is not None:
+            data = self._read_pinned(SUFFIX_KEY_HASHES)
+            salt, hashes = load_key_hashes(self._paths.key_hashes, self._len, data)
         else:
             salt, hashes = self._hash_keys()
         order = np.argsort(hashes, kind="stable")
@@ -284,9 +295,9 @@ class MsgpackReader(Reader):
 
     def _load_filter(self) -> Any:
         if not self._filter_loaded:
-            path = self._paths.filter
-            if not self._legacy and self._pins[path] is not None:
-                self._filter = load_filter(path, self._read_pinned(path))
+            if not self._legacy and self._pins[SUFFIX_FILTER] is not None:
+                data = self._read_pinned(SUFFIX_FILTER)
+                self._filter = load_filter(self._paths.filter, data)
             self._filter_loaded = True
         return self._filter
 

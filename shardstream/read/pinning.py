@@ -15,7 +15,16 @@ from typing import BinaryIO
 
 from ..errors import DatasetChangedError
 
-__all__ = ["CHANGED", "Identity", "identity", "current", "look", "open_pinned", "read_pinned", "changed"]
+__all__ = [
+    "CHANGED",
+    "Identity",
+    "identity",
+    "current",
+    "look",
+    "open_pinned",
+    "read_pinned",
+    "changed",
+]
 
 #: ``(st_ino, st_size, st_mtime_ns)``; the device is left out so that a reader pickled to a
 #: process that sees the folder under another device number still recognises its files
