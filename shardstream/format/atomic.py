@@ -66,6 +66,8 @@ _RECORD_VERSION = 1
 #: a record lists a few files per shard; anything larger is not ours
 _MAX_RECORD_BYTES = 64 << 20
 _WRITER, _SETTLE = "writer", "settle"
+#: seconds a group commit by a caller without the lock waits for another holder
+_COMMIT_WAIT = 60.0
 #: seconds a writer waits for a lock held by a reader that finishes a commit (or by a holder
 #: that has not written its role yet) before it reports the output as locked
 _BRIEF_HOLD = 2.0
@@ -151,10 +153,13 @@ class StagedFiles:
         anchor: the path whose commit record (``.<anchor>.commit``) a group commit writes; by
             default the dataset data file of the first staged path. Every final path must be in
             the anchor's folder when more than one file is committed.
+        locked: the caller holds the anchor's :class:`DatasetLock`; otherwise a group commit
+            takes it for the commit (waiting up to a minute for another holder).
     """
 
-    def __init__(self, *, anchor: Path | None = None) -> None:
+    def __init__(self, *, anchor: Path | None = None, locked: bool = False) -> None:
         self._anchor = None if anchor is None else Path(anchor)
+        self._locked = locked
         self._staged: list[tuple[Path, Path]] = []
         self._remove: list[Path] = []
         self._owned: list[Path] = []  # temp files this object created (deleted by abort)
@@ -204,8 +209,13 @@ class StagedFiles:
         elif ordered or self._remove:
             anchor = self._anchor or data_path_of(ordered[0][1] if ordered else self._remove[0])
             record = commit_record_path(anchor)
-            _write_record(record, ordered, self._remove)
-            roll_forward(record)
+            lock = None if self._locked else DatasetLock.acquire(anchor, wait=_COMMIT_WAIT)
+            try:
+                _write_record(record, ordered, self._remove)
+                roll_forward(record)
+            finally:
+                if lock is not None:
+                    lock.release()
         self._staged.clear()
         self._remove.clear()
         self._owned.clear()

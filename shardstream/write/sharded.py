@@ -263,7 +263,7 @@ class ShardedWriter:
                 self._start_shard()
             if self._shard is not None:
                 self._finish_shard()
-            staged = StagedFiles(anchor=self.path)
+            staged = StagedFiles(anchor=self.path, locked=True)
             for entry in self._entries:
                 self._stage_shard(staged, entry.path)
             staged.write_bytes(self.path, manifest_bytes(self.path, self._entries))

@@ -319,7 +319,7 @@ class Writer(ABC):
         self._offsets = array("Q", [0])
         self._position = 0
         self._pack = make_packer().pack
-        self._staged = StagedFiles(anchor=self.path)
+        self._staged = StagedFiles(anchor=self.path, locked=True)
         try:
             self._file = self._staged.open(self.path)
         except BaseException:
