@@ -203,3 +203,25 @@ def test_hostile_commit_record_is_a_typed_error(tmp_path, record):
     with pytest.raises(CorruptIndexError, match=r"\.d\.msgpack\.commit"):
         MsgpackReader(path)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.name in before} == before
+
+
+def test_a_set_whose_files_disagree_is_refused_at_open(tmp_path):
+    """Files of two versions put together by hand (what a non-atomic commit left) are refused
+    when opened, from sizes and headers only."""
+    import shutil
+
+    from shardstream.errors import DatasetFormatError
+
+    old, new = tmp_path / "old.msgpack", tmp_path / "new.msgpack"
+    write(old, OLD)
+    write(new, NEW)
+    for suffix in (".keys", ".key_hashes"):  # new keys and hashes next to old data and offsets
+        mixed = tmp_path / "mixed"
+        shutil.rmtree(mixed, ignore_errors=True)
+        mixed.mkdir()
+        for name in os.listdir(tmp_path):
+            if name.startswith("old.msgpack"):
+                shutil.copy(tmp_path / name, mixed / name.replace("old", "m"))
+        shutil.copy(tmp_path / f"new.msgpack{suffix}", mixed / f"m.msgpack{suffix}")
+        with pytest.raises(DatasetFormatError, match=rf"m\.msgpack{suffix}: .*12 samples"):
+            MsgpackReader(mixed / "m.msgpack")
