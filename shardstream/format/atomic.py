@@ -58,6 +58,7 @@ __all__ = [
     "remove_stale_temporaries",
     "roll_forward",
     "settle",
+    "write_file_atomically",
 ]
 
 TEMP_SUFFIX = ".tmp"
@@ -484,6 +485,34 @@ def remove_stale_temporaries(anchor: str | os.PathLike, finals: Iterable[str]) -
             continue
         removed.append(path)
     return removed
+
+
+def write_file_atomically(path: str | os.PathLike, data: bytes | bytearray | memoryview) -> Path:
+    """Replace one file atomically under its lock, first removing what killed writers left.
+
+    Takes ``path``'s :class:`DatasetLock` (waiting up to a minute for another writer), deletes
+    stale temporaries of ``path``, stages ``data``, fsyncs and renames it into place.
+
+    Returns:
+        ``path``.
+
+    Raises:
+        DatasetLockedError: another writer held the lock for a minute.
+    """
+    path = Path(path)
+    lock = DatasetLock.acquire(path, wait=_COMMIT_WAIT)
+    try:
+        remove_stale_temporaries(path, [path.name])
+        staged = StagedFiles(anchor=path, locked=True)
+        try:
+            staged.write_bytes(path, data)
+            staged.commit()
+        except BaseException:
+            staged.abort()
+            raise
+    finally:
+        lock.release()
+    return path
 
 
 def fsync_dir(directory: Path) -> None:

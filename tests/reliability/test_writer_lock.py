@@ -163,3 +163,34 @@ def test_a_killed_writer_releases_its_lock_and_its_leftovers_are_removed(tmp_pat
     reader = ShardedReader(path) if sharded else MsgpackReader(path)
     with reader:
         assert reader.find_key(0) == "new" and len(reader) == 1
+
+
+def killed_checkpoint_save(path) -> None:
+    from shardstream.format import atomic
+    from shardstream.methods.train.checkpoint import save_checkpoint
+
+    def hook(action, where):
+        if action == "fsync":  # the temp file is written, not yet renamed
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    atomic.fault_hook = hook
+    save_checkpoint(path, {"step": 2})
+
+
+def test_a_killed_checkpoint_save_leaves_temporaries_the_next_save_removes(tmp_path):
+    from shardstream.methods.train.checkpoint import load_checkpoint, save_checkpoint
+
+    path = tmp_path / "ckpt.pt"
+    save_checkpoint(path, {"step": 1})
+    proc = CTX.Process(target=killed_checkpoint_save, args=(path,))
+    proc.start()
+    proc.join(60)
+    assert proc.exitcode == -signal.SIGKILL
+    assert load_checkpoint(path)["step"] == 1  # the kill left the previous checkpoint
+    stale = tmp_path / ".ckpt.pt.k1ll3d00.tmp"  # as a save killed by older code left it
+    stale.write_bytes(b"partial")
+    leftovers = sorted(n for n in os.listdir(tmp_path) if n.startswith(".ckpt.pt."))
+    assert len(leftovers) >= 3 and stale.name in leftovers, leftovers
+    save_checkpoint(path, {"step": 3})
+    assert os.listdir(tmp_path) == ["ckpt.pt"]
+    assert load_checkpoint(path)["step"] == 3

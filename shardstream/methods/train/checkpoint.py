@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ...errors import CheckpointError
-from ...format.atomic import StagedFiles
+from ...format.atomic import write_file_atomically
 
 __all__ = ["CHECKPOINT_FORMAT", "save_checkpoint", "load_checkpoint", "rng_state", "set_rng_state"]
 
@@ -48,14 +48,7 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     torch.save({**state, "format": CHECKPOINT_FORMAT}, buffer)
-    staged = StagedFiles()
-    try:
-        staged.write_bytes(path, buffer.getbuffer())
-        staged.commit()
-    except BaseException:
-        staged.abort()
-        raise
-    return path
+    return write_file_atomically(path, buffer.getbuffer())  # also removes killed saves' temps
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
