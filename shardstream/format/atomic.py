@@ -152,6 +152,7 @@ class StagedFiles:
     def __init__(self, *, anchor: Path | None = None, locked: bool = False) -> None:
         self._anchor = None if anchor is None else Path(anchor)
         self._locked = locked
+        self._committed = False
         self._staged: list[tuple[Path, Path]] = []
         self._remove: list[Path] = []
         self._owned: list[Path] = []  # temp files this object created (deleted by abort)
@@ -196,6 +197,7 @@ class StagedFiles:
             tmp, final = ordered[0]
             fault_point("rename", final)
             os.replace(tmp, final)
+            self._committed = True
             fault_point("fsync", final.parent)
             fsync_dir(final.parent)
         elif ordered or self._remove:
@@ -204,6 +206,10 @@ class StagedFiles:
             lock = None if self._locked else DatasetLock.acquire(anchor, wait=_COMMIT_WAIT)
             try:
                 _write_record(record, ordered, self._remove)
+                self._committed = True
+                self._owned.clear()  # abort() must not delete what the record lists
+                fault_point("fsync", record.parent)
+                fsync_dir(record.parent)
                 roll_forward(record)
             finally:
                 if lock is not None:
@@ -224,6 +230,11 @@ class StagedFiles:
         self._remove.clear()
         self._owned.clear()
         self._done = True
+
+    @property
+    def committed(self) -> bool:
+        """True once the commit point has passed (the new files will be in place)."""
+        return self._committed
 
     @property
     def temp_paths(self) -> list[Path]:
@@ -274,8 +285,6 @@ def _write_record(record: Path, ordered: list[tuple[Path, Path]], remove: list[P
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    fault_point("fsync", directory)
-    fsync_dir(directory)
 
 
 def load_json_document(path: Path, data: bytes | str, what: str) -> Any:

@@ -258,6 +258,7 @@ class ShardedWriter:
         """
         if self._closed:
             return
+        staged = None
         try:
             if self._shard is None and not self._entries:
                 self._start_shard()
@@ -270,7 +271,15 @@ class ShardedWriter:
             self._stage_stale_shards(staged)
             staged.commit(last=self.path)
         except BaseException:
-            self.abort()
+            if staged is not None and staged.committed:
+                # past the commit point: the record lists files in the staging folder, which
+                # stays for the next opener to finish the commit (and the next writer to remove)
+                self._closed = True
+                self._progress.close()
+                self._finalizer.detach()
+                self._lock.release()
+            else:
+                self.abort()
             raise
         self._closed = True
         self._progress.close()

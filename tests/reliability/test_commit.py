@@ -225,3 +225,70 @@ def test_a_set_whose_files_disagree_is_refused_at_open(tmp_path):
         shutil.copy(tmp_path / f"new.msgpack{suffix}", mixed / f"m.msgpack{suffix}")
         with pytest.raises(DatasetFormatError, match=rf"m\.msgpack{suffix}: .*12 samples"):
             MsgpackReader(mixed / "m.msgpack")
+
+
+def test_an_exception_at_any_step_of_a_commit_never_breaks_the_set(tmp_path):
+    """An error (not a kill) inside close(): before the commit point the writer cleans up and
+    the old set stays; after it the staged files are kept for the next opener to finish."""
+    path = tmp_path / "d.msgpack"
+    write(path, OLD)
+    total = len(list_steps(lambda: write(path, NEW)))
+    six = sorted(
+        f"d.msgpack{s}" for s in ("", ".offsets", ".keys", ".key_hashes", ".filter", ".md5")
+    )
+    outcomes = []
+    for k in range(1, total + 1):
+        write(path, OLD)
+        steps = 0
+
+        def hook(action, where, k=k):
+            nonlocal steps
+            steps += 1
+            if steps == k:
+                raise OSError(5, f"injected fault at step {k}: {action}")
+
+        atomic.fault_hook = hook
+        try:
+            with pytest.raises(OSError, match="injected fault"):
+                write(path, NEW)
+        finally:
+            atomic.fault_hook = None
+        outcomes.append(assert_one_version(path))
+        assert sorted(os.listdir(tmp_path)) == six
+    assert outcomes == sorted(outcomes) and outcomes[0] is False and outcomes[-1] is True
+
+
+def test_an_exception_in_a_sharded_commit_never_breaks_the_set(tmp_path):
+    path = tmp_path / "s.manifest"
+    old, new = make("old", 30), make("new", 41)
+    write_sharded(path, old)
+    steps = list_steps(lambda: write_sharded(path, new))
+    group = [
+        k
+        for k, step in enumerate(steps, 1)
+        if os.path.dirname(step.split("\t")[1]) == str(tmp_path)
+    ]
+    seen = []
+    for k in group:
+        write_sharded(path, old)
+        count = 0
+
+        def hook(action, where, k=k):
+            nonlocal count
+            count += 1
+            if count == k:
+                raise OSError(5, "injected fault")
+
+        atomic.fault_hook = hook
+        try:
+            with pytest.raises(OSError, match="injected fault"):
+                write_sharded(path, new)
+        finally:
+            atomic.fault_hook = None
+        with ShardedReader(path) as reader:
+            keys = [reader.find_key(i) for i in range(len(reader))]
+            assert keys in ([s["key"] for s in old], [s["key"] for s in new])
+            assert [reader.get(i)["key"] for i in range(len(reader))] == keys
+        assert cli_main(["verify", "-q", str(path)]) == 0
+        seen.append(keys[0].startswith("new"))
+    assert seen == sorted(seen) and not seen[0] and seen[-1]
