@@ -66,6 +66,9 @@ __all__ = [
     "SourceTooLargeError",
     "MetadataNotFoundError",
     "CorruptMetadataError",
+    "DatasetLockedError",
+    "DatasetChangedError",
+    "UnfinishedCommitError",
 ]
 
 
@@ -610,3 +613,49 @@ class MetadataNotFoundError(ShardstreamError, FileNotFoundError):
 class CorruptMetadataError(DatasetFormatError):
     """A metadata file of the ``sets`` package cannot be decoded (a broken gzip, xz or zip
     stream, text that is not UTF-8, or not JSON). A ``ValueError`` naming the file and the fault."""
+
+
+class DatasetLockedError(DatasetExistsError):
+    """Another writer holds the output's lock (``.X.lock``): two writers never share a path.
+
+    A :class:`DatasetExistsError` (a ``FileExistsError``), so code that handles an existing
+    output handles a busy one too. Raised at once, or after the writer's ``wait`` seconds.
+    """
+
+
+class DatasetChangedError(ShardstreamError, RuntimeError):
+    """A file of an open dataset was replaced since the reader opened it (or while it opened).
+
+    Raised instead of mixing two versions; reopen the reader to read the new version.
+
+    Attributes:
+        path: the file that changed.
+    """
+
+    def __init__(self, path: str | os.PathLike, problem: str):
+        self.path = os.fspath(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+    def __reduce__(self):  # picklable (from worker processes) despite the two arguments
+        return type(self), (self.path, self.problem)
+
+
+class UnfinishedCommitError(ShardstreamError, OSError):
+    """A dataset's write was interrupted after its commit point and cannot be finished now.
+
+    The commit record (``.X.commit``) lists the new version's files; the first writer or reader
+    with write permission on the folder finishes it. Raised when this process may not (no write
+    permission) or a live writer's commit did not finish in time.
+
+    Attributes:
+        path: the commit record.
+    """
+
+    def __init__(self, path: str | os.PathLike, problem: str):
+        self.path = os.fspath(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+    def __reduce__(self):  # picklable (from worker processes) despite the two arguments
+        return type(self), (self.path, self.problem)

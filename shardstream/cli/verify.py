@@ -3,8 +3,8 @@
 For each data file (one, or every shard of a manifest or glob): the md5 of the data file and of
 every index file present (``.offsets``, ``.keys``, ``.key_hashes``, ``.filter``, legacy
 ``.index``) is compared with its ``.md5`` file, and for a manifest also with the shard's md5 and
-size recorded there. Then, unless ``--quick``, every sample is decoded and its ``key`` field
-compared with the keys file. Each fault is printed with the file (and sample) at fault; the
+size recorded there, and the manifest's entries must be unique and in order. Then, unless
+``--quick``, every sample is decoded and its ``key`` field compared with the keys file. Each fault is printed with the file (and sample) at fault; the
 exit code is 1 if there was any. ``datadings`` has no such command (only the reader methods
 ``verify_data`` and ``verify_index``).
 """
@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CorruptSampleError, ShardstreamError
+from ..format.atomic import settle
 from ..format.codec import unpackb
 from ..format.integrity import READ_SIZE, load_md5file
-from ..format.manifest import ShardEntry, is_manifest, load_manifest
+from ..format.manifest import ShardEntry, entry_order_faults, is_manifest, load_manifest
 from ..format.paths import INDEX_SUFFIXES, SUFFIX_LEGACY_INDEX, DatasetPaths
 from ..read import MsgpackReader
 from ._common import INPUT_HELP, counted, input_data_files, make_progress
@@ -51,9 +52,13 @@ def run(args: argparse.Namespace) -> int:
     """Verify every data file; returns 0 if all is well, 1 after printing the faults."""
     files = input_data_files(args.infile)
     entries: list[ShardEntry | None] = [None] * len(files)
-    if is_manifest(args.infile):
-        entries = list(load_manifest(args.infile).shards)
     faults = checked = samples = 0
+    if is_manifest(args.infile):
+        manifest = load_manifest(args.infile)
+        entries = list(manifest.shards)
+        for problem in entry_order_faults(manifest):
+            faults += 1
+            _print("FAULT", f"{manifest.path}: {problem}")
     for path, entry in zip(files, entries):
         result = verify_file(
             path, entry=entry, decode=not args.quick, quiet=args.quiet, report=_print
@@ -96,6 +101,11 @@ def verify_file(
         report("FAULT", f"{where}: {problem}")
 
     paths = DatasetPaths(Path(path))
+    try:
+        settle(paths.data)  # finish an interrupted commit first: verify what readers read
+    except ShardstreamError as e:
+        fault(getattr(e, "path", None) or paths.data, _problem(e))
+        return counts
     if not paths.data.is_file():
         fault(paths.data, "data file not found")
         return counts

@@ -85,17 +85,24 @@ def offsets_count(offsets_path: Path, size: int) -> int:
     return size // 8 - 1
 
 
-def check_offsets_ends(offsets_path: Path, data_path: Path, data_size: int) -> None:
+def check_offsets_ends(
+    offsets_path: Path, data_path: Path, data_size: int, head: bytes | None = None
+) -> None:
     """Check the first offset is 0 and the last equals the data size, reading only 16 bytes.
+
+    Args:
+        head: the first and the last 8 bytes of the offsets file, when already read.
 
     Raises:
         TruncatedDataError: the data file is shorter than the last offset.
         IndexMismatchError: the data file is longer, or the first offset is not 0.
     """
-    with open(offsets_path, "rb", buffering=0) as f:
-        first = int.from_bytes(f.read(8), "big")
-        f.seek(-8, os.SEEK_END)
-        last = int.from_bytes(f.read(8), "big")
+    if head is None:
+        with open(offsets_path, "rb", buffering=0) as f:
+            head = f.read(8)
+            f.seek(-8, os.SEEK_END)
+            head += f.read(8)
+    first, last = int.from_bytes(head[:8], "big"), int.from_bytes(head[8:16], "big")
     if first != 0:
         raise IndexMismatchError(offsets_path, f"first offset is {first}, must be 0")
     _check_data_size(offsets_path, data_path, data_size, last)
@@ -116,13 +123,21 @@ def _check_data_size(index_path: Path, data_path: Path, data_size: int, last: in
         )
 
 
-def load_offsets(offsets_path: Path, count: int, data_path: Path, data_size: int) -> np.ndarray:
+def load_offsets(
+    offsets_path: Path, count: int, data_path: Path, data_size: int, data: bytes | None = None
+) -> np.ndarray:
     """Load and validate the offsets file as a native uint64 array of ``count + 1`` values.
+
+    Args:
+        data: the file's content, when already read (else it is read from ``offsets_path``).
 
     Raises:
         IndexMismatchError, TruncatedDataError, OffsetsOrderError: see :func:`validate_offsets`.
     """
-    raw = np.fromfile(offsets_path, dtype=OFFSET_DTYPE)
+    if data is None or len(data) % 8:
+        raw = np.fromfile(offsets_path, dtype=OFFSET_DTYPE) if data is None else np.empty(0)
+    else:
+        raw = np.frombuffer(data, dtype=OFFSET_DTYPE)
     if len(raw) != count + 1:
         raise IndexMismatchError(
             offsets_path, f"offsets file changed size while open: {len(raw)} != {count + 1} values"
@@ -159,14 +174,18 @@ def validate_offsets(
 # --- keys and key hashes --------------------------------------------------------------------
 
 
-def keys_len(keys_path: Path) -> int:
+def keys_len(keys_path: Path, head: bytes | None = None) -> int:
     """Number of keys, read from the msgpack array header only.
+
+    Args:
+        head: the file's first 5 bytes, when already read.
 
     Raises:
         CorruptIndexError: the file does not start with a msgpack array header.
     """
-    with open(keys_path, "rb", buffering=0) as f:
-        head = f.read(5)
+    if head is None:
+        with open(keys_path, "rb", buffering=0) as f:
+            head = f.read(5)
     try:
         return msgpack.Unpacker(_BytesReader(head), read_size=5).read_array_header()
     except Exception as e:
@@ -184,14 +203,17 @@ class _BytesReader:
         return data
 
 
-def load_keys(keys_path: Path, count: int) -> list[str]:
-    """Load every key; check there are exactly ``count`` of them and all are strings.
+def load_keys(keys_path: Path, count: int, data: bytes | None = None) -> list[str]:
+    """Load every key; check there are exactly ``count`` of them.
+
+    Args:
+        data: the file's content, when already read.
 
     Raises:
-        CorruptIndexError: the file is not one msgpack array of strings.
+        CorruptIndexError: the file is not one msgpack array.
         IndexMismatchError: the number of keys differs from the number of samples.
     """
-    data = Path(keys_path).read_bytes()
+    data = Path(keys_path).read_bytes() if data is None else data
     try:
         keys = msgpack.unpackb(data, strict_map_key=False)
     except Exception as e:
@@ -203,13 +225,18 @@ def load_keys(keys_path: Path, count: int) -> list[str]:
     return keys
 
 
-def load_key_hashes(hashes_path: Path, count: int) -> tuple[bytes, np.ndarray]:
+def load_key_hashes(
+    hashes_path: Path, count: int, data: bytes | None = None
+) -> tuple[bytes, np.ndarray]:
     """Load the salt and the per-sample hashes (native uint64).
+
+    Args:
+        data: the file's content, when already read.
 
     Raises:
         IndexMismatchError: the file size is not ``8 + 8 * count``.
     """
-    data = Path(hashes_path).read_bytes()
+    data = Path(hashes_path).read_bytes() if data is None else data
     if len(data) != 8 + 8 * count:
         raise IndexMismatchError(
             hashes_path, f"key hashes file is {len(data)} bytes, expected {8 + 8 * count}"
@@ -217,13 +244,16 @@ def load_key_hashes(hashes_path: Path, count: int) -> tuple[bytes, np.ndarray]:
     return data[:8], np.frombuffer(data, dtype=OFFSET_DTYPE, offset=8).astype(np.uint64)
 
 
-def load_filter(filter_path: Path) -> BloomFilter:
+def load_filter(filter_path: Path, data: bytes | None = None) -> BloomFilter:
     """Load the Bloom filter.
+
+    Args:
+        data: the file's content, when already read.
 
     Raises:
         CorruptIndexError: wrong magic, size or truncated bit array.
     """
-    data = Path(filter_path).read_bytes()
+    data = Path(filter_path).read_bytes() if data is None else data
     try:
         return BloomFilter.loads(data)
     except Exception as e:
@@ -277,15 +307,18 @@ def legacy_index_len(
 
 
 def load_legacy_index(
-    index_path: Path, count: int, data_path: Path, data_size: int
+    index_path: Path, count: int, data_path: Path, data_size: int, data: bytes | None = None
 ) -> tuple[list[str], np.ndarray]:
     """Load a legacy index as ``(keys, offsets)``; offsets get the data size appended.
+
+    Args:
+        data: the file's content, when already read.
 
     Raises:
         CorruptIndexError: not a msgpack map of str to int.
         IndexMismatchError, TruncatedDataError, OffsetsOrderError: offsets do not fit the data.
     """
-    data = Path(index_path).read_bytes()
+    data = Path(index_path).read_bytes() if data is None else data
     try:
         pairs = msgpack.unpackb(data, object_pairs_hook=list, strict_map_key=False)
         keys = [k for k, _ in pairs]

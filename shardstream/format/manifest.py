@@ -4,18 +4,23 @@
 "shards": [{"path": "<file relative to the manifest>", "samples": n, "bytes": size,
 "md5": "<md5 of the data file>"}, ...]}``. :class:`~shardstream.read.ShardedReader` opens a
 manifest path as one dataset.
+
+The manifest is a sharded set's commit point: :class:`~shardstream.write.ShardedWriter` commits
+the shards and the manifest as one group (see :mod:`shardstream.format.atomic`), the manifest
+renamed last, so :func:`load_manifest` first finishes an interrupted commit.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import CorruptIndexError, DatasetNotFoundError, IndexMismatchError
-from .atomic import StagedFiles
+from .atomic import StagedFiles, load_json_document, settle
 
 __all__ = [
     "MANIFEST_SUFFIX",
@@ -23,12 +28,17 @@ __all__ = [
     "Manifest",
     "is_manifest",
     "write_manifest",
+    "manifest_bytes",
     "load_manifest",
+    "load_manifest_pinned",
+    "entry_order_faults",
 ]
 
 MANIFEST_SUFFIX = ".manifest"
 _FORMAT = "shardstream.manifest"
 _VERSION = 1
+#: a manifest lists shards, a few hundred bytes each; anything larger is not one
+_MAX_MANIFEST_BYTES = 256 << 20
 
 
 @dataclass(frozen=True)
@@ -63,8 +73,8 @@ def is_manifest(path: str | os.PathLike) -> bool:
     return os.fspath(path).endswith(MANIFEST_SUFFIX)
 
 
-def write_manifest(path: str | os.PathLike, shards: Sequence[ShardEntry]) -> Path:
-    """Write a manifest atomically (temp name, fsync, rename).
+def manifest_bytes(path: str | os.PathLike, shards: Sequence[ShardEntry]) -> bytes:
+    """The content of the manifest ``path`` listing ``shards`` (UTF-8 JSON).
 
     Raises:
         ValueError: a shard path is absolute or leaves the manifest's folder.
@@ -78,9 +88,20 @@ def write_manifest(path: str | os.PathLike, shards: Sequence[ShardEntry]) -> Pat
         "samples": sum(shard.samples for shard in shards),
         "shards": [asdict(shard) for shard in shards],
     }
+    return (json.dumps(document, indent=1) + "\n").encode("utf-8")
+
+
+def write_manifest(path: str | os.PathLike, shards: Sequence[ShardEntry]) -> Path:
+    """Write a manifest atomically (temp name, fsync, rename).
+
+    Raises:
+        ValueError: a shard path is absolute or leaves the manifest's folder.
+    """
+    path = Path(path)
+    content = manifest_bytes(path, shards)
     staged = StagedFiles()
     try:
-        staged.write_bytes(path, (json.dumps(document, indent=1) + "\n").encode("utf-8"))
+        staged.write_bytes(path, content)
         staged.commit()
     except BaseException:
         staged.abort()
@@ -89,53 +110,115 @@ def write_manifest(path: str | os.PathLike, shards: Sequence[ShardEntry]) -> Pat
 
 
 def load_manifest(path: str | os.PathLike) -> Manifest:
-    """Read and validate a manifest.
+    """Read and validate a manifest (finishing an interrupted commit of it first).
 
     Raises:
         DatasetNotFoundError: the manifest or a shard file does not exist.
-        CorruptIndexError: not a shardstream manifest (bad JSON, format, version or fields), or
-            a shard path that is absolute or leaves the manifest's folder.
+        CorruptIndexError: not a shardstream manifest (bad JSON, format, version or fields, a
+            number out of range), or a shard path that is absolute or leaves the manifest's
+            folder.
         IndexMismatchError: the total does not equal the sum of the shards.
+        UnfinishedCommitError: an interrupted commit cannot be finished by this process.
+    """
+    return load_manifest_pinned(path)[0]
+
+
+def load_manifest_pinned(path: str | os.PathLike) -> tuple[Manifest, os.stat_result]:
+    """:func:`load_manifest`, also returning the ``stat`` of the manifest file it read.
+
+    Raises:
+        the errors of :func:`load_manifest`.
     """
     path = Path(path)
+    settle(path)
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        with open(path, "rb") as f:
+            st = os.fstat(f.fileno())
+            data = f.read(_MAX_MANIFEST_BYTES + 1)
     except FileNotFoundError:
         raise DatasetNotFoundError(path) from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CorruptIndexError(path, f"manifest is not JSON: {e}") from e
+    except IsADirectoryError:
+        raise CorruptIndexError(path, "manifest is a directory") from None
+    if len(data) > _MAX_MANIFEST_BYTES:
+        raise CorruptIndexError(path, f"manifest is over {_MAX_MANIFEST_BYTES} bytes")
+    document = load_json_document(path, data, "manifest")
     if not isinstance(document, dict) or document.get("format") != _FORMAT:
         raise CorruptIndexError(path, f"not a shardstream manifest (format must be {_FORMAT!r})")
     if document.get("version") != _VERSION:
-        raise CorruptIndexError(path, f"unsupported manifest version {document.get('version')!r}")
-    try:
-        shards = tuple(
-            ShardEntry(
-                path=str(s["path"]),
-                samples=int(s["samples"]),
-                bytes=int(s["bytes"]),
-                md5=str(s["md5"]),
-            )
-            for s in document["shards"]
+        raise CorruptIndexError(
+            path, f"unsupported manifest version {document.get('version')!r:.40}"
         )
-        total = int(document["samples"])
-    except (KeyError, TypeError, ValueError) as e:
-        raise CorruptIndexError(path, f"manifest entry is malformed: {e!r}") from e
-    for shard in shards:
+    shards = document.get("shards")
+    if not isinstance(shards, list):
+        raise CorruptIndexError(path, "manifest entry is malformed: 'shards' must be a list")
+    entries = tuple(_entry(path, number, shard) for number, shard in enumerate(shards))
+    total = document.get("samples")
+    if type(total) is not int or total < 0:
+        raise CorruptIndexError(
+            path, f"manifest entry is malformed: 'samples' is {total!r:.40}, not a count"
+        )
+    for shard in entries:
         try:
             _check_relative(path, shard.path)
         except ValueError as e:
             raise CorruptIndexError(path, str(e)) from None
-    if total != sum(shard.samples for shard in shards):
+    if total != sum(shard.samples for shard in entries):
         raise IndexMismatchError(
             path,
-            f"manifest says {total} samples but its shards hold {sum(s.samples for s in shards)}",
+            f"manifest says {total} samples but its shards hold {sum(s.samples for s in entries)}",
         )
-    manifest = Manifest(path, shards)
+    manifest = Manifest(path, entries)
     for shard_path in manifest.shard_paths():
         if not shard_path.is_file():
             raise DatasetNotFoundError(shard_path, f"shard listed in {path.name} not found")
-    return manifest
+    return manifest, st
+
+
+def _entry(path: Path, number: int, shard: object) -> ShardEntry:
+    """One validated shard entry of the manifest ``path``."""
+    if not isinstance(shard, dict):
+        raise CorruptIndexError(path, f"manifest entry is malformed: shard {number} is no object")
+    values = {}
+    for field, kind in (("path", str), ("samples", int), ("bytes", int), ("md5", str)):
+        value = shard.get(field)
+        if type(value) is not kind or (kind is int and value < 0):
+            raise CorruptIndexError(
+                path,
+                f"manifest entry is malformed: shard {number} field {field!r} is {value!r:.60}",
+            )
+        values[field] = value
+    if "\0" in values["path"] or not values["path"]:
+        raise CorruptIndexError(path, f"shard {number} has an unusable path {values['path']!r:.60}")
+    return ShardEntry(**values)
+
+
+def entry_order_faults(manifest: Manifest) -> list[str]:
+    """What is wrong with the order of a manifest's entries: duplicates and entries out of order.
+
+    Shards are expected in natural order of their paths (``x-00002`` before ``x-00010``), the
+    order :class:`~shardstream.write.ShardedWriter` writes and a glob lists them in.
+
+    Returns:
+        One message per fault (empty when all is well).
+    """
+    faults = []
+    seen: dict[str, int] = {}
+    for number, shard in enumerate(manifest.shards):
+        first = seen.setdefault(os.path.normpath(shard.path), number)
+        if first != number:
+            faults.append(f"shard {number} ({shard.path}) repeats shard {first}")
+    keys = [_natural_key(shard.path) for shard in manifest.shards]
+    for number in range(1, len(keys)):
+        if keys[number] < keys[number - 1]:
+            faults.append(
+                f"shard {number} ({manifest.shards[number].path}) is listed after "
+                f"{manifest.shards[number - 1].path}: entries out of order"
+            )
+    return faults
+
+
+def _natural_key(name: str) -> list[tuple[int, int | str]]:
+    return [(0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"(\d+)", name) if p]
 
 
 def _check_relative(manifest: Path, shard: str) -> None:

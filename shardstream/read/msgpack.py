@@ -1,16 +1,26 @@
 """MsgpackReader: memory-mapped random access to one dataset file.
 
-Opening is O(1): it checks which files exist, their sizes, and the first and last offset (16 bytes),
-and reads neither keys nor hashes. Offsets are loaded and validated on the first sample access, keys
-on the first call that returns keys, key hashes and the Bloom filter on the first ``in`` /
-``find_index``. Samples are slices of a read-only memory map: ``copy=False`` returns memoryviews into
-it without copying.
+Opening is O(1): it checks which files exist, their sizes, the first and last offset (16 bytes) and
+the keys file's array header, and reads neither keys nor hashes. Offsets are loaded and validated on
+the first sample access, keys on the first call that returns keys, key hashes and the Bloom filter
+on the first ``in`` / ``find_index``. Samples are slices of a read-only memory map: ``copy=False``
+returns memoryviews into it without copying.
+
+A reader is pinned to the version of the dataset it opened. Opening finishes an interrupted commit
+(:func:`~shardstream.format.atomic.settle`), records the identity (inode, size, mtime) of every
+file, and retries if a commit ran meanwhile, so the files it pins belong together. Every later
+load (offsets, keys, hashes, filter, the memory map, also in a process the reader was pickled to)
+checks the file it opens is the pinned one and raises
+:class:`~shardstream.errors.DatasetChangedError` otherwise: a replaced dataset is never mixed into
+an open reader. What is already loaded or mapped keeps reading the pinned version. No file
+descriptor is held between calls, so sets of thousands of shards need none.
 """
 
 from __future__ import annotations
 
 import mmap
 import os
+import stat
 import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -18,7 +28,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import (
+    CorruptIndexError,
     CorruptSampleError,
+    DatasetChangedError,
     DatasetNotFoundError,
     IndexMismatchError,
     MissingIndexError,
@@ -26,9 +38,11 @@ from ..errors import (
     ShardstreamError,
     UnsafeDataError,
 )
+from ..format.atomic import commit_record_name, settle
 from ..format.codec import unpackb
 from ..format.index import (
     check_offsets_ends,
+    keys_len,
     legacy_index_len,
     load_filter,
     load_key_hashes,
@@ -39,10 +53,31 @@ from ..format.index import (
 )
 from ..format.integrity import verify_data, verify_index
 from ..format.keyhash import hash_keys, hash_string
-from ..format.paths import DatasetPaths
+from ..format.paths import (
+    SUFFIX_FILTER,
+    SUFFIX_KEY_HASHES,
+    SUFFIX_KEYS,
+    SUFFIX_LEGACY_INDEX,
+    SUFFIX_MD5,
+    SUFFIX_OFFSETS,
+    DatasetPaths,
+)
+from .pinning import CHANGED, Identity, changed, current, identity, look, open_pinned, read_pinned
 from .reader import Reader, normalize_index, normalize_range
 
 __all__ = ["MsgpackReader"]
+
+#: how often opening looks again when a commit of the dataset ran while it looked
+_OPEN_ATTEMPTS = 5
+#: the sidecars in the order a commit renames them, with the bytes opening reads of each
+_PIN_ORDER = (
+    (SUFFIX_OFFSETS, "ends"),
+    (SUFFIX_KEYS, 5),
+    (SUFFIX_KEY_HASHES, 0),
+    (SUFFIX_FILTER, 0),
+    (SUFFIX_MD5, 0),
+    (SUFFIX_LEGACY_INDEX, 5),
+)
 
 #: attributes rebuilt on first use; dropped when a reader is pickled
 _LAZY_STATE = (
@@ -82,35 +117,53 @@ class MsgpackReader(Reader):
         super().__init__()
         self._paths = paths = DatasetPaths.of(path)
         self.path = paths.data
-        try:
-            data_stat = os.stat(paths.data)
-        except FileNotFoundError:
-            raise DatasetNotFoundError(paths.data) from None
-        if not os.path.isfile(paths.data):
-            raise NotADatasetFileError(paths.data)
-        self._data_size = data_stat.st_size
+        self._base = base = os.fspath(paths.data)
+        settle(base)
+        for _attempt in range(_OPEN_ATTEMPTS):
+            heads = self._pin(base)
+            if heads is not None:
+                break
+            settle(base)  # a commit ran while we looked: wait for it, then look again
+        else:
+            raise DatasetChangedError(base, f"replaced {_OPEN_ATTEMPTS} times while being opened")
+        pins = self._pins
+        self._data_size = pins[""][1]
         self._legacy = False
-        try:
-            offsets_size = os.stat(paths.offsets).st_size
-        except FileNotFoundError:
-            offsets_size = None
-        if offsets_size is not None:
-            self._len = offsets_count(paths.offsets, offsets_size)
-            check_offsets_ends(paths.offsets, paths.data, self._data_size)
-            for sidecar in (paths.keys, paths.key_hashes, paths.filter):
-                if not sidecar.exists():
-                    warnings.warn(f"{sidecar} not found, some functionality may not be available")
-            if paths.key_hashes.exists():
-                size = paths.key_hashes.stat().st_size
+        if pins[SUFFIX_OFFSETS] is not None:
+            self._len = offsets_count(paths.offsets, pins[SUFFIX_OFFSETS][1])
+            check_offsets_ends(paths.offsets, paths.data, self._data_size, heads[SUFFIX_OFFSETS])
+            for suffix in (SUFFIX_KEYS, SUFFIX_KEY_HASHES, SUFFIX_FILTER):
+                if pins[suffix] is None:
+                    warnings.warn(
+                        f"{base}{suffix} not found, some functionality may not be available"
+                    )
+            if pins[SUFFIX_KEYS] is not None:
+                try:
+                    n_keys = keys_len(paths.keys, heads[SUFFIX_KEYS])
+                except CorruptIndexError:
+                    n_keys = self._len  # reported when the keys are needed, as before
+                if n_keys != self._len:
+                    raise IndexMismatchError(
+                        paths.keys,
+                        f"keys file holds {n_keys} keys for {self._len} samples: the index "
+                        "files do not belong together",
+                    )
+            if pins[SUFFIX_KEY_HASHES] is not None:
+                size = pins[SUFFIX_KEY_HASHES][1]
                 if size != 8 + 8 * self._len:
                     raise IndexMismatchError(
                         paths.key_hashes,
                         f"key hashes file is {size} bytes, expected {8 + 8 * self._len} for "
                         f"{self._len} samples",
                     )
-        elif paths.legacy_index.exists():
+        elif pins[SUFFIX_LEGACY_INDEX] is not None:
             self._legacy = True
-            self._len = legacy_index_len(paths.legacy_index, data_size=self._data_size)
+            self._len = legacy_index_len(
+                paths.legacy_index,
+                heads[SUFFIX_LEGACY_INDEX],
+                index_size=pins[SUFFIX_LEGACY_INDEX][1],
+                data_size=self._data_size,
+            )
         else:
             raise MissingIndexError(
                 paths.data,
@@ -128,15 +181,61 @@ class MsgpackReader(Reader):
         self._map: mmap.mmap | bytes | None = None  # slicing it copies; slicing _view does not
         self._view: memoryview | None = None
 
+    # --- pinning ----------------------------------------------------------------------------
+
+    def _pin(self, base: str) -> dict[str, bytes] | None:
+        """Record the identity of every file; None if a commit may have mixed what we saw.
+
+        Files are looked at in the order a commit renames them, then the commit record is
+        checked, then every file again: a set seen while a commit renamed its files shows
+        either the record or a changed identity (see ``shardstream.format.atomic``). Pins
+        and heads are keyed by suffix (``""`` for the data file).
+        """
+        try:
+            data_stat = os.stat(base)
+        except FileNotFoundError:
+            raise DatasetNotFoundError(base) from None
+        if not stat.S_ISREG(data_stat.st_mode):
+            raise NotADatasetFileError(base)
+        pins: dict[str, Identity | None] = {"": identity(data_stat)}
+        heads: dict[str, bytes] = {}
+        for suffix, head in _PIN_ORDER:
+            pins[suffix], heads[suffix] = look(base + suffix, head)
+        if os.path.lexists(commit_record_name(base)):
+            return None
+        for suffix, pin in pins.items():
+            if current(base + suffix) != pin:
+                return None
+        self._pins = pins
+        return heads
+
+    def check_unchanged(self) -> None:
+        """Check every file of the pinned version is still in place.
+
+        Raises:
+            DatasetChangedError: a file was replaced, removed or created since the reader opened.
+        """
+        path = changed({self._base + suffix: pin for suffix, pin in self._pins.items()})
+        if path is not None:
+            raise DatasetChangedError(path, CHANGED)
+
+    def _read_pinned(self, suffix: str) -> bytes:
+        """The content of the pinned version of the file ``suffix`` (else DatasetChangedError)."""
+        return read_pinned(self._base + suffix, self._pins[suffix])
+
     # --- lazy state -------------------------------------------------------------------------
 
     def _load_offsets(self) -> memoryview:
         if self._legacy:
+            index = self._paths.legacy_index
             self._keys, arr = load_legacy_index(
-                self._paths.legacy_index, self._len, self.path, self._data_size
+                index, self._len, self.path, self._data_size, self._read_pinned(SUFFIX_LEGACY_INDEX)
             )
         else:
-            arr = load_offsets(self._paths.offsets, self._len, self.path, self._data_size)
+            offsets = self._paths.offsets
+            arr = load_offsets(
+                offsets, self._len, self.path, self._data_size, self._read_pinned(SUFFIX_OFFSETS)
+            )
         self._offsets_arr = arr
         self._offsets = memoryview(arr)  # indexing a memoryview yields ints ~5x faster than numpy
         return self._offsets
@@ -156,11 +255,8 @@ class MsgpackReader(Reader):
                 self._map = b""
                 self._view = memoryview(b"")
             else:
-                fd = os.open(self.path, os.O_RDONLY)
-                try:
-                    self._map = mmap.mmap(fd, self._data_size, access=mmap.ACCESS_READ)
-                finally:
-                    os.close(fd)
+                with open_pinned(self._base, self._pins[""]) as f:
+                    self._map = mmap.mmap(f.fileno(), self._data_size, access=mmap.ACCESS_READ)
                 self._view = memoryview(self._map)
         return self._view
 
@@ -168,8 +264,9 @@ class MsgpackReader(Reader):
         if self._keys is None:
             if self._legacy:
                 self._load_offsets()
-            elif self._paths.keys.exists():
-                self._keys = load_keys(self._paths.keys, self._len)
+            elif self._pins[SUFFIX_KEYS] is not None:
+                keys = self._paths.keys
+                self._keys = load_keys(keys, self._len, self._read_pinned(SUFFIX_KEYS))
             else:
                 raise MissingIndexError(self._paths.keys, "keys file not found; keys unavailable")
         return self._keys
@@ -177,18 +274,35 @@ class MsgpackReader(Reader):
     def _load_hashes(self) -> None:
         if self._sorted_hashes is not None:
             return
-        if not self._legacy and self._paths.key_hashes.exists():
-            salt, hashes = load_key_hashes(self._paths.key_hashes, self._len)
+        if not self._legacy and self._pins[SUFFIX_KEY_HASHES] is not None:
+            data = self._read_pinned(SUFFIX_KEY_HASHES)
+            salt, hashes = load_key_hashes(self._paths.key_hashes, self._len, data)
         else:
-            salt, hashes = hash_keys(self._load_keys())
-            hashes = hashes.astype(np.uint64)
+            salt, hashes = self._hash_keys()
         order = np.argsort(hashes, kind="stable")
         self._salt, self._hash_order, self._sorted_hashes = salt, order, hashes[order]
 
+    def _hash_keys(self) -> tuple[bytes, np.ndarray]:
+        """Hash the keys (no ``.key_hashes`` file), refusing keys that cannot be looked up."""
+        keys = self._load_keys()
+        where = self._paths.legacy_index if self._legacy else self._paths.keys
+        bad = next((k for k in keys if type(k) is not str), None)
+        if bad is not None:
+            raise CorruptIndexError(
+                where,
+                f"holds a {type(bad).__name__} key {bad!r:.60}; key lookups need str keys or "
+                f"a {self._paths.key_hashes.name} file, which is missing",
+            )
+        if len(set(keys)) != len(keys):
+            raise CorruptIndexError(where, "holds duplicate keys; key lookups are ambiguous")
+        salt, hashes = hash_keys(keys)
+        return salt, hashes.astype(np.uint64)
+
     def _load_filter(self) -> Any:
         if not self._filter_loaded:
-            if not self._legacy and self._paths.filter.exists():
-                self._filter = load_filter(self._paths.filter)
+            if not self._legacy and self._pins[SUFFIX_FILTER] is not None:
+                data = self._read_pinned(SUFFIX_FILTER)
+                self._filter = load_filter(self._paths.filter, data)
             self._filter_loaded = True
         return self._filter
 
@@ -385,12 +499,26 @@ class MsgpackReader(Reader):
             pass
 
     def verify_data(self, read_size: int = 512 * 1024, progress: bool = False) -> bool:
-        """md5 of the data file against the ``.md5`` file; False (with a warning naming it) if not."""
-        return verify_data(self.path, read_size, progress)
+        """md5 of the data file against the ``.md5`` file; False (with a warning naming it) if not.
+
+        Raises:
+            DatasetChangedError: the dataset was replaced since the reader opened it.
+        """
+        self.check_unchanged()
+        result = verify_data(self.path, read_size, progress)
+        self.check_unchanged()
+        return result
 
     def verify_index(self, read_size: int = 512 * 1024, progress: bool = False) -> bool:
-        """md5 of every index file present (new and legacy) against the ``.md5`` file."""
-        return verify_index(self.path, read_size, progress)
+        """md5 of every index file present (new and legacy) against the ``.md5`` file.
+
+        Raises:
+            DatasetChangedError: the dataset was replaced since the reader opened it.
+        """
+        self.check_unchanged()
+        result = verify_index(self.path, read_size, progress)
+        self.check_unchanged()
+        return result
 
     def __repr__(self) -> str:
         return f"MsgpackReader({str(self.path)!r}, len={self._len})"

@@ -10,9 +10,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DatasetNotFoundError, IndexMismatchError
-from ..format.manifest import is_manifest, load_manifest
+from ..errors import DatasetChangedError, DatasetNotFoundError, IndexMismatchError
+from ..format.atomic import commit_record_path, settle
+from ..format.manifest import is_manifest, load_manifest_pinned
 from .msgpack import MsgpackReader
+from .pinning import current, identity
 from .reader import Reader, normalize_index, normalize_range
 
 __all__ = ["ShardedReader"]
@@ -32,6 +34,10 @@ class ShardedReader(Reader):
         CorruptIndexError, DatasetNotFoundError, IndexMismatchError: a bad manifest, a shard it
             lists is missing, or a shard's length differs from the manifest.
 
+    A manifest is read as one version: its shards are pinned (see
+    :class:`~shardstream.read.MsgpackReader`) and opening is retried if the manifest's commit ran
+    meanwhile (else :class:`~shardstream.errors.DatasetChangedError`).
+
     Keys need not be unique across shards; ``find_index`` returns the first match in shard order.
     Unlike datadings, shards are not closed after every access (that reopened the file per
     sample); :meth:`close` closes them all.
@@ -41,24 +47,14 @@ class ShardedReader(Reader):
         super().__init__()
         counts: list[int] | None = None
         if isinstance(shards, (str, Path)) and is_manifest(shards):
-            manifest = load_manifest(shards)
-            shards = manifest.shard_paths()
-            counts = [shard.samples for shard in manifest.shards]
-        elif isinstance(shards, (str, Path)):
-            matches = sorted(glob.glob(os.fspath(shards)))
-            if not matches:
-                raise DatasetNotFoundError(shards, "glob pattern matches no shard")
-            shards = matches
-        readers: list[Reader] = []
-        for shard in shards:
-            if isinstance(shard, Reader):
-                readers.append(shard)
-            elif isinstance(shard, (str, os.PathLike)):
-                readers.append(MsgpackReader(shard))
-            else:
-                raise ValueError(
-                    f"need either msgpack path or Reader instance, got {type(shard).__name__}"
-                )
+            readers, counts = _open_manifest(Path(shards))
+        else:
+            if isinstance(shards, (str, Path)):
+                matches = sorted(glob.glob(os.fspath(shards)))
+                if not matches:
+                    raise DatasetNotFoundError(shards, "glob pattern matches no shard")
+                shards = matches
+            readers = _open_all(shards)
         if counts is not None:
             for reader, count in zip(readers, counts):
                 if len(reader) != count:
@@ -169,3 +165,39 @@ class ShardedReader(Reader):
 
     def __repr__(self) -> str:
         return f"ShardedReader({len(self.shards)} shards, len={self._len})"
+
+
+#: how often opening a manifest looks again when its commit ran meanwhile
+_OPEN_ATTEMPTS = 5
+
+
+def _open_all(shards: Iterable[str | os.PathLike | Reader]) -> list[Reader]:
+    readers: list[Reader] = []
+    for shard in shards:
+        if isinstance(shard, Reader):
+            readers.append(shard)
+        elif isinstance(shard, (str, os.PathLike)):
+            readers.append(MsgpackReader(shard))
+        else:
+            raise ValueError(
+                f"need either msgpack path or Reader instance, got {type(shard).__name__}"
+            )
+    return readers
+
+
+def _open_manifest(path: Path) -> tuple[list[Reader], list[int]]:
+    """Open every shard of one version of the manifest ``path``.
+
+    A commit renames the shards' files first and the manifest last, with its commit record in
+    place throughout; so shards opened after reading the manifest belong to it unless the
+    record exists afterwards or the manifest is not the one read (then look again).
+    """
+    for _attempt in range(_OPEN_ATTEMPTS):
+        manifest, st = load_manifest_pinned(path)
+        readers = _open_all(manifest.shard_paths())
+        if not os.path.lexists(commit_record_path(path)) and current(path) == identity(st):
+            return readers, [shard.samples for shard in manifest.shards]
+        for reader in readers:
+            reader.close()
+        settle(path)
+    raise DatasetChangedError(path, f"replaced {_OPEN_ATTEMPTS} times while being opened")

@@ -8,20 +8,21 @@
 A shard takes samples until the next one would push it past ``shard_size`` bytes; a sample larger
 than ``shard_size`` on its own gets a shard of its own. Keys are unique across all shards.
 
-Shards are written into a hidden staging folder next to the output (``.train.<random>.tmp``).
-Nothing appears under a final name before :meth:`ShardedWriter.close`, which moves the shards into
-place and writes the manifest last; shards listed by a previous manifest of the same name that
-the new one no longer lists are then deleted. An exception inside ``with``, :meth:`abort`, or a
-crash before ``close()`` leaves the previous dataset (manifest and shards) untouched. (The moves in
-``close()`` are one rename per file, not one atomic step: a crash in the middle of them leaves the
-old manifest next to some new shards, which its sample counts and checksums reveal.)
+Shards are written into a hidden staging folder next to the output
+(``.train.manifest.<random>.tmp``). Nothing appears under a final name before
+:meth:`ShardedWriter.close`, which commits every shard file and the manifest as one group (see
+:mod:`shardstream.format.atomic`): a commit record is the commit point, the manifest is renamed
+last, and shards a previous manifest of the same name listed but the new one does not are deleted
+after it. An exception inside ``with``, :meth:`abort`, or a kill before the commit point leaves the
+previous dataset (manifest and shards) untouched; a kill after it leaves the new one, completed by
+the next reader or writer of the manifest. The writer holds an exclusive lock on the manifest
+path (``.train.manifest.lock``) for its lifetime.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import weakref
 from collections.abc import Mapping
 from pathlib import Path
@@ -31,11 +32,17 @@ from ..errors import (
     ConfigError,
     NotADatasetFileError,
 )
-from ..format.atomic import TEMP_SUFFIX, fsync_dir
+from ..format.atomic import (
+    DatasetLock,
+    StagedFiles,
+    make_temp_dir,
+    remove_stale_temporaries,
+    settle,
+)
 from ..format.codec import make_packer
 from ..format.integrity import load_md5file
-from ..format.manifest import MANIFEST_SUFFIX, ShardEntry, load_manifest, write_manifest
-from ..format.paths import SIDECAR_SUFFIXES, SUFFIX_MD5, DatasetPaths
+from ..format.manifest import MANIFEST_SUFFIX, ShardEntry, load_manifest, manifest_bytes
+from ..format.paths import SIDECAR_SUFFIXES, DatasetPaths
 from .prompt import confirm_overwrite
 from .writer import RawWriter, pack_sample, progress_bar, raw_sample_bytes, reject_key, sample_key
 
@@ -95,6 +102,7 @@ class ShardedWriter:
             :class:`~shardstream.errors.DatasetExistsError` (a ``FileExistsError``).
         buffering: bytes each shard's writer gathers per write (see
             :class:`~shardstream.write.Writer`); 0 means its default.
+        wait: seconds to wait when another writer holds the manifest's lock (0: fail at once).
         **progress_kwargs: passed to ``tqdm`` (``disable=True`` hides the bar and the final
             "N samples written" line).
 
@@ -105,6 +113,8 @@ class ShardedWriter:
         ConfigError: ``shard_size`` is not a positive int, or the output has no name.
         NotADatasetFileError: the manifest path is a directory.
         DatasetExistsError: the output exists and may not be replaced.
+        DatasetLockedError: another writer is writing the same output (a
+            ``DatasetExistsError``).
     """
 
     def __init__(
@@ -114,6 +124,7 @@ class ShardedWriter:
         shard_size: int,
         overwrite: bool = False,
         buffering: int = 0,
+        wait: float = 0.0,
         **progress_kwargs: Any,
     ) -> None:
         if isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1:
@@ -124,15 +135,20 @@ class ShardedWriter:
             raise NotADatasetFileError(self.path)
         self._directory.mkdir(parents=True, exist_ok=True)
         first = self._directory / shard_name(self._stem, 0)
-        if (self.path.exists() or first.exists()) and not overwrite:
-            confirm_overwrite(self.path)
+        self._lock = DatasetLock.acquire(self.path, wait=wait)
+        try:
+            settle(self.path)
+            remove_stale_temporaries(self.path, [self.path.name])
+            if (self.path.exists() or first.exists()) and not overwrite:
+                confirm_overwrite(self.path)
+            self._previous = _listed_shards(self.path)
+            self._staging = make_temp_dir(self.path)
+        except BaseException:
+            self._lock.release()
+            raise
+        self._finalizer = weakref.finalize(self, _discard, self._staging, self._lock)
         self._shard_size = shard_size
         self._buffering = buffering
-        self._previous = _listed_shards(self.path)
-        self._staging = Path(
-            tempfile.mkdtemp(prefix=f".{self._stem}.", suffix=TEMP_SUFFIX, dir=self._directory)
-        )
-        self._finalizer = weakref.finalize(self, shutil.rmtree, self._staging, True)
         self._entries: list[ShardEntry] = []
         self._shard: RawWriter | None = None
         self._shard_bytes = 0
@@ -242,22 +258,32 @@ class ShardedWriter:
         """
         if self._closed:
             return
+        staged = None
         try:
             if self._shard is None and not self._entries:
                 self._start_shard()
             if self._shard is not None:
                 self._finish_shard()
+            staged = StagedFiles(anchor=self.path, locked=True)
             for entry in self._entries:
-                self._move_into_place(entry.path)
-            fsync_dir(self._directory)
-            write_manifest(self.path, self._entries)
+                self._stage_shard(staged, entry.path)
+            staged.write_bytes(self.path, manifest_bytes(self.path, self._entries))
+            self._stage_stale_shards(staged)
+            staged.commit(last=self.path)
         except BaseException:
-            self.abort()
+            if staged is not None and staged.committed:
+                # past the commit point: the record lists files in the staging folder, which
+                # stays for the next opener to finish the commit (and the next writer to remove)
+                self._closed = True
+                self._progress.close()
+                self._finalizer.detach()
+                self._lock.release()
+            else:
+                self.abort()
             raise
         self._closed = True
         self._progress.close()
-        self._finalizer()  # removes the (now empty) staging folder
-        self._delete_stale_shards()
+        self._finalizer()  # removes the (now empty) staging folder and unlocks
         if not self._quiet:
             print(f"{self.written} samples written in {len(self._entries)} shards")
 
@@ -274,26 +300,34 @@ class ShardedWriter:
         finally:
             self._finalizer()
 
-    def _move_into_place(self, name: str) -> None:
-        staged = DatasetPaths(self._staging / name)
-        final = DatasetPaths(self._directory / name)
-        for suffix in (*SIDECAR_SUFFIXES, ""):
-            if suffix == SUFFIX_MD5:
-                continue
-            source = staged.sidecar(suffix) if suffix else staged.data
-            target = final.sidecar(suffix) if suffix else final.data
-            if source.exists():
-                os.replace(source, target)
-            elif suffix:
-                target.unlink(missing_ok=True)  # e.g. a legacy .index of the replaced shard
-        os.replace(staged.md5, final.md5)  # last: a shard is complete once its md5 is there
+    def _stage_shard(self, staged: StagedFiles, name: str) -> None:
+        """Add one finished shard's files to the commit, in the order a reader pins them."""
+        source = DatasetPaths(self._staging / name)
+        target = DatasetPaths(self._directory / name)
+        staged.adopt(source.data, target.data)
+        for suffix in SIDECAR_SUFFIXES:  # the md5 file comes after the index files
+            if source.sidecar(suffix).exists():
+                staged.adopt(source.sidecar(suffix), target.sidecar(suffix))
+            else:
+                staged.remove_on_commit(target.sidecar(suffix))  # e.g. an old legacy .index
 
-    def _delete_stale_shards(self) -> None:
+    def _stage_stale_shards(self, staged: StagedFiles) -> None:
+        """Delete, after the manifest, the shards only the previous manifest listed."""
         current = {entry.path for entry in self._entries}
-        for name in self._previous - current:
+        for name in sorted(self._previous - current):
             paths = DatasetPaths(self._directory / name)
+            if paths.data.parent != self._directory:
+                continue  # another folder's shard: not ours to delete
             for path in (paths.data, *(paths.sidecar(s) for s in SIDECAR_SUFFIXES)):
-                path.unlink(missing_ok=True)
+                staged.remove_on_commit(path)
+
+
+def _discard(staging: Path, lock: DatasetLock) -> None:
+    """Finalizer: remove the staging folder, then unlock."""
+    try:
+        shutil.rmtree(staging, ignore_errors=True)
+    finally:
+        lock.release()
 
 
 def _listed_shards(manifest: Path) -> set[str]:

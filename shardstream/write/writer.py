@@ -3,9 +3,13 @@
 A writer streams samples into a hidden temp file next to the output, hashing the bytes with md5 on a
 background thread while the caller packs the next ones. ``close()`` writes the index files
 (``.offsets``, ``.keys``, ``.key_hashes``, ``.filter``) and ``.md5`` under temp names too, fsyncs
-them, and only then renames everything into place. An exception inside ``with Writer(...)``, an
-explicit :meth:`Writer.abort`, a crash or a kill before ``close()`` returns leaves any previous
-dataset under the output name untouched and no half-written dataset behind.
+them, and commits all six files as one (:class:`~shardstream.format.atomic.StagedFiles`: a
+commit record written last is the commit point). An exception inside ``with Writer(...)``, an
+explicit :meth:`Writer.abort`, a crash or a kill before the commit point leaves any previous
+dataset under the output name untouched; a kill after it leaves the new dataset, completed by the
+next reader or writer. A writer holds an exclusive lock on its output (``.X.lock``) for its
+lifetime, so a second writer of the same path fails (or waits); on start it finishes an
+interrupted commit and removes the temporaries of killed writers of that path.
 """
 
 from __future__ import annotations
@@ -31,15 +35,22 @@ from ..errors import (
     SampleTooLargeError,
     WriterClosedError,
 )
-from ..format.atomic import StagedFiles
+from ..format.atomic import (
+    DatasetLock,
+    StagedFiles,
+    fault_point,
+    remove_stale_temporaries,
+    settle,
+)
 from ..format.codec import MSGPACK_SIZE_LIMIT, RESERVED_FIELDS, make_packer
 from ..format.index import encode_index_files
 from ..format.integrity import format_md5_file, md5_hex
-from ..format.paths import DatasetPaths
+from ..format.paths import SIDECAR_SUFFIXES, DatasetPaths
 from .prompt import confirm_overwrite
 
 __all__ = [
     "DEFAULT_CHUNK_BYTES",
+    "lock_output",
     "FileWriter",
     "RawWriter",
     "Writer",
@@ -127,13 +138,38 @@ def _write_all(file: Any, chunk: bytes | bytearray) -> None:
         view = view[file.write(view) :]
 
 
-def _discard(staged: StagedFiles, file: Any, sink: _HashingSink) -> None:
-    """Finalizer for writers dropped without close(): remove their temp files."""
+def _discard(staged: StagedFiles, file: Any, sink: _HashingSink, lock: DatasetLock) -> None:
+    """Finalizer for writers dropped without close(): remove their temp files, unlock."""
     try:
         sink.shutdown()
     finally:
-        file.close()
-        staged.abort()
+        try:
+            file.close()
+            staged.abort()
+        finally:
+            lock.release()
+
+
+def lock_output(path: Path, overwrite: bool, wait: float, finals: list[str]) -> DatasetLock:
+    """Lock the output ``path`` for a writer and prepare it.
+
+    Finishes an interrupted commit of ``path``, removes the temporaries killed writers left for
+    the names in ``finals``, then applies the overwrite policy (see :class:`Writer`).
+
+    Raises:
+        DatasetLockedError: another writer holds the lock (after ``wait`` seconds).
+        DatasetExistsError: ``path`` exists and may not be replaced.
+    """
+    lock = DatasetLock.acquire(path, wait=wait)
+    try:
+        settle(path)
+        remove_stale_temporaries(path, finals)
+        if path.exists() and not overwrite:
+            confirm_overwrite(path)
+    except BaseException:
+        lock.release()
+        raise
+    return lock
 
 
 def sample_key(sample: Any, path: Path) -> Any:
@@ -245,6 +281,8 @@ class Writer(ABC):
             ``FileExistsError``) without asking. The old dataset stays intact until ``close()``.
         **progress_kwargs: passed to ``tqdm`` (``desc`` defaults to the file name; ``total``;
             ``disable=True`` hides the bar and the final "N samples written" line).
+        wait: seconds to wait when another writer holds the output's lock (0: fail at once,
+            ``math.inf``: wait for it). Two writers never write one path at the same time.
 
     Attributes:
         written: number of samples written so far.
@@ -252,6 +290,8 @@ class Writer(ABC):
 
     Raises:
         NotADatasetFileError: ``outfile`` is a directory.
+        DatasetLockedError: another writer (in any process) is writing ``outfile``; a
+            :class:`~shardstream.errors.DatasetExistsError`.
     """
 
     def __init__(
@@ -259,6 +299,8 @@ class Writer(ABC):
         outfile: str | os.PathLike,
         buffering: int = 0,
         overwrite: bool = False,
+        *,
+        wait: float = 0.0,
         **progress_kwargs,
     ):
         self.path = Path(outfile)
@@ -266,8 +308,8 @@ class Writer(ABC):
         if self.path.is_dir():
             raise NotADatasetFileError(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.path.exists() and not overwrite:
-            confirm_overwrite(self.path)
+        finals = [self.path.name] + [self._paths.sidecar(s).name for s in SIDECAR_SUFFIXES]
+        self._lock = lock_output(self.path, overwrite, wait, finals)
         self._chunk_limit = buffering if buffering > 0 else DEFAULT_CHUNK_BYTES
         self._parts: list[bytes] = []  # packed samples not yet written
         self._parts_bytes = 0
@@ -277,10 +319,16 @@ class Writer(ABC):
         self._offsets = array("Q", [0])
         self._position = 0
         self._pack = make_packer().pack
-        self._staged = StagedFiles()
-        self._file = self._staged.open(self.path)
+        self._staged = StagedFiles(anchor=self.path, locked=True)
+        try:
+            self._file = self._staged.open(self.path)
+        except BaseException:
+            self._lock.release()
+            raise
         self._sink = _HashingSink(self._file)
-        self._finalizer = weakref.finalize(self, _discard, self._staged, self._file, self._sink)
+        self._finalizer = weakref.finalize(
+            self, _discard, self._staged, self._file, self._sink, self._lock
+        )
         self._closed = False
         self._progress, self._quiet = progress_bar(self.path, progress_kwargs)
 
@@ -316,6 +364,7 @@ class Writer(ABC):
         try:
             self._flush()
             data_md5 = self._sink.hexdigest()
+            fault_point("fsync", self._staged.temp_paths[0])
             os.fsync(self._file.fileno())
             self._file.close()
             index_files = encode_index_files(self._paths, self._keys, self._offsets)
@@ -324,12 +373,12 @@ class Writer(ABC):
             entries = [(self.path.name, data_md5)]
             entries += [(path.name, md5_hex(content)) for path, content in index_files]
             self._staged.write_bytes(self._paths.md5, format_md5_file(entries).encode("utf-8"))
+            self._staged.remove_on_commit(self._paths.legacy_index)  # of the replaced dataset
             self._staged.commit(last=self._paths.md5)
         except BaseException:
             self.abort()
             raise
         self._finish()
-        self._paths.legacy_index.unlink(missing_ok=True)  # belonged to the replaced dataset
         if not self._quiet:
             print(f"{self.written} samples written")
 
@@ -340,11 +389,12 @@ class Writer(ABC):
         self._closed = True
         self._progress.close()
         self._parts = []
-        self._finalizer()  # stops the threads, closes the file, deletes the temp files
+        self._finalizer()  # stops the threads, closes the file, deletes the temp files, unlocks
 
     def _finish(self) -> None:
         self._closed = True
         self._finalizer.detach()
+        self._lock.release()
         self._sink.shutdown()
         self._progress.close()
         self._parts = []

@@ -8,14 +8,12 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from shardstream.methods.train import checkpoint  # noqa: E402
 from shardstream.methods.train.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,30 +75,35 @@ def test_a_killed_savers_temp_file_is_removed_by_the_next_save(tmp_path):
 
 
 def test_a_live_savers_temp_file_is_left_alone(tmp_path):
+    from shardstream.errors import DatasetLockedError
+    from shardstream.format.atomic import remove_stale_temporaries
+    from shardstream.format.lock import DatasetLock
+
     path = tmp_path / "checkpoint.pt"
     saver = run_saver(path, "hang")
     try:
         assert saver.stdout.readline().strip() == "saving"
         (live,) = temps(path)
-        save_checkpoint(path, {"step": 3})
+        with pytest.raises(DatasetLockedError):  # a second saver waits for the live one's turn
+            DatasetLock.acquire(path, wait=0)
         assert temps(path) == [live]
-        assert load_checkpoint(path)["step"] == 3
     finally:
         saver.kill()
         saver.wait()
-    assert checkpoint.remove_stale_temps(path) == [live]  # its saver is dead now
+    lock = DatasetLock.acquire(path, wait=0)  # released by the kernel when the saver died
+    try:
+        assert remove_stale_temporaries(path, [path.name]) == [live]
+    finally:
+        lock.release()
+    save_checkpoint(path, {"step": 3})
     assert temps(path) == []
+    assert load_checkpoint(path)["step"] == 3
 
 
-def test_a_fresh_empty_temp_file_is_kept_until_it_is_old(tmp_path):
+def test_another_checkpoints_temp_file_is_kept(tmp_path):
     path = tmp_path / "checkpoint.pt"
-    empty = tmp_path / ".checkpoint.pt.abc123.tmp"
-    empty.touch()  # as a saver leaves it between creating and locking its temp file
-    other = tmp_path / ".other.pt.abc123.tmp"
+    other = tmp_path / ".other.pt.abc12345.tmp"
     other.write_bytes(b"x")  # another checkpoint's temp file
     save_checkpoint(path, {"step": 4})
-    assert empty.exists()
-    old = time.time() - checkpoint.EMPTY_TEMP_AGE_S - 1
-    os.utime(empty, (old, old))
-    assert checkpoint.remove_stale_temps(path) == [empty]
-    assert not empty.exists() and other.exists()
+    assert other.exists()
+    assert load_checkpoint(path)["step"] == 4

@@ -216,11 +216,15 @@ def test_kill_mid_write_keeps_previous_dataset(tmp_path, samples):
     proc.wait()
     after = snapshot(tmp_path)
     leftovers = [name for name in after if name not in before]
-    assert all(name.startswith(".d.msgpack.") and name.endswith(".tmp") for name in leftovers)
+    assert leftovers and all(
+        name.startswith(".d.msgpack.") and name.endswith((".tmp", ".lock")) for name in leftovers
+    )
     assert {name: after[name] for name in before} == before
     with MsgpackReader(path) as reader:
         assert [s["key"] for s in reader] == [s["key"] for s in samples[:5]]
         assert reader.verify_data() and reader.verify_index()
+    write_samples(path, samples[:3])  # the next write removes the dead writer's leftovers
+    assert sorted(snapshot(tmp_path)) == sorted(before)
 
 
 def test_replacement_is_complete_after_close(tmp_path, samples):

@@ -2,20 +2,17 @@
 
 A checkpoint is one file made by ``torch.save`` of a dict of tensors, numbers, strings, lists,
 tuples and dicts. It is written under a hidden temp name in the target folder, fsynced and renamed
-into place, so a crash while saving leaves the previous checkpoint intact. The saver holds an
-exclusive ``flock`` on its temp file until the rename, so the next save to the same place can
-tell the temp files of savers that died (unlocked) from those of live ones, and removes the dead
-ones' (see :func:`remove_stale_temps`). Loading uses ``torch.load(weights_only=True)``: a file
-holding anything but those plain types is refused.
+into place under the path's writer lock (:func:`~shardstream.format.atomic.write_file_atomically`),
+so a crash while saving leaves the previous checkpoint intact and the next save removes what a
+killed saver left; two savers of one path take turns. Loading uses
+``torch.load(weights_only=True)``: a file holding anything but those plain types is refused.
 """
 
 from __future__ import annotations
 
-import fcntl
 import io
 import os
 import random
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,22 +20,12 @@ import numpy as np
 import torch
 
 from ...errors import CheckpointError
-from ...format.atomic import TEMP_SUFFIX, StagedFiles
+from ...format.atomic import write_file_atomically
 
-__all__ = [
-    "CHECKPOINT_FORMAT",
-    "save_checkpoint",
-    "load_checkpoint",
-    "remove_stale_temps",
-    "rng_state",
-    "set_rng_state",
-]
+__all__ = ["CHECKPOINT_FORMAT", "save_checkpoint", "load_checkpoint", "rng_state", "set_rng_state"]
 
 #: Recorded in every checkpoint; a file without it (or with another value) is refused.
 CHECKPOINT_FORMAT = "shardstream.checkpoint/1"
-#: Seconds after which an empty, unlocked temp file is stale (younger ones may belong to a saver
-#: that has created its temp file and not locked it yet).
-EMPTY_TEMP_AGE_S = 60.0
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
@@ -61,70 +48,9 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
         )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(path)
     buffer = io.BytesIO()
     torch.save({**state, "format": CHECKPOINT_FORMAT}, buffer)
-    staged = StagedFiles()
-    try:
-        with staged.open(path) as f:
-            # held until the rename: an unlocked temp file is one whose saver died
-            _lock(f.fileno())
-            view = memoryview(buffer.getbuffer())
-            while view:
-                view = view[f.write(view) :]
-            os.fsync(f.fileno())
-            staged.commit()
-    except BaseException:
-        staged.abort()
-        raise
-    return path
-
-
-def _lock(fd: int) -> None:
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-    except OSError:  # a file system without locks: its temp files then always look live
-        pass
-
-
-def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
-    """Remove the temp files that killed savers of checkpoint ``path`` left next to it.
-
-    A temp file (``.<name>.<random>.tmp`` in the checkpoint's folder) is stale when no process
-    holds its lock and it has content (its saver locks it before writing) or, when empty, is
-    older than :data:`EMPTY_TEMP_AGE_S`. Temp files of live savers are left alone.
-
-    Args:
-        path: the checkpoint file.
-
-    Returns:
-        The temp files removed.
-    """
-    path = Path(path)
-    removed = []
-    for candidate in path.parent.glob(f".{path.name}.*{TEMP_SUFFIX}"):
-        try:
-            fd = os.open(candidate, os.O_RDONLY | os.O_NOFOLLOW)
-        except OSError:  # renamed or removed meanwhile, or a link: not ours
-            continue
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:  # a live saver holds it
-                continue
-            info = os.fstat(fd)
-            if info.st_size == 0 and time.time() - info.st_mtime < EMPTY_TEMP_AGE_S:
-                continue
-            try:
-                if os.stat(candidate, follow_symlinks=False).st_ino != info.st_ino:
-                    continue  # the name was reused meanwhile
-                candidate.unlink()
-            except OSError:
-                continue
-            removed.append(candidate)
-        finally:
-            os.close(fd)
-    return removed
+    return write_file_atomically(path, buffer.getbuffer())  # also removes killed saves' temps
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:

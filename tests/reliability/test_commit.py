@@ -1,0 +1,294 @@
+"""Commit atomicity: a kill at any step of a commit leaves the old set or the new one, never a mix.
+
+Each trial forks a child that replaces a dataset and is killed (SIGKILL, a real kill) at one
+chosen step: by the fault hook of ``shardstream.format.atomic`` at every write, fsync, rename and
+unlink, or by a wrapped ``os.replace`` at the k-th rename (what the issue did with strace). The
+parent then opens the path: it must hold the old or the new samples, pass ``verify`` and read the
+same through datadings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import pytest
+from datadings.reader import MsgpackReader as DatadingsReader
+
+from shardstream import FileWriter, MsgpackReader, ShardedReader, ShardedWriter
+from shardstream.cli import main as cli_main
+from shardstream.errors import CorruptIndexError
+from shardstream.format import atomic
+
+
+def make(prefix: str, n: int) -> list[dict]:
+    return [{"key": f"{prefix}{i:03d}", "x": prefix * (i % 7 + 1), "i": i} for i in range(n)]
+
+
+OLD, NEW = make("old", 12), make("new", 9)
+
+
+def write(path, samples, **kwargs) -> None:
+    with FileWriter(path, overwrite=True, disable=True, **kwargs) as writer:
+        for sample in samples:
+            writer.write(sample)
+
+
+def write_sharded(path, samples) -> None:
+    with ShardedWriter(path, shard_size=600, overwrite=True, disable=True) as writer:
+        for sample in samples:
+            writer.write(sample)
+
+
+def run_killed(job, kill_at) -> int:
+    """Fork a child running ``job()`` with ``kill_at(action, path)`` deciding when to SIGKILL it.
+
+    Returns the steps the child reached (``"action\tpath"``) and its wait status.
+    """
+    read, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: never returns into pytest
+        try:
+            os.close(read)
+            steps = 0
+
+            def hook(action, path):
+                nonlocal steps
+                steps += 1
+                os.write(write_end, f"{action}\t{path}\n".encode())
+                if kill_at(steps, action, path):
+                    os.kill(os.getpid(), signal.SIGKILL)
+
+            atomic.fault_hook = hook
+            job()
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
+            os._exit(1)
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read, "rb") as pipe:
+        steps = pipe.read().decode().splitlines()
+    _, status = os.waitpid(pid, 0)
+    return steps, status
+
+
+def list_steps(job) -> list[str]:
+    steps, status = run_killed(job, lambda *_: False)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    return steps
+
+
+def assert_one_version(path):
+    """The set at ``path`` is OLD or NEW as a whole; verify and datadings agree. Returns which."""
+    with MsgpackReader(path) as reader:  # opening rolls an interrupted commit forward
+        keys = reader.keys
+        got = [reader.get(i) for i in range(len(reader))]
+        assert [s["key"] for s in got] == keys
+        assert keys in ([s["key"] for s in OLD], [s["key"] for s in NEW])
+        want = OLD if keys[0].startswith("old") else NEW
+        assert got == want
+        assert reader.find_index(keys[-1]) == len(keys) - 1
+        assert reader.verify_data() and reader.verify_index()
+    assert cli_main(["verify", "-q", str(path)]) == 0
+    dd = DatadingsReader(path)
+    assert len(dd) == len(want)
+    assert [dd.get(i)["key"] for i in range(len(dd))] == keys
+    assert dd.find_index(keys[1]) == 1
+    names = sorted(os.listdir(path.parent))
+    assert not any(name.endswith(".commit") for name in names)
+    return want is NEW
+
+
+def test_kill_at_every_step_of_a_commit_leaves_old_or_new(tmp_path):
+    path = tmp_path / "d.msgpack"
+    write(path, OLD)
+    total = len(list_steps(lambda: write(path, NEW)))
+    assert total >= 20  # data fsync, 5 files x (write, fsync), record, 6 renames, unlink, ...
+    outcomes = []
+    for k in range(1, total + 1):
+        write(path, OLD)
+        _, status = run_killed(lambda: write(path, NEW), lambda n, *_, k=k: n == k)
+        assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+        outcomes.append(assert_one_version(path))
+    # before the commit point the old set stays, after it the new one is completed
+    assert outcomes == sorted(outcomes) and outcomes[0] is False and outcomes[-1] is True
+    write(path, OLD)  # the next writer removes what the killed ones left
+    assert sorted(os.listdir(tmp_path)) == sorted(
+        f"d.msgpack{s}" for s in ("", ".offsets", ".keys", ".key_hashes", ".filter", ".md5")
+    )
+
+
+@pytest.mark.parametrize("k", range(1, 8))
+def test_kill_at_kth_rename_never_gives_new_data_under_old_keys(tmp_path, k):
+    """The issue's strace scenario, with the kill inside ``os.replace`` (any code path)."""
+    path = tmp_path / "d.msgpack"
+    write(path, OLD)
+
+    def job():
+        real = os.replace
+        calls = 0
+
+        def replace(src, dst):
+            nonlocal calls
+            calls += 1
+            if calls == k:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return real(src, dst)
+
+        os.replace = replace
+        write(path, NEW)
+
+    _, status = run_killed(job, lambda *_: False)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+    with MsgpackReader(path) as reader:
+        assert reader[0]["key"] == reader.keys[0]
+        assert reader.find_key(len(reader) - 1) == reader[len(reader) - 1]["key"]
+    assert_one_version(path)
+
+
+def test_kill_at_every_step_of_a_sharded_commit(tmp_path):
+    path = tmp_path / "s.manifest"
+    old, new = make("old", 30), make("new", 41)
+    write_sharded(path, old)
+    steps = list_steps(lambda: write_sharded(path, new))
+    # every step in the output folder (the group commit), every 10th inside the staging folder
+    chosen = [
+        k
+        for k, step in enumerate(steps, 1)
+        if os.path.dirname(step.split("\t")[1]) == str(tmp_path) or k % 10 == 0
+    ]
+    assert len(chosen) >= 25
+    seen = []
+    for k in chosen:
+        write_sharded(path, old)
+        _, status = run_killed(lambda: write_sharded(path, new), lambda n, *_, k=k: n == k)
+        assert os.WIFSIGNALED(status)
+        with ShardedReader(path) as reader:
+            keys = [reader.find_key(i) for i in range(len(reader))]
+            assert keys in ([s["key"] for s in old], [s["key"] for s in new])
+            assert [reader.get(i)["key"] for i in range(len(reader))] == keys
+        assert cli_main(["verify", "-q", str(path)]) == 0
+        seen.append(keys[0].startswith("new"))
+    assert seen == sorted(seen) and not seen[0] and seen[-1]
+    write_sharded(path, old)
+    names = os.listdir(tmp_path)
+    assert not any(name.startswith(".") for name in names), names
+    assert sorted(n for n in names if n.endswith(".msgpack")) == [
+        f"s-{i:05d}.msgpack" for i in range(len(json.loads(path.read_text())["shards"]))
+    ]
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        '{"format": "shardstream.commit", "version": 1, "files": [{"staged": "../x", '
+        '"final": "d.msgpack", "bytes": 1}], "remove": []}',
+        '{"format": "shardstream.commit", "version": 1, "files": [], "remove": ["/etc/x"]}',
+        '{"format": "shardstream.commit", "version": 1, "files": [{"staged": '
+        '".d.msgpack.abcd1234.tmp", "final": "d.msgpack", "bytes": 1e400}], "remove": []}',
+        "[" * 100000,
+        '{"format": "other"}',
+    ],
+    ids=["staged outside", "absolute removal", "1e400 size", "deep nesting", "other format"],
+)
+def test_hostile_commit_record_is_a_typed_error(tmp_path, record):
+    path = tmp_path / "d.msgpack"
+    write(path, OLD)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    (tmp_path / ".d.msgpack.commit").write_text(record)
+    with pytest.raises(CorruptIndexError, match=r"\.d\.msgpack\.commit"):
+        MsgpackReader(path)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.name in before} == before
+
+
+def test_a_set_whose_files_disagree_is_refused_at_open(tmp_path):
+    """Files of two versions put together by hand (what a non-atomic commit left) are refused
+    when opened, from sizes and headers only."""
+    import shutil
+
+    from shardstream.errors import DatasetFormatError
+
+    old, new = tmp_path / "old.msgpack", tmp_path / "new.msgpack"
+    write(old, OLD)
+    write(new, NEW)
+    for suffix in (".keys", ".key_hashes"):  # new keys and hashes next to old data and offsets
+        mixed = tmp_path / "mixed"
+        shutil.rmtree(mixed, ignore_errors=True)
+        mixed.mkdir()
+        for name in os.listdir(tmp_path):
+            if name.startswith("old.msgpack"):
+                shutil.copy(tmp_path / name, mixed / name.replace("old", "m"))
+        shutil.copy(tmp_path / f"new.msgpack{suffix}", mixed / f"m.msgpack{suffix}")
+        with pytest.raises(DatasetFormatError, match=rf"m\.msgpack{suffix}: .*12 samples"):
+            MsgpackReader(mixed / "m.msgpack")
+
+
+def test_an_exception_at_any_step_of_a_commit_never_breaks_the_set(tmp_path):
+    """An error (not a kill) inside close(): before the commit point the writer cleans up and
+    the old set stays; after it the staged files are kept for the next opener to finish."""
+    path = tmp_path / "d.msgpack"
+    write(path, OLD)
+    total = len(list_steps(lambda: write(path, NEW)))
+    six = sorted(
+        f"d.msgpack{s}" for s in ("", ".offsets", ".keys", ".key_hashes", ".filter", ".md5")
+    )
+    outcomes = []
+    for k in range(1, total + 1):
+        write(path, OLD)
+        steps = 0
+
+        def hook(action, where, k=k):
+            nonlocal steps
+            steps += 1
+            if steps == k:
+                raise OSError(5, f"injected fault at step {k}: {action}")
+
+        atomic.fault_hook = hook
+        try:
+            with pytest.raises(OSError, match="injected fault"):
+                write(path, NEW)
+        finally:
+            atomic.fault_hook = None
+        outcomes.append(assert_one_version(path))
+        assert sorted(os.listdir(tmp_path)) == six
+    assert outcomes == sorted(outcomes) and outcomes[0] is False and outcomes[-1] is True
+
+
+def test_an_exception_in_a_sharded_commit_never_breaks_the_set(tmp_path):
+    path = tmp_path / "s.manifest"
+    old, new = make("old", 30), make("new", 41)
+    write_sharded(path, old)
+    steps = list_steps(lambda: write_sharded(path, new))
+    group = [
+        k
+        for k, step in enumerate(steps, 1)
+        if os.path.dirname(step.split("\t")[1]) == str(tmp_path)
+    ]
+    seen = []
+    for k in group:
+        write_sharded(path, old)
+        count = 0
+
+        def hook(action, where, k=k):
+            nonlocal count
+            count += 1
+            if count == k:
+                raise OSError(5, "injected fault")
+
+        atomic.fault_hook = hook
+        try:
+            with pytest.raises(OSError, match="injected fault"):
+                write_sharded(path, new)
+        finally:
+            atomic.fault_hook = None
+        with ShardedReader(path) as reader:
+            keys = [reader.find_key(i) for i in range(len(reader))]
+            assert keys in ([s["key"] for s in old], [s["key"] for s in new])
+            assert [reader.get(i)["key"] for i in range(len(reader))] == keys
+        assert cli_main(["verify", "-q", str(path)]) == 0
+        seen.append(keys[0].startswith("new"))
+    assert seen == sorted(seen) and not seen[0] and seen[-1]
