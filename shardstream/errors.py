@@ -66,6 +66,7 @@ __all__ = [
     "SourceTooLargeError",
     "MetadataNotFoundError",
     "CorruptMetadataError",
+    "SampleNotFoundError",
 ]
 
 
@@ -594,3 +595,15 @@ class MetadataNotFoundError(ShardstreamError, FileNotFoundError):
 class CorruptMetadataError(DatasetFormatError):
     """A metadata file of the ``sets`` package cannot be decoded (a broken gzip, xz or zip
     stream, text that is not UTF-8, or not JSON). A ``ValueError`` naming the file and the fault."""
+
+
+class SampleNotFoundError(ShardstreamError, KeyError, IndexError):
+    """A reader has no sample with the key asked for (or the key names a rejected sample).
+
+    Both a ``KeyError`` (what shardstream's readers raise for absent keys) and an ``IndexError``
+    (what datadings' ``YFCC100mReader`` raises), so either handler catches it. The message names
+    the key and the fault.
+    """
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""

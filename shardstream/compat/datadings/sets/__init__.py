@@ -10,7 +10,9 @@ found when first asked for, so sets added later appear by themselves) two module
   reads it) and returns its exit code.
 
 The sample types of :mod:`shardstream.sets.types` are attributes of this package, as
-datadings' ``from .types import *`` makes them.
+datadings' ``from .types import *`` makes them. The reader modules that are no writers are
+mirrored by name: ``sets.YFCC100m`` (:mod:`shardstream.sets.yfcc100m`) and
+``sets.YFCC100m_counts`` (:mod:`shardstream.sets.yfcc100m_counts`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,11 @@ from typing import Any
 __all__ = ["find_sets"]
 
 _WRITE = "_write"
+#: datadings' set modules that are readers, not writers: mirrored by name, without ``main``
+READERS = {
+    "YFCC100m": "shardstream.sets.yfcc100m",
+    "YFCC100m_counts": "shardstream.sets.yfcc100m_counts",
+}
 
 
 def find_sets() -> dict[str, types.ModuleType]:
@@ -92,6 +99,9 @@ class _SetFinder(importlib.abc.MetaPathFinder):
         package, _, name = fullname.rpartition(".")
         if package != __name__:
             return None
+        if name in READERS:
+            engine = importlib.import_module(READERS[name])
+            return importlib.machinery.ModuleSpec(fullname, _SetLoader(engine, False))
         base = name.removesuffix(_WRITE)
         engine = find_sets().get(base)
         if engine is None:
@@ -117,6 +127,6 @@ def __getattr__(name: str) -> Any:
         set_types = None
     if set_types is not None and name in set_types.__all__:
         return getattr(set_types, name)
-    if name.removesuffix(_WRITE) in find_sets():
+    if name in READERS or name.removesuffix(_WRITE) in find_sets():
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
