@@ -406,3 +406,28 @@ def _shape(obj) -> list[tuple]:
             default = ("<REJECTED_PATH>",)
         out.append((p.name, p.kind, default))
     return out
+
+
+@pytest.mark.parametrize(
+    "module", ["shardstream.compat.datadings.sets.YFCC100m", "shardstream.sets.yfcc100m"]
+)
+def test_main_logs_rejects_as_datadings_does(packs, tmp_path, module):
+    """``python -m ... IMAGE_PACKS -r FILE`` in real processes: both validate every image of
+    the three packs, log the same rejects and fail at the first missing pack."""
+    import subprocess
+    import sys
+
+    def run(mod: str, out: Path) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", mod, str(packs), "-r", str(out)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    mine = run(module, tmp_path / "mine.txt")
+    theirs = run("datadings.sets.YFCC100m", tmp_path / "theirs.txt")
+    assert mine.returncode == theirs.returncode == 1
+    assert "DatasetNotFoundError" in mine.stderr and "FileNotFoundError" in theirs.stderr
+    expected = f"{P1} 5\n{P1} 20\n{P1} 60\n{P2} 1\n"
+    assert (tmp_path / "mine.txt").read_text() == (tmp_path / "theirs.txt").read_text() == expected

@@ -67,9 +67,10 @@ class _SetModule(types.ModuleType):
 
 
 class _SetLoader(importlib.abc.Loader):
-    def __init__(self, engine: types.ModuleType, write: bool) -> None:
+    def __init__(self, engine: types.ModuleType, write: bool, runs_main: bool = False) -> None:
         self.engine = engine
         self.write = write
+        self.runs_main = runs_main  # a reader module whose ``python -m`` runs its ``main()``
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
         module = _SetModule(spec.name, self.engine.__doc__)
@@ -86,6 +87,8 @@ class _SetLoader(importlib.abc.Loader):
 
     def get_code(self, fullname: str) -> Any:
         """Code for ``python -m <package>.<NAME>_write``: run its ``main`` and exit with its code."""
+        if self.runs_main:
+            return compile(f"from {self.engine.__name__} import main\nmain()\n", fullname, "exec")
         if not self.write:
             return compile("", fullname, "exec")
         source = f"import sys\nfrom {fullname} import main\nsys.exit(main())\n"
@@ -101,7 +104,9 @@ class _SetFinder(importlib.abc.MetaPathFinder):
             return None
         if name in READERS:
             engine = importlib.import_module(READERS[name])
-            return importlib.machinery.ModuleSpec(fullname, _SetLoader(engine, False))
+            loader = _SetLoader(engine, False, runs_main=hasattr(engine, "main"))
+            # the origin becomes sys.argv[0] under ``python -m`` (argparse's program name)
+            return importlib.machinery.ModuleSpec(fullname, loader, origin=engine.__file__)
         base = name.removesuffix(_WRITE)
         engine = find_sets().get(base)
         if engine is None:
