@@ -36,7 +36,6 @@ where datadings' result is wrong or it fails):
 from __future__ import annotations
 
 import io
-import lzma
 import os
 import re
 from collections import defaultdict
@@ -45,10 +44,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CorruptMetadataError, SampleNotFoundError
-from ..format.codec import packb, unpackb
+from ..errors import SampleNotFoundError
+from ..format.codec import packb
 from ..read.reader import Reader
 from ..read.zipfile import DEFAULT_MAX_MEMBER_BYTES, DEFAULT_MAX_RATIO, open_zip, read_member
+from ._yfcc100m_rejects import parse_rejected as _parse_rejected
 from .types import ImageData
 from .yfcc100m_counts import FILE_COUNTS, FILES_TOTAL
 
@@ -124,56 +124,6 @@ class DevNull:
 
     def close(self) -> None:
         """Do nothing."""
-
-
-def _parse_rejected(path: str, rejected: defaultdict) -> defaultdict:
-    """Add the rejects of ``path`` (msgpack ``{pack: [index, ...]}`` or text ``pack index``
-    lines, plain, ``.gz`` or ``.xz``) to ``rejected``.
-
-    Raises:
-        MetadataNotFoundError: ``path`` does not exist.
-        CorruptMetadataError: the file cannot be decoded or holds something else.
-    """
-    from .tools import open_comp
-
-    path = os.path.abspath(path)
-    try:
-        with open_comp(path, "rb") as f:
-            raw = f.read()
-    except FileNotFoundError:
-        raise  # MetadataNotFoundError, naming the file
-    except (OSError, EOFError, ValueError, lzma.LZMAError) as error:  # broken gzip / xz streams
-        raise CorruptMetadataError(path, f"cannot read the reject list: {error}") from None
-    try:
-        found = unpackb(raw)
-    except ValueError:  # several messages or none: a text list, as datadings falls back
-        return _parse_rejected_text(path, raw, rejected)
-    except Exception as error:  # noqa: BLE001 - any msgpack fault is the file's
-        raise CorruptMetadataError(path, f"not a msgpack reject list: {error}") from None
-    if not isinstance(found, dict):
-        raise CorruptMetadataError(
-            path, f"a reject list maps packs to indices, not {type(found).__name__}"
-        )
-    for pack, indices in found.items():
-        if not isinstance(pack, str) or not isinstance(indices, list | tuple):
-            raise CorruptMetadataError(path, f"pack {pack!r}: not a name with a list of indices")
-        if not all(isinstance(i, int) and not isinstance(i, bool) for i in indices):
-            raise CorruptMetadataError(path, f"pack {pack!r}: member indices must be integers")
-        rejected[pack].update(indices)
-    return rejected
-
-
-def _parse_rejected_text(path: str, raw: bytes, rejected: defaultdict) -> defaultdict:
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise CorruptMetadataError(path, f"a text reject list must be UTF-8: {error}") from None
-    for number, line in enumerate(text.splitlines(keepends=True), 1):
-        parts = line.strip("\n").split(" ")
-        if len(parts) != 2 or not parts[1].strip().lstrip("-").isdigit():
-            raise CorruptMetadataError(path, f"line {number}: expected 'PACK INDEX', got {line!r}")
-        rejected[parts[0]].add(int(parts[1]))
-    return rejected
 
 
 def _member_names(archive: Any) -> list[str]:
@@ -260,6 +210,12 @@ class YFCC100mReader(Reader):
         reader.open_error_file_()
         reader._gen_at = -1
         return reader
+
+    def __getstate__(self) -> dict:
+        # picklable for worker processes: no open stream; the error file reopens for appending
+        state = dict(self.__dict__)
+        state.update(_gen=None, _gen_at=-1, _error_file=None)
+        return state
 
     def __del__(self) -> None:
         if getattr(self, "_error_file", None) is not None:

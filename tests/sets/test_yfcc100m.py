@@ -431,3 +431,20 @@ def test_main_logs_rejects_as_datadings_does(packs, tmp_path, module):
     assert "DatasetNotFoundError" in mine.stderr and "FileNotFoundError" in theirs.stderr
     expected = f"{P1} 5\n{P1} 20\n{P1} 60\n{P2} 1\n"
     assert (tmp_path / "mine.txt").read_text() == (tmp_path / "theirs.txt").read_text() == expected
+
+
+def test_pickled_reader_continues_in_another_process_state(packs, tmp_path):
+    import pickle
+
+    errors = tmp_path / "errors.txt"
+    mine = ours.YFCC100mReader(
+        packs, validator=ours.validate_image, reject_file_paths=(), error_file=errors
+    )
+    first = [s["key"] for s in mine.iter(0, 6)]  # member 5 is rejected on the way
+    clone = pickle.loads(pickle.dumps(mine))
+    assert clone.position == mine.position == 6 and len(clone) == len(mine)
+    assert clone._rejected == mine._rejected == {P1: {5}}
+    mine.close()
+    assert [s["key"] for s in clone.iter(0, 22)][:6] == first
+    clone.close()
+    assert errors.read_text() == f"{P1} 5\n{P1} 20\n"
