@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import SampleNotFoundError
+from ..errors import ConfigError, SampleNotFoundError
 from ..format.codec import packb
 from ..read.reader import Reader
 from ..read.zipfile import DEFAULT_MAX_MEMBER_BYTES, DEFAULT_MAX_RATIO, open_zip, read_member
@@ -156,7 +156,7 @@ class YFCC100mReader(Reader):
         max_ratio: the largest compression ratio of a member (decompression bombs).
 
     Raises:
-        ValueError: ``validator`` is not callable.
+        ConfigError: ``validator`` is not callable (a ``ValueError``).
         MetadataNotFoundError: a reject list does not exist.
         CorruptMetadataError: a reject list cannot be decoded.
         OSError: ``error_file`` cannot be opened.
@@ -177,7 +177,7 @@ class YFCC100mReader(Reader):
     ) -> None:
         super().__init__()
         if not callable(validator):
-            raise ValueError(f"validator must be callable, not {validator!r}")
+            raise ConfigError(f"validator must be callable, not {validator!r}")
         self._path = os.fspath(image_packs_dir)
         self._validator = validator
         self._limits = {"max_bytes": max_member_bytes, "max_ratio": max_ratio}
