@@ -69,6 +69,7 @@ __all__ = [
     "DatasetLockedError",
     "DatasetChangedError",
     "UnfinishedCommitError",
+    "SampleNotFoundError",
 ]
 
 
@@ -659,3 +660,15 @@ class UnfinishedCommitError(ShardstreamError, OSError):
 
     def __reduce__(self):  # picklable (from worker processes) despite the two arguments
         return type(self), (self.path, self.problem)
+
+
+class SampleNotFoundError(ShardstreamError, KeyError, IndexError):
+    """A reader has no sample with the key asked for (or the key names a rejected sample).
+
+    Both a ``KeyError`` (what shardstream's readers raise for absent keys) and an ``IndexError``
+    (what datadings' ``YFCC100mReader`` raises), so either handler catches it. The message names
+    the key and the fault.
+    """
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""

@@ -10,7 +10,9 @@ found when first asked for, so sets added later appear by themselves) two module
   reads it) and returns its exit code.
 
 The sample types of :mod:`shardstream.sets.types` are attributes of this package, as
-datadings' ``from .types import *`` makes them.
+datadings' ``from .types import *`` makes them. The reader modules that are no writers are
+mirrored by name: ``sets.YFCC100m`` (:mod:`shardstream.sets.yfcc100m`) and
+``sets.YFCC100m_counts`` (:mod:`shardstream.sets.yfcc100m_counts`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,11 @@ from typing import Any
 __all__ = ["find_sets"]
 
 _WRITE = "_write"
+#: datadings' set modules that are readers, not writers: mirrored by name, without ``main``
+READERS = {
+    "YFCC100m": "shardstream.sets.yfcc100m",
+    "YFCC100m_counts": "shardstream.sets.yfcc100m_counts",
+}
 
 
 def find_sets() -> dict[str, types.ModuleType]:
@@ -60,9 +67,10 @@ class _SetModule(types.ModuleType):
 
 
 class _SetLoader(importlib.abc.Loader):
-    def __init__(self, engine: types.ModuleType, write: bool) -> None:
+    def __init__(self, engine: types.ModuleType, write: bool, runs_main: bool = False) -> None:
         self.engine = engine
         self.write = write
+        self.runs_main = runs_main  # a reader module whose ``python -m`` runs its ``main()``
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
         module = _SetModule(spec.name, self.engine.__doc__)
@@ -79,6 +87,8 @@ class _SetLoader(importlib.abc.Loader):
 
     def get_code(self, fullname: str) -> Any:
         """Code for ``python -m <package>.<NAME>_write``: run its ``main`` and exit with its code."""
+        if self.runs_main:
+            return compile(f"from {self.engine.__name__} import main\nmain()\n", fullname, "exec")
         if not self.write:
             return compile("", fullname, "exec")
         source = f"import sys\nfrom {fullname} import main\nsys.exit(main())\n"
@@ -92,6 +102,11 @@ class _SetFinder(importlib.abc.MetaPathFinder):
         package, _, name = fullname.rpartition(".")
         if package != __name__:
             return None
+        if name in READERS:
+            engine = importlib.import_module(READERS[name])
+            loader = _SetLoader(engine, False, runs_main=hasattr(engine, "main"))
+            # the origin becomes sys.argv[0] under ``python -m`` (argparse's program name)
+            return importlib.machinery.ModuleSpec(fullname, loader, origin=engine.__file__)
         base = name.removesuffix(_WRITE)
         engine = find_sets().get(base)
         if engine is None:
@@ -117,6 +132,6 @@ def __getattr__(name: str) -> Any:
         set_types = None
     if set_types is not None and name in set_types.__all__:
         return getattr(set_types, name)
-    if name.removesuffix(_WRITE) in find_sets():
+    if name in READERS or name.removesuffix(_WRITE) in find_sets():
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
