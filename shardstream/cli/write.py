@@ -142,6 +142,13 @@ def run(args: argparse.Namespace) -> int:
             f"{split}: {report.written:,} samples ({report.bytes / 1e6:,.1f} MB){shards} -> "
             f"{report.path} in {report.seconds:.1f} s ({report.samples_per_s:,.0f} samples/s)"
         )
+        not_images = module.skipped_non_images(args) if hasattr(module, "skipped_non_images") else 0
+        if not_images:
+            plural = "s" if not_images != 1 else ""
+            print(
+                f"{split}: skipped {not_images:,} non-image file{plural} (not an image "
+                "extension; --all-files takes them)"
+            )
         if report.skipped:
             print(
                 f"{split}: skipped {len(report.skipped)} bad source(s), listed in {report.report}",
