@@ -39,7 +39,7 @@ from ._common import (
 )
 from ._peek import MISSING, peek_field
 
-__all__ = ["add_parser", "run", "describe_value", "format_size"]
+__all__ = ["add_parser", "run", "describe_value", "format_size", "read_label_field"]
 
 _SHARDS_LISTED = 20
 
@@ -185,7 +185,7 @@ def _print_shards(files: list[Path]) -> None:
 def _print_labels(reader: Any, args: argparse.Namespace) -> None:
     bar = make_progress(args.quiet, len(reader), "labels")
     try:
-        counts = Counter(_read_labels(reader, bar))
+        counts = Counter(read_label_field(reader, bar))
     finally:
         bar.close()
     missing = counts.pop(MISSING, 0)
@@ -204,8 +204,20 @@ def _print_labels(reader: Any, args: argparse.Namespace) -> None:
             print(f"  {label!r:>{width}}  {n:,}")
 
 
-def _read_labels(reader: Any, bar: Any) -> Iterable[Any]:
-    """The ``label`` of every sample, read with :func:`peek_field` from the raw bytes."""
+def read_label_field(reader: Any, bar: Any) -> Iterable[Any]:
+    """The ``label`` of every sample, read with :func:`peek_field` from the raw bytes.
+
+    Args:
+        reader: the dataset.
+        bar: a progress bar (``update(n)``).
+
+    Returns:
+        One label per sample in order: a hashable value (an unhashable one as its repr), or
+        :data:`~shardstream.cli._peek.MISSING` for a sample without a ``label`` field.
+
+    Raises:
+        CorruptSampleError: a sample's label cannot be read (naming the file and sample).
+    """
     done = 0
     for index, raw in enumerate(reader.iter(0, raw=True, copy=False)):
         try:

@@ -38,6 +38,7 @@ from ._common import (
     add_shard_size_argument,
     check_outputs,
     counted,
+    input_labels,
     make_progress,
     open_input,
     positive_int,
@@ -91,7 +92,10 @@ def run(args: argparse.Namespace) -> int:
         else:
             samples = reader.iter(0, number, yield_key=True, raw=True)
         with DatasetOutput(
-            path=args.outfile, shard_size=shard_size, overwrite=args.no_confirm
+            path=args.outfile,
+            shard_size=shard_size,
+            overwrite=args.no_confirm,
+            labels=input_labels(args.infile),
         ) as writer:
             bar = make_progress(args.quiet, number, "sample")
             try:

@@ -34,6 +34,7 @@ from ._common import (
     add_shard_size_argument,
     check_outputs,
     counted,
+    input_labels,
     make_progress,
     open_input,
     positive_float,
@@ -96,7 +97,10 @@ def run(args: argparse.Namespace) -> int:
             )
             how = f"quasi shuffle, buffer {order.buf_size} samples, chunks of {order.chunk_size}"
         with DatasetOutput(
-            path=args.outfile, shard_size=shard_size, overwrite=args.no_confirm
+            path=args.outfile,
+            shard_size=shard_size,
+            overwrite=args.no_confirm,
+            labels=input_labels(args.infile),
         ) as writer:
             print(f"seed: {seed} ({how}; --seed {seed} repeats this order)", flush=True)
             bar = make_progress(args.quiet, len(reader), "shuffle")

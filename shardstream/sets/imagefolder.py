@@ -111,7 +111,7 @@ def scan_folder(
         max_sample_bytes: files larger than this are bad sources, refused before reading.
         extensions: take only files whose name ends in one of these (lower case; names are
             compared in lower case) and count the others in ``FolderScan.skipped``; None takes
-            every file.
+            every file. A link out of ``root`` is kept (as a refused source) whatever its name.
 
     Returns:
         A :class:`FolderScan`; bad sources found while listing (external links, names that
@@ -135,7 +135,8 @@ def scan_folder(
     matched = len(paths)
     if extensions is not None:
         endings = tuple(e.lower() for e in extensions)
-        paths = [path for path in paths if path.lower().endswith(endings)]
+        # a link out of the root stays a refused source whatever its name: it is reported
+        paths = [p for p in paths if p.lower().endswith(endings) or kinds[p] == "external"]
     if not paths:
         raise NothingToConvertError(
             f"{root}: nothing to convert: no files match {pattern!r}"
