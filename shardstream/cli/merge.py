@@ -11,7 +11,9 @@ Strategies:
 seed of ``random`` and ``--shuffle`` is random unless ``--seed`` is given, and is printed.
 Samples are copied as raw bytes, never decoded. Keys must be unique across the inputs: a key
 found twice stops the merge with an error naming the key and both inputs, and no output is
-written.
+written. Class names (``<input>.labels.txt``) are carried when the inputs that have them agree;
+inputs naming their classes differently stop the merge before anything is written (a label
+number would mean different classes), and an input without names gets a warning.
 
 Differences from ``datadings-merge`` (3.4.7), all deliberate:
 

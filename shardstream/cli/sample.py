@@ -9,7 +9,8 @@ Strategies:
 - ``sequential``: the first N samples in order.
 
 Samples are copied as raw bytes, never decoded. Asking for more samples than the dataset holds
-prints a warning and writes all of them.
+prints a warning and writes all of them. The input's class names (``<input>.labels.txt``) are
+written next to the output.
 
 Differences from ``datadings-sample`` (3.4.7), all deliberate:
 

@@ -4,7 +4,8 @@ By default a :class:`~shardstream.order.QuasiShuffler` (fast: reads contiguous c
 ``--chunk-size`` samples and mixes them through a buffer of ``--buf-size`` samples); with
 ``--true-shuffle`` a :class:`~shardstream.order.Shuffler` (a uniform permutation, random reads).
 Samples are copied as raw bytes, never decoded. The seed is random unless ``--seed`` is given and
-is printed either way, so ``--seed`` repeats a run exactly.
+is printed either way, so ``--seed`` repeats a run exactly. The input's class names
+(``<input>.labels.txt``) are written next to the output.
 
 Differences from ``datadings-shuffle`` (3.4.7), all deliberate:
 

@@ -82,7 +82,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="cut a dataset into parts at sample positions",
         description=__doc__.split("\n\n")[0],
         epilog="example: 'shardstream split all.msgpack 1000 -o val.msgpack train.msgpack' "
-        "puts samples 0-999 in val.msgpack and the rest in train.msgpack",
+        "puts samples 0-999 in val.msgpack and the rest in train.msgpack; with '--shuffle "
+        "--stratify' val.msgpack gets 1000 random samples in the classes' proportions",
     )
     parser.add_argument("infile", help=INPUT_HELP)
     parser.add_argument(
