@@ -52,6 +52,16 @@ COMMANDS = _commands()
 IDS = [" ".join(words) for words, _ in COMMANDS]
 
 
+ALL_PARSERS = list(_walk(build_parser()))
+
+
+@pytest.mark.parametrize(
+    ("words", "parser"), ALL_PARSERS, ids=[" ".join(w) or "shardstream" for w, _ in ALL_PARSERS]
+)
+def test_no_markup_in_any_help_including_command_groups(words, parser):
+    assert not _RST.search(parser.format_help()), " ".join(words)
+
+
 def _has_default(action: argparse.Action) -> bool:
     if isinstance(action, _NO_DEFAULT) or action.help == argparse.SUPPRESS:
         return False
