@@ -2,7 +2,12 @@
 
 Exit codes: 0 success, 1 failure (bad input, a shardstream error, or an operating-system
 error on output such as a full disk, a read-only file system or a denied permission, reported
-in one line without a traceback), 2 usage error.
+in one line without a traceback), 2 usage error. ``shardstream`` without a command prints the
+help on stdout and exits 2, as ``git`` prints its help and exits non-zero (nothing was done);
+``shardstream --version`` prints the version.
+
+Every command takes ``-q/--quiet`` and ``-y`` and shows its defaults in ``--help`` (see
+:mod:`shardstream.cli._help`).
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
+from .. import __version__
 from ..errors import ShardstreamError
+from ._help import finish_parsers
 
 __all__ = ["main", "build_parser", "command_modules", "OUTPUT_ERRNOS"]
 
@@ -58,17 +65,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="shardstream",
         description="Pack image datasets into indexed, checksummed shards and stream them.",
+        epilog="Run 'shardstream COMMAND --help' for a command's options.",
     )
+    parser.add_argument("-V", "--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     for command in command_modules():
         command.add_parser(subparsers)
+    finish_parsers(parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (also used as the console script)."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    if not (sys.argv[1:] if argv is None else list(argv)):
+        parser.print_help()  # like git: the help, on stdout, and a usage-error exit code
+        return 2
+    args = parser.parse_args(argv)
     try:
         code = args.run(args)
         sys.stdout.flush()  # a full disk under redirected output shows here, not at exit

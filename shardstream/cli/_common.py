@@ -15,6 +15,11 @@ file among the inputs, so a sharded input keeps its shard size) and the manifest
 :class:`~shardstream.write.ShardedWriter`. Any other name is one packed file, written by a
 :class:`~shardstream.write.RawWriter`.
 
+Class names travel with a dataset in ``<data file or manifest>.labels.txt`` (one name a line, in
+label order; written by ``shardstream write``, read with :func:`shardstream.read.list.load_labels`).
+:func:`input_labels` finds an input's names and :class:`DatasetOutput` writes them next to its
+output, so the commands that copy samples (``split``, ``sample``, ``merge``, ``shuffle``) keep them.
+
 Not a subcommand: the leading underscore keeps :func:`shardstream.cli.command_modules` from
 loading it as one.
 """
@@ -30,16 +35,19 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, DatasetNotFoundError
+from ..errors import ConfigError, DatasetNotFoundError, LabelError
+from ..format.atomic import StagedFiles
 from ..format.manifest import is_manifest, load_manifest
 from ..format.paths import DatasetPaths
 from ..read import MsgpackReader, Reader, ShardedReader
+from ..read.list import load_labels
 from ..write import RawWriter, ShardedWriter
 from ..write.sharded import sharded_output_paths
 from .write import parse_size
 
 __all__ = [
     "INPUT_HELP",
+    "LABELS_SUFFIX",
     "OUTPUT_HELP",
     "DatasetOutput",
     "add_overwrite_argument",
@@ -49,7 +57,9 @@ __all__ = [
     "check_outputs",
     "counted",
     "input_data_files",
+    "input_labels",
     "is_glob",
+    "labels_path",
     "make_progress",
     "nonnegative_int",
     "open_input",
@@ -64,6 +74,9 @@ INPUT_HELP = "a packed data file, a *.manifest of shards, or a quoted glob of sh
 
 #: Help text of an output argument (the command's own words go before it).
 OUTPUT_HELP = "a packed data file, or a *.manifest for a sharded set (see --shard-size)"
+
+#: Suffix of the class-names file next to a data file or manifest.
+LABELS_SUFFIX = ".labels.txt"
 
 #: Samples written between progress bar updates (tqdm's per-call cost adds up otherwise).
 PROGRESS_STEP = 256
@@ -112,6 +125,42 @@ def open_input(spec: str) -> Reader:
     if is_glob(spec):
         return ShardedReader([MsgpackReader(path) for path in input_data_files(spec)])
     return MsgpackReader(spec)
+
+
+def labels_path(spec: str | os.PathLike) -> Path:
+    """The class-names file of a dataset argument: ``<manifest>.labels.txt`` for a manifest,
+    else ``<data file>.labels.txt`` (a sidecar stands for its data file)."""
+    if is_manifest(spec):
+        return Path(os.fspath(spec) + LABELS_SUFFIX)
+    data = DatasetPaths.of(spec).data
+    return data.with_name(data.name + LABELS_SUFFIX)
+
+
+def input_labels(spec: str) -> list[str] | None:
+    """The class names of an input argument, or None if it has none.
+
+    A data file or manifest has its own ``.labels.txt``; a glob has the names that its matched
+    data files' ``.labels.txt`` files hold (those that have one must agree).
+
+    Raises:
+        LabelError: the shards of a glob have different class names.
+        DatasetNotFoundError: a glob matches no data file.
+    """
+    if not is_glob(spec):
+        path = labels_path(spec)
+        return load_labels(path) if path.is_file() else None
+    found: list[str] | None = None
+    first: Path | None = None
+    for data in input_data_files(spec):
+        path = labels_path(data)
+        if not path.is_file():
+            continue
+        names = load_labels(path)
+        if found is None:
+            found, first = names, path
+        elif names != found:
+            raise LabelError(f"{spec}: the shards' class names differ: {first} and {path}")
+    return found
 
 
 def check_outputs(
@@ -204,15 +253,26 @@ class DatasetOutput:
             None for any other (see :func:`shard_size_for`).
         overwrite: replace an existing output (otherwise a terminal is asked, and anything else
             raises :class:`~shardstream.errors.DatasetExistsError`).
+        labels: class names in label order, written to ``<output>.labels.txt`` together with
+            the output (staged before it is committed, renamed into place right after); None
+            writes none and removes the replaced dataset's names file.
 
     Raises:
         ConfigError: ``shard_size`` is missing for a ``.manifest`` output or given for another.
         DatasetExistsError, NotADatasetFileError: as the writer raises them.
     """
 
-    def __init__(self, *, path: str | os.PathLike, shard_size: int | None, overwrite: bool) -> None:
+    def __init__(
+        self,
+        *,
+        path: str | os.PathLike,
+        shard_size: int | None,
+        overwrite: bool,
+        labels: Sequence[str] | None = None,
+    ) -> None:
         self.path = os.fspath(path)
         self.shard_size = shard_size
+        self.labels = None if labels is None else list(labels)
         if is_manifest(self.path):
             if shard_size is None:
                 raise ConfigError(f"{self.path}: a .manifest output needs a shard size")
@@ -230,7 +290,22 @@ class DatasetOutput:
         return self
 
     def __exit__(self, exc_type, exc_val, exc_tb) -> None:
-        self._writer.__exit__(exc_type, exc_val, exc_tb)
+        if exc_type is not None:
+            self._writer.__exit__(exc_type, exc_val, exc_tb)
+            return
+        names_file = labels_path(self.path)
+        staged = StagedFiles()
+        try:
+            if self.labels is not None:
+                text = "".join(f"{name}\n" for name in self.labels)
+                staged.write_bytes(names_file, text.encode("utf-8"))
+            self._writer.__exit__(None, None, None)
+            staged.commit()
+        except BaseException:
+            staged.abort()
+            raise
+        if self.labels is None:
+            names_file.unlink(missing_ok=True)  # the names of the dataset just replaced
 
     def write(self, key: str, raw: bytes | bytearray | memoryview) -> None:
         """Append one packed sample under ``key`` (errors as ``RawWriter.write`` raises them)."""

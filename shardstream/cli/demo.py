@@ -38,7 +38,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--images", type=int, default=2000, help="number of images")
     parser.add_argument("--classes", type=int, default=10, help="number of classes")
     parser.add_argument("--seed", type=int, default=0, help="generator seed")
-    parser.add_argument("--workers", type=int, default=None, help="generator processes")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="generator processes (default: every core)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument(
         "--train-steps",

@@ -2,8 +2,9 @@
 
 Prints the number of samples; the fields of the first sample with each value's type (and shape
 and dtype for arrays, length for bytes); the sizes of the data and index files; the shards of a
-manifest or glob; whether each data file has its ``.md5`` file; and, when the first sample has a
-``label`` field, how many samples carry each label.
+manifest or glob; whether each data file has its ``.md5`` file; the class names of its
+``.labels.txt`` file, if it has one; and, when the first sample has a ``label`` field, how many
+samples carry each label (with each label's class name).
 
 Cost: everything but the label histogram reads only file sizes, the index header and the first
 sample. The histogram reads the ``label`` field of every sample, and only that field: each
@@ -25,23 +26,26 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CorruptSampleError
+from ..errors import CorruptSampleError, LabelError
 from ..format.manifest import is_manifest
 from ..format.paths import INDEX_SUFFIXES, SUFFIX_LEGACY_INDEX, DatasetPaths
 from ..read import MsgpackReader, ShardedReader
 from ._common import (
     INPUT_HELP,
     input_data_files,
+    input_labels,
     is_glob,
+    labels_path,
     make_progress,
     open_input,
     positive_int,
 )
 from ._peek import MISSING, peek_field
 
-__all__ = ["add_parser", "run", "describe_value", "format_size"]
+__all__ = ["add_parser", "run", "describe_value", "format_size", "read_label_field"]
 
 _SHARDS_LISTED = 20
+_NAMES_LISTED = 10
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -88,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
             _line("md5", f"present ({md5.name})" if with_md5 else f"missing ({md5.name})")
         else:
             _line("md5", f"present for {len(with_md5)} of {len(files)} shards")
+        names = _print_class_names(args.infile)
         if len(files) > 1:
             _print_shards(files)
         if count == 0:
@@ -103,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
             kind_text, detail = describe_value(first)
             print(f"  (not a dict) {kind_text}  {detail}".rstrip())
         if not args.no_labels and isinstance(first, dict) and "label" in first:
-            _print_labels(reader, args)
+            _print_labels(reader, args, names)
     return 0
 
 
@@ -182,10 +187,25 @@ def _print_shards(files: list[Path]) -> None:
         print(f"  ... and {len(files) - _SHARDS_LISTED} more")
 
 
-def _print_labels(reader: Any, args: argparse.Namespace) -> None:
+def _print_class_names(spec: str) -> list[str] | None:
+    """Print the ``classes`` line (the names of the .labels.txt file); returns the names."""
+    try:
+        names = input_labels(spec)
+    except LabelError as e:
+        _line("classes", f"unknown: {e}")
+        return None
+    if names is None:
+        return None
+    shown = ", ".join(names[:_NAMES_LISTED]) + (", ..." if len(names) > _NAMES_LISTED else "")
+    where = "the shards' .labels.txt" if is_glob(spec) else labels_path(spec).name
+    _line("classes", f"{len(names):,} in {where}: {shown}")
+    return names
+
+
+def _print_labels(reader: Any, args: argparse.Namespace, names: list[str] | None = None) -> None:
     bar = make_progress(args.quiet, len(reader), "labels")
     try:
-        counts = Counter(_read_labels(reader, bar))
+        counts = Counter(read_label_field(reader, bar))
     finally:
         bar.close()
     missing = counts.pop(MISSING, 0)
@@ -200,12 +220,31 @@ def _print_labels(reader: Any, args: argparse.Namespace) -> None:
     _line("labels", summary)
     if len(ordered) <= args.max_labels:
         width = max(len(repr(label)) for label, _ in ordered) if ordered else 0
+        named = {label: _class_name(names, label) for label, _ in ordered}
+        name_width = max((len(text) for text in named.values()), default=0)
         for label, n in ordered:
-            print(f"  {label!r:>{width}}  {n:,}")
+            text = (
+                f"  {label!r:>{width}}  {named[label]:<{name_width}}  {n:,}"
+                if name_width
+                else (f"  {label!r:>{width}}  {n:,}")
+            )
+            print(text)
 
 
-def _read_labels(reader: Any, bar: Any) -> Iterable[Any]:
-    """The ``label`` of every sample, read with :func:`peek_field` from the raw bytes."""
+def read_label_field(reader: Any, bar: Any) -> Iterable[Any]:
+    """The ``label`` of every sample, read with :func:`peek_field` from the raw bytes.
+
+    Args:
+        reader: the dataset.
+        bar: a progress bar (``update(n)``).
+
+    Returns:
+        One label per sample in order: a hashable value (an unhashable one as its repr), or
+        :data:`~shardstream.cli._peek.MISSING` for a sample without a ``label`` field.
+
+    Raises:
+        CorruptSampleError: a sample's label cannot be read (naming the file and sample).
+    """
     done = 0
     for index, raw in enumerate(reader.iter(0, raw=True, copy=False)):
         try:
@@ -235,6 +274,13 @@ def _sample_location(reader: Any, index: int) -> tuple[Any, int]:
         shard, local = reader.locate(index)
         return getattr(reader.shards[shard], "path", None), local
     return getattr(reader, "path", None), index
+
+
+def _class_name(names: list[str] | None, label: Any) -> str:
+    """The class name of an integer label, or "" (no names, or a label outside them)."""
+    if names is None or isinstance(label, bool) or not isinstance(label, int):
+        return ""
+    return names[label] if 0 <= label < len(names) else "(no name)"
 
 
 def _label_order(label: Any) -> tuple:

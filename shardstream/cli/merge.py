@@ -11,7 +11,9 @@ Strategies:
 seed of ``random`` and ``--shuffle`` is random unless ``--seed`` is given, and is printed.
 Samples are copied as raw bytes, never decoded. Keys must be unique across the inputs: a key
 found twice stops the merge with an error naming the key and both inputs, and no output is
-written.
+written. Class names (``<input>.labels.txt``) are carried when the inputs that have them agree;
+inputs naming their classes differently stop the merge before anything is written (a label
+number would mean different classes), and an input without names gets a warning.
 
 Differences from ``datadings-merge`` (3.4.7), all deliberate:
 
@@ -33,10 +35,11 @@ from __future__ import annotations
 
 import argparse
 import random
+import sys
 from collections.abc import Iterator
 from typing import Any
 
-from ..errors import DuplicateKeyError
+from ..errors import DuplicateKeyError, LabelError
 from ..order import Shuffler
 from ..read import Reader
 from ._common import (
@@ -49,13 +52,14 @@ from ._common import (
     add_shard_size_argument,
     check_outputs,
     counted,
+    input_labels,
     make_progress,
     open_input,
     random_seed,
     shard_size_for,
 )
 
-__all__ = ["add_parser", "run", "random_interleave"]
+__all__ = ["add_parser", "run", "merged_labels", "random_interleave"]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -89,15 +93,62 @@ def run(args: argparse.Namespace) -> int:
     """Write the merged dataset; returns 0."""
     check_outputs(args.parser, args.infiles, [args.outfile])
     shard_size = shard_size_for(args.parser, args.shard_size, args.infiles, [args.outfile])
+    labels = merged_labels(args.infiles)
     readers: list[Reader] = []
     try:
         for spec in args.infiles:
             readers.append(open_input(spec))
-        _merge(args, readers, shard_size)
+        _merge(args, readers, shard_size, labels)
     finally:
         for reader in readers:
             reader.close()
     return 0
+
+
+def merged_labels(infiles: list[str]) -> list[str] | None:
+    """The class names of the merged dataset: those of the inputs that have a names file.
+
+    Inputs whose names files agree (the same names in the same order) give those names; an
+    input without one gets a warning on stderr (its labels are taken to mean the same classes).
+
+    Args:
+        infiles: the input arguments.
+
+    Returns:
+        The names, or None when no input has a names file.
+
+    Raises:
+        LabelError: two inputs name their classes differently (nothing is written: the same
+            label number would mean different classes in the merged set).
+    """
+    found = [(spec, input_labels(spec)) for spec in infiles]
+    named = [(spec, names) for spec, names in found if names is not None]
+    if not named:
+        return None
+    first_spec, first = named[0]
+    for spec, names in named[1:]:
+        if names != first:
+            where = next(
+                (i for i, (a, b) in enumerate(zip(first, names)) if a != b),
+                min(len(first), len(names)),
+            )
+            raise LabelError(
+                f"{spec}: its class names differ from those of {first_spec} (label {where}: "
+                f"{_name_at(names, where)} vs {_name_at(first, where)}); a merged label would "
+                "mean different classes (nothing was written)"
+            )
+    for spec, names in found:
+        if names is None:
+            print(
+                f"shardstream merge: warning: {spec} has no class names file; its labels are "
+                f"taken to mean the {len(first)} classes of {first_spec}",
+                file=sys.stderr,
+            )
+    return first
+
+
+def _name_at(names: list[str], index: int) -> str:
+    return repr(names[index]) if index < len(names) else f"none ({len(names)} names)"
 
 
 def random_interleave(lengths: list[int], rng: random.Random) -> Iterator[int]:
@@ -127,7 +178,12 @@ def random_interleave(lengths: list[int], rng: random.Random) -> Iterator[int]:
 # --- helpers --------------------------------------------------------------------------------
 
 
-def _merge(args: argparse.Namespace, readers: list[Reader], shard_size: int | None) -> None:
+def _merge(
+    args: argparse.Namespace,
+    readers: list[Reader],
+    shard_size: int | None,
+    labels: list[str] | None,
+) -> None:
     needs_seed = args.strategy == "random" or args.shuffle
     seed = (random_seed() if args.seed is None else args.seed) if needs_seed else None
     rng = random.Random(seed)
@@ -144,7 +200,7 @@ def _merge(args: argparse.Namespace, readers: list[Reader], shard_size: int | No
     key = None
     try:
         with DatasetOutput(
-            path=args.outfile, shard_size=shard_size, overwrite=args.no_confirm
+            path=args.outfile, shard_size=shard_size, overwrite=args.no_confirm, labels=labels
         ) as writer:
             if seed is not None:
                 print(f"seed: {seed} (--seed {seed} repeats this merge)", flush=True)

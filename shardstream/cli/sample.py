@@ -9,7 +9,8 @@ Strategies:
 - ``sequential``: the first N samples in order.
 
 Samples are copied as raw bytes, never decoded. Asking for more samples than the dataset holds
-prints a warning and writes all of them.
+prints a warning and writes all of them. The input's class names (``<input>.labels.txt``) are
+written next to the output.
 
 Differences from ``datadings-sample`` (3.4.7), all deliberate:
 
@@ -38,6 +39,7 @@ from ._common import (
     add_shard_size_argument,
     check_outputs,
     counted,
+    input_labels,
     make_progress,
     open_input,
     positive_int,
@@ -91,7 +93,10 @@ def run(args: argparse.Namespace) -> int:
         else:
             samples = reader.iter(0, number, yield_key=True, raw=True)
         with DatasetOutput(
-            path=args.outfile, shard_size=shard_size, overwrite=args.no_confirm
+            path=args.outfile,
+            shard_size=shard_size,
+            overwrite=args.no_confirm,
+            labels=input_labels(args.infile),
         ) as writer:
             bar = make_progress(args.quiet, number, "sample")
             try:

@@ -4,7 +4,8 @@ By default a :class:`~shardstream.order.QuasiShuffler` (fast: reads contiguous c
 ``--chunk-size`` samples and mixes them through a buffer of ``--buf-size`` samples); with
 ``--true-shuffle`` a :class:`~shardstream.order.Shuffler` (a uniform permutation, random reads).
 Samples are copied as raw bytes, never decoded. The seed is random unless ``--seed`` is given and
-is printed either way, so ``--seed`` repeats a run exactly.
+is printed either way, so ``--seed`` repeats a run exactly. The input's class names
+(``<input>.labels.txt``) are written next to the output.
 
 Differences from ``datadings-shuffle`` (3.4.7), all deliberate:
 
@@ -34,6 +35,7 @@ from ._common import (
     add_shard_size_argument,
     check_outputs,
     counted,
+    input_labels,
     make_progress,
     open_input,
     positive_float,
@@ -96,7 +98,10 @@ def run(args: argparse.Namespace) -> int:
             )
             how = f"quasi shuffle, buffer {order.buf_size} samples, chunks of {order.chunk_size}"
         with DatasetOutput(
-            path=args.outfile, shard_size=shard_size, overwrite=args.no_confirm
+            path=args.outfile,
+            shard_size=shard_size,
+            overwrite=args.no_confirm,
+            labels=input_labels(args.infile),
         ) as writer:
             print(f"seed: {seed} ({how}; --seed {seed} repeats this order)", flush=True)
             bar = make_progress(args.quiet, len(reader), "shuffle")

@@ -26,13 +26,13 @@ from typing import Any
 from ..format.atomic import StagedFiles
 from ..sets import _datadings
 from ..write.conversion import convert
+from ._help import plain
 
 __all__ = ["add_parser", "run", "converter_modules", "parse_size"]
 
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
 _OUTPUT_SUFFIXES = (".msgpack", ".manifest")
-_ROLE = re.compile(r":[a-z]+:`~?([^`<]+?)(?: <[^>]*>)?`")
 
 
 def converter_modules() -> dict[str, ModuleType]:
@@ -87,7 +87,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     formats = parser.add_subparsers(dest="format", metavar="FORMAT", action=_AnyCaseSubParsers)
     for name, module in converters.items():
-        doc = _plain((module.__doc__ or name).strip())
+        doc = plain((module.__doc__ or name).strip())
         datadings = _datadings.is_datadings_set(module)
         sub = formats.add_parser(
             name,
@@ -143,6 +143,13 @@ def run(args: argparse.Namespace) -> int:
             f"{split}: {report.written:,} samples ({report.bytes / 1e6:,.1f} MB){shards} -> "
             f"{report.path} in {report.seconds:.1f} s ({report.samples_per_s:,.0f} samples/s)"
         )
+        not_images = module.skipped_non_images(args) if hasattr(module, "skipped_non_images") else 0
+        if not_images:
+            plural = "s" if not_images != 1 else ""
+            print(
+                f"{split}: skipped {not_images:,} non-image file{plural} (not an image "
+                "extension; --all-files takes them)"
+            )
         if report.skipped:
             print(
                 f"{split}: skipped {len(report.skipped)} bad source(s), listed in {report.report}",
@@ -240,7 +247,7 @@ def _add_common_arguments(parser: argparse.ArgumentParser, *, output: bool = Tru
         action="store_true",
         help="overwrite existing outputs without asking",
     )
-    group.add_argument("--quiet", action="store_true", help="no progress bars")
+    group.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
 
 def _output_paths(args: argparse.Namespace, name: str, splits: list[str]) -> dict[str, Path] | None:
@@ -255,12 +262,6 @@ def _output_paths(args: argparse.Namespace, name: str, splits: list[str]) -> dic
             return None
         return {splits[0]: output}
     return {split: output / f"{name}-{split}.msgpack" for split in splits}
-
-
-def _plain(text: str) -> str:
-    """Docstring markup as plain text: ``:class:`~a.B``` -> ``B``, double backquotes dropped."""
-    text = _ROLE.sub(lambda m: m.group(1).rsplit(".", 1)[-1], text)
-    return text.replace("``", "")
 
 
 def _write_text(path: Path, text: str) -> None:

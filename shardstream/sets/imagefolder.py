@@ -6,6 +6,11 @@ relative to the root (``cat/2.jpg``); the class folders' names, natsorted (``b2`
 ``b10``), give the numeric labels ``0, 1, ...``. A pattern without ``{LABEL}`` gives unlabelled
 samples.
 
+Only images are taken, as torchvision's ``ImageFolder`` takes them: files whose name ends in one
+of :data:`IMG_EXTENSIONS` (any case: ``.JPEG`` counts); other files (``notes.txt``,
+``Thumbs.db``) are skipped and counted, and ``write`` prints the count. ``--all-files`` takes
+every file the pattern matches.
+
 Differences from DirectoryReader: everything the pattern matches that is not a directory is a
 source, so a dangling link or a FIFO in the tree is reported as a bad source instead of being
 left out silently. Hidden files (names starting with ``.``) are not matched, as with ``glob``.
@@ -24,7 +29,7 @@ from __future__ import annotations
 import argparse
 import functools
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from natsort import natsorted
@@ -44,6 +49,7 @@ from ..write.loaders import (
 )
 
 __all__ = [
+    "IMG_EXTENSIONS",
     "NAME",
     "SOURCES",
     "FolderScan",
@@ -53,11 +59,15 @@ __all__ = [
     "items",
     "label_names",
     "scan_folder",
+    "skipped_non_images",
 ]
 
 NAME = "imagefolder"
 SOURCES: tuple = ()
 DEFAULT_PATTERN = f"{LABEL}/**"
+
+#: The file name endings taken as images (torchvision's ``IMG_EXTENSIONS``), matched in any case.
+IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 
 
 @dataclass(frozen=True)
@@ -68,10 +78,12 @@ class FolderScan:
         items: one :class:`~shardstream.write.conversion.Item` per file, in natural path order.
         label_names: the class names; a sample's label indexes this list (empty when the
             pattern has no ``{LABEL}``).
+        skipped: files the pattern matched that were left out as not images by extension.
     """
 
     items: tuple[Item, ...]
     label_names: tuple[str, ...]
+    skipped: int = 0
 
 
 def scan_folder(
@@ -83,6 +95,7 @@ def scan_folder(
     class_names: bool = False,
     follow_external_links: bool = False,
     max_sample_bytes: int = DEFAULT_MAX_SAMPLE_BYTES,
+    extensions: Collection[str] | None = IMG_EXTENSIONS,
 ) -> FolderScan:
     """Find the images under ``root`` and describe each as an Item.
 
@@ -96,6 +109,9 @@ def scan_folder(
         follow_external_links: convert the targets of links that lead out of ``root``; by
             default such links are bad sources (refused unread).
         max_sample_bytes: files larger than this are bad sources, refused before reading.
+        extensions: take only files whose name ends in one of these (lower case; names are
+            compared in lower case) and count the others in ``FolderScan.skipped``; None takes
+            every file. A link out of ``root`` is kept (as a refused source) whatever its name.
 
     Returns:
         A :class:`FolderScan`; bad sources found while listing (external links, names that
@@ -104,7 +120,7 @@ def scan_folder(
     Raises:
         SourceNotFoundError: ``root`` is not a folder.
         LabelError: ``{LABEL}`` is misplaced in ``pattern``.
-        NothingToConvertError: nothing matches (an empty folder).
+        NothingToConvertError: nothing matches (an empty folder, or no image among the files).
         BadSourceError: a folder below ``root`` cannot be listed (no permission, I/O error).
     """
     root = os.fspath(root)
@@ -116,10 +132,21 @@ def scan_folder(
     )
     kinds = {entry.path: entry.kind for entry in found}
     paths = [path for path in natural_path_order(kinds) if is_included(path, include, exclude)]
+    matched = len(paths)
+    if extensions is not None:
+        endings = tuple(e.lower() for e in extensions)
+        # a link out of the root stays a refused source whatever its name: it is reported
+        paths = [p for p in paths if p.lower().endswith(endings) or kinds[p] == "external"]
     if not paths:
         raise NothingToConvertError(
             f"{root}: nothing to convert: no files match {pattern!r}"
             + (" and the include/exclude filters" if include or exclude else "")
+            + (
+                f" ({matched} file{'s' if matched != 1 else ''} matched, none an image by "
+                f"extension: {' '.join(extensions or ())}; --all-files takes every file)"
+                if matched
+                else ""
+            )
         )
     problems = {path: _problem(path, kinds[path]) for path in paths}
     good = [path for path in paths if not problems[path]]
@@ -148,7 +175,7 @@ def scan_folder(
                 fields={"class_name": name} if class_names and name is not None else {},
             )
         )
-    return FolderScan(tuple(found_items), tuple(names))
+    return FolderScan(tuple(found_items), tuple(names), matched - len(paths))
 
 
 def _problem(path: str, kind: str) -> str:
@@ -165,6 +192,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the imagefolder arguments (the root folder and the file selection)."""
     parser.add_argument("root", help="folder with one sub-folder per class")
     add_selection_arguments(parser)
+    parser.add_argument(
+        "--all-files",
+        action="store_true",
+        help="take every file the pattern matches (default: only images by extension, "
+        + " ".join(IMG_EXTENSIONS)
+        + ", as torchvision's ImageFolder; the others are counted)",
+    )
     add_link_argument(parser)
     add_limit_arguments(parser)
 
@@ -248,6 +282,11 @@ def label_names(args: argparse.Namespace) -> list[str]:
     return list(_scan(args).label_names)
 
 
+def skipped_non_images(args: argparse.Namespace) -> int:
+    """How many matched files were left out as not images by extension (0 with --all-files)."""
+    return _scan(args).skipped
+
+
 def _scan(args: argparse.Namespace) -> FolderScan:
     return _cached_scan(
         args.root,
@@ -257,6 +296,7 @@ def _scan(args: argparse.Namespace) -> FolderScan:
         args.class_names,
         args.follow_external_links,
         args.max_sample_bytes,
+        None if getattr(args, "all_files", False) else IMG_EXTENSIONS,
     )
 
 
@@ -269,6 +309,7 @@ def _cached_scan(
     class_names: bool,
     follow_external_links: bool,
     max_sample_bytes: int,
+    extensions: tuple[str, ...] | None,
 ) -> FolderScan:
     return scan_folder(
         root,
@@ -278,4 +319,5 @@ def _cached_scan(
         class_names=class_names,
         follow_external_links=follow_external_links,
         max_sample_bytes=max_sample_bytes,
+        extensions=extensions,
     )

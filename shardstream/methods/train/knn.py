@@ -7,6 +7,7 @@ the DINO paper's evaluation.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -88,6 +89,9 @@ def knn_accuracy(
 ) -> float:
     """Top-1 accuracy of :func:`knn_predict` on labelled queries (a fraction in [0, 1]).
 
+    Warns (``UserWarning``) when some query classes have no training sample: those queries
+    can never be classified correctly, so the accuracy is capped below 1.
+
     Raises:
         ConfigError: as :func:`knn_predict`, or the query labels do not match the queries.
     """
@@ -97,6 +101,16 @@ def knn_accuracy(
         )
     if query_features.shape[0] == 0:
         raise ConfigError("knn: no queries")
+    missing = sorted(set(query_labels.long().tolist()) - set(train_labels.long().tolist()))
+    if missing:
+        lost = int(torch.isin(query_labels.long(), torch.tensor(missing)).sum())
+        shown = ", ".join(map(str, missing[:10])) + (", ..." if len(missing) > 10 else "")
+        warnings.warn(
+            f"knn: {len(missing)} test class(es) missing from the training samples (labels "
+            f"{shown}): {lost} of {query_features.shape[0]} test samples cannot be classified "
+            "correctly",
+            stacklevel=2,
+        )
     predicted = knn_predict(train_features, train_labels, query_features, **options)
     return float((predicted == query_labels.long()).float().mean())
 
