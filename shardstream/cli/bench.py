@@ -29,7 +29,9 @@ Printed: the readers, the mode, the setup time (opening the reader and loading i
 for a single run ``N samples read in T seconds, S samples/s, M MB/s`` as datadings prints it,
 then a table: per source, cache and worker count the median samples/s, the spread (lowest and
 highest of the runs) and the median MB/s, with MB = 10**6 bytes of input data (for packed data
-the msgpack bytes; for files, the file bytes). ``--json PATH`` writes the figures and every run;
+the msgpack bytes; for files, the file bytes); with ``--preset`` also the median milliseconds per
+sample of the Loader's read stage, which isolates what the storage costs from the preset's
+decoding and cropping. ``--json PATH`` writes the figures and every run;
 ``--plot PATH`` draws samples/s against workers (needs matplotlib: the ``plot`` extra).
 
 Differences from ``datadings-bench`` (3.4.7), all deliberate:

@@ -2,7 +2,9 @@
 
 Each row is one configuration (source, cache, workers) summarised over its ``--repeat`` runs:
 the median samples/s and MB/s (MB = 10**6 bytes of input data) and the spread, the lowest and
-highest samples/s of the runs.
+highest samples/s of the runs; for Loader runs also the median milliseconds per sample of the
+Loader's read stage (fetching and unpacking a sample, summed over threads), the part of the
+work that the storage format decides.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ class Row:
             "samples_per_s_min": min(rates),
             "samples_per_s_max": max(rates),
             "mb_per_s": statistics.median(mb),
+            "read_ms_per_sample": self.read_ms(),
             "runs": [
                 {
                     "seconds": r.seconds,
@@ -68,10 +71,17 @@ class Row:
                     "bytes": r.nbytes,
                     "samples_per_s": r.samples / r.seconds,
                     "mb_per_s": r.nbytes / r.seconds / 1e6,
+                    "read_seconds": r.read_seconds,
+                    "stall_pct": r.stall_pct,
                 }
                 for r in self.runs
             ],
         }
+
+    def read_ms(self) -> float | None:
+        """Median milliseconds per sample of a Loader's read stage (None for plain reads)."""
+        times = [r.read_seconds * 1e3 / r.samples for r in self.runs if r.read_seconds is not None]
+        return statistics.median(times) if times and all(r.samples for r in self.runs) else None
 
 
 def summarise(rows: Sequence[Row]) -> list[dict[str, Any]]:
@@ -81,7 +91,10 @@ def summarise(rows: Sequence[Row]) -> list[dict[str, Any]]:
 
 def format_table(rows: Sequence[Row]) -> list[str]:
     """The table lines: a header and one line per configuration."""
+    loader = any(row.read_ms() is not None for row in rows)
     header = ("source", "cache", "workers", "samples/s", "spread (min-max)", "MB/s", "runs")
+    if loader:
+        header += ("read ms/sample",)
     body = []
     for row in rows:
         d = row.as_dict()
@@ -97,6 +110,9 @@ def format_table(rows: Sequence[Row]) -> list[str]:
                 str(len(row.runs)),
             )
         )
+        if loader:
+            read_ms = row.read_ms()
+            body[-1] += ("-" if read_ms is None else f"{read_ms:.3f}",)
     widths = [max(len(line[i]) for line in (header, *body)) for i in range(len(header))]
 
     def line(cells: Sequence[str]) -> str:

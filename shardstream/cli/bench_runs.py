@@ -71,12 +71,15 @@ class Source:
 
 @dataclass(frozen=True, kw_only=True)
 class RunResult:
-    """One timed run: samples and input bytes read in ``seconds``."""
+    """One timed run: samples and input bytes read in ``seconds``; for a Loader run also the
+    seconds its read stage took (summed over its threads) and its input-stall percentage."""
 
     samples: int
     nbytes: int
     seconds: float
     pixels: int = 0
+    read_seconds: float | None = None
+    stall_pct: float | None = None
 
 
 def is_packed(reader: Reader) -> bool:
@@ -195,9 +198,15 @@ def loader_run(
             for _ in loader:
                 pass
             seconds = max(time.perf_counter() - started, 1e-9)
-            samples = int(loader.stats()["samples"])
-        progress(samples)
-    return RunResult(samples=samples, nbytes=nbytes, seconds=seconds)
+            stats = loader.stats()
+        progress(int(stats["samples"]))
+    return RunResult(
+        samples=int(stats["samples"]),
+        nbytes=nbytes,
+        seconds=seconds,
+        read_seconds=float(stats["read_s"]),
+        stall_pct=float(stats["stall_pct"]),
+    )
 
 
 def write_loose_copy(reader: Reader, folder: Path, image_field: str) -> int:

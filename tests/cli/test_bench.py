@@ -178,23 +178,29 @@ def test_errors(data, tmp_path):
 
 TABLE_ROW = re.compile(
     r"(packed|loose) +(cold|warm) +(\d+) +([\d.]+) +([\d.]+)-([\d.]+) +([\d.]+) +(\d+)"
+    r"(?: +([\d.]+))?"
 )
 
 
-def table_rows(lines: list[str]) -> list[tuple[str, str, int, int]]:
-    """(source, cache, workers, runs) of each table row, checking each row's figures."""
+def table_rows(lines: list[str], loader: bool = False) -> list[tuple[str, str, int, int]]:
+    """(source, cache, workers, runs) of each table row, checking each row's figures (and the
+    read ms/sample column of Loader runs)."""
     start = next(i for i, line in enumerate(lines) if line.startswith("source "))
+    assert lines[start].endswith("runs  read ms/sample" if loader else "runs"), lines[start]
     rows = []
     for line in lines[start + 1 :]:
         match = TABLE_ROW.fullmatch(line)
         assert match, line
         median, low, high, mb = (float(match.group(i)) for i in (4, 5, 6, 7))
         assert 0 < low <= median <= high and mb > 0, line
+        assert (match.group(9) is not None) == loader, line
         rows.append((match.group(1), match.group(2), int(match.group(3)), int(match.group(8))))
     return rows
 
 
-def check_json_row(row: dict, source: str, path: str, cache: str, workers: int, nbytes: int):
+def check_json_row(
+    row: dict, source: str, path: str, cache: str, workers: int, nbytes: int, loader: bool
+):
     assert (row["source"], row["path"], row["cache"], row["workers"]) == (
         source,
         path,
@@ -210,6 +216,15 @@ def check_json_row(row: dict, source: str, path: str, cache: str, workers: int, 
         assert run["samples"] == NUM_IMAGES and run["bytes"] == nbytes and run["seconds"] > 0
         assert run["samples_per_s"] == pytest.approx(NUM_IMAGES / run["seconds"])
         assert run["mb_per_s"] == pytest.approx(nbytes / run["seconds"] / 1e6)
+        if loader:  # the Loader's read stage and input stall
+            assert run["read_seconds"] > 0 and 0 <= run["stall_pct"] <= 100
+        else:
+            assert run["read_seconds"] is None and run["stall_pct"] is None
+    if loader:
+        reads = [run["read_seconds"] * 1e3 / NUM_IMAGES for run in row["runs"]]
+        assert row["read_ms_per_sample"] == pytest.approx(sorted(reads)[len(reads) // 2])
+    else:
+        assert row["read_ms_per_sample"] is None
 
 
 def test_preset_packed_against_a_loose_copy_json_and_plot(data, tmp_path):
@@ -243,7 +258,7 @@ def test_preset_packed_against_a_loose_copy_json_and_plot(data, tmp_path):
         for cache in ("cold", "warm")
         for workers in (0, 1)
     ]
-    assert table_rows(lines) == expected
+    assert table_rows(lines, loader=True) == expected
 
     document = json.loads(out_json.read_text())
     assert {k: document[k] for k in document if k not in ("rows", "setup_seconds")} == {
@@ -265,7 +280,7 @@ def test_preset_packed_against_a_loose_copy_json_and_plot(data, tmp_path):
     sizes = {"packed": packed.stat().st_size, "loose": image_bytes}
     for row, (source, cache, workers, _) in zip(document["rows"], expected):
         path = str(packed) if source == "packed" else loose
-        check_json_row(row, source, path, cache, workers, sizes[source])
+        check_json_row(row, source, path, cache, workers, sizes[source], loader=True)
 
     assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with Image.open(out_png) as image:
@@ -298,7 +313,8 @@ def test_raw_reads_against_a_given_folder_cold_repeated(data, tmp_path):
     for row in document["rows"]:
         assert len(row["runs"]) == 2
         path = str(packed) if row["source"] == "packed" else str(tree)
-        check_json_row(row, row["source"], path, "cold", row["workers"], sizes[row["source"]])
+        source = row["source"]
+        check_json_row(row, source, path, "cold", row["workers"], sizes[source], loader=False)
 
 
 def test_eval_preset_without_comparison_warm(data):
@@ -309,7 +325,7 @@ def test_eval_preset_without_comparison_warm(data):
     )
     assert lines[2] == "runs:       warm cache, 1 run(s) each"
     check_figures(lines[4])
-    assert table_rows(lines) == [("packed", "warm", 0, 1)]
+    assert table_rows(lines, loader=True) == [("packed", "warm", 0, 1)]
 
 
 def test_plot_without_matplotlib_names_the_extra(data, tmp_path):
