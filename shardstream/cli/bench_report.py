@@ -129,40 +129,49 @@ def write_json(path: str | os.PathLike, document: dict[str, Any]) -> None:
 
 def plot_rows(path: str | os.PathLike, rows: Sequence[Row], title: str) -> None:
     """Draw median samples/s (with min-max error bars) against workers, one line per source
-    and cache, into an image file (format from the suffix), written atomically.
+    and cache (colour: source; solid: cold, dashed: warm), and for Loader runs a second panel
+    of the read stage's ms per sample, into an image file (format from the suffix), written
+    atomically.
 
     Raises:
         MissingDependencyError: matplotlib is not installed (the ``plot`` extra).
     """
     plt = pyplot()
     path = Path(path)
-    figure, axes = plt.subplots(figsize=(7, 4.5), dpi=100)
+    reads = any(row.read_ms() is not None for row in rows)
+    figure, panels = plt.subplots(1, 2 if reads else 1, figsize=(11 if reads else 7, 4.5), dpi=100)
+    panels = list(panels) if reads else [panels]
+    colours = {}
     try:
         lines: dict[tuple[str, str], list[Row]] = {}
         for row in rows:
             lines.setdefault((row.source, row.cache), []).append(row)
         for (source, cache), group in lines.items():
             group = sorted(group, key=lambda r: r.workers)
+            colour = colours.setdefault(source, f"C{len(colours)}")
+            style = {
+                "marker": "o" if cache == "cold" else "s",
+                "linestyle": "-" if cache == "cold" else "--",
+                "color": colour,
+                "label": f"{source}, {cache} cache",
+            }
             x = [r.workers for r in group]
             medians = [statistics.median(r.rates()) for r in group]
             low = [m - min(r.rates()) for m, r in zip(medians, group)]
             high = [max(r.rates()) - m for m, r in zip(medians, group)]
-            axes.errorbar(
-                x,
-                medians,
-                yerr=[low, high],
-                marker="o" if source == "packed" else "s",
-                linestyle="-" if cache == "cold" else "--",
-                capsize=3,
-                label=f"{source}, {cache} cache",
-            )
-        axes.set_xlabel("workers")
-        axes.set_ylabel("samples/s (median, min-max)")
-        axes.set_xticks(sorted({r.workers for r in rows}))
-        axes.set_ylim(bottom=0)
-        axes.set_title(title, fontsize=10)
-        axes.grid(alpha=0.3)
-        axes.legend()
+            panels[0].errorbar(x, medians, yerr=[low, high], capsize=3, **style)
+            if reads:
+                panels[1].plot(x, [r.read_ms() or 0.0 for r in group], **style)
+        panels[0].set_ylabel("samples/s (median, min-max)")
+        if reads:
+            panels[1].set_ylabel("Loader read stage, ms per sample (median)")
+        for axes in panels:
+            axes.set_xlabel("workers")
+            axes.set_xticks(sorted({r.workers for r in rows}))
+            axes.set_ylim(bottom=0)
+            axes.grid(alpha=0.3)
+            axes.legend(fontsize=8)
+        figure.suptitle(title, fontsize=10)
         figure.tight_layout()
         fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
         os.close(fd)
