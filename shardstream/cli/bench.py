@@ -67,7 +67,7 @@ from ..format.paths import DatasetPaths
 from ..order import shuffle_order
 from ..read import DirectoryReader, MsgpackReader, Reader, ShardedReader, ZipFileReader
 from ..read.directory import LABEL
-from . import bench_report, bench_runs
+from . import bench_measure, bench_report, bench_runs
 from ._common import input_data_files, make_progress, nonnegative_int, positive_int
 
 __all__ = ["add_parser", "run", "open_bench_reader", "image_decoder", "worker_counts"]
@@ -268,7 +268,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"mode:       {_mode_text(args, decode_image, seed)}, {_workers_text(workers)}")
         print(f"runs:       {' and '.join(caches)} cache, {args.repeat} run(s) each")
         print(f"setup time: {setup:.4f} seconds")
-        rows = _measure(args, sources, caches, workers, order, decode_image, seed)
+        rows = bench_measure.measure(
+            sources=sources,
+            caches=caches,
+            workers=workers,
+            repeat=args.repeat,
+            order=order,
+            preset=args.preset,
+            batch_size=args.batch_size,
+            shuffle=args.shuffle,
+            seed=seed,
+            raw=args.raw,
+            decode_image=decode_image,
+            progress=make_progress(args.quiet, None, f"bench {os.path.basename(str(args.path))}"),
+        )
     finally:
         if temp_dir is not None:
             shutil.rmtree(temp_dir, ignore_errors=True)
@@ -407,99 +420,6 @@ def _mode_text(args: argparse.Namespace, decode_image: Any, seed: int) -> str:
 
 def _workers_text(workers: list[int]) -> str:
     return f"{','.join(map(str, workers))} worker(s)"
-
-
-def _measure(
-    args: argparse.Namespace,
-    sources: list[bench_runs.Source],
-    caches: list[str],
-    workers: list[int],
-    order: np.ndarray,
-    decode_image: Any,
-    seed: int,
-) -> list[bench_report.Row]:
-    """Every configuration's runs: per cache, worker count and repeat, each source in turn
-    (alternating which goes first), so a machine's changing load affects every source alike."""
-    total = len(order) * len(sources) * len(caches) * len(workers) * args.repeat
-    bar = make_progress(args.quiet, total, f"bench {os.path.basename(str(args.path))}")
-    files: dict[str, list[str]] = {}
-    nbytes: dict[str, int] = {}
-    for source in sources:
-        with source.open() as reader:
-            files[source.name] = bench_runs.data_files(reader)
-            nbytes[source.name] = _input_bytes(reader)
-    runs: dict[tuple[str, str, int], list[bench_runs.RunResult]] = {}
-    try:
-        for cache in caches:
-            if cache == "warm":
-                for source in sources:
-                    bench_runs.warm_page_cache(files[source.name])
-            for count in workers:
-                for repeat in range(args.repeat):
-                    for source in sources if repeat % 2 == 0 else sources[::-1]:
-                        runs.setdefault((source.name, cache, count), []).append(
-                            _one_run(
-                                args, source, cache, count, order, decode_image, seed, nbytes, bar
-                            )
-                        )
-    finally:
-        bar.close()
-    return [
-        bench_report.Row(
-            source=source.name,
-            path=source.path,
-            cache=cache,
-            workers=count,
-            runs=tuple(runs[source.name, cache, count]),
-        )
-        for source in sources
-        for cache in caches
-        for count in workers
-    ]
-
-
-def _one_run(
-    args: argparse.Namespace,
-    source: bench_runs.Source,
-    cache: str,
-    count: int,
-    order: np.ndarray,
-    decode_image: Any,
-    seed: int,
-    nbytes: dict[str, int],
-    bar: Any,
-) -> bench_runs.RunResult:
-    """One timed run of ``source``: a Loader epoch with ``--preset``, else a read pass."""
-    if args.preset:
-        return bench_runs.loader_run(
-            source,
-            preset_name=args.preset,
-            workers=count,
-            batch_size=args.batch_size,
-            shuffle=args.shuffle,
-            seed=seed,
-            cold=cache == "cold",
-            nbytes=nbytes[source.name],
-            progress=bar.update,
-        )
-    return bench_runs.read_run(
-        source,
-        order=order,
-        workers=count,
-        raw=args.raw,
-        cold=cache == "cold",
-        decode_image=decode_image,
-        progress=bar.update,
-    )
-
-
-def _input_bytes(reader: Reader) -> int:
-    """The bytes a full pass reads: packed sample bytes, or the files' sizes."""
-    if isinstance(reader, MsgpackReader):
-        return reader._data_size
-    if isinstance(reader, ShardedReader):
-        return sum(_input_bytes(shard) for shard in reader.shards)
-    return sum(os.path.getsize(p) for p in bench_runs.data_files(reader))
 
 
 def _print_single(result: bench_runs.RunResult, decoded: bool) -> None:
