@@ -156,6 +156,16 @@ def test_errors(data, tmp_path):
     assert result.stderr == (
         f"shardstream bench: error: {tmp_path / 'nothing'}: no files found to benchmark\n"
     )
+    few = tmp_path / "few" / "cat"
+    few.mkdir(parents=True)
+    first = sorted(data["tree"].rglob("*.jpg"))[0]
+    (few / first.name).write_bytes(first.read_bytes())
+    result = shardstream("bench", data["packed"], "--loose", few.parent, "-q")
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"shardstream bench: error: {few.parent}: holds 1 samples but {data['packed']} holds "
+        "48; the comparison needs the same images\n"
+    )
     help_text = shardstream("bench", "--help")
     assert help_text.returncode == 0
     for option in (
