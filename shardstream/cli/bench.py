@@ -102,7 +102,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser = subparsers.add_parser(
         "bench",
         help="read and load benchmark: packed against loose files, cold or warm, per worker count",
-        description=__doc__.split("\n\n")[0],
+        description="Measure how fast a dataset reads and loads: samples/s and MB/s, packed "
+        "against loose files, with a cold or warm page cache, per worker count.",
     )
     parser.add_argument(
         "path",
@@ -189,9 +190,14 @@ def run(args: argparse.Namespace) -> int:
 
     Raises:
         DatasetNotFoundError: nothing to benchmark at ``PATH`` or ``--loose``.
-        ConfigError: a loose copy asked of data that is not packed or has no image field.
+        ConfigError: a loose copy asked of data that is not packed or has no image field, a
+            loose folder of another length, or a ``--json`` / ``--plot`` folder that is missing.
         MissingDependencyError: ``--plot`` without matplotlib, ``--preset`` without torch.
     """
+    for option, output in (("--json", args.json), ("--plot", args.plot)):
+        folder = os.path.dirname(os.path.abspath(output)) if output else ""
+        if output and not os.path.isdir(folder):
+            raise ConfigError(f"{output}: {option} output folder {folder} does not exist")
     if args.plot:
         bench_report.pyplot()  # fail before the runs, not after them
     decode_image = image_decoder() if args.decode else None

@@ -156,6 +156,14 @@ def test_errors(data, tmp_path):
     assert result.stderr == (
         f"shardstream bench: error: {tmp_path / 'nothing'}: no files found to benchmark\n"
     )
+    for option in ("--json", "--plot"):
+        output = tmp_path / "missing" / "out"
+        result = shardstream("bench", data["packed"], option, output)
+        assert result.returncode == 1
+        assert result.stderr == (
+            f"shardstream bench: error: {output}: {option} output folder {output.parent} does "
+            "not exist\n"
+        )
     few = tmp_path / "few" / "cat"
     few.mkdir(parents=True)
     first = sorted(data["tree"].rglob("*.jpg"))[0]
