@@ -66,6 +66,7 @@ __all__ = [
     "SourceTooLargeError",
     "MetadataNotFoundError",
     "CorruptMetadataError",
+    "DeviceUnavailableError",
 ]
 
 
@@ -610,3 +611,9 @@ class MetadataNotFoundError(ShardstreamError, FileNotFoundError):
 class CorruptMetadataError(DatasetFormatError):
     """A metadata file of the ``sets`` package cannot be decoded (a broken gzip, xz or zip
     stream, text that is not UTF-8, or not JSON). A ``ValueError`` naming the file and the fault."""
+
+
+class DeviceUnavailableError(ShardstreamError, RuntimeError):
+    """A device was asked for that this machine cannot use (``device="cuda"`` where torch sees
+    no CUDA GPU, or a GPU index past the last one). Raised when the loader or preset is built,
+    not at the first batch; the message names the device, what asked for it and what is here."""
