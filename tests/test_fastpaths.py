@@ -47,6 +47,15 @@ def test_preset_on_a_missing_cuda_device_fails_when_built_not_at_the_first_batch
     assert isinstance(info.value, RuntimeError)
 
 
+@pytest.mark.skipif(NO_CUDA, reason="needs a CUDA device")
+def test_cuda_preset_builds_and_its_batches_land_on_the_gpu(packed):
+    loader = Loader(packed, seed=0).batch(3).preset(SupervisedPreset(size=32), device="cuda")
+    with loader.pytorch(num_workers=1) as running:
+        batches = list(running)
+    assert [b["image"].device.type for b in batches] == ["cuda", "cuda"]
+    assert [tuple(b["image"].shape) for b in batches] == [(3, 3, 32, 32), (3, 3, 32, 32)]
+
+
 def test_preset_on_the_cpu_and_on_no_device_still_builds(packed):
     for device in (None, "cpu", torch.device("cpu")):
         loader = Loader(packed, seed=0).batch(3).preset(SupervisedPreset(size=32), device=device)
