@@ -70,6 +70,7 @@ __all__ = [
     "DatasetChangedError",
     "UnfinishedCommitError",
     "SampleNotFoundError",
+    "DeviceUnavailableError",
 ]
 
 
@@ -672,3 +673,9 @@ class SampleNotFoundError(ShardstreamError, KeyError, IndexError):
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return str(self.args[0]) if self.args else ""
+
+
+class DeviceUnavailableError(ShardstreamError, RuntimeError):
+    """A device was asked for that this machine cannot use (``device="cuda"`` where torch sees
+    no CUDA GPU, or a GPU index past the last one). Raised when the loader or preset is built,
+    not at the first batch; the message names the device, what asked for it and what is here."""

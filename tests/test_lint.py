@@ -30,7 +30,7 @@ def test_readme_starts_with_title_sentence_and_the_two_commands_and_ci_runs_the_
     assert lines[1] == "" and lines[2].endswith(".") and lines[3] == ""
     assert lines[2].count(". ") == 0, "the introduction is one sentence"
     demo, tests = lines[4].strip(), lines[5].strip()
-    assert demo == "pip install -e '.[dev]' && shardstream demo"
+    assert demo == "pip install -e '.[demo]' && shardstream demo"
     assert tests == "pip install -e '.[dev]' && python -m pytest -q"
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert ci[-1] == tests

@@ -41,6 +41,7 @@ from ._common import (
     positive_int,
 )
 from ._peek import MISSING, peek_field
+from ._system import add_system_argument, run_system
 
 __all__ = ["add_parser", "run", "describe_value", "format_size", "read_label_field"]
 
@@ -55,7 +56,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="count, fields, sizes, shards and label histogram of a dataset",
         description=__doc__.split("\n\n")[0],
     )
-    parser.add_argument("infile", help=INPUT_HELP)
+    parser.add_argument("infile", nargs="?", help=INPUT_HELP)
+    add_system_argument(parser)
     parser.add_argument(
         "--no-labels", action="store_true", help="skip the label histogram (reads every sample)"
     )
@@ -71,7 +73,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the report; returns 0."""
+    """Print the report (or, with ``--system``, the fast paths); returns 0."""
+    if getattr(args, "system", False):
+        return run_system(args)
+    if args.infile is None:
+        args.parser.error("the following arguments are required: infile (or --system)")
     files = input_data_files(args.infile)
     with open_input(args.infile) as reader:
         count = len(reader)

@@ -62,6 +62,7 @@ from ..errors import (
     StateMismatchError,
     WeightsError,
 )
+from ..fastpaths import check_device
 from ..format.manifest import is_manifest
 from ..order.samplers.seeds import SEED_LIMIT
 from ..order.state import check_state, state_counter
@@ -488,6 +489,8 @@ class Loader:
             ConfigError: the mode is numpy/tensorflow or set a decode method, or the preset
                 names an unknown field.
             ConfigTypeError: ``preset`` lacks ``fields``, ``worker`` or ``device``.
+            DeviceUnavailableError: ``device`` is a CUDA (or MPS) device this machine does not
+                have: refused here, not at the first batch.
         """
         chain = self._chain
         if chain.transform_set:
@@ -498,6 +501,7 @@ class Loader:
         if chain.mode is not None:
             _check_mode_for_preset(chain.mode)
         self._check_fields(list(preset.fields), "preset")
+        check_device(device, "Loader.preset")
         if hasattr(preset, "for_device"):  # a preset may split its work by device
             preset = preset.for_device(device)
         return self._with(preset=preset, device=device, transform_set=True)

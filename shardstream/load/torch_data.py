@@ -36,6 +36,7 @@ counts per rank.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +48,7 @@ from torch.utils.data import IterableDataset as _TorchIterableDataset
 from torch.utils.data import get_worker_info
 
 from ..errors import ConfigError, MissingFieldError, StateMismatchError
+from ..format.manifest import is_manifest
 from ..order.samplers._common import check_bool, check_int
 from ..order.state import check_state, state_counter
 from .compose import Compose, dict2tuple, no_rng
@@ -134,8 +136,13 @@ class Dataset(_TransformedReader, _TorchDataset):
         for i in range(len(dataset)):
             print(dataset[i])
 
+    ``reader`` may also be a dataset path (``"train.msgpack"``, a shard manifest), opened as
+    :class:`~shardstream.load.chain.Loader` opens one. The dataset then owns that reader: close it
+    with :meth:`close` or ``with Dataset(path) as dataset:`` (each DataLoader worker holds its
+    own copy, released when the worker exits). A reader passed in is never closed by the dataset.
+
     Args:
-        reader: the reader (any shardstream or datadings reader).
+        reader: the reader (any shardstream or datadings reader), or a dataset path.
         transforms: ``None`` (samples as read); a callable ``f(sample) -> sample``; or a dict
             ``{field: t}`` where ``t(value, params)`` replaces ``sample[field]`` (e.g. a
             :class:`Compose`), with ``params = rng(sample)`` stored as ``sample["__params__"]``.
@@ -143,6 +150,8 @@ class Dataset(_TransformedReader, _TorchDataset):
 
     Raises:
         ConfigError: ``reader``, ``transforms`` or ``rng`` is of the wrong kind.
+        DatasetNotFoundError: ``reader`` is a path with no dataset there (and the other errors
+            of :class:`~shardstream.read.MsgpackReader` for a damaged file).
     """
 
     #: in a loader worker, the reader's mapped pages are released after this many samples, so a
@@ -150,8 +159,23 @@ class Dataset(_TransformedReader, _TorchDataset):
     release_samples = 256
 
     def __init__(self, reader: Any, transforms: Any = None, rng: Callable | None = None) -> None:
+        self._owns_reader = isinstance(reader, (str, os.PathLike))
+        if self._owns_reader:
+            reader = _open_path(reader)
         _TransformedReader.__init__(self, reader, transforms, rng)
         self._since_release = 0
+
+    def close(self) -> None:
+        """Close the reader when this dataset opened it from a path (idempotent); a reader
+        that was passed in stays open: its owner closes it."""
+        if self._owns_reader:
+            self.reader.close()
+
+    def __enter__(self) -> Dataset:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
 
     def __len__(self) -> int:
         return len(self.reader)
@@ -651,3 +675,11 @@ def _worker() -> tuple[int, int]:
     if info is None:
         return 1, 0
     return info.num_workers, info.id
+
+
+def _open_path(path: str | os.PathLike) -> Any:
+    """The reader for a dataset path: a shard manifest's :class:`ShardedReader`, else a
+    :class:`MsgpackReader` (as :class:`~shardstream.load.chain.Loader` opens one)."""
+    from ..read import MsgpackReader, ShardedReader
+
+    return ShardedReader(path) if is_manifest(path) else MsgpackReader(path)

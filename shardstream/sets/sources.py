@@ -8,7 +8,9 @@ A download streams into a hidden temp file in the target directory (``.<name>.<r
 hashing as it goes; it is fsynced, checked (length against ``Content-Length``, md5 against the
 expected one), and only then renamed to its final name. A failed, interrupted or wrong download
 therefore never leaves a file under the final name. ``http``, ``https``, ``ftp`` and ``file`` URLs
-use :mod:`urllib`; other schemes (``s3://``, ``gs://``, ...) go through fsspec when it is installed.
+use :mod:`urllib` (a dropped or timed-out download is tried again, resuming over HTTP with a range
+request; see :mod:`shardstream.sets._download`); other schemes (``s3://``, ``gs://``, ...) go
+through fsspec when it is installed.
 
 The base URL can be replaced by a mirror (``--mirror URL`` or the ``SHARDSTREAM_MIRROR`` environment
 variable): the file is then fetched from ``<mirror>/<name>``.
@@ -17,11 +19,8 @@ variable): the file is then fetched from ``<mirror>/<name>``.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import http.client
 import os
 import re
-import sys
 import tempfile
 import urllib.error
 import urllib.parse
@@ -29,17 +28,17 @@ import urllib.request
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from ..errors import (
     ConfigError,
     DownloadError,
-    MissingDependencyError,
     SourceChecksumError,
     SourceNotFoundError,
 )
 from ..format.atomic import fsync_dir
 from ..format.integrity import md5_file
+from ._download import fetch as _fetch
 
 __all__ = [
     "SourceFile",
@@ -64,8 +63,9 @@ PROGRESS_MIN_BYTES = 64 << 20
 DEFAULT_TIMEOUT = 60.0
 """Seconds a download may wait for the server (to connect, or for the next block of data)."""
 
-_CHUNK = 1 << 20
-_URLLIB_SCHEMES = frozenset({"http", "https", "ftp", "file"})
+DEFAULT_RETRIES = 3
+"""More tries after a transient download failure (each resuming where the data stopped)."""
+
 _MD5_PATTERN = re.compile(r"[0-9a-f]{32}")
 
 
@@ -174,11 +174,18 @@ def download_source(
     verify: bool = True,
     timeout: float = DEFAULT_TIMEOUT,
     progress: bool = True,
+    retries: int = DEFAULT_RETRIES,
+    retry_wait: float = 1.0,
 ) -> Path:
     """Download ``source`` into ``directory`` (created if needed), replacing any file there.
 
     The data is streamed into a hidden temp file, fsynced, checked and then renamed, so the final
-    name only ever holds a complete, verified file.
+    name only ever holds a complete, verified file. A transient failure (the connection drops or
+    times out, a 5xx answer) is tried again, up to ``retries`` more times, ``retry_wait`` seconds
+    after the first failure and twice as long after each next one; over ``http(s)`` a new try
+    resumes where the data stopped (``Range: bytes=N-``), and starts over only when the server
+    sends the whole file again. Resuming happens within this call: an interrupted process leaves
+    nothing to resume from.
 
     Args:
         source: the file to fetch.
@@ -188,6 +195,8 @@ def download_source(
         verify: check the md5 (and size) of what was downloaded.
         timeout: seconds to wait for the server to connect or send the next block.
         progress: show a progress bar on stderr.
+        retries: how many more tries after a transient failure (``0``: one try only).
+        retry_wait: seconds before the first retry (doubling for each next one).
 
     Returns:
         The path of the downloaded file.
@@ -195,7 +204,7 @@ def download_source(
     Raises:
         SourceNotFoundError: there is no URL to download from.
         DownloadError: an HTTP error, a timeout, a refused connection, or a body shorter than
-            announced; the message names the URL.
+            announced, after the retries; the message names the URL (and the number of tries).
         SourceChecksumError: the download does not have the expected md5.
         MissingDependencyError: the URL needs fsspec, which is not installed.
     """
@@ -212,7 +221,15 @@ def download_source(
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as f:
-            actual, received = _fetch(url, f, timeout=timeout, progress=progress, desc=source.name)
+            actual, received = _fetch(
+                url,
+                f,
+                timeout=timeout,
+                progress=progress,
+                desc=source.name,
+                retries=retries,
+                retry_wait=retry_wait,
+            )
             f.flush()
             os.fsync(f.fileno())
         if verify and source.size is not None and md5 is None and received != source.size:
@@ -443,115 +460,3 @@ def _parse_md5_overrides(values: Sequence[str], sources: Sequence[SourceFile]) -
             )
         overrides[name] = digest.lower()
     return overrides
-
-
-def _fetch(
-    url: str, out: BinaryIO, *, timeout: float, progress: bool, desc: str
-) -> tuple[str, int]:
-    """Stream ``url`` into ``out``; returns (md5 hex, bytes received)."""
-    scheme = urllib.parse.urlsplit(url).scheme.lower()
-    if scheme in _URLLIB_SCHEMES:
-        return _fetch_urllib(url, out, timeout=timeout, progress=progress, desc=desc)
-    return _fetch_fsspec(url, out, progress=progress, desc=desc)
-
-
-def _fetch_urllib(
-    url: str, out: BinaryIO, *, timeout: float, progress: bool, desc: str
-) -> tuple[str, int]:
-    request = urllib.request.Request(url, headers={"User-Agent": "shardstream"})
-    try:
-        response = urllib.request.urlopen(request, timeout=timeout)
-    except urllib.error.HTTPError as e:
-        e.close()
-        raise DownloadError(url, f"HTTP error {e.code} ({e.reason})") from e
-    except urllib.error.URLError as e:
-        if isinstance(e.reason, TimeoutError):
-            raise DownloadError(url, f"no answer within {timeout:g} s") from e
-        raise DownloadError(url, f"cannot connect ({e.reason})") from e
-    except TimeoutError as e:
-        raise DownloadError(url, f"no answer within {timeout:g} s") from e
-    except (OSError, http.client.HTTPException, ValueError) as e:
-        raise DownloadError(url, f"cannot open ({e})") from e
-    with response:
-        length_header = response.headers.get("Content-Length") if response.headers else None
-        length = int(length_header) if length_header and length_header.isdigit() else None
-        return _copy(
-            url, response, out, length=length, progress=progress, desc=desc, timeout=timeout
-        )
-
-
-def _fetch_fsspec(url: str, out: BinaryIO, *, progress: bool, desc: str) -> tuple[str, int]:
-    try:
-        import fsspec
-    except ImportError:
-        raise MissingDependencyError(
-            f"{url}: downloading from this kind of URL needs fsspec (pip install fsspec)"
-        ) from None
-    try:
-        with fsspec.open(url, "rb") as f:
-            length = getattr(f, "size", None)
-            return _copy(
-                url,
-                f,
-                out,
-                length=length if isinstance(length, int) else None,
-                progress=progress,
-                desc=desc,
-                timeout=None,
-            )
-    except DownloadError:
-        raise
-    except (OSError, ValueError) as e:
-        raise DownloadError(url, f"cannot download ({e})") from e
-
-
-def _copy(
-    url: str,
-    source: Any,
-    out: BinaryIO,
-    *,
-    length: int | None,
-    progress: bool,
-    desc: str,
-    timeout: float | None,
-) -> tuple[str, int]:
-    digest = hashlib.md5()
-    received = 0
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(
-            total=length, unit="B", unit_scale=True, desc=f"download {desc}", file=sys.stderr
-        )
-    try:
-        while True:
-            try:
-                chunk = source.read(_CHUNK)
-            except TimeoutError as e:
-                raise DownloadError(
-                    url, f"timed out (no data for {timeout} s) after {received:,} bytes"
-                ) from e
-            except http.client.IncompleteRead as e:
-                raise DownloadError(
-                    url,
-                    f"connection closed after {received + len(e.partial):,} of "
-                    f"{length if length is not None else '?'} bytes",
-                ) from e
-            except (OSError, http.client.HTTPException) as e:
-                raise DownloadError(url, f"failed after {received:,} bytes ({e})") from e
-            if not chunk:
-                break
-            out.write(chunk)
-            digest.update(chunk)
-            received += len(chunk)
-            if bar is not None:
-                bar.update(len(chunk))
-    finally:
-        if bar is not None:
-            bar.close()
-    if length is not None and received != length:
-        raise DownloadError(
-            url, f"connection closed after {received:,} of {length:,} bytes (a truncated body)"
-        )
-    return digest.hexdigest(), received

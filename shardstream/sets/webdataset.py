@@ -33,6 +33,8 @@ import tarfile
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
+from braceexpand import UnbalancedBracesError, braceexpand
+
 from ..errors import (
     BadSourceError,
     DuplicateKeyError,
@@ -72,8 +74,6 @@ SOURCES: tuple = ()
 DEFAULT_IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp")
 
 _KEY_AND_SUFFIX = re.compile(r"^((?:.*/|)[^./]+)\.([^/]*)$")
-_BRACE = re.compile(r"\{([^{}]*)\}")
-_RANGE = re.compile(r"^(-?\d+)\.\.(-?\d+)$")
 #: Largest ``.cls`` member read (it holds one integer).
 _MAX_CLS_BYTES = 1024
 
@@ -85,10 +85,12 @@ class _Refused(NamedTuple):
 
 
 def expand_braces(pattern: str) -> list[str]:
-    """Expand shell-style braces: ``{a,b}`` alternatives and ``{000..012}`` numeric ranges.
+    """Expand shell-style braces with the ``braceexpand`` package (as WebDataset does):
+    ``{a,b}`` alternatives, ``{000..012}`` numeric ranges (zero padding kept), ``{a..e}`` letter
+    ranges, ``{0..10..5}`` steps and nested groups; several groups expand in turn, left first.
 
-    Ranges keep the zero padding of their first number; several groups expand in turn, left
-    first. Braces with neither form are kept literally.
+    Backslashes are path characters here, not escapes; braces with neither form (``{}``,
+    ``{name}``) and unbalanced braces are kept literally, so such a file name still matches.
 
     Args:
         pattern: e.g. ``"shards/train-{000000..000146}.tar"``.
@@ -96,22 +98,10 @@ def expand_braces(pattern: str) -> list[str]:
     Returns:
         The expanded strings, in order.
     """
-    match = _BRACE.search(pattern)
-    if match is None:
+    try:
+        return list(braceexpand(pattern, escape=False))
+    except UnbalancedBracesError:
         return [pattern]
-    body = match.group(1)
-    head, tail = pattern[: match.start()], pattern[match.end() :]
-    numbers = _RANGE.match(body)
-    if numbers:
-        start, stop = int(numbers.group(1)), int(numbers.group(2))
-        width = len(numbers.group(1)) if numbers.group(1).lstrip("-").startswith("0") else 0
-        step = 1 if stop >= start else -1
-        choices = [f"{n:0{width}d}" for n in range(start, stop + step, step)]
-    elif "," in body:
-        choices = body.split(",")
-    else:
-        return [head + "{" + body + "}" + rest for rest in expand_braces(tail)]
-    return [expanded for choice in choices for expanded in expand_braces(head + choice + tail)]
 
 
 def find_shards(patterns: Sequence[str]) -> list[str]:

@@ -48,6 +48,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import ConfigError, ImageDecodeError
+from ..fastpaths import warn_slow_path
 from .crops import SCALE_DENOMINATORS, CropBox, choose_scale, expand_sizes
 from .jpeg import is_jpeg, jpeg_info
 from .resize import MAX_OUT_BYTES, MAX_SIDE, resize_crops
@@ -368,6 +369,8 @@ def _decode(
     rows, cols = -(-info.height // denominator), -(-info.width // denominator)
     y_map, x_map = _oriented_maps(info, rows, cols)
     full = (rows, cols) if not info.transposed else (cols, rows)
+    if region and boxes and _jpegregion is None:
+        warn_slow_path("_jpegregion")
     if (
         region
         and boxes

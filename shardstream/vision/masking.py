@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, ConfigTypeError
+from ..fastpaths import warn_slow_path
 
 __all__ = ["MaskSampler", "MaskingGenerator", "RandomSource", "masks_upperbound", "sample_masks"]
 
@@ -385,6 +386,7 @@ def _native_draws(mask_generator: MaskingGenerator, n_tokens: int) -> bool:
     int or float that a C double holds exactly (a NumPy float32 count would make NumPy's own
     arithmetic, which the C code does not copy)."""
     if _masking is None:
+        warn_slow_path("_masking")
         return False
     numbers = (mask_generator.min_num_patches, mask_generator.max_num_patches, n_tokens)
     return all(type(value) in (int, float) and abs(value) < 2**53 for value in numbers) and (

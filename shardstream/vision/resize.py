@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..errors import ConfigError
+from ..fastpaths import warn_slow_path
 
 try:
     from . import _resample
@@ -103,6 +104,7 @@ def resize_crops(
         raise ConfigError("boxes, flips, outs and spans must have the same length")
     _check_boxes(image, boxes)
     if _resample is None:
+        warn_slow_path("_resample")
         if spans is not None and any(span is not None for span in spans):
             _resize_with_pillow(image, boxes, flips, outs, interpolation, spans)
         else:

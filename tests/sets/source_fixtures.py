@@ -8,6 +8,9 @@ random port, serving a directory under several URL prefixes that behave differen
 - ``/truncated/<name>``: announces the full length, sends half, and closes the connection;
 - ``/login/<name>``: ``200 OK`` with an HTML login page instead of the file (what image-net.org does);
 - ``/slow/<name>``: waits ``slow_seconds`` before answering;
+- ``/flaky/<name>``: honours ``Range: bytes=N-`` (``206``); a request without one sends half the
+  file and drops the connection the first time (``drops`` times in all), then the whole file;
+- ``/norange/<name>``: like ``/flaky/`` but ignores ``Range`` (always ``200`` and the whole file);
 - anything else: ``404``.
 """
 
@@ -148,11 +151,15 @@ class FixtureServer:
         self.root = Path(root)
         self.slow_seconds = slow_seconds
         self.requests: list[str] = []
+        self.ranges: list[str | None] = []  # the Range header of each request
+        self.sent = 0  # body bytes written, all requests together
+        self.drops = 1
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
                 server.requests.append(self.path)
+                server.ranges.append(self.headers.get("Range"))
                 prefix, _, name = self.path.lstrip("/").partition("/")
                 path = server.root / name
                 if "/" in name or not name or not path.is_file():
@@ -169,10 +176,30 @@ class FixtureServer:
                     self.close_connection = True
                 elif prefix in ("files", "slow"):
                     self._send(data, len(data))
+                elif prefix in ("flaky", "norange"):
+                    self._flaky(data, honour_range=prefix == "flaky")
                 else:
                     self.send_error(404, "Not Found")
 
+            def _flaky(self, data: bytes, *, honour_range: bool) -> None:
+                wanted = self.headers.get("Range", "")
+                if honour_range and wanted.startswith("bytes="):
+                    start = int(wanted[len("bytes=") :].rstrip("-"))
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                    self.send_header("Content-Length", str(len(data) - start))
+                    self.end_headers()
+                    self.wfile.write(data[start:])
+                    server.sent += len(data) - start
+                elif server.drops > 0:
+                    server.drops -= 1
+                    self._send(data[: len(data) // 2], len(data))
+                    self.close_connection = True
+                else:
+                    self._send(data, len(data))
+
             def _send(self, body: bytes, length: int) -> None:
+                server.sent += len(body)
                 self.send_response(200)
                 self.send_header("Content-Type", "application/octet-stream")
                 self.send_header("Content-Length", str(length))

@@ -203,10 +203,12 @@ def test_http_404_names_the_url_and_leaves_nothing(target, served):
 
 def test_truncated_body_is_an_error_and_leaves_nothing(target, served):
     with pytest.raises(DownloadError) as info:
-        download_source(source(), target, mirror=served.url("truncated"), progress=False)
+        download_source(
+            source(), target, mirror=served.url("truncated"), progress=False, retry_wait=0.01
+        )
     assert str(info.value) == (
         f"{served.url('truncated')}/archive.bin: connection closed after 524,290 of 1,048,580 "
-        "bytes (a truncated body)"
+        "bytes (a truncated body); gave up after 4 tries"
     )
     assert listing(target) == []
 
@@ -214,7 +216,7 @@ def test_truncated_body_is_an_error_and_leaves_nothing(target, served):
 def test_failed_download_keeps_an_existing_file_under_the_final_name(target, served):
     (target / "archive.bin").write_bytes(b"previous content")
     with pytest.raises(DownloadError):
-        download_source(source(), target, mirror=served.url("truncated"), progress=False)
+        download_source(source(), target, mirror=served.url("truncated"), progress=False, retries=0)
     assert listing(target) == ["archive.bin"]
     assert (target / "archive.bin").read_bytes() == b"previous content"
 
@@ -246,7 +248,9 @@ def test_unverified_download_keeps_whatever_came(target, served):
 
 def test_timeout_names_the_url_and_leaves_nothing(target, served):
     with pytest.raises(DownloadError, match=r"/slow/archive.bin: no answer within 0.2 s$"):
-        download_source(source(), target, mirror=served.url("slow"), timeout=0.2, progress=False)
+        download_source(
+            source(), target, mirror=served.url("slow"), timeout=0.2, progress=False, retries=0
+        )
     assert listing(target) == []
 
 
@@ -371,3 +375,45 @@ def test_source_errors_survive_pickling():
     for error in errors:
         copy = pickle.loads(pickle.dumps(error))
         assert (type(copy), str(copy), vars(copy)) == (type(error), str(error), vars(error))
+
+
+def test_a_dropped_connection_is_resumed_with_a_range_request(target, served):
+    served.drops = 1
+    path = download_source(
+        source(), target, mirror=served.url("flaky"), progress=False, retry_wait=0.01
+    )
+    assert hashlib.md5(path.read_bytes()).hexdigest() == PAYLOAD_MD5
+    assert listing(target) == ["archive.bin"]
+    half = 1_048_580 // 2
+    assert served.ranges == [None, f"bytes={half}-"]  # the second try asked for the rest only
+    assert served.sent == 1_048_580  # every byte sent once: resumed, not downloaded again
+
+
+def test_a_server_without_ranges_gets_the_download_started_over(target, served):
+    served.drops = 2
+    path = download_source(
+        source(), target, mirror=served.url("norange"), progress=False, retry_wait=0.01
+    )
+    assert hashlib.md5(path.read_bytes()).hexdigest() == PAYLOAD_MD5
+    half = 1_048_580 // 2
+    assert served.ranges == [None, f"bytes={half}-", f"bytes={half}-"]
+    assert served.sent == 2 * half + 1_048_580
+    assert listing(target) == ["archive.bin"]
+
+
+def test_retries_give_up_naming_the_fault_and_the_tries(target, served):
+    with pytest.raises(DownloadError) as info:
+        download_source(
+            source(),
+            target,
+            mirror=served.url("truncated"),
+            progress=False,
+            retries=2,
+            retry_wait=0.01,
+        )
+    assert str(info.value) == (
+        f"{served.url('truncated')}/archive.bin: connection closed after 524,290 of 1,048,580 "
+        "bytes (a truncated body); gave up after 3 tries"
+    )
+    assert len(served.requests) == 3
+    assert listing(target) == []

@@ -116,6 +116,26 @@ def test_repeated_keys_across_shards_need_a_prefix(tmp_path):
     assert [(i.key, i.label) for i in items] == [("one.tar/k", 0), ("two.tar/k", 1)]
 
 
+def test_brace_patterns_expand_as_webdataset_does_with_braceexpand(tmp_path):
+    assert expand_braces("s-{a,{b,c}}.tar") == ["s-a.tar", "s-b.tar", "s-c.tar"]
+    assert expand_braces("{a..c}{0..10..5}") == [
+        "a0",
+        "a5",
+        "a10",
+        "b0",
+        "b5",
+        "b10",
+        "c0",
+        "c5",
+        "c10",
+    ]
+    assert expand_braces("{-1..1}") == ["-1", "0", "1"]
+    assert expand_braces("odd{name.tar") == ["odd{name.tar"]  # unbalanced: a literal name
+    assert expand_braces("back\\slash{1,2}") == ["back\\slash1", "back\\slash2"]
+    (tmp_path / "odd{name.tar").write_bytes(b"")
+    assert find_shards([str(tmp_path / "odd{name.tar")]) == [str(tmp_path / "odd{name.tar")]
+
+
 def test_shard_patterns_and_member_names(tmp_path):
     assert expand_braces("s-{000..003}.tar") == [f"s-{i:03d}.tar" for i in range(4)]
     assert expand_braces("{a,b}/{1..2}") == ["a/1", "a/2", "b/1", "b/2"]
