@@ -66,6 +66,7 @@ __all__ = [
     "SourceTooLargeError",
     "MetadataNotFoundError",
     "CorruptMetadataError",
+    "RunFolderExistsError",
 ]
 
 
@@ -610,3 +611,9 @@ class MetadataNotFoundError(ShardstreamError, FileNotFoundError):
 class CorruptMetadataError(DatasetFormatError):
     """A metadata file of the ``sets`` package cannot be decoded (a broken gzip, xz or zip
     stream, text that is not UTF-8, or not JSON). A ``ValueError`` naming the file and the fault."""
+
+
+class RunFolderExistsError(ShardstreamError, FileExistsError):
+    """A training run's folder already holds files and neither resuming nor starting over was
+    asked for (``--resume`` or ``-y``). A ``FileExistsError``; the message names the folder and
+    the files in it."""
