@@ -4,7 +4,7 @@
 the learning rate, weight decay, teacher momentum (EMA coefficient) and teacher temperature used
 by that step, the images/s and input stall % since the previous row, and the loader's seconds
 per stage (read, decode, transform, collate: summed over workers; wait: the training loop's)
-so far. ``log.jsonl`` holds the same as JSON lines plus the loader's one-line summary. When
+since the process started training (a resumed run counts from its resume). ``log.jsonl`` holds the same as JSON lines plus the loader's one-line summary. When
 ``tensorboard`` is installed, the same scalars go to TensorBoard event files in the run folder
 (``tensorboard --logdir RUN``).
 

@@ -165,6 +165,9 @@ def settings_from_ssl(document: Any, *, source: str) -> dict[str, Any]:
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ConfigError(f"{source}: {key} must be a non-negative integer, got {value!r}")
             put(_EPOCH_KEYS[key], value * length, key)
+    for item in dataclasses.fields(DinoTrainConfig):  # YAML has lists where tuples are kept
+        if "tuple" in str(item.type) and isinstance(settings.get(item.name), list):
+            settings[item.name] = tuple(settings[item.name])
     return settings
 
 
