@@ -155,10 +155,13 @@ def test_reusing_a_run_folder_needs_resume_or_yes(packed, config_file, tmp_path,
     capsys.readouterr()
     assert main(_first_run(packed, tmp_path, config_file, 2)) == 1
     error = capsys.readouterr().err
+    names = sorted(path.name for path in tmp_path.iterdir())
+    expected = ["checkpoint.pt", "config.yaml", "log.jsonl", "metrics.csv"]
+    assert [name for name in names if not name.startswith("events.out.tfevents.")] == expected
     assert error == (
-        f"shardstream train: error: run folder {tmp_path} is not empty (checkpoint.pt, "
-        "config.yaml, log.jsonl, metrics.csv); add --resume to continue its run, -y to start "
-        "over (its run files are replaced) or choose another --out\n"
+        f"shardstream train: error: run folder {tmp_path} is not empty ({', '.join(names)}); "
+        "add --resume to continue its run, -y to start over (its run files are replaced) or "
+        "choose another --out\n"
     )
     assert (checkpoint.read_bytes(), metrics.read_bytes()) == saved  # untouched
     # -y starts over: the old run's rows are gone, not appended to
