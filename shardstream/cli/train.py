@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -211,8 +212,11 @@ def run(args: argparse.Namespace) -> int:
     given = explicit_settings(args)
     explicit = {**from_file, **given}
     settings = {**config_from_args(args).to_dict(), **explicit}
-    plan = plan_run(settings, explicit=explicit, resume=args.resume, overwrite=args.yes)
-    for line in plan.messages:
+    leader = os.environ.get("RANK", "0") == "0"  # under torchrun, rank 0 owns the run folder
+    plan = plan_run(
+        settings, explicit=explicit, resume=args.resume, overwrite=args.yes, leader=leader
+    )
+    for line in plan.messages if leader else ():
         print(line, file=sys.stderr)
     result = train_dino(plan.config.replace(progress=not args.quiet))
     if result.losses:

@@ -71,6 +71,7 @@ def plan_run(
     explicit: dict[str, Any],
     resume: bool,
     overwrite: bool,
+    leader: bool = True,
 ) -> RunPlan:
     """Resolve a run's settings against its folder, and clear the folder for a fresh start.
 
@@ -81,6 +82,8 @@ def plan_run(
             a resume applies on top of the checkpoint's.
         resume: continue the run in ``settings["out"]``.
         overwrite: start over in an existing run folder (its run files are removed).
+        leader: this process checks and clears the folder (under torchrun: rank 0 only; the
+            others resolve the same settings without touching it).
 
     Returns:
         A :class:`RunPlan`.
@@ -98,14 +101,14 @@ def plan_run(
     out = Path(settings["out"])
     if not resume:
         entries = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
-        if entries and not overwrite:
+        if entries and not overwrite and leader:
             shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
             raise RunFolderExistsError(
                 f"run folder {out} is not empty ({shown}); add --resume to continue its run, "
                 f"-y to start over (its run files are replaced) or choose another --out"
             )
         plan = RunPlan(config=DinoTrainConfig(**{**settings, "resume": False}))
-        removed = run_files(out) if overwrite else []
+        removed = run_files(out) if overwrite and leader else []
         for path in removed:
             path.unlink()
         if removed:
