@@ -232,7 +232,7 @@ class _Run:
                 default = defaults[name].default_factory()
             if _plain(saved.get(name, default)) != _plain(mine[name]):
                 raise CheckpointError(
-                    f"checkpoint {path}: made with {name}={saved.get(name)!r}, "
+                    f"checkpoint {path}: made with {name}={saved.get(name, default)!r}, "
                     f"this run has {mine[name]!r}; resume with the same settings or another --out"
                 )
         if state.get("world_size") != self.context.world_size:
