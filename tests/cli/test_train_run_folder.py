@@ -271,3 +271,25 @@ def test_config_file_with_an_unknown_key_is_refused_by_name(packed, tmp_path, ca
     assert error.startswith(f"shardstream train: error: config file {path}: ")
     assert named in error and "Traceback" not in error
     assert not out.exists()
+
+
+def test_resume_without_checkpoint_starts_fresh_with_the_folders_settings(
+    packed, config_file, tmp_path, capsys
+):
+    assert main(_first_run(packed, tmp_path, config_file, 2)) == 0
+    (tmp_path / "checkpoint.pt").unlink()  # killed before its first checkpoint
+    capsys.readouterr()
+    assert main(_train(packed, tmp_path, "--resume", "--quiet")) == 0
+    captured = capsys.readouterr()
+    assert captured.err == (
+        f"resume: no checkpoint in {tmp_path}, starting fresh with the settings of "
+        f"{tmp_path / 'config.yaml'}\n"
+    )
+    assert captured.out.startswith("dino: steps 0-2, loss ")
+    state = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert (state["step"], state["config"]["batch_size"], state["config"]["num_workers"]) == (
+        2,
+        8,
+        0,
+    )
+    assert [int(row["step"]) for row in _metrics(tmp_path)] == [1, 2]
