@@ -97,7 +97,7 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
             kwargs["constant"] = True
         parser.add_argument(*names, action=_Given, **kwargs)
 
-    add("--out", type=Path, default=defaults.out, help="run folder (checkpoints, log)")
+    add("--out", type=Path, default=defaults.out, help="run folder (checkpoint, config, metrics)")
     add("--steps", type=positive_int, default=defaults.steps, help="optimizer steps in total")
     add("--batch-size", type=positive_int, default=defaults.batch_size, help="images per step")
     add("--encoder", default=defaults.encoder_name, help="timm model name of the backbone")
