@@ -71,6 +71,7 @@ __all__ = [
     "UnfinishedCommitError",
     "SampleNotFoundError",
     "DeviceUnavailableError",
+    "RunFolderExistsError",
 ]
 
 
@@ -679,3 +680,9 @@ class DeviceUnavailableError(ShardstreamError, RuntimeError):
     """A device was asked for that this machine cannot use (``device="cuda"`` where torch sees
     no CUDA GPU, or a GPU index past the last one). Raised when the loader or preset is built,
     not at the first batch; the message names the device, what asked for it and what is here."""
+
+
+class RunFolderExistsError(ShardstreamError, FileExistsError):
+    """A training run's folder already holds files and neither resuming nor starting over was
+    asked for (``--resume`` or ``-y``). A ``FileExistsError``; the message names the folder and
+    the files in it."""

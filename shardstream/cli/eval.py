@@ -3,11 +3,13 @@
 Every ``--holdout``-th sample of each class of DATA is classified by a weighted vote of its ``-k`` nearest
 neighbours among the others (or use ``--test`` for a separate held-out data set).
 ``--random-init`` also scores the same architecture with untrained weights, for comparison.
+The result is also written as JSON to ``knn.json`` next to the checkpoint (``--json`` elsewhere).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ._common import INPUT_HELP, positive_int
@@ -41,6 +43,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     knn.add_argument("--workers", type=int, default=2, help="loader processes")
     knn.add_argument("--device", default="cpu")
     knn.add_argument("--random-init", action="store_true", help="also score untrained weights")
+    knn.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        help="where to write the result as JSON (default: knn.json next to the checkpoint)",
+    )
     knn.set_defaults(run=run)
     return parser
 
@@ -49,10 +57,16 @@ def run(args: argparse.Namespace) -> int:
     """Print the k-NN top-1 accuracy (and the random-init baseline when asked)."""
     import torch
 
-    from ..methods.train.evaluate import eval_image_size, evaluate_knn, model_from_checkpoint
+    from ..methods.train.evaluate import (
+        eval_image_size,
+        evaluate_knn,
+        load_trained,
+        write_knn_json,
+    )
     from ..methods.train.loop import build_model
+    from ..methods.train.run_folder import KNN_NAME
 
-    model, config = model_from_checkpoint(args.checkpoint)
+    model, config, step = load_trained(args.checkpoint)
     options = dict(
         image_size=args.image_size or eval_image_size(config),
         holdout=args.holdout,
@@ -68,8 +82,24 @@ def run(args: argparse.Namespace) -> int:
         f"knn: top-1 {100 * result.accuracy:.1f} % (k={result.k}, {result.train_samples} "
         f"bank, {result.test_samples} held out, {options['image_size']} px)"
     )
+    record = {
+        "checkpoint": str(args.checkpoint),
+        "step": step,
+        "data": str(args.data),
+        "test_data": None if args.test is None else str(args.test),
+        "holdout": None if args.test is not None else args.holdout,
+        "image_size": options["image_size"],
+        "k": result.k,
+        "temperature": args.temperature,
+        "top1": result.accuracy,
+        "train_samples": result.train_samples,
+        "test_samples": result.test_samples,
+    }
     if args.random_init:
         torch.manual_seed(config.seed)
         baseline = evaluate_knn(build_model(config).eval(), args.data, **options)
         print(f"knn: random-init top-1 {100 * baseline.accuracy:.1f} %")
+        record["random_init_top1"] = baseline.accuracy
+    written = write_knn_json(args.json or args.checkpoint.parent / KNN_NAME, record)
+    print(f"knn: result written to {written}", file=sys.stderr)
     return 0

@@ -1,20 +1,71 @@
 """``shardstream train dino DATA``: DINO self-supervised pretraining from a packed data set.
 
 Runs on the CPU or a GPU, alone or under ``torchrun`` (one process per GPU, or several CPU
-processes with gloo). Checkpoints go to ``--out`` every ``--checkpoint-every`` steps; ``--resume``
-continues from the latest one exactly. The bar shows images/s, the loss and the input stall (the
-share of time spent waiting for data: near 0 % means the model, not the loader, sets the pace).
+processes with gloo). The run folder ``--out`` gets the checkpoint (every ``--checkpoint-every``
+steps), ``config.yaml`` (the resolved settings, in dinov2's layout), ``metrics.csv`` and
+``log.jsonl`` (every ``--log-every`` steps; TensorBoard events too when tensorboard is installed).
+An existing run folder is reused only with ``--resume`` (continue exactly, with the run's own
+settings; only ``--steps`` and the run-only options may change) or ``-y`` (start over).
+``--config-file`` reads settings in dinov2's SSL config layout; command-line options override it.
+The bar shows images/s, the loss and the input stall (the share of time spent waiting for data:
+near 0 % means the model, not the loader, sets the pace).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 from pathlib import Path
+from typing import Any
 
 from ._common import INPUT_HELP, nonnegative_int, positive_int
 
-__all__ = ["add_parser", "run", "add_training_arguments", "config_from_args"]
+__all__ = ["add_parser", "run", "add_training_arguments", "config_from_args", "explicit_settings"]
+
+#: option dest -> the DinoTrainConfig setting it sets
+_SETTING_OF = {
+    "out": "out",
+    "steps": "steps",
+    "batch_size": "batch_size",
+    "encoder": "encoder_name",
+    "encoder_kwargs": "encoder_kwargs",
+    "global_size": "global_crops_size",
+    "local_size": "local_crops_size",
+    "local_crops": "local_crops_number",
+    "prototypes": "n_prototypes",
+    "masks": "masks",
+    "lr": "lr",
+    "min_lr": "min_lr",
+    "warmup_steps": "warmup_steps",
+    "weight_decay": "weight_decay",
+    "weight_decay_end": "weight_decay_end",
+    "clip_grad": "clip_grad",
+    "workers": "num_workers",
+    "threads": "num_threads",
+    "torch_threads": "torch_threads",
+    "seed": "seed",
+    "checkpoint_every": "checkpoint_every",
+    "log_every": "log_every",
+    "device": "device",
+    "precision": "precision",
+}
+
+
+class _Given(argparse.Action):
+    """Store the value and remember that the option was given (resumes apply only those)."""
+
+    def __init__(self, *args: Any, constant: Any = None, **kwargs: Any) -> None:
+        if constant is not None:  # a flag: no argument, stores ``constant``
+            kwargs.update(nargs=0, const=constant)
+        super().__init__(*args, **kwargs)
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: Any = None):
+        value = self.const if self.nargs == 0 else values
+        setattr(namespace, self.dest, value)
+        given = set(getattr(namespace, "given_options", None) or ())
+        namespace.given_options = given | {self.dest}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -40,8 +91,13 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     from ..methods.train.config import DinoTrainConfig
 
     defaults = DinoTrainConfig(data="-")
-    add = parser.add_argument
-    add("--out", type=Path, default=defaults.out, help="run folder (checkpoints, log)")
+
+    def add(*names: str, **kwargs: Any) -> None:
+        if kwargs.pop("action", None) == "store_true":
+            kwargs["constant"] = True
+        parser.add_argument(*names, action=_Given, **kwargs)
+
+    add("--out", type=Path, default=defaults.out, help="run folder (checkpoint, config, metrics)")
     add("--steps", type=positive_int, default=defaults.steps, help="optimizer steps in total")
     add("--batch-size", type=positive_int, default=defaults.batch_size, help="images per step")
     add("--encoder", default=defaults.encoder_name, help="timm model name of the backbone")
@@ -55,7 +111,7 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     add("--local-size", type=positive_int, default=defaults.local_crops_size)
     add("--local-crops", type=nonnegative_int, default=defaults.local_crops_number)
     add("--prototypes", type=positive_int, default=defaults.n_prototypes)
-    add("--masks", action="store_true", help="also draw iBOT masks in the loader")
+    add("--masks", action="store_true", default=False, help="also draw iBOT masks in the loader")
     add("--lr", type=float, default=defaults.lr, help="peak learning rate per 256 images")
     add("--min-lr", type=float, default=defaults.min_lr)
     add("--warmup-steps", type=nonnegative_int, default=defaults.warmup_steps)
@@ -72,10 +128,30 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add("--seed", type=int, default=defaults.seed)
     add("--checkpoint-every", type=nonnegative_int, default=defaults.checkpoint_every)
-    add("--resume", action="store_true", help="continue from the checkpoint in --out")
+    add(
+        "--log-every",
+        type=positive_int,
+        default=defaults.log_every,
+        help="steps between rows of metrics.csv (and TensorBoard, log.jsonl)",
+    )
+    parser.add_argument(
+        "--config-file",
+        type=Path,
+        default=None,
+        help="YAML settings in dinov2's SSL config layout (crops, dino, ibot, train, student, "
+        "teacher, optim; others under shardstream); options given here override it",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out with its own settings (--steps may extend it)",
+    )
+    parser.add_argument(
+        "-y", "--yes", action="store_true", help="start over in an existing run folder"
+    )
     add("--device", choices=("auto", "cpu", "cuda"), default=defaults.device)
     add("--precision", choices=("auto", "fp32", "bf16", "fp16"), default=defaults.precision)
-    add("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def config_from_args(args: argparse.Namespace):
@@ -105,6 +181,7 @@ def config_from_args(args: argparse.Namespace):
         torch_threads=args.torch_threads,
         seed=args.seed,
         checkpoint_every=args.checkpoint_every,
+        log_every=args.log_every,
         resume=args.resume,
         device=args.device,
         precision=args.precision,
@@ -113,12 +190,35 @@ def config_from_args(args: argparse.Namespace):
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    """Train; print the loss trajectory and the speed."""
-    from ..methods.train.loop import train_dino
+def explicit_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings given on the command line: ``data`` and the options the user typed.
 
-    config = config_from_args(args)
-    result = train_dino(config)
+    Returns:
+        Setting name -> value (``DinoTrainConfig`` names).
+    """
+    values = {"data": args.data}
+    for dest in getattr(args, "given_options", None) or ():
+        values[_SETTING_OF[dest]] = getattr(args, dest)
+    return values
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train; print the loss trajectory and the speed (notes about the run folder to stderr)."""
+    from ..methods.train.loop import train_dino
+    from ..methods.train.run_folder import plan_run
+    from ..methods.train.ssl_config import read_config_file
+
+    from_file = read_config_file(args.config_file) if args.config_file else {}
+    given = explicit_settings(args)
+    explicit = {**from_file, **given}
+    settings = {**config_from_args(args).to_dict(), **explicit}
+    leader = os.environ.get("RANK", "0") == "0"  # under torchrun, rank 0 owns the run folder
+    plan = plan_run(
+        settings, explicit=explicit, resume=args.resume, overwrite=args.yes, leader=leader
+    )
+    for line in plan.messages if leader else ():
+        print(line, file=sys.stderr)
+    result = train_dino(plan.config.replace(progress=not args.quiet))
     if result.losses:
         print(
             f"dino: steps {result.first_step}-{result.steps}, loss {result.losses[0]:.4f} -> "

@@ -610,11 +610,15 @@ class Loader:
         """Throughput of the current (or last) run.
 
         Returns:
-            The engine's stats (samples/s, bytes/s, input-stall share, seconds per stage, skipped
-            samples, ...; all 0 before the first batch) plus the loader's ``epoch``, ``cursor``
-            and ``returned`` (batches, or samples when unbatched, returned so far).
+            A :class:`~shardstream.load.engine.stats.LoaderStats`: a dict of the engine's stats
+            (samples/s, bytes/s, input-stall share, seconds per stage, skipped samples, ...; all 0
+            before the first batch) plus the loader's ``epoch``, ``cursor`` and ``returned``
+            (batches, or samples when unbatched, returned so far). ``print(loader.stats())``
+            shows them as one line; ``.stages()`` gives the seconds per stage.
         """
-        stats: dict[str, Any] = {}
+        from .engine.stats import LoaderStats
+
+        stats = LoaderStats()
         if self._pool is not None:
             stats.update(self._pool.stats())
         elif self._last_stats:

@@ -12,6 +12,8 @@ from ..._lazy import lazy_module_hooks
 LAZY_NAMES: dict[str, str] = {
     "DinoTrainConfig": "config",
     "KnnResult": "evaluate",
+    "RunLog": "run_log",
+    "RunPlan": "run_folder",
     "TrainResult": "loop",
     "build_loader": "loop",
     "build_model": "loop",
@@ -20,9 +22,14 @@ LAZY_NAMES: dict[str, str] = {
     "knn_accuracy": "knn",
     "knn_predict": "knn",
     "load_checkpoint": "checkpoint",
+    "load_trained": "evaluate",
     "model_from_checkpoint": "evaluate",
+    "plan_run": "run_folder",
+    "read_config_file": "ssl_config",
     "save_checkpoint": "checkpoint",
     "train_dino": "loop",
+    "write_config_file": "ssl_config",
+    "write_knn_json": "evaluate",
 }
 
 __all__ = sorted(LAZY_NAMES)

@@ -10,7 +10,7 @@ from typing import Any
 
 from ...errors import ConfigError
 
-__all__ = ["DinoTrainConfig", "TINY_VIT"]
+__all__ = ["DinoTrainConfig", "TINY_VIT", "RUN_ONLY_SETTINGS", "RESUME_CHANGEABLE"]
 
 #: The CPU default encoder: a tiny ViT (timm) for 32 px global and 16 px local crops: 8 px
 #: patches (16 tokens + CLS per global crop), width 64, 2 blocks. On the demo set, wider or deeper
@@ -27,6 +27,27 @@ TINY_VIT: dict[str, Any] = {
         "dynamic_img_size": True,
     },
 }
+
+
+#: Settings that do not change what a run computes; a checkpoint may be resumed under others.
+RUN_ONLY_SETTINGS = frozenset(
+    {
+        "out",
+        "resume",
+        "progress",
+        "log_every",
+        "checkpoint_every",
+        "num_workers",
+        "num_threads",
+        "torch_threads",
+        "device",
+    }
+)
+
+#: Settings a resumed run may change: the run-only ones, ``steps`` (to extend the run; its
+#: schedules then span the new total) and ``data`` (a moved data set: the loader's state still
+#: checks that its content is the one the checkpoint was saved over).
+RESUME_CHANGEABLE = RUN_ONLY_SETTINGS | {"steps", "data"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,6 +87,8 @@ class DinoTrainConfig:
         global_crops_size / local_crops_size / local_crops_number / global_crops_scale /
             local_crops_scale: the multi-crop recipe.
         masks: also generate iBOT masks in the loader (the DINOv1 loss does not use them).
+        mask_probability / mask_ratio: the share of masked global crops and the ``(lo, hi)``
+            range of the share of patches a masked crop masks (with ``masks``).
         lr / min_lr / warmup_steps: AdamW learning rate: linear warmup then cosine to min_lr;
             ``lr`` is for a batch of 256 and scales linearly with the global batch size.
         weight_decay / weight_decay_end: cosine weight decay schedule (biases and norms: none).
@@ -84,7 +107,8 @@ class DinoTrainConfig:
         device: "cpu", "cuda" or "auto" (cuda when available).
         precision: "auto" (bf16 autocast on cuda, fp32 on cpu), "fp32", "bf16" or "fp16".
         progress: show a tqdm bar.
-        log_every: steps between log lines in ``out/log.jsonl``.
+        log_every: steps between rows of ``out/metrics.csv`` (and TensorBoard, and lines of
+            ``out/log.jsonl``).
 
     Raises:
         ConfigError: a setting is out of range (the message names it).
@@ -107,6 +131,8 @@ class DinoTrainConfig:
     global_crops_scale: tuple[float, float] = (0.32, 1.0)
     local_crops_scale: tuple[float, float] = (0.05, 0.32)
     masks: bool = False
+    mask_probability: float = 0.5
+    mask_ratio: tuple[float, float] = (0.1, 0.5)
     lr: float = 8e-3
     min_lr: float = 1e-6
     warmup_steps: int = 20
@@ -134,6 +160,7 @@ class DinoTrainConfig:
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "global_crops_size", "local_crops_size"):
             _positive(name, getattr(self, name))
+        _positive("log_every", self.log_every)
         for name in ("local_crops_number", "warmup_steps", "checkpoint_every", "num_workers"):
             _nonnegative(name, getattr(self, name))
         if self.steps_per_epoch is not None:
@@ -160,6 +187,36 @@ class DinoTrainConfig:
             ConfigError: a changed setting is out of range.
         """
         return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], *, source: str) -> DinoTrainConfig:
+        """The settings of :meth:`to_dict` (lists as tuples), e.g. read back from a checkpoint.
+
+        Args:
+            values: setting name -> plain value; missing settings take their defaults.
+            source: what the values came from, for error messages (a file name).
+
+        Returns:
+            The validated settings.
+
+        Raises:
+            ConfigError: a name is not a setting (the message names it and ``source``) or a
+                value is out of range.
+        """
+        known = {item.name: item for item in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ConfigError(f"{source}: unknown training settings: {', '.join(unknown)}")
+        settings = dict(values)
+        for name, value in values.items():
+            if "tuple" in str(known[name].type) and isinstance(value, list):
+                settings[name] = tuple(value)
+        if "out" in settings:
+            settings["out"] = Path(settings["out"])
+        try:
+            return cls(**settings)
+        except ConfigError as error:
+            raise ConfigError(f"{source}: {error}") from error
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as plain data (stored in checkpoints).

@@ -24,6 +24,7 @@ a standard error of about 2 points at 85 %, against 3.3 with every 5th sample).
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,13 +33,15 @@ from typing import Any
 import torch
 
 from ...errors import CheckpointError, ConfigError
+from ...format.atomic import StagedFiles
 from ..dino import DINO
 from .checkpoint import load_checkpoint
 from .config import DinoTrainConfig
 from .knn import extract_embeddings, knn_accuracy
 from .loop import build_model
 
-__all__ = ["KnnResult", "evaluate_knn", "eval_image_size", "model_from_checkpoint"]
+__all__ = ["KnnResult", "evaluate_knn", "eval_image_size", "model_from_checkpoint", "load_trained"]
+__all__ += ["write_knn_json"]
 
 
 @dataclass(frozen=True)
@@ -76,20 +79,44 @@ def model_from_checkpoint(path: str | os.PathLike) -> tuple[DINO, DinoTrainConfi
     Raises:
         CheckpointError: the checkpoint is unusable.
     """
+    model, config, _ = load_trained(path)
+    return model, config
+
+
+def load_trained(path: str | os.PathLike) -> tuple[DINO, DinoTrainConfig, int]:
+    """Rebuild the model of a training checkpoint (eval mode), its settings and its step.
+
+    Raises:
+        CheckpointError: the checkpoint is unusable.
+    """
     state = load_checkpoint(path)
     try:
-        settings = dict(state["config"])
-        settings["out"] = Path(settings["out"])
-        for name in ("global_crops_scale", "local_crops_scale"):
-            settings[name] = tuple(settings[name])
-        config = DinoTrainConfig(**settings)
+        config = DinoTrainConfig.from_dict(dict(state["config"]), source=f"checkpoint {path}")
         model = build_model(config)
         model.load_state_dict(state["model"])
+        step = int(state["step"])
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
         raise CheckpointError(
             f"checkpoint {path}: cannot rebuild its model ({type(error).__name__}: {error})"
         ) from error
-    return model.eval(), config
+    return model.eval(), config, step
+
+
+def write_knn_json(path: str | os.PathLike, record: dict[str, Any]) -> Path:
+    """Write a k-NN result (plain JSON data) to ``path`` atomically, e.g. ``RUN/knn.json``.
+
+    Returns:
+        The path written.
+    """
+    path = Path(path)
+    staged = StagedFiles()
+    try:
+        staged.write_bytes(path, (json.dumps(record, indent=2) + "\n").encode("utf-8"))
+        staged.commit()
+    except BaseException:
+        staged.abort()
+        raise
+    return path
 
 
 def evaluate_knn(

@@ -14,7 +14,7 @@ mode) and DDP averages the student's gradients; rank 0 writes checkpoints and lo
 from __future__ import annotations
 
 import contextlib
-import json
+import dataclasses
 import os
 import time
 from collections.abc import Callable
@@ -27,13 +27,13 @@ import torch
 from ...errors import CheckpointError, ConfigError, StateMismatchError
 from ..dino import DINO, WarmupCosine
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from .config import DinoTrainConfig
+from .config import RESUME_CHANGEABLE, DinoTrainConfig
 from .distributed import DistributedContext
+from .run_folder import CHECKPOINT_NAME, CONFIG_NAME
+from .run_log import RunLog
+from .ssl_config import write_config_file
 
 __all__ = ["TrainResult", "train_dino", "build_model", "build_loader", "CHECKPOINT_NAME"]
-
-#: File name of the latest checkpoint inside the run's folder.
-CHECKPOINT_NAME = "checkpoint.pt"
 
 
 @dataclass
@@ -104,6 +104,8 @@ def build_loader(config: DinoTrainConfig, *, device: torch.device, distributed: 
         global_crops_scale=config.global_crops_scale,
         local_crops_scale=config.local_crops_scale,
         masks=config.masks,
+        mask_probability=config.mask_probability,
+        mask_ratio_tuple=config.mask_ratio,
         patch_size=_patch_size(config),
     )
     return (
@@ -222,16 +224,26 @@ class _Run:
         if not isinstance(saved, dict):
             raise CheckpointError(f"checkpoint {path}: has no training settings")
         mine = self.config.to_dict()
-        for name in sorted(set(mine) - _RUN_ONLY_SETTINGS):
-            if _plain(saved.get(name)) != _plain(mine[name]):
+        defaults = {item.name: item for item in dataclasses.fields(DinoTrainConfig)}
+        for name in sorted(set(mine) - RESUME_CHANGEABLE):
+            # a setting newer than the checkpoint: it was saved under the default
+            default = defaults[name].default
+            if default is dataclasses.MISSING:
+                default = defaults[name].default_factory()
+            if _plain(saved.get(name, default)) != _plain(mine[name]):
                 raise CheckpointError(
-                    f"checkpoint {path}: made with {name}={saved.get(name)!r}, "
+                    f"checkpoint {path}: made with {name}={saved.get(name, default)!r}, "
                     f"this run has {mine[name]!r}; resume with the same settings or another --out"
                 )
         if state.get("world_size") != self.context.world_size:
             raise CheckpointError(
                 f"checkpoint {path}: made with {state.get('world_size')} processes, "
                 f"this run has {self.context.world_size}"
+            )
+        if not isinstance(state.get("step"), int) or state["step"] > self.config.steps:
+            raise CheckpointError(
+                f"checkpoint {path}: the run is at step {state.get('step')!r}, "
+                f"past steps={self.config.steps}"
             )
         try:
             self.model.load_state_dict(state["model"])
@@ -271,10 +283,11 @@ class _Run:
         self.restore()
         last = self.config.steps if stop_after is None else min(stop_after, self.config.steps)
         bar = self._progress_bar(last)
-        log = self._log_file()
+        log = self._run_log()
         started = time.perf_counter()
         first = self.step
         waited = 0.0
+        window = (self.step, started, 0.0)  # step, time and wait at the last metrics row
         batches = self._batches()
         try:
             while self.step < last:
@@ -288,7 +301,8 @@ class _Run:
                     self.result.seen_indices.append(batch["index"].tolist())
                 if self.on_step is not None:
                     self.on_step(self.step, loss)
-                elapsed = time.perf_counter() - started
+                now = time.perf_counter()
+                elapsed = now - started
                 images = (self.step - first) * self.config.batch_size
                 if bar is not None:
                     bar.update(1)
@@ -300,9 +314,8 @@ class _Run:
                 if log is not None and (
                     self.step % self.config.log_every == 0 or self.step == last
                 ):
-                    record = {"step": self.step, "loss": loss, "lr": self.lr(self.step - 1)}
-                    log.write(json.dumps(record) + "\n")
-                    log.flush()
+                    self._log_metrics(log, loss, window, now, waited)
+                    window = (self.step, now, waited)
                 every = self.config.checkpoint_every
                 if every and self.step % every == 0 and self.step < last:
                     self.save()
@@ -324,6 +337,32 @@ class _Run:
                 log.close()
             self.loader.close()
         return self.result
+
+    def _log_metrics(
+        self, log: RunLog, loss: float, window: tuple[int, float, float], now: float, waited: float
+    ) -> None:
+        """One row of metrics for the step just taken; speed and stall since the last row."""
+        step0, time0, waited0 = window
+        seconds = now - time0
+        stats = self.loader.stats()
+        stages = stats.stages()
+        step = self.step - 1  # the step just taken, as the schedules count it
+        row = {
+            "step": self.step,
+            "epoch": step // self.steps_per_epoch,
+            "loss": loss,
+            "lr": self.lr(step),
+            "weight_decay": self.weight_decay(step),
+            "teacher_momentum": self.model.ema_coefficient,
+            "teacher_temperature": self.model.teacher_temperature,
+            "images_per_s": (self.step - step0) * self.config.batch_size / seconds
+            if seconds > 0
+            else 0.0,
+            "input_stall_pct": 100 * (waited - waited0) / seconds if seconds > 0 else 0.0,
+        }
+        for stage, stage_seconds in stages.items():
+            row[f"loader_{stage}_s"] = stage_seconds
+        log.write(row, loader_summary=str(stats))
 
     def _batches(self):
         """Batches forever, epoch after epoch, from wherever the loader's state says."""
@@ -376,27 +415,13 @@ class _Run:
 
         return tqdm(total=last, initial=self.step, desc="dino", unit="step", dynamic_ncols=True)
 
-    def _log_file(self) -> Any:
+    def _run_log(self) -> RunLog | None:
+        """The metric files, and ``config.yaml`` with the settings (rank 0 only)."""
         if self.context.rank != 0:
             return None
         self.config.out.mkdir(parents=True, exist_ok=True)
-        return open(self.config.out / "log.jsonl", "a", encoding="utf-8")
-
-
-#: Settings that do not change what a run computes; a checkpoint may be resumed under others.
-_RUN_ONLY_SETTINGS = frozenset(
-    {
-        "out",
-        "resume",
-        "progress",
-        "log_every",
-        "checkpoint_every",
-        "num_workers",
-        "num_threads",
-        "torch_threads",
-        "device",
-    }
-)
+        write_config_file(self.config.out / CONFIG_NAME, self.config)
+        return RunLog(out=self.config.out, first_step=self.step)
 
 
 def _plain(value: Any) -> Any:
