@@ -41,7 +41,8 @@ def test_matches_what_glob_finds_without_links(paths, pattern):
         expected = sorted(
             p
             for p in glob.glob(pattern, root_dir=root, recursive=True)
-            if not os.path.isdir(os.path.join(root, p))
+            # glob's "a/" for "a/**" over a file "a" names no file (a glob quirk): left out
+            if not os.path.isdir(os.path.join(root, p)) and not p.endswith(os.sep)
         )
         found = find_paths(pattern, root_dir=root)
         assert sorted(p.path for p in found) == expected
