@@ -66,6 +66,7 @@ __all__ = [
     "SourceTooLargeError",
     "MetadataNotFoundError",
     "CorruptMetadataError",
+    "TargetError",
 ]
 
 
@@ -610,3 +611,13 @@ class MetadataNotFoundError(ShardstreamError, FileNotFoundError):
 class CorruptMetadataError(DatasetFormatError):
     """A metadata file of the ``sets`` package cannot be decoded (a broken gzip, xz or zip
     stream, text that is not UTF-8, or not JSON). A ``ValueError`` naming the file and the fault."""
+
+
+class TargetError(ImageDecodeError):
+    """A dense target of a sample (a label image, saliency map, boxes or points) cannot be used:
+    it does not decode, is a colour-coded label image (map it to class indices when writing),
+    differs in size from its image, or has the wrong shape.
+
+    An :class:`ImageDecodeError` (so a ``ValueError``); the message names the sample's key when
+    known and the field at fault.
+    """
