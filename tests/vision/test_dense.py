@@ -216,3 +216,12 @@ def test_same_generator_same_output():
     a = preset.worker(dict(SAMPLE), np.random.default_rng(9))
     b = preset.worker(dict(SAMPLE), np.random.default_rng(9))
     assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_exported_from_the_package_and_vision():
+    import shardstream
+    import shardstream.vision as vision
+
+    assert shardstream.SegmentationPreset is vision.SegmentationPreset is SegmentationPreset
+    assert shardstream.DenseEvalPreset is vision.DenseEvalPreset is DenseEvalPreset
+    assert vision.TARGET_KINDS == ("mask", "saliency", "points", "boxes")
