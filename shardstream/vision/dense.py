@@ -33,13 +33,14 @@ the same pixels as torchvision's ``transforms.v2`` on a PIL image with a ``tv_te
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, ImageDecodeError
+from ..errors import CollateError, ConfigError, ImageDecodeError
+from .colour_cpu import normalize_uint8
 from .crops import normalize_size, resize_shorter_side, rrc_box
 from .decode import decode_image, decode_region, image_size
 from .dense_boxes import finish_boxes, finish_points, move, pad_objects, parse_objects
@@ -124,6 +125,42 @@ class _DenseSteps(_PresetSteps):
     def plan_for(self, height: int, width: int, rng: np.random.Generator | None) -> DensePlan:
         """The sample's :class:`DensePlan` (each preset defines it)."""
         raise NotImplementedError
+
+    def collate(self, samples: Sequence[dict]) -> dict[str, Any]:
+        """Merge a batch's worker outputs (in the workers; the loader calls this).
+
+        With ``normalize_in="workers"`` each uint8 image is normalised by table lookup straight
+        into its row of the float32 batch (no uint8 stack first); the targets are collated
+        by the default collation. Otherwise the default collation.
+
+        Args:
+            samples: ``worker`` outputs, at least one.
+
+        Returns:
+            The batch as numpy arrays.
+
+        Raises:
+            MissingFieldError: a sample lacks the image field.
+            CollateError: the samples differ in fields or shapes.
+        """
+        from ..load.collate import default_collate
+        from ..load.engine.scratch import batch_array
+
+        if self.normalize_in != "workers":
+            return default_collate(samples)
+        name = self.image_field
+        images = [sample_field(s, name) for s in samples]
+        shape = images[0].shape
+        if any(image.shape != shape for image in images):
+            raise CollateError(f"cannot collate {name!r}: images of different shapes")
+        out = batch_array(name, (len(images), *shape), np.float32)
+        for image, row in zip(images, out):
+            normalize_uint8(image, self.mean, self.std, out=row)
+        batch = {name: out}
+        rest = [{k: v for k, v in s.items() if k != name} for s in samples]
+        if rest[0]:
+            batch.update(default_collate(rest))
+        return batch
 
     def worker(self, sample: dict, rng: np.random.Generator | None = None) -> dict[str, Any]:
         """Decode one sample's image and targets, and move them through its plan.

@@ -152,3 +152,14 @@ def test_eval_preset_through_the_loader(packed):
             loader.close()
     _assert_same(two, reference)
     assert reference[0]["label_image"].shape == (6, 96, 96)
+
+
+def test_normalising_in_the_workers_equals_normalising_on_the_device(packed):
+    loaders = [_loader(packed, _preset(normalize_in=where), 2) for where in ("workers", "device")]
+    try:
+        workers, device = (_collect(loader) for loader in loaders)
+    finally:
+        for loader in loaders:
+            loader.close()
+    _assert_same(workers, device)
+    assert workers[0]["image"].dtype == torch.float32
