@@ -22,7 +22,8 @@ batches of ``--batch-size`` (``drop_last``), persistent workers.
   device="cpu").pytorch(num_workers=2)`` (normalised in the workers).
 
 Each timed repeat runs ``>= --min-seconds`` of batches on a loader already streaming (start-up
-excluded). Printed: median img/s, the spread (slowest and fastest repeat) and the ratio. The
+excluded); the three loaders stay open and their repeats are interleaved, so a change in the
+load of the shared machine falls on all of them alike. Printed: median img/s, the spread (slowest and fastest repeat) and the ratio. The
 target (>= 3x torchvision v2) is printed, never asserted (the cores are shared).
 """
 
@@ -189,28 +190,43 @@ def check_batch(batch, batch_size: int) -> None:
         raise SystemExit(f"unexpected masks: {tuple(mask.shape)}")
 
 
-def stream(loader, batch_size: int, min_seconds: float, repeats: int) -> Measurement:
-    """Repeats of ``>= min_seconds`` of batches from an already streaming ``loader``."""
-    batches = forever(loader)
+def stream_all(
+    loaders: dict[str, object], batch_size: int, min_seconds: float, repeats: int
+) -> dict[str, Measurement]:
+    """Interleaved repeats of ``>= min_seconds`` of batches from every (streaming) loader.
+
+    All loaders stay open; each round times one repeat of each in turn, so a change in the
+    shared machine's load falls on every pipeline alike rather than on whichever ran last.
+    Each loader's repeat length is calibrated once to ``min_seconds``.
+    """
+    streams = {name: forever(loader) for name, loader in loaders.items()}
     try:
-        check_batch(next(batches), batch_size)
-        next(batches)
-        start, count = time.perf_counter(), 0
-        while count < 2 or time.perf_counter() - start < min(1.0, min_seconds / 2):
+        per_repeat = {}
+        for name, batches in streams.items():
+            check_batch(next(batches), batch_size)
             next(batches)
-            count += 1
-        per_repeat = max(2, math.ceil(min_seconds / ((time.perf_counter() - start) / count)))
-
-        def run():
-            for _ in range(per_repeat):
+            start, count = time.perf_counter(), 0
+            while count < 2 or time.perf_counter() - start < min(1.0, min_seconds / 2):
                 next(batches)
+                count += 1
+            per_batch = (time.perf_counter() - start) / count
+            per_repeat[name] = max(2, math.ceil(min_seconds / per_batch))
+        seconds: dict[str, list[float]] = {name: [] for name in streams}
+        for _ in range(repeats):
+            for name, batches in streams.items():
 
-        return measure(run, items=per_repeat * batch_size, repeats=repeats, warmup=0)
+                def run(batches=batches, count=per_repeat[name]):
+                    for _ in range(count):
+                        next(batches)
+
+                seconds[name] += measure(run, items=0, repeats=1, warmup=0).seconds
+        return {name: Measurement(seconds[name], per_repeat[name] * batch_size) for name in streams}
     finally:
-        batches.close()
-        closer = getattr(loader, "close", None)
-        if closer is not None:
-            closer()
+        for name, batches in streams.items():
+            batches.close()
+            closer = getattr(loaders[name], "close", None)
+            if closer is not None:
+                closer()
         gc.collect()
 
 
@@ -242,13 +258,17 @@ def main(argv: list[str] | None = None) -> int:
         f"each; medians of {repeats} repeats of >= {seconds:g} s; os.cpu_count() = "
         f"{os.cpu_count()}"
     )
-    ours = stream(shardstream_dense(packed, batch, workers), batch, seconds, repeats)
-    pil = stream(
-        torchvision_dense(demo.paths, masks, batch, workers, False), batch, seconds, repeats
+    measured = stream_all(
+        {
+            "ours": shardstream_dense(packed, batch, workers),
+            "pil": torchvision_dense(demo.paths, masks, batch, workers, False),
+            "tensors": torchvision_dense(demo.paths, masks, batch, workers, True),
+        },
+        batch,
+        seconds,
+        repeats,
     )
-    tensors = stream(
-        torchvision_dense(demo.paths, masks, batch, workers, True), batch, seconds, repeats
-    )
+    ours, pil, tensors = measured["ours"], measured["pil"], measured["tensors"]
     table = Table("dense throughput, img/s (ratio = shardstream / peer)", "torchvision")
     table.header()
     note = f"ours {spread(ours)}"
