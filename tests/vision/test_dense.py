@@ -12,6 +12,8 @@ import io
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 from torchvision import tv_tensors
 from torchvision.transforms.v2 import InterpolationMode
@@ -20,7 +22,7 @@ from torchvision.transforms.v2 import functional as F
 from shardstream.errors import ConfigError, MissingFieldError, TargetError
 from shardstream.sets.demo import render_demo_image
 from shardstream.vision.dense import DenseEvalPreset, SegmentationPreset
-from shardstream.vision.dense_targets import decode_mask, nearest_indices
+from shardstream.vision.dense_targets import crop_pad, decode_mask, nearest_indices, resize_mask
 from shardstream.vision.resize import EXACT_RESIZE
 
 IMAGE = render_demo_image(3)
@@ -225,3 +227,39 @@ def test_exported_from_the_package_and_vision():
     assert shardstream.SegmentationPreset is vision.SegmentationPreset is SegmentationPreset
     assert shardstream.DenseEvalPreset is vision.DenseEvalPreset is DenseEvalPreset
     assert vision.TARGET_KINDS == ("mask", "saliency", "points", "boxes")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    height=st.integers(1, 60),
+    width=st.integers(1, 60),
+    out=st.tuples(st.integers(1, 90), st.integers(1, 90)),
+    corner=st.tuples(st.floats(0, 1), st.floats(0, 1), st.floats(0, 1), st.floats(0, 1)),
+    flip=st.booleans(),
+)
+def test_resize_mask_equals_torchvision_for_any_box_and_size(height, width, out, corner, flip):
+    labels = np.arange(height * width, dtype=np.int32).reshape(height, width)
+    top, left = int(corner[0] * (height - 1)), int(corner[1] * (width - 1))
+    h = 1 + int(corner[2] * (height - top - 1))
+    w = 1 + int(corner[3] * (width - left - 1))
+    expected = F.resized_crop(_mask(labels), top, left, h, w, list(out))
+    if flip:
+        expected = F.horizontal_flip(expected)
+    actual = resize_mask(labels, (top, left, h, w), out, flip)
+    assert actual.flags.c_contiguous and np.array_equal(actual, expected[0].numpy())
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    size=st.tuples(st.integers(1, 20), st.integers(1, 20)),
+    window=st.tuples(
+        st.integers(-25, 25), st.integers(-25, 25), st.integers(1, 30), st.integers(1, 30)
+    ),
+)
+def test_crop_pad_equals_pad_then_crop(size, window):
+    layer = np.arange(size[0] * size[1], dtype=np.int32).reshape(size) + 1
+    top, left, h, w = window
+    pad = 60
+    padded = np.pad(layer, pad, constant_values=-7)
+    expected = padded[top + pad : top + pad + h, left + pad : left + pad + w]
+    assert np.array_equal(crop_pad(layer, top, left, h, w, -7), expected)
