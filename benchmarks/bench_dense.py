@@ -1,6 +1,6 @@
 """Dense-target throughput: SegmentationPreset in shardstream's Loader against torchvision v2.
 
-Run:  python benchmarks/bench_dense.py              (20,000 demo images, 3 repeats of >= 5 s)
+Run:  python benchmarks/bench_dense.py              (20,000 demo images, 3 rounds of >= 5 s each)
       python benchmarks/bench_dense.py --images 800 --min-seconds 3
 
 One run, one data set, 2 workers for every loader. The demo images (``shardstream.sets.demo``)
@@ -21,10 +21,11 @@ batches of ``--batch-size`` (``drop_last``), persistent workers.
 - shardstream: ``Loader(path).shuffle().batch(n).preset(SegmentationPreset(size=512),
   device="cpu").pytorch(num_workers=2)`` (normalised in the workers).
 
-Each timed repeat runs ``>= --min-seconds`` of batches on a loader already streaming (start-up
-excluded); the three loaders stay open and their repeats are interleaved, so a change in the
-load of the shared machine falls on all of them alike. Printed: median img/s, the spread (slowest and fastest repeat) and the ratio. The
-target (>= 3x torchvision v2) is printed, never asserted (the cores are shared).
+Each timed run takes ``>= --min-seconds`` of batches on a loader already streaming (start-up
+and the first batches excluded). ``--repeats`` rounds each run the three pipelines in turn, each
+on a fresh loader, so a change in the load of the shared machine falls on all of them alike.
+Printed: the median img/s over the rounds, the spread (slowest and fastest round) and the
+ratio. The target (>= 3x torchvision v2) is printed, never asserted (the cores are shared).
 """
 
 from __future__ import annotations
@@ -34,16 +35,17 @@ import gc
 import io
 import math
 import os
+import statistics
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import Measurement, Row, Table, measure  # noqa: E402
+from harness import Row, Table, measure  # noqa: E402
 
 import shardstream  # noqa: E402
 from shardstream.sets.demo import GENERATOR_VERSION, DemoSet, generate_demo_images  # noqa: E402
@@ -190,50 +192,47 @@ def check_batch(batch, batch_size: int) -> None:
         raise SystemExit(f"unexpected masks: {tuple(mask.shape)}")
 
 
-def stream_all(
-    loaders: dict[str, object], batch_size: int, min_seconds: float, repeats: int
-) -> dict[str, Measurement]:
-    """Interleaved repeats of ``>= min_seconds`` of batches from every (streaming) loader.
-
-    All loaders stay open; each round times one repeat of each in turn, so a change in the
-    shared machine's load falls on every pipeline alike rather than on whichever ran last.
-    Each loader's repeat length is calibrated once to ``min_seconds``.
-    """
-    streams = {name: forever(loader) for name, loader in loaders.items()}
+def stream_rate(loader, batch_size: int, min_seconds: float) -> float:
+    """img/s of one run of ``>= min_seconds`` of batches from ``loader`` once it streams
+    (start-up and the first batches excluded); the loader is closed after."""
+    batches = forever(loader)
     try:
-        per_repeat = {}
-        for name, batches in streams.items():
-            check_batch(next(batches), batch_size)
+        check_batch(next(batches), batch_size)
+        next(batches)
+        start, count = time.perf_counter(), 0
+        while count < 2 or time.perf_counter() - start < min(1.0, min_seconds / 2):
             next(batches)
-            start, count = time.perf_counter(), 0
-            while count < 2 or time.perf_counter() - start < min(1.0, min_seconds / 2):
+            count += 1
+        per_repeat = max(2, math.ceil(min_seconds / ((time.perf_counter() - start) / count)))
+
+        def run():
+            for _ in range(per_repeat):
                 next(batches)
-                count += 1
-            per_batch = (time.perf_counter() - start) / count
-            per_repeat[name] = max(2, math.ceil(min_seconds / per_batch))
-        seconds: dict[str, list[float]] = {name: [] for name in streams}
-        for _ in range(repeats):
-            for name, batches in streams.items():
 
-                def run(batches=batches, count=per_repeat[name]):
-                    for _ in range(count):
-                        next(batches)
-
-                seconds[name] += measure(run, items=0, repeats=1, warmup=0).seconds
-        return {name: Measurement(seconds[name], per_repeat[name] * batch_size) for name in streams}
+        return measure(run, items=per_repeat * batch_size, repeats=1, warmup=0).items_per_s
     finally:
-        for name, batches in streams.items():
-            batches.close()
-            closer = getattr(loaders[name], "close", None)
-            if closer is not None:
-                closer()
+        batches.close()
+        closer = getattr(loader, "close", None)
+        if closer is not None:
+            closer()
         gc.collect()
 
 
-def spread(m: Measurement) -> str:
-    """The slowest and fastest repeat as img/s."""
-    rates = sorted(m.items / s for s in m.seconds)
-    return f"repeats {rates[0]:,.1f}-{rates[-1]:,.1f} img/s"
+def rates_in_rounds(
+    makers: dict[str, Callable], batch_size: int, min_seconds: float, rounds: int
+) -> dict[str, list[float]]:
+    """Per pipeline, the img/s of each round; a round runs every pipeline once, in turn, each on
+    a fresh loader, so a change in the shared machine's load falls on all of them alike."""
+    rates: dict[str, list[float]] = {name: [] for name in makers}
+    for _ in range(rounds):
+        for name, make in makers.items():
+            rates[name].append(stream_rate(make(), batch_size, min_seconds))
+    return rates
+
+
+def spread(rates: list[float]) -> str:
+    """The slowest and fastest round as img/s."""
+    return f"rounds {min(rates):,.1f}-{max(rates):,.1f} img/s"
 
 
 # --- main --------------------------------------------------------------------------------------
@@ -255,41 +254,41 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{len(demo.paths)} demo images ({demo.mean_bytes / 1e3:.0f} KB mean) with label maps, "
         f"RandomResizedCrop {SIZE} + flip of image and mask, batch {batch}, {workers} workers "
-        f"each; medians of {repeats} repeats of >= {seconds:g} s; os.cpu_count() = "
+        f"each; medians of {repeats} rounds of >= {seconds:g} s; os.cpu_count() = "
         f"{os.cpu_count()}"
     )
-    measured = stream_all(
+    rates = rates_in_rounds(
         {
-            "ours": shardstream_dense(packed, batch, workers),
-            "pil": torchvision_dense(demo.paths, masks, batch, workers, False),
-            "tensors": torchvision_dense(demo.paths, masks, batch, workers, True),
+            "ours": lambda: shardstream_dense(packed, batch, workers),
+            "pil": lambda: torchvision_dense(demo.paths, masks, batch, workers, False),
+            "tensors": lambda: torchvision_dense(demo.paths, masks, batch, workers, True),
         },
         batch,
         seconds,
         repeats,
     )
-    ours, pil, tensors = measured["ours"], measured["pil"], measured["tensors"]
+    ours, pil, tensors = (statistics.median(rates[name]) for name in ("ours", "pil", "tensors"))
     table = Table("dense throughput, img/s (ratio = shardstream / peer)", "torchvision")
     table.header()
-    note = f"ours {spread(ours)}"
+    note = f"ours {spread(rates['ours'])}"
     table.add(
         Row(
             "image+mask RRC512+flip vs tv v2 on PIL",
-            pil.items_per_s,
-            ours.items_per_s,
+            pil,
+            ours,
             "img/s",
             target=3.0,
-            note=f"{note}; peer {spread(pil)}",
+            note=f"{note}; peer {spread(rates['pil'])}",
         )
     )
     table.add(
         Row(
             "image+mask RRC512+flip vs tv v2 on tensors",
-            tensors.items_per_s,
-            ours.items_per_s,
+            tensors,
+            ours,
             "img/s",
             target=3.0,
-            note=f"{note}; peer {spread(tensors)}",
+            note=f"{note}; peer {spread(rates['tensors'])}",
         )
     )
     return 0

@@ -24,7 +24,7 @@ def test_tiny_run_prints_every_row(tmp_path, capsys):
         "image+mask RRC512+flip vs tv v2 on tensors",
     ):
         assert row in out, row
-    assert out.count("img/s; peer repeats ") == 2  # both spreads on each row
+    assert out.count("img/s; peer rounds ") == 2  # both spreads on each row
 
 
 def test_packed_set_holds_the_files_and_label_maps_of_the_image_size(tmp_path):
