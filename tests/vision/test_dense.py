@@ -263,3 +263,14 @@ def test_crop_pad_equals_pad_then_crop(size, window):
     padded = np.pad(layer, pad, constant_values=-7)
     expected = padded[top + pad : top + pad + h, left + pad : left + pad + w]
     assert np.array_equal(crop_pad(layer, top, left, h, w, -7), expected)
+
+
+def test_target_error_is_an_image_decode_error_and_pickles():
+    import pickle
+
+    from shardstream.errors import ImageDecodeError
+
+    error = TargetError("field 'seg' is 3 x 4 pixels", key="s1")
+    copy = pickle.loads(pickle.dumps(error))
+    assert isinstance(copy, TargetError) and isinstance(copy, ImageDecodeError)
+    assert isinstance(copy, ValueError) and copy.key == "s1" and str(copy) == str(error)
