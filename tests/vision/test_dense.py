@@ -274,3 +274,29 @@ def test_target_error_is_an_image_decode_error_and_pickles():
     copy = pickle.loads(pickle.dumps(error))
     assert isinstance(copy, TargetError) and isinstance(copy, ImageDecodeError)
     assert isinstance(copy, ValueError) and copy.key == "s1" and str(copy) == str(error)
+
+
+def test_rotated_jpeg_targets_are_in_the_displayed_frame():
+    from PIL import ImageOps
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored 90 x 120, displayed 120 x 90 (height x width)
+    stored = Image.fromarray(np.asarray(PIL_IMAGE)[:90, :120])
+    data = io.BytesIO()
+    stored.save(data, "JPEG", exif=exif.tobytes(), quality=95)
+    shown = ImageOps.exif_transpose(Image.open(io.BytesIO(data.getvalue()))).convert("RGB")
+    assert shown.size == (90, 120)
+    labels = LABELS[:120, :90].copy()
+    sample = {"image": data.getvalue(), "label_image": _png(labels, "P", palette=True)}
+    preset = SegmentationPreset(size=48)
+    for seed in range(4):
+        out = preset.worker(sample, np.random.default_rng(seed))
+        plan = preset.plan_for(120, 90, np.random.default_rng(seed))
+        image = F.resized_crop(shown, *plan.box, [48, 48], antialias=True)
+        mask = F.resized_crop(_mask(labels), *plan.box, [48, 48])
+        if plan.flip:
+            image, mask = F.horizontal_flip(image), F.horizontal_flip(mask)
+        assert np.array_equal(out["label_image"], mask[0].numpy())
+        _assert_image(out["image"], image)
+    with pytest.raises(TargetError, match="90 x 120 pixels, its image 120 x 90"):
+        preset.worker({**sample, "label_image": _png(labels.T.copy())}, np.random.default_rng(0))
