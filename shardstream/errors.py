@@ -72,6 +72,7 @@ __all__ = [
     "SampleNotFoundError",
     "DeviceUnavailableError",
     "RunFolderExistsError",
+    "TargetError",
 ]
 
 
@@ -686,3 +687,13 @@ class RunFolderExistsError(ShardstreamError, FileExistsError):
     """A training run's folder already holds files and neither resuming nor starting over was
     asked for (``--resume`` or ``-y``). A ``FileExistsError``; the message names the folder and
     the files in it."""
+
+
+class TargetError(ImageDecodeError):
+    """A dense target of a sample (a label image, saliency map, boxes or points) cannot be used:
+    it does not decode, is a colour-coded label image (map it to class indices when writing),
+    differs in size from its image, or has the wrong shape.
+
+    An :class:`ImageDecodeError` (so a ``ValueError``); the message names the sample's key when
+    known and the field at fault.
+    """
