@@ -69,6 +69,7 @@ __all__ = [
     "DatasetLockedError",
     "DatasetChangedError",
     "UnfinishedCommitError",
+    "SampleChecksumError",
 ]
 
 
@@ -659,3 +660,25 @@ class UnfinishedCommitError(ShardstreamError, OSError):
 
     def __reduce__(self):  # picklable (from worker processes) despite the two arguments
         return type(self), (self.path, self.problem)
+
+
+class SampleChecksumError(ChecksumMismatchError):
+    """One sample's bytes differ from the digest recorded in the set's checksum file (``X.xxh3``).
+
+    A :class:`ChecksumMismatchError` (a ``ValueError``); raised by
+    :meth:`~shardstream.read.MsgpackReader.check_sample` and by a ``Loader(..., verify=True)``.
+
+    Attributes:
+        path: the data file.
+        index: the sample's index in that file.
+        key: the sample's key (``None`` when the keys cannot be read).
+    """
+
+    def __init__(self, path: str | os.PathLike, index: int, key: str | None, problem: str):
+        self.index = index
+        self.key = key
+        super().__init__(path, f"sample {index} (key {key!r}) {problem}")
+        self.detail = problem
+
+    def __reduce__(self):  # picklable (from worker processes) despite the extra arguments
+        return type(self), (self.path, self.index, self.key, self.detail)

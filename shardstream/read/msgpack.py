@@ -14,6 +14,11 @@ checks the file it opens is the pinned one and raises
 :class:`~shardstream.errors.DatasetChangedError` otherwise: a replaced dataset is never mixed into
 an open reader. What is already loaded or mapped keeps reading the pinned version. No file
 descriptor is held between calls, so sets of thousands of shards need none.
+
+A set written by shardstream has a per-sample checksum file ``X.xxh3``
+(:mod:`shardstream.format.checksums`), pinned like the other files; its size must fit the
+set's length at open. :meth:`MsgpackReader.verify_sample`, :meth:`MsgpackReader.check_sample`
+and :meth:`MsgpackReader.damaged_samples` check samples against it.
 """
 
 from __future__ import annotations
@@ -35,10 +40,12 @@ from ..errors import (
     IndexMismatchError,
     MissingIndexError,
     NotADatasetFileError,
+    SampleChecksumError,
     ShardstreamError,
     UnsafeDataError,
 )
 from ..format.atomic import commit_record_name, settle
+from ..format.checksums import check_checksums_size, load_checksums, sample_digest
 from ..format.codec import unpackb
 from ..format.index import (
     check_offsets_ends,
@@ -54,6 +61,7 @@ from ..format.index import (
 from ..format.integrity import verify_data, verify_index
 from ..format.keyhash import hash_keys, hash_string
 from ..format.paths import (
+    SUFFIX_CHECKSUMS,
     SUFFIX_FILTER,
     SUFFIX_KEY_HASHES,
     SUFFIX_KEYS,
@@ -75,6 +83,7 @@ _PIN_ORDER = (
     (SUFFIX_KEYS, 5),
     (SUFFIX_KEY_HASHES, 0),
     (SUFFIX_FILTER, 0),
+    (SUFFIX_CHECKSUMS, 0),
     (SUFFIX_MD5, 0),
     (SUFFIX_LEGACY_INDEX, 5),
 )
@@ -90,6 +99,7 @@ _LAZY_STATE = (
     "_sorted_hashes",
     "_hash_order",
     "_filter",
+    "_digests",
 )
 
 
@@ -100,12 +110,15 @@ class MsgpackReader(Reader):
         path: the data file, or any of its sidecar files (``X.offsets``, ``X.md5``, ...).
         buffering: accepted for datadings compatibility; reads go through a memory map, so it has
             no effect.
+        checksums: use the per-sample checksum file ``X.xxh3`` where there is one; ``False``
+            ignores it (to replace a stale one).
 
     Raises:
         DatasetNotFoundError: the data file does not exist (a ``FileNotFoundError``).
         NotADatasetFileError: the path is a directory (an ``IsADirectoryError``).
         MissingIndexError: neither ``X.offsets`` nor legacy ``X.index`` exists.
-        IndexMismatchError, TruncatedDataError: index and data sizes disagree.
+        IndexMismatchError, TruncatedDataError: index and data sizes disagree, or the checksum
+            file's size does not fit the number of samples.
 
     Missing ``.keys``, ``.key_hashes`` or ``.filter`` files only warn (as datadings does): key
     lookups then fall back to what is available.
@@ -113,7 +126,7 @@ class MsgpackReader(Reader):
 
     _do_not_copy = ("_map", "_view")
 
-    def __init__(self, path: str | os.PathLike, buffering: int = 0):
+    def __init__(self, path: str | os.PathLike, buffering: int = 0, *, checksums: bool = True):
         super().__init__()
         self._paths = paths = DatasetPaths.of(path)
         self.path = paths.data
@@ -169,6 +182,10 @@ class MsgpackReader(Reader):
                 paths.data,
                 f"need at least one of {paths.offsets.name}, {paths.legacy_index.name} but none found",
             )
+        self._has_checksums = checksums and pins[SUFFIX_CHECKSUMS] is not None
+        if self._has_checksums:  # O(1): the size alone tells the count
+            check_checksums_size(paths.checksums, pins[SUFFIX_CHECKSUMS][1], self._len)
+        self._digests: memoryview | None = None
         self._offsets_arr: np.ndarray | None = None
         self._offsets: memoryview | None = None
         self._keys: list[str] | None = None
@@ -497,6 +514,96 @@ class MsgpackReader(Reader):
             self.close()
         except Exception:
             pass
+
+    # --- per-sample checksums ---------------------------------------------------------------
+
+    @property
+    def has_checksums(self) -> bool:
+        """Whether the set has a per-sample checksum file (``X.xxh3``) this reader uses."""
+        return self._has_checksums
+
+    def _load_digests(self) -> memoryview:
+        if self._digests is None:
+            if not self._has_checksums:
+                raise MissingIndexError(
+                    self._paths.checksums,
+                    "no per-sample checksum file; add one with `shardstream verify "
+                    "--add-checksums`",
+                )
+            data = self._read_pinned(SUFFIX_CHECKSUMS)
+            digests = load_checksums(self._paths.checksums, self._len, self._data_size, data)
+            self._digests = memoryview(digests)  # indexing yields ints, as for the offsets
+        return self._digests
+
+    def check_sample(self, index: int, data: Any = None) -> None:
+        """Check one sample's bytes against its recorded digest.
+
+        Args:
+            index: the sample's index (negative counts from the end).
+            data: its packed bytes as read (e.g. the memoryview ``get(index, raw=True,
+                copy=False)`` returned; hashed in place, not copied); ``None`` reads them.
+
+        Raises:
+            SampleChecksumError: they differ (names the file, index and key).
+            MissingIndexError: the set has no checksum file (see :attr:`has_checksums`).
+            IndexMismatchError, CorruptIndexError: the checksum file is stale or malformed.
+            IndexError: ``index`` out of range.
+        """
+        digests = self._digests or self._load_digests()
+        i = index if 0 <= index < self._len else normalize_index(index, self._len)
+        if data is None:
+            data = self.get(i, raw=True, copy=False)
+        actual = sample_digest(data)
+        expected = digests[i]
+        if actual != expected:
+            raise self._damaged(i, actual, expected)
+
+    def _damaged(self, index: int, actual: int, expected: int) -> SampleChecksumError:
+        try:
+            key = self._load_keys()[index]
+        except ShardstreamError:
+            key = None
+        return SampleChecksumError(
+            self.path,
+            index,
+            key,
+            f"is damaged: its xxh3 is {actual:016x}, {self._paths.checksums.name} records "
+            f"{expected:016x}",
+        )
+
+    def verify_sample(self, index: int) -> bool:
+        """Whether the sample at ``index`` still has the bytes it was written with.
+
+        Raises:
+            MissingIndexError: the set has no checksum file (see :attr:`has_checksums`).
+            IndexMismatchError, CorruptIndexError: the checksum file is stale or malformed.
+            IndexError: ``index`` out of range.
+        """
+        try:
+            self.check_sample(index)
+        except SampleChecksumError:
+            return False
+        return True
+
+    def damaged_samples(self, progress: Any = None) -> list[int]:
+        """The indices of every sample whose bytes differ from their recorded digest.
+
+        Args:
+            progress: an object with ``update(n)`` (e.g. a tqdm bar), advanced per sample.
+
+        Raises:
+            MissingIndexError: the set has no checksum file (see :attr:`has_checksums`).
+            IndexMismatchError, CorruptIndexError: the checksum file is stale or malformed.
+            DatasetChangedError: the dataset was replaced since the reader opened it.
+        """
+        digests = self._load_digests()
+        damaged = []
+        for i, data in enumerate(self.slice(0, None, raw=True, copy=False)):
+            if sample_digest(data) != digests[i]:
+                damaged.append(i)
+            if progress is not None:
+                progress.update(1)
+        return damaged
 
     def verify_data(self, read_size: int = 512 * 1024, progress: bool = False) -> bool:
         """md5 of the data file against the ``.md5`` file; False (with a warning naming it) if not.

@@ -93,6 +93,8 @@ def assert_one_version(path):
         assert got == want
         assert reader.find_index(keys[-1]) == len(keys) - 1
         assert reader.verify_data() and reader.verify_index()
+        # the per-sample checksum file is committed with the set: it belongs to the same version
+        assert reader.has_checksums and reader.damaged_samples() == []
     assert cli_main(["verify", "-q", str(path)]) == 0
     dd = DatadingsReader(path)
     assert len(dd) == len(want)
@@ -118,7 +120,8 @@ def test_kill_at_every_step_of_a_commit_leaves_old_or_new(tmp_path):
     assert outcomes == sorted(outcomes) and outcomes[0] is False and outcomes[-1] is True
     write(path, OLD)  # the next writer removes what the killed ones left
     assert sorted(os.listdir(tmp_path)) == sorted(
-        f"d.msgpack{s}" for s in ("", ".offsets", ".keys", ".key_hashes", ".filter", ".md5")
+        f"d.msgpack{s}"
+        for s in ("", ".offsets", ".keys", ".key_hashes", ".filter", ".xxh3", ".md5")
     )
 
 
@@ -171,6 +174,7 @@ def test_kill_at_every_step_of_a_sharded_commit(tmp_path):
             keys = [reader.find_key(i) for i in range(len(reader))]
             assert keys in ([s["key"] for s in old], [s["key"] for s in new])
             assert [reader.get(i)["key"] for i in range(len(reader))] == keys
+            assert reader.has_checksums and reader.damaged_samples() == []
         assert cli_main(["verify", "-q", str(path)]) == 0
         seen.append(keys[0].startswith("new"))
     assert seen == sorted(seen) and not seen[0] and seen[-1]
@@ -234,7 +238,8 @@ def test_an_exception_at_any_step_of_a_commit_never_breaks_the_set(tmp_path):
     write(path, OLD)
     total = len(list_steps(lambda: write(path, NEW)))
     six = sorted(
-        f"d.msgpack{s}" for s in ("", ".offsets", ".keys", ".key_hashes", ".filter", ".md5")
+        f"d.msgpack{s}"
+        for s in ("", ".offsets", ".keys", ".key_hashes", ".filter", ".xxh3", ".md5")
     )
     outcomes = []
     for k in range(1, total + 1):
@@ -289,6 +294,7 @@ def test_an_exception_in_a_sharded_commit_never_breaks_the_set(tmp_path):
             keys = [reader.find_key(i) for i in range(len(reader))]
             assert keys in ([s["key"] for s in old], [s["key"] for s in new])
             assert [reader.get(i)["key"] for i in range(len(reader))] == keys
+            assert reader.has_checksums and reader.damaged_samples() == []
         assert cli_main(["verify", "-q", str(path)]) == 0
         seen.append(keys[0].startswith("new"))
     assert seen == sorted(seen) and not seen[0] and seen[-1]

@@ -20,7 +20,7 @@ from shardstream.cli import main as cli_main
 from shardstream.errors import DatasetExistsError
 
 CTX = multiprocessing.get_context("fork")
-SIX = ("", ".offsets", ".keys", ".key_hashes", ".filter", ".md5")
+SIX = ("", ".offsets", ".keys", ".key_hashes", ".filter", ".xxh3", ".md5")
 
 
 def racer(path, who, sharded, started, go, results) -> None:

@@ -19,7 +19,7 @@ from shardstream.format.integrity import md5_file
 from shardstream.format.manifest import load_manifest
 from shardstream.write.sharded import ShardedWriter, shard_name, sharded_output_paths
 
-SIDECARS = ["", ".filter", ".key_hashes", ".keys", ".md5", ".offsets"]
+SIDECARS = ["", ".filter", ".key_hashes", ".keys", ".md5", ".offsets", ".xxh3"]
 
 
 def samples(count: int, size: int = 100, prefix: str = "k") -> list[dict]:

@@ -29,21 +29,23 @@ from shardstream.errors import (
 from shardstream.format.codec import MSGPACK_SIZE_LIMIT
 from tests.conftest import write_samples
 
-SUFFIXES = ["", ".offsets", ".keys", ".key_hashes", ".filter", ".md5"]
+SUFFIXES = ["", ".offsets", ".keys", ".key_hashes", ".filter", ".xxh3", ".md5"]
+#: the files the .md5 file lists, in its order (as datadings writes it: not the .xxh3 file)
+MD5_LISTED = ["", ".offsets", ".keys", ".key_hashes", ".filter"]
 
 
 def dataset_files(directory):
     return sorted(p.name for p in directory.iterdir())
 
 
-def test_writes_the_six_files_and_nothing_else(tmp_path, samples):
+def test_writes_the_seven_files_and_nothing_else(tmp_path, samples):
     write_samples(tmp_path / "d.msgpack", samples)
     assert dataset_files(tmp_path) == sorted(f"d.msgpack{s}" for s in SUFFIXES)
     offsets = np.fromfile(tmp_path / "d.msgpack.offsets", dtype=">u8")
     assert len(offsets) == len(samples) + 1
     assert offsets[0] == 0 and offsets[-1] == (tmp_path / "d.msgpack").stat().st_size
     md5_lines = (tmp_path / "d.msgpack.md5").read_text().splitlines()
-    assert [line.split("  ")[1] for line in md5_lines] == [f"d.msgpack{s}" for s in SUFFIXES[:-1]]
+    assert [line.split("  ")[1] for line in md5_lines] == [f"d.msgpack{s}" for s in MD5_LISTED]
 
 
 def test_empty_dataset(tmp_path):
