@@ -10,7 +10,7 @@ Layout (all integers little-endian)::
     0       4     magic b"SSCK"
     4       1     version (1)
     5       1     algorithm (1: xxh3_64 with seed 0, of the sample's bytes in the data file)
-    6       2     reserved (0)
+    6       2     reserved (0; other values are refused)
     8       8     count: the number of samples
     16      8     the data file's size in bytes when the digests were computed
     24      8     xxh3_64 of the digest table below (the file checks itself)
@@ -123,14 +123,15 @@ def load_checksums(path: str | PathLike, count: int, data_bytes: int, data: byte
             or the digest table is damaged.
     """
     check_checksums_size(path, len(data), count)
-    magic, version, algorithm, _reserved, held, size, table = _HEADER.unpack_from(data)
+    magic, version, algorithm, reserved, held, size, table = _HEADER.unpack_from(data)
     if magic != MAGIC:
         raise CorruptIndexError(path, f"not a checksum file (magic {magic!r}, expected {MAGIC!r})")
-    if version != VERSION or algorithm != ALGORITHM_XXH3_64:
+    if version != VERSION or algorithm != ALGORITHM_XXH3_64 or reserved:
         raise CorruptIndexError(
             path,
-            f"checksum file version {version}, algorithm {algorithm}: this shardstream reads "
-            f"version {VERSION}, algorithm {ALGORITHM_XXH3_64} (xxh3_64)",
+            f"checksum file version {version}, algorithm {algorithm}, reserved {reserved}: this "
+            f"shardstream reads version {VERSION}, algorithm {ALGORITHM_XXH3_64} (xxh3_64), "
+            "reserved 0",
         )
     if held != count:
         raise IndexMismatchError(
