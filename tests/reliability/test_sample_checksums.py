@@ -327,3 +327,35 @@ def test_loader_verify_on_a_sharded_set_and_through_dataloader(tmp_path):
     assert info.value.__cause__.key == "k016"
     assert info.value.__cause__.path == str(reader.shards[shard].path)
     reader.close()
+
+
+def test_a_pickled_reader_reloads_the_checksums_it_pinned(dataset):
+    import pickle
+
+    start, _ = span(dataset, 4)
+    flip(dataset, start + 20)
+    reader = MsgpackReader(dataset)
+    assert reader.damaged_samples() == [4]  # loads the digests, which are not pickled
+    copy = pickle.loads(pickle.dumps(reader))
+    assert copy.has_checksums and copy._digests is None
+    assert copy.damaged_samples() == [4]
+    copy.close()
+    reader.close()
+
+
+def test_a_legacy_index_set_gets_checksums_added(tmp_path):
+    import msgpack
+
+    path = tmp_path / "legacy.msgpack"
+    write(path)
+    with MsgpackReader(path) as reader:
+        keys, offsets = reader.keys, reader.offsets[:-1].tolist()
+    for suffix in (".offsets", ".keys", ".key_hashes", ".filter", ".xxh3"):
+        os.remove(f"{path}{suffix}")
+    (tmp_path / "legacy.msgpack.index").write_bytes(msgpack.packb(dict(zip(keys, offsets))))
+    with MsgpackReader(path) as reader:
+        assert not reader.has_checksums
+    add_checksums(path)
+    with MsgpackReader(path) as reader:
+        assert reader.has_checksums and reader.damaged_samples() == []
+        assert reader.get(5) == SAMPLES[5]
