@@ -125,6 +125,38 @@ def test_kill_at_every_step_of_a_commit_leaves_old_or_new(tmp_path):
     )
 
 
+def test_kill_at_every_step_of_adding_checksums_leaves_none_or_all(tmp_path):
+    from datadings.writer import FileWriter as DatadingsWriter
+
+    from shardstream.write import add_checksums
+
+    path = tmp_path / "d.msgpack"
+    sidecar = tmp_path / "d.msgpack.xxh3"
+
+    def datadings_set():
+        sidecar.unlink(missing_ok=True)
+        with DatadingsWriter(path, overwrite=True, disable=True) as writer:
+            for sample in OLD:
+                writer.write(sample)
+
+    datadings_set()
+    total = len(list_steps(lambda: add_checksums(path)))
+    assert total >= 3  # write, fsync, rename (then the folder's fsync)
+    outcomes = []
+    for k in range(1, total + 1):
+        datadings_set()
+        _, status = run_killed(lambda: add_checksums(path), lambda n, *_, k=k: n == k)
+        assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+        with MsgpackReader(path) as reader:
+            if reader.has_checksums:
+                assert reader.damaged_samples() == []
+            outcomes.append(reader.has_checksums)
+        assert cli_main(["verify", "-q", str(path)]) == 0
+    assert outcomes == sorted(outcomes) and outcomes[0] is False and outcomes[-1] is True
+    add_checksums(path)  # removes what the killed ones left
+    assert not [name for name in os.listdir(tmp_path) if name.startswith(".")]
+
+
 @pytest.mark.parametrize("k", range(1, 8))
 def test_kill_at_kth_rename_never_gives_new_data_under_old_keys(tmp_path, k):
     """The issue's strace scenario, with the kill inside ``os.replace`` (any code path)."""
