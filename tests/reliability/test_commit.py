@@ -269,7 +269,7 @@ def test_an_exception_at_any_step_of_a_commit_never_breaks_the_set(tmp_path):
     path = tmp_path / "d.msgpack"
     write(path, OLD)
     total = len(list_steps(lambda: write(path, NEW)))
-    six = sorted(
+    set_files = sorted(
         f"d.msgpack{s}"
         for s in ("", ".offsets", ".keys", ".key_hashes", ".filter", ".xxh3", ".md5")
     )
@@ -291,7 +291,7 @@ def test_an_exception_at_any_step_of_a_commit_never_breaks_the_set(tmp_path):
         finally:
             atomic.fault_hook = None
         outcomes.append(assert_one_version(path))
-        assert sorted(os.listdir(tmp_path)) == six
+        assert sorted(os.listdir(tmp_path)) == set_files
     assert outcomes == sorted(outcomes) and outcomes[0] is False and outcomes[-1] is True
 
 
