@@ -175,3 +175,38 @@ def test_usage_and_missing_input(tmp_path):
     ]
     help_text = shardstream("verify", "--help")
     assert help_text.returncode == 0 and "--quick" in help_text.stdout
+    assert "--add-checksums" in help_text.stdout
+
+
+def test_sets_without_checksums_say_so_and_get_them_added(pristine, tmp_path):
+    _, samples = pristine
+    manifest = write_sharded(tmp_path, "set", samples, [16, 16, 16])
+    for i in range(3):
+        (tmp_path / f"set-{i:05d}.msgpack.xxh3").unlink()  # as datadings or older versions write
+    result = shardstream("verify", manifest, "--quick")
+    assert result.returncode == 0
+    notes = [line for line in result.stdout.splitlines() if line.startswith("note")]
+    assert notes == [
+        f"note   set-{i:05d}.msgpack: no per-sample checksums (set-{i:05d}.msgpack.xxh3): "
+        "damage is found per file only; add them with --add-checksums"
+        for i in range(3)
+    ]
+    added = shardstream("verify", manifest, "--quick", "--add-checksums")
+    assert added.returncode == 0, added.stdout
+    assert [line for line in added.stdout.splitlines() if "written" in line] == [
+        f"ok     set-{i:05d}.msgpack.xxh3 written: 16 per-sample checksums" for i in range(3)
+    ]
+    flip_byte(tmp_path / "set-00002.msgpack", 100)
+    result = shardstream("verify", manifest, "--quick")
+    damaged = [line for line in result.stdout.splitlines() if "damaged" in line]
+    assert result.returncode == 1 and len(damaged) == 1
+    assert damaged[0].startswith(
+        f"FAULT  {tmp_path / 'set-00002.msgpack'}: sample 0 (key {samples[32]['key']!r}) is "
+        "damaged: "
+    )
+    # damage is never recorded as good: the damaged shard gets no new checksum file
+    (tmp_path / "set-00002.msgpack.xxh3").unlink()
+    refused = shardstream("verify", manifest, "--quick", "--add-checksums")
+    assert refused.returncode == 1
+    assert f"FAULT  {tmp_path / 'set-00002.msgpack.xxh3'}: not added: " in refused.stdout
+    assert not (tmp_path / "set-00002.msgpack.xxh3").exists()
