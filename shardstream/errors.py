@@ -73,6 +73,7 @@ __all__ = [
     "DeviceUnavailableError",
     "RunFolderExistsError",
     "TargetError",
+    "SampleChecksumError",
 ]
 
 
@@ -697,3 +698,25 @@ class TargetError(ImageDecodeError):
     An :class:`ImageDecodeError` (so a ``ValueError``); the message names the sample's key when
     known and the field at fault.
     """
+
+
+class SampleChecksumError(ChecksumMismatchError):
+    """One sample's bytes differ from the digest recorded in the set's checksum file (``X.xxh3``).
+
+    A :class:`ChecksumMismatchError` (a ``ValueError``); raised by
+    :meth:`~shardstream.read.MsgpackReader.check_sample` and by a ``Loader(..., verify=True)``.
+
+    Attributes:
+        path: the data file.
+        index: the sample's index in that file.
+        key: the sample's key (``None`` when the keys cannot be read).
+    """
+
+    def __init__(self, path: str | os.PathLike, index: int, key: str | None, problem: str):
+        self.index = index
+        self.key = key
+        super().__init__(path, f"sample {index} (key {key!r}) {problem}")
+        self.detail = problem
+
+    def __reduce__(self):  # picklable (from worker processes) despite the extra arguments
+        return type(self), (self.path, self.index, self.key, self.detail)

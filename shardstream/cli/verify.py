@@ -2,10 +2,15 @@
 
 For each data file (one, or every shard of a manifest or glob): the md5 of the data file and of
 every index file present (``.offsets``, ``.keys``, ``.key_hashes``, ``.filter``, legacy
-``.index``) is compared with its ``.md5`` file, and for a manifest also with the shard's md5 and
-size recorded there, and the manifest's entries must be unique and in order. Then, unless
-``--quick``, every sample is decoded and its ``key`` field compared with the keys file. Each fault is printed with the file (and sample) at fault; the
-exit code is 1 if there was any. ``datadings`` has no such command (only the reader methods
+``.index``) is compared with its ``.md5`` file, and for a manifest also with
+the shard's md5 and size recorded there, and the manifest's entries must be unique and in order.
+Where the set has a per-sample checksum file (``.xxh3``, which checks itself), every sample is
+checked against it and
+each damaged sample is named (file, index and key); sets without one (written by datadings or
+older versions) are checked per file only, and ``--add-checksums`` adds one (atomically, only
+when the data's md5 matches). Then, unless ``--quick``, every sample is decoded and its ``key``
+field compared with the keys file. Each fault is printed with the file (and sample) at fault;
+the exit code is 1 if there was any. ``datadings`` has no such command (only the reader methods
 ``verify_data`` and ``verify_index``).
 """
 
@@ -17,13 +22,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..errors import CorruptSampleError, ShardstreamError
+from ..errors import CorruptSampleError, SampleChecksumError, ShardstreamError
 from ..format.atomic import settle
 from ..format.codec import unpackb
 from ..format.integrity import READ_SIZE, load_md5file
 from ..format.manifest import ShardEntry, entry_order_faults, is_manifest, load_manifest
 from ..format.paths import INDEX_SUFFIXES, SUFFIX_LEGACY_INDEX, DatasetPaths
 from ..read import MsgpackReader
+from ..write.checksums import add_checksums
 from ._common import INPUT_HELP, counted, input_data_files, make_progress
 
 __all__ = ["add_parser", "run", "verify_file"]
@@ -43,6 +49,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "--quick", action="store_true", help="check checksums and the index only, decode nothing"
     )
+    parser.add_argument(
+        "--add-checksums",
+        action="store_true",
+        help="write the per-sample checksum file (.xxh3) where it is missing or stale, after "
+        "the data's md5 matched",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(run=run, parser=parser)
     return parser
@@ -61,7 +73,12 @@ def run(args: argparse.Namespace) -> int:
             _print("FAULT", f"{manifest.path}: {problem}")
     for path, entry in zip(files, entries):
         result = verify_file(
-            path, entry=entry, decode=not args.quick, quiet=args.quiet, report=_print
+            path,
+            entry=entry,
+            decode=not args.quick,
+            quiet=args.quiet,
+            report=_print,
+            add=args.add_checksums,
         )
         faults += result["faults"]
         checked += result["files"]
@@ -81,6 +98,7 @@ def verify_file(
     decode: bool = True,
     quiet: bool = True,
     report: Callable[[str, str], None],
+    add: bool = False,
 ) -> dict[str, int]:
     """Verify one data file and its index; call ``report(status, text)`` for each finding.
 
@@ -89,7 +107,10 @@ def verify_file(
         entry: the file's manifest entry, whose md5 and size are checked too.
         decode: decode every sample and compare its ``key`` with the keys file.
         quiet: no progress bars.
-        report: called with ``("ok", what)`` or ``("FAULT", "<file>: <problem>")``.
+        report: called with ``("ok", what)``, ``("note", what)`` or
+            ``("FAULT", "<file>: <problem>")``.
+        add: write the per-sample checksum file where it is missing or unusable, if the data
+            file's md5 matched (see :func:`~shardstream.write.add_checksums`).
 
     Returns:
         ``{"faults": n, "files": files hashed, "samples": samples decoded}``.
@@ -122,6 +143,7 @@ def verify_file(
     total = sum(f.stat().st_size for f in candidates)
     bar = make_progress(quiet, total, f"md5 {paths.data.name}", unit="B", unit_scale=True)
     hashed = {}
+    data_ok = recorded is not None
     try:
         for file in candidates:
             hashed[file] = _md5(file, bar)
@@ -144,25 +166,99 @@ def verify_file(
                 problems.append(f"size {size} != {entry.bytes} bytes recorded in the manifest")
         for problem in problems:
             fault(file, problem)
+        if problems and file == paths.data:
+            data_ok = False
         if not problems and recorded is not None:
             report("ok", f"{file.name} (md5)")
     try:
-        reader = MsgpackReader(paths.data)
+        try:
+            reader = MsgpackReader(paths.data)
+        except ShardstreamError as e:
+            if not add or getattr(e, "path", None) != str(paths.checksums):
+                raise
+            fault(paths.checksums, _problem(e))  # a stale checksum file: --add-checksums mends it
+            reader = MsgpackReader(paths.data, checksums=False)
         _ = reader.offsets  # loads and checks the offsets (ascending, inside the data file)
     except ShardstreamError as e:
         fault(getattr(e, "path", None) or paths.data, f"index unusable: {_problem(e)}")
         return counts
     with reader:
+        damaged: set[int] | None = None
+        if reader.has_checksums:
+            damaged = _check_samples(reader, quiet, fault)
+            if damaged is not None and not damaged:
+                report("ok", f"{paths.data.name}: {len(reader):,} samples match their checksums")
+        if damaged is None and add:
+            _add(paths, data_ok, len(reader), quiet, report, fault)
+        elif not reader.has_checksums:
+            report(
+                "note",
+                f"{paths.data.name}: no per-sample checksums ({paths.checksums.name}): damage "
+                "is found per file only; add them with --add-checksums",
+            )
         if decode:
             before = counts["faults"]
-            counts["samples"] = _decode_all(reader, quiet, fault)
+            counts["samples"] = _decode_all(reader, quiet, fault, damaged or set())
             if counts["faults"] == before:
                 report("ok", f"{paths.data.name}: {counts['samples']:,} samples decode")
     return counts
 
 
-def _decode_all(reader: MsgpackReader, quiet: bool, fault: Callable[[Any, str], None]) -> int:
-    """Decode every sample and check its key; returns how many samples were looked at."""
+def _check_samples(
+    reader: MsgpackReader, quiet: bool, fault: Callable[[Any, str], None]
+) -> set[int] | None:
+    """Check every sample against the checksum file; returns the damaged indices (None: the
+    checksum file is unusable)."""
+    bar = make_progress(quiet, len(reader), f"xxh3 {reader.path.name}")
+    try:
+        damaged = reader.damaged_samples(bar)
+    except ShardstreamError as e:
+        fault(getattr(e, "path", None) or reader.path, f"checksums unusable: {_problem(e)}")
+        return None
+    finally:
+        bar.close()
+    for index in damaged[:MAX_SAMPLE_FAULTS]:
+        try:
+            reader.check_sample(index)
+        except SampleChecksumError as e:
+            fault(reader.path, e.problem)
+    if len(damaged) > MAX_SAMPLE_FAULTS:
+        fault(reader.path, f"... and {len(damaged) - MAX_SAMPLE_FAULTS} more damaged samples")
+    return set(damaged)
+
+
+def _add(
+    paths: DatasetPaths,
+    data_ok: bool,
+    count: int,
+    quiet: bool,
+    report: Callable[[str, str], None],
+    fault: Callable[[Any, str], None],
+) -> None:
+    """Write the checksum file, if the data file's md5 matched (else damage would be recorded)."""
+    if not data_ok:
+        fault(
+            paths.checksums,
+            f"not added: {paths.data.name} does not match a recorded md5, so its samples "
+            "cannot be trusted",
+        )
+        return
+    bar = make_progress(quiet, count, f"add {paths.checksums.name}")
+    try:
+        add_checksums(paths.data, bar)
+    except ShardstreamError as e:
+        fault(getattr(e, "path", None) or paths.data, f"checksums not added: {_problem(e)}")
+        return
+    finally:
+        bar.close()
+    report("ok", f"{paths.checksums.name} written: {count:,} per-sample checksums")
+
+
+def _decode_all(
+    reader: MsgpackReader, quiet: bool, fault: Callable[[Any, str], None], skip: set[int]
+) -> int:
+    """Decode every sample and check its key (but those in ``skip``, reported as damaged
+    already); returns how many samples were looked at."""
     try:
         keys: list[str] | None = reader.keys
     except ShardstreamError as e:
@@ -172,6 +268,8 @@ def _decode_all(reader: MsgpackReader, quiet: bool, fault: Callable[[Any, str], 
     bar = make_progress(quiet, len(reader), f"decode {reader.path.name}")
     try:
         for index, raw in enumerate(counted(reader.iter(0, raw=True, copy=False), bar)):
+            if index in skip:
+                continue
             problem = _sample_problem(raw, None if keys is None else keys[index])
             if problem is None:
                 continue

@@ -1,8 +1,9 @@
 """Names of the files that make up one dataset.
 
 A dataset is a data file ``X`` (conventionally ``name.msgpack``) plus sidecar files whose names are
-``X`` with a suffix appended: ``X.offsets``, ``X.keys``, ``X.key_hashes``, ``X.filter``, ``X.md5`` and,
-for old datasets, the legacy ``X.index``.
+``X`` with a suffix appended: ``X.offsets``, ``X.keys``, ``X.key_hashes``, ``X.filter``, ``X.md5``, the
+per-sample checksums ``X.xxh3`` (shardstream's; datadings ignores it) and, for old datasets, the legacy
+``X.index``.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ SUFFIX_KEY_HASHES = ".key_hashes"
 SUFFIX_FILTER = ".filter"
 SUFFIX_MD5 = ".md5"
 SUFFIX_LEGACY_INDEX = ".index"
+SUFFIX_CHECKSUMS = ".xxh3"
 
 #: The new-style index files, in the order the writer records them in the md5 file.
 INDEX_SUFFIXES = (SUFFIX_OFFSETS, SUFFIX_KEYS, SUFFIX_KEY_HASHES, SUFFIX_FILTER)
-SIDECAR_SUFFIXES = (*INDEX_SUFFIXES, SUFFIX_MD5, SUFFIX_LEGACY_INDEX)
+#: Every sidecar, in the order a commit renames them (the md5 file after the files it hashes).
+SIDECAR_SUFFIXES = (*INDEX_SUFFIXES, SUFFIX_CHECKSUMS, SUFFIX_MD5, SUFFIX_LEGACY_INDEX)
 
 
 def path_append_suffix(path: str | os.PathLike, suffix: str) -> Path:
@@ -86,6 +89,11 @@ class DatasetPaths:
     def md5(self) -> Path:
         """``X.md5``: md5 of the data and index files."""
         return self.sidecar(SUFFIX_MD5)
+
+    @property
+    def checksums(self) -> Path:
+        """``X.xxh3``: one xxh3-64 digest per sample (see :mod:`shardstream.format.checksums`)."""
+        return self.sidecar(SUFFIX_CHECKSUMS)
 
     @property
     def legacy_index(self) -> Path:

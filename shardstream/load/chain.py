@@ -109,6 +109,7 @@ class _Chain:
     seed_given: bool
     ignore_errors: bool
     verbose: bool
+    verify: bool
     shared: dict = field(compare=False)  # facts of the dataset computed once (field kinds, sizes)
     view: np.ndarray | None = None
     sample_by_calls: int = 0
@@ -134,9 +135,15 @@ class Loader:
         verbose: show a tqdm progress bar with samples/s and the input-stall share.
         seed: seed of the shuffle order, of ``sample_by`` and of every sample's random stream,
             in ``[0, 2**32)``; ``None`` draws one from the OS (kept in :meth:`state_dict`).
+        verify: check every sample's bytes against the set's per-sample checksum file
+            (``X.xxh3``) in the worker, before unpacking (the hash runs on the mapped bytes,
+            no copy). A damaged sample raises the engine's ``SampleError`` whose cause is a
+            :class:`~shardstream.errors.SampleChecksumError` naming the file, index and key,
+            or with ``ignore_errors`` is skipped and counted in ``stats()["skipped"]``.
 
     Raises:
-        ConfigError: ``seed`` out of range, or ``source`` is neither a reader nor a path.
+        ConfigError: ``seed`` out of range, ``source`` is neither a reader nor a path, or
+            ``verify`` is set and the set (or a shard) has no checksum file.
         DatasetNotFoundError, MissingIndexError, ...: ``source`` is a path that does not open.
     """
 
@@ -147,8 +154,11 @@ class Loader:
         ignore_errors: bool = False,
         verbose: bool = False,
         seed: int | None = None,
+        verify: bool = False,
     ) -> None:
         reader = _open(source)
+        if verify:
+            _check_verifiable(reader)
         seed_given = seed is not None
         if seed is None:
             seed = secrets.randbits(32)
@@ -162,6 +172,7 @@ class Loader:
             seed_given=seed_given,
             ignore_errors=bool(ignore_errors),
             verbose=bool(verbose),
+            verify=bool(verify),
             shared={},
         )
         self._start(chain)
@@ -875,6 +886,7 @@ class Loader:
             convert="pytorch" if chain.preset is not None else mode.name,
             batched=chain.batch_size is not None,
             ignore_errors=chain.ignore_errors,
+            verify=chain.verify,
             zero_copy=mode.num_workers > 0,
         )
 
@@ -990,6 +1002,26 @@ def _open(source: Reader | str | os.PathLike) -> Reader:
         return ShardedReader(source) if is_manifest(source) else MsgpackReader(source)
     raise ConfigTypeError(
         f"Loader: source must be a Reader or a dataset path, got {type(source).__name__}"
+    )
+
+
+def _check_verifiable(reader: Reader) -> None:
+    """Refuse ``verify=True`` for a reader without per-sample checksums (naming what lacks them).
+
+    Raises:
+        ConfigError: the reader, or one of its shards, has no checksum file.
+    """
+    if getattr(reader, "has_checksums", False):
+        return
+    lacking = reader
+    for shard in getattr(reader, "shards", None) or ():
+        if not getattr(shard, "has_checksums", False):
+            lacking = shard
+            break
+    where = getattr(lacking, "path", None) or repr(lacking)
+    raise ConfigError(
+        f"Loader: verify=True needs per-sample checksums, but {where} has none (no .xxh3 "
+        f"file); add them with `shardstream verify --add-checksums {where}`"
     )
 
 

@@ -96,6 +96,8 @@ class SampleWork:
             collation's output.
         batched: whether tasks are batches (else each sample is delivered on its own).
         ignore_errors: return ``SKIPPED`` for a sample whose read, decode or transform raises.
+        verify: check each sample's packed bytes with the reader's ``check_sample`` before
+            unpacking them (stage ``read``).
     """
 
     def __init__(
@@ -114,6 +116,7 @@ class SampleWork:
         batched: bool = True,
         ignore_errors: bool = False,
         zero_copy: bool = False,
+        verify: bool = False,
     ) -> None:
         self.reader = reader
         self.seed = seed
@@ -127,6 +130,7 @@ class SampleWork:
         self.convert = convert
         self.batched = batched
         self.ignore_errors = ignore_errors
+        self.verify = verify
         if isinstance(transform, Mapping):
             self._rng_fields = {
                 k for k, fn in transform.items() if fn is not None and wants_rng(fn)
@@ -172,6 +176,13 @@ class SampleWork:
         try:
             with timer.stage("read"):
                 raw = self.reader.get(index, raw=True, copy=False)
+                if self.verify:
+                    try:
+                        self.reader.check_sample(index, raw)
+                    except BaseException:
+                        if isinstance(raw, memoryview):
+                            raw.release()
+                        raise
                 if self._raw_fields and isinstance(raw, memoryview):
                     sample = self._unpack_lazily(raw, index)
                 else:

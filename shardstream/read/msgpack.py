@@ -14,6 +14,11 @@ checks the file it opens is the pinned one and raises
 :class:`~shardstream.errors.DatasetChangedError` otherwise: a replaced dataset is never mixed into
 an open reader. What is already loaded or mapped keeps reading the pinned version. No file
 descriptor is held between calls, so sets of thousands of shards need none.
+
+A set written by shardstream has a per-sample checksum file ``X.xxh3``
+(:mod:`shardstream.format.checksums`), pinned like the other files; its size must fit the
+set's length at open. :meth:`MsgpackReader.verify_sample`, :meth:`MsgpackReader.check_sample`
+and :meth:`MsgpackReader.damaged_samples` check samples against it.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from ..errors import (
     UnsafeDataError,
 )
 from ..format.atomic import commit_record_name, settle
+from ..format.checksums import check_checksums_size
 from ..format.codec import unpackb
 from ..format.index import (
     check_offsets_ends,
@@ -54,6 +60,7 @@ from ..format.index import (
 from ..format.integrity import verify_data, verify_index
 from ..format.keyhash import hash_keys, hash_string
 from ..format.paths import (
+    SUFFIX_CHECKSUMS,
     SUFFIX_FILTER,
     SUFFIX_KEY_HASHES,
     SUFFIX_KEYS,
@@ -62,6 +69,7 @@ from ..format.paths import (
     SUFFIX_OFFSETS,
     DatasetPaths,
 )
+from .checksummed import SampleChecksums
 from .pinning import CHANGED, Identity, changed, current, identity, look, open_pinned, read_pinned
 from .reader import Reader, normalize_index, normalize_range
 
@@ -75,6 +83,7 @@ _PIN_ORDER = (
     (SUFFIX_KEYS, 5),
     (SUFFIX_KEY_HASHES, 0),
     (SUFFIX_FILTER, 0),
+    (SUFFIX_CHECKSUMS, 0),
     (SUFFIX_MD5, 0),
     (SUFFIX_LEGACY_INDEX, 5),
 )
@@ -90,22 +99,26 @@ _LAZY_STATE = (
     "_sorted_hashes",
     "_hash_order",
     "_filter",
+    "_digests",
 )
 
 
-class MsgpackReader(Reader):
+class MsgpackReader(SampleChecksums, Reader):
     """Reader for one dataset file in the datadings format.
 
     Args:
         path: the data file, or any of its sidecar files (``X.offsets``, ``X.md5``, ...).
         buffering: accepted for datadings compatibility; reads go through a memory map, so it has
             no effect.
+        checksums: use the per-sample checksum file ``X.xxh3`` where there is one; ``False``
+            ignores it (to replace a stale one).
 
     Raises:
         DatasetNotFoundError: the data file does not exist (a ``FileNotFoundError``).
         NotADatasetFileError: the path is a directory (an ``IsADirectoryError``).
         MissingIndexError: neither ``X.offsets`` nor legacy ``X.index`` exists.
-        IndexMismatchError, TruncatedDataError: index and data sizes disagree.
+        IndexMismatchError, TruncatedDataError: index and data sizes disagree, or the checksum
+            file's size does not fit the number of samples.
 
     Missing ``.keys``, ``.key_hashes`` or ``.filter`` files only warn (as datadings does): key
     lookups then fall back to what is available.
@@ -113,7 +126,7 @@ class MsgpackReader(Reader):
 
     _do_not_copy = ("_map", "_view")
 
-    def __init__(self, path: str | os.PathLike, buffering: int = 0):
+    def __init__(self, path: str | os.PathLike, buffering: int = 0, *, checksums: bool = True):
         super().__init__()
         self._paths = paths = DatasetPaths.of(path)
         self.path = paths.data
@@ -169,6 +182,10 @@ class MsgpackReader(Reader):
                 paths.data,
                 f"need at least one of {paths.offsets.name}, {paths.legacy_index.name} but none found",
             )
+        self._has_checksums = checksums and pins[SUFFIX_CHECKSUMS] is not None
+        if self._has_checksums:  # O(1): the size alone tells the count
+            check_checksums_size(paths.checksums, pins[SUFFIX_CHECKSUMS][1], self._len)
+        self._digests: memoryview | None = None
         self._offsets_arr: np.ndarray | None = None
         self._offsets: memoryview | None = None
         self._keys: list[str] | None = None

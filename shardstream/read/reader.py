@@ -120,7 +120,12 @@ class Reader(ABC):
         """
 
     def dataloader(
-        self, ignore_errors: bool = False, verbose: bool = False, *, seed: int | None = None
+        self,
+        ignore_errors: bool = False,
+        verbose: bool = False,
+        *,
+        seed: int | None = None,
+        verify: bool = False,
     ) -> Any:
         """A chainable loader over this reader (Deep Lake's ``ds.dataloader()``).
 
@@ -128,17 +133,19 @@ class Reader(ABC):
             ignore_errors: skip samples whose reading, decoding or transform raises.
             verbose: show a progress bar with throughput.
             seed: seed of order and augmentation randomness; ``None`` draws one from the OS.
+            verify: check every sample against the per-sample checksum file on read (see
+                :class:`~shardstream.load.chain.Loader`).
 
         Returns:
             A :class:`~shardstream.load.chain.Loader`; chain ``.batch()``, ``.shuffle()``,
             ``.transform()``, ``.pytorch()``, ... on it.
 
         Raises:
-            ConfigError: ``seed`` out of range.
+            ConfigError: ``seed`` out of range, or ``verify`` without a checksum file.
         """
         from ..load.chain import Loader
 
-        return Loader(self, ignore_errors=ignore_errors, verbose=verbose, seed=seed)
+        return Loader(self, ignore_errors=ignore_errors, verbose=verbose, seed=seed, verify=verify)
 
     def __enter__(self) -> Reader:
         return self

@@ -153,6 +153,47 @@ class ShardedReader(Reader):
             self._i += 1
             yield sample
 
+    @property
+    def has_checksums(self) -> bool:
+        """Whether every shard has a per-sample checksum file (``X.xxh3``)."""
+        return all(getattr(shard, "has_checksums", False) for shard in self.shards)
+
+    def check_sample(self, index: int, data: Any = None) -> None:
+        """Check the sample at global ``index`` against its shard's checksum file.
+
+        Args:
+            index: global index (negative counts from the end).
+            data: its packed bytes as read; ``None`` reads them.
+
+        Raises:
+            SampleChecksumError: the bytes differ (names the shard, the index in it and the key).
+            MissingIndexError: the shard has no checksum file.
+            AttributeError: the shard's reader has no per-sample checksums at all.
+        """
+        shard, local = self.locate(index)
+        self.shards[shard].check_sample(local, data)
+
+    def verify_sample(self, index: int) -> bool:
+        """Whether the sample at global ``index`` has the bytes it was written with.
+
+        Raises:
+            MissingIndexError: its shard has no checksum file.
+        """
+        shard, local = self.locate(index)
+        return self.shards[shard].verify_sample(local)
+
+    def damaged_samples(self, progress: Any = None) -> list[int]:
+        """Global indices of every sample whose bytes differ from their recorded digest.
+
+        Raises:
+            MissingIndexError: a shard has no checksum file.
+        """
+        return [
+            start + local
+            for shard, start in zip(self.shards, self._starts_list)
+            for local in shard.damaged_samples(progress)
+        ]
+
     def release_pages(self) -> None:
         """Release the mapped pages of every shard; see :meth:`Reader.release_pages`."""
         for shard in self.shards:

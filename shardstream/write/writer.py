@@ -2,8 +2,10 @@
 
 A writer streams samples into a hidden temp file next to the output, hashing the bytes with md5 on a
 background thread while the caller packs the next ones. ``close()`` writes the index files
-(``.offsets``, ``.keys``, ``.key_hashes``, ``.filter``) and ``.md5`` under temp names too, fsyncs
-them, and commits all six files as one (:class:`~shardstream.format.atomic.StagedFiles`: a
+(``.offsets``, ``.keys``, ``.key_hashes``, ``.filter``), the per-sample checksums ``.xxh3``
+(each sample's xxh3-64, computed as it is appended: no second pass over the data; see
+:mod:`shardstream.format.checksums`) and ``.md5`` (as datadings writes it) under temp names too, fsyncs them, and commits
+all seven files as one (:class:`~shardstream.format.atomic.StagedFiles`: a
 commit record written last is the commit point). An exception inside ``with Writer(...)``, an
 explicit :meth:`Writer.abort`, a crash or a kill before the commit point leaves any previous
 dataset under the output name untouched; a kill after it leaves the new dataset, completed by the
@@ -42,6 +44,7 @@ from ..format.atomic import (
     remove_stale_temporaries,
     settle,
 )
+from ..format.checksums import encode_checksums, sample_digest
 from ..format.codec import MSGPACK_SIZE_LIMIT, RESERVED_FIELDS, make_packer
 from ..format.index import encode_index_files
 from ..format.integrity import format_md5_file, md5_hex
@@ -317,6 +320,7 @@ class Writer(ABC):
         self._keys: list[str] = []
         self._key_set: set[str] = set()
         self._offsets = array("Q", [0])
+        self._digests = array("Q")  # xxh3-64 of each sample, for the .xxh3 file
         self._position = 0
         self._pack = make_packer().pack
         self._staged = StagedFiles(anchor=self.path, locked=True)
@@ -354,7 +358,7 @@ class Writer(ABC):
         return self._closed
 
     def close(self) -> None:
-        """Finish the dataset: flush data, write index and md5 files, rename all into place.
+        """Finish the dataset: flush data, write index, checksum and md5 files, rename all in place.
 
         Calling it again is a no-op. If anything fails, the temp files are removed, the previous
         dataset (if any) is left intact, and the error propagates.
@@ -372,6 +376,8 @@ class Writer(ABC):
                 self._staged.write_bytes(path, content)
             entries = [(self.path.name, data_md5)]
             entries += [(path.name, md5_hex(content)) for path, content in index_files]
+            checksums = encode_checksums(self._digests, self._position)  # not in the md5 file
+            self._staged.write_bytes(self._paths.checksums, checksums)
             self._staged.write_bytes(self._paths.md5, format_md5_file(entries).encode("utf-8"))
             self._staged.remove_on_commit(self._paths.legacy_index)  # of the replaced dataset
             self._staged.commit(last=self._paths.md5)
@@ -415,6 +421,7 @@ class Writer(ABC):
             raw_sample_bytes(packed, key, self.path)  # raises with the standard message
         self._keys.append(key)
         self._key_set.add(key)
+        self._digests.append(sample_digest(packed))
         self._position += size
         self._offsets.append(self._position)
         self._parts.append(packed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import pytest
@@ -24,7 +25,7 @@ def pristine(tmp_path_factory):
 def demo(pristine, tmp_path):
     """A private copy of the packed demo set that a test may damage."""
     source, samples = pristine
-    for suffix in (*SUFFIXES, ".md5"):
+    for suffix in (*SUFFIXES, ".xxh3", ".md5"):
         shutil.copyfile(f"{source}{suffix}", tmp_path / f"demo.msgpack{suffix}")
     return tmp_path / "demo.msgpack", samples
 
@@ -39,7 +40,8 @@ def flip_byte(path, position: int) -> None:
 
 def ok_lines(name: str, samples: int) -> list[str]:
     return [f"ok     {name}{s} (md5)" for s in SUFFIXES] + [
-        f"ok     {name}: {samples} samples decode"
+        f"ok     {name}: {samples} samples match their checksums",
+        f"ok     {name}: {samples} samples decode",
     ]
 
 
@@ -57,19 +59,25 @@ def test_clean_dataset_passes(demo):
     assert "samples decode" not in quick.stdout
 
 
-def test_flipped_data_byte_is_found_and_names_the_file(demo):
-    path, _ = demo
+def test_flipped_data_byte_is_found_and_names_the_file_and_sample(demo):
+    path, samples = demo
     flip_byte(path, 5000)  # inside the first JPEG: the sample still decodes
     result = shardstream("verify", path)
     assert result.returncode == 1
     lines = result.stdout.splitlines()
     assert lines[0].startswith(f"FAULT  {path}: md5 ")
     assert lines[0].endswith(" recorded in demo.msgpack.md5")
-    assert lines[1:] == [
-        *ok_lines("demo.msgpack", 48)[1:],
-        "verify: 1 fault found",
-    ]
-    assert shardstream("verify", path, "--quick").returncode == 1
+    assert lines[1:5] == ok_lines("demo.msgpack", 48)[1:5]
+    key = samples[0]["key"]
+    assert re.fullmatch(
+        rf"FAULT  {re.escape(str(path))}: sample 0 \(key '{re.escape(key)}'\) is damaged: its "
+        r"xxh3 is [0-9a-f]{16}, demo.msgpack.xxh3 records [0-9a-f]{16}",
+        lines[5],
+    )
+    assert lines[6:] == ["ok     demo.msgpack: 48 samples decode", "verify: 2 faults found"]
+    quick = shardstream("verify", path, "--quick")
+    assert quick.returncode == 1
+    assert [line for line in quick.stdout.splitlines() if "sample" in line] == [lines[5]]
 
 
 def test_flipped_index_byte_names_the_index_file(demo):
@@ -95,12 +103,14 @@ def test_corrupt_sample_is_reported_with_index_and_key(tmp_path):
     result = shardstream("verify", path)
     assert result.returncode == 1
     lines = result.stdout.splitlines()
-    assert lines[:5] == [f"ok     bad.msgpack{s} (md5)" for s in SUFFIXES]
-    assert lines[5].startswith(f"FAULT  {path}: sample 3 (key 'k3') does not decode: ")
-    assert lines[6] == (
+    assert lines[:6] == [f"ok     bad.msgpack{s} (md5)" for s in SUFFIXES] + [
+        "ok     bad.msgpack: 6 samples match their checksums"
+    ]
+    assert lines[6].startswith(f"FAULT  {path}: sample 3 (key 'k3') does not decode: ")
+    assert lines[7] == (
         f"FAULT  {path}: sample 4 (key 'k4') has key field 'other' but the keys file says 'k4'"
     )
-    assert lines[7:] == ["verify: 2 faults found"]
+    assert lines[8:] == ["verify: 2 faults found"]
     quick = shardstream("verify", path, "--quick")
     assert quick.returncode == 0  # checksums are fine: only decoding finds it
 
@@ -112,6 +122,7 @@ def test_missing_md5_file_is_a_fault(demo):
     assert result.returncode == 1
     assert result.stdout.splitlines() == [
         f"FAULT  {path}.md5: md5 file not found; cannot verify",
+        "ok     demo.msgpack: 48 samples match their checksums",  # samples are still checked
         "verify: 1 fault found",
     ]
 
@@ -142,12 +153,16 @@ def test_manifest_names_the_bad_shard(pristine, tmp_path):
     result = shardstream("verify", manifest, "--quick")
     assert result.returncode == 1
     faults = [line for line in result.stdout.splitlines() if line.startswith("FAULT")]
-    assert len(faults) == 2
+    assert len(faults) == 3
     assert faults[0].startswith(f"FAULT  {shard}: md5 ")
     assert faults[0].endswith("recorded in set-00001.msgpack.md5")
     assert faults[1].startswith(f"FAULT  {shard}: md5 ")
     assert faults[1].endswith("recorded in the manifest")
-    assert result.stdout.splitlines()[-1] == "verify: 2 faults found"
+    # the damaged sample by shard, index in the shard and key (the shard's first: samples[16])
+    assert faults[2].startswith(
+        f"FAULT  {shard}: sample 0 (key {samples[16]['key']!r}) is damaged: its xxh3 is "
+    )
+    assert result.stdout.splitlines()[-1] == "verify: 3 faults found"
 
 
 def test_usage_and_missing_input(tmp_path):
@@ -160,3 +175,38 @@ def test_usage_and_missing_input(tmp_path):
     ]
     help_text = shardstream("verify", "--help")
     assert help_text.returncode == 0 and "--quick" in help_text.stdout
+    assert "--add-checksums" in help_text.stdout
+
+
+def test_sets_without_checksums_say_so_and_get_them_added(pristine, tmp_path):
+    _, samples = pristine
+    manifest = write_sharded(tmp_path, "set", samples, [16, 16, 16])
+    for i in range(3):
+        (tmp_path / f"set-{i:05d}.msgpack.xxh3").unlink()  # as datadings or older versions write
+    result = shardstream("verify", manifest, "--quick")
+    assert result.returncode == 0
+    notes = [line for line in result.stdout.splitlines() if line.startswith("note")]
+    assert notes == [
+        f"note   set-{i:05d}.msgpack: no per-sample checksums (set-{i:05d}.msgpack.xxh3): "
+        "damage is found per file only; add them with --add-checksums"
+        for i in range(3)
+    ]
+    added = shardstream("verify", manifest, "--quick", "--add-checksums")
+    assert added.returncode == 0, added.stdout
+    assert [line for line in added.stdout.splitlines() if "written" in line] == [
+        f"ok     set-{i:05d}.msgpack.xxh3 written: 16 per-sample checksums" for i in range(3)
+    ]
+    flip_byte(tmp_path / "set-00002.msgpack", 100)
+    result = shardstream("verify", manifest, "--quick")
+    damaged = [line for line in result.stdout.splitlines() if "damaged" in line]
+    assert result.returncode == 1 and len(damaged) == 1
+    assert damaged[0].startswith(
+        f"FAULT  {tmp_path / 'set-00002.msgpack'}: sample 0 (key {samples[32]['key']!r}) is "
+        "damaged: "
+    )
+    # damage is never recorded as good: the damaged shard gets no new checksum file
+    (tmp_path / "set-00002.msgpack.xxh3").unlink()
+    refused = shardstream("verify", manifest, "--quick", "--add-checksums")
+    assert refused.returncode == 1
+    assert f"FAULT  {tmp_path / 'set-00002.msgpack.xxh3'}: not added: " in refused.stdout
+    assert not (tmp_path / "set-00002.msgpack.xxh3").exists()

@@ -93,6 +93,8 @@ def assert_one_version(path):
         assert got == want
         assert reader.find_index(keys[-1]) == len(keys) - 1
         assert reader.verify_data() and reader.verify_index()
+        # the per-sample checksum file is committed with the set: it belongs to the same version
+        assert reader.has_checksums and reader.damaged_samples() == []
     assert cli_main(["verify", "-q", str(path)]) == 0
     dd = DatadingsReader(path)
     assert len(dd) == len(want)
@@ -118,8 +120,41 @@ def test_kill_at_every_step_of_a_commit_leaves_old_or_new(tmp_path):
     assert outcomes == sorted(outcomes) and outcomes[0] is False and outcomes[-1] is True
     write(path, OLD)  # the next writer removes what the killed ones left
     assert sorted(os.listdir(tmp_path)) == sorted(
-        f"d.msgpack{s}" for s in ("", ".offsets", ".keys", ".key_hashes", ".filter", ".md5")
+        f"d.msgpack{s}"
+        for s in ("", ".offsets", ".keys", ".key_hashes", ".filter", ".xxh3", ".md5")
     )
+
+
+def test_kill_at_every_step_of_adding_checksums_leaves_none_or_all(tmp_path):
+    from datadings.writer import FileWriter as DatadingsWriter
+
+    from shardstream.write import add_checksums
+
+    path = tmp_path / "d.msgpack"
+    sidecar = tmp_path / "d.msgpack.xxh3"
+
+    def datadings_set():
+        sidecar.unlink(missing_ok=True)
+        with DatadingsWriter(path, overwrite=True, disable=True) as writer:
+            for sample in OLD:
+                writer.write(sample)
+
+    datadings_set()
+    total = len(list_steps(lambda: add_checksums(path)))
+    assert total >= 3  # write, fsync, rename (then the folder's fsync)
+    outcomes = []
+    for k in range(1, total + 1):
+        datadings_set()
+        _, status = run_killed(lambda: add_checksums(path), lambda n, *_, k=k: n == k)
+        assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+        with MsgpackReader(path) as reader:
+            if reader.has_checksums:
+                assert reader.damaged_samples() == []
+            outcomes.append(reader.has_checksums)
+        assert cli_main(["verify", "-q", str(path)]) == 0
+    assert outcomes == sorted(outcomes) and outcomes[0] is False and outcomes[-1] is True
+    add_checksums(path)  # removes what the killed ones left
+    assert not [name for name in os.listdir(tmp_path) if name.startswith(".")]
 
 
 @pytest.mark.parametrize("k", range(1, 8))
@@ -171,6 +206,7 @@ def test_kill_at_every_step_of_a_sharded_commit(tmp_path):
             keys = [reader.find_key(i) for i in range(len(reader))]
             assert keys in ([s["key"] for s in old], [s["key"] for s in new])
             assert [reader.get(i)["key"] for i in range(len(reader))] == keys
+            assert reader.has_checksums and reader.damaged_samples() == []
         assert cli_main(["verify", "-q", str(path)]) == 0
         seen.append(keys[0].startswith("new"))
     assert seen == sorted(seen) and not seen[0] and seen[-1]
@@ -233,8 +269,9 @@ def test_an_exception_at_any_step_of_a_commit_never_breaks_the_set(tmp_path):
     path = tmp_path / "d.msgpack"
     write(path, OLD)
     total = len(list_steps(lambda: write(path, NEW)))
-    six = sorted(
-        f"d.msgpack{s}" for s in ("", ".offsets", ".keys", ".key_hashes", ".filter", ".md5")
+    set_files = sorted(
+        f"d.msgpack{s}"
+        for s in ("", ".offsets", ".keys", ".key_hashes", ".filter", ".xxh3", ".md5")
     )
     outcomes = []
     for k in range(1, total + 1):
@@ -254,7 +291,7 @@ def test_an_exception_at_any_step_of_a_commit_never_breaks_the_set(tmp_path):
         finally:
             atomic.fault_hook = None
         outcomes.append(assert_one_version(path))
-        assert sorted(os.listdir(tmp_path)) == six
+        assert sorted(os.listdir(tmp_path)) == set_files
     assert outcomes == sorted(outcomes) and outcomes[0] is False and outcomes[-1] is True
 
 
@@ -289,6 +326,7 @@ def test_an_exception_in_a_sharded_commit_never_breaks_the_set(tmp_path):
             keys = [reader.find_key(i) for i in range(len(reader))]
             assert keys in ([s["key"] for s in old], [s["key"] for s in new])
             assert [reader.get(i)["key"] for i in range(len(reader))] == keys
+            assert reader.has_checksums and reader.damaged_samples() == []
         assert cli_main(["verify", "-q", str(path)]) == 0
         seen.append(keys[0].startswith("new"))
     assert seen == sorted(seen) and not seen[0] and seen[-1]

@@ -53,6 +53,6 @@ def test_files_honour_the_umask_like_datadings(tmp_path, umask, mode):
     modes = json.loads(proc.stdout.splitlines()[-1])
     ours = {name: m for name, m in modes.items() if name.startswith("ours/")}
     theirs = {name: m for name, m in modes.items() if name.startswith("theirs/")}
-    assert len(ours) == 6 + 2 * 6 + 1 + 1  # set, two shards, manifest, checkpoint
+    assert len(ours) == 7 + 2 * 7 + 1 + 1  # set (7 files), two shards, manifest, checkpoint
     assert set(theirs.values()) == {mode}  # the oracle: datadings under this umask
     assert ours == dict.fromkeys(ours, mode)

@@ -47,7 +47,7 @@ SETS = settings(
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-SUFFIXES = ["", ".offsets", ".keys", ".key_hashes", ".filter", ".md5"]
+SUFFIXES = ["", ".offsets", ".keys", ".key_hashes", ".filter", ".xxh3", ".md5"]
 
 
 # --- mutations ----------------------------------------------------------------------------------

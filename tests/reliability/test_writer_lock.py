@@ -20,7 +20,7 @@ from shardstream.cli import main as cli_main
 from shardstream.errors import DatasetExistsError
 
 CTX = multiprocessing.get_context("fork")
-SIX = ("", ".offsets", ".keys", ".key_hashes", ".filter", ".md5")
+SET_FILES = ("", ".offsets", ".keys", ".key_hashes", ".filter", ".xxh3", ".md5")
 
 
 def racer(path, who, sharded, started, go, results) -> None:
@@ -99,7 +99,7 @@ def test_second_writer_in_the_same_process_is_refused_then_allowed(tmp_path):
         second.write({"key": "b"})
     with MsgpackReader(path) as reader:
         assert reader.keys == ["b"]
-    assert sorted(os.listdir(tmp_path)) == sorted(f"d.msgpack{s}" for s in SIX)
+    assert sorted(os.listdir(tmp_path)) == sorted(f"d.msgpack{s}" for s in SET_FILES)
 
 
 def holder(path, hold: float, ready) -> None:

@@ -19,7 +19,7 @@ from shardstream.format.integrity import md5_file
 from shardstream.format.manifest import load_manifest
 from shardstream.write.sharded import ShardedWriter, shard_name, sharded_output_paths
 
-SIDECARS = ["", ".filter", ".key_hashes", ".keys", ".md5", ".offsets"]
+SIDECARS = ["", ".filter", ".key_hashes", ".keys", ".md5", ".offsets", ".xxh3"]
 
 
 def samples(count: int, size: int = 100, prefix: str = "k") -> list[dict]:
@@ -154,3 +154,19 @@ def test_bad_shard_size(tmp_path, size):
     with pytest.raises(ConfigError, match="shard_size"):
         ShardedWriter(tmp_path / "x", shard_size=size, disable=True)
     assert listing(tmp_path) == []
+
+
+def test_every_shards_checksum_file_is_committed_with_the_manifest(tmp_path, monkeypatch):
+    from tests.write.test_writer import committed_records
+
+    records = committed_records(monkeypatch)
+    writer = write_all(tmp_path / "set.msgpack", samples(10), shard_size=3 * 120)
+    manifest_records = [r for r in records if "set.manifest" in {e["final"] for e in r["files"]}]
+    assert len(manifest_records) == 1
+    finals = [entry["final"] for entry in manifest_records[0]["files"]]
+    assert len(writer.shard_paths) == 4
+    for shard in writer.shard_paths:
+        assert f"{shard.name}.xxh3" in finals
+        assert finals.index(f"{shard.name}.xxh3") < finals.index(f"{shard.name}.md5")
+        with MsgpackReader(shard) as reader:
+            assert reader.has_checksums and reader.damaged_samples() == []

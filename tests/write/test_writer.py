@@ -29,21 +29,23 @@ from shardstream.errors import (
 from shardstream.format.codec import MSGPACK_SIZE_LIMIT
 from tests.conftest import write_samples
 
-SUFFIXES = ["", ".offsets", ".keys", ".key_hashes", ".filter", ".md5"]
+SUFFIXES = ["", ".offsets", ".keys", ".key_hashes", ".filter", ".xxh3", ".md5"]
+#: the files the .md5 file lists, in its order (as datadings writes it: not the .xxh3 file)
+MD5_LISTED = ["", ".offsets", ".keys", ".key_hashes", ".filter"]
 
 
 def dataset_files(directory):
     return sorted(p.name for p in directory.iterdir())
 
 
-def test_writes_the_six_files_and_nothing_else(tmp_path, samples):
+def test_writes_the_seven_files_and_nothing_else(tmp_path, samples):
     write_samples(tmp_path / "d.msgpack", samples)
     assert dataset_files(tmp_path) == sorted(f"d.msgpack{s}" for s in SUFFIXES)
     offsets = np.fromfile(tmp_path / "d.msgpack.offsets", dtype=">u8")
     assert len(offsets) == len(samples) + 1
     assert offsets[0] == 0 and offsets[-1] == (tmp_path / "d.msgpack").stat().st_size
     md5_lines = (tmp_path / "d.msgpack.md5").read_text().splitlines()
-    assert [line.split("  ")[1] for line in md5_lines] == [f"d.msgpack{s}" for s in SUFFIXES[:-1]]
+    assert [line.split("  ")[1] for line in md5_lines] == [f"d.msgpack{s}" for s in MD5_LISTED]
 
 
 def test_empty_dataset(tmp_path):
@@ -332,3 +334,32 @@ def test_raw_writer_keeps_what_it_was_given(tmp_path):
         w.write("b", memoryview(buffer))
     with MsgpackReader(tmp_path / "r.msgpack") as reader:
         assert [s["key"] for s in reader] == ["a", "b"]
+
+
+def committed_records(monkeypatch) -> list[dict]:
+    """Collect every commit record while it is in place (read at its first roll-forward step)."""
+    import json
+
+    from shardstream.format import atomic
+
+    records: list[dict] = []
+    seen: set = set()
+
+    def hook(action, path):
+        for record in path.parent.glob(".*.commit"):
+            if record not in seen:
+                seen.add(record)
+                records.append(json.loads(record.read_text()))
+
+    monkeypatch.setattr(atomic, "fault_hook", hook)
+    return records
+
+
+def test_the_checksum_file_is_in_the_commit_record_before_the_md5_file(tmp_path, monkeypatch):
+    records = committed_records(monkeypatch)
+    write_samples(tmp_path / "d.msgpack", [{"key": f"k{i}", "x": i} for i in range(5)])
+    assert len(records) == 1
+    finals = [entry["final"] for entry in records[0]["files"]]
+    assert finals == [f"d.msgpack{s}" for s in SUFFIXES]  # the order readers pin them in
+    xxh3 = next(e for e in records[0]["files"] if e["final"] == "d.msgpack.xxh3")
+    assert xxh3["bytes"] == 32 + 8 * 5 == (tmp_path / "d.msgpack.xxh3").stat().st_size
