@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import MissingDependencyError
+from ..format.atomic import TEMP_SUFFIX, open_temp
 from .bench_runs import RunResult
 
 __all__ = [
@@ -173,7 +173,7 @@ def plot_rows(path: str | os.PathLike, rows: Sequence[Row], title: str) -> None:
             axes.legend(fontsize=8)
         figure.suptitle(title, fontsize=10)
         figure.tight_layout()
-        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+        fd, temp = open_temp(path, TEMP_SUFFIX + path.suffix)  # savefig picks the format by suffix
         os.close(fd)
         try:
             figure.savefig(temp)
@@ -205,7 +205,7 @@ def pyplot() -> Any:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    fd, temp = open_temp(path)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

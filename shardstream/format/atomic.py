@@ -53,6 +53,7 @@ __all__ = [
     "fault_point",
     "fsync_dir",
     "load_json_document",
+    "open_temp",
     "lock_path",
     "make_temp_dir",
     "remove_stale_temporaries",
@@ -94,8 +95,8 @@ def commit_record_name(anchor: str) -> str:
     return os.path.join(head, f".{tail}{COMMIT_SUFFIX}")
 
 
-def _temp_path(final: Path) -> Path:
-    return final.with_name(f".{final.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
+def _temp_path(final: Path, suffix: str = TEMP_SUFFIX) -> Path:
+    return final.with_name(f".{final.name}.{secrets.token_hex(4)}{suffix}")
 
 
 def create_file(path: str | os.PathLike) -> int:
@@ -118,9 +119,18 @@ def make_temp_dir(final: Path) -> Path:
             continue
 
 
-def _open_temp(final: Path) -> tuple[int, Path]:
+def open_temp(final: str | os.PathLike, suffix: str = TEMP_SUFFIX) -> tuple[int, Path]:
+    """Create a hidden temp file ``.<final name>.<8 chars><suffix>`` next to ``final``.
+
+    Unlike :func:`tempfile.mkstemp` (mode ``0600``) the file gets ``0666 & ~umask``, as
+    ``open()`` gives, so a file renamed into place from it is readable as the user expects.
+
+    Returns:
+        The file descriptor (opened for writing) and the temp path.
+    """
+    final = Path(final)
     while True:
-        tmp = _temp_path(final)
+        tmp = _temp_path(final, suffix)
         try:
             return create_file(tmp), tmp
         except FileExistsError:
@@ -161,7 +171,7 @@ class StagedFiles:
     def open(self, final: Path) -> BinaryIO:
         """Create a temp file for ``final`` and return it opened for unbuffered binary writing."""
         final = Path(final)
-        fd, tmp = _open_temp(final)
+        fd, tmp = open_temp(final)
         self._staged.append((tmp, final))
         self._owned.append(tmp)
         return os.fdopen(fd, "wb", buffering=0)
@@ -271,7 +281,7 @@ def _write_record(record: Path, ordered: list[tuple[Path, Path]], remove: list[P
         "files": files,
         "remove": [path.name for path in remove],
     }
-    fd, tmp = _open_temp(record)
+    fd, tmp = open_temp(record)
     try:
         try:
             fault_point("write", tmp)

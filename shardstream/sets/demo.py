@@ -24,7 +24,6 @@ import json
 import math
 import operator
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +33,7 @@ import numpy as np
 from PIL import Image, ImageChops
 
 from ..errors import ConfigError, DatasetExistsError
-from ..format.atomic import TEMP_SUFFIX
+from ..format.atomic import TEMP_SUFFIX, open_temp
 from .photos import PHOTO_CLASSES, load_photo
 
 __all__ = [
@@ -398,7 +397,7 @@ def _write_chunk(
 
 def _write_atomically(path: Path, data: bytes) -> None:
     """Write under a hidden temp name in the same folder, then rename (not fsynced: regenerable)."""
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    fd, temp = open_temp(path)
     try:
         with os.fdopen(fd, "wb") as file:
             file.write(data)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -36,7 +35,7 @@ from ..errors import (
     SourceChecksumError,
     SourceNotFoundError,
 )
-from ..format.atomic import fsync_dir
+from ..format.atomic import fsync_dir, open_temp
 from ..format.integrity import md5_file
 from ._download import fetch as _fetch
 
@@ -215,10 +214,7 @@ def download_source(
         raise SourceNotFoundError(final, f"cannot be downloaded automatically. {source.note}")
     expected = _expected_md5(source, md5)
     directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{source.name}.", suffix=DOWNLOAD_SUFFIX, dir=directory
-    )
-    tmp = Path(tmp_name)
+    fd, tmp = open_temp(final, DOWNLOAD_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as f:
             actual, received = _fetch(

@@ -29,6 +29,11 @@ SCRIPT = textwrap.dedent(
         w.write({"key": "a"})
         w.write({"key": "b"})
     save_checkpoint(out / "ours" / "ckpt.pt", {"step": 1})
+    from shardstream.cli.bench_report import write_json
+    from shardstream.sets.demo import _write_atomically
+
+    _write_atomically(out / "ours" / "demo.jpg", b"demo image")  # demo images
+    write_json(out / "ours" / "bench.json", {"rows": []})  # bench --json
     with DatadingsWriter(out / "theirs" / "d.msgpack", overwrite=True, disable=True) as w:
         w.write({"key": "a", "x": 1})
     modes = {
@@ -53,6 +58,7 @@ def test_files_honour_the_umask_like_datadings(tmp_path, umask, mode):
     modes = json.loads(proc.stdout.splitlines()[-1])
     ours = {name: m for name, m in modes.items() if name.startswith("ours/")}
     theirs = {name: m for name, m in modes.items() if name.startswith("theirs/")}
-    assert len(ours) == 7 + 2 * 7 + 1 + 1  # set (7 files), two shards, manifest, checkpoint
+    # set (7 files), two shards, manifest, checkpoint, a demo image, bench --json
+    assert len(ours) == 7 + 2 * 7 + 1 + 1 + 2
     assert set(theirs.values()) == {mode}  # the oracle: datadings under this umask
     assert ours == dict.fromkeys(ours, mode)
