@@ -206,7 +206,7 @@ def open_zip(path: str | os.PathLike) -> _zipfile.ZipFile:
     if os.path.isdir(path):
         raise NotADatasetFileError(path, "is a directory, not a ZIP file")
     try:
-        return _zipfile.ZipFile(path)
+        archive = _zipfile.ZipFile(path)
     except FileNotFoundError:
         raise DatasetNotFoundError(path, "ZIP file not found") from None
     except _zipfile.BadZipFile as e:
@@ -215,6 +215,10 @@ def open_zip(path: str | os.PathLike) -> _zipfile.ZipFile:
         raise DatasetFormatError(path, f"cannot read the ZIP file: {_describe(e)}") from None
     except Exception as e:  # the stdlib parser raises many kinds on damaged directories
         raise DatasetFormatError(path, f"damaged ZIP directory: {_describe(e)}") from None
+    if any(not info.filename for info in archive.infolist()):
+        archive.close()  # ZipInfo.is_dir() fails on an empty name (IndexError)
+        raise DatasetFormatError(path, "damaged ZIP directory: a member has an empty name")
+    return archive
 
 
 def check_member_size(

@@ -13,7 +13,7 @@ import os
 import re
 import zipfile
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from shardstream.errors import ShardstreamError
@@ -96,6 +96,7 @@ def read_everything(path: str) -> list[tuple[str, bytes | None]]:
     mutations=st.lists(mutation, min_size=1, max_size=6),
     cut=st.one_of(st.none(), st.integers(0, len(BASE))),
 )
+@example(mutations=[(1541, 0), (1546, 1)], cut=None)  # a member with an empty name
 def test_mutated_zips_raise_only_typed_errors(tmp_path, mutations, cut):
     data = bytearray(BASE)
     for position, value in mutations:
