@@ -10,6 +10,7 @@ values. Gzip-compressed images (found in ImageNet21k) are unpacked first.
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import io
 import zlib
@@ -18,7 +19,33 @@ import numpy as np
 
 from ..errors import BadSourceError
 
-__all__ = ["verify_image"]
+__all__ = ["add_compress_arguments", "verify_image"]
+
+
+def add_compress_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add datadings' ``--compress [QUALITY]`` and ``--subsampling`` options of the ImageNet
+    writers (ILSVRC2012, ImageNet21k), which :func:`verify_image` applies.
+
+    Args:
+        parser: the set's parser.
+    """
+    parser.add_argument(
+        "--compress",
+        nargs="?",
+        default=None,
+        const=85,
+        choices=range(101),
+        metavar="quality 0-100",
+        type=int,
+        help="re-encode large images as JPEG at this quality (85 when given without one), "
+        "downscaled to about 500 x 375 when much bigger",
+    )
+    parser.add_argument(
+        "--subsampling",
+        default="422",
+        choices=("444", "422", "420", "440", "411", "Gray"),
+        help="colour subsampling with --compress (small images keep 444)",
+    )
 
 
 def verify_image(

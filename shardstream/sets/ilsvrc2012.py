@@ -39,7 +39,7 @@ from ..errors import DatasetFormatError, LabelError
 from ..write.conversion import Item
 from ..write.loaders import read_file_range
 from . import _datadings, _layouts, imagenet
-from ._verify_jpeg import verify_image
+from ._verify_jpeg import add_compress_arguments, verify_image
 from .sources import SourceFile
 
 __all__ = [
@@ -101,23 +101,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """
     _datadings.add_arguments(parser, shuffle=False)
     _datadings.add_threads_argument(parser)
-    parser.add_argument(
-        "--compress",
-        nargs="?",
-        default=None,
-        const=85,
-        choices=range(101),
-        metavar="quality 0-100",
-        type=int,
-        help="re-encode images as JPEG at this quality (default without a value: 85); big "
-        "images are resized to roughly fit 500x375",
-    )
-    parser.add_argument(
-        "--subsampling",
-        default="422",
-        choices=("444", "422", "420", "440", "411", "Gray"),
-        help="colour subsampling of re-encoded images (444 is forced for small images)",
-    )
+    add_compress_arguments(parser)
     _layouts.add_layout_arguments(
         parser,
         legacy="shardstream",

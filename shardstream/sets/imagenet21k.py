@@ -29,7 +29,7 @@ from pathlib import Path
 from ..errors import DatasetFormatError
 from ..write.conversion import Item
 from . import _datadings
-from ._verify_jpeg import verify_image
+from ._verify_jpeg import add_compress_arguments, verify_image
 from .sources import SourceFile
 
 __all__ = [
@@ -94,23 +94,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """
     _datadings.add_arguments(parser, shuffle=False)
     _datadings.add_threads_argument(parser)
-    parser.add_argument(
-        "--compress",
-        nargs="?",
-        default=None,
-        const=85,
-        choices=range(101),
-        metavar="quality 0-100",
-        type=int,
-        help="re-encode large images as JPEG at this quality (85 when given without one), "
-        "downscaled to about 500 x 375 when much bigger",
-    )
-    parser.add_argument(
-        "--subsampling",
-        default="422",
-        choices=("444", "422", "420", "440", "411", "Gray"),
-        help="colour subsampling with --compress (small images keep 444)",
-    )
+    add_compress_arguments(parser)
 
 
 def items(args: argparse.Namespace) -> dict[str, Iterator[Item]]:
