@@ -27,7 +27,6 @@ loading it as one.
 from __future__ import annotations
 
 import argparse
-import glob
 import os
 import random
 import re
@@ -37,10 +36,10 @@ from typing import Any
 
 from ..errors import ConfigError, DatasetNotFoundError, LabelError
 from ..format.atomic import StagedFiles
-from ..format.manifest import is_manifest, load_manifest
+from ..format.manifest import is_manifest
 from ..format.paths import DatasetPaths
-from ..read import MsgpackReader, Reader, ShardedReader
 from ..read.list import load_labels
+from ..read.open import data_files, is_glob
 from ..write import RawWriter, ShardedWriter
 from ..write.sharded import sharded_output_paths
 from .write import parse_size
@@ -56,13 +55,10 @@ __all__ = [
     "add_shard_size_argument",
     "check_outputs",
     "counted",
-    "input_data_files",
     "input_labels",
-    "is_glob",
     "labels_path",
     "make_progress",
     "nonnegative_int",
-    "open_input",
     "positive_float",
     "positive_int",
     "random_seed",
@@ -80,51 +76,6 @@ LABELS_SUFFIX = ".labels.txt"
 
 #: Samples written between progress bar updates (tqdm's per-call cost adds up otherwise).
 PROGRESS_STEP = 256
-
-
-def is_glob(spec: str) -> bool:
-    """Whether ``spec`` is read as a glob pattern: it has ``*?[`` and no file has that exact name."""
-    return any(c in spec for c in "*?[") and not os.path.exists(spec)
-
-
-def input_data_files(spec: str) -> list[Path]:
-    """The data files an input argument stands for, in dataset order.
-
-    Args:
-        spec: a data file (or sidecar), a ``*.manifest`` or a glob pattern.
-
-    Returns:
-        One path for a single data file; the shards in order for a manifest or glob.
-
-    Raises:
-        DatasetNotFoundError: the file or manifest does not exist, or the glob matches nothing.
-        CorruptIndexError: a malformed manifest.
-    """
-    if is_manifest(spec):
-        return load_manifest(spec).shard_paths()
-    if is_glob(spec):
-        found = {DatasetPaths.of(match) for match in glob.glob(spec)}
-        matches = sorted(p.data for p in found if p.offsets.exists() or p.legacy_index.exists())
-        if not matches:
-            raise DatasetNotFoundError(
-                spec, "glob pattern matches no data file (one with a .offsets or .index file)"
-            )
-        return matches
-    return [DatasetPaths.of(spec).data]
-
-
-def open_input(spec: str) -> Reader:
-    """Open an input argument as one reader (see the module docstring for what it accepts).
-
-    Raises:
-        DatasetNotFoundError, MissingIndexError, NotADatasetFileError, CorruptIndexError,
-        IndexMismatchError: the input is missing or not a readable dataset.
-    """
-    if is_manifest(spec):
-        return ShardedReader(spec)
-    if is_glob(spec):
-        return ShardedReader([MsgpackReader(path) for path in input_data_files(spec)])
-    return MsgpackReader(spec)
 
 
 def labels_path(spec: str | os.PathLike) -> Path:
@@ -151,7 +102,7 @@ def input_labels(spec: str) -> list[str] | None:
         return load_labels(path) if path.is_file() else None
     found: list[str] | None = None
     first: Path | None = None
-    for data in input_data_files(spec):
+    for data in data_files(spec):
         path = labels_path(data)
         if not path.is_file():
             continue
@@ -175,7 +126,7 @@ def check_outputs(
     for spec in inputs:
         taken[_real(spec)] = spec
         try:
-            files = input_data_files(spec)
+            files = data_files(spec)
         except (DatasetNotFoundError, OSError, ValueError):
             continue  # opening the input reports this with its own message
         for path in files:
@@ -235,7 +186,7 @@ def shard_size_for(
         return None
     if shard_size is not None:
         return shard_size
-    sizes = [path.stat().st_size for spec in inputs for path in input_data_files(spec)]
+    sizes = [path.stat().st_size for spec in inputs for path in data_files(spec)]
     return max([1, *sizes])  # ShardedWriter needs >= 1 byte; a larger sample gets its own shard
 
 

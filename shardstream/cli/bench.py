@@ -49,7 +49,6 @@ Differences from ``datadings-bench`` (3.4.7), all deliberate:
 from __future__ import annotations
 
 import argparse
-import glob
 import io
 import os
 import shutil
@@ -61,16 +60,14 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, DatasetNotFoundError
-from ..format.manifest import is_manifest
-from ..format.paths import DatasetPaths
+from ..errors import ConfigError
 from ..order import shuffle_order
-from ..read import DirectoryReader, MsgpackReader, Reader, ShardedReader, ZipFileReader
-from ..read.directory import LABEL
+from ..read import Reader
+from ..read.open import open_files
 from . import bench_measure, bench_report, bench_runs
-from ._common import input_data_files, make_progress, nonnegative_int, positive_int
+from ._common import make_progress, nonnegative_int, positive_int
 
-__all__ = ["add_parser", "run", "open_bench_reader", "image_decoder", "worker_counts"]
+__all__ = ["add_parser", "run", "image_decoder", "worker_counts"]
 
 #: Samples fetched per ``getitems`` call (and per thread task).
 CHUNK = bench_runs.CHUNK
@@ -208,7 +205,7 @@ def run(args: argparse.Namespace) -> int:
         "exclude": tuple(args.exclude),
     }
     started = time.perf_counter()
-    reader = open_bench_reader(args.path, **tree)
+    reader = open_files(args.path, **tree)
     with reader:
         n = len(reader)
         packed = bench_runs.is_packed(reader)
@@ -220,7 +217,7 @@ def run(args: argparse.Namespace) -> int:
         bench_runs.Source(
             name="packed" if packed else "files",
             path=str(args.path),
-            open=lambda: open_bench_reader(args.path, **tree),
+            open=lambda: open_files(args.path, **tree),
             image_field=image_field,
         )
     ]
@@ -241,7 +238,7 @@ def run(args: argparse.Namespace) -> int:
         if want_copy:
             temp_dir = tempfile.mkdtemp(prefix="shardstream-bench-", dir=args.tmp_dir)
             started = time.perf_counter()
-            with open_bench_reader(args.path, **tree) as source_reader:
+            with open_files(args.path, **tree) as source_reader:
                 nbytes = bench_runs.write_loose_copy(source_reader, Path(temp_dir), image_field)
             took = time.perf_counter() - started
             loose_note = (
@@ -256,7 +253,7 @@ def run(args: argparse.Namespace) -> int:
                 bench_runs.Source(
                     name="loose",
                     path=loose_path,
-                    open=lambda: open_bench_reader(loose_path),
+                    open=lambda: open_files(loose_path),
                     image_field="data",
                 )
             )
@@ -319,47 +316,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def open_bench_reader(
-    path: str,
-    *,
-    separator: str = "\t",
-    root_dir: str = "",
-    include: tuple[str, ...] = (),
-    exclude: tuple[str, ...] = (),
-) -> Reader:
-    """Open ``path`` with the reader its kind calls for (see the module docstring).
-
-    Args:
-        path: packed file, manifest, glob of shards, ZIP file, folder, pattern or list file.
-        separator, root_dir, include, exclude: passed to file readers.
-
-    Returns:
-        The reader.
-
-    Raises:
-        DatasetNotFoundError: nothing found at ``path``.
-        ShardstreamError: the reader cannot open the data (see each reader).
-    """
-    tree = {"separator": separator, "include": include, "exclude": exclude}
-    if is_manifest(path):
-        return ShardedReader(path)
-    if os.path.isdir(path):
-        return _non_empty(DirectoryReader(os.path.join(path, LABEL, "**"), **tree), path)
-    if os.path.isfile(path):
-        paths = DatasetPaths.of(path)
-        if paths.offsets.exists() or paths.legacy_index.exists():
-            return MsgpackReader(path)
-        if path.lower().endswith(".zip"):
-            return _non_empty(ZipFileReader(path, **tree), path)
-        return _non_empty(DirectoryReader(path, root_dir=root_dir, **tree), path)
-    if LABEL not in path and glob.glob(path):
-        try:
-            return ShardedReader([MsgpackReader(p) for p in input_data_files(path)])
-        except DatasetNotFoundError:
-            pass  # the glob matches plain files, not shards: a DirectoryReader pattern
-    return _non_empty(DirectoryReader(path, root_dir=root_dir, **tree), path)
-
-
 def image_decoder() -> Callable[[bytes], int]:
     """The fastest image decoder installed: returns a function that decodes and counts pixels.
 
@@ -394,13 +350,6 @@ def image_decoder() -> Callable[[bytes], int]:
 
 
 # --- helpers --------------------------------------------------------------------------------
-
-
-def _non_empty(reader: Reader, path: str) -> Reader:
-    if len(reader) == 0:
-        reader.close()
-        raise DatasetNotFoundError(path, "no files found to benchmark")
-    return reader
 
 
 def _image_field_of(reader: Reader, wanted: str | None) -> str:

@@ -22,7 +22,8 @@ import reprlib
 import sys
 from typing import Any
 
-from ._common import INPUT_HELP, open_input, positive_int
+from ..read.open import open_dataset
+from ._common import INPUT_HELP, positive_int
 
 __all__ = ["add_parser", "run", "SampleRepr"]
 
@@ -93,7 +94,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def run(args: argparse.Namespace) -> int:
     """Print one line per sample; returns 0 (also when the reader of the pipe went away)."""
     shorten = SampleRepr(maxstring=args.maxstring).repr
-    with open_input(args.infile) as reader:
+    with open_dataset(args.infile) as reader:
         write = sys.stdout.write
         try:
             for sample in reader:

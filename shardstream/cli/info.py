@@ -30,16 +30,8 @@ from ..errors import CorruptSampleError, LabelError
 from ..format.manifest import is_manifest
 from ..format.paths import INDEX_SUFFIXES, SUFFIX_LEGACY_INDEX, DatasetPaths
 from ..read import MsgpackReader, ShardedReader
-from ._common import (
-    INPUT_HELP,
-    input_data_files,
-    input_labels,
-    is_glob,
-    labels_path,
-    make_progress,
-    open_input,
-    positive_int,
-)
+from ..read.open import data_files, is_glob, open_dataset
+from ._common import INPUT_HELP, input_labels, labels_path, make_progress, positive_int
 from ._peek import MISSING, peek_field
 from ._system import add_system_argument, run_system
 
@@ -78,8 +70,8 @@ def run(args: argparse.Namespace) -> int:
         return run_system(args)
     if args.infile is None:
         args.parser.error("the following arguments are required: infile (or --system)")
-    files = input_data_files(args.infile)
-    with open_input(args.infile) as reader:
+    files = data_files(args.infile)
+    with open_dataset(args.infile) as reader:
         count = len(reader)
         kind = (
             "manifest" if is_manifest(args.infile) else "glob" if is_glob(args.infile) else "file"

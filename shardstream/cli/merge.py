@@ -42,6 +42,7 @@ from typing import Any
 from ..errors import DuplicateKeyError, LabelError
 from ..order import Shuffler
 from ..read import Reader
+from ..read.open import open_dataset
 from ._common import (
     INPUT_HELP,
     OUTPUT_HELP,
@@ -54,7 +55,6 @@ from ._common import (
     counted,
     input_labels,
     make_progress,
-    open_input,
     random_seed,
     shard_size_for,
 )
@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     readers: list[Reader] = []
     try:
         for spec in args.infiles:
-            readers.append(open_input(spec))
+            readers.append(open_dataset(spec))
         _merge(args, readers, shard_size, labels)
     finally:
         for reader in readers:

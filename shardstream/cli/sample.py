@@ -29,6 +29,7 @@ import sys
 from itertools import islice
 
 from ..order import Shuffler
+from ..read.open import open_dataset
 from ._common import (
     INPUT_HELP,
     OUTPUT_HELP,
@@ -41,7 +42,6 @@ from ._common import (
     counted,
     input_labels,
     make_progress,
-    open_input,
     positive_int,
     shard_size_for,
 )
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     """Write the sample; returns 0."""
     check_outputs(args.parser, [args.infile], [args.outfile])
     shard_size = shard_size_for(args.parser, args.shard_size, [args.infile], [args.outfile])
-    with open_input(args.infile) as reader:
+    with open_dataset(args.infile) as reader:
         n = len(reader)
         number = args.number
         if number > n:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 
 from ..order import QuasiShuffler, Shuffler
+from ..read.open import open_dataset
 from ._common import (
     INPUT_HELP,
     OUTPUT_HELP,
@@ -37,7 +38,6 @@ from ._common import (
     counted,
     input_labels,
     make_progress,
-    open_input,
     positive_float,
     positive_int,
     random_seed,
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     check_outputs(args.parser, [args.infile], [args.outfile])
     shard_size = shard_size_for(args.parser, args.shard_size, [args.infile], [args.outfile])
     seed = random_seed() if args.seed is None else args.seed
-    with open_input(args.infile) as reader:
+    with open_dataset(args.infile) as reader:
         if args.true_shuffle:
             order = Shuffler(reader, seed=seed)
             how = "true shuffle"

@@ -51,6 +51,7 @@ from typing import Any
 
 from ..errors import LabelError
 from ..format.manifest import is_manifest
+from ..read.open import is_glob, open_dataset
 from ._common import (
     INPUT_HELP,
     OUTPUT_HELP,
@@ -62,9 +63,7 @@ from ._common import (
     check_outputs,
     counted,
     input_labels,
-    is_glob,
     make_progress,
-    open_input,
     positive_int,
     random_seed,
     shard_size_for,
@@ -138,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
         parser.error("--seed needs --shuffle")
     check_outputs(parser, [args.infile], outputs)
     shard_size = shard_size_for(parser, args.shard_size, [args.infile], outputs)
-    with open_input(args.infile) as reader:
+    with open_dataset(args.infile) as reader:
         n = len(reader)
         if n < 2:
             parser.error(f"{args.infile} holds {n} sample{'s' if n != 1 else ''}: nothing to split")

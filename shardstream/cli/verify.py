@@ -29,8 +29,9 @@ from ..format.integrity import READ_SIZE, load_md5file
 from ..format.manifest import ShardEntry, entry_order_faults, is_manifest, load_manifest
 from ..format.paths import INDEX_SUFFIXES, SUFFIX_LEGACY_INDEX, DatasetPaths
 from ..read import MsgpackReader
+from ..read.open import data_files
 from ..write.checksums import add_checksums
-from ._common import INPUT_HELP, counted, input_data_files, make_progress
+from ._common import INPUT_HELP, counted, make_progress
 
 __all__ = ["add_parser", "run", "verify_file"]
 
@@ -62,7 +63,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     """Verify every data file; returns 0 if all is well, 1 after printing the faults."""
-    files = input_data_files(args.infile)
+    files = data_files(args.infile)
     entries: list[ShardEntry | None] = [None] * len(files)
     faults = checked = samples = 0
     if is_manifest(args.infile):

@@ -63,12 +63,10 @@ from ..errors import (
     WeightsError,
 )
 from ..fastpaths import check_device
-from ..format.manifest import is_manifest
 from ..order.samplers.seeds import SEED_LIMIT
 from ..order.state import check_state, state_counter
-from ..read.msgpack import MsgpackReader
+from ..read.open import open_dataset
 from ..read.reader import Reader
-from ..read.sharded import ShardedReader
 from .plan import EpochPlan, shuffle_window
 from .sample_work import ARRAY, BYTES, IMAGE, OBJECT, SampleWork, field_kind
 
@@ -156,7 +154,7 @@ class Loader:
         seed: int | None = None,
         verify: bool = False,
     ) -> None:
-        reader = _open(source)
+        reader = open_dataset(source, caller="Loader")
         if verify:
             _check_verifiable(reader)
         seed_given = seed is not None
@@ -993,16 +991,6 @@ class Loader:
         if pool is not None:
             self._last_stats = dict(pool.stats())
             pool.close()
-
-
-def _open(source: Reader | str | os.PathLike) -> Reader:
-    if isinstance(source, Reader):
-        return source
-    if isinstance(source, (str, os.PathLike)):
-        return ShardedReader(source) if is_manifest(source) else MsgpackReader(source)
-    raise ConfigTypeError(
-        f"Loader: source must be a Reader or a dataset path, got {type(source).__name__}"
-    )
 
 
 def _check_verifiable(reader: Reader) -> None:

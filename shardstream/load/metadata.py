@@ -41,9 +41,9 @@ from ..format.atomic import StagedFiles
 from ..format.codec import unpackb
 from ..format.fields import SIZED, map_header, skip_value
 from ..format.integrity import load_md5file
-from ..format.manifest import is_manifest
 from ..format.paths import DatasetPaths
 from ..read.msgpack import MsgpackReader
+from ..read.open import open_dataset
 from ..read.reader import Reader
 from ..read.sharded import ShardedReader
 
@@ -123,8 +123,7 @@ def metadata_table(source: Reader | str | os.PathLike, *, cache: bool = True) ->
     """
     duckdb = _duckdb()
     if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        source = ShardedReader(path) if is_manifest(path) else MsgpackReader(path)
+        source = open_dataset(source)
     readers = source.shards if isinstance(source, ShardedReader) else [source]
     starts = source.starts.tolist() if isinstance(source, ShardedReader) else [0]
     connection = duckdb.connect()
