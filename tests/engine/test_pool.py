@@ -479,7 +479,7 @@ def test_no_leak_warnings_at_interpreter_exit(tmp_path):
             """
         )
     )
-    root = Path(__file__).resolve().parents[3]
+    root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONPATH": str(root)}
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                             timeout=60, cwd=root, env=env)  # fmt: skip
@@ -515,7 +515,7 @@ def test_workers_start_after_the_consumer_ran_parallel_opencv_ops():
         capture_output=True,
         text=True,
         timeout=60,
-        cwd=Path(__file__).resolve().parents[3],
+        cwd=Path(__file__).resolve().parents[2],
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["3", "2"]  # all batches; the consumer's pool restored

@@ -26,7 +26,7 @@ from shardstream.errors import ConfigError, StateMismatchError
 from ....contracts.stateful import run_save_restore
 from .common import first_error, make_loader, numbered_dataset, run_epochs, write_numbered
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[4]
 SIZES = (11, 16, 23, 30)
 EPOCHS = 3
 
