@@ -66,6 +66,7 @@ from .chain import (
     warn_unseeded,
 )
 from .modes import FrameworkSteps
+from .query import expression_weights, query_indices, sample_by_indices
 from .run import EpochRun
 
 __all__ = ["Loader"]
@@ -243,7 +244,6 @@ class Loader(FrameworkSteps):
             QueryError: DuckDB rejects the query or it returns no usable ``index`` column.
             MissingDependencyError: duckdb is not installed.
         """
-        from .query import query_indices
 
         chain = self._chain
         selected = query_indices(chain.reader, query_string)
@@ -270,7 +270,6 @@ class Loader(FrameworkSteps):
                 rank; unusable weights (negative, wrong count, all zero, ...).
             QueryError: DuckDB rejects the expression.
         """
-        from .query import sample_by_indices
 
         chain = self._chain
         if isinstance(weights, np.ndarray) and weights.ndim != 1:
@@ -438,6 +437,4 @@ class Loader(FrameworkSteps):
 
 
 def _weights_of(reader: Reader, expression: str) -> np.ndarray:
-    from .query import expression_weights  # DuckDB is imported on use
-
     return expression_weights(reader, expression)

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import MissingDependencyError
+from ..errors import CorruptSampleError, MissingDependencyError
 from ..format.atomic import StagedFiles
 from ..format.codec import unpackb
 from ..format.fields import SIZED, map_header, skip_value
@@ -311,7 +311,6 @@ _SCALAR_TYPES = _SCALAR_TYPES | {0xD3, 0xD9, 0xDA, 0xDB}
 
 def _scalar_fields(view: memoryview, reader: Reader, index: int) -> list[tuple[str, Any]]:
     """``(field, value)`` for every string-named field of a packed sample; non-scalars are _SKIP."""
-    from ..errors import CorruptSampleError
 
     try:
         count, pos = map_header(view)

@@ -29,11 +29,14 @@ from typing import Any
 import numpy as np
 
 from ..engine.collate import default_collate, to_tensorflow, to_torch
+from ..engine.scratch import batch_array
+from ..engine.tasks import SKIPPED
 from ..errors import CollateError, CorruptSampleError, MissingFieldError
 from ..format.codec import unpackb
 from ..format.fields import bin_payload, packed_fields
 from ..order.samplers.seeds import sample_rng
 from ..read.reader import Reader
+from ..vision.decode import decode_image
 
 __all__ = ["SampleWork", "field_kind", "wants_rng", "IMAGE", "BYTES", "ARRAY", "OBJECT"]
 
@@ -158,7 +161,6 @@ class SampleWork:
 
     def open(self) -> None:
         """Load the engine's SKIPPED marker; the reader maps its file on first access."""
-        from ..engine.tasks import SKIPPED
 
         self._skipped = SKIPPED
 
@@ -276,8 +278,6 @@ class SampleWork:
             with _PLACEMENT_LOCK:  # the batch's samples may run on several threads
                 placed = task.state.get("placed")
                 if placed is None:
-                    from ..engine.scratch import batch_array
-
                     placed = {
                         name: batch_array(f"placed/{name}", (len(task), *shape), dtype)
                         for name, (shape, dtype) in self._in_place.items()
@@ -334,8 +334,6 @@ class SampleWork:
             image.load()
             return image
         if kind == IMAGE and isinstance(value, (bytes, bytearray, memoryview)):
-            from ..vision.decode import decode_image
-
             return np.ascontiguousarray(decode_image(value))
         if method == "numpy":
             if isinstance(value, (bytes, bytearray, memoryview)):
@@ -423,6 +421,4 @@ def _with_placed(batch: Any, state: Mapping[str, Any], items: list[int]) -> dict
 
 
 def _skipped() -> Any:
-    from ..engine.tasks import SKIPPED
-
     return SKIPPED

@@ -48,9 +48,9 @@ from torch.utils.data import IterableDataset as _TorchIterableDataset
 from torch.utils.data import get_worker_info
 
 from ...errors import ConfigError, MissingFieldError, StateMismatchError
-from ...format.manifest import is_manifest
 from ...order.samplers._common import check_bool, check_int
 from ...order.state import check_state, state_counter
+from ...read.open import open_dataset
 from .compose import Compose, dict2tuple, no_rng
 from .compressed_pil import CompressedToPIL
 from .shards import batch_count, check_last_batch, round_robin_taken, shard_bounds, shard_index
@@ -678,8 +678,5 @@ def _worker() -> tuple[int, int]:
 
 
 def _open_path(path: str | os.PathLike) -> Any:
-    """The reader for a dataset path: a shard manifest's :class:`ShardedReader`, else a
-    :class:`MsgpackReader` (as :class:`~shardstream.loader.loader.Loader` opens one)."""
-    from ...read import MsgpackReader, ShardedReader
-
-    return ShardedReader(path) if is_manifest(path) else MsgpackReader(path)
+    """The reader for a dataset path, opened as every entry point opens one (:func:`open_dataset`)."""
+    return open_dataset(path)
