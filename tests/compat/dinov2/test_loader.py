@@ -11,6 +11,12 @@ import torch
 from torch.utils.data import DistributedSampler as TorchDistributedSampler
 from torch.utils.data import SequentialSampler
 
+from shardstream import (
+    DistributedSampler,
+    EpochSampler,
+    InfiniteSampler,
+    ShardedInfiniteSampler,
+)
 from shardstream.compat.dinov2.datasets import PackedDataset
 from shardstream.compat.dinov2.loaders import (
     DatasetWithEnumeratedTargets,
@@ -19,12 +25,6 @@ from shardstream.compat.dinov2.loaders import (
     make_dataset,
 )
 from shardstream.errors import ConfigError, UnsupportedOptionError
-from shardstream import (
-    DistributedSampler,
-    EpochSampler,
-    InfiniteSampler,
-    ShardedInfiniteSampler,
-)
 
 from ...contracts.dist_harness import process_group_of_one
 from ...contracts.stateful import run_save_restore

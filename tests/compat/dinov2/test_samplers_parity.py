@@ -11,8 +11,8 @@ import warnings
 
 import pytest
 
-from shardstream.compat.dinov2._torch_streams import fast_paths_verified
 from shardstream import EpochSampler, InfiniteSampler, ShardedInfiniteSampler
+from shardstream.compat.dinov2._torch_streams import fast_paths_verified
 
 from ...order.samplers.reference import Dinov2Sharded, dinov2_epoch, dinov2_infinite, take
 
