@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import ChainError, ConfigError, ConfigTypeError, CorruptSampleError
 from ..read.reader import Reader
+from .preset import Preset
 from .sample_work import ARRAY, BYTES, IMAGE, OBJECT, field_kind
 
 __all__ = [
@@ -80,7 +81,7 @@ class Chain:
     sample_by_calls: int = 0
     transform: Callable | Mapping[str, Callable | None] | None = None
     transform_set: bool = False
-    preset: Any = None
+    preset: Preset | None = None
     device: Any = None
     batch_size: int | None = None
     drop_last: bool = False

@@ -66,6 +66,7 @@ from .chain import (
     warn_unseeded,
 )
 from .modes import FrameworkSteps
+from .preset import DeviceAware, Preset, check_preset
 from .query import expression_weights, query_indices, sample_by_indices
 from .run import EpochRun
 
@@ -93,6 +94,9 @@ class Loader(FrameworkSteps):
             ``verify`` is set and the set (or a shard) has no checksum file.
         DatasetNotFoundError, MissingIndexError, ...: ``source`` is a path that does not open.
     """
+
+    _chain: Chain
+    _run: EpochRun
 
     def __init__(
         self,
@@ -285,7 +289,7 @@ class Loader(FrameworkSteps):
             picked = chain.view[sample_by_indices(chain.view, weights, replace, size, **draw)]
         return self._with(view=picked, sample_by_calls=chain.sample_by_calls + 1)
 
-    def preset(self, preset: Any, *, device: Any = None) -> Loader:
+    def preset(self, preset: Preset, *, device: Any = None) -> Loader:
         """A loader running a preset: ``preset.worker(sample, rng)`` per sample in the workers
         (``sample`` holds the raw bytes of ``preset.fields``, plus ``"index"`` when
         ``return_index`` is on), default collation to torch tensors, transfer to ``device``
@@ -312,15 +316,13 @@ class Loader(FrameworkSteps):
         chain = self._chain
         if chain.transform_set:
             raise ChainError("transform is already set")
-        for name in ("fields", "worker", "device"):
-            if not hasattr(preset, name):
-                raise ConfigTypeError(f"preset: {type(preset).__name__} has no {name!r}")
+        preset = check_preset(preset)
         if chain.mode is not None:
             check_mode_for_preset(chain.mode)
         check_fields(self._chain, list(preset.fields), "preset")
         check_device(device, "Loader.preset")
-        if hasattr(preset, "for_device"):  # a preset may split its work by device
-            preset = preset.for_device(device)
+        if isinstance(preset, DeviceAware):  # a preset may split its work by device
+            preset = check_preset(preset.for_device(device))
         return self._with(preset=preset, device=device, transform_set=True)
 
     # --- iteration (see :class:`~shardstream.loader.run.EpochRun`) ---------------------------

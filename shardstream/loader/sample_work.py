@@ -37,6 +37,7 @@ from ..format.fields import bin_payload, packed_fields
 from ..order.samplers.seeds import sample_rng
 from ..read.reader import Reader
 from ..vision.decode import decode_image
+from .preset import Collating, InPlace, Preset
 
 __all__ = ["SampleWork", "field_kind", "wants_rng", "IMAGE", "BYTES", "ARRAY", "OBJECT"]
 
@@ -113,7 +114,7 @@ class SampleWork:
         kinds: Mapping[str, str] | None = None,
         return_index: bool = False,
         transform: Callable | Mapping[str, Callable | None] | None = None,
-        preset: Any = None,
+        preset: Preset | None = None,
         collate_fn: Callable | None = None,
         convert: str = "numpy",
         batched: bool = True,
@@ -144,10 +145,12 @@ class SampleWork:
             self._needs_rng = preset is not None or (transform is not None and wants_rng(transform))
         self._skipped: Any = None
         self.zero_copy = zero_copy
-        in_place = getattr(preset, "in_place_fields", None)
         self._in_place: dict[str, tuple[tuple[int, ...], np.dtype]] = (
-            {name: (tuple(shape), np.dtype(dtype)) for name, (shape, dtype) in in_place().items()}
-            if in_place is not None and batched and collate_fn is None
+            {
+                name: (tuple(shape), np.dtype(dtype))
+                for name, (shape, dtype) in preset.in_place_fields().items()
+            }
+            if isinstance(preset, InPlace) and batched and collate_fn is None
             else {}
         )
         # fields delivered as their encoded bytes: sliced out of the packed sample, not unpacked
@@ -201,7 +204,7 @@ class SampleWork:
                 if "key" in sample and "key" not in selected:
                     selected["key"] = sample["key"]  # so a preset's errors can name the sample
                 with timer.stage("transform"):
-                    if self._in_place:
+                    if self._in_place and isinstance(self.preset, InPlace):
                         rows = {name: a[item] for name, a in self._placement(task).items()}
                         out = self.preset.worker(selected, rng, out=rows)
                         if not self._is_skipped(out):
@@ -245,9 +248,8 @@ class SampleWork:
                 return positions, [self._convert(v) for v in values]
             if self.collate_fn is not None:
                 return positions, self.collate_fn(values)
-            preset_collate = getattr(self.preset, "collate", None)
-            if preset_collate is not None:  # a preset may lay its batch out for its device step
-                batch = preset_collate(values)
+            if isinstance(self.preset, Collating):  # it lays its batch out for its device step
+                batch = self.preset.collate(values)
             else:
                 batch = default_collate(values, keep_views=self.zero_copy)
             if self._in_place:
