@@ -68,7 +68,7 @@ def test_bad_encoders_are_refused():
 def test_timm_is_imported_lazily_and_its_absence_raises_a_clear_error():
     code = """
 import sys
-import shardstream.methods as methods
+import shardstream as methods
 print('torch' in sys.modules, 'timm' in sys.modules)
 methods.DINO
 print('torch' in sys.modules, 'timm' in sys.modules)
