@@ -21,7 +21,7 @@ from ..engine.stats import LoaderStats
 from ..engine.tasks import BatchTask
 from ..errors import ConfigError, StateMismatchError
 from ..order.samplers.seeds import SEED_LIMIT
-from ..order.state import Counter, StatefulMixin, StateSpec
+from ..order.state import StateCounter, StatefulMixin, StateSpec
 from ..read.reader import Reader
 from .chain import Chain, effective_mode, field_kinds
 from .digest import content_digest
@@ -129,9 +129,9 @@ class EpochRun(StatefulMixin):
     def _state_spec(self) -> StateSpec:
         sample_count = len(self.plan())
         counters = (
-            Counter("seed", high=SEED_LIMIT - 1),
-            Counter("epoch", high=SEED_LIMIT - 1),
-            Counter("cursor", high=sample_count),
+            StateCounter("seed", high=SEED_LIMIT - 1),
+            StateCounter("epoch", high=SEED_LIMIT - 1),
+            StateCounter("cursor", high=sample_count),
         )
         # a state saved by an older version has no digest; it is then not checked for one
         return StateSpec(

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..read.reader import Reader
-from .state import Counter, StatefulMixin, StateSpec
+from .state import StateCounter, StatefulMixin, StateSpec
 
 __all__ = ["Augment"]
 
@@ -215,7 +215,7 @@ def _reader_spec(length: int, owner: str) -> StateSpec:
     return StateSpec(
         kind="Reader",
         config={"length": length},
-        counters=(Counter("position", high=max(0, length - 1)),),
+        counters=(StateCounter("position", high=max(0, length - 1)),),
         label=f"{owner} source",
     )
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..read.reader import Reader
 from .augment_base import Augment, check_seed, check_seek_index, require_reader
-from .state import Counter, StateSpec
+from .state import StateCounter, StateSpec
 
 __all__ = ["EpochShuffle"]
 
@@ -67,7 +67,7 @@ class EpochShuffle(Augment):
         return {"length": self._n, "seed": self._seed}
 
     def _state_spec(self) -> StateSpec:
-        counters = (Counter("epoch"), Counter("position", high=max(0, self._n - 1)))
+        counters = (StateCounter("epoch"), StateCounter("position", high=max(0, self._n - 1)))
         return StateSpec(kind=self._kind, config=self._config(), counters=counters)
 
     def _state_values(self) -> dict[str, Any]:

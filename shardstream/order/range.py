@@ -9,7 +9,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..read.reader import Reader, normalize_index
 from .augment_base import Augment, check_chunk_size, check_seek_index, require_reader
-from .state import Counter, StateSpec
+from .state import StateCounter, StateSpec
 
 __all__ = ["Range"]
 
@@ -123,7 +123,7 @@ class Range(Augment):
         return StateSpec(
             kind=self._kind,
             config={"length": self._n, "start": self._start, "stop": self._stop},
-            counters=(Counter("position", high=max(0, self.num_samples - 1)),),
+            counters=(StateCounter("position", high=max(0, self.num_samples - 1)),),
         )
 
     def _state_values(self) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from .augment_base import (
     require_source,
     source_state,
 )
-from .state import Counter, StateSpec
+from .state import StateCounter, StateSpec
 
 __all__ = ["Cycler", "Repeater"]
 
@@ -76,7 +76,7 @@ class _Passes(Augment):
         return StateSpec(
             kind=self._kind,
             config={"length": len(self._reader), **self._config()},
-            counters=(Counter("epoch", high=self._max_epoch()),),
+            counters=(StateCounter("epoch", high=self._max_epoch()),),
             fields=("source",),
         )
 

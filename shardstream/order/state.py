@@ -7,7 +7,7 @@ stage that produces the same order.
 
 Every stateful thing (the augments, every sampler, datadings' ``IterableDataset``, the ``Loader``)
 is a :class:`Stateful`. Those that own their state derive from :class:`StatefulMixin`: they
-describe their state once in a :class:`StateSpec` (kind, config, :class:`Counter` ranges, other
+describe their state once in a :class:`StateSpec` (kind, config, :class:`StateCounter` ranges, other
 fields), and the mixin builds ``state_dict()`` and validates ``load_state_dict()`` through it, so
 the checking steps are written here only.
 """
@@ -22,7 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 from ..errors import StateMismatchError
 
 __all__ = [
-    "Counter",
+    "StateCounter",
     "StateSpec",
     "Stateful",
     "StatefulMixin",
@@ -49,7 +49,7 @@ class Stateful(Protocol):
 
 
 @dataclass(frozen=True)
-class Counter:
+class StateCounter:
     """An integer counter of a state, checked to lie in ``[low, high]``.
 
     Attributes:
@@ -82,7 +82,7 @@ class StateSpec:
 
     kind: str
     config: Mapping[str, Any] = field(default_factory=dict)
-    counters: tuple[Counter, ...] = ()
+    counters: tuple[StateCounter, ...] = ()
     fields: tuple[str, ...] = ()
     optional: tuple[str, ...] = ()
     label: str | None = None
@@ -91,7 +91,7 @@ class StateSpec:
         self,
         *,
         config: Mapping[str, Any] | None = None,
-        counters: Iterable[Counter] = (),
+        counters: Iterable[StateCounter] = (),
         fields: Iterable[str] = (),
     ) -> StateSpec:
         """This spec with more config values, counters and fields (for a subclass).

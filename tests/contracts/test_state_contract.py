@@ -42,7 +42,7 @@ from shardstream.compat.datadings.torch_data import IterableDataset
 from shardstream.compat.helios import DataModule
 from shardstream.errors import StateMismatchError
 from shardstream.loader.loader import Loader
-from shardstream.order.state import Counter, Stateful, StatefulMixin, StateSpec
+from shardstream.order.state import StateCounter, Stateful, StatefulMixin, StateSpec
 
 from .state_contract import (
     StateCase,
@@ -219,7 +219,11 @@ def test_spec_builds_states_in_order_and_loads_exact_values():
     spec = StateSpec(
         kind="Thing",
         config={"length": 5, "seed": 2},
-        counters=(Counter("epoch"), Counter("position", high=4), Counter("offset", nullable=True)),
+        counters=(
+            StateCounter("epoch"),
+            StateCounter("position", high=4),
+            StateCounter("offset", nullable=True),
+        ),
         fields=("source",),
         optional=("digest",),
     )
@@ -238,7 +242,7 @@ def test_spec_builds_states_in_order_and_loads_exact_values():
         "source": {"a": 1},
         "digest": "md5:x",
     }
-    extended = spec.extend(config={"batch_size": 2}, counters=(Counter("start_iter"),))
+    extended = spec.extend(config={"batch_size": 2}, counters=(StateCounter("start_iter"),))
     assert extended.config == {"length": 5, "seed": 2, "batch_size": 2}
     assert [c.name for c in extended.counters] == ["epoch", "position", "offset", "start_iter"]
 
@@ -258,7 +262,11 @@ def test_spec_refuses_with_the_known_messages(change, message):
     spec = StateSpec(
         kind="Thing",
         config={"seed": 2},
-        counters=(Counter("epoch"), Counter("position", high=4), Counter("offset", nullable=True)),
+        counters=(
+            StateCounter("epoch"),
+            StateCounter("position", high=4),
+            StateCounter("offset", nullable=True),
+        ),
     )
     state = spec.state({"epoch": 0, "position": 1, "offset": 2})
     with pytest.raises(StateMismatchError, match=message):

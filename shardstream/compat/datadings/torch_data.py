@@ -50,7 +50,7 @@ from torch.utils.data import get_worker_info
 from ...errors import ConfigError, MissingFieldError, StateMismatchError
 from ...format.manifest import is_manifest
 from ...order.samplers._common import check_bool, check_int
-from ...order.state import Counter, StatefulMixin, StateSpec, state_counter
+from ...order.state import StateCounter, StatefulMixin, StateSpec, state_counter
 from .compose import Compose, dict2tuple, no_rng
 from .compressed_pil import CompressedToPIL
 from .shards import batch_count, check_last_batch, round_robin_taken, shard_bounds, shard_index
@@ -627,7 +627,7 @@ class IterableDataset(StatefulMixin, _TransformedReader, _TorchIterableDataset):
         return StateSpec(
             kind=_KIND,
             config={"length": len(self.reader), "rank": self.rank, "world_size": self.world_size},
-            counters=(Counter("epoch"),),
+            counters=(StateCounter("epoch"),),
             fields=("num_workers", "next_worker", "consumed"),
         )
 

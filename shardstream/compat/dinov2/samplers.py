@@ -32,7 +32,7 @@ from ...order.samplers._common import (
     check_torch_seed,
     resolve_start_and_step,
 )
-from ...order.state import Counter, StatefulMixin, StateSpec
+from ...order.state import StateCounter, StatefulMixin, StateSpec
 from ._torch_streams import dinov2_permutation_pass, inside_out_shuffle, skip_permutation_passes
 
 __all__ = ["EpochSampler", "InfiniteSampler", "ShardedInfiniteSampler"]
@@ -110,7 +110,7 @@ class EpochSampler(StatefulMixin, EpochSelection, StreamProgress, Sampler[int]):
             "step": self._step,
         }
         longest = -(-self._size // self._step)
-        counters = (Counter("epoch"), Counter("position", high=longest))
+        counters = (StateCounter("epoch"), StateCounter("position", high=longest))
         return StateSpec(kind="EpochSampler", config=config, counters=counters)
 
     def _state_values(self) -> dict[str, Any]:
@@ -205,7 +205,7 @@ class InfiniteSampler(StatefulMixin, StreamProgress, Sampler[int]):
             "seed": self._seed,
             "step": self._step,
         }
-        counters = (Counter("advance"), Counter("position"))
+        counters = (StateCounter("advance"), StateCounter("position"))
         return StateSpec(kind="InfiniteSampler", config=config, counters=counters)
 
     def _state_values(self) -> dict[str, Any]:
@@ -330,9 +330,9 @@ class ShardedInfiniteSampler(StatefulMixin, Sampler[int]):
         }
         limit = self._count() if self._shuffle else None
         counters = (
-            Counter("advance"),
-            Counter("iter_count"),
-            Counter("offset", high=limit, nullable=True),
+            StateCounter("advance"),
+            StateCounter("iter_count"),
+            StateCounter("offset", high=limit, nullable=True),
         )
         return StateSpec(kind="ShardedInfiniteSampler", config=config, counters=counters)
 

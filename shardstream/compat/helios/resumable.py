@@ -23,7 +23,7 @@ from torch.utils.data import Sampler
 from ...errors import ConfigError
 from ...order.samplers._common import EpochSelection, StreamProgress, check_int, check_torch_seed
 from ...order.samplers.distributed import DistributedSampler
-from ...order.state import Counter, StatefulMixin, StateSpec
+from ...order.state import StateCounter, StatefulMixin, StateSpec
 
 __all__ = [
     "ResumableDistributedSampler",
@@ -87,7 +87,11 @@ class ResumableSampler(StatefulMixin, EpochSelection, StreamProgress, Sampler[in
 
     def _state_spec(self) -> StateSpec:
         limit = len(self) if hasattr(type(self), "__len__") else None
-        counters = (Counter("epoch"), Counter("start_iter"), Counter("position", high=limit))
+        counters = (
+            StateCounter("epoch"),
+            StateCounter("start_iter"),
+            StateCounter("position", high=limit),
+        )
         return StateSpec(kind=type(self).__name__, config=self._config(), counters=counters)
 
     def _state_values(self) -> dict[str, Any]:
@@ -230,7 +234,7 @@ class ResumableDistributedSampler(DistributedSampler):
         return (
             super()
             ._state_spec()
-            .extend(config={"batch_size": self._batch_size}, counters=(Counter("start_iter"),))
+            .extend(config={"batch_size": self._batch_size}, counters=(StateCounter("start_iter"),))
         )
 
     def _state_values(self) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import torch.distributed as dist
 from torch.utils.data import DistributedSampler as TorchDistributedSampler
 
 from ...errors import ConfigError, NoProcessGroupError
-from ..state import Counter, StatefulMixin, StateSpec
+from ..state import StateCounter, StatefulMixin, StateSpec
 from ._common import (
     EpochSelection,
     StreamProgress,
@@ -147,7 +147,7 @@ class DistributedSampler(StatefulMixin, EpochSelection, StreamProgress, TorchDis
             "seed": self.seed,
             "drop_last": self.drop_last,
         }
-        counters = (Counter("epoch"), Counter("position", high=self.num_samples))
+        counters = (StateCounter("epoch"), StateCounter("position", high=self.num_samples))
         return StateSpec(kind=type(self).__name__, config=config, counters=counters)
 
     def _state_values(self) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import ConfigError
-from ..state import Counter, StatefulMixin, StateSpec
+from ..state import StateCounter, StatefulMixin, StateSpec
 from ._common import CHUNK, check_bool, check_int, default_rank_and_world_size
 from .seeds import SEED_LIMIT, epoch_seed
 
@@ -259,8 +259,8 @@ class GlobalOrderSampler(StatefulMixin):
             "drop_last": self._drop_last,
         }
         counters = (
-            Counter("epoch", high=SEED_LIMIT - 1),
-            Counter("cursor", high=self._sample_count - 1),
+            StateCounter("epoch", high=SEED_LIMIT - 1),
+            StateCounter("cursor", high=self._sample_count - 1),
         )
         return StateSpec(kind="GlobalOrderSampler", config=config, counters=counters)
 
