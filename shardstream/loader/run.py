@@ -21,7 +21,7 @@ from ..engine.stats import LoaderStats
 from ..engine.tasks import BatchTask
 from ..errors import ConfigError, StateMismatchError
 from ..order.samplers.seeds import SEED_LIMIT
-from ..order.state import check_state, state_counter
+from ..order.state import StateCounter, StatefulMixin, StateSpec
 from ..read.reader import Reader
 from .chain import Chain, effective_mode, field_kinds
 from .digest import content_digest
@@ -34,7 +34,7 @@ __all__ = ["EpochRun", "UNBATCHED_CHUNK"]
 UNBATCHED_CHUNK = 16
 
 
-class EpochRun:
+class EpochRun(StatefulMixin):
     """The iteration state of one loader: where it is, and the pool that makes its batches.
 
     Args:
@@ -108,14 +108,7 @@ class EpochRun:
         Returns:
             A small JSON-serialisable dict for :meth:`load_state_dict`.
         """
-        return {
-            "kind": "Loader",
-            "sample_count": len(self.plan()),
-            "digest": self._digest(),
-            "seed": self.chain.seed,
-            "epoch": self.epoch,
-            "cursor": self.cursor,
-        }
+        return super().state_dict()
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Continue at a saved position: the next iteration yields exactly the batches an
@@ -131,26 +124,42 @@ class EpochRun:
                 (the message names both), or holds an out-of-range seed, epoch or cursor. A
                 state without ``digest`` (saved by an older version) is not checked for it.
         """
-        plan = self.plan()
-        has_digest = isinstance(state, Mapping) and "digest" in state
-        checked = check_state(
-            state,
-            kind="Loader",
-            config={"sample_count": len(plan)},
-            fields=("seed", "epoch", "cursor", *(("digest",) if has_digest else ())),
+        super().load_state_dict(state)
+
+    def _state_spec(self) -> StateSpec:
+        sample_count = len(self.plan())
+        counters = (
+            StateCounter("seed", high=SEED_LIMIT - 1),
+            StateCounter("epoch", high=SEED_LIMIT - 1),
+            StateCounter("cursor", high=sample_count),
         )
-        if has_digest:
-            self._check_digest(checked["digest"])
-        seed = state_counter(checked, "seed", kind="Loader", low=0, high=SEED_LIMIT - 1)
-        epoch = state_counter(checked, "epoch", kind="Loader", low=0, high=SEED_LIMIT - 1)
-        cursor = state_counter(checked, "cursor", kind="Loader", low=0, high=len(plan))
+        # a state saved by an older version has no digest; it is then not checked for one
+        return StateSpec(
+            kind="Loader",
+            config={"sample_count": sample_count},
+            counters=counters,
+            optional=("digest",),
+        )
+
+    def _state_values(self) -> dict[str, Any]:
+        return {
+            "digest": self._digest(),
+            "seed": self.chain.seed,
+            "epoch": self.epoch,
+            "cursor": self.cursor,
+        }
+
+    def _apply_state(self, values: dict[str, Any]) -> None:
+        if "digest" in values:
+            self._check_digest(values["digest"])
+        seed = values["seed"]
         self.stop()
         if seed != self.chain.seed:
             self.close_pool()
             self._work = None
             self.chain = replace(self.chain, seed=seed, seed_given=True)
             self._plan_cache = None
-        self.epoch, self.cursor = epoch, cursor
+        self.epoch, self.cursor = values["epoch"], values["cursor"]
 
     def _digest(self) -> str | None:
         shared = self.chain.shared

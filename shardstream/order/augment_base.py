@@ -1,7 +1,7 @@
 """The Augment base class: a wrapper that changes the order in which a reader is iterated.
 
 Augments keep datadings' interface (context manager, ``len``, ``iter``, ``rawiter``, ``seek``) and
-add ``state_dict()`` / ``load_state_dict()``. Every augment counts a sample as consumed *before*
+add ``state_dict()`` / ``load_state_dict()`` (the :mod:`.state` contract). Every augment counts a sample as consumed *before*
 yielding it, so a state taken after ``k`` yielded samples resumes with sample ``k + 1`` (datadings
 counts it only when the iterator is resumed, so breaking out of a loop and iterating again
 repeats the last sample).
@@ -16,16 +16,18 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..read.reader import Reader
-from .state import check_state, state_counter
+from .state import StateCounter, StatefulMixin, StateSpec
 
 __all__ = ["Augment"]
 
 
-class Augment(ABC):
+class Augment(StatefulMixin, ABC):
     """Base class of the wrappers that change how a reader's samples are iterated.
 
     An augment is a context manager that enters and exits the wrapped reader, and ``len(augment)``
     is the wrapped reader's length (also for Range, Repeater and Cycler, as in datadings).
+    ``state_dict()`` / ``load_state_dict()`` come from :class:`~.state.StatefulMixin`: a state
+    taken after ``k`` yielded samples resumes with sample ``k + 1``.
 
     Warning:
         Augments are not thread safe. ``seek`` and ``load_state_dict`` affect iterators created
@@ -95,27 +97,6 @@ class Augment(ABC):
 
         Raises:
             IndexError: ``index`` is negative or past the augment's order.
-        """
-
-    @abstractmethod
-    def state_dict(self) -> dict[str, Any]:
-        """A small JSON-serialisable dict from which :meth:`load_state_dict` resumes the order.
-
-        Returns:
-            The counters (epoch, position) and the arguments that define the order.
-        """
-
-    @abstractmethod
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Resume from ``state``: the next sample yielded is the one that followed it.
-
-        Args:
-            state: a dict from :meth:`state_dict` of an augment built with the same arguments.
-
-        Raises:
-            StateMismatchError: ``state`` is not a state of this kind of augment, or was taken
-                with another length, seed or size, or holds an out-of-range position. The
-                augment is unchanged.
         """
 
     @abstractmethod
@@ -226,11 +207,17 @@ def source_state(source: Reader | Augment) -> dict[str, Any]:
     if isinstance(source, Augment):
         return source.state_dict()
     n = len(source)
-    return {
-        "kind": "Reader",
-        "length": n,
-        "position": source.position if source.position < n else 0,
-    }
+    return _reader_spec(n, "").state({"position": source.position if source.position < n else 0})
+
+
+def _reader_spec(length: int, owner: str) -> StateSpec:
+    """The state of a plain reader wrapped by ``owner``: its length and position."""
+    return StateSpec(
+        kind="Reader",
+        config={"length": length},
+        counters=(StateCounter("position", high=max(0, length - 1)),),
+        label=f"{owner} source",
+    )
 
 
 def check_source_state(source: Reader | Augment, state: object, owner: str) -> None:
@@ -241,9 +228,7 @@ def check_source_state(source: Reader | Augment, state: object, owner: str) -> N
     """
     if isinstance(source, Augment):
         return  # the augment checks its state when it loads it, before changing anything
-    n = len(source)
-    checked = check_state(state, kind="Reader", config={"length": n}, fields=("position",))
-    state_counter(checked, "position", kind=f"{owner} source", low=0, high=max(0, n - 1))
+    _reader_spec(len(source), owner).load(state)
 
 
 def load_source_state(source: Reader | Augment, state: Mapping[str, Any]) -> None:

@@ -6,12 +6,11 @@ epoch's order and how samples are fetched.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from ..read.reader import Reader
 from .augment_base import Augment, check_seed, check_seek_index, require_reader
-from .state import check_state, state_counter
+from .state import StateCounter, StateSpec
 
 __all__ = ["EpochShuffle"]
 
@@ -67,25 +66,16 @@ class EpochShuffle(Augment):
         """The settings that define the order; a saved state must match them to load."""
         return {"length": self._n, "seed": self._seed}
 
-    def state_dict(self) -> dict[str, Any]:
-        """The order's settings plus epoch and position; see :meth:`Augment.state_dict`."""
+    def _state_spec(self) -> StateSpec:
+        counters = (StateCounter("epoch"), StateCounter("position", high=max(0, self._n - 1)))
+        return StateSpec(kind=self._kind, config=self._config(), counters=counters)
+
+    def _state_values(self) -> dict[str, Any]:
         epoch, position = self._normalized()
-        return {"kind": self._kind, **self._config(), "epoch": epoch, "position": position}
+        return {"epoch": epoch, "position": position}
 
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Resume from a :meth:`state_dict`; see :meth:`Augment.load_state_dict`.
-
-        Raises:
-            StateMismatchError: the state's settings differ from this wrapper's, or its counters
-                are out of range.
-        """
-        checked = check_state(
-            state, kind=self._kind, config=self._config(), fields=("epoch", "position")
-        )
-        epoch = state_counter(checked, "epoch", kind=self._kind, low=0, high=None)
-        high = max(0, self._n - 1)
-        position = state_counter(checked, "position", kind=self._kind, low=0, high=high)
-        self._epoch, self._i = epoch, position
+    def _apply_state(self, values: dict[str, Any]) -> None:
+        self._epoch, self._i = values["epoch"], values["position"]
 
     def _normalized(self) -> tuple[int, int]:
         if self._n and self._i >= self._n:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 from ..errors import ConfigError
 from ..read.reader import Reader, normalize_index
 from .augment_base import Augment, check_chunk_size, check_seek_index, require_reader
-from .state import check_state, state_counter
+from .state import StateCounter, StateSpec
 
 __all__ = ["Range"]
 
@@ -119,27 +119,18 @@ class Range(Augment):
         """
         self._i = check_seek_index(index, self.num_samples, self._kind)
 
-    def state_dict(self) -> dict[str, Any]:
-        """The position and the range bounds; see :meth:`Augment.state_dict`."""
-        return {
-            "kind": self._kind,
-            "length": self._n,
-            "start": self._start,
-            "stop": self._stop,
-            "position": self.position,
-        }
+    def _state_spec(self) -> StateSpec:
+        return StateSpec(
+            kind=self._kind,
+            config={"length": self._n, "start": self._start, "stop": self._stop},
+            counters=(StateCounter("position", high=max(0, self.num_samples - 1)),),
+        )
 
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Resume from a :meth:`state_dict`; see :meth:`Augment.load_state_dict`.
+    def _state_values(self) -> dict[str, Any]:
+        return {"position": self.position}
 
-        Raises:
-            StateMismatchError: the state's length or bounds differ from this Range's, or its
-                position is out of range.
-        """
-        config = {"length": self._n, "start": self._start, "stop": self._stop}
-        checked = check_state(state, kind=self._kind, config=config, fields=("position",))
-        high = max(0, self.num_samples - 1)
-        self._i = state_counter(checked, "position", kind=self._kind, low=0, high=high)
+    def _apply_state(self, values: dict[str, Any]) -> None:
+        self._i = values["position"]
 
     def _pass_finished(self) -> bool:
         return self._i >= self.num_samples

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 from ..errors import ConfigError
@@ -18,7 +18,7 @@ from .augment_base import (
     require_source,
     source_state,
 )
-from .state import check_state, state_counter
+from .state import StateCounter, StateSpec
 
 __all__ = ["Cycler", "Repeater"]
 
@@ -72,27 +72,30 @@ class _Passes(Augment):
         self._epoch = epoch
         self._in_pass = False
 
-    def _state(self, **config: int) -> dict[str, Any]:
-        return {
-            "kind": self._kind,
-            "length": len(self._reader),
-            **config,
-            "epoch": self.epoch,
-            "source": source_state(self._reader),
-        }
-
-    def _load(self, state: Mapping[str, Any], high: int | None, **config: int) -> None:
-        checked = check_state(
-            state,
+    def _state_spec(self) -> StateSpec:
+        return StateSpec(
             kind=self._kind,
-            config={"length": len(self._reader), **config},
-            fields=("epoch", "source"),
+            config={"length": len(self._reader), **self._config()},
+            counters=(StateCounter("epoch", high=self._max_epoch()),),
+            fields=("source",),
         )
-        epoch = state_counter(checked, "epoch", kind=self._kind, low=0, high=high)
-        check_source_state(self._reader, checked["source"], self._kind)
-        load_source_state(self._reader, checked["source"])
-        self._epoch = epoch
+
+    def _state_values(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "source": source_state(self._reader)}
+
+    def _apply_state(self, values: dict[str, Any]) -> None:
+        check_source_state(self._reader, values["source"], self._kind)
+        load_source_state(self._reader, values["source"])
+        self._epoch = values["epoch"]
         self._in_pass = False
+
+    def _config(self) -> dict[str, Any]:
+        """The settings beyond the source's length that a saved state must match."""
+        return {}
+
+    def _max_epoch(self) -> int | None:
+        """The largest pass count a state may hold; ``None`` for no bound."""
+        return None
 
 
 class Repeater(_Passes):
@@ -171,18 +174,11 @@ class Repeater(_Passes):
         """
         self._seek(index, self._times * len(self._reader))
 
-    def state_dict(self) -> dict[str, Any]:
-        """Passes done, ``times``, and the reader's state; see :meth:`Augment.state_dict`."""
-        return self._state(times=self._times)
+    def _config(self) -> dict[str, Any]:
+        return {"times": self._times}
 
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Resume from a :meth:`state_dict`; see :meth:`Augment.load_state_dict`.
-
-        Raises:
-            StateMismatchError: the state's length or ``times`` differ from this Repeater's, its
-                pass count is out of range, or its reader state does not fit the reader.
-        """
-        self._load(state, self._times, times=self._times)
+    def _max_epoch(self) -> int | None:
+        return self._times
 
     def _pass_finished(self) -> bool:
         return self.epoch >= self._times
@@ -242,19 +238,6 @@ class Cycler(_Passes):
             IndexError: ``index`` is negative, or the reader is empty.
         """
         self._seek(index, None)
-
-    def state_dict(self) -> dict[str, Any]:
-        """Passes done and the reader's state; see :meth:`Augment.state_dict`."""
-        return self._state()
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Resume from a :meth:`state_dict`; see :meth:`Augment.load_state_dict`.
-
-        Raises:
-            StateMismatchError: the state's length differs from the reader's, its pass count is
-                negative, or its reader state does not fit the reader.
-        """
-        self._load(state, None)
 
     def _pass_finished(self) -> bool:
         return False

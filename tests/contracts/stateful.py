@@ -1,4 +1,4 @@
-"""Save/restore harness for stateful stages: augments now, samplers and loaders later.
+"""Save/restore core for stateful stages; ``state_contract.py`` builds the state contract on it.
 
 A *stage* is anything that is iterated pass by pass (``iterate(stage)`` returns an iterator over
 the rest of the current pass; calling it again continues with the next pass) and that has

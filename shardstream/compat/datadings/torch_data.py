@@ -49,7 +49,7 @@ from torch.utils.data import get_worker_info
 
 from ...errors import ConfigError, MissingFieldError, StateMismatchError
 from ...order.samplers._common import check_bool, check_int
-from ...order.state import check_state, state_counter
+from ...order.state import StateCounter, StatefulMixin, StateSpec, state_counter
 from ...read.open import open_dataset
 from .compose import Compose, dict2tuple, no_rng
 from .compressed_pil import CompressedToPIL
@@ -248,7 +248,7 @@ class _LivePass:
         return _Position(self.epoch, self.num_workers, self.next_worker, tuple(self.consumed))
 
 
-class IterableDataset(_TransformedReader, _TorchIterableDataset):
+class IterableDataset(StatefulMixin, _TransformedReader, _TorchIterableDataset):
     """A torch iterable dataset that streams one contiguous shard per rank and loader worker.
 
     The reader is cut into ``world_size * num_workers`` shards (datadings' formula, see
@@ -477,7 +477,7 @@ class IterableDataset(_TransformedReader, _TorchIterableDataset):
             ``epoch``, ``num_workers`` (None when nothing of the epoch is consumed),
             ``next_worker`` and ``consumed`` (items consumed per worker shard).
         """
-        return self._state(self._position())
+        return super().state_dict()
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Resume at a saved position: the next iteration continues the saved epoch.
@@ -490,7 +490,10 @@ class IterableDataset(_TransformedReader, _TorchIterableDataset):
             StateMismatchError: the state is of another kind, from another reader length, rank
                 or world size, or holds out-of-range counts. The dataset is unchanged.
         """
-        position = self._parse(state)
+        super().load_state_dict(state)
+
+    def _apply_state(self, values: dict[str, Any]) -> None:
+        position = self._position_from(values)
         self.epoch = position.epoch
         self._resume = position
         self._origin = position
@@ -620,27 +623,33 @@ class IterableDataset(_TransformedReader, _TorchIterableDataset):
             return _Position(position.epoch + 1)
         return position
 
-    def _config(self) -> dict[str, Any]:
-        return {"length": len(self.reader), "rank": self.rank, "world_size": self.world_size}
+    def _state_spec(self) -> StateSpec:
+        return StateSpec(
+            kind=_KIND,
+            config={"length": len(self.reader), "rank": self.rank, "world_size": self.world_size},
+            counters=(StateCounter("epoch"),),
+            fields=("num_workers", "next_worker", "consumed"),
+        )
 
-    def _state(self, position: _Position) -> dict[str, Any]:
+    def _state_values(self, position: _Position | None = None) -> dict[str, Any]:
+        if position is None:
+            position = self._position()
         return {
-            "kind": _KIND,
-            **self._config(),
             "epoch": position.epoch,
             "num_workers": position.num_workers,
             "next_worker": position.next_worker,
             "consumed": list(position.consumed),
         }
 
+    def _state(self, position: _Position) -> dict[str, Any]:
+        return self._state_spec().state(self._state_values(position))
+
     def _parse(self, state: Mapping[str, Any]) -> _Position:
-        checked = check_state(
-            state,
-            kind=_KIND,
-            config=self._config(),
-            fields=("epoch", "num_workers", "next_worker", "consumed"),
-        )
-        epoch = state_counter(checked, "epoch", kind=_KIND, low=0, high=None)
+        return self._position_from(self._state_spec().load(state))
+
+    def _position_from(self, checked: Mapping[str, Any]) -> _Position:
+        """The position of state values checked by :meth:`StateSpec.load`, checked further."""
+        epoch = checked["epoch"]
         consumed = checked["consumed"]
         if not isinstance(consumed, (list, tuple)):
             raise StateMismatchError(

@@ -15,7 +15,7 @@ index sequence, beginning at position ``start``.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -32,13 +32,13 @@ from ...order.samplers._common import (
     check_torch_seed,
     resolve_start_and_step,
 )
-from ...order.state import check_state, state_counter
+from ...order.state import StateCounter, StatefulMixin, StateSpec
 from ._torch_streams import dinov2_permutation_pass, inside_out_shuffle, skip_permutation_passes
 
 __all__ = ["EpochSampler", "InfiniteSampler", "ShardedInfiniteSampler"]
 
 
-class EpochSampler(EpochSelection, StreamProgress, Sampler[int]):
+class EpochSampler(StatefulMixin, EpochSelection, StreamProgress, Sampler[int]):
     """A finite epoch of ``size`` indices, shuffled per epoch with numpy (dinov2's ``EPOCH``).
 
     The index sequence is ``range(sample_count)`` tiled ``ceil(size / sample_count)`` times; with
@@ -54,6 +54,10 @@ class EpochSampler(EpochSelection, StreamProgress, Sampler[int]):
           which can stall a collective (use :class:`GlobalOrderSampler` or
           :class:`DistributedSampler` for equal counts).
         * The epoch is only changed by :meth:`set_epoch`.
+
+    ``state_dict()`` holds the arguments (not the rank, so any rank's state of a lock-step run
+    fits), the epoch and the position (indices this rank has yielded); after
+    ``load_state_dict`` the next iterator continues right after it.
 
     Args:
         size: indices per epoch (>= 1).
@@ -97,44 +101,24 @@ class EpochSampler(EpochSelection, StreamProgress, Sampler[int]):
         """The epoch whose order the sampler yields."""
         return self._epoch
 
-    def state_dict(self) -> dict[str, Any]:
-        """The sampler's arguments, epoch and position (indices this rank has yielded).
-
-        Returns:
-            A small JSON-serialisable dict for :meth:`load_state_dict`.
-        """
-        return {**self._config(), "epoch": self._epoch, "position": self._progress()}
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore a state: the next iterator continues right after the saved position.
-
-        The state does not record the rank, so any rank's state of a lock-step run fits.
-
-        Args:
-            state: a dict from :meth:`state_dict` of an EpochSampler with the same size,
-                sample_count, shuffle, seed and step.
-
-        Raises:
-            StateMismatchError: the state is of another kind, was taken with other arguments,
-                or holds an out-of-range epoch or position. The sampler is unchanged.
-        """
-        config = self._config()
-        checked = check_state(state, kind=config.pop("kind"), config=config, fields=_COUNTERS)
-        epoch = state_counter(checked, "epoch", kind="EpochSampler", low=0, high=None)
-        longest = -(-self._size // self._step)
-        position = state_counter(checked, "position", kind="EpochSampler", low=0, high=longest)
-        self._epoch = epoch
-        self._resume_at(position)
-
-    def _config(self) -> dict[str, Any]:
-        return {
-            "kind": "EpochSampler",
+    def _state_spec(self) -> StateSpec:
+        config = {
             "size": self._size,
             "sample_count": self._sample_count,
             "shuffle": self._shuffle,
             "seed": self._seed,
             "step": self._step,
         }
+        longest = -(-self._size // self._step)
+        counters = (StateCounter("epoch"), StateCounter("position", high=longest))
+        return StateSpec(kind="EpochSampler", config=config, counters=counters)
+
+    def _state_values(self) -> dict[str, Any]:
+        return {"epoch": self._epoch, "position": self._progress()}
+
+    def _apply_state(self, values: dict[str, Any]) -> None:
+        self._epoch = values["epoch"]
+        self._resume_at(values["position"])
 
     def _epoch_indices(self) -> np.ndarray:
         count = (self._size + self._sample_count - 1) // self._sample_count
@@ -145,10 +129,7 @@ class EpochSampler(EpochSelection, StreamProgress, Sampler[int]):
         return np.random.default_rng(seed).choice(tiled, self._size, replace=False)
 
 
-_COUNTERS = ("epoch", "position")
-
-
-class InfiniteSampler(StreamProgress, Sampler[int]):
+class InfiniteSampler(StatefulMixin, StreamProgress, Sampler[int]):
     """An endless stream of permutations shared by all ranks (dinov2's ``INFINITE``).
 
     Without ``shuffle`` this rank repeats ``range(start, sample_count, step)`` forever. With it,
@@ -159,6 +140,10 @@ class InfiniteSampler(StreamProgress, Sampler[int]):
     and cover the data set. ``advance`` skips the first items of this rank's stream.
 
     The sampler has no ``len`` (dinov2's ``make_data_loader`` relies on that ``TypeError``).
+    ``state_dict()`` holds the arguments (not the rank), ``advance`` and the position in this
+    rank's stream, counted from its start (skipped ``advance`` items included); after
+    ``load_state_dict`` the next iterator continues right after it, and later iterators start
+    at the saved ``advance``, as they would have in the saved run.
 
     Args:
         sample_count: data set length (>= 1).
@@ -213,48 +198,25 @@ class InfiniteSampler(StreamProgress, Sampler[int]):
     def _stream_length(self) -> None:
         return None
 
-    def state_dict(self) -> dict[str, Any]:
-        """The sampler's arguments, ``advance`` and position in this rank's stream.
-
-        ``position`` counts from the start of the stream (skipped ``advance`` items included).
-
-        Returns:
-            A small JSON-serialisable dict for :meth:`load_state_dict`.
-        """
-        return {**self._config(), "advance": self._advance, "position": self._progress()}
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore a state: the next iterator continues right after the saved position.
-
-        Later iterators start at the saved ``advance``, as they would have in the saved run.
-
-        Args:
-            state: a dict from :meth:`state_dict` of an InfiniteSampler with the same
-                sample_count, shuffle, seed and step (the rank is not recorded).
-
-        Raises:
-            StateMismatchError: the state is of another kind, was taken with other arguments,
-                or holds a negative counter. The sampler is unchanged.
-        """
-        config = self._config()
-        kind = config.pop("kind")
-        checked = check_state(state, kind=kind, config=config, fields=("advance", "position"))
-        advance = state_counter(checked, "advance", kind=kind, low=0, high=None)
-        position = state_counter(checked, "position", kind=kind, low=0, high=None)
-        self._advance = advance
-        self._resume_at(position)
-
-    def _config(self) -> dict[str, Any]:
-        return {
-            "kind": "InfiniteSampler",
+    def _state_spec(self) -> StateSpec:
+        config = {
             "sample_count": self._sample_count,
             "shuffle": self._shuffle,
             "seed": self._seed,
             "step": self._step,
         }
+        counters = (StateCounter("advance"), StateCounter("position"))
+        return StateSpec(kind="InfiniteSampler", config=config, counters=counters)
+
+    def _state_values(self) -> dict[str, Any]:
+        return {"advance": self._advance, "position": self._progress()}
+
+    def _apply_state(self, values: dict[str, Any]) -> None:
+        self._advance = values["advance"]
+        self._resume_at(values["position"])
 
 
-class ShardedInfiniteSampler(Sampler[int]):
+class ShardedInfiniteSampler(StatefulMixin, Sampler[int]):
     """Endless per-rank reshuffles of one shared permutation (dinov2's ``SHARDED_INFINITE``).
 
     With ``shuffle``, a generator seeded with ``seed`` draws one base permutation
@@ -281,7 +243,13 @@ class ShardedInfiniteSampler(Sampler[int]):
         * torch keeps the low 32 bits of a seed, so the per-pass shuffles repeat every 256
           passes (``256 << 24 == 2**32``).
 
-    The sampler has no ``len``.
+    The sampler has no ``len``. ``state_dict()`` holds the arguments (not the rank, though the
+    shuffled order depends on it), the stored ``advance``, the pass counter and ``offset``: the
+    newest iterator's position within its pass (shuffled) or in its endless repetition of
+    ``range(start, sample_count, step)`` (not shuffled), or ``None`` when no iterator has
+    started (the next one then applies ``advance`` like a fresh dinov2 iterator). Ranks of a
+    lock-step run hold the same state; after ``load_state_dict`` the next iterator continues
+    right after the saved position.
 
     Args:
         sample_count: data set length (>= 1).
@@ -352,54 +320,35 @@ class ShardedInfiniteSampler(Sampler[int]):
         else:
             yield from self._plain(offset, token)
 
-    def state_dict(self) -> dict[str, Any]:
-        """The sampler's arguments, its stored ``advance`` and pass counter, and the position.
-
-        ``offset`` is the newest iterator's position within its pass (shuffled) or in its
-        endless repetition of ``range(start, sample_count, step)`` (not shuffled), or ``None``
-        when no iterator has started: the next one then applies ``advance`` like a fresh dinov2
-        iterator. Ranks of a lock-step run hold the same state.
-
-        Returns:
-            A small JSON-serialisable dict for :meth:`load_state_dict`.
-        """
-        return {
-            **self._config(),
-            "advance": self._advance,
-            "iter_count": self._iter_count,
-            "offset": self._offset,
+    def _state_spec(self) -> StateSpec:
+        config = {
+            "sample_count": self._sample_count,
+            "shuffle": self._shuffle,
+            "seed": self._seed,
+            "step": self._step,
+            "use_new_shuffle_tensor_slice": self._use_new,
         }
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore a state: the next iterator continues right after the saved position.
-
-        Args:
-            state: a dict from :meth:`state_dict` of a ShardedInfiniteSampler with the same
-                sample_count, shuffle, seed, step and slice variant (the rank is not recorded,
-                though the shuffled order depends on it).
-
-        Raises:
-            StateMismatchError: the state is of another kind, was taken with other arguments,
-                or holds an out-of-range counter. The sampler is unchanged.
-        """
-        config = self._config()
-        kind = config.pop("kind")
-        checked = check_state(
-            state, kind=kind, config=config, fields=("advance", "iter_count", "offset")
+        limit = self._count() if self._shuffle else None
+        counters = (
+            StateCounter("advance"),
+            StateCounter("iter_count"),
+            StateCounter("offset", high=limit, nullable=True),
         )
-        advance = state_counter(checked, "advance", kind=kind, low=0, high=None)
-        iter_count = state_counter(checked, "iter_count", kind=kind, low=0, high=None)
-        offset = None
-        if checked["offset"] is not None:
-            limit = self._count() if self._shuffle else None
-            offset = state_counter(checked, "offset", kind=kind, low=0, high=limit)
-        last = self._seed + self._start + (iter_count << 24)
-        if last > 2**64 - 1:
-            raise StateMismatchError(f"{kind} state has iter_count={iter_count}, too large")
-        self._advance = advance
+        return StateSpec(kind="ShardedInfiniteSampler", config=config, counters=counters)
+
+    def _state_values(self) -> dict[str, Any]:
+        return {"advance": self._advance, "iter_count": self._iter_count, "offset": self._offset}
+
+    def _apply_state(self, values: dict[str, Any]) -> None:
+        iter_count = values["iter_count"]
+        if self._seed + self._start + (iter_count << 24) > 2**64 - 1:
+            raise StateMismatchError(
+                f"ShardedInfiniteSampler state has iter_count={iter_count}, too large"
+            )
+        self._advance = values["advance"]
         self._iter_count = iter_count
-        self._offset = offset
-        self._pending = offset is not None
+        self._offset = values["offset"]
+        self._pending = self._offset is not None
         self._token += 1  # an older iterator no longer moves the counters
 
     def _shuffled(self, offset: int, token: int) -> Iterator[int]:
@@ -450,16 +399,6 @@ class ShardedInfiniteSampler(Sampler[int]):
 
     def _count(self) -> int:
         return self._sample_count // self._step
-
-    def _config(self) -> dict[str, Any]:
-        return {
-            "kind": "ShardedInfiniteSampler",
-            "sample_count": self._sample_count,
-            "shuffle": self._shuffle,
-            "seed": self._seed,
-            "step": self._step,
-            "use_new_shuffle_tensor_slice": self._use_new,
-        }
 
 
 def _check_rank_has_samples(sample_count: int, start: int, owner: str) -> None:

@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
 
 from ...errors import NotReadyError
+from ...order.state import state_counter
 from .dataloader import DataLoaderParams, Dataset, create_dataloader
 from .resumable import ResumableSamplerType
 
@@ -178,10 +179,15 @@ class DataModule(abc.ABC):
 
         Args:
             state_dict: a :meth:`state_dict` result.
+
+        Raises:
+            StateMismatchError: ``"phase"`` is not the index of an added training phase.
         """
         if not self._train_phases or "phase" not in state_dict:
             return
-        self._current_train_phase = state_dict["phase"]
+        last = len(self._train_phases) - 1
+        kind = type(self).__name__
+        self._current_train_phase = state_counter(state_dict, "phase", kind=kind, low=0, high=last)
         self._train_dataset = self._train_phases[self._current_train_phase]
 
     def _add_train_phase(

@@ -13,7 +13,7 @@ sampler's torch seed is ``seed + epoch`` (so (seed 0, epoch 1) equals (seed 1, e
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sized
+from collections.abc import Iterator, Sized
 from typing import Any
 
 import numpy as np
@@ -23,7 +23,7 @@ from torch.utils.data import Sampler
 from ...errors import ConfigError
 from ...order.samplers._common import EpochSelection, StreamProgress, check_int, check_torch_seed
 from ...order.samplers.distributed import DistributedSampler
-from ...order.state import check_state, state_counter
+from ...order.state import StateCounter, StatefulMixin, StateSpec
 
 __all__ = [
     "ResumableDistributedSampler",
@@ -34,13 +34,15 @@ __all__ = [
 ]
 
 
-class ResumableSampler(EpochSelection, StreamProgress, Sampler[int]):
+class ResumableSampler(StatefulMixin, EpochSelection, StreamProgress, Sampler[int]):
     """Base of helios' resumable samplers: ``start_iter``, ``set_epoch`` and a batch size.
 
     A sampler is resumable when, stopped right after batch ``i`` of epoch ``e`` and restarted in
     epoch ``e``, it yields batch ``i + 1`` next and then the same batches as an uninterrupted
     run. Subclasses implement :meth:`epoch_indices`; a subclass may instead override
     ``__iter__`` as in helios (it then records no position beyond ``start_iter``).
+    ``state_dict()`` holds the sampler's arguments, the epoch, ``start_iter`` and the position
+    in the epoch; after ``load_state_dict`` the next iterator continues right after it.
 
     Args:
         batch_size: samples per batch (>= 1); ``start_iter`` counts batches of this size.
@@ -83,42 +85,22 @@ class ResumableSampler(EpochSelection, StreamProgress, Sampler[int]):
         """The epoch that seeds the order."""
         return self._epoch
 
-    def state_dict(self) -> dict[str, Any]:
-        """The sampler's arguments, epoch, ``start_iter`` and position in the epoch.
-
-        Returns:
-            A small JSON-serialisable dict for :meth:`load_state_dict`.
-        """
-        return {
-            **self._config(),
-            "epoch": self._epoch,
-            "start_iter": self._start_iter,
-            "position": self._progress(),
-        }
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore a state: the next iterator continues right after the saved position.
-
-        Args:
-            state: a dict from :meth:`state_dict` of the same kind of sampler with the same
-                arguments.
-
-        Raises:
-            StateMismatchError: the state is of another kind, was taken with other arguments,
-                or holds an out-of-range counter. The sampler is unchanged.
-        """
-        config = self._config()
-        kind = config.pop("kind")
-        checked = check_state(
-            state, kind=kind, config=config, fields=("epoch", "start_iter", "position")
-        )
-        epoch = state_counter(checked, "epoch", kind=kind, low=0, high=None)
-        start_iter = state_counter(checked, "start_iter", kind=kind, low=0, high=None)
+    def _state_spec(self) -> StateSpec:
         limit = len(self) if hasattr(type(self), "__len__") else None
-        position = state_counter(checked, "position", kind=kind, low=0, high=limit)
-        self._epoch = epoch
-        self._start_iter = start_iter
-        self._resume_at(position)
+        counters = (
+            StateCounter("epoch"),
+            StateCounter("start_iter"),
+            StateCounter("position", high=limit),
+        )
+        return StateSpec(kind=type(self).__name__, config=self._config(), counters=counters)
+
+    def _state_values(self) -> dict[str, Any]:
+        return {"epoch": self._epoch, "start_iter": self._start_iter, "position": self._progress()}
+
+    def _apply_state(self, values: dict[str, Any]) -> None:
+        self._epoch = values["epoch"]
+        self._start_iter = values["start_iter"]
+        self._resume_at(values["position"])
 
     def _adjust_to_start_iter(self, indices: Any) -> Any:
         """helios' helper: drop the first ``start_iter * batch_size`` of ``indices``."""
@@ -128,7 +110,8 @@ class ResumableSampler(EpochSelection, StreamProgress, Sampler[int]):
         return self._start_iter * self._batch_size
 
     def _config(self) -> dict[str, Any]:
-        return {"kind": type(self).__name__, "batch_size": self._batch_size}
+        """The arguments a saved state must match."""
+        return {"batch_size": self._batch_size}
 
 
 class ResumableRandomSampler(ResumableSampler):
@@ -247,19 +230,19 @@ class ResumableDistributedSampler(DistributedSampler):
     def _default_start(self) -> int:
         return self._start_iter * self._batch_size
 
-    def _config(self) -> dict[str, Any]:
-        return {**super()._config(), "batch_size": self._batch_size}
+    def _state_spec(self) -> StateSpec:
+        return (
+            super()
+            ._state_spec()
+            .extend(config={"batch_size": self._batch_size}, counters=(StateCounter("start_iter"),))
+        )
 
-    def _counters(self) -> dict[str, int]:
-        return {**super()._counters(), "start_iter": self._start_iter}
+    def _state_values(self) -> dict[str, Any]:
+        return {**super()._state_values(), "start_iter": self._start_iter}
 
-    def _read_counters(self, state: Mapping[str, Any], kind: str) -> dict[str, int]:
-        start_iter = state_counter(state, "start_iter", kind=kind, low=0, high=None)
-        return {**super()._read_counters(state, kind), "start_iter": start_iter}
-
-    def _apply_counters(self, counters: Mapping[str, int]) -> None:
-        super()._apply_counters(counters)
-        self._start_iter = counters["start_iter"]
+    def _apply_state(self, values: dict[str, Any]) -> None:
+        super()._apply_state(values)
+        self._start_iter = values["start_iter"]
 
 
 ResumableSamplerType = ResumableSampler | ResumableDistributedSampler

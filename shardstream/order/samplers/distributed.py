@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sized
+from collections.abc import Iterator, Sized
 from typing import Any
 
 import numpy as np
@@ -11,7 +11,7 @@ import torch.distributed as dist
 from torch.utils.data import DistributedSampler as TorchDistributedSampler
 
 from ...errors import ConfigError, NoProcessGroupError
-from ..state import check_state, state_counter
+from ..state import StateCounter, StatefulMixin, StateSpec
 from ._common import (
     EpochSelection,
     StreamProgress,
@@ -40,7 +40,7 @@ def require_process_group(owner: str) -> None:
         )
 
 
-class DistributedSampler(EpochSelection, StreamProgress, TorchDistributedSampler):
+class DistributedSampler(StatefulMixin, EpochSelection, StreamProgress, TorchDistributedSampler):
     """torch's ``DistributedSampler``, yielding the same indices, plus ``state_dict()``.
 
     Each epoch: ``torch.randperm(n)`` from a generator seeded with ``seed + epoch`` (or
@@ -55,8 +55,12 @@ class DistributedSampler(EpochSelection, StreamProgress, TorchDistributedSampler
     (:class:`NoProcessGroupError`, a ``ValueError`` like torch's) rather than quietly running as
     the only rank of one; pass both to build it without a process group.
 
-    Differences from torch: invalid arguments raise :class:`ConfigError`, and the epoch's
-    indices are built in numpy arrays instead of Python lists (same values).
+    Differences from torch: invalid arguments raise :class:`ConfigError`, the epoch's
+    indices are built in numpy arrays instead of Python lists (same values), and
+    ``state_dict()`` / ``load_state_dict()`` save the arguments, the epoch and the position
+    (indices this rank has yielded); the next iterator after a load continues right after the
+    saved position. The rank is not recorded (all ranks share the position in a lock-step run);
+    the world size is, since the order depends on it.
 
     Args:
         dataset: the data set (only its length is used, taken once here).
@@ -135,53 +139,20 @@ class DistributedSampler(EpochSelection, StreamProgress, TorchDistributedSampler
         indices = np.resize(indices, self.total_size)  # pads cyclically or cuts the tail
         return indices[self.rank : self.total_size : self.num_replicas]
 
-    def state_dict(self) -> dict[str, Any]:
-        """The sampler's arguments, epoch and position (indices this rank has yielded).
-
-        Returns:
-            A small JSON-serialisable dict for :meth:`load_state_dict`.
-        """
-        return {**self._config(), **self._counters()}
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore a state: the next iterator continues right after the saved position.
-
-        The rank is not recorded (all ranks share the position in a lock-step run); the world
-        size is, since the order depends on it.
-
-        Args:
-            state: a dict from :meth:`state_dict` of the same kind of sampler built with the
-                same data set length, num_replicas, shuffle, seed and drop_last.
-
-        Raises:
-            StateMismatchError: the state is of another kind, was taken with other arguments,
-                or holds an out-of-range counter. The sampler is unchanged.
-        """
-        config = self._config()
-        kind = config.pop("kind")
-        checked = check_state(state, kind=kind, config=config, fields=tuple(self._counters()))
-        counters = self._read_counters(checked, kind)
-        self._apply_counters(counters)
-
-    def _config(self) -> dict[str, Any]:
-        return {
-            "kind": type(self).__name__,
+    def _state_spec(self) -> StateSpec:
+        config = {
             "sample_count": self._sample_count,
             "num_replicas": self.num_replicas,
             "shuffle": self.shuffle,
             "seed": self.seed,
             "drop_last": self.drop_last,
         }
+        counters = (StateCounter("epoch"), StateCounter("position", high=self.num_samples))
+        return StateSpec(kind=type(self).__name__, config=config, counters=counters)
 
-    def _counters(self) -> dict[str, int]:
+    def _state_values(self) -> dict[str, Any]:
         return {"epoch": self.epoch, "position": self._progress()}
 
-    def _read_counters(self, state: Mapping[str, Any], kind: str) -> dict[str, int]:
-        return {
-            "epoch": state_counter(state, "epoch", kind=kind, low=0, high=None),
-            "position": state_counter(state, "position", kind=kind, low=0, high=self.num_samples),
-        }
-
-    def _apply_counters(self, counters: Mapping[str, int]) -> None:
-        self.epoch = counters["epoch"]
-        self._resume_at(counters["position"])
+    def _apply_state(self, values: dict[str, Any]) -> None:
+        self.epoch = values["epoch"]
+        self._resume_at(values["position"])

@@ -18,13 +18,13 @@ reproduces the rank's stream exactly.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
 from ...errors import ConfigError
-from ..state import check_state, state_counter
+from ..state import StateCounter, StatefulMixin, StateSpec
 from ._common import CHUNK, check_bool, check_int, default_rank_and_world_size
 from .seeds import SEED_LIMIT, epoch_seed
 
@@ -87,7 +87,7 @@ def split_for_worker(
     return values[batch_of_item % num_workers == worker_id]
 
 
-class GlobalOrderSampler:
+class GlobalOrderSampler(StatefulMixin):
     """shardstream's sampler: a (seed, epoch) global order split across ranks by position.
 
     Every process computes the same epoch order (:func:`epoch_order`); this rank yields the
@@ -251,32 +251,25 @@ class GlobalOrderSampler:
             self._cursor = 0
             self._token += 1
 
-    def state_dict(self) -> dict[str, Any]:
-        """``{seed, epoch, cursor}`` plus the checked arguments; free of rank and world size.
+    def _state_spec(self) -> StateSpec:
+        config = {
+            "sample_count": self._sample_count,
+            "shuffle": self._shuffle,
+            "seed": self._seed,
+            "drop_last": self._drop_last,
+        }
+        counters = (
+            StateCounter("epoch", high=SEED_LIMIT - 1),
+            StateCounter("cursor", high=self._sample_count - 1),
+        )
+        return StateSpec(kind="GlobalOrderSampler", config=config, counters=counters)
 
-        Returns:
-            A small JSON-serialisable dict for :meth:`load_state_dict`.
-        """
-        return {**self._config(), "epoch": self._epoch, "cursor": self._cursor}
+    def _state_values(self) -> dict[str, Any]:
+        return {"epoch": self._epoch, "cursor": self._cursor}
 
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Continue the saved epoch at the saved cursor, under this sampler's world size.
-
-        Args:
-            state: a dict from :meth:`state_dict` of a GlobalOrderSampler with the same
-                sample_count, shuffle, seed and drop_last (any rank, world size or workers).
-
-        Raises:
-            StateMismatchError: the state is of another kind, was taken with other arguments,
-                or holds an out-of-range epoch or cursor. The sampler is unchanged.
-        """
-        config = self._config()
-        kind = config.pop("kind")
-        checked = check_state(state, kind=kind, config=config, fields=("epoch", "cursor"))
-        epoch = state_counter(checked, "epoch", kind=kind, low=0, high=SEED_LIMIT - 1)
-        cursor = state_counter(checked, "cursor", kind=kind, low=0, high=self._sample_count - 1)
-        self._epoch = epoch
-        self._cursor = cursor
+    def _apply_state(self, values: dict[str, Any]) -> None:
+        self._epoch = values["epoch"]
+        self._cursor = values["cursor"]
         self._token += 1  # an older iterator no longer moves the cursor
 
     def _count(self, remaining: int) -> int:
@@ -285,12 +278,3 @@ class GlobalOrderSampler:
         if self._drop_last:
             return remaining // self._world_size
         return -(-remaining // self._world_size)
-
-    def _config(self) -> dict[str, Any]:
-        return {
-            "kind": "GlobalOrderSampler",
-            "sample_count": self._sample_count,
-            "shuffle": self._shuffle,
-            "seed": self._seed,
-            "drop_last": self._drop_last,
-        }
