@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shardstream import FileWriter, MsgpackReader
+from shardstream import FileWriter, Loader, MsgpackReader
 from shardstream.errors import ConfigError, SampleError
-from shardstream.loader.loader import Loader
 
 COUNT = 12
 
