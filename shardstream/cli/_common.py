@@ -34,6 +34,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..checks import argument_type, parse_int, parse_positive_float, size_argument
 from ..errors import ConfigError, DatasetNotFoundError, LabelError
 from ..format.atomic import StagedFiles
 from ..format.manifest import is_manifest
@@ -42,7 +43,6 @@ from ..read.list import load_labels
 from ..read.open import data_files, is_glob
 from ..write import RawWriter, ShardedWriter
 from ..write.sharded import sharded_output_paths
-from .write import parse_size
 
 __all__ = [
     "INPUT_HELP",
@@ -152,7 +152,7 @@ def add_shard_size_argument(parser: argparse.ArgumentParser) -> None:
     """Add ``--shard-size SIZE`` (bytes, as ``shardstream write`` takes it; .manifest outputs)."""
     parser.add_argument(
         "--shard-size",
-        type=parse_size,
+        type=size_argument,
         default=None,
         metavar="SIZE",
         help="for a .manifest output: shards of at most SIZE bytes (512M, 1G, ...; default: "
@@ -283,19 +283,14 @@ def random_seed() -> int:
     return random.SystemRandom().randrange(2**32)
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    return _checked(text, int, lambda v: v >= 1, "an integer >= 1")
+positive_int = argument_type(parse_int, low=1, wanted="an integer >= 1")
+"""argparse type: an integer >= 1."""
 
+nonnegative_int = argument_type(parse_int, low=0, wanted="an integer >= 0")
+"""argparse type: an integer >= 0."""
 
-def nonnegative_int(text: str) -> int:
-    """argparse type: an integer >= 0."""
-    return _checked(text, int, lambda v: v >= 0, "an integer >= 0")
-
-
-def positive_float(text: str) -> float:
-    """argparse type: a finite number > 0."""
-    return _checked(text, float, lambda v: 0 < v < float("inf"), "a number > 0")
+positive_float = argument_type(parse_positive_float)
+"""argparse type: a finite number > 0."""
 
 
 def add_overwrite_argument(parser: argparse.ArgumentParser) -> None:
@@ -366,13 +361,3 @@ def _is_shard_of(real_path: str, manifest: str) -> bool:
     return path.parent == Path(_real(manifest_path.parent)) and bool(
         re.fullmatch(re.escape(stem) + r"-\d{5,}\.msgpack", path.name)
     )
-
-
-def _checked(text: str, kind: type, ok: Any, wanted: str) -> Any:
-    try:
-        value = kind(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not {wanted}") from None
-    if not ok(value):
-        raise argparse.ArgumentTypeError(f"{text!r} is not {wanted}")
-    return value

@@ -30,34 +30,27 @@ from itertools import islice
 
 from ..order import Shuffler
 from ..read.open import open_dataset
-from ._common import (
-    INPUT_HELP,
-    OUTPUT_HELP,
-    DatasetOutput,
-    add_overwrite_argument,
-    add_quiet_argument,
-    add_seed_argument,
-    add_shard_size_argument,
-    check_outputs,
-    counted,
-    input_labels,
-    make_progress,
-    positive_int,
-    shard_size_for,
-)
+from ._common import positive_int
+from ._copy import add_copy_parser, copy_shard_size, write_copy
 
 __all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register the ``sample`` subcommand."""
-    parser = subparsers.add_parser(
+    return add_copy_parser(
+        subparsers,
         "sample",
         help="write N random or leading samples to a new dataset",
         description=__doc__.split("\n\n")[0],
+        outfile_help="the dataset to write",
+        seed_help="seed of the random sample (default: the dataset's length)",
+        arguments=_add_arguments,
+        run=run,
     )
-    parser.add_argument("infile", help=INPUT_HELP)
-    parser.add_argument("outfile", help=f"the dataset to write: {OUTPUT_HELP}")
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("number", type=positive_int, metavar="N", help="samples to write")
     parser.add_argument(
         "-s",
@@ -66,18 +59,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         default="random",
         help="random: first N of a shuffled order; sequential: first N (default: random)",
     )
-    add_seed_argument(parser, "seed of the random sample (default: the dataset's length)")
-    add_shard_size_argument(parser)
-    add_overwrite_argument(parser)
-    add_quiet_argument(parser)
-    parser.set_defaults(run=run, parser=parser)
-    return parser
 
 
 def run(args: argparse.Namespace) -> int:
     """Write the sample; returns 0."""
-    check_outputs(args.parser, [args.infile], [args.outfile])
-    shard_size = shard_size_for(args.parser, args.shard_size, [args.infile], [args.outfile])
+    shard_size = copy_shard_size(args)
     with open_dataset(args.infile) as reader:
         n = len(reader)
         number = args.number
@@ -92,17 +78,8 @@ def run(args: argparse.Namespace) -> int:
             samples = Shuffler(reader, seed=args.seed).iter(yield_key=True, raw=True)
         else:
             samples = reader.iter(0, number, yield_key=True, raw=True)
-        with DatasetOutput(
-            path=args.outfile,
-            shard_size=shard_size,
-            overwrite=args.no_confirm,
-            labels=input_labels(args.infile),
-        ) as writer:
-            bar = make_progress(args.quiet, number, "sample")
-            try:
-                for key, raw in counted(islice(samples, number), bar):
-                    writer.write(key, raw)
-            finally:
-                bar.close()
+        writer = write_copy(
+            args, islice(samples, number), shard_size=shard_size, total=number, desc="sample"
+        )
         print(f"wrote {writer.written:,} of {n:,} samples ({args.strategy}) to {writer.describe()}")
     return 0

@@ -26,36 +26,27 @@ import argparse
 
 from ..order import QuasiShuffler, Shuffler
 from ..read.open import open_dataset
-from ._common import (
-    INPUT_HELP,
-    OUTPUT_HELP,
-    DatasetOutput,
-    add_overwrite_argument,
-    add_quiet_argument,
-    add_seed_argument,
-    add_shard_size_argument,
-    check_outputs,
-    counted,
-    input_labels,
-    make_progress,
-    positive_float,
-    positive_int,
-    random_seed,
-    shard_size_for,
-)
+from ._common import positive_float, positive_int, random_seed
+from ._copy import add_copy_parser, copy_shard_size, write_copy
 
 __all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register the ``shuffle`` subcommand."""
-    parser = subparsers.add_parser(
+    return add_copy_parser(
+        subparsers,
         "shuffle",
         help="write a shuffled copy of a dataset",
         description=__doc__.split("\n\n")[0],
+        outfile_help="the shuffled dataset to write",
+        seed_help="seed of the order (default: random, printed)",
+        arguments=_add_arguments,
+        run=run,
     )
-    parser.add_argument("infile", help=INPUT_HELP)
-    parser.add_argument("outfile", help=f"the shuffled dataset to write: {OUTPUT_HELP}")
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--true-shuffle",
         action="store_true",
@@ -75,18 +66,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="quasi shuffle: consecutive samples read at once (default: 16). Bigger is faster "
         "and less random",
     )
-    add_seed_argument(parser, "seed of the order (default: random, printed)")
-    add_shard_size_argument(parser)
-    add_overwrite_argument(parser)
-    add_quiet_argument(parser)
-    parser.set_defaults(run=run, parser=parser)
-    return parser
 
 
 def run(args: argparse.Namespace) -> int:
     """Write the shuffled copy; returns 0."""
-    check_outputs(args.parser, [args.infile], [args.outfile])
-    shard_size = shard_size_for(args.parser, args.shard_size, [args.infile], [args.outfile])
+    shard_size = copy_shard_size(args)
     seed = random_seed() if args.seed is None else args.seed
     with open_dataset(args.infile) as reader:
         if args.true_shuffle:
@@ -97,18 +81,13 @@ def run(args: argparse.Namespace) -> int:
                 reader, buf_size=args.buf_size, chunk_size=args.chunk_size, seed=seed
             )
             how = f"quasi shuffle, buffer {order.buf_size} samples, chunks of {order.chunk_size}"
-        with DatasetOutput(
-            path=args.outfile,
+        writer = write_copy(
+            args,
+            order.iter(yield_key=True, raw=True),
             shard_size=shard_size,
-            overwrite=args.no_confirm,
-            labels=input_labels(args.infile),
-        ) as writer:
-            print(f"seed: {seed} ({how}; --seed {seed} repeats this order)", flush=True)
-            bar = make_progress(args.quiet, len(reader), "shuffle")
-            try:
-                for key, raw in counted(order.iter(yield_key=True, raw=True), bar):
-                    writer.write(key, raw)
-            finally:
-                bar.close()
+            total=len(reader),
+            desc="shuffle",
+            announce=f"seed: {seed} ({how}; --seed {seed} repeats this order)",
+        )
         print(f"wrote {writer.written:,} samples to {writer.describe()}")
     return 0

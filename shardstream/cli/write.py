@@ -15,11 +15,12 @@ label order, one a line (readable with :func:`shardstream.read.list.load_labels`
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 from typing import Any
 
+from ..checks import argument_type, parse_int
+from ..checks import size_argument as parse_size
 from ..format.atomic import StagedFiles
 from ..sets import _datadings
 from ..sets.discover import converter_modules
@@ -28,29 +29,9 @@ from ._help import plain
 
 __all__ = ["add_parser", "run", "converter_modules", "parse_size"]
 
-_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
 _OUTPUT_SUFFIXES = (".msgpack", ".manifest")
-
-
-def parse_size(text: str) -> int:
-    """Parse a byte size: ``1048576``, ``512K``, ``512M``, ``1.5G``, ``2T`` (powers of 1024;
-    ``KiB``/``MiB`` spellings too) or ``500MB`` (a trailing ``B`` without ``i`` means powers of
-    1000).
-
-    Raises:
-        argparse.ArgumentTypeError: not a size, or not positive.
-    """
-    match = _SIZE.match(text)
-    if not match:
-        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 512M, 1G, 1048576)")
-    number, unit, tail = match.group(1), match.group(2).lower(), match.group(3).lower()
-    decimal = tail == "b" and unit != ""
-    factor = 1000 ** ("kmgt".index(unit) + 1) if decimal else _UNITS[unit]
-    size = int(float(number) * factor)
-    if size < 1:
-        raise argparse.ArgumentTypeError(f"size must be at least 1 byte, got {text!r}")
-    return size
+_positive_int = argument_type(parse_int, low=1)
+_quality = argument_type(parse_int, low=1, high=100)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -249,20 +230,3 @@ def _write_text(path: Path, text: str) -> None:
     except BaseException:
         staged.abort()
         raise
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an int: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _quality(text: str) -> int:
-    value = _positive_int(text)
-    if value > 100:
-        raise argparse.ArgumentTypeError(f"must be in 1..100, got {value}")
-    return value

@@ -16,6 +16,7 @@ import weakref
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from ..checks import check_int
 from ..errors import ConfigError, ConfigTypeError, PoolClosedError
 from .local import LocalEngine
 from .processes import ProcessEngine, default_context
@@ -241,5 +242,4 @@ class WorkerPool:
 
 
 def _check_count(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{name}={value!r} must be an integer >= {minimum}")
+    check_int(value, name, low=minimum, message="{name}={value!r} must be an integer >= {low}")

@@ -8,7 +8,6 @@ errors Deep Lake's loader raises for the same misuse.
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -16,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import check_timeout, non_negative_int, positive_int
 from ..errors import ChainError, ConfigError, ConfigTypeError, CorruptSampleError
 from ..read.reader import Reader
 from .preset import Preset
@@ -33,9 +33,6 @@ __all__ = [
     "effective_mode",
     "field_kinds",
     "loaded_fields",
-    "non_negative_int",
-    "positive_int",
-    "timeout_seconds",
     "warn_unseeded",
 ]
 
@@ -181,7 +178,7 @@ def build_mode(chain: Chain, name: str, **settings: Any) -> Mode:
     if settings.get("num_threads") is not None:
         settings["num_threads"] = positive_int(settings["num_threads"], "num_threads")
     settings["persistent_workers"] = bool(settings.get("persistent_workers", False))
-    settings["timeout"] = timeout_seconds(settings.get("timeout"))
+    settings["timeout"] = check_timeout(settings.get("timeout"))
     collate_fn = settings.get("collate_fn")
     if collate_fn is not None and not callable(collate_fn):
         raise ConfigTypeError(f"collate_fn must be callable, got {type(collate_fn).__name__}")
@@ -247,28 +244,3 @@ def check_verifiable(reader: Reader) -> None:
         f"Loader: verify=True needs per-sample checksums, but {where} has none (no .xxh3 "
         f"file); add them with `shardstream verify --add-checksums {where}`"
     )
-
-
-def positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def non_negative_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ConfigError(f"{name} must be a non-negative integer, got {value!r}")
-    return int(value)
-
-
-def timeout_seconds(value: Any) -> float | None:
-    if value is None:
-        return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float, np.integer, np.floating))
-        or not math.isfinite(value)
-        or not value > 0
-    ):
-        raise ConfigError(f"timeout={value!r} must be a positive number of seconds or None")
-    return float(value)

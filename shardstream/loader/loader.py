@@ -50,6 +50,7 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import OnError, check_seed, non_negative_int, positive_int, resolve_on_error
 from ..errors import ChainError, ConfigError, ConfigTypeError, WeightsError
 from ..fastpaths import check_device
 from ..order.samplers.seeds import SEED_LIMIT
@@ -61,8 +62,6 @@ from .chain import (
     check_fields,
     check_mode_for_preset,
     check_verifiable,
-    non_negative_int,
-    positive_int,
     warn_unseeded,
 )
 from .modes import FrameworkSteps
@@ -78,8 +77,11 @@ class Loader(FrameworkSteps):
 
     Args:
         source: a :class:`~shardstream.read.Reader`, or the path of a data file or a manifest.
-        ignore_errors: skip samples whose reading, decoding or transform raises (counted in
-            ``stats()["skipped"]``) instead of raising the engine's ``SampleError``.
+        on_error: ``"raise"`` (the default) the engine's ``SampleError`` for a sample whose
+            reading, decoding or transform raises, or ``"skip"`` it (counted in
+            ``stats()["skipped"]``).
+        ignore_errors: Deep Lake's spelling of the policy, an alias: ``True`` is
+            ``on_error="skip"``, ``False`` ``on_error="raise"``.
         verbose: show a tqdm progress bar with samples/s and the input-stall share.
         seed: seed of the shuffle order, of ``sample_by`` and of every sample's random stream,
             in ``[0, 2**32)``; ``None`` draws one from the OS (kept in :meth:`state_dict`).
@@ -87,11 +89,12 @@ class Loader(FrameworkSteps):
             (``X.xxh3``) in the worker, before unpacking (the hash runs on the mapped bytes,
             no copy). A damaged sample raises the engine's ``SampleError`` whose cause is a
             :class:`~shardstream.errors.SampleChecksumError` naming the file, index and key,
-            or with ``ignore_errors`` is skipped and counted in ``stats()["skipped"]``.
+            or with ``on_error="skip"`` is skipped and counted in ``stats()["skipped"]``.
 
     Raises:
-        ConfigError: ``seed`` out of range, ``source`` is neither a reader nor a path, or
-            ``verify`` is set and the set (or a shard) has no checksum file.
+        ConfigError: ``seed`` out of range, ``source`` is neither a reader nor a path,
+            ``verify`` is set and the set (or a shard) has no checksum file, ``on_error`` is
+            not ``"raise"`` or ``"skip"``, ``ignore_errors`` is not a bool, or both are given.
         DatasetNotFoundError, MissingIndexError, ...: ``source`` is a path that does not open.
     """
 
@@ -102,7 +105,8 @@ class Loader(FrameworkSteps):
         self,
         source: Reader | str | os.PathLike,
         *,
-        ignore_errors: bool = False,
+        on_error: OnError | None = None,
+        ignore_errors: bool | None = None,
         verbose: bool = False,
         seed: int | None = None,
         verify: bool = False,
@@ -110,18 +114,20 @@ class Loader(FrameworkSteps):
         reader = open_dataset(source, caller="Loader")
         if verify:
             check_verifiable(reader)
+        policy = resolve_on_error(
+            on_error, owner="Loader", alias="ignore_errors", alias_value=ignore_errors, flag=True
+        )
         seed_given = seed is not None
         if seed is None:
             seed = secrets.randbits(32)
-        elif isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-            raise ConfigError(f"Loader: seed must be an integer or None, got {seed!r}")
-        elif not 0 <= seed < SEED_LIMIT:
+        seed = check_seed(seed, owner="Loader")
+        if not 0 <= seed < SEED_LIMIT:
             raise ConfigError(f"Loader: seed must be in [0, 2**32), got {seed}")
         chain = Chain(
             reader=reader,
-            seed=int(seed),
+            seed=seed,
             seed_given=seed_given,
-            ignore_errors=bool(ignore_errors),
+            ignore_errors=policy == "skip",
             verbose=bool(verbose),
             verify=bool(verify),
             shared={},

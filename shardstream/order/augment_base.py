@@ -14,6 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from ..checks import check_int
 from ..errors import ConfigError
 from ..read.reader import Reader
 from .state import StateCounter, StatefulMixin, StateSpec
@@ -141,27 +142,9 @@ def check_chunk_size(chunk_size: object) -> int:
     Raises:
         ConfigError: ``chunk_size`` is not an integer >= 1.
     """
-    try:
-        if isinstance(chunk_size, bool):
-            raise TypeError
-        value = operator.index(chunk_size)
-    except TypeError:
-        raise ConfigError(f"chunk_size must be an integer >= 1, got {chunk_size!r}") from None
-    if value < 1:
-        raise ConfigError(f"chunk_size must be an integer >= 1, got {value}")
-    return value
-
-
-def check_seed(seed: object) -> int:
-    """Return ``seed`` as an int (numpy integers are accepted).
-
-    Raises:
-        ConfigError: ``seed`` is not an integer.
-    """
-    try:
-        return operator.index(seed)
-    except TypeError:
-        raise ConfigError(f"seed must be an integer or None, got {seed!r}") from None
+    return check_int(
+        chunk_size, "chunk_size", low=1, message="chunk_size must be an integer >= 1, got {value!r}"
+    )
 
 
 def check_seek_index(index: object, limit: int | None, owner: str) -> int:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..checks import check_seed
 from ..read.reader import Reader
-from .augment_base import Augment, check_seed, check_seek_index, require_reader
+from .augment_base import Augment, check_seek_index, require_reader
 from .state import StateCounter, StateSpec
 
 __all__ = ["EpochShuffle"]

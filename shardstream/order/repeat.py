@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Iterator
 from typing import Any
 
-from ..errors import ConfigError
+from ..checks import check_int
 from ..read.reader import Reader
 from .augment_base import (
     Augment,
@@ -126,14 +125,9 @@ class Repeater(_Passes):
 
     def __init__(self, reader: Reader | Augment, times: int) -> None:
         super().__init__(reader)
-        try:
-            if isinstance(times, bool):
-                raise TypeError
-            self._times = operator.index(times)
-        except TypeError:
-            raise ConfigError(f"Repeater times must be an integer >= 0, got {times!r}") from None
-        if self._times < 0:
-            raise ConfigError(f"Repeater times must be an integer >= 0, got {self._times}")
+        self._times = check_int(
+            times, "times", low=0, message="Repeater times must be an integer >= 0, got {value!r}"
+        )
 
     @property
     def times(self) -> int:

@@ -138,32 +138,42 @@ class Reader(ABC):
 
     def dataloader(
         self,
-        ignore_errors: bool = False,
+        ignore_errors: bool | None = None,
         verbose: bool = False,
         *,
+        on_error: str | None = None,
         seed: int | None = None,
         verify: bool = False,
     ) -> Any:
         """A chainable loader over this reader (Deep Lake's ``ds.dataloader()``).
 
         Args:
-            ignore_errors: skip samples whose reading, decoding or transform raises.
+            ignore_errors: Deep Lake's spelling of the error policy, an alias of ``on_error``:
+                ``True`` skips samples whose reading, decoding or transform raises.
             verbose: show a progress bar with throughput.
             seed: seed of order and augmentation randomness; ``None`` draws one from the OS.
             verify: check every sample against the per-sample checksum file on read (see
                 :class:`~shardstream.loader.loader.Loader`).
+            on_error: ``"raise"`` (the default) or ``"skip"`` a sample whose reading, decoding or
+                transform raises (skipped samples are counted in ``stats()["skipped"]``).
 
         Returns:
             A :class:`~shardstream.loader.loader.Loader`; chain ``.batch()``, ``.shuffle()``,
             ``.transform()``, ``.pytorch()``, ... on it.
 
         Raises:
-            ConfigError: ``seed`` out of range, or ``verify`` without a checksum file.
+            ConfigError: ``seed`` out of range, ``verify`` without a checksum file, a bad
+                ``on_error`` word, or both ``on_error`` and ``ignore_errors`` given.
         """
         if _loader_factory is None:  # only when shardstream.loader was never imported
             raise MissingDependencyError("Reader.dataloader() needs shardstream.loader imported")
         return _loader_factory(
-            self, ignore_errors=ignore_errors, verbose=verbose, seed=seed, verify=verify
+            self,
+            on_error=on_error,
+            ignore_errors=ignore_errors,
+            verbose=verbose,
+            seed=seed,
+            verify=verify,
         )
 
     def __enter__(self) -> Reader:

@@ -14,11 +14,9 @@ See https://www.cs.toronto.edu/~kriz/cifar.html
 
 from __future__ import annotations
 
-import argparse
-
-from ..write.conversion import SizedItems
-from . import _cifar, _datadings, _layouts
-from ._cifar_python import CIFAR10_PYTHON, split_items
+from . import _cifar
+from ._cifar_python import CIFAR10_PYTHON
+from ._cifar_set import CifarSet
 from .sources import SourceFile
 
 __all__ = ["DATADINGS", "FIELDS", "NAME", "SOURCES", "add_arguments", "items", "label_names"]
@@ -40,52 +38,8 @@ FIELDS = (
 """The sample's keys, in order."""
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add datadings' options (``INDIR``, ``-o``, ``-s``, ``--shuffle``) and ``--layout``.
+_SET = CifarSet(python=CIFAR10_PYTHON, binary=_cifar.CIFAR10_LAYOUT)
 
-    Args:
-        parser: the set's parser.
-    """
-    _datadings.add_arguments(parser)
-    _layouts.add_layout_arguments(
-        parser,
-        legacy="binary",
-        reads=_cifar.CIFAR10_LAYOUT.source.name,
-        splits=tuple(_cifar.CIFAR10_LAYOUT.splits),
-    )
-
-
-def items(args: argparse.Namespace) -> dict[str, SizedItems | _cifar.CifarSplit]:
-    """The items of each output file, in datadings' order (or the earlier layout's).
-
-    Args:
-        args: the parsed options.
-
-    Returns:
-        Output file name -> items.
-
-    Raises:
-        SourceNotFoundError, SourceChecksumError, DownloadError: the archive is missing or wrong.
-        DatasetFormatError: the archive does not have the expected layout.
-        UnsafeDataError: a batch pickle refers to anything but a numpy array.
-        ConfigError: conflicting options (see :func:`~shardstream.sets._layouts.resolve_indir`).
-    """
-    _layouts.resolve_indir(args)
-    if _layouts.is_legacy(args):
-        return _layouts.legacy_outputs("cifar10", _cifar.cifar_items(_cifar.CIFAR10_LAYOUT, args))
-    return split_items(CIFAR10_PYTHON, args)
-
-
-def label_names(args: argparse.Namespace) -> list[str]:
-    """``--layout binary``: the 10 class names (written as ``<output>.labels.txt``); else none.
-
-    Args:
-        args: the parsed options.
-
-    Raises:
-        See :func:`items`.
-    """
-    _layouts.resolve_indir(args)
-    if not _layouts.is_legacy(args):
-        return []
-    return _cifar.cifar_label_names(_cifar.CIFAR10_LAYOUT, args)
+add_arguments = _SET.add_arguments
+items = _SET.items
+label_names = _SET.label_names

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 from natsort import natsorted
 
+from ..checks import size_argument
 from ..errors import NothingToConvertError, SourceNotFoundError
 from ..read.directory import LABEL, is_included, label_position, natural_path_order
 from ..read.walk import find_paths
@@ -230,12 +231,10 @@ def add_selection_arguments(parser: argparse.ArgumentParser) -> None:
 def add_limit_arguments(parser: argparse.ArgumentParser, *, ratio: bool = False) -> None:
     """Add ``--max-sample-bytes`` (and, with ``ratio``, ``--max-ratio``): the size limits that
     refuse oversized sources and decompression bombs before they are read in full."""
-    from ..cli.write import parse_size
-
     group = parser.add_argument_group("limits on hostile or oversized input")
     group.add_argument(
         "--max-sample-bytes",
-        type=parse_size,
+        type=size_argument,
         default=DEFAULT_MAX_SAMPLE_BYTES,
         metavar="SIZE",
         help="refuse a source image larger than SIZE (512M, 1G, ...) as a bad source, "

@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageEnhance, ImageOps
 
+from ..checks import check_int
 from ..errors import ConfigError
 from .crops import check_dims, normalize_size, random_resized_crop_params
 from .photometric import (
@@ -117,13 +118,12 @@ class DataAugmentationDINO:
     ) -> None:
         self.global_crops_scale = _check_scale("global_crops_scale", global_crops_scale)
         self.local_crops_scale = _check_scale("local_crops_scale", local_crops_scale)
-        if (
-            isinstance(local_crops_number, bool)
-            or not isinstance(local_crops_number, (int, np.integer))
-            or local_crops_number < 0
-        ):
-            raise ConfigError(f"local_crops_number must be an int >= 0, got {local_crops_number!r}")
-        self.local_crops_number = int(local_crops_number)
+        self.local_crops_number = check_int(
+            local_crops_number,
+            "local_crops_number",
+            low=0,
+            message="{name} must be an int >= {low}, got {value!r}",
+        )
         self.global_crops_size = normalize_size(global_crops_size, "global_crops_size")
         self.local_crops_size = normalize_size(local_crops_size, "local_crops_size")
         self.blur = blur

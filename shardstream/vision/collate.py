@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..checks import check_int
 from ..errors import ConfigError, ConfigTypeError
 from .masking import (
     RandomSource,
@@ -251,8 +252,4 @@ def _shape(mask_generator: MaskFn) -> tuple[int, int]:
 
 
 def _int(value: object, name: str, low: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise ConfigError(f"{name} must be an integer, got {value!r}")
-    if value < low:
-        raise ConfigError(f"{name} must be >= {low}, got {value}")
-    return int(value)
+    return check_int(value, name, low=low)

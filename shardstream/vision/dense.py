@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import check_int
 from ..engine.collate import default_collate
 from ..engine.scratch import batch_array
 from ..errors import CollateError, ConfigError, ImageDecodeError, TargetError
@@ -53,6 +54,8 @@ from .resize import resize_crops
 from .supervised import _check_common, _pair, _PresetSteps, _probability
 
 __all__ = ["TARGET_KINDS", "DensePlan", "SegmentationPreset", "DenseEvalPreset"]
+
+_INT_MESSAGE = "{name} must be an int >= {low}, got {value!r}"
 
 TARGET_KINDS = ("mask", "saliency", "points", "boxes")
 """The kinds of target a dense preset moves with its image."""
@@ -118,9 +121,7 @@ class _DenseSteps(_PresetSteps):
         object.__setattr__(self, "targets", targets)
         object.__setattr__(self, "box_labels", labels)
         for name, low in (("ignore_index", 0), ("max_objects", 1)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-                raise ConfigError(f"{name} must be an int >= {low}, got {value!r}")
+            check_int(getattr(self, name), name, low=low, message=_INT_MESSAGE)
         if not (isinstance(self.min_size, (int, float)) and 0 <= self.min_size < math.inf):
             raise ConfigError(f"min_size must be a finite number >= 0, got {self.min_size!r}")
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,7 @@ import cv2
 import numpy as np
 import torch
 
+from ..checks import check_int, resolve_on_error
 from ..errors import ConfigError, ImageDecodeError
 from .colour_cpu import apply_photometric_views, normalize_uint8
 from .crops import check_dims, choose_scale, rrc_box
@@ -83,8 +85,8 @@ DINO_OUTPUT_KEYS: tuple[str, ...] = (
 """The keys of dinov2's ``collate_data_and_cast`` output, which :meth:`DinoPreset.device` returns
 (the mask keys only when masks are on), plus ``labels`` when the preset has a label field."""
 
-_ON_BAD_IMAGE = ("raise", "skip")
 _COLOUR_PLACES = ("auto", "device", "workers")
+_INT_MESSAGE = "{name} must be an int >= {low}, got {value!r}"
 _FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
@@ -111,9 +113,11 @@ class DinoPreset:
         label_field: the sample field holding the integer label, returned as ``labels``;
             ``None`` for unlabelled data.
         max_pixels: refuse images with more stored pixels than this (``None``: no limit).
-        on_bad_image: ``"raise"`` an :class:`~shardstream.errors.ImageDecodeError` naming the
-            sample key for an image that cannot be decoded (corrupt, truncated, zero pixels,
-            over ``max_pixels``), or ``"skip"`` the sample.
+        on_error: ``"raise"`` (the default) an :class:`~shardstream.errors.ImageDecodeError`
+            naming the sample key for an image that cannot be decoded (corrupt, truncated, zero
+            pixels, over ``max_pixels``), or ``"skip"`` the sample.
+        on_bad_image: deprecated alias of ``on_error`` (warns ``DeprecationWarning``; read
+            ``on_error`` after construction, this field is reset to ``None``).
         mean: per-channel mean (RGB, in [0, 1]) subtracted on the device.
         std: per-channel standard deviation (RGB, in [0, 1]) divided by on the device.
         dtype: the floating dtype of the output crops (dinov2 trains with ``torch.half``).
@@ -141,7 +145,8 @@ class DinoPreset:
     image_field: str = "image"
     label_field: str | None = "label"
     max_pixels: int | None = DEFAULT_MAX_PIXELS
-    on_bad_image: str = "raise"
+    on_error: str | None = None
+    on_bad_image: str | None = None
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     dtype: torch.dtype = torch.float32
@@ -194,8 +199,17 @@ class DinoPreset:
             ),
         )
         check_fields_and_limit(self.image_field, self.label_field, self.max_pixels)
-        if self.on_bad_image not in _ON_BAD_IMAGE:
-            raise ConfigError(f"on_bad_image must be 'raise' or 'skip', got {self.on_bad_image!r}")
+        if self.on_bad_image is not None:
+            warnings.warn(
+                "DinoPreset(on_bad_image=...) is deprecated; pass on_error=... instead",
+                DeprecationWarning,
+                stacklevel=3,
+            )
+        on_error = resolve_on_error(
+            self.on_error, owner="DinoPreset", alias="on_bad_image", alias_value=self.on_bad_image
+        )
+        _set(self, "on_error", on_error)
+        _set(self, "on_bad_image", None)
         for name in ("mean", "std"):
             _set(self, name, check_channels(name, getattr(self, name)))
         if self.colour not in _COLOUR_PLACES:
@@ -327,7 +341,7 @@ class DinoPreset:
             are on, and the label field (int64) when the preset has one. With
             ``colour="workers"`` the views come back already coloured (still uint8). Or
             :data:`shardstream.engine.SKIPPED` for a bad image under
-            ``on_bad_image="skip"``.
+            ``on_error="skip"``.
 
         Raises:
             MissingFieldError: the sample lacks the image or label field.
@@ -352,7 +366,7 @@ class DinoPreset:
                 outputs=outputs,
             )
         except ImageDecodeError as error:
-            if self.on_bad_image == "skip":
+            if self.on_error == "skip":
                 from ..engine import SKIPPED
 
                 return SKIPPED
@@ -597,6 +611,4 @@ def _scale_pair(name: str, value: Any) -> tuple[float, float]:
 
 
 def _int(name: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ConfigError(f"{name} must be an int >= {low}, got {value!r}")
-    return int(value)
+    return check_int(value, name, low=low, message=_INT_MESSAGE)

@@ -22,13 +22,13 @@ dinov2's batch-level scheme lives in :mod:`shardstream.vision.collate`.
 from __future__ import annotations
 
 import math
-import operator
 import random
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from ..checks import check_int
 from ..errors import ConfigError, ConfigTypeError
 from ..fastpaths import warn_slow_path
 
@@ -423,15 +423,7 @@ def _is_real(value: object) -> bool:
 
 
 def _index(value: object, name: str, low: int = 0) -> int:
-    try:
-        if isinstance(value, (bool, np.bool_)):
-            raise TypeError
-        result = operator.index(value)  # type: ignore[arg-type]
-    except TypeError:
-        raise ConfigError(f"{name} must be an integer, got {value!r}") from None
-    if result < low:
-        raise ConfigError(f"{name} must be >= {low}, got {result}")
-    return result
+    return check_int(value, name, low=low)
 
 
 def _count(value: object, name: str, none: bool = False) -> Any:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..checks import check_int
 from ..errors import ConfigError
 
 __all__ = [
@@ -216,9 +217,8 @@ def draw_photometric_params_many(
     """
     if not isinstance(recipe, PhotometricRecipe):
         raise ConfigError(f"recipe must be a PhotometricRecipe, got {type(recipe).__name__}")
-    if not isinstance(count, (int, np.integer)) or count < 0:
-        raise ConfigError(f"count must be an int >= 0, got {count!r}")
-    return PhotometricDraws(recipes=[recipe] * int(count)).draw(rng)
+    count = check_int(count, "count", low=0, message="count must be an int >= 0, got {value!r}")
+    return PhotometricDraws(recipes=[recipe] * count).draw(rng)
 
 
 class PhotometricDraws:

@@ -44,8 +44,9 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
+from ..checks import OnError, check_int, check_on_error
 from ..errors import BadSourceError, ConfigError, NothingToConvertError, ReservedKeyError
 from ..format.atomic import StagedFiles
 from ..format.codec import RESERVED_FIELDS, make_packer
@@ -63,8 +64,6 @@ __all__ = [
     "default_workers",
     "skipped_report_path",
 ]
-
-OnError = Literal["raise", "skip"]
 
 #: Suffix appended to the output path to name the skipped report.
 SKIPPED_REPORT_SUFFIX = ".skipped.tsv"
@@ -505,8 +504,7 @@ def _check_options(
         _positive("max_side", max_side)
     if quality is not None and (_positive("quality", quality) > 100):
         raise ConfigError(f"quality must be in 1..100, got {quality!r}")
-    if on_error not in ("raise", "skip"):
-        raise ConfigError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    check_on_error(on_error)
     if (
         not isinstance(image_field, str)
         or image_field in ("key", "label")
@@ -519,9 +517,7 @@ def _check_options(
 
 
 def _positive(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{name} must be a positive int, got {value!r}")
-    return value
+    return check_int(value, name, low=1, message="{name} must be a positive int, got {value!r}")
 
 
 def _progress_bar(enabled: bool, total: int | None, name: str) -> Any:

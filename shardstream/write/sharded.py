@@ -32,19 +32,13 @@ from ..errors import (
     ConfigError,
     NotADatasetFileError,
 )
-from ..format.atomic import (
-    DatasetLock,
-    StagedFiles,
-    make_temp_dir,
-    remove_stale_temporaries,
-    settle,
-)
+from ..format.atomic import DatasetLock, StagedFiles, make_temp_dir
 from ..format.codec import make_packer
 from ..format.integrity import load_md5file
 from ..format.manifest import MANIFEST_SUFFIX, ShardEntry, load_manifest, manifest_bytes
 from ..format.paths import SIDECAR_SUFFIXES, DatasetPaths
-from .prompt import confirm_overwrite
-from .writer import RawWriter, pack_sample, progress_bar, raw_sample_bytes, reject_key, sample_key
+from .staging import StagedOutput, lock_output, progress_bar
+from .writer import RawWriter, pack_sample, raw_sample_bytes, reject_key, sample_key
 
 __all__ = ["ShardedWriter", "shard_name", "sharded_output_paths"]
 
@@ -82,7 +76,7 @@ def shard_name(stem: str, index: int) -> str:
     return f"{stem}-{index:05d}{_DATA_SUFFIX}"
 
 
-class ShardedWriter:
+class ShardedWriter(StagedOutput):
     """Write a dataset as shards of at most ``shard_size`` bytes each, plus a manifest.
 
     Use as a context manager; :meth:`write` takes sample dicts like
@@ -135,12 +129,8 @@ class ShardedWriter:
             raise NotADatasetFileError(self.path)
         self._directory.mkdir(parents=True, exist_ok=True)
         first = self._directory / shard_name(self._stem, 0)
-        self._lock = DatasetLock.acquire(self.path, wait=wait)
+        self._lock = lock_output(self.path, overwrite, wait, [self.path.name], existing=[first])
         try:
-            settle(self.path)
-            remove_stale_temporaries(self.path, [self.path.name])
-            if (self.path.exists() or first.exists()) and not overwrite:
-                confirm_overwrite(self.path)
             self._previous = _listed_shards(self.path)
             self._staging = make_temp_dir(self.path)
         except BaseException:
@@ -158,16 +148,7 @@ class ShardedWriter:
         self._pack = make_packer().pack
         self._progress, self._quiet = progress_bar(self.path, progress_kwargs)
 
-    # --- context management -------------------------------------------------------------------
-
-    def __enter__(self) -> ShardedWriter:
-        return self
-
-    def __exit__(self, exc_type, exc_val, exc_tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
+    # --- state --------------------------------------------------------------------------------
 
     @property
     def written(self) -> int:
@@ -178,11 +159,6 @@ class ShardedWriter:
     def bytes_written(self) -> int:
         """Bytes of packed samples written so far (all shards)."""
         return self._bytes
-
-    @property
-    def closed(self) -> bool:
-        """True after :meth:`close` or :meth:`abort`."""
-        return self._closed
 
     @property
     def shard_paths(self) -> list[Path]:

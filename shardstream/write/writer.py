@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import weakref
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from array import array
 from collections import deque
 from collections.abc import Mapping
@@ -37,19 +37,13 @@ from ..errors import (
     SampleTooLargeError,
     WriterClosedError,
 )
-from ..format.atomic import (
-    DatasetLock,
-    StagedFiles,
-    fault_point,
-    remove_stale_temporaries,
-    settle,
-)
+from ..format.atomic import DatasetLock, StagedFiles, fault_point
 from ..format.checksums import encode_checksums, sample_digest
 from ..format.codec import MSGPACK_SIZE_LIMIT, RESERVED_FIELDS, make_packer
 from ..format.index import encode_index_files
 from ..format.integrity import format_md5_file, md5_hex
 from ..format.paths import SIDECAR_SUFFIXES, DatasetPaths
-from .prompt import confirm_overwrite
+from .staging import StagedOutput, lock_output, progress_bar
 
 __all__ = [
     "DEFAULT_CHUNK_BYTES",
@@ -153,28 +147,6 @@ def _discard(staged: StagedFiles, file: Any, sink: _HashingSink, lock: DatasetLo
             lock.release()
 
 
-def lock_output(path: Path, overwrite: bool, wait: float, finals: list[str]) -> DatasetLock:
-    """Lock the output ``path`` for a writer and prepare it.
-
-    Finishes an interrupted commit of ``path``, removes the temporaries killed writers left for
-    the names in ``finals``, then applies the overwrite policy (see :class:`Writer`).
-
-    Raises:
-        DatasetLockedError: another writer holds the lock (after ``wait`` seconds).
-        DatasetExistsError: ``path`` exists and may not be replaced.
-    """
-    lock = DatasetLock.acquire(path, wait=wait)
-    try:
-        settle(path)
-        remove_stale_temporaries(path, finals)
-        if path.exists() and not overwrite:
-            confirm_overwrite(path)
-    except BaseException:
-        lock.release()
-        raise
-    return lock
-
-
 def sample_key(sample: Any, path: Path) -> Any:
     """The ``"key"`` of a sample dict about to be written to ``path``.
 
@@ -257,17 +229,7 @@ def raw_sample_bytes(data: Any, key: str, path: Path) -> bytes:
     return data if type(data) is bytes else view.tobytes()
 
 
-def progress_bar(path: Path, progress_kwargs: dict[str, Any]) -> tuple[Any, bool]:
-    """A tqdm bar for writing ``path`` (desc = file name) and whether output is quiet."""
-    from tqdm import tqdm
-
-    quiet = bool(progress_kwargs.get("disable", False))
-    progress_kwargs.setdefault("desc", path.name)
-    progress_kwargs.setdefault("unit", " samples")
-    return tqdm(**progress_kwargs), quiet
-
-
-class Writer(ABC):
+class Writer(StagedOutput):
     """Base class of dataset writers; use as a context manager::
 
         with FileWriter("out.msgpack", overwrite=True) as writer:
@@ -336,26 +298,12 @@ class Writer(ABC):
         self._closed = False
         self._progress, self._quiet = progress_bar(self.path, progress_kwargs)
 
-    # --- context management -----------------------------------------------------------------
-
-    def __enter__(self) -> Writer:
-        return self
-
-    def __exit__(self, exc_type, exc_val, exc_tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
+    # --- state ------------------------------------------------------------------------------
 
     @property
     def written(self) -> int:
         """Number of samples written so far."""
         return len(self._keys)
-
-    @property
-    def closed(self) -> bool:
-        """True after :meth:`close` or :meth:`abort`."""
-        return self._closed
 
     def close(self) -> None:
         """Finish the dataset: flush data, write index, checksum and md5 files, rename all in place.

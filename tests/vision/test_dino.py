@@ -402,7 +402,7 @@ def test_bad_images_raise_with_key_or_skip(name):
         preset.worker(_sample(data, f"bad_{name}"), np.random.default_rng(0))
     assert caught.value.key == f"bad_{name}"
     assert f"bad_{name}" in str(caught.value)
-    skipping = DinoPreset(max_pixels=limit, on_bad_image="skip")
+    skipping = DinoPreset(max_pixels=limit, on_error="skip")
     assert skipping.worker(_sample(data, name), np.random.default_rng(0)) is SKIPPED
 
 
@@ -429,7 +429,7 @@ def test_missing_fields_and_bad_labels():
         ({"mask_probability": 1.5}, "mask_probability"),
         ({"masks": "yes"}, "masks must be"),
         ({"max_pixels": 0}, "max_pixels"),
-        ({"on_bad_image": "ignore"}, "on_bad_image"),
+        ({"on_error": "ignore"}, "on_error must be 'raise' or 'skip', got 'ignore'"),
         ({"std": (0.2, 0.0, 0.2)}, "std must be positive"),
         ({"mean": (0.1, 0.2)}, "mean must be 3"),
         ({"dtype": torch.int64}, "dtype must be a floating"),
@@ -537,3 +537,25 @@ def test_worker_cuts_into_given_arrays_and_checks_them():
         preset.worker(sample, np.random.default_rng(3), out=bad)
     with pytest.raises(ConfigError, match=r"out\['global_crops'\].*got NoneType"):
         preset.worker(sample, np.random.default_rng(3), out={})
+
+
+def test_on_bad_image_is_a_deprecated_alias_of_on_error():
+    with pytest.warns(DeprecationWarning, match=r"on_bad_image=\.\.\.\) is deprecated"):
+        old = DinoPreset(on_bad_image="skip")
+    assert old.on_error == "skip" and old.on_bad_image is None
+    assert old == DinoPreset(on_error="skip")
+    assert DinoPreset().on_error == "raise"
+    data, _ = BAD[next(iter(BAD))]
+    assert old.worker(_sample(data, "bad"), np.random.default_rng(0)) is SKIPPED
+    with (
+        pytest.warns(DeprecationWarning),
+        pytest.raises(ConfigError, match="on_bad_image must be 'raise' or 'skip', got 'ignore'"),
+    ):
+        DinoPreset(on_bad_image="ignore")
+    with (
+        pytest.warns(DeprecationWarning),
+        pytest.raises(
+            ConfigError, match="DinoPreset: give on_error or its alias on_bad_image, not both"
+        ),
+    ):
+        DinoPreset(on_error="skip", on_bad_image="skip")

@@ -123,7 +123,7 @@ def packed_with_bad(tmp_path_factory):
 
 
 def test_dino_views_cut_into_the_batch_equal_collated_ones_with_skips(packed_with_bad):
-    preset = DinoPreset(local_crops_number=3, colour="device", on_bad_image="skip")
+    preset = DinoPreset(local_crops_number=3, colour="device", on_error="skip")
     assert set(preset.in_place_fields()) == {"global_crops", "local_crops"}
     reference = _batches(packed_with_bad, _CopiedViews(preset), 0)
     assert sum(b["collated_global_crops"].shape[0] // 2 for b in reference) == COUNT - 3

@@ -25,13 +25,13 @@ twice is refused (dinov2 keeps the last value).
 from __future__ import annotations
 
 import logging
-import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from torch.utils.data import DataLoader, Dataset
 
+from ...checks import check_int
 from ...errors import (
     ConfigError,
     DatasetArgumentError,
@@ -283,12 +283,4 @@ def _check_keys(dataset_str: str, name: str, kind: DatasetKind, kwargs: dict[str
 
 
 def _check_count(value: object, name: str, *, low: int) -> int:
-    try:
-        if isinstance(value, bool):
-            raise TypeError
-        number = operator.index(value)
-    except TypeError:
-        raise ConfigError(f"make_data_loader: {name} must be an integer, got {value!r}") from None
-    if number < low:
-        raise ConfigError(f"make_data_loader: {name} must be >= {low}, got {number}")
-    return number
+    return check_int(value, name, "make_data_loader", low=low)

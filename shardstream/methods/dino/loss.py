@@ -20,6 +20,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from ...checks import check_int
 from ...errors import ConfigError
 
 __all__ = ["DINOv1Loss", "sinkhorn_knopp"]
@@ -61,8 +62,12 @@ def sinkhorn_knopp(
         )
     if not teacher_temp > 0:
         raise ConfigError(f"sinkhorn_knopp: teacher_temp must be > 0, got {teacher_temp!r}")
-    if isinstance(n_iterations, bool) or not isinstance(n_iterations, int) or n_iterations < 0:
-        raise ConfigError(f"sinkhorn_knopp: n_iterations must be an int >= 0, got {n_iterations!r}")
+    n_iterations = check_int(
+        n_iterations,
+        "n_iterations",
+        low=0,
+        message="sinkhorn_knopp: n_iterations must be an int >= 0, got {value!r}",
+    )
     distributed = dist.is_available() and dist.is_initialized()
     dtype = torch.promote_types(teacher_output.dtype, torch.float32)
     q = torch.exp(teacher_output.to(dtype) / teacher_temp).t()

@@ -16,7 +16,6 @@ receive gradients.
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ...checks import check_int
 from ...errors import ConfigError
 from .encoders import build_encoder, cls_embedding, embedding_dim
 from .loss import DINOv1Loss
@@ -182,13 +182,12 @@ class DINO(nn.Module):
         Raises:
             ConfigError: ``epoch`` is negative or not an integer.
         """
-        try:
-            value = operator.index(epoch)
-        except TypeError:
-            value = -1
-        if value < 0:
-            raise ConfigError(f"DINO.set_epoch: epoch must be an int >= 0, got {epoch!r}")
-        self.current_epoch = value
+        self.current_epoch = check_int(
+            epoch,
+            "epoch",
+            low=0,
+            message="DINO.set_epoch: epoch must be an int >= 0, got {value!r}",
+        )
 
     def update_ema_coefficient(self, step: float, total_steps: float) -> None:
         """Set the EMA coefficient of backbone and projector from the cosine schedule.

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ...checks import non_negative_int, positive_int
 from ...errors import ConfigError
 
 __all__ = ["DinoTrainConfig", "TINY_VIT", "RUN_ONLY_SETTINGS", "RESUME_CHANGEABLE"]
@@ -158,15 +159,13 @@ class DinoTrainConfig:
     log_every: int = 10
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "global_crops_size", "local_crops_size"):
-            _positive(name, getattr(self, name))
-        _positive("log_every", self.log_every)
+        for name in ("steps", "batch_size", "global_crops_size", "local_crops_size", "log_every"):
+            _store(self, name, positive_int(getattr(self, name), name))
         for name in ("local_crops_number", "warmup_steps", "checkpoint_every", "num_workers"):
-            _nonnegative(name, getattr(self, name))
-        if self.steps_per_epoch is not None:
-            _positive("steps_per_epoch", self.steps_per_epoch)
-        if self.torch_threads is not None:
-            _positive("torch_threads", self.torch_threads)
+            _store(self, name, non_negative_int(getattr(self, name), name))
+        for name in ("steps_per_epoch", "torch_threads"):
+            if getattr(self, name) is not None:
+                _store(self, name, positive_int(getattr(self, name), name))
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"device must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
         if self.precision not in ("auto", "fp32", "bf16", "fp16"):
@@ -229,11 +228,6 @@ class DinoTrainConfig:
         return values
 
 
-def _positive(name: str, value: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-
-
-def _nonnegative(name: str, value: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ConfigError(f"{name} must be a non-negative integer, got {value!r}")
+def _store(config: DinoTrainConfig, name: str, value: int) -> None:
+    # the checked value as a plain int (a numpy integer would not serialise to JSON)
+    object.__setattr__(config, name, value)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import operator
 import sys
 from collections.abc import Iterator
 
 import numpy as np
 
+from ...checks import check_bool, check_int, check_torch_seed
 from ...errors import ConfigError
 
 __all__ = [
@@ -23,9 +23,6 @@ __all__ = [
 CHUNK = 4096
 """Indices converted to Python ints at a time while yielding (keeps index data in numpy)."""
 
-TORCH_SEED_MIN = -(2**63)
-TORCH_SEED_MAX = 2**64 - 1
-
 
 def default_rank_and_world_size() -> tuple[int, int]:
     """The global rank and world size of the initialised ``torch.distributed`` group, else (0, 1).
@@ -39,48 +36,6 @@ def default_rank_and_world_size() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
-
-
-def check_int(value: object, name: str, owner: str, *, low: int | None = None) -> int:
-    """Return ``value`` as an int after checking it is an integer ``>= low``.
-
-    Raises:
-        ConfigError: ``value`` is not an integer (bools are refused) or is below ``low``.
-    """
-    try:
-        if isinstance(value, bool):
-            raise TypeError
-        result = operator.index(value)
-    except TypeError:
-        raise ConfigError(f"{owner}: {name} must be an integer, got {value!r}") from None
-    if low is not None and result < low:
-        raise ConfigError(f"{owner}: {name} must be >= {low}, got {result}")
-    return result
-
-
-def check_bool(value: object, name: str, owner: str) -> bool:
-    """Return ``value`` after checking it is a bool.
-
-    Raises:
-        ConfigError: ``value`` is not a bool.
-    """
-    if not isinstance(value, (bool, np.bool_)):
-        raise ConfigError(f"{owner}: {name} must be True or False, got {value!r}")
-    return bool(value)
-
-
-def check_torch_seed(value: object, name: str, owner: str) -> int:
-    """Return ``value`` after checking ``torch.Generator.manual_seed`` accepts it.
-
-    Raises:
-        ConfigError: ``value`` is not an integer in ``[-2**63, 2**64 - 1]``.
-    """
-    seed = check_int(value, name, owner)
-    if not TORCH_SEED_MIN <= seed <= TORCH_SEED_MAX:
-        raise ConfigError(
-            f"{owner}: {name}={seed} is outside torch's seed range [-2**63, 2**64 - 1]"
-        )
-    return seed
 
 
 def resolve_start_and_step(start: object, step: object, owner: str) -> tuple[int, int]:

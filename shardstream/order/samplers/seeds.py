@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...errors import ConfigError
-from ._common import check_int
+from ...checks import SEED_WORD_LIMIT, check_int, check_seed_word
 
 __all__ = ["SEED_LIMIT", "epoch_seed", "sample_rng", "sample_seed"]
 
-SEED_LIMIT = 2**32
+SEED_LIMIT = SEED_WORD_LIMIT
 """Seeds and epochs lie in ``[0, SEED_LIMIT)``."""
 
 
@@ -38,7 +37,7 @@ def epoch_seed(seed: int, epoch: int) -> np.random.SeedSequence:
     Raises:
         ConfigError: ``seed`` or ``epoch`` is not an integer in ``[0, 2**32)``.
     """
-    return np.random.SeedSequence([_word(seed, "seed"), _word(epoch, "epoch")])
+    return np.random.SeedSequence([check_seed_word(seed, "seed"), check_seed_word(epoch, "epoch")])
 
 
 def sample_seed(seed: int, epoch: int, position: int) -> np.random.SeedSequence:
@@ -61,7 +60,7 @@ def sample_seed(seed: int, epoch: int, position: int) -> np.random.SeedSequence:
     """
     position = check_int(position, "position", "sample_seed", low=0)
     return np.random.SeedSequence(
-        [_word(seed, "seed"), _word(epoch, "epoch")], spawn_key=(position,)
+        [check_seed_word(seed, "seed"), check_seed_word(epoch, "epoch")], spawn_key=(position,)
     )
 
 
@@ -80,10 +79,3 @@ def sample_rng(seed: int, epoch: int, position: int) -> np.random.Generator:
         ConfigError: an argument is not an integer in its range.
     """
     return np.random.Generator(np.random.PCG64(sample_seed(seed, epoch, position)))
-
-
-def _word(value: object, name: str) -> int:
-    value = check_int(value, name, "seed derivation", low=0)
-    if value >= SEED_LIMIT:
-        raise ConfigError(f"{name} must be below 2**32 for seed derivation, got {value}")
-    return value
