@@ -120,4 +120,4 @@ def test_the_timeout_reaches_the_worker_pool(reader):
     loader = Loader(reader, seed=0).batch(8).numpy(num_workers=1, timeout=30)
     assert loader.timeout == 30.0
     assert [len(batch["value"]) for batch in loader] == [8, 8, 8, 8]
-    assert loader._pool.timeout == 30.0
+    assert loader._run._pool is not None and loader._run._pool.timeout == 30.0

@@ -220,13 +220,13 @@ def test_same_generator_same_output():
     assert all(np.array_equal(a[k], b[k]) for k in a)
 
 
-def test_exported_from_the_package_and_vision():
+def test_exported_from_the_package_root():
     import shardstream
-    import shardstream.vision as vision
+    import shardstream.vision.dense as dense
 
-    assert shardstream.SegmentationPreset is vision.SegmentationPreset is SegmentationPreset
-    assert shardstream.DenseEvalPreset is vision.DenseEvalPreset is DenseEvalPreset
-    assert vision.TARGET_KINDS == ("mask", "saliency", "points", "boxes")
+    assert shardstream.SegmentationPreset is dense.SegmentationPreset is SegmentationPreset
+    assert shardstream.DenseEvalPreset is dense.DenseEvalPreset is DenseEvalPreset
+    assert dense.TARGET_KINDS == ("mask", "saliency", "points", "boxes")
 
 
 @settings(max_examples=60, deadline=None)
