@@ -15,10 +15,11 @@ Differences from datadings 3.4.7, all deliberate fixes:
 
 from __future__ import annotations
 
+import builtins
 import copy as _copy
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = ["Reader", "normalize_index", "normalize_range"]
 
@@ -39,6 +40,9 @@ def normalize_range(start: int | None, stop: int | None, length: int) -> tuple[i
     """Clamp ``start``/``stop`` with slice semantics (negative values count from the end)."""
     start, stop, _ = slice(start, stop).indices(length)
     return start, max(start, stop)
+
+
+_R = TypeVar("_R", bound="Reader")
 
 
 class Reader(ABC):
@@ -147,13 +151,13 @@ class Reader(ABC):
 
         return Loader(self, ignore_errors=ignore_errors, verbose=verbose, seed=seed, verify=verify)
 
-    def __enter__(self) -> Reader:
+    def __enter__(self: _R) -> _R:
         return self
 
     def __exit__(self, exc_type, exc_val, exc_tb) -> None:
         self.close()
 
-    def __copy__(self) -> Reader:
+    def __copy__(self: _R) -> _R:
         cls = self.__class__
         reader = cls.__new__(cls)
         reader.__dict__.update(
@@ -161,7 +165,7 @@ class Reader(ABC):
         )
         return reader
 
-    def copy(self) -> Reader:
+    def copy(self: _R) -> _R:
         """A shallow copy with its own position and without open handles."""
         return _copy.copy(self)
 
@@ -220,7 +224,7 @@ class Reader(ABC):
         self._i += 1
         return sample
 
-    def __getitem__(self, index: int | slice) -> Any:
+    def __getitem__(self, index: int | builtins.slice) -> Any:
         if isinstance(index, slice):
             start, stop, step = index.indices(len(self))
             if step != 1:

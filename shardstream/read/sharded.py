@@ -6,7 +6,7 @@ import glob
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -18,6 +18,22 @@ from .pinning import current, identity
 from .reader import Reader, normalize_index, normalize_range
 
 __all__ = ["ShardedReader"]
+
+
+@runtime_checkable
+class _Checksummed(Protocol):
+    """A shard reader with per-sample checksums (MsgpackReader, a nested ShardedReader)."""
+
+    def check_sample(self, index: int, data: Any = None) -> None: ...
+    def verify_sample(self, index: int) -> bool: ...
+    def damaged_samples(self, progress: Any = None) -> list[int]: ...
+
+
+def _checksummed(reader: Reader) -> _Checksummed:
+    """``reader`` as one with per-sample checksums; AttributeError if it has none."""
+    if not isinstance(reader, _Checksummed):
+        raise AttributeError(f"{type(reader).__name__} has no per-sample checksums")
+    return reader
 
 
 class ShardedReader(Reader):
@@ -46,10 +62,10 @@ class ShardedReader(Reader):
     def __init__(self, shards: str | os.PathLike | Iterable[str | os.PathLike | Reader]):
         super().__init__()
         counts: list[int] | None = None
-        if isinstance(shards, (str, Path)) and is_manifest(shards):
+        if isinstance(shards, (str, os.PathLike)) and is_manifest(shards):
             readers, counts = _open_manifest(Path(shards))
         else:
-            if isinstance(shards, (str, Path)):
+            if isinstance(shards, (str, os.PathLike)):
                 matches = sorted(glob.glob(os.fspath(shards)))
                 if not matches:
                     raise DatasetNotFoundError(shards, "glob pattern matches no shard")
@@ -171,7 +187,7 @@ class ShardedReader(Reader):
             AttributeError: the shard's reader has no per-sample checksums at all.
         """
         shard, local = self.locate(index)
-        self.shards[shard].check_sample(local, data)
+        _checksummed(self.shards[shard]).check_sample(local, data)
 
     def verify_sample(self, index: int) -> bool:
         """Whether the sample at global ``index`` has the bytes it was written with.
@@ -180,7 +196,7 @@ class ShardedReader(Reader):
             MissingIndexError: its shard has no checksum file.
         """
         shard, local = self.locate(index)
-        return self.shards[shard].verify_sample(local)
+        return _checksummed(self.shards[shard]).verify_sample(local)
 
     def damaged_samples(self, progress: Any = None) -> list[int]:
         """Global indices of every sample whose bytes differ from their recorded digest.
@@ -191,7 +207,7 @@ class ShardedReader(Reader):
         return [
             start + local
             for shard, start in zip(self.shards, self._starts_list)
-            for local in shard.damaged_samples(progress)
+            for local in _checksummed(shard).damaged_samples(progress)
         ]
 
     def release_pages(self) -> None:

@@ -100,7 +100,7 @@ class Item:
     key: str
     label: int | None
     source: str
-    load: Callable[[], bytes]
+    load: Callable[[], bytes | dict[str, Any]]
     fields: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -361,6 +361,8 @@ def _convert_one(
         return _convert_sample(item, data, options, output, packer)
     if type(data) is not bytes:
         try:
+            if isinstance(data, dict):  # a dict subclass is not a whole sample: no bytes either
+                raise TypeError
             data = memoryview(data).tobytes()
         except TypeError:
             raise ConfigError(
@@ -458,7 +460,8 @@ def _choose_workers(items: Iterator[Item], options: _Options) -> tuple[int, list
     started = time.perf_counter()
     results = _convert_chunk(chunk, options, Output())
     work = time.perf_counter() - started
-    packed = [result[1] for result in results if type(result) is not _Failure]
+    # Output() without a block returns every packed sample as bytes
+    packed = [ref for r in results if not isinstance(r, _Failure) and type(ref := r[1]) is bytes]
     started = time.perf_counter()
     digest = hashlib.md5()
     for data in packed:
