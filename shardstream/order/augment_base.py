@@ -12,7 +12,7 @@ from __future__ import annotations
 import operator
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, SupportsIndex
 
 from ..errors import ConfigError
 from ..read.reader import Reader
@@ -161,7 +161,7 @@ def check_chunk_size(chunk_size: object) -> int:
         ConfigError: ``chunk_size`` is not an integer >= 1.
     """
     try:
-        if isinstance(chunk_size, bool):
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, SupportsIndex):
             raise TypeError
         value = operator.index(chunk_size)
     except TypeError:
@@ -178,6 +178,8 @@ def check_seed(seed: object) -> int:
         ConfigError: ``seed`` is not an integer.
     """
     try:
+        if not isinstance(seed, SupportsIndex):
+            raise TypeError
         return operator.index(seed)
     except TypeError:
         raise ConfigError(f"seed must be an integer or None, got {seed!r}") from None
@@ -196,6 +198,8 @@ def check_seek_index(index: object, limit: int | None, owner: str) -> int:
         ConfigError: ``index`` is not an integer.
     """
     try:
+        if not isinstance(index, SupportsIndex):
+            raise TypeError
         value = operator.index(index)
     except TypeError:
         raise ConfigError(f"{owner}.seek index must be an integer, got {index!r}") from None

@@ -407,7 +407,11 @@ class MsgpackReader(SampleChecksums, Reader):
         return sample
 
     def getitems(
-        self, indices: Sequence[int], yield_key: bool = False, raw: bool = False, copy: bool = True
+        self,
+        indices: Sequence[int] | np.ndarray,
+        yield_key: bool = False,
+        raw: bool = False,
+        copy: bool = True,
     ) -> list[Any]:
         """Return the samples at ``indices`` as a list, looking offsets up in one numpy step.
 

@@ -19,7 +19,10 @@ import builtins
 import copy as _copy
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["Reader", "normalize_index", "normalize_range"]
 
@@ -172,7 +175,11 @@ class Reader(ABC):
     # --- derived API ------------------------------------------------------------------------
 
     def getitems(
-        self, indices: Sequence[int], yield_key: bool = False, raw: bool = False, copy: bool = True
+        self,
+        indices: Sequence[int] | np.ndarray,
+        yield_key: bool = False,
+        raw: bool = False,
+        copy: bool = True,
     ) -> list[Any]:
         """Return the samples at ``indices`` (any order, repeats allowed) as a list.
 

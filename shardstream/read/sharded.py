@@ -119,7 +119,11 @@ class ShardedReader(Reader):
         return self.shards[shard].get(local, yield_key, raw, copy)
 
     def getitems(
-        self, indices: Sequence[int], yield_key: bool = False, raw: bool = False, copy: bool = True
+        self,
+        indices: Sequence[int] | np.ndarray,
+        yield_key: bool = False,
+        raw: bool = False,
+        copy: bool = True,
     ) -> list[Any]:
         """Samples at global ``indices``, fetched with one ``getitems`` call per shard touched."""
         idx = np.asarray(indices, dtype=np.int64)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import operator
 import sys
 from collections.abc import Iterator
+from typing import TYPE_CHECKING, SupportsIndex
 
 import numpy as np
 
@@ -48,7 +49,7 @@ def check_int(value: object, name: str, owner: str, *, low: int | None = None) -
         ConfigError: ``value`` is not an integer (bools are refused) or is below ``low``.
     """
     try:
-        if isinstance(value, bool):
+        if isinstance(value, bool) or not isinstance(value, SupportsIndex):
             raise TypeError
         result = operator.index(value)
     except TypeError:
@@ -152,7 +153,7 @@ class StreamProgress:
     def _emit(self, values: np.ndarray, first: int, token: int) -> Iterator[int]:
         for lo in range(first, len(values), CHUNK):
             for value in values[lo : lo + CHUNK].tolist():
-                if self._token == token:
+                if self._token == token and self._position is not None:
                     self._position += 1
                 yield value
 
@@ -165,6 +166,10 @@ class EpochSelection:
     """
 
     _epoch_attribute = "_epoch"
+
+    if TYPE_CHECKING:  # provided by StreamProgress
+
+        def _reset_progress(self) -> None: ...
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch; another epoch than the current one starts at its beginning.
