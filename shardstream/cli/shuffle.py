@@ -89,14 +89,16 @@ def run(args: argparse.Namespace) -> int:
     shard_size = shard_size_for(args.parser, args.shard_size, [args.infile], [args.outfile])
     seed = random_seed() if args.seed is None else args.seed
     with open_dataset(args.infile) as reader:
+        order: Shuffler | QuasiShuffler
         if args.true_shuffle:
             order = Shuffler(reader, seed=seed)
             how = "true shuffle"
         else:
-            order = QuasiShuffler(
+            quasi = QuasiShuffler(
                 reader, buf_size=args.buf_size, chunk_size=args.chunk_size, seed=seed
             )
-            how = f"quasi shuffle, buffer {order.buf_size} samples, chunks of {order.chunk_size}"
+            how = f"quasi shuffle, buffer {quasi.buf_size} samples, chunks of {quasi.chunk_size}"
+            order = quasi
         with DatasetOutput(
             path=args.outfile,
             shard_size=shard_size,
