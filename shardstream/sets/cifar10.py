@@ -15,6 +15,7 @@ See https://www.cs.toronto.edu/~kriz/cifar.html
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 
 from ..write.conversion import SizedItems
 from . import _cifar, _datadings, _layouts
@@ -55,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def items(args: argparse.Namespace) -> dict[str, SizedItems | _cifar.CifarSplit]:
+def items(args: argparse.Namespace) -> Mapping[str, SizedItems | _cifar.CifarSplit]:
     """The items of each output file, in datadings' order (or the earlier layout's).
 
     Args:

@@ -16,6 +16,7 @@ See https://www.cs.toronto.edu/~kriz/cifar.html
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 
 from ..write.conversion import SizedItems
 from . import _cifar, _datadings, _layouts
@@ -66,7 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def items(args: argparse.Namespace) -> dict[str, SizedItems | _cifar.CifarSplit]:
+def items(args: argparse.Namespace) -> Mapping[str, SizedItems | _cifar.CifarSplit]:
     """The items of each output file, in datadings' order (or the earlier layout's).
 
     Args:

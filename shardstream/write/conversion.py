@@ -57,6 +57,7 @@ from .writer import RawWriter
 __all__ = [
     "ConvertReport",
     "Item",
+    "LoadFunction",
     "SizedItems",
     "SkippedSource",
     "convert",
@@ -80,6 +81,10 @@ _WORK_MARGIN = 3.0  # see _choose_workers
 _BUFFERING = 8 << 20
 
 
+#: what an :class:`Item`'s ``load`` is: the encoded image bytes, or a whole sample after its key
+LoadFunction = Callable[[], bytes | dict[str, Any]]
+
+
 @dataclass(frozen=True)
 class Item:
     """One source sample for :func:`convert`.
@@ -100,7 +105,7 @@ class Item:
     key: str
     label: int | None
     source: str
-    load: Callable[[], bytes | dict[str, Any]]
+    load: LoadFunction
     fields: Mapping[str, Any] = field(default_factory=dict)
 
 
