@@ -61,7 +61,7 @@ except ImportError:  # pragma: no cover - simplejpeg is installed where the test
 try:  # optional C extension (setup.py): decode only the part of a JPEG the crops read
     from . import _jpegregion
 except ImportError:  # pragma: no cover - built where the tests run; elsewhere: full decodes
-    _jpegregion = None
+    _jpegregion = None  # type: ignore[assignment]  # mypy cannot type an optional module
 
 __all__ = [
     "INTERPOLATIONS",

@@ -37,7 +37,7 @@ __all__ = ["MaskSampler", "MaskingGenerator", "RandomSource", "masks_upperbound"
 try:  # the same draws in C (setup.py builds it where there is a compiler)
     from . import _masking
 except ImportError:  # pragma: no cover - exercised where the extension is not built
-    _masking = None
+    _masking = None  # type: ignore[assignment]  # mypy cannot type an optional module
 
 RandomSource = np.random.Generator | random.Random | None
 """What an ``rng`` argument accepts: a numpy generator, a ``random.Random``, or ``None`` (the

@@ -30,7 +30,7 @@ from ..fastpaths import warn_slow_path
 try:
     from . import _resample
 except ImportError:  # the optional extension was not built
-    _resample = None
+    _resample = None  # type: ignore[assignment]  # mypy cannot type an optional module
 
 __all__ = ["EXACT_RESIZE", "pillow_horizontal_first", "resize_crops"]
 
