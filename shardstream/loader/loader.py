@@ -93,6 +93,9 @@ class Loader(FrameworkSteps):
         DatasetNotFoundError, MissingIndexError, ...: ``source`` is a path that does not open.
     """
 
+    _chain: Chain
+    _run: EpochRun
+
     def __init__(
         self,
         source: Reader | str | os.PathLike,

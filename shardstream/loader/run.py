@@ -10,7 +10,7 @@ restores the position.
 from __future__ import annotations
 
 import collections
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -46,7 +46,7 @@ class EpochRun:
         self.epoch = 0
         self.cursor = chain.offset or 0
         self.returned = 0
-        self._iterator: Iterator[Any] | None = None
+        self._iterator: Generator[Any, None, None] | None = None
         self._pool: WorkerPool | None = None
         self._work: SampleWork | None = None
         self._plan_cache: EpochPlan | None = None
@@ -244,7 +244,7 @@ class EpochRun:
             )
         return self._pool
 
-    def _epoch_batches(self) -> Iterator[Any]:
+    def _epoch_batches(self) -> Generator[Any, None, None]:
         plan = self.plan()
         epoch, cursor = self.epoch, self.cursor
         if cursor > len(plan):
@@ -337,17 +337,18 @@ def _sample_sizes(reader: Reader) -> np.ndarray | None:
     shards = getattr(reader, "shards", None)
     if shards:
         parts = [_sample_sizes(shard) for shard in shards]
-        if all(p is not None for p in parts):
-            return np.concatenate(parts)
+        sizes = [p for p in parts if p is not None]
+        if len(sizes) == len(parts):
+            return np.concatenate(sizes)
     n = len(reader)
     if not n:
         return None
     probe = np.linspace(0, n - 1, min(n, 32)).astype(np.int64)
-    sizes = []
+    probed = []
     for i in probe.tolist():
         raw = reader.get(i, raw=True)
-        sizes.append(len(raw) if isinstance(raw, (bytes, bytearray, memoryview)) else 0)
-    return np.full(n, float(np.mean(sizes)))
+        probed.append(len(raw) if isinstance(raw, (bytes, bytearray, memoryview)) else 0)
+    return np.full(n, float(np.mean(probed)))
 
 
 def _is_cuda(device: Any) -> bool:

@@ -33,6 +33,7 @@ from ..errors import CollateError, CorruptSampleError, MissingFieldError
 from ..format.codec import unpackb
 from ..format.fields import bin_payload, packed_fields
 from ..order.samplers.seeds import sample_rng
+from ..read.checksummed import checksummed
 from ..read.reader import Reader
 
 __all__ = ["SampleWork", "field_kind", "wants_rng", "IMAGE", "BYTES", "ARRAY", "OBJECT"]
@@ -178,7 +179,7 @@ class SampleWork:
                 raw = self.reader.get(index, raw=True, copy=False)
                 if self.verify:
                     try:
-                        self.reader.check_sample(index, raw)
+                        checksummed(self.reader).check_sample(index, raw)
                     except BaseException:
                         if isinstance(raw, memoryview):
                             raw.release()

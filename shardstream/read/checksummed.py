@@ -7,14 +7,39 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..errors import MissingIndexError, SampleChecksumError, ShardstreamError
 from ..format.checksums import load_checksums, sample_digest
 from ..format.paths import SUFFIX_CHECKSUMS, DatasetPaths
 from .reader import normalize_index
 
-__all__ = ["SampleChecksums"]
+__all__ = ["ChecksummedReader", "SampleChecksums", "checksummed"]
+
+
+@runtime_checkable
+class ChecksummedReader(Protocol):
+    """A reader with per-sample checksums (a ``MsgpackReader``, a ``ShardedReader`` of them)."""
+
+    def check_sample(self, index: int, data: Any = None) -> None:
+        """Raise ``SampleChecksumError`` if the sample's bytes differ from its digest."""
+
+    def verify_sample(self, index: int) -> bool:
+        """Whether the sample still has the bytes it was written with."""
+
+    def damaged_samples(self, progress: Any = None) -> list[int]:
+        """The indices of every damaged sample."""
+
+
+def checksummed(reader: object) -> ChecksummedReader:
+    """``reader`` as a :class:`ChecksummedReader`.
+
+    Raises:
+        AttributeError: it has no per-sample checksums at all.
+    """
+    if not isinstance(reader, ChecksummedReader):
+        raise AttributeError(f"{type(reader).__name__} has no per-sample checksums")
+    return reader
 
 
 class SampleChecksums:

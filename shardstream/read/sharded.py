@@ -6,34 +6,19 @@ import glob
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 
 from ..errors import DatasetChangedError, DatasetNotFoundError, IndexMismatchError
 from ..format.atomic import commit_record_path, settle
 from ..format.manifest import is_manifest, load_manifest_pinned
+from .checksummed import checksummed
 from .msgpack import MsgpackReader
 from .pinning import current, identity
 from .reader import Reader, normalize_index, normalize_range
 
 __all__ = ["ShardedReader"]
-
-
-@runtime_checkable
-class _Checksummed(Protocol):
-    """A shard reader with per-sample checksums (MsgpackReader, a nested ShardedReader)."""
-
-    def check_sample(self, index: int, data: Any = None) -> None: ...
-    def verify_sample(self, index: int) -> bool: ...
-    def damaged_samples(self, progress: Any = None) -> list[int]: ...
-
-
-def _checksummed(reader: Reader) -> _Checksummed:
-    """``reader`` as one with per-sample checksums; AttributeError if it has none."""
-    if not isinstance(reader, _Checksummed):
-        raise AttributeError(f"{type(reader).__name__} has no per-sample checksums")
-    return reader
 
 
 class ShardedReader(Reader):
@@ -191,7 +176,7 @@ class ShardedReader(Reader):
             AttributeError: the shard's reader has no per-sample checksums at all.
         """
         shard, local = self.locate(index)
-        _checksummed(self.shards[shard]).check_sample(local, data)
+        checksummed(self.shards[shard]).check_sample(local, data)
 
     def verify_sample(self, index: int) -> bool:
         """Whether the sample at global ``index`` has the bytes it was written with.
@@ -200,7 +185,7 @@ class ShardedReader(Reader):
             MissingIndexError: its shard has no checksum file.
         """
         shard, local = self.locate(index)
-        return _checksummed(self.shards[shard]).verify_sample(local)
+        return checksummed(self.shards[shard]).verify_sample(local)
 
     def damaged_samples(self, progress: Any = None) -> list[int]:
         """Global indices of every sample whose bytes differ from their recorded digest.
@@ -211,7 +196,7 @@ class ShardedReader(Reader):
         return [
             start + local
             for shard, start in zip(self.shards, self._starts_list)
-            for local in _checksummed(shard).damaged_samples(progress)
+            for local in checksummed(shard).damaged_samples(progress)
         ]
 
     def release_pages(self) -> None:
