@@ -28,7 +28,7 @@ import logging
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, SupportsIndex
 
 from torch.utils.data import DataLoader, Dataset
 
@@ -239,7 +239,8 @@ def make_data_loader(
     if persistent_workers and num_workers == 0:
         raise ConfigError("make_data_loader: persistent_workers=True needs num_workers > 0")
     sampler = make_sampler(
-        dataset=dataset,
+        # torch's Dataset declares no __len__ (map-style ones have it; len() raises otherwise)
+        dataset=dataset,  # type: ignore[arg-type]
         type=sampler_type,
         shuffle=shuffle,
         seed=seed,
@@ -284,7 +285,7 @@ def _check_keys(dataset_str: str, name: str, kind: DatasetKind, kwargs: dict[str
 
 def _check_count(value: object, name: str, *, low: int) -> int:
     try:
-        if isinstance(value, bool):
+        if isinstance(value, bool) or not isinstance(value, SupportsIndex):
             raise TypeError
         number = operator.index(value)
     except TypeError:

@@ -333,7 +333,7 @@ class ShardedInfiniteSampler(Sampler[int]):
     def __iter__(self) -> Iterator[int]:
         self._token += 1
         token = self._token
-        if self._pending:
+        if self._pending and self._offset is not None:  # load_state_dict sets both
             self._pending = False
             offset = self._offset
         else:
@@ -412,7 +412,7 @@ class ShardedInfiniteSampler(Sampler[int]):
             values = self._shuffle_slice(base, iter_count)
             for lo in range(offset, count, CHUNK):
                 for value in values[lo : lo + CHUNK].tolist():
-                    if self._token == token:
+                    if self._token == token and self._offset is not None:
                         self._offset += 1
                     yield value
             iter_count += 1
@@ -427,7 +427,7 @@ class ShardedInfiniteSampler(Sampler[int]):
         while True:
             for lo in range(offset, len(values), CHUNK):
                 for value in values[lo : lo + CHUNK].tolist():
-                    if self._token == token:
+                    if self._token == token and self._offset is not None:
                         self._offset += 1
                     yield value
             offset = 0

@@ -114,7 +114,7 @@ class ResumableSampler(EpochSelection, StreamProgress, Sampler[int]):
         )
         epoch = state_counter(checked, "epoch", kind=kind, low=0, high=None)
         start_iter = state_counter(checked, "start_iter", kind=kind, low=0, high=None)
-        limit = len(self) if hasattr(type(self), "__len__") else None
+        limit = len(self) if isinstance(self, Sized) else None
         position = state_counter(checked, "position", kind=kind, low=0, high=limit)
         self._epoch = epoch
         self._start_iter = start_iter
