@@ -137,8 +137,8 @@ def check_outputs(
         if real in taken:
             parser.error(f"input and output must be different files: {out} is input {taken[real]}")
         if is_manifest(out):
-            for path, spec in taken.items():
-                if _is_shard_of(path, out):
+            for taken_path, spec in taken.items():
+                if _is_shard_of(taken_path, out):
                     parser.error(
                         f"input and output must be different files: {out} would replace its "
                         f"shard {path} of input {spec}"

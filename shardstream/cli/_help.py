@@ -136,7 +136,10 @@ def finish_parsers(root: argparse.ArgumentParser) -> None:
         if id(parser) in seen:
             continue
         seen.add(id(parser))
-        raw = issubclass(parser.formatter_class, argparse.RawDescriptionHelpFormatter)
+        formatter = parser.formatter_class
+        raw = isinstance(formatter, type) and issubclass(
+            formatter, argparse.RawDescriptionHelpFormatter
+        )
         parser.formatter_class = (
             RawDescriptionDefaultsHelpFormatter if raw else DefaultsHelpFormatter
         )
@@ -169,7 +172,7 @@ def _ensure_option(
         return
     if long in have:  # e.g. only --quiet: let -q name the same option
         action = have[long]
-        action.option_strings.insert(0, short)
+        action.option_strings = [short, *action.option_strings]
         have[short] = action
         return
     parser.add_argument(short, long, dest=dest, action="store_true", help=help_text)

@@ -330,8 +330,8 @@ def image_decoder() -> Callable[[bytes], int]:
     def with_pillow(data: bytes) -> int:
         from PIL import Image
 
-        with Image.open(io.BytesIO(data)) as image:
-            image = image.convert("RGB")
+        with Image.open(io.BytesIO(data)) as opened:
+            image = opened.convert("RGB")
             image.load()
             return image.width * image.height
 

@@ -92,10 +92,18 @@ def summarise(rows: Sequence[Row]) -> list[dict[str, Any]]:
 def format_table(rows: Sequence[Row]) -> list[str]:
     """The table lines: a header and one line per configuration."""
     loader = any(row.read_ms() is not None for row in rows)
-    header = ("source", "cache", "workers", "samples/s", "spread (min-max)", "MB/s", "runs")
+    header: tuple[str, ...] = (
+        "source",
+        "cache",
+        "workers",
+        "samples/s",
+        "spread (min-max)",
+        "MB/s",
+        "runs",
+    )
     if loader:
         header += ("read ms/sample",)
-    body = []
+    body: list[tuple[str, ...]] = []
     for row in rows:
         d = row.as_dict()
         spread = f"{d['samples_per_s_min']:.1f}-{d['samples_per_s_max']:.1f}"
@@ -141,7 +149,7 @@ def plot_rows(path: str | os.PathLike, rows: Sequence[Row], title: str) -> None:
     reads = any(row.read_ms() is not None for row in rows)
     figure, panels = plt.subplots(1, 2 if reads else 1, figsize=(11 if reads else 7, 4.5), dpi=100)
     panels = list(panels) if reads else [panels]
-    colours = {}
+    colours: dict[str, str] = {}
     try:
         lines: dict[tuple[str, str], list[Row]] = {}
         for row in rows:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import NotReadyError
 from ..methods.train.config import DinoTrainConfig
 from ..read import DirectoryReader, MsgpackReader
 from ..sets.demo import generate_demo_images
@@ -163,6 +164,8 @@ def _train(packed: Path, out: Path, steps: int, seed: int, progress: bool) -> No
         f"{result.images_per_second:,.0f} images/s, input stall {100 * result.input_stall:.0f} %"
     )
     print(f"dino:    loss by tenth of the run: {trajectory}")
+    if result.model is None:  # train_dino sets it at the end of every run it returns from
+        raise NotReadyError("shardstream demo: the DINO run returned no model")
     sizes = dict.fromkeys((eval_image_size(config), config.global_crops_size))
     for size in sizes:
         trained = evaluate_knn(result.model, packed, image_size=size)

@@ -137,8 +137,8 @@ def merged_labels(infiles: list[str]) -> list[str] | None:
                 f"{_name_at(names, where)} vs {_name_at(first, where)}); a merged label would "
                 "mean different classes (nothing was written)"
             )
-    for spec, names in found:
-        if names is None:
+    for spec, maybe_names in found:
+        if maybe_names is None:
             print(
                 f"shardstream merge: warning: {spec} has no class names file; its labels are "
                 f"taken to mean the {len(first)} classes of {first_spec}",

@@ -73,14 +73,16 @@ def run(args: argparse.Namespace) -> int:
     shard_size = copy_shard_size(args)
     seed = random_seed() if args.seed is None else args.seed
     with open_dataset(args.infile) as reader:
+        order: Shuffler | QuasiShuffler
         if args.true_shuffle:
             order = Shuffler(reader, seed=seed)
             how = "true shuffle"
         else:
-            order = QuasiShuffler(
+            quasi = QuasiShuffler(
                 reader, buf_size=args.buf_size, chunk_size=args.chunk_size, seed=seed
             )
-            how = f"quasi shuffle, buffer {order.buf_size} samples, chunks of {order.chunk_size}"
+            how = f"quasi shuffle, buffer {quasi.buf_size} samples, chunks of {quasi.chunk_size}"
+            order = quasi
         writer = write_copy(
             args,
             order.iter(yield_key=True, raw=True),

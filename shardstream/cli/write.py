@@ -77,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         if code is not None:
             return code
     splits = module.items(args)
+    outputs: dict[str, Path] | None
     if _datadings.is_datadings_set(module):  # files named as datadings names them
         outputs = _datadings.output_paths(args, list(splits))
     else:
@@ -145,10 +146,12 @@ class _AnyCaseSubParsers(argparse._SubParsersAction):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.choices = _AnyCaseChoices(self._name_parser_map)
+        self._any_case = _AnyCaseChoices(self._name_parser_map)
+        # argparse only tests `in` and iterates choices; typeshed types them as the parser dict
+        self.choices = self._any_case  # type: ignore[assignment]
 
     def __call__(self, parser, namespace, values, option_string=None):  # noqa: ANN001
-        values = [self.choices.canonical(values[0]), *values[1:]]
+        values = [self._any_case.canonical(values[0]), *values[1:]]
         super().__call__(parser, namespace, values, option_string)
 
 

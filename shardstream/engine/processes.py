@@ -19,9 +19,9 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from multiprocessing import resource_tracker
-from multiprocessing.connection import wait
+from multiprocessing.connection import Connection, wait
 from multiprocessing.reduction import ForkingPickler
-from typing import Any
+from typing import Any, NoReturn
 
 from .._lifeline import deathsig_fits
 from ..errors import ConfigTypeError, LoaderTimeoutError, WorkerDiedError
@@ -266,7 +266,7 @@ class ProcessEngine:
                     self._receive(deadline, head)
                 ticket = self.order.popleft()
                 del self.in_flight[ticket]
-                tree = self._deliver(head, stats, pin)
+                tree = self._deliver(head, head.reply, stats, pin)
                 stats.add_wait(time.perf_counter() - start)
                 if tree is not None:
                     yield head.task, tree
@@ -314,7 +314,7 @@ class ProcessEngine:
         if not ready:
             self._timed_out(waiting)
         for item in ready:
-            if item in pipes:
+            if isinstance(item, Connection) and item in pipes:
                 try:
                     reply = item.recv()
                 except (EOFError, OSError):
@@ -337,8 +337,7 @@ class ProcessEngine:
         if entry is not None:
             entry.reply = reply
 
-    def _deliver(self, entry: _InFlight, stats: PoolStats, pin: bool) -> Any:
-        reply = entry.reply
+    def _deliver(self, entry: _InFlight, reply: tuple, stats: PoolStats, pin: bool) -> Any:
         return_slot = True
         try:
             kind = reply[0]
@@ -405,7 +404,7 @@ class ProcessEngine:
         else:
             self.shutdown()
 
-    def _died(self, worker: int) -> None:
+    def _died(self, worker: int) -> NoReturn:
         process = self.workers[worker].process
         process.join(_GRACE_S)
         code = process.exitcode
@@ -432,7 +431,7 @@ class ProcessEngine:
             tuple(indices),
         )
 
-    def _timed_out(self, waiting: _InFlight | None) -> None:
+    def _timed_out(self, waiting: _InFlight | None) -> NoReturn:
         doing = "; ".join(f"worker {n}: {self._doing(n)[0]}" for n in range(len(self.workers)))
         indices: tuple[int, ...] = ()
         what = "the batches in flight"
@@ -459,13 +458,14 @@ def _no_native_thread_pools() -> Iterator[None]:
     """
     cv2 = sys.modules.get("cv2")
     threads = cv2.getNumThreads() if cv2 is not None else 1
-    if threads > 1:
-        cv2.setNumThreads(1)
+    if cv2 is None or threads <= 1:
+        yield
+        return
+    cv2.setNumThreads(1)
     try:
         yield
     finally:
-        if threads > 1:
-            cv2.setNumThreads(threads)
+        cv2.setNumThreads(threads)
 
 
 def _join_all(processes: list[Any], seconds: float) -> None:

@@ -127,7 +127,8 @@ def map_segment(name: str, size: int) -> mmap.mmap:
 def _own_mapping(segment: shared_memory.SharedMemory, size: int) -> mmap.mmap:
     """A mapping of ``segment`` of our own; ``segment`` itself is closed."""
     try:
-        return mmap.mmap(segment._fd, size)  # mmap dups the descriptor
+        # SharedMemory keeps its descriptor in _fd, which typeshed leaves out; mmap dups it
+        return mmap.mmap(segment._fd, size)  # type: ignore[attr-defined]
     finally:
         segment.close()
 

@@ -19,9 +19,12 @@ containers of other types) travel pickled inside the spec: correct, only slower.
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["TreePlan", "pin_tree", "plan_tree", "read_tree", "tree_nbytes", "write_leaves"]
 
@@ -190,7 +193,7 @@ def pin_tree(tree: Any) -> Any:
     return tree
 
 
-def _plan(node: Any, plan: TreePlan, tensor: type | None) -> Any:
+def _plan(node: Any, plan: TreePlan, tensor: type[torch.Tensor] | None) -> Any:
     if isinstance(node, np.ndarray):
         if node.dtype.hasobject or node.dtype.itemsize == 0:
             return (_VALUE, node)
@@ -261,12 +264,12 @@ def _read(spec: Any, buffer: Any, pin_memory: bool, view: bool) -> Any:
         _, dtype, shape, offset, nbytes = spec
         if view and nbytes:
             return torch.from_numpy(buffer[offset : offset + nbytes]).view(dtype).reshape(shape)
-        out = torch.empty(shape, dtype=dtype, pin_memory=pin_memory)
+        tensor = torch.empty(shape, dtype=dtype, pin_memory=pin_memory)
         if nbytes:
             source = np.frombuffer(buffer, np.uint8, nbytes, offset)
-            np.copyto(out.reshape(-1).view(torch.uint8).numpy(), source)
+            np.copyto(tensor.reshape(-1).view(torch.uint8).numpy(), source)
             del source
-        return out
+        return tensor
     if tag == _VALUE:
         return spec[1]
     if tag == _BYTES_LIST:

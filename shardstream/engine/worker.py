@@ -130,7 +130,8 @@ def _serve(runner: BatchRunner, slots: WorkerSlots, message: tuple) -> tuple:
     if loaded.tree is None:
         return ("empty", ticket, loaded.skipped, loaded.stages)
     try:
-        plan = plan_tree(loaded.tree, in_place=(current, used) if used else None)
+        in_place = (current, used) if used and current is not None else None
+        plan = plan_tree(loaded.tree, in_place=in_place)
         if plan.size > size and used:  # outgrew the slot: copy every leaf into the grown one
             plan = plan_tree(loaded.tree)
         spec = bytes(ForkingPickler.dumps(plan.spec))

@@ -485,7 +485,7 @@ def remove_stale_temporaries(anchor: str | os.PathLike, finals: Iterable[str]) -
     """
     anchor = Path(anchor)
     wanted = set(finals) | {commit_record_path(anchor).name}
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(os.scandir(anchor.parent))
     except OSError:

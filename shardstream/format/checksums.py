@@ -27,6 +27,7 @@ file does not list it, so it stays byte-identical to the one datadings writes.
 from __future__ import annotations
 
 import struct
+from array import array
 from collections.abc import Callable, Iterable
 from os import PathLike
 from typing import Any
@@ -76,11 +77,10 @@ def encode_checksums(digests: Iterable[int] | np.ndarray, data_bytes: int) -> by
     """
     if isinstance(digests, np.ndarray):
         values = digests.astype("<u8", copy=False)
+    elif isinstance(digests, array):  # the writer's array("Q"): no per-item conversion
+        values = np.frombuffer(memoryview(digests), dtype=np.uint64).astype("<u8")
     else:
-        try:
-            values = np.frombuffer(memoryview(digests), dtype=np.uint64).astype("<u8")
-        except TypeError:
-            values = np.fromiter(digests, dtype="<u8")
+        values = np.fromiter(digests, dtype="<u8")
     table = values.tobytes()
     header = _HEADER.pack(
         MAGIC, VERSION, ALGORITHM_XXH3_64, 0, len(values), data_bytes, sample_digest(table)

@@ -120,6 +120,8 @@ class DatasetLock:
             os.close(fd)
 
     def _write_role(self, role: str) -> None:
+        if self._fd is None:
+            return
         try:
             os.ftruncate(self._fd, 0)
             os.pwrite(self._fd, f"{os.getpid()} {role}\n".encode(), 0)

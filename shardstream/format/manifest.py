@@ -178,18 +178,19 @@ def _entry(path: Path, number: int, shard: object) -> ShardEntry:
     """One validated shard entry of the manifest ``path``."""
     if not isinstance(shard, dict):
         raise CorruptIndexError(path, f"manifest entry is malformed: shard {number} is no object")
-    values = {}
     for field, kind in (("path", str), ("samples", int), ("bytes", int), ("md5", str)):
         value = shard.get(field)
-        if type(value) is not kind or (kind is int and value < 0):
+        if type(value) is not kind or (isinstance(value, int) and value < 0):
             raise CorruptIndexError(
                 path,
                 f"manifest entry is malformed: shard {number} field {field!r} is {value!r:.60}",
             )
-        values[field] = value
-    if "\0" in values["path"] or not values["path"]:
-        raise CorruptIndexError(path, f"shard {number} has an unusable path {values['path']!r:.60}")
-    return ShardEntry(**values)
+    shard_path: str = shard["path"]
+    if "\0" in shard_path or not shard_path:
+        raise CorruptIndexError(path, f"shard {number} has an unusable path {shard_path!r:.60}")
+    return ShardEntry(
+        path=shard_path, samples=shard["samples"], bytes=shard["bytes"], md5=shard["md5"]
+    )
 
 
 def entry_order_faults(manifest: Manifest) -> list[str]:

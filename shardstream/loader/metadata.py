@@ -169,11 +169,12 @@ def dataset_fingerprint(data_path: str | os.PathLike) -> str:
 
 def _load_part(connection: Any, view: str, reader: Reader, cache: bool) -> Path | None:
     """Create the temp view ``view`` over one reader's table; return its cache file if any."""
-    data_path = getattr(reader, "path", None)
-    use_cache = cache and isinstance(reader, MsgpackReader) and data_path is not None
-    if use_cache:
+    data_path = reader.path if isinstance(reader, MsgpackReader) else None
+    cached: tuple[Path, str] | None = None  # the cache file and the fingerprint it must hold
+    if cache and data_path is not None:
         meta_path = Path(data_path).with_name(Path(data_path).name + META_SUFFIX)
         fingerprint = dataset_fingerprint(data_path)
+        cached = meta_path, fingerprint
         if meta_path.is_file() and _cached_fingerprint(connection, meta_path) == fingerprint:
             connection.execute(
                 f"CREATE TEMP VIEW {view} AS SELECT * FROM read_parquet('{_sql_path(meta_path)}')"
@@ -192,8 +193,8 @@ def _load_part(connection: Any, view: str, reader: Reader, cache: bool) -> Path 
     connection.execute(f"CREATE TEMP TABLE {view}_built AS SELECT {', '.join(exprs)} FROM {source}")
     connection.unregister(source)
     connection.execute(f"CREATE TEMP VIEW {view} AS SELECT * FROM {view}_built")
-    if use_cache and _save(connection, f"{view}_built", meta_path, fingerprint):
-        return meta_path
+    if cached is not None and _save(connection, f"{view}_built", *cached):
+        return cached[0]
     return None
 
 

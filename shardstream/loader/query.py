@@ -100,7 +100,7 @@ def query_indices(source: Source, sql: str) -> np.ndarray:
 
 
 def sample_by_indices(
-    source: Source,
+    source: Source | np.ndarray,
     weights: str | Sequence[float] | np.ndarray,
     replace: bool = True,
     size: int | None = None,
@@ -111,7 +111,8 @@ def sample_by_indices(
 
     Args:
         source: a Reader, a data file or manifest path, or a :class:`MetadataTable` (only opened
-            when ``weights`` is an SQL expression; a sequence needs only the sample count).
+            when ``weights`` is an SQL expression; a sequence needs only the sample count, so
+            an array of sample indices then stands for the samples it selects).
         weights: one non-negative weight per sample, or an SQL expression evaluated per row of
             the metadata table: a column name (``"score"``), any expression
             (``"CASE WHEN label = 1 THEN 10 ELSE 1 END"``), or Deep Lake's
@@ -134,6 +135,8 @@ def sample_by_indices(
         ConfigError: ``seed`` or ``epoch`` out of range.
     """
     if isinstance(weights, str):
+        if isinstance(source, np.ndarray):
+            raise WeightsError("an SQL weights expression needs the dataset, not sample indices")
         table = _table(source)
         n = len(table)
         w = expression_weights(table, weights)

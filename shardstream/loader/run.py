@@ -353,11 +353,11 @@ def _sample_sizes(reader: Reader) -> np.ndarray | None:
     if not n:
         return None
     probe = np.linspace(0, n - 1, min(n, 32)).astype(np.int64)
-    sizes = []
+    probed = []
     for i in probe.tolist():
         raw = reader.get(i, raw=True)
-        sizes.append(len(raw) if isinstance(raw, (bytes, bytearray, memoryview)) else 0)
-    return np.full(n, float(np.mean(sizes)))
+        probed.append(len(raw) if isinstance(raw, (bytes, bytearray, memoryview)) else 0)
+    return np.full(n, float(np.mean(probed)))
 
 
 def _is_cuda(device: Any) -> bool:

@@ -35,6 +35,7 @@ from ..errors import CollateError, CorruptSampleError, MissingFieldError
 from ..format.codec import unpackb
 from ..format.fields import bin_payload, packed_fields
 from ..order.samplers.seeds import sample_rng
+from ..read.checksummed import checksummed
 from ..read.reader import Reader
 from ..vision.decode import decode_image
 from .preset import Collating, InPlace, Preset
@@ -183,7 +184,7 @@ class SampleWork:
                 raw = self.reader.get(index, raw=True, copy=False)
                 if self.verify:
                     try:
-                        self.reader.check_sample(index, raw)
+                        checksummed(self.reader).check_sample(index, raw)
                     except BaseException:
                         if isinstance(raw, memoryview):
                             raw.release()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import operator
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, SupportsIndex
 
 from ..checks import check_int
 from ..errors import ConfigError
@@ -160,6 +160,8 @@ def check_seek_index(index: object, limit: int | None, owner: str) -> int:
         ConfigError: ``index`` is not an integer.
     """
     try:
+        if not isinstance(index, SupportsIndex):
+            raise TypeError
         value = operator.index(index)
     except TypeError:
         raise ConfigError(f"{owner}.seek index must be an integer, got {index!r}") from None

@@ -28,6 +28,7 @@ class EpochShuffle(Augment):
     """
 
     _kind = "EpochShuffle"
+    _reader: Reader  # a reader, never another augment (require_reader)
 
     def __init__(self, reader: Reader, seed: int | None, default_seed: int) -> None:
         super().__init__(require_reader(reader, self._kind))

@@ -40,6 +40,7 @@ class Range(Augment):
     """
 
     _kind = "Range"
+    _reader: Reader  # a reader, never another augment (require_reader)
 
     def __init__(self, reader: Reader, start: int = 0, stop: int | None = None) -> None:
         super().__init__(require_reader(reader, self._kind))

@@ -5,14 +5,41 @@ methods (:meth:`SampleChecksums.check_sample`, :meth:`SampleChecksums.verify_sam
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..errors import MissingIndexError, SampleChecksumError, ShardstreamError
 from ..format.checksums import load_checksums, sample_digest
-from ..format.paths import SUFFIX_CHECKSUMS
+from ..format.paths import SUFFIX_CHECKSUMS, DatasetPaths
 from .reader import normalize_index
 
-__all__ = ["SampleChecksums"]
+__all__ = ["ChecksummedReader", "SampleChecksums", "checksummed"]
+
+
+@runtime_checkable
+class ChecksummedReader(Protocol):
+    """A reader with per-sample checksums (a ``MsgpackReader``, a ``ShardedReader`` of them)."""
+
+    def check_sample(self, index: int, data: Any = None) -> None:
+        """Raise ``SampleChecksumError`` if the sample's bytes differ from its digest."""
+
+    def verify_sample(self, index: int) -> bool:
+        """Whether the sample still has the bytes it was written with."""
+
+    def damaged_samples(self, progress: Any = None) -> list[int]:
+        """The indices of every damaged sample."""
+
+
+def checksummed(reader: object) -> ChecksummedReader:
+    """``reader`` as a :class:`ChecksummedReader`.
+
+    Raises:
+        AttributeError: it has no per-sample checksums at all.
+    """
+    if not isinstance(reader, ChecksummedReader):
+        raise AttributeError(f"{type(reader).__name__} has no per-sample checksums")
+    return reader
 
 
 class SampleChecksums:
@@ -21,6 +48,30 @@ class SampleChecksums:
     The reader provides ``_has_checksums``, ``_digests`` (``None`` until loaded), ``_paths``,
     ``_len``, ``_data_size``, ``_read_pinned``, ``_load_keys``, ``get`` and ``slice``.
     """
+
+    # what the reader provides (declared for the type checker; no values here)
+    path: Path
+    _has_checksums: bool
+    _digests: memoryview | None
+    _paths: DatasetPaths
+    _len: int
+    _data_size: int
+    _read_pinned: Callable[[str], bytes]
+    _load_keys: Callable[[], list[str]]
+    if TYPE_CHECKING:
+
+        def get(
+            self, index: int, yield_key: bool = False, raw: bool = False, copy: bool = True
+        ) -> Any: ...
+
+        def slice(
+            self,
+            start: int,
+            stop: int | None = None,
+            yield_key: bool = False,
+            raw: bool = False,
+            copy: bool = True,
+        ) -> Iterator[Any]: ...
 
     @property
     def has_checksums(self) -> bool:
@@ -37,7 +88,7 @@ class SampleChecksums:
                 )
             data = self._read_pinned(SUFFIX_CHECKSUMS)
             digests = load_checksums(self._paths.checksums, self._len, self._data_size, data)
-            self._digests = memoryview(digests)  # indexing yields ints, as for the offsets
+            self._digests = digests.data  # indexing yields ints, as for the offsets
         return self._digests
 
     def check_sample(self, index: int, data: Any = None) -> None:

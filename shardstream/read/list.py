@@ -212,9 +212,8 @@ class ListReader(Reader):
             sample["label"] = self._label_index[sample["label"]]
         self._convert(sample)
         key = sample["key"]
-        if raw:
-            sample = packb(sample)
-        return (key, sample) if yield_key else sample
+        out: dict | bytes = packb(sample) if raw else sample
+        return (key, out) if yield_key else out
 
     def _convert(self, sample: dict) -> None:
         """Finish a sample copy in place before ``get`` returns it (subclasses add loading)."""

@@ -140,10 +140,11 @@ class MsgpackReader(SampleChecksums, Reader):
         else:
             raise DatasetChangedError(base, f"replaced {_OPEN_ATTEMPTS} times while being opened")
         pins = self._pins
-        self._data_size = pins[""][1]
+        self._data_size = self._data_pin[1]
         self._legacy = False
-        if pins[SUFFIX_OFFSETS] is not None:
-            self._len = offsets_count(paths.offsets, pins[SUFFIX_OFFSETS][1])
+        offsets_pin, legacy_pin = pins[SUFFIX_OFFSETS], pins[SUFFIX_LEGACY_INDEX]
+        if offsets_pin is not None:
+            self._len = offsets_count(paths.offsets, offsets_pin[1])
             check_offsets_ends(paths.offsets, paths.data, self._data_size, heads[SUFFIX_OFFSETS])
             for suffix in (SUFFIX_KEYS, SUFFIX_KEY_HASHES, SUFFIX_FILTER):
                 if pins[suffix] is None:
@@ -161,20 +162,21 @@ class MsgpackReader(SampleChecksums, Reader):
                         f"keys file holds {n_keys} keys for {self._len} samples: the index "
                         "files do not belong together",
                     )
-            if pins[SUFFIX_KEY_HASHES] is not None:
-                size = pins[SUFFIX_KEY_HASHES][1]
+            key_hashes_pin = pins[SUFFIX_KEY_HASHES]
+            if key_hashes_pin is not None:
+                size = key_hashes_pin[1]
                 if size != 8 + 8 * self._len:
                     raise IndexMismatchError(
                         paths.key_hashes,
                         f"key hashes file is {size} bytes, expected {8 + 8 * self._len} for "
                         f"{self._len} samples",
                     )
-        elif pins[SUFFIX_LEGACY_INDEX] is not None:
+        elif legacy_pin is not None:
             self._legacy = True
             self._len = legacy_index_len(
                 paths.legacy_index,
                 heads[SUFFIX_LEGACY_INDEX],
-                index_size=pins[SUFFIX_LEGACY_INDEX][1],
+                index_size=legacy_pin[1],
                 data_size=self._data_size,
             )
         else:
@@ -182,9 +184,10 @@ class MsgpackReader(SampleChecksums, Reader):
                 paths.data,
                 f"need at least one of {paths.offsets.name}, {paths.legacy_index.name} but none found",
             )
-        self._has_checksums = checksums and pins[SUFFIX_CHECKSUMS] is not None
-        if self._has_checksums:  # O(1): the size alone tells the count
-            check_checksums_size(paths.checksums, pins[SUFFIX_CHECKSUMS][1], self._len)
+        checksums_pin = pins[SUFFIX_CHECKSUMS]
+        self._has_checksums = checksums and checksums_pin is not None
+        if checksums and checksums_pin is not None:  # O(1): the size alone tells the count
+            check_checksums_size(paths.checksums, checksums_pin[1], self._len)
         self._digests: memoryview | None = None
         self._offsets_arr: np.ndarray | None = None
         self._offsets: memoryview | None = None
@@ -214,7 +217,8 @@ class MsgpackReader(SampleChecksums, Reader):
             raise DatasetNotFoundError(base) from None
         if not stat.S_ISREG(data_stat.st_mode):
             raise NotADatasetFileError(base)
-        pins: dict[str, Identity | None] = {"": identity(data_stat)}
+        data_pin = identity(data_stat)
+        pins: dict[str, Identity | None] = {"": data_pin}
         heads: dict[str, bytes] = {}
         for suffix, head in _PIN_ORDER:
             pins[suffix], heads[suffix] = look(base + suffix, head)
@@ -224,6 +228,7 @@ class MsgpackReader(SampleChecksums, Reader):
             if current(base + suffix) != pin:
                 return None
         self._pins = pins
+        self._data_pin = data_pin
         return heads
 
     def check_unchanged(self) -> None:
@@ -243,44 +248,58 @@ class MsgpackReader(SampleChecksums, Reader):
     # --- lazy state -------------------------------------------------------------------------
 
     def _load_offsets(self) -> memoryview:
+        if self._offsets is None:
+            # indexing a memoryview yields ints ~5x faster than numpy
+            self._offsets = self._load_offsets_arr().data
+        return self._offsets
+
+    def _load_offsets_arr(self) -> np.ndarray:
+        if self._offsets_arr is not None:
+            return self._offsets_arr
         if self._legacy:
-            index = self._paths.legacy_index
-            self._keys, arr = load_legacy_index(
-                index, self._len, self.path, self._data_size, self._read_pinned(SUFFIX_LEGACY_INDEX)
-            )
+            self._keys, arr = self._read_legacy_index()
         else:
             offsets = self._paths.offsets
             arr = load_offsets(
                 offsets, self._len, self.path, self._data_size, self._read_pinned(SUFFIX_OFFSETS)
             )
         self._offsets_arr = arr
-        self._offsets = memoryview(arr)  # indexing a memoryview yields ints ~5x faster than numpy
-        return self._offsets
+        return arr
+
+    def _read_legacy_index(self) -> tuple[list[str], np.ndarray]:
+        index = self._paths.legacy_index
+        return load_legacy_index(
+            index, self._len, self.path, self._data_size, self._read_pinned(SUFFIX_LEGACY_INDEX)
+        )
 
     @property
     def offsets(self) -> np.ndarray:
         """Sample start offsets (native uint64, ``len + 1`` values; read-only view)."""
-        if self._offsets_arr is None:
-            self._load_offsets()
-        view = self._offsets_arr.view()
+        view = self._load_offsets_arr().view()
         view.flags.writeable = False
         return view
 
-    def _data_view(self) -> memoryview:
-        if self._view is None:
+    def _open_map(self) -> tuple[mmap.mmap | bytes, memoryview]:
+        """The data's map and a view of it, mapped on first use."""
+        if self._map is None or self._view is None:
+            mapped: mmap.mmap | bytes
             if self._data_size == 0:
-                self._map = b""
-                self._view = memoryview(b"")
+                mapped = b""
             else:
                 with open_pinned(self._base, self._pins[""]) as f:
-                    self._map = mmap.mmap(f.fileno(), self._data_size, access=mmap.ACCESS_READ)
-                self._view = memoryview(self._map)
-        return self._view
+                    mapped = mmap.mmap(f.fileno(), self._data_size, access=mmap.ACCESS_READ)
+            self._map, self._view = mapped, memoryview(mapped)
+        return self._map, self._view
+
+    def _source(self, copy: bool) -> mmap.mmap | bytes | memoryview:
+        """What samples are sliced from: the map (slices copy) or its view (they do not)."""
+        mapped, view = self._open_map()
+        return mapped if copy else view
 
     def _load_keys(self) -> list[str]:
         if self._keys is None:
-            if self._legacy:
-                self._load_offsets()
+            if self._legacy:  # the legacy index holds keys and offsets (both unloaded here)
+                self._keys, self._offsets_arr = self._read_legacy_index()
             elif self._pins[SUFFIX_KEYS] is not None:
                 keys = self._paths.keys
                 self._keys = load_keys(keys, self._len, self._read_pinned(SUFFIX_KEYS))
@@ -288,9 +307,14 @@ class MsgpackReader(SampleChecksums, Reader):
                 raise MissingIndexError(self._paths.keys, "keys file not found; keys unavailable")
         return self._keys
 
-    def _load_hashes(self) -> None:
-        if self._sorted_hashes is not None:
-            return
+    def _load_hashes(self) -> tuple[bytes, np.ndarray, np.ndarray]:
+        """The key hashes' salt, their sort order and the sorted hashes, loaded on first use."""
+        if (
+            self._salt is not None
+            and self._hash_order is not None
+            and self._sorted_hashes is not None
+        ):
+            return self._salt, self._hash_order, self._sorted_hashes
         if not self._legacy and self._pins[SUFFIX_KEY_HASHES] is not None:
             data = self._read_pinned(SUFFIX_KEY_HASHES)
             salt, hashes = load_key_hashes(self._paths.key_hashes, self._len, data)
@@ -298,6 +322,7 @@ class MsgpackReader(SampleChecksums, Reader):
             salt, hashes = self._hash_keys()
         order = np.argsort(hashes, kind="stable")
         self._salt, self._hash_order, self._sorted_hashes = salt, order, hashes[order]
+        return salt, order, hashes[order]
 
     def _hash_keys(self) -> tuple[bytes, np.ndarray]:
         """Hash the keys (no ``.key_hashes`` file), refusing keys that cannot be looked up."""
@@ -337,11 +362,11 @@ class MsgpackReader(SampleChecksums, Reader):
         return self._lookup(key) is not None
 
     def _lookup(self, key: str) -> int | None:
-        self._load_hashes()
-        h = np.uint64(hash_string(key, self._salt))
-        pos = int(np.searchsorted(self._sorted_hashes, h))
-        if pos < self._len and self._sorted_hashes[pos] == h:
-            return int(self._hash_order[pos])
+        salt, hash_order, sorted_hashes = self._load_hashes()
+        h = np.uint64(hash_string(key, salt))
+        pos = int(np.searchsorted(sorted_hashes, h))
+        if pos < self._len and sorted_hashes[pos] == h:
+            return int(hash_order[pos])
         return None
 
     def find_index(self, key: str) -> int:
@@ -372,39 +397,38 @@ class MsgpackReader(SampleChecksums, Reader):
         i = index
         if i < 0 or i >= n:
             i = normalize_index(index, n)
-        if self._view is None:
-            self._data_view()
-        if copy:
-            data = self._map[offsets[i] : offsets[i + 1]]
-        else:
-            data = self._view[offsets[i] : offsets[i + 1]]
+        source = self._map if copy else self._view
+        if source is None:
+            source = self._source(copy)
+        data = source[offsets[i] : offsets[i + 1]]
         sample = data if raw else self._decode(data, i)
         if yield_key:
             return self._load_keys()[i], sample
         return sample
 
     def getitems(
-        self, indices: Sequence[int], yield_key: bool = False, raw: bool = False, copy: bool = True
+        self,
+        indices: Sequence[int] | np.ndarray,
+        yield_key: bool = False,
+        raw: bool = False,
+        copy: bool = True,
     ) -> list[Any]:
         """Return the samples at ``indices`` as a list, looking offsets up in one numpy step.
 
         Raises:
             IndexError: any index out of range (names the first bad one).
         """
-        if self._offsets_arr is None:
-            self._load_offsets()
+        offsets = self._load_offsets_arr()
         idx = np.asarray(indices, dtype=np.int64)
         try:  # fancy indexing checks the range and wraps negatives like a sequence
-            starts = self._offsets_arr[:-1][idx].tolist()
+            starts = offsets[:-1][idx].tolist()
         except IndexError:
             n = self._len
             bad = int(idx[(idx < -n) | (idx >= n)][0])
             raise IndexError(f"index {bad} out of range for length {n} reader") from None
-        stops = self._offsets_arr[1:][idx].tolist()
-        if self._view is None:
-            self._data_view()
-        source = self._map if copy else self._view
-        out = [source[a:b] for a, b in zip(starts, stops)]
+        stops = offsets[1:][idx].tolist()
+        source = self._source(copy)
+        out: list[Any] = [source[a:b] for a, b in zip(starts, stops)]
         if raw and not yield_key:
             return out
         positions = np.where(idx < 0, idx + self._len, idx).tolist()
@@ -438,13 +462,9 @@ class MsgpackReader(SampleChecksums, Reader):
     def _iter_range(self, start: int, stop: int, yield_key: bool, raw: bool, copy: bool):
         if start >= stop:
             return
-        if self._offsets_arr is None:
-            self._load_offsets()
-        offsets = self._offsets_arr
-        if self._view is None:
-            self._data_view()
-        source = self._map if copy and raw else self._view
-        keys = self._load_keys() if yield_key else None
+        offsets = self._load_offsets_arr()
+        source = self._source(copy and raw)
+        keys = self._load_keys() if yield_key else []
         decode = self._decode
         step = 4096  # bounds converted to ints in blocks: no O(n) Python list for huge ranges
         for block_start in range(start, stop, step):
@@ -460,19 +480,17 @@ class MsgpackReader(SampleChecksums, Reader):
         except UnsafeDataError as e:
             raise UnsafeDataError(self.path, f"sample {index}: {e.problem}") from None
         except CorruptSampleError as e:  # unpackb does not know the file: name it here
-            raise CorruptSampleError(
-                self.path,
-                f"sample {index} (bytes {self._offsets[index]}-{self._offsets[index + 1]})"
-                f" {e.problem.removeprefix('sample: ')}",
-            ) from e.__cause__
+            raise self._undecodable(index, e.problem.removeprefix("sample: ")) from e.__cause__
         except ShardstreamError:
             raise
         except Exception as e:
-            raise CorruptSampleError(
-                self.path,
-                f"sample {index} (bytes {self._offsets[index]}-{self._offsets[index + 1]})"
-                f" does not decode: {type(e).__name__}: {e}",
-            ) from e
+            raise self._undecodable(index, f"does not decode: {type(e).__name__}: {e}") from e
+
+    def _undecodable(self, index: int, problem: str) -> CorruptSampleError:
+        offsets = self._load_offsets()
+        return CorruptSampleError(
+            self.path, f"sample {index} (bytes {offsets[index]}-{offsets[index + 1]}) {problem}"
+        )
 
     # --- resources and integrity ------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import glob
 import os
 from pathlib import Path
+from typing import TypedDict
 
 from ..errors import ConfigTypeError, DatasetNotFoundError
 from ..format.manifest import is_manifest, load_manifest
@@ -121,7 +122,7 @@ def open_files(
         DatasetNotFoundError: nothing found at ``path``.
         ShardstreamError: the reader cannot open the data (see each reader).
     """
-    tree = {"separator": separator, "include": include, "exclude": exclude}
+    tree = _TreeOptions(separator=separator, include=include, exclude=exclude)
     if is_manifest(path):
         return ShardedReader(path)
     if os.path.isdir(path):
@@ -139,6 +140,14 @@ def open_files(
         except DatasetNotFoundError:
             pass  # the glob matches plain files, not shards: a DirectoryReader pattern
     return _non_empty(DirectoryReader(path, root_dir=root_dir, **tree), path)
+
+
+class _TreeOptions(TypedDict):
+    """The file readers' options :func:`open_files` passes on."""
+
+    separator: str
+    include: tuple[str, ...]
+    exclude: tuple[str, ...]
 
 
 def _non_empty(reader: Reader, path: str) -> Reader:

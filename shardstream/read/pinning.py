@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from ..errors import DatasetChangedError
 
@@ -30,6 +30,8 @@ __all__ = [
 #: process that sees the folder under another device number still recognises its files
 Identity = tuple[int, int, int]
 
+_P = TypeVar("_P", str, Path)
+
 CHANGED = "replaced since this reader opened it; open a new reader to read the new version"
 
 
@@ -38,7 +40,7 @@ def identity(st: os.stat_result) -> Identity:
     return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-def current(path: Path) -> Identity | None:
+def current(path: str | Path) -> Identity | None:
     """The identity of the file at ``path`` now (None if there is none)."""
     try:
         return identity(os.stat(path))
@@ -46,7 +48,7 @@ def current(path: Path) -> Identity | None:
         return None
 
 
-def look(path: Path, head: int | str = 0) -> tuple[Identity | None, bytes]:
+def look(path: str | Path, head: int | str = 0) -> tuple[Identity | None, bytes]:
     """The identity of ``path`` (None if missing) and its first ``head`` bytes, from one open.
 
     Args:
@@ -71,7 +73,7 @@ def look(path: Path, head: int | str = 0) -> tuple[Identity | None, bytes]:
     return identity(st), data
 
 
-def open_pinned(path: Path, pin: Identity | None) -> BinaryIO:
+def open_pinned(path: str | Path, pin: Identity | None) -> BinaryIO:
     """Open ``path`` for reading if it is still the pinned version.
 
     Raises:
@@ -87,7 +89,7 @@ def open_pinned(path: Path, pin: Identity | None) -> BinaryIO:
     return os.fdopen(fd, "rb", buffering=0)
 
 
-def read_pinned(path: Path, pin: Identity | None) -> bytes:
+def read_pinned(path: str | Path, pin: Identity | None) -> bytes:
     """The whole content of the pinned version of ``path``.
 
     Raises:
@@ -97,7 +99,7 @@ def read_pinned(path: Path, pin: Identity | None) -> bytes:
         return f.read()
 
 
-def changed(pins: Mapping[Path, Identity | None]) -> Path | None:
+def changed(pins: Mapping[_P, Identity | None]) -> _P | None:
     """The first pinned path whose file is not the pinned one any more (None: all unchanged)."""
     for path, pin in pins.items():
         if current(path) != pin:

@@ -15,10 +15,14 @@ Differences from datadings 3.4.7, all deliberate fixes:
 
 from __future__ import annotations
 
+import builtins
 import copy as _copy
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    import numpy as np
 
 from ..errors import MissingDependencyError
 
@@ -56,6 +60,9 @@ def register_loader_factory(factory: Callable[..., Any]) -> None:
     """
     global _loader_factory
     _loader_factory = factory
+
+
+_R = TypeVar("_R", bound="Reader")
 
 
 class Reader(ABC):
@@ -176,13 +183,13 @@ class Reader(ABC):
             verify=verify,
         )
 
-    def __enter__(self) -> Reader:
+    def __enter__(self: _R) -> _R:
         return self
 
     def __exit__(self, exc_type, exc_val, exc_tb) -> None:
         self.close()
 
-    def __copy__(self) -> Reader:
+    def __copy__(self: _R) -> _R:
         cls = self.__class__
         reader = cls.__new__(cls)
         reader.__dict__.update(
@@ -190,14 +197,18 @@ class Reader(ABC):
         )
         return reader
 
-    def copy(self) -> Reader:
+    def copy(self: _R) -> _R:
         """A shallow copy with its own position and without open handles."""
         return _copy.copy(self)
 
     # --- derived API ------------------------------------------------------------------------
 
     def getitems(
-        self, indices: Sequence[int], yield_key: bool = False, raw: bool = False, copy: bool = True
+        self,
+        indices: Sequence[int] | np.ndarray,
+        yield_key: bool = False,
+        raw: bool = False,
+        copy: bool = True,
     ) -> list[Any]:
         """Return the samples at ``indices`` (any order, repeats allowed) as a list.
 
@@ -249,7 +260,7 @@ class Reader(ABC):
         self._i += 1
         return sample
 
-    def __getitem__(self, index: int | slice) -> Any:
+    def __getitem__(self, index: int | builtins.slice) -> Any:
         if isinstance(index, slice):
             start, stop, step = index.indices(len(self))
             if step != 1:

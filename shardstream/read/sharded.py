@@ -13,6 +13,7 @@ import numpy as np
 from ..errors import DatasetChangedError, DatasetNotFoundError, IndexMismatchError
 from ..format.atomic import commit_record_path, settle
 from ..format.manifest import is_manifest, load_manifest_pinned
+from .checksummed import checksummed
 from .msgpack import MsgpackReader
 from .pinning import current, identity
 from .reader import Reader, normalize_index, normalize_range
@@ -46,10 +47,10 @@ class ShardedReader(Reader):
     def __init__(self, shards: str | os.PathLike | Iterable[str | os.PathLike | Reader]):
         super().__init__()
         counts: list[int] | None = None
-        if isinstance(shards, (str, Path)) and is_manifest(shards):
+        if isinstance(shards, (str, os.PathLike)) and is_manifest(shards):
             readers, counts = _open_manifest(Path(shards))
         else:
-            if isinstance(shards, (str, Path)):
+            if isinstance(shards, (str, os.PathLike)):
                 matches = sorted(glob.glob(os.fspath(shards)))
                 if not matches:
                     raise DatasetNotFoundError(shards, "glob pattern matches no shard")
@@ -103,7 +104,11 @@ class ShardedReader(Reader):
         return self.shards[shard].get(local, yield_key, raw, copy)
 
     def getitems(
-        self, indices: Sequence[int], yield_key: bool = False, raw: bool = False, copy: bool = True
+        self,
+        indices: Sequence[int] | np.ndarray,
+        yield_key: bool = False,
+        raw: bool = False,
+        copy: bool = True,
     ) -> list[Any]:
         """Samples at global ``indices``, fetched with one ``getitems`` call per shard touched."""
         idx = np.asarray(indices, dtype=np.int64)
@@ -171,7 +176,7 @@ class ShardedReader(Reader):
             AttributeError: the shard's reader has no per-sample checksums at all.
         """
         shard, local = self.locate(index)
-        self.shards[shard].check_sample(local, data)
+        checksummed(self.shards[shard]).check_sample(local, data)
 
     def verify_sample(self, index: int) -> bool:
         """Whether the sample at global ``index`` has the bytes it was written with.
@@ -180,7 +185,7 @@ class ShardedReader(Reader):
             MissingIndexError: its shard has no checksum file.
         """
         shard, local = self.locate(index)
-        return self.shards[shard].verify_sample(local)
+        return checksummed(self.shards[shard]).verify_sample(local)
 
     def damaged_samples(self, progress: Any = None) -> list[int]:
         """Global indices of every sample whose bytes differ from their recorded digest.
@@ -191,7 +196,7 @@ class ShardedReader(Reader):
         return [
             start + local
             for shard, start in zip(self.shards, self._starts_list)
-            for local in shard.damaged_samples(progress)
+            for local in checksummed(shard).damaged_samples(progress)
         ]
 
     def release_pages(self) -> None:

@@ -137,6 +137,7 @@ class _Walk:
         while stack:
             rel, full, real, index, branch = stack.pop()
             part = parts[index]
+            entries: list[os.DirEntry | str]
             if part == "**":
                 if index < last:
                     stack.append((rel, full, real, index + 1, branch))
@@ -154,21 +155,22 @@ class _Walk:
                 name = entry if isinstance(entry, str) else entry.name
                 child_rel = os.path.join(rel, name) if rel else name
                 child_full = os.path.join(full, name)
-                kind, child_real, info = self._classify(
+                found = self._classify(
                     child_full, os.path.join(real, name), None if isinstance(entry, str) else entry
                 )
-                if kind == "dir":
-                    ident = _ident(info)
+                child_real = found[1]
+                if found[0] == "dir":
+                    ident = _ident(found[2])
                     if ident in branch:
                         continue  # a loop: this folder is already on the path to it
                     deeper = index if part == "**" else index + 1
                     if deeper <= last:
                         state = (child_rel, child_full, child_real, deeper, branch | {ident})
                         stack.append(state)
-                elif index == last or (kind == "external" and os.path.isdir(child_full)):
+                elif index == last or (found[0] == "external" and os.path.isdir(child_full)):
                     # an external link is reported where its target would have been matched
                     # or searched (a folder); stat only, its target is never opened
-                    self.found.append(FoundPath(child_rel, kind))
+                    self.found.append(FoundPath(child_rel, found[0]))
 
     def _list(self, folder: str) -> list[os.DirEntry]:
         try:
@@ -179,7 +181,7 @@ class _Walk:
 
     def _classify(
         self, full: str, real: str, entry: os.DirEntry | None
-    ) -> tuple[str, str, os.stat_result | None]:
+    ) -> tuple[Literal["dir"], str, os.stat_result] | tuple[Kind, str, os.stat_result | None]:
         """(kind, real path, stat) of an entry; kind "dir", "file", "other" or "external".
 
         ``real`` is the entry's real path if it is not a link (its folder's real path joined

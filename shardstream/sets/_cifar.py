@@ -304,7 +304,11 @@ _SCANNED: dict[tuple[str, str, int, int], _ArchiveInfo] = {}
 def _scan(layout: CifarLayout, archive: Path) -> _ArchiveInfo:
     """Read the member list and the label-name files (one pass over the archive)."""
     wanted = {member for members in layout.splits.values() for member in members}
-    texts = {layout.label_names_member, layout.coarse_label_names_member} - {None}
+    texts = {
+        name
+        for name in (layout.label_names_member, layout.coarse_label_names_member)
+        if name is not None
+    }
     sizes: dict[str, int] = {}
     text: dict[str, str] = {}
     try:
@@ -324,11 +328,11 @@ def _scan(layout: CifarLayout, archive: Path) -> _ArchiveInfo:
             f"has no member {', '.join(missing)}: it is not {layout.source.name} (the "
             "binary version)",
         )
-    for member, member_size in sizes.items():
+    for member_name, member_size in sizes.items():
         if member_size % layout.record_bytes:
             raise DatasetFormatError(
                 archive,
-                f"{member} is {member_size:,} bytes, not a whole number of "
+                f"{member_name} is {member_size:,} bytes, not a whole number of "
                 f"{layout.record_bytes}-byte records",
             )
     coarse = layout.coarse_label_names_member

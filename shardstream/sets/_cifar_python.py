@@ -170,7 +170,7 @@ def _batch_items(layout: PythonLayout, batch: dict, where: str, seen: dict[str, 
         raise DatasetFormatError(where, "b'data' is not a 2-d uint8 array")
     if data.shape[1] != 3072:
         raise DatasetFormatError(where, f"rows of b'data' hold {data.shape[1]} bytes, not 3072")
-    columns = [data]
+    columns: list[np.ndarray | list[Any]] = [data]
     for _, key in layout.label_fields:
         labels = batch.get(key)
         if not isinstance(labels, list) or not all(type(v) is int for v in labels):

@@ -15,7 +15,7 @@ from functools import partial
 
 import numpy as np
 
-from ..write.conversion import Item, SizedItems
+from ..write.conversion import Item, LoadFunction, SizedItems
 from ..write.loaders import refuse
 from . import _datadings
 from .sources import SourceFile
@@ -101,7 +101,7 @@ def _item(images: object, fixations: object, fixation_names: set[str], key: str)
     image = "images/" + key + ".jpg"
     mat = key + ".mat"
     if mat not in fixation_names:
-        load = partial(refuse, f"{fixations}:{mat}", "no such member in the archive")
+        load: LoadFunction = partial(refuse, f"{fixations}:{mat}", "no such member in the archive")
     else:
         load = partial(_sample, ("zip", images, image), ("zip", fixations, mat))
     return Item(key=key, label=None, source=f"{images}:{image}", load=load)

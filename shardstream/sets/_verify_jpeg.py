@@ -125,5 +125,7 @@ def verify_image(
         height, width = image.shape[:2]
         scale = long_side / max(height, width)
         size = (int(round(scale * width)), int(round(scale * height)))
-        image = np.array(Image.fromarray(image, "RGB").resize(size, resample=Image.LANCZOS))
+        image = np.array(
+            Image.fromarray(image, "RGB").resize(size, resample=Image.Resampling.LANCZOS)
+        )
     return encode_jpeg(image, quality=quality, colorsubsampling=colorsubsampling)

@@ -30,6 +30,7 @@ def parse_rejected(path: str, rejected: defaultdict) -> defaultdict:
         CorruptMetadataError: the file cannot be decoded or holds something else.
     """
     path = os.path.abspath(path)
+    stamp: tuple[int, int] | tuple[None, None]
     try:
         st = os.stat(path)
         stamp = (st.st_mtime_ns, st.st_size)

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DatasetFormatError
-from ..write.conversion import Item, SizedItems
+from ..write.conversion import Item, LoadFunction, SizedItems
 from ..write.loaders import refuse
 from . import _datadings
 from .sources import SourceFile
@@ -173,7 +173,9 @@ def items(args: argparse.Namespace) -> dict[str, SizedItems]:
             key = posixpath.basename(image)
             missing = [path for path in (image, seg) if path not in present]
             if missing:
-                load = partial(refuse, f"{archive}:{missing[0]}", "no such member in the archive")
+                load: LoadFunction = partial(
+                    refuse, f"{archive}:{missing[0]}", "no such member in the archive"
+                )
             elif key not in scenes:
                 load = partial(refuse, f"{archive}:{image}", f"not in {_INDEX}")
             else:
@@ -241,7 +243,7 @@ def _sample(
     }
 
 
-def _scene_labels(archive: object, members: list[str]) -> dict[str, int]:
+def _scene_labels(archive: Path, members: list[str]) -> dict[str, int]:
     """Image file name -> index of its scene among the sorted distinct scenes."""
     filenames, scenes = read_index(archive, members)
     numbers = {scene: number for number, scene in enumerate(sorted(set(scenes)))}

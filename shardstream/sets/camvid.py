@@ -16,9 +16,10 @@ import argparse
 import io
 import posixpath
 from functools import partial
+from pathlib import Path
 
 from ..errors import DatasetFormatError
-from ..write.conversion import Item, SizedItems
+from ..write.conversion import Item, LoadFunction, SizedItems
 from ..write.loaders import refuse
 from . import _datadings
 from .sources import SourceFile
@@ -139,7 +140,7 @@ def items(args: argparse.Namespace) -> dict[str, SizedItems]:
     return outputs
 
 
-def _pairs(archive: object, names: set[str], split: str) -> list[list[str]]:
+def _pairs(archive: Path, names: set[str], split: str) -> list[list[str]]:
     path = f"{_ROOT}/CamVid/{split}.txt"
     if path not in names:
         raise DatasetFormatError(archive, f"no member {path}")
@@ -160,7 +161,9 @@ def _item(archive: object, names: set[str], pair: list[str]) -> Item:
     image, label = pair
     missing = [path for path in pair if path not in names]
     if missing:
-        load = partial(refuse, f"{archive}:{missing[0]}", "no such member in the archive")
+        load: LoadFunction = partial(
+            refuse, f"{archive}:{missing[0]}", "no such member in the archive"
+        )
     else:
         blobs = (("image", ("zip", archive, image)), ("label_image", ("zip", archive, label)))
         load = partial(_datadings.raw_sample, blobs)

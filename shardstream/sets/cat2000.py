@@ -122,6 +122,8 @@ def _sample(stimulus: _datadings.Blob, fixations: _datadings.Blob | None) -> dic
     background = Image.new(image.mode, image.size, image.getpixel((0, 0)))
     difference = ImageChops.difference(image, background)
     box = ImageChops.add(difference, difference, 1.0, -20).getbbox()
+    if box is None:  # nothing differs: the whole image (what crop(None) cuts)
+        box = (0, 0, *image.size)
     cropped = image.crop(box)
     width, height = cropped.size
     scale = SIZE / max(width, height)

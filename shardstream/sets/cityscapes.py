@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from functools import partial
 
-from ..write.conversion import Item, SizedItems
+from ..write.conversion import Item, LoadFunction, SizedItems
 from ..write.loaders import refuse
 from . import _datadings
 from .sources import SourceFile
@@ -114,7 +114,7 @@ def items(args: argparse.Namespace) -> dict[str, SizedItems]:
             missing = [blob for _, blob in blobs[1:] if blob[2] not in present[blob[1]]]
             if missing:
                 where = f"{missing[0][1]}:{missing[0][2]}"
-                load = partial(refuse, where, "no such member in the archive")
+                load: LoadFunction = partial(refuse, where, "no such member in the archive")
             else:
                 load = partial(_datadings.raw_sample, blobs)
             items.append(Item(key=key, label=None, source=f"{left}:{blobs[0][1][2]}", load=load))

@@ -21,7 +21,7 @@ def print_over(*args: Any, **kwargs: Any) -> None:
     end = kwargs.pop("end", "\n")
     kwargs["end"] = ""
     flush = kwargs.pop("flush", False)
-    stream = kwargs.get("file", sys.stdout)
+    stream = kwargs.get("file") or sys.stdout  # print's file=None is standard output too
     print("\r", *args, **kwargs)
     print("\033[K", end=end, file=stream)
     if flush:

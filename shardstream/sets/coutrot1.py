@@ -132,7 +132,8 @@ def _decode(stream: object, name: str) -> Iterator[np.ndarray]:
     import cv2
 
     try:
-        video = cv2.VideoCapture(stream, cv2.CAP_FFMPEG, [])
+        # OpenCV reads any object with read/seek; its stubs ask for a cv2.IStreamReader
+        video = cv2.VideoCapture(stream, cv2.CAP_FFMPEG, [])  # type: ignore[call-overload]
     except (cv2.error, TypeError):
         raise MissingDependencyError(
             f"{name}: reading a video inside the ZIP file needs an OpenCV whose VideoCapture "
@@ -197,13 +198,13 @@ def _flow(previous: np.ndarray, gray: np.ndarray, points: dict) -> dict:
     ids = list(points)
     start = np.array(list(points.values()), dtype=np.float32).reshape((-1, 1, 2))
     levels = max(int(math.floor(math.log(min(gray.shape[:2]) / 21, 2))), 1)
-    params = {
-        "winSize": (21, 21),
-        "criteria": (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 10, 0.03),
-        "maxLevel": levels,
-    }
-    moved, _, _ = cv2.calcOpticalFlowPyrLK(previous, gray, start, None, **params)
-    back, _, _ = cv2.calcOpticalFlowPyrLK(gray, previous, moved, None, **params)
+    window, criteria = (21, 21), (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 10, 0.03)
+    moved, _, _ = cv2.calcOpticalFlowPyrLK(
+        previous, gray, start, None, winSize=window, criteria=criteria, maxLevel=levels
+    )
+    back, _, _ = cv2.calcOpticalFlowPyrLK(
+        gray, previous, moved, None, winSize=window, criteria=criteria, maxLevel=levels
+    )
     good = np.abs(start - back).reshape(-1, 2).max(-1) < _GOOD
     return {i: p for i, p, ok in zip(ids, moved.reshape(-1, 2), good) if ok}
 

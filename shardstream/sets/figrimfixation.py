@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 
@@ -109,7 +110,7 @@ def items(args: argparse.Namespace) -> dict[str, SizedItems]:
     return outputs
 
 
-def _fixations(path: object) -> dict:
+def _fixations(path: Path) -> dict:
     """File name -> its subjects' records, from the one variable of a FIGRIM ``.mat`` file."""
     try:
         loaded = _datadings.load_matlab(path)

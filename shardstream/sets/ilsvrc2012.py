@@ -161,7 +161,7 @@ def label_names(args: argparse.Namespace) -> list[str]:
 def synset_words() -> dict[str, str]:
     """The 1,000 synsets in label order: wnid -> words (``"n01440764": "tench, Tinca tinca"``)."""
     lines = _data_lines("ILSVRC2012_synsets.txt.xz")
-    return dict(line.split(" ", 1) for line in lines)  # type: ignore[misc]
+    return dict(line.split(" ", 1) for line in lines)
 
 
 @functools.cache

@@ -131,9 +131,9 @@ def _split_items(archive: Path, split: str, check: partial) -> Iterator[Item]:
                 label = labels[synset]
                 with tarfile.open(fileobj=outer.extractfile(member), mode="r|") as inner:
                     images = sorted(
-                        (info.name, inner.extractfile(info).read())
+                        (info.name, handle.read())
                         for info in inner
-                        if info.isfile()
+                        if info.isfile() and (handle := inner.extractfile(info)) is not None
                     )
                 chosen = images[:VAL_PER_CLASS] if split == "val" else images[VAL_PER_CLASS:]
                 for name, data in chosen:

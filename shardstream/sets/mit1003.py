@@ -18,7 +18,7 @@ from functools import partial
 
 import numpy as np
 
-from ..write.conversion import Item, SizedItems
+from ..write.conversion import Item, LoadFunction, SizedItems
 from ..write.loaders import refuse
 from . import _datadings
 from .sources import SourceFile
@@ -87,7 +87,9 @@ def items(args: argparse.Namespace) -> dict[str, SizedItems]:
         parts = name.split("/")
         key = "/".join(parts[-2:])
         if len(parts) < 2:
-            load = partial(refuse, f"{stimuli}:{name}", "a stimulus must be inside a folder")
+            load: LoadFunction = partial(
+                refuse, f"{stimuli}:{name}", "a stimulus must be inside a folder"
+            )
         else:
             mats = tuple(("zip", data, mat) for mat in experiments.get(parts[1], ()))
             load = partial(_sample, ("zip", stimuli, name), mats)

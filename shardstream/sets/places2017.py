@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DatasetFormatError
-from ..write.conversion import Item, SizedItems
+from ..write.conversion import Item, LoadFunction, SizedItems
 from ..write.loaders import refuse
 from . import _datadings, ade20k
 from .sources import SourceFile
@@ -245,12 +245,16 @@ def items(args: argparse.Namespace) -> dict[str, SizedItems]:
             missing = [f"{tar}:{path}" for tar, path in wanted if path not in members[tar]]
             key = posixpath.basename(name)
             if missing:
-                load = partial(refuse, missing[0], "no such member in the archive")
+                load: LoadFunction = partial(refuse, missing[0], "no such member in the archive")
             elif key not in scenes:
                 load = partial(refuse, f"{images}:{name}", "no scene label for this image")
             else:
-                blobs = [("range", tar, *members[tar][path]) for tar, path in wanted]
-                load = partial(_sample, *blobs, scenes[key])
+                image_blob, classes_blob, instances_blob, boundary_blob = (
+                    ("range", tar, *members[tar][path]) for tar, path in wanted
+                )
+                load = partial(
+                    _sample, image_blob, classes_blob, instances_blob, boundary_blob, scenes[key]
+                )
             listed.append(Item(key=key, label=None, source=f"{images}:{name}", load=load))
         outputs[f"{split}.msgpack"] = SizedItems(len(listed), listed)
     return outputs

@@ -22,7 +22,7 @@ from functools import partial
 from pathlib import Path
 
 from ..errors import DatasetFormatError
-from ..write.conversion import Item, SizedItems
+from ..write.conversion import Item, LoadFunction, SizedItems
 from ..write.loaders import refuse
 from . import _datadings
 from ._places365_classes import CLASSES
@@ -134,7 +134,7 @@ def items(args: argparse.Namespace) -> dict[str, SizedItems]:
         labels = _labels(meta, meta_members, listing)
         listed = []
         for name, where in _jpegs(paths[source.name]):
-            label = labels.get(posixpath.basename(name))
+            label: int | str | None = labels.get(posixpath.basename(name))
             if label is None and output == "validation.msgpack":
                 label = f"{posixpath.basename(name)} not in {listing}"  # datadings fails there
             listed.append(_item(paths[source.name], name, where, label))
@@ -170,7 +170,7 @@ def _labels(meta: Path, members: dict, listing: str) -> dict[str, int]:
 def _item(tar: Path, name: str, where: tuple[int, int], label: int | str | None) -> Item:
     source = f"{tar}:{name}"
     if isinstance(label, str):  # why it has no label
-        load = partial(refuse, source, label)
+        load: LoadFunction = partial(refuse, source, label)
         return Item(key=name, label=None, source=source, load=load)
     blob = ("range", tar, *where)
     fields = (("image", blob),)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import itertools
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 
@@ -104,7 +105,7 @@ def tiles(array: np.ndarray, size: int = CROP_SIZE) -> list[np.ndarray]:
     return [array[:, r : r + size, c : c + size] for r, c in itertools.product(rows, columns)]
 
 
-def _load(path: object) -> dict:
+def _load(path: Path) -> dict:
     try:
         data = _datadings.load_matlab(path)
     except (ValueError, TypeError, OSError, NotImplementedError) as e:

@@ -24,7 +24,7 @@ DATADINGS = True
 
 _DRIVE = "https://drive.google.com/uc?id="
 
-SOURCES: tuple[SourceFile, ...] = (
+SOURCES: tuple[SourceFile, SourceFile] = (
     SourceFile(
         name="image.zip",
         md5="eb2a1bb706633d1b31fc2e01422c5757",

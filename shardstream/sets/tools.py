@@ -39,7 +39,7 @@ def open_comp(
     mode: str = "rb",
     level: int | None = None,
     encoding: str | None = None,
-) -> IO[Any]:
+) -> IO[Any] | gzip.GzipFile:
     """Open a file of the ``sets`` package, compressed or not, as datadings' ``open_comp`` does.
 
     The codec comes from the name: ``.gz`` gzip, ``.xz`` xz (lzma), ``.zip`` the one member of a

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DatasetFormatError
-from ..write.conversion import Item, SizedItems
+from ..write.conversion import Item, LoadFunction, SizedItems
 from ..write.loaders import refuse
 from . import _datadings
 from .sources import SourceFile
@@ -215,7 +215,9 @@ def _item(archive: Path, members: dict, name: str) -> Item:
     source = f"{archive}:{image}"
     missing = [path for path in (image, label) if path not in members]
     if missing:
-        load = partial(refuse, f"{archive}:{missing[0]}", "no such member in the archive")
+        load: LoadFunction = partial(
+            refuse, f"{archive}:{missing[0]}", "no such member in the archive"
+        )
     else:
         load = partial(
             _sample, ("range", archive, *members[image]), ("range", archive, *members[label])

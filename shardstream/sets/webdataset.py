@@ -33,7 +33,8 @@ import tarfile
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
-from braceexpand import UnbalancedBracesError, braceexpand
+# braceexpand 0.1.7's __init__.pyi leaves out UnbalancedBracesError (its __all__ names it)
+from braceexpand import UnbalancedBracesError, braceexpand  # type: ignore[attr-defined]
 
 from ..errors import (
     BadSourceError,
@@ -326,7 +327,9 @@ def _stream_members(
                 ),
             )
             continue
-        yield info.name, tar.extractfile(info).read()
+        member = tar.extractfile(info)
+        if member is not None:  # None only for members that are no regular file (skipped above)
+            yield info.name, member.read()
 
 
 def _group(
@@ -337,7 +340,7 @@ def _group(
     Yields ``(key, {suffix: payload}, "")`` per sample, and ``(name, {}, reason)`` for a member
     refused by its name (absolute, with ``..``, or not UTF-8), which takes no part in a group.
     """
-    key = None
+    key: str | None = None  # set whenever group holds a member
     group: dict[str, Any] = {}
     for name, payload in members:
         parts = split_member_name(name)
@@ -345,18 +348,18 @@ def _group(
             continue
         problem = name_problem(name)
         if problem:
-            if group:
+            if group and key is not None:
                 yield key, group, ""
             key, group = None, {}
             yield name, {}, problem
             continue
         member_key, suffix = parts
         if member_key != key:
-            if group:
+            if group and key is not None:
                 yield key, group, ""
             key, group = member_key, {}
         group.setdefault(suffix.lower(), payload)
-    if group:
+    if group and key is not None:
         yield key, group, ""
 
 
@@ -395,7 +398,7 @@ def _make_item(
     label = None
     if "cls" in group:
         text = read(group["cls"]) if type(group["cls"]) is not _Refused else group["cls"]
-        if type(text) is _Refused:
+        if isinstance(text, _Refused):
             reason = f"the .cls member is not an integer label ({text.reason})"
         else:
             try:

@@ -40,7 +40,7 @@ import os
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -132,6 +132,13 @@ def _member_names(archive: Any) -> list[str]:
     return [info.filename for info in archive.infolist() if _MEMBER.search(info.filename)]
 
 
+class _Limits(TypedDict):
+    """The size limits every image pack member is read under."""
+
+    max_bytes: int
+    max_ratio: float
+
+
 class YFCC100mReader(Reader):
     """Special reader for the YFCC100m data set only: images from ~10000 ZIP files of ~10000
     images each, read in place.
@@ -181,7 +188,7 @@ class YFCC100mReader(Reader):
             raise ConfigError(f"validator must be callable, not {validator!r}")
         self._path = os.fspath(image_packs_dir)
         self._validator = validator
-        self._limits = {"max_bytes": max_member_bytes, "max_ratio": max_ratio}
+        self._limits = _Limits(max_bytes=max_member_bytes, max_ratio=max_ratio)
         self._rejected: defaultdict[str, set[int]] = defaultdict(set)
         for path in reject_file_paths or ():
             self._rejected = _parse_rejected(os.fspath(path), self._rejected)
@@ -327,7 +334,7 @@ class YFCC100mReader(Reader):
             if self._i >= len(self):
                 raise StopIteration
             self.seek_index(self._i)
-        sample = self._next_sample(self._gen)
+        sample = self._next_sample(self._stream_now())
         self._i += 1
         self._gen_at = self._i
         return sample
@@ -379,6 +386,12 @@ class YFCC100mReader(Reader):
     def _output(sample: dict, yield_key: bool, raw: bool) -> Any:
         out = packb(sample) if raw else sample
         return (sample["key"], out) if yield_key else out
+
+    def _stream_now(self) -> Iterator:
+        """The stream :meth:`seek_index` or :meth:`seek_key` opened."""
+        if self._gen is None:  # both always open one
+            self._gen = self._stream(*self._locate_index(self._i))
+        return self._gen
 
     def _next_sample(self, stream: Iterator) -> dict:
         while True:

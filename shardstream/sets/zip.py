@@ -79,7 +79,6 @@ def scan_zip(
     """
     path = os.fspath(path)
     patterns = as_patterns(pattern)
-    limits = {"max_bytes": max_sample_bytes, "max_ratio": max_ratio}
     unsafe = _unsafe_members(path, patterns, include, exclude)
     found: list[tuple[str, str | None, str]] = []
 
@@ -107,7 +106,9 @@ def scan_zip(
             key=name,
             label=None,
             source=f"{path}:{name}",
-            load=functools.partial(read_zip_member, path, name, **limits),
+            load=functools.partial(
+                read_zip_member, path, name, max_bytes=max_sample_bytes, max_ratio=max_ratio
+            ),
         )
         for name in unsafe
     ]
@@ -116,7 +117,9 @@ def scan_zip(
             key=key,
             label=None if label is None else numbers[label],
             source=f"{path}:{member}",
-            load=functools.partial(read_zip_member, path, member, **limits),
+            load=functools.partial(
+                read_zip_member, path, member, max_bytes=max_sample_bytes, max_ratio=max_ratio
+            ),
             fields={"class_name": label} if class_names and label is not None else {},
         )
         for key, label, member in found

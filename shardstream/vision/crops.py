@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -76,6 +77,7 @@ def normalize_size(size: int | Sequence[int], name: str = "size") -> tuple[int, 
     Raises:
         ConfigError: the size is not a positive int or a pair of them.
     """
+    pair: tuple[Any, ...]  # checked item by item below
     if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
         pair = (int(size), int(size))
     elif isinstance(size, Sequence) and len(size) == 2 and not isinstance(size, str):

@@ -61,7 +61,7 @@ except ImportError:  # pragma: no cover - simplejpeg is installed where the test
 try:  # optional C extension (setup.py): decode only the part of a JPEG the crops read
     from . import _jpegregion
 except ImportError:  # pragma: no cover - built where the tests run; elsewhere: full decodes
-    _jpegregion = None
+    _jpegregion = None  # type: ignore[assignment]  # mypy cannot type an optional module
 
 __all__ = [
     "INTERPOLATIONS",
@@ -86,7 +86,10 @@ INTERPOLATIONS: dict[str, int] = {
 """The resampling filters :func:`decode_crops` accepts, by name (Pillow's, as torchvision uses)."""
 
 # filters computed by resize_crops (bit-identical to Pillow's); the others go through Pillow
-_KERNEL_FILTERS = {Image.Resampling.BILINEAR: "bilinear", Image.Resampling.BICUBIC: "bicubic"}
+_KERNEL_FILTERS: dict[int, str] = {
+    Image.Resampling.BILINEAR: "bilinear",
+    Image.Resampling.BICUBIC: "bicubic",
+}
 
 _CROP_COLUMNS_BELOW = 0.6
 # A region narrower than this fraction of the image also skips the IDCT of the columns outside it
@@ -240,7 +243,7 @@ def decode_crops(
     crops: Sequence[CropBox],
     out_sizes: int | Sequence[int | Sequence[int]],
     *,
-    flip: Sequence[bool] | None = None,
+    flip: Sequence[bool] | np.ndarray | None = None,
     interpolation: str = "bicubic",
     scale: int | None = None,
     max_pixels: int | None = None,
@@ -305,7 +308,7 @@ def _check_scale(scale: int) -> None:
         raise ConfigError(f"scale must be one of {sorted(SCALE_DENOMINATORS)}, got {scale!r}")
 
 
-def _check_flips(flip: Sequence[bool] | None, count: int) -> list[bool]:
+def _check_flips(flip: Sequence[bool] | np.ndarray | None, count: int) -> list[bool]:
     if flip is None:
         return [False] * count
     flips = [bool(f) for f in flip]
@@ -381,9 +384,9 @@ def _decode(
     ):
         y0, y1, x0, x1 = _union_pixels(boxes, y_map, x_map, full)
         if (y1 - y0) * (x1 - x0) <= max_area * full[0] * full[1] and (y1 - y0, x1 - x0) != full:
-            image = _decode_window(data, info, denominator, (rows, cols), (y0, y1, x0, x1))
-            if image is not None:
-                return image, y_map, x_map, (y0, x0, *full)
+            window = _decode_window(data, info, denominator, (rows, cols), (y0, y1, x0, x1))
+            if window is not None:
+                return window, y_map, x_map, (y0, x0, *full)
     stored = _decode_full_jpeg(data, info, denominator, max_pixels)
     if stored.shape[:2] != (rows, cols):  # Pillow's draft scale: map by the actual size
         y_map, x_map = _oriented_maps(info, *stored.shape[:2])

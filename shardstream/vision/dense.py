@@ -51,7 +51,7 @@ from .dense_targets import crop_pad, decode_mask, decode_saliency, resize_mask, 
 from .preset_fields import DEFAULT_MAX_PIXELS, int_label, sample_field, sample_key
 from .recipes import IMAGENET_MEAN, IMAGENET_STD
 from .resize import resize_crops
-from .supervised import _check_common, _pair, _PresetSteps, _probability
+from .supervised import _check_common, _hw, _pair, _PresetSteps, _probability
 
 __all__ = ["TARGET_KINDS", "DensePlan", "SegmentationPreset", "DenseEvalPreset"]
 
@@ -186,7 +186,7 @@ class _DenseSteps(_PresetSteps):
         try:
             height, width = image_size(data)
             plan = self.plan_for(height, width, rng)
-            out = {self.image_field: self._image(data, plan)}
+            out: dict[str, Any] = {self.image_field: self._image(data, plan)}
             for name, kind in self.targets.items():
                 out.update(self._target(sample, name, kind, plan, (height, width)))
         except ImageDecodeError as error:  # TargetError included
@@ -349,7 +349,7 @@ class SegmentationPreset(_DenseSteps):
         """
         if rng is None:
             raise ConfigError("SegmentationPreset needs the sample's generator (rng)")
-        out_h, out_w = self.size
+        out_h, out_w = _hw(self.size)
         if self.mode == "resized_crop":
             box = rrc_box(height, width, *self.scale, *self.ratio, rng)
             flip = bool(rng.random() < self.flip_p)
@@ -421,7 +421,7 @@ class DenseEvalPreset(_DenseSteps):
             stride = normalize_size(self.tile_stride, "tile_stride")
             if not isinstance(self.resize_size, tuple) or self.crop_size is None:
                 raise ConfigError("tiles need resize_size=(height, width) and a crop_size")
-            if any(c > r for c, r in zip(self.crop_size, self.resize_size)):
+            if any(c > r for c, r in zip(_hw(self.crop_size), self.resize_size)):
                 raise ConfigError(f"crop_size {self.crop_size} exceeds resize {self.resize_size}")
             object.__setattr__(self, "tile_stride", stride)
         _check_common(self)
@@ -433,9 +433,14 @@ class DenseEvalPreset(_DenseSteps):
         Returns:
             Row-major tiles; empty ``(0, 4)`` when the preset makes no tiles.
         """
-        if self.tile_stride is None:
+        # __post_init__ makes all three pairs when there is a tile stride
+        if self.tile_stride is None or self.resize_size is None or self.crop_size is None:
             return np.zeros((0, 4), np.int64)
-        (rh, rw), (th, tw), (sh, sw) = self.resize_size, self.crop_size, self.tile_stride
+        (rh, rw), (th, tw), (sh, sw) = (
+            _hw(self.resize_size),
+            _hw(self.crop_size),
+            _hw(self.tile_stride),
+        )
         tops = [min(i * sh, rh - th) for i in range(max(math.ceil((rh - th) / sh), 0) + 1)]
         lefts = [min(j * sw, rw - tw) for j in range(max(math.ceil((rw - tw) / sw), 0) + 1)]
         return np.array([(t, x, th, tw) for t in tops for x in lefts], np.int64)
@@ -459,7 +464,7 @@ class DenseEvalPreset(_DenseSteps):
             rh, rw = resize_shorter_side(height, width, int(self.resize_size))
         window = (0, 0, rh, rw)
         if self.crop_size is not None and self.tile_stride is None:
-            ch, cw = self.crop_size
+            ch, cw = _hw(self.crop_size)
             top = int(round((rh - ch) / 2.0)) if rh >= ch else -((ch - rh) // 2)
             left = int(round((rw - cw) / 2.0)) if rw >= cw else -((cw - rw) // 2)
             window = (top, left, ch, cw)

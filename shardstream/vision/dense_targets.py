@@ -195,9 +195,10 @@ def resize_saliency(
         A C-contiguous uint8 ``size`` array.
     """
     out = np.empty(size, np.uint8)
+    top, left, height, width = box
     resize_crops(
         saliency[:, :, None],
-        [tuple(int(v) for v in box)],
+        [(int(top), int(left), int(height), int(width))],
         [flip],
         [out[:, :, None]],
         interpolation=interpolation,

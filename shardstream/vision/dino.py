@@ -371,18 +371,18 @@ class DinoPreset:
 
                 return SKIPPED
             raise ImageDecodeError(error.problem, key=sample_key(sample)) from error
-        out: dict[str, Any] = {
+        views: dict[str, Any] = {
             "global_crops": global_crops,
             "local_crops": local_crops,
             "photometric": params,
         }
         if self.masks:
             masks, upperbound = self._mask_sampler.draw(rng)
-            out["masks"] = masks
-            out["mask_upperbound"] = np.int64(upperbound)
+            views["masks"] = masks
+            views["mask_upperbound"] = np.int64(upperbound)
         if self.label_field is not None:
-            out[self.label_field] = int_label(sample, self.label_field)
-        return out
+            views[self.label_field] = int_label(sample, self.label_field)
+        return views
 
     def collate(self, samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         """Merge a batch's worker outputs (in the workers; the loader calls this).
@@ -444,7 +444,7 @@ class DinoPreset:
             MissingFieldError: the batch lacks a field the worker makes.
         """
         if "collated_global_crops" in batch:  # coloured and laid out by :meth:`collate`
-            out = {
+            out: dict[str, Any] = {
                 name: batch[name].to(self.dtype)
                 for name in ("collated_global_crops", "collated_local_crops")
             }
@@ -473,7 +473,7 @@ class DinoPreset:
             if not coloured_already:
                 coloured = normalize(coloured, self.mean, self.std)
             collated_global[rows] = coloured
-        out: dict[str, Any] = {"collated_global_crops": collated_global}
+        out = {"collated_global_crops": collated_global}
         if self.local_crops_number:
             views = _crop_major(local_crops)
             if coloured_already:
@@ -555,13 +555,13 @@ class DinoPreset:
             local_crops = np.empty((count - 2, 3, local_size, local_size), np.uint8)
         else:
             global_crops, local_crops = outputs
-        outputs = [global_crops[0], global_crops[1], *local_crops]
+        planes = [global_crops[0], global_crops[1], *local_crops]
         # dinov2's global crops nearly always need full size; choose_scale only when all fit
         fits = min(min(box[2] / out_h, box[3] / out_w) for box, (out_h, out_w) in zip(boxes, sizes))
         scale = 1 if fits < 2 else choose_scale(height, width, boxes, sizes)
         if scale == 1 and params is None:  # colour on the device: straight into channels-first
             image = decode_image(data, max_pixels=self.max_pixels)
-            resize_crops(image, boxes, flips, [out.transpose(1, 2, 0) for out in outputs])
+            resize_crops(image, boxes, flips, [out.transpose(1, 2, 0) for out in planes])
             return global_crops, local_crops
         global_hwc = np.empty((2, global_size, global_size, 3), np.uint8)
         local_hwc = np.empty((count - 2, local_size, local_size, 3), np.uint8)
@@ -583,7 +583,7 @@ class DinoPreset:
                 apply_photometric_views(
                     local_hwc, params["local"], recipes["local"], layout="NHWC", out=local_hwc
                 )
-        for view, out in zip(views, outputs):
+        for view, out in zip(views, planes):
             cv2.split(view, list(out))  # writes the three contiguous planes of ``out``
         return global_crops, local_crops
 

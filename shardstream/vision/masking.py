@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -37,7 +37,7 @@ __all__ = ["MaskSampler", "MaskingGenerator", "RandomSource", "masks_upperbound"
 try:  # the same draws in C (setup.py builds it where there is a compiler)
     from . import _masking
 except ImportError:  # pragma: no cover - exercised where the extension is not built
-    _masking = None
+    _masking = None  # type: ignore[assignment]  # mypy cannot type an optional module
 
 RandomSource = np.random.Generator | random.Random | None
 """What an ``rng`` argument accepts: a numpy generator, a ``random.Random``, or ``None`` (the
@@ -349,7 +349,9 @@ def check_mask_ratio_tuple(value: object) -> tuple[float, float]:
         ConfigError: not a pair of numbers with ``0 <= lo <= hi <= 1``.
     """
     try:
-        low, high = value  # type: ignore[misc]
+        if not isinstance(value, Iterable):
+            raise TypeError
+        low, high = value
         if not (_is_real(low) and _is_real(high)):
             raise TypeError
     except (TypeError, ValueError):
@@ -373,9 +375,9 @@ def check_mask_probability(value: object) -> float:
     Raises:
         ConfigError: not a number in ``[0, 1]``.
     """
-    if not _is_real(value) or not 0 <= value <= 1:  # type: ignore[operator]
+    if not _is_real(value) or not 0 <= value <= 1:
         raise ConfigError(f"mask_probability must be a number in [0, 1], got {value!r}")
-    return float(value)  # type: ignore[arg-type]
+    return float(value)
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -414,7 +416,7 @@ def _tokens(n_tokens: object, mask_generator: MaskingGenerator) -> int:
     return _index(n_tokens, "n_tokens", low=1)
 
 
-def _is_real(value: object) -> bool:
+def _is_real(value: object) -> TypeGuard[int | float | np.integer | np.floating]:
     return (
         isinstance(value, (int, float, np.integer, np.floating))
         and not isinstance(value, (bool, np.bool_))
@@ -430,16 +432,16 @@ def _count(value: object, name: str, none: bool = False) -> Any:
     """A patch count (int or float, finite, >= 0), kept as given as dinov2 does."""
     if value is None and none:
         return None
-    if not _is_real(value) or not math.isfinite(value) or value < 0:  # type: ignore[arg-type]
+    if not _is_real(value) or not math.isfinite(value) or value < 0:
         kind = "None or " if none else ""
         raise ConfigError(f"{name} must be {kind}a finite number >= 0, got {value!r}")
     return value
 
 
 def _aspect(value: object, name: str) -> float:
-    if not _is_real(value) or not math.isfinite(value) or value <= 0:  # type: ignore[arg-type]
+    if not _is_real(value) or not math.isfinite(value) or value <= 0:
         raise ConfigError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)  # type: ignore[arg-type]
+    return float(value)
 
 
 def _grid(input_size: object) -> tuple[int, int]:

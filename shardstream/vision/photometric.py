@@ -259,7 +259,7 @@ def _runs(keys: np.ndarray, selected: np.ndarray, rows: int) -> list[tuple[int, 
     """``(start, stop)`` of the runs of equal ``keys`` rows where ``selected``, cut to ``rows``."""
     change = np.flatnonzero((keys[1:] != keys[:-1]).any(axis=1)) + 1
     bounds = np.concatenate([[0], change, [len(keys)]])
-    runs = []
+    runs: list[tuple[int, int]] = []
     for start, stop in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
         if selected[start]:
             runs.extend((i, min(i + rows, stop)) for i in range(start, stop, rows))

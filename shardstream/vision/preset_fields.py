@@ -80,7 +80,7 @@ def check_channels(name: str, value: Any) -> tuple[float, float, float]:
         raise ConfigError(f"{name} must be 3 finite numbers (RGB), got {value!r}")
     if name == "std" and min(values) <= 0:
         raise ConfigError(f"std must be positive, got {value!r}")
-    return values  # type: ignore[return-value]
+    return values
 
 
 def check_fields_and_limit(image_field: Any, label_field: Any, max_pixels: Any) -> None:

@@ -30,7 +30,7 @@ from ..fastpaths import warn_slow_path
 try:
     from . import _resample
 except ImportError:  # the optional extension was not built
-    _resample = None
+    _resample = None  # type: ignore[assignment]  # mypy cannot type an optional module
 
 __all__ = ["EXACT_RESIZE", "pillow_horizontal_first", "resize_crops"]
 
@@ -64,7 +64,7 @@ MAX_OUT_BYTES = 2**31 - 1
 def resize_crops(
     image: np.ndarray,
     boxes: Sequence[tuple[int, int, int, int]],
-    flips: Sequence[bool],
+    flips: Sequence[bool] | np.ndarray,
     outs: Sequence[np.ndarray],
     *,
     interpolation: str = "bicubic",
@@ -136,7 +136,7 @@ def resize_crops(
 def _resize_with_pillow(
     image: np.ndarray,
     boxes: Sequence[tuple[int, int, int, int]],
-    flips: Sequence[bool],
+    flips: Sequence[bool] | np.ndarray,
     outs: Sequence[np.ndarray],
     interpolation: str,
     spans: Sequence[tuple[float, float, float, float] | None],
@@ -161,7 +161,7 @@ def _resize_with_pillow(
 def _resize_with_torch(
     image: np.ndarray,
     boxes: Sequence[tuple[int, int, int, int]],
-    flips: Sequence[bool],
+    flips: Sequence[bool] | np.ndarray,
     outs: Sequence[np.ndarray],
     interpolation: str = "bicubic",
 ) -> None:
@@ -217,7 +217,7 @@ def _check_boxes(image: np.ndarray, boxes: Sequence[tuple[int, int, int, int]]) 
 def _check_crops(
     image: np.ndarray,
     boxes: Sequence[tuple[int, int, int, int]],
-    flips: Sequence[bool],
+    flips: Sequence[bool] | np.ndarray,
     outs: Sequence[np.ndarray],
 ) -> None:
     """The fallbacks' checks of what the extension checks itself (ConfigError on failure)."""

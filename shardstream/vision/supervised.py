@@ -27,7 +27,7 @@ import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
 
@@ -72,6 +72,8 @@ class _PresetSteps:
     normalize_in: str
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
+    if TYPE_CHECKING:  # every preset is a dataclass (for dataclasses.replace)
+        __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
 
     def for_device(self, device: Any) -> Any:
         """This preset with ``normalize_in="auto"`` resolved for batches that go to ``device``
@@ -237,7 +239,9 @@ class SupervisedPreset(_PresetSteps):
             if scale == 1:  # decode only the box (the whole image where that cannot be done)
                 region, _ = decode_region(data, box, max_pixels=self.max_pixels)
                 h, w = region.shape[:2]
-                crop = _resize_whole_box(region, (0, 0, h, w), self.size, self.interpolation, flip)
+                crop = _resize_whole_box(
+                    region, (0, 0, h, w), _hw(self.size), self.interpolation, flip
+                )
             else:
                 out = decode_crops(
                     data,
@@ -374,8 +378,8 @@ def make_classification_train_preset(
     return SupervisedPreset(
         size=crop_size,
         flip_p=hflip_prob,
-        mean=mean,
-        std=std,
+        mean=check_channels("mean", mean),
+        std=check_channels("std", std),
         interpolation=_interpolation_name(interpolation),
         **options,
     )
@@ -416,8 +420,8 @@ def make_classification_eval_preset(
     return EvalPreset(
         resize_size=resize_size,
         crop_size=crop_size,
-        mean=mean,
-        std=std,
+        mean=check_channels("mean", mean),
+        std=check_channels("std", std),
         interpolation=_interpolation_name(interpolation),
         **options,
     )
@@ -435,7 +439,7 @@ def _resize_whole_box(
     out = np.empty((3, *size), np.uint8)
     resize_crops(
         image,
-        [tuple(int(v) for v in box)],
+        [_whole_box(box)],
         [flip],
         [out.transpose(1, 2, 0)],
         interpolation=interpolation,
@@ -443,7 +447,22 @@ def _resize_whole_box(
     return out
 
 
-def _check_common(preset: SupervisedPreset | EvalPreset) -> None:
+class _CommonFields(Protocol):
+    """The fields every preset checks alike (:func:`_check_common`)."""
+
+    @property
+    def interpolation(self) -> str: ...
+    @property
+    def normalize_in(self) -> str: ...
+    @property
+    def image_field(self) -> str: ...
+    @property
+    def label_field(self) -> str | None: ...
+    @property
+    def max_pixels(self) -> int | None: ...
+
+
+def _check_common(preset: _CommonFields) -> None:
     if preset.interpolation not in _INTERPOLATIONS:
         raise ConfigError(
             f"interpolation must be one of {sorted(_INTERPOLATIONS)}, got {preset.interpolation!r}"
@@ -455,6 +474,17 @@ def _check_common(preset: SupervisedPreset | EvalPreset) -> None:
             f"normalize_in must be 'auto', 'device' or 'workers', got {preset.normalize_in!r}"
         )
     check_fields_and_limit(preset.image_field, preset.label_field, preset.max_pixels)
+
+
+def _hw(size: int | tuple[int, int]) -> tuple[int, int]:
+    """A size that ``__post_init__`` normalised, as the ``(height, width)`` it now is."""
+    return size if isinstance(size, tuple) else (size, size)
+
+
+def _whole_box(box: Sequence[Any]) -> tuple[int, int, int, int]:
+    """A crop box's ``(top, left, height, width)`` as ints."""
+    top, left, height, width = box
+    return int(top), int(left), int(height), int(width)
 
 
 def _pair(name: str, value: Sequence[float], positive: bool) -> tuple[float, float]:
@@ -481,7 +511,7 @@ def _probability(name: str, value: float) -> float:
 
 
 def _output(preset: SupervisedPreset | EvalPreset, sample: dict, image: np.ndarray) -> dict:
-    out = {preset.image_field: image}
+    out: dict[str, Any] = {preset.image_field: image}
     if preset.label_field is not None:
         out[preset.label_field] = int_label(sample, preset.label_field)
     return out

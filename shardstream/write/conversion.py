@@ -58,6 +58,7 @@ from .writer import RawWriter
 __all__ = [
     "ConvertReport",
     "Item",
+    "LoadFunction",
     "SizedItems",
     "SkippedSource",
     "convert",
@@ -77,6 +78,10 @@ _WORK_MARGIN = 3.0  # see _choose_workers
 #: Bytes the writer gathers per write and md5 call: large enough that it joins them into one
 #: buffer, so the md5 thread takes the GIL once per 8 MiB instead of once per sample.
 _BUFFERING = 8 << 20
+
+
+#: what an :class:`Item`'s ``load`` is: the encoded image bytes, or a whole sample after its key
+LoadFunction = Callable[[], bytes | dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -99,7 +104,7 @@ class Item:
     key: str
     label: int | None
     source: str
-    load: Callable[[], bytes]
+    load: LoadFunction
     fields: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -360,6 +365,8 @@ def _convert_one(
         return _convert_sample(item, data, options, output, packer)
     if type(data) is not bytes:
         try:
+            if isinstance(data, dict):  # a dict subclass is not a whole sample: no bytes either
+                raise TypeError
             data = memoryview(data).tobytes()
         except TypeError:
             raise ConfigError(
@@ -457,7 +464,8 @@ def _choose_workers(items: Iterator[Item], options: _Options) -> tuple[int, list
     started = time.perf_counter()
     results = _convert_chunk(chunk, options, Output())
     work = time.perf_counter() - started
-    packed = [result[1] for result in results if type(result) is not _Failure]
+    # Output() without a block returns every packed sample as bytes
+    packed = [ref for r in results if not isinstance(r, _Failure) and type(ref := r[1]) is bytes]
     started = time.perf_counter()
     digest = hashlib.md5()
     for data in packed:

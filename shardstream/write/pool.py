@@ -113,10 +113,11 @@ class OrderedPool:
     def _allocate(self, size: int, *, inherited: bool) -> None:
         token = secrets.token_hex(6)
         if inherited:  # forked workers inherit the mapping: nothing named to leak
-            memory: shared_memory.SharedMemory | mmap.mmap = mmap.mmap(-1, size)
+            mapped = mmap.mmap(-1, size)
+            memory: shared_memory.SharedMemory | mmap.mmap = mapped
             self._name = f"inherited-{token}"
-            _inherited[self._name] = memory
-            self._view = memoryview(memory)
+            _inherited[self._name] = mapped
+            self._view = memoryview(mapped)
         else:
             reap_unclaimed()
             self._prefix = f"ssw{os.getpid():x}{token}"
@@ -165,8 +166,8 @@ class OrderedPool:
         to :meth:`take` before the next result is requested.
         """
         if self._executor is None:
-            for chunk in chunks:
-                yield function(chunk, options, Output())
+            for whole in chunks:
+                yield function(whole, options, Output())
             return
         free = deque(range(self._slots))
         pending: deque[tuple[Future, int]] = deque()

@@ -32,9 +32,9 @@ def query_user(
     prompt = f"{question} [{letters}/?]"
     while True:
         print(prompt, end=" ", flush=True)
-        answer = valid.get(input().strip().lower())
-        if answer:
-            return answer
+        chosen = valid.get(input().strip().lower())
+        if chosen:
+            return chosen
         print("You can choose", ", ".join(answers), flush=True)
 
 

@@ -203,23 +203,25 @@ class ShardedWriter(StagedOutput):
             and self._shard_bytes + size > self._shard_size
         ):
             self._finish_shard()
-        if self._shard is None:
-            self._start_shard()
-        self._shard.write(key, data)
+        shard = self._shard if self._shard is not None else self._start_shard()
+        shard.write(key, data)
         self._keys.add(key)
         self._shard_bytes += size
         self._bytes += size
         self._progress.update(1)
 
-    def _start_shard(self) -> None:
+    def _start_shard(self) -> RawWriter:
         name = shard_name(self._stem, len(self._entries))
-        self._shard = RawWriter(
+        self._shard = shard = RawWriter(
             self._staging / name, buffering=self._buffering, overwrite=True, disable=True
         )
         self._shard_bytes = 0
+        return shard
 
     def _finish_shard(self) -> None:
         shard, self._shard = self._shard, None
+        if shard is None:
+            return
         shard.close()
         md5 = load_md5file(DatasetPaths(shard.path).md5)[shard.path.name]
         self._entries.append(ShardEntry(shard.path.name, shard.written, self._shard_bytes, md5))

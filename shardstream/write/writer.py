@@ -359,7 +359,7 @@ class Writer(StagedOutput):
     def write(self, *args: Any) -> None:
         """Append one sample to the dataset."""
 
-    def _append(self, key: str, packed: bytes | bytearray | memoryview, size: int) -> None:
+    def _append(self, key: str, packed: bytes, size: int) -> None:
         """Append ``size`` packed bytes under an already checked key.
 
         Raises:

@@ -61,7 +61,7 @@ def load_keys(path: Path) -> Sequence[str]:
     return _index.load_keys(keys_path, _index.keys_len(keys_path))
 
 
-def load_key_hashes(path: Path) -> tuple[bytes, Sequence[int]]:
+def load_key_hashes(path: Path) -> tuple[bytes, np.ndarray]:
     """The salt and the uint64 key hashes of the key hashes file of ``path``."""
     hashes_path = path_append_suffix(path, SUFFIX_KEY_HASHES)
     count = max(0, (hashes_path.stat().st_size - 8) // 8)
@@ -73,7 +73,7 @@ def load_filter(path: Path) -> BloomFilter:
     return _index.load_filter(path_append_suffix(path, SUFFIX_FILTER))
 
 
-def load_offsets(path: Path) -> Sequence[int]:
+def load_offsets(path: Path) -> np.ndarray:
     """The uint64 offsets of ``path``'s samples: ``len + 1`` values, the last the data size."""
     offsets_path = path_append_suffix(path, SUFFIX_OFFSETS)
     data = offsets_path.read_bytes()

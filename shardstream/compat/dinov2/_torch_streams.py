@@ -132,9 +132,9 @@ def fast_paths_verified() -> bool:
 
 def _mt19937_words(seed: int, count: int) -> np.ndarray:
     """The first ``count`` 32-bit outputs of torch's CPU generator after ``manual_seed(seed)``."""
-    _, key, pos, *_ = np.random.RandomState(seed & 0xFFFFFFFF).get_state()
+    state = np.random.RandomState(seed & 0xFFFFFFFF).get_state(legacy=False)["state"]
     bit_generator = np.random.MT19937()
-    bit_generator.state = {"bit_generator": "MT19937", "state": {"key": key, "pos": pos}}
+    bit_generator.state = {"bit_generator": "MT19937", "state": state}
     return bit_generator.random_raw(max(count, 0))
 
 

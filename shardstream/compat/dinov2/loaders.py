@@ -239,7 +239,8 @@ def make_data_loader(
     if persistent_workers and num_workers == 0:
         raise ConfigError("make_data_loader: persistent_workers=True needs num_workers > 0")
     sampler = make_sampler(
-        dataset=dataset,
+        # torch's Dataset declares no __len__ (map-style ones have it; len() raises otherwise)
+        dataset=dataset,  # type: ignore[arg-type]
         type=sampler_type,
         shuffle=shuffle,
         seed=seed,

@@ -301,7 +301,7 @@ class ShardedInfiniteSampler(StatefulMixin, Sampler[int]):
     def __iter__(self) -> Iterator[int]:
         self._token += 1
         token = self._token
-        if self._pending:
+        if self._pending and self._offset is not None:  # load_state_dict sets both
             self._pending = False
             offset = self._offset
         else:
@@ -361,7 +361,7 @@ class ShardedInfiniteSampler(StatefulMixin, Sampler[int]):
             values = self._shuffle_slice(base, iter_count)
             for lo in range(offset, count, CHUNK):
                 for value in values[lo : lo + CHUNK].tolist():
-                    if self._token == token:
+                    if self._token == token and self._offset is not None:
                         self._offset += 1
                     yield value
             iter_count += 1
@@ -376,7 +376,7 @@ class ShardedInfiniteSampler(StatefulMixin, Sampler[int]):
         while True:
             for lo in range(offset, len(values), CHUNK):
                 for value in values[lo : lo + CHUNK].tolist():
-                    if self._token == token:
+                    if self._token == token and self._offset is not None:
                         self._offset += 1
                     yield value
             offset = 0

@@ -271,13 +271,14 @@ class DINOv1Loss(nn.Module):
         ``batch_center = queued / (T * world_size)``; the first time it becomes the centre,
         afterwards ``center = m * center + (1 - m) * batch_center``.
         """
-        if self.updated:
+        queued, rows = self.async_batch_center, self.len_teacher_output
+        if self.updated or queued is None or rows is None:  # queued and rows are set together
             return
         if self.reduce_handle is not None:
             self.reduce_handle.wait()
             self.reduce_handle = None
         world_size = self.reduce_world_size
-        batch_center = self.async_batch_center / (self.len_teacher_output * world_size)
+        batch_center = queued / (rows * world_size)
         if self.center is None:
             self.center = batch_center
         else:

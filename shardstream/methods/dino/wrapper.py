@@ -41,6 +41,11 @@ class TeacherStudentWrapper(nn.Module):
         ConfigError: a coefficient is outside ``[0, 1]``.
     """
 
+    # the registered float64 scalar buffers, declared for the type checker
+    base_ema_coefficient: torch.Tensor
+    final_ema_coefficient: torch.Tensor
+    ema_coefficient: torch.Tensor
+
     def __init__(
         self,
         student: nn.Module,

@@ -228,8 +228,9 @@ class _Run:
         for name in sorted(set(mine) - RESUME_CHANGEABLE):
             # a setting newer than the checkpoint: it was saved under the default
             default = defaults[name].default
-            if default is dataclasses.MISSING:
-                default = defaults[name].default_factory()
+            factory = defaults[name].default_factory
+            if default is dataclasses.MISSING and factory is not dataclasses.MISSING:
+                default = factory()
             if _plain(saved.get(name, default)) != _plain(mine[name]):
                 raise CheckpointError(
                     f"checkpoint {path}: made with {name}={saved.get(name, default)!r}, "

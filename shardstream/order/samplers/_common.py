@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -107,7 +108,7 @@ class StreamProgress:
     def _emit(self, values: np.ndarray, first: int, token: int) -> Iterator[int]:
         for lo in range(first, len(values), CHUNK):
             for value in values[lo : lo + CHUNK].tolist():
-                if self._token == token:
+                if self._token == token and self._position is not None:
                     self._position += 1
                 yield value
 
@@ -120,6 +121,10 @@ class EpochSelection:
     """
 
     _epoch_attribute = "_epoch"
+
+    if TYPE_CHECKING:  # provided by StreamProgress
+
+        def _reset_progress(self) -> None: ...
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch; another epoch than the current one starts at its beginning.

@@ -107,7 +107,7 @@ class DistributedSampler(StatefulMixin, EpochSelection, StreamProgress, TorchDis
                 f"{owner}: dataset must have a length, got {type(dataset).__name__}"
             ) from None
         super().__init__(
-            dataset,
+            dataset,  # type: ignore[arg-type]  # torch annotates Dataset but only takes its len()
             num_replicas=num_replicas,
             rank=rank,
             shuffle=check_bool(shuffle, "shuffle", owner),

@@ -27,7 +27,7 @@ def merge_random(infiles: Sequence[str], outfile: str, shuffle: bool = False) ->
 
 def cumsum(it: Iterable[float]) -> Iterator[float]:
     """Running totals of ``it``."""
-    total = 0
+    total: float = 0
     for x in it:
         total += x
         yield total

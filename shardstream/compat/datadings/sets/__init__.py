@@ -22,7 +22,7 @@ import importlib.abc
 import importlib.machinery
 import sys
 import types
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ....cli import main as cli_main
@@ -58,6 +58,7 @@ class _SetModule(types.ModuleType):
     """A mirror module whose attributes fall back to the set's engine module."""
 
     _engine: types.ModuleType
+    main: Callable[..., Any]  # set on ``_write`` modules; others fall back to the engine's
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._engine, name)
@@ -108,10 +109,10 @@ class _SetFinder(importlib.abc.MetaPathFinder):
             # the origin becomes sys.argv[0] under ``python -m`` (argparse's program name)
             return importlib.machinery.ModuleSpec(fullname, loader, origin=engine.__file__)
         base = name.removesuffix(_WRITE)
-        engine = find_sets().get(base)
-        if engine is None:
+        found = find_sets().get(base)
+        if found is None:
             return None
-        return importlib.machinery.ModuleSpec(fullname, _SetLoader(engine, name != base))
+        return importlib.machinery.ModuleSpec(fullname, _SetLoader(found, name != base))
 
 
 if not any(isinstance(finder, _SetFinder) for finder in sys.meta_path):

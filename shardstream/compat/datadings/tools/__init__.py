@@ -200,7 +200,11 @@ def tiff_to_nd_array(file_path: str | os.PathLike, type: Any = np.uint8) -> np.n
         with tifffile.TiffFile(file_path) as tif:
             page = tif.pages[0]
             array = page.asarray()
-            if page.planarconfig == tifffile.PLANARCONFIG.SEPARATE and array.ndim == 3:
+            separate = (
+                isinstance(page, tifffile.TiffPage)  # the first page always is
+                and page.planarconfig == tifffile.PLANARCONFIG.SEPARATE
+            )
+            if separate and array.ndim == 3:
                 return array.astype(type)
     if array.ndim == 2:
         array = array[None]

@@ -56,7 +56,7 @@ def make_parser(
     no_confirm: bool = True,
     skip_verification: bool = True,
     shuffle: bool = True,
-    formatter_class: type = argparse.RawDescriptionHelpFormatter,
+    formatter_class: type[argparse.HelpFormatter] = argparse.RawDescriptionHelpFormatter,
     **kwargs: Any,
 ) -> argparse.ArgumentParser:
     """An ``ArgumentParser`` with the chosen common arguments; ``kwargs`` go to the parser."""
@@ -82,7 +82,7 @@ def make_parser_simple(
     no_confirm: bool = False,
     skip_verification: bool = False,
     shuffle: bool = False,
-    formatter_class: type = argparse.RawDescriptionHelpFormatter,
+    formatter_class: type[argparse.HelpFormatter] = argparse.RawDescriptionHelpFormatter,
     **kwargs: Any,
 ) -> argparse.ArgumentParser:
     """:func:`make_parser` that adds no argument unless asked."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 from typing import IO, Any
 
@@ -12,7 +13,7 @@ __all__ = ["open_comp"]
 
 def open_comp(
     path: str | os.PathLike, mode: str = "rb", level: int | None = None, encoding: str | None = None
-) -> IO[Any]:
+) -> IO[Any] | gzip.GzipFile:
     """Open ``path`` (relative to the working directory), decompressing ``.gz`` and ``.xz``.
 
     Args:

@@ -54,6 +54,8 @@ class ImageFolder(ExtendedVisionDataset):
             holds no accepted file (a ``FileNotFoundError``, as torchvision raises).
     """
 
+    root: str  # always given here (torchvision's base allows None)
+
     def __init__(
         self,
         *,
@@ -116,7 +118,7 @@ class ImageFolder(ExtendedVisionDataset):
         return self._targets.tolist()
 
 
-def find_classes(root: str | os.PathLike) -> tuple[list[str], dict[str, int]]:
+def find_classes(root: str | os.PathLike[str]) -> tuple[list[str], dict[str, int]]:
     """The class folders of ``root`` in sorted order and their indices.
 
     Args:

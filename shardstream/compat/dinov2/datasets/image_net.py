@@ -110,7 +110,7 @@ class ImageNetSplit(Enum):
         Raises:
             DatasetSplitError: ``name`` is no member name (a ``KeyError``, as ``Split[name]``).
         """
-        if isinstance(name, cls):
+        if isinstance(name, ImageNetSplit):
             return name
         try:
             return cls[name]
@@ -140,6 +140,8 @@ class ImageNet(ExtendedVisionDataset):
         DatasetSplitError: ``split`` names no split.
         ConfigError: ``transforms`` given together with ``transform``/``target_transform``.
     """
+
+    root: str  # always given here (torchvision's base allows None)
 
     Split = ImageNetSplit
 

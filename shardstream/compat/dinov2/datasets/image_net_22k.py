@@ -82,6 +82,8 @@ class ImageNet22k(ExtendedVisionDataset):
             ``transform``/``target_transform``.
     """
 
+    root: str  # always given here (torchvision's base allows None)
+
     def __init__(
         self,
         *,

@@ -1,0 +1,20 @@
+"""Types of the C extension ``shardstream.vision._masking`` (see ``_masking.c``)."""
+
+import numpy as np
+
+def sample_masks(
+    masks: np.ndarray,
+    n_masks: int,
+    height: int,
+    width: int,
+    seed: int,
+    probability: float,
+    low: float,
+    high: float,
+    n_tokens: int,
+    min_patches: float,
+    max_patches: float,
+    log_low: float,
+    log_high: float,
+    /,
+) -> int: ...
