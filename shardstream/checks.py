@@ -226,7 +226,7 @@ def check_on_error(value: object, name: str = "on_error") -> OnError:
         ConfigError: ``value`` is not one of the words (the message names them).
     """
     if isinstance(value, str) and value in ON_ERROR:
-        return value  # type: ignore[return-value]
+        return value
     raise ConfigError(f"{name} must be 'raise' or 'skip', got {value!r}")
 
 

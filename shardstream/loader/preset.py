@@ -30,10 +30,12 @@ __all__ = ["Collating", "DeviceAware", "InPlace", "Preset", "check_preset"]
 class Preset(Protocol):
     """Per-sample work in the workers and a device step on the consuming side."""
 
-    #: the packed fields the worker reads (given to it as raw bytes)
-    fields: Sequence[str]
+    @property
+    def fields(self) -> Sequence[str]:
+        """The packed fields the worker reads (given to it as raw bytes)."""
+        ...
 
-    def worker(self, sample: dict[str, Any], rng: np.random.Generator | None) -> Any:
+    def worker(self, sample: dict[str, Any], rng: np.random.Generator) -> Any:
         """One sample's work: ``sample`` holds the raw bytes of :attr:`fields` (and ``"index"``);
         ``rng`` is the sample's own random stream."""
         ...
@@ -72,7 +74,7 @@ class InPlace(Protocol):
     def worker(
         self,
         sample: dict[str, Any],
-        rng: np.random.Generator | None,
+        rng: np.random.Generator,
         out: Mapping[str, np.ndarray] | None = None,
     ) -> Any:
         """One sample's work, writing the in-place fields into ``out``'s rows when given."""

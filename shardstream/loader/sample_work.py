@@ -201,6 +201,8 @@ class SampleWork:
             if self._needs_rng:
                 rng = sample_rng(self.seed, int(task.epoch), int(task.positions[item]))
             if self.preset is not None:
+                if rng is None:  # a preset always draws from the sample's stream
+                    rng = sample_rng(self.seed, int(task.epoch), int(task.positions[item]))
                 selected = self._select(sample, index)
                 if "key" in sample and "key" not in selected:
                     selected["key"] = sample["key"]  # so a preset's errors can name the sample

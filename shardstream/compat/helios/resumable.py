@@ -86,7 +86,7 @@ class ResumableSampler(StatefulMixin, EpochSelection, StreamProgress, Sampler[in
         return self._epoch
 
     def _state_spec(self) -> StateSpec:
-        limit = len(self) if hasattr(type(self), "__len__") else None
+        limit = len(self) if isinstance(self, Sized) else None
         counters = (
             StateCounter("epoch"),
             StateCounter("start_iter"),
