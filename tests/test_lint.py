@@ -37,7 +37,7 @@ def test_readme_starts_with_title_sentence_and_the_two_commands_and_ci_runs_the_
 
 
 def test_import_layers_and_compat_independence_hold():
-    """import-linter's contracts in pyproject.toml: the layers of the data flow (errors < format <
+    """import-linter's contracts in pyproject.toml: the layers of the data flow (errors < checks < format <
     read < write < order < engine < vision < loader < sets < compat < methods < cli) and the
     independence of the compat wings."""
     exe = shutil.which("lint-imports")
