@@ -74,7 +74,7 @@ EXPORTS: dict[str, str] = {
     "CompressedToPIL": "compat.datadings.compressed_pil",
     "Dataset": "compat.datadings.torch_data",
     "dict2tuple": "compat.datadings.compose",
-    "IterableDataset": "compat.datadings.torch_data",
+    "IterableDataset": "compat.datadings.iterable",
     "no_rng": "compat.datadings.compose",
     # dinov2.data
     "DatasetWithEnumeratedTargets": "compat.dinov2.datasets.adapters",
