@@ -108,7 +108,7 @@ def ray_session(address: str | None) -> Iterator[ModuleType]:
     if not ray.is_initialized():
         options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
         try:
-            ray.init(address=address, **options)
+            ray.init(address="local" if address is None else address, **options)
         except ConnectionError as error:
             raise ConfigError(
                 f"--ray-address {address!r}: no Ray cluster there ({error})"

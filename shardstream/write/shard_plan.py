@@ -50,6 +50,8 @@ __all__ = [
 
 _DONE_SUFFIX = ".done.json"
 _RECORD_FORMAT = "shardstream.shard-task"
+#: Seconds a shard task waits for another writer of its shard (a killed run's task) to end.
+_WAIT = 60.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -137,7 +139,8 @@ def write_shard(
     skipped: list[SkippedSource] = []
     size = 0
     try:
-        writer = RawWriter(path, overwrite=True, disable=True)
+        # wait: a task of a killed driver may still be finishing this shard
+        writer = RawWriter(path, overwrite=True, disable=True, wait=_WAIT)
         try:
             for item in task.items:
                 result = _convert_one(item, options, output, packer)
