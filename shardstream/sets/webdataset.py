@@ -42,6 +42,8 @@ from ..errors import (
     SourceNotFoundError,
     SourceTooLargeError,
 )
+from ..format.codec import RESERVED_FIELDS
+from ..format.interchange import KEY_SUFFIX, decode_member
 from ..read.zipfile import RATIO_FLOOR
 from ..write.conversion import Item
 from ..write.loaders import (
@@ -65,6 +67,7 @@ __all__ = [
     "expand_braces",
     "find_shards",
     "items",
+    "load_members",
     "split_member_name",
     "webdataset_items",
 ]
@@ -76,6 +79,8 @@ DEFAULT_IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp")
 _KEY_AND_SUFFIX = re.compile(r"^((?:.*/|)[^./]+)\.([^/]*)$")
 #: Largest ``.cls`` member read (it holds one integer).
 _MAX_CLS_BYTES = 1024
+#: Field names a member cannot take (it keeps its whole suffix instead).
+_TAKEN = frozenset({"key", "image", "label", *RESERVED_FIELDS})
 
 
 class _Refused(NamedTuple):
@@ -139,6 +144,7 @@ def webdataset_items(
     prefix_shard: bool = False,
     max_sample_bytes: int = DEFAULT_MAX_SAMPLE_BYTES,
     max_ratio: float = DEFAULT_MAX_RATIO,
+    all_members: bool = False,
 ) -> Iterable[Item]:
     """Items for the samples of WebDataset tar shards.
 
@@ -150,6 +156,8 @@ def webdataset_items(
         max_sample_bytes: members larger than this are bad sources, refused unread.
         max_ratio: a compressed tar that expands past this many times its size (once past
             1 MiB) stops the conversion.
+        all_members: keep every member of a sample as a field (see :func:`load_members`),
+            not only the image and the ``.cls`` label.
 
     Returns:
         A list when every shard is an uncompressed tar, else a lazy iterable.
@@ -164,11 +172,13 @@ def webdataset_items(
         raise NothingToConvertError("nothing to convert: no tar shards given")
     extensions = tuple(e.lower().lstrip(".") for e in image_extensions)
     if not all(_is_plain_tar(shard) for shard in shards):
-        return _lazy_items(shards, extensions, prefix_shard, max_sample_bytes, max_ratio)
+        return _lazy_items(
+            shards, extensions, prefix_shard, max_sample_bytes, max_ratio, all_members
+        )
     found = [
         item
         for shard in shards
-        for item in _shard_items(shard, extensions, prefix_shard, max_sample_bytes)
+        for item in _shard_items(shard, extensions, prefix_shard, max_sample_bytes, all_members)
     ]
     if not found:
         raise NothingToConvertError(
@@ -203,6 +213,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--split", default="train", help="split name used in the output name (default: train)"
     )
+    parser.add_argument(
+        "--all-members",
+        action="store_true",
+        help="keep every member of a sample as a field (json, txt, npy, more images, masks; "
+        "what 'shardstream export webdataset' wrote comes back exactly), not only the image "
+        "and .cls",
+    )
     add_limit_arguments(parser, ratio=True)
 
 
@@ -215,6 +232,7 @@ def items(args: argparse.Namespace) -> dict[str, Iterable[Item]]:
             prefix_shard=args.prefix_shard,
             max_sample_bytes=args.max_sample_bytes,
             max_ratio=args.max_ratio,
+            all_members=args.all_members,
         )
     }
 
@@ -234,7 +252,7 @@ def _is_plain_tar(path: str) -> bool:
 
 
 def _shard_items(
-    shard: str, extensions: tuple[str, ...], prefix: bool, max_bytes: int
+    shard: str, extensions: tuple[str, ...], prefix: bool, max_bytes: int, all_members: bool
 ) -> Iterator[Item]:
     """Index an uncompressed tar: members are read later at their data offsets."""
     try:
@@ -260,11 +278,17 @@ def _shard_items(
             loader=lambda info: functools.partial(
                 read_file_range, shard, info.offset_data, info.size, max_bytes=max_bytes
             ),
+            all_members=all_members,
         )
 
 
 def _lazy_items(
-    shards: Sequence[str], extensions: tuple[str, ...], prefix: bool, max_bytes: int, ratio: float
+    shards: Sequence[str],
+    extensions: tuple[str, ...],
+    prefix: bool,
+    max_bytes: int,
+    ratio: float,
+    all_members: bool,
 ) -> Iterator[Item]:
     """Read compressed tars in order, member data and all (members past the limits unread)."""
     for shard in shards:
@@ -285,6 +309,7 @@ def _lazy_items(
                             else _Refused(f"{len(data):,} bytes, too large for a label")
                         ),
                         loader=lambda data: functools.partial(given_bytes, data),
+                        all_members=all_members,
                     )
         except (tarfile.TarError, OSError, EOFError) as e:
             raise BadSourceError(shard, f"not a readable tar file: {e}") from None
@@ -338,7 +363,7 @@ def _group(
     refused by its name (absolute, with ``..``, or not UTF-8), which takes no part in a group.
     """
     key = None
-    group: dict[str, Any] = {}
+    group: _Members = _Members()
     for name, payload in members:
         parts = split_member_name(name)
         if parts is None or _is_metadata(parts[0]):
@@ -347,17 +372,26 @@ def _group(
         if problem:
             if group:
                 yield key, group, ""
-            key, group = None, {}
+            key, group = None, _Members()
             yield name, {}, problem
             continue
         member_key, suffix = parts
         if member_key != key:
             if group:
                 yield key, group, ""
-            key, group = member_key, {}
+            key, group = member_key, _Members()
         group.setdefault(suffix.lower(), payload)
+        group.names.setdefault(suffix.lower(), suffix)
     if group:
         yield key, group, ""
+
+
+class _Members(dict):
+    """A sample's members by lower-case suffix; ``names`` keeps each suffix as written."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: dict[str, str] = {}
 
 
 def _is_metadata(key: str) -> bool:
@@ -376,6 +410,7 @@ def _make_item(
     *,
     read: Any,
     loader: Any,
+    all_members: bool = False,
 ) -> Item:
     source = f"{shard}:{printable_name(key)}"
     out_key = f"{os.path.basename(shard)}/{key}" if prefix else key
@@ -383,9 +418,12 @@ def _make_item(
         fail = refuse_unsafe if unsafe_reason(key) else refuse
         return Item(printable_name(out_key), None, source, functools.partial(fail, source, problem))
     by_extension: dict[str, Any] = {}
-    for suffix, payload in group.items():
-        by_extension.setdefault(suffix.rsplit(".", 1)[-1], payload)
-    image = next((by_extension[e] for e in extensions if e in by_extension), None)
+    if all_members:  # the image is a bare extension: 'mask.png' is a field of its own
+        by_extension = {suffix: suffix for suffix in group if "." not in suffix}
+    for suffix in group:
+        by_extension.setdefault(suffix.rsplit(".", 1)[-1], suffix)
+    image_suffix = next((by_extension[e] for e in extensions if e in by_extension), None)
+    image = None if image_suffix is None else group[image_suffix]
     if image is None:
         reason = f"no image member (.{', .'.join(extensions)}) among .{', .'.join(group)}"
         return Item(out_key, None, source, functools.partial(refuse, source, reason))
@@ -405,7 +443,54 @@ def _make_item(
                 reason = f"the .cls member ({len(text)} bytes) is not an integer label"
         if label is None:
             return Item(out_key, None, source, functools.partial(refuse, source, reason))
+    if all_members:
+        return _all_members_item(group, image_suffix, label, out_key, source, read, loader)
     return Item(out_key, label, source, loader(image))
+
+
+def _all_members_item(
+    group: _Members, image: Any, label: int | None, key: str, source: str, read: Any, loader: Any
+) -> Item:
+    """The item of a sample whose members all become fields (``--all-members``)."""
+    if KEY_SUFFIX in group:  # a key WebDataset could not carry, kept by an export
+        text = read(group[KEY_SUFFIX]) if type(group[KEY_SUFFIX]) is not _Refused else None
+        try:
+            kept = text.decode("utf-8") if type(text) is bytes else ""
+        except UnicodeDecodeError:
+            kept = ""
+        if not kept:
+            reason = f"the .{KEY_SUFFIX} member is not a UTF-8 key"
+            return Item(key, None, source, functools.partial(refuse, source, reason))
+        key = kept
+    others = []
+    for suffix, payload in group.items():
+        if suffix in (image, "cls", KEY_SUFFIX):
+            continue
+        if type(payload) is _Refused:
+            error = functools.partial(_refuse_too_large, source, payload.reason)
+            return Item(key, None, source, error)
+        others.append((group.names.get(suffix, suffix), loader(payload)))
+    load = functools.partial(load_members, loader(group[image]), label, tuple(others))
+    return Item(key, None, source, load)
+
+
+def load_members(
+    image: Any, label: int | None, others: tuple[tuple[str, Any], ...]
+) -> dict[str, Any]:
+    """A sample's fields from its members (runs in a worker): ``image`` (bytes), ``label``
+    when the sample has a ``.cls``, then every other member decoded as
+    :func:`~shardstream.format.interchange.decode_member` does. A field name that is taken
+    (``key``, ``image``, ``label``, a reserved name, an earlier member's) becomes the member's
+    whole suffix."""
+    sample: dict[str, Any] = {"image": image()}
+    if label is not None:
+        sample["label"] = label
+    for suffix, load in others:
+        name, value = decode_member(suffix, load())
+        if name in sample or name in _TAKEN:
+            name = suffix
+        sample.setdefault(name, value)
+    return sample
 
 
 def _refuse_too_large(source: str, reason: str) -> bytes:
