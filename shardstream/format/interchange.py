@@ -9,6 +9,9 @@ WebDataset (a sample is the tar members ``<key>.<suffix>`` sharing a key):
   numpy array (``numpy.save``, no pickles), ``json`` for JSON values that come back equal and of
   the same types, the image's extension for image bytes (``mask.png``), ``bin`` for other bytes,
   and ``msgpack`` (the dataset codec) for anything else, so every value comes back exactly;
+- fields whose name cannot be a member suffix (upper case letters, which WebDataset folds to
+  lower case; ``/``; empty; not a str; starting with ``__``) go together into one
+  ``<key>.__fields__.msgpack`` member, a map of those fields;
 - a key WebDataset cannot carry (a dot in its file name, ``..``, an absolute path) is replaced by
   the sample's number and kept in a ``<key>.__key__.txt`` member.
 
@@ -39,8 +42,10 @@ from .codec import packb, unpackb
 
 __all__ = [
     "ENCODING_KEY",
+    "EXTRA_SUFFIX",
     "KEY_SUFFIX",
     "decode_member",
+    "extra_fields",
     "image_extension",
     "member_suffixes",
     "webdataset_key",
@@ -48,6 +53,8 @@ __all__ = [
 
 #: Suffix of the member that keeps a key WebDataset cannot carry.
 KEY_SUFFIX = "__key__.txt"
+#: Suffix of the member holding the fields whose names cannot be suffixes (a msgpack map).
+EXTRA_SUFFIX = "__fields__.msgpack"
 #: Arrow field metadata key marking a msgpack-encoded column (value ``msgpack``).
 ENCODING_KEY = b"shardstream.encoding"
 
@@ -87,19 +94,15 @@ def webdataset_key(key: str, number: int) -> tuple[str, bool]:
 def member_suffixes(
     sample: Mapping[str, Any], *, image_field: str = "image"
 ) -> list[tuple[str, bytes]]:
-    """The (suffix, bytes) members of one sample (its ``"key"`` is not among them).
-
-    Raises:
-        InterchangeError: a field name cannot be a member suffix (empty, or with ``/``).
-    """
+    """The (suffix, bytes) members of one sample (its ``"key"`` is not among them)."""
     members: list[tuple[str, bytes]] = []
+    extra: dict[Any, Any] = {}
     for name, value in sample.items():
         if name == "key":
             continue
-        if not isinstance(name, str) or not name or "/" in name:
-            raise InterchangeError(
-                None, f"sample {sample.get('key')!r}: field name {name!r} cannot be a member name"
-            )
+        if not _suffix_name(name):
+            extra[name] = value
+            continue
         if name == image_field and type(value) is bytes:
             extension = image_extension(value)
             if extension is not None:
@@ -109,7 +112,37 @@ def member_suffixes(
             members.append(("cls", str(value).encode()))
             continue
         members.append(_field_member(name, value))
+    if extra:
+        members.append((EXTRA_SUFFIX, packb(extra)))
     return members
+
+
+def _suffix_name(name: Any) -> bool:
+    """Whether a field name survives as a member suffix (WebDataset folds case)."""
+    return (
+        isinstance(name, str)
+        and bool(name)
+        and "/" not in name
+        and name == name.lower()
+        and not name.startswith("__")
+    )
+
+
+def extra_fields(data: bytes) -> dict[Any, Any]:
+    """The fields of an ``__fields__.msgpack`` member.
+
+    Raises:
+        InterchangeError: the member is not a msgpack map.
+    """
+    try:
+        fields = unpackb(data)
+    except Exception as error:
+        raise InterchangeError(
+            None, f"the {EXTRA_SUFFIX} member does not decode: {error}"
+        ) from None
+    if type(fields) is not dict:
+        raise InterchangeError(None, f"the {EXTRA_SUFFIX} member is not a map")
+    return fields
 
 
 def _field_member(name: str, value: Any) -> tuple[str, bytes]:

@@ -86,7 +86,8 @@ def parquet_items(files: Sequence[str], *, key_column: str = "key") -> SizedItem
                     raise InterchangeError(
                         path, f"row group {group}, row {row}: key {key!r} is not a str"
                     )
-                load = functools.partial(read_row, path, group, row, key_column)
+                # a whole sample after its key (Item.load may return a dict)
+                load: Any = functools.partial(read_row, path, group, row, key_column)
                 found.append(Item(key, None, f"{path}:{group}:{row}", load))
     return SizedItems(len(found), found)
 

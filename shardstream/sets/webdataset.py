@@ -43,7 +43,7 @@ from ..errors import (
     SourceTooLargeError,
 )
 from ..format.codec import RESERVED_FIELDS
-from ..format.interchange import KEY_SUFFIX, decode_member
+from ..format.interchange import EXTRA_SUFFIX, KEY_SUFFIX, decode_member, extra_fields
 from ..read.zipfile import RATIO_FLOOR
 from ..write.conversion import Item
 from ..write.loaders import (
@@ -486,6 +486,10 @@ def load_members(
     if label is not None:
         sample["label"] = label
     for suffix, load in others:
+        if suffix.lower() == EXTRA_SUFFIX:  # fields whose names are no member suffix
+            for name, value in extra_fields(load()).items():
+                sample.setdefault(name, value)
+            continue
         name, value = decode_member(suffix, load())
         if name in sample or name in _TAKEN:
             name = suffix
