@@ -86,15 +86,15 @@ def mds_write(items: list, out: Path, transcode: bool, shard_bytes: int) -> None
 
 def shardstream_engine(root: Path, out: Path, engine: str, transcode: bool, shard: int) -> None:
     """``shardstream write imagefolder ROOT -o OUT --shard-samples N [--engine ray]``."""
-    options = TRANSCODE if transcode else {}
     convert(
         scan_folder(root).items,
         out / "set.manifest",
         shard_samples=shard,
-        engine=engine,  # type: ignore[arg-type]
+        engine="ray" if engine == "ray" else "local",
         overwrite=True,
         progress=False,
-        **options,
+        max_side=TRANSCODE["max_side"] if transcode else None,
+        quality=TRANSCODE["quality"] if transcode else None,
     )
 
 

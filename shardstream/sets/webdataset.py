@@ -7,11 +7,17 @@ member whose last extension is in ``--image-ext`` (default ``jpg,jpeg,png,webp``
 integer in its ``.cls`` member (no ``.cls``: unlabelled); other members are ignored. So are
 members whose file name has no dot (as in WebDataset) and metadata members (``__name__.ext``).
 
-Uncompressed tars are indexed up front (headers only) and the images read in the worker processes
-straight from the tar; compressed tars (``.tar.gz``, ...) can only be read in order, so they are
-read in this process while converting (no total for the progress bar). A sample without an image
-or with a ``.cls`` that is not an integer is a bad source (``shard.tar:key``), handled by
-``--on-error``. An unreadable or truncated tar stops the conversion.
+With ``--all-members`` every member becomes a field instead (json, txt, npy, more images,
+masks; see :mod:`shardstream.format.interchange`), so ``shardstream export webdataset`` output
+comes back exactly.
+
+Uncompressed tars are indexed up front (headers only, several tars at once) and each member is
+read where its item is converted (a worker process, or a Ray task with ``--engine ray``: one
+tar's members are split across tasks, never read by one process); compressed tars
+(``.tar.gz``, ...) can only be read in order, so they are read in this process while converting
+(no total for the progress bar). A sample without an image or with a ``.cls`` that is not an
+integer is a bad source (``shard.tar:key``), handled by ``--on-error``. An unreadable or
+truncated tar stops the conversion.
 
 Hostile input: a member whose name is absolute or contains ``..`` (``../x.jpg``, ``/etc/x.jpg``)
 is refused unread as an unsafe source, with the same check as the ``zip`` converter, and a
@@ -31,6 +37,7 @@ import os
 import re
 import tarfile
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
 from braceexpand import UnbalancedBracesError, braceexpand
@@ -79,6 +86,8 @@ DEFAULT_IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp")
 _KEY_AND_SUFFIX = re.compile(r"^((?:.*/|)[^./]+)\.([^/]*)$")
 #: Largest ``.cls`` member read (it holds one integer).
 _MAX_CLS_BYTES = 1024
+#: Tars whose headers are indexed at once.
+_INDEX_THREADS = 8
 #: Field names a member cannot take (it keeps its whole suffix instead).
 _TAKEN = frozenset({"key", "image", "label", *RESERVED_FIELDS})
 
@@ -175,10 +184,17 @@ def webdataset_items(
         return _lazy_items(
             shards, extensions, prefix_shard, max_sample_bytes, max_ratio, all_members
         )
+    # headers only, several tars at once (on a shared file system their reads are latency
+    # bound); the members' data is read later, member by member, by whichever worker or Ray
+    # task converts the item, so one tar is split across tasks
+    with ThreadPoolExecutor(min(_INDEX_THREADS, len(shards))) as pool:
+        indexed = list(pool.map(_index_tar, shards))
     found = [
         item
-        for shard in shards
-        for item in _shard_items(shard, extensions, prefix_shard, max_sample_bytes, all_members)
+        for shard, members in zip(shards, indexed, strict=True)
+        for item in _shard_items(
+            shard, members, extensions, prefix_shard, max_sample_bytes, all_members
+        )
     ]
     if not found:
         raise NothingToConvertError(
@@ -251,15 +267,24 @@ def _is_plain_tar(path: str) -> bool:
         raise BadSourceError(path, f"cannot read the tar file: {e.strerror or e}") from None
 
 
-def _shard_items(
-    shard: str, extensions: tuple[str, ...], prefix: bool, max_bytes: int, all_members: bool
-) -> Iterator[Item]:
-    """Index an uncompressed tar: members are read later at their data offsets."""
+def _index_tar(shard: str) -> list[tuple[str, tarfile.TarInfo]]:
+    """The regular members of an uncompressed tar (headers only)."""
     try:
         with tarfile.open(shard, "r:") as tar:
-            members = [(info.name, info) for info in tar if info.isreg()]
+            return [(info.name, info) for info in tar if info.isreg()]
     except (tarfile.TarError, OSError) as e:
         raise BadSourceError(shard, f"not a readable tar file: {e}") from None
+
+
+def _shard_items(
+    shard: str,
+    members: list[tuple[str, tarfile.TarInfo]],
+    extensions: tuple[str, ...],
+    prefix: bool,
+    max_bytes: int,
+    all_members: bool,
+) -> Iterator[Item]:
+    """Items of an indexed uncompressed tar: members are read later at their data offsets."""
 
     def read(info: tarfile.TarInfo) -> bytes | _Refused:
         if info.size > _MAX_CLS_BYTES:
@@ -449,7 +474,13 @@ def _make_item(
 
 
 def _all_members_item(
-    group: _Members, image: Any, label: int | None, key: str, source: str, read: Any, loader: Any
+    group: dict[str, Any],
+    image: Any,
+    label: int | None,
+    key: str,
+    source: str,
+    read: Any,
+    loader: Any,
 ) -> Item:
     """The item of a sample whose members all become fields (``--all-members``)."""
     if KEY_SUFFIX in group:  # a key WebDataset could not carry, kept by an export
@@ -463,14 +494,16 @@ def _all_members_item(
             return Item(key, None, source, functools.partial(refuse, source, reason))
         key = kept
     others = []
+    names: dict[str, str] = getattr(group, "names", {})  # suffixes as written
     for suffix, payload in group.items():
         if suffix in (image, "cls", KEY_SUFFIX):
             continue
         if type(payload) is _Refused:
             error = functools.partial(_refuse_too_large, source, payload.reason)
             return Item(key, None, source, error)
-        others.append((group.names.get(suffix, suffix), loader(payload)))
-    load = functools.partial(load_members, loader(group[image]), label, tuple(others))
+        others.append((names.get(suffix, suffix), loader(payload)))
+    # a whole sample after its key (Item.load may return a dict)
+    load: Any = functools.partial(load_members, loader(group[image]), label, tuple(others))
     return Item(key, None, source, load)
 
 

@@ -23,7 +23,7 @@ from shardstream.format.interchange import (
 )
 from tests.write.demo_tree import jpeg, png
 
-names = st.text(st.characters(blacklist_categories=("Cs",)), max_size=8).filter(
+names = st.text(st.characters(blacklist_categories=["Cs"]), max_size=8).filter(
     lambda n: n not in ("key", "image", "label", "nd", "complex")
 )
 scalars = (

@@ -4,6 +4,7 @@ cluster, after a Ray worker is killed mid-task, and when resuming a killed drive
 from __future__ import annotations
 
 import functools
+import io
 import os
 import signal
 import subprocess
@@ -261,3 +262,30 @@ def test_two_node_cluster_writes_the_local_engines_files(two_node_cluster, tree,
     assert run.returncode == 0, run.stderr
     assert output_files(tmp_path / "ray") == output_files(expected)
     assert len([n for n in output_files(expected) if n.endswith(".msgpack")]) == 4
+
+
+def test_one_tar_is_split_across_ray_tasks_by_member(ray_local, tree, tmp_path):
+    """A WebDataset tar's samples go to several shard tasks, each reading only its members."""
+    import tarfile
+
+    from shardstream.sets.webdataset import webdataset_items
+
+    shard = tmp_path / "one.tar"
+    files = sorted(tree_files(tree).items())
+    with tarfile.open(shard, "w") as tar:
+        for number, (_, data) in enumerate(files):
+            for suffix, payload in (("jpg", data), ("cls", str(number % 3).encode())):
+                info = tarfile.TarInfo(f"s{number:03d}.{suffix}")
+                info.size = len(payload)
+                tar.addfile(info, io.BytesIO(payload))
+    items = list(webdataset_items([str(shard)]))
+    loads = {(item.load.func.__name__, item.load.args[0]) for item in items}  # type: ignore[attr-defined]
+    assert loads == {("read_file_range", str(shard))}  # a member's byte range, not the tar
+    assert len({item.load.args[1] for item in items}) == 12  # type: ignore[attr-defined]
+    expected = local_reference(items, tmp_path / "local", shard_samples=3)
+    report = convert(
+        items, tmp_path / "ray" / "set.manifest", on_error="skip", progress=False, engine="ray",
+        shard_samples=3,
+    )  # fmt: skip
+    assert len(report.files) == 4 and report.written == 12
+    assert output_files(tmp_path / "ray") == expected
