@@ -265,7 +265,7 @@ def convert(
         quality=quality,
     )
     if engine == "ray" and shard_samples is not None:  # whole shards per Ray task
-        from .ray_engine import convert_shards_on_ray
+        from .ray_engine import convert_shards_on_ray  # delayed: ray (imported by it)
 
         return convert_shards_on_ray(
             items,
@@ -372,7 +372,7 @@ def _check_engine(
 def _ray_pool(session: contextlib.ExitStack, address: str | None) -> tuple[Any, int]:
     """A pool of Ray tasks on the cluster at ``address`` (kept open by ``session``), and the
     cluster's CPUs as the number of workers."""
-    from .ray_engine import RayPool, cluster_cpus, ray_session
+    from .ray_engine import RayPool, cluster_cpus, ray_session  # delayed: ray (imported by it)
 
     ray = session.enter_context(ray_session(address))
     cpus = cluster_cpus(ray)

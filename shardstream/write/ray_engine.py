@@ -66,7 +66,13 @@ from .shard_plan import (
 )
 from .sharded import _listed_shards, shard_name, sharded_output_paths
 
-__all__ = ["RayPool", "convert_shards_on_ray", "import_ray", "ray_session"]
+__all__ = ["RayPool", "cluster_cpus", "convert_shards_on_ray", "import_ray", "ray_session"]
+
+_ray: ModuleType | None
+try:  # optional: this module is only imported for engine="ray"
+    import ray as _ray
+except ImportError:
+    _ray = None
 
 #: Times a task is run again after its worker died (killed, out of memory, node lost).
 TASK_RETRIES = 3
@@ -81,13 +87,11 @@ def import_ray() -> ModuleType:
     Raises:
         MissingDependencyError: Ray is not installed (``pip install 'shardstream[ray]'``).
     """
-    try:
-        import ray
-    except ImportError as error:
+    if _ray is None:
         raise MissingDependencyError(
             "engine='ray' (--engine ray) needs Ray Data: pip install 'shardstream[ray]'"
-        ) from error
-    return ray
+        )
+    return _ray
 
 
 @contextmanager
