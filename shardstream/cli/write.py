@@ -8,6 +8,11 @@ written with :func:`~shardstream.write.conversion.convert`:
   (``DIR/<FORMAT>-<split>.manifest`` plus shards with ``--shard-size``);
 - ``-o FILE.msgpack`` (or ``FILE.manifest``) names the output of a converter with one split.
 
+``--shard-samples N`` plans shards of N source items up front; ``--engine ray`` then runs one
+Ray task per shard (on a local cluster started for the run, or ``--ray-address auto|host:port``)
+and writes the same files as the local engine, byte for byte; ``--resume`` keeps the shards an
+interrupted Ray run finished (see :mod:`shardstream.write.ray_engine`).
+
 A converter with ``label_names(args)`` also gets ``<output>.labels.txt``: the class names in
 label order, one a line (readable with :func:`shardstream.read.list.load_labels`).
 """
