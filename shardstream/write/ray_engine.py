@@ -42,7 +42,6 @@ from ..errors import (
     DuplicateKeyError,
     MissingDependencyError,
     NothingToConvertError,
-    ShardstreamError,
 )
 from ..format.atomic import DatasetLock, remove_stale_temporaries, settle
 from .conversion import (
@@ -278,9 +277,10 @@ def _run_tasks(
         remote = ray.remote(max_retries=TASK_RETRIES, num_cpus=1)(write_shard)
         window = _TASKS_PER_CPU * cluster_cpus(ray)
         running: dict[Any, ShardTask] = {}
+        failures: dict[int, BaseException] = {}
         try:
             while todo or running:
-                while todo and len(running) < window:
+                while todo and len(running) < window and not failures:
                     task = todo.popleft()
                     ref = remote.remote(task, options, on_error, os.fspath(staging))
                     running[ref] = task
@@ -288,14 +288,20 @@ def _run_tasks(
                 for ref in ready:
                     task = running.pop(ref)
                     result = ray.get(ref)
-                    if isinstance(result, ShardstreamError):
-                        raise result
+                    if isinstance(result, BaseException):
+                        # the local engine raises the first failure in item order: let the
+                        # earlier shards (all submitted already) finish, then raise the first
+                        failures[task.index] = result
+                        todo.clear()
+                        continue
                     results[task.index] = result
                     if bar is not None:
                         bar.update(len(task.items))
                         skipped = sum(len(r.skipped) for r in results.values())
                         if skipped:
                             bar.set_postfix(skipped=skipped, refresh=False)
+            if failures:
+                raise failures[min(failures)]
         finally:
             if running:
                 for ref in running:

@@ -126,12 +126,13 @@ def plan_fingerprint(
 
 def write_shard(
     task: ShardTask, options: _Options, on_error: str, staging: str
-) -> ShardResult | ShardstreamError:
+) -> ShardResult | ShardstreamError | OSError:
     """Convert one shard task's items and write the shard into ``staging`` (runs in a worker).
 
     Returns:
         The :class:`ShardResult`; or, instead of raising, the error that stops the conversion
-        (a bad source with ``on_error="raise"``, or a converter fault), for the driver to raise.
+        (the first bad source with ``on_error="raise"``, a converter fault, or an ``OSError``
+        writing the shard such as a full disk), for the driver to raise as it is.
     """
     path = Path(staging) / task.name
     packer = make_packer()
@@ -162,7 +163,7 @@ def write_shard(
         except BaseException:
             writer.abort()
             raise
-    except ShardstreamError as error:
+    except (ShardstreamError, OSError) as error:
         return error
     md5 = load_md5file(DatasetPaths(path).md5)[path.name]
     done = ShardResult(

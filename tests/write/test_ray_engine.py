@@ -205,7 +205,10 @@ def test_resume_rewrites_a_damaged_finished_shard(ray_local, tree, tmp_path):
 
 
 def test_a_bad_source_stops_the_ray_engine_with_the_local_error(ray_local, tree, tmp_path):
+    """The first bad source in item order is reported, whichever shard task fails first."""
     items = demo_items(tree)
+    late = Item("late", 0, "late.jpg", functools.partial(given_bytes, b"also no image"))
+    items.insert(11, late)  # shard 2 (quick: its other items come first); "broken" is in shard 1
     with pytest.raises(BadSourceError) as local:
         convert(items, tmp_path / "local" / "set.manifest", progress=False, shard_samples=4)
     with pytest.raises(BadSourceError) as remote:
