@@ -292,3 +292,20 @@ def test_one_tar_is_split_across_ray_tasks_by_member(ray_local, tree, tmp_path):
     )  # fmt: skip
     assert len(report.files) == 4 and report.written == 12
     assert output_files(tmp_path / "ray") == expected
+
+
+def test_a_shard_whose_sources_were_all_skipped_is_an_empty_shard_in_both_engines(
+    ray_local, tree, tmp_path
+):
+    items = demo_items(tree)[6:12]  # 6 good items (the bad source is at 5)
+    bad = [Item(f"bad{i}", 0, f"bad{i}", functools.partial(given_bytes, b"no")) for i in range(3)]
+    items = items[:3] + bad + items[3:]  # shard 1 of 3 items is all bad
+    expected = local_reference(items, tmp_path / "local", shard_samples=3)
+    report = convert(
+        items, tmp_path / "ray" / "set.manifest", on_error="skip", progress=False, engine="ray",
+        shard_samples=3,
+    )  # fmt: skip
+    assert output_files(tmp_path / "ray") == expected
+    assert [path.name for path in report.files] == [f"set-0000{i}.msgpack" for i in range(3)]
+    with ShardedReader(report.path) as reader:
+        assert len(reader) == 6 and [len(shard) for shard in reader.shards] == [3, 0, 3]
