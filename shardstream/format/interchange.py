@@ -41,6 +41,9 @@ from ..errors import InterchangeError
 from .codec import packb, unpackb
 
 __all__ = [
+    "column_plan",
+    "columns_to_rows",
+    "rows_to_columns",
     "ENCODING_KEY",
     "EXTRA_SUFFIX",
     "KEY_SUFFIX",
