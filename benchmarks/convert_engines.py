@@ -1,7 +1,8 @@
 """The engine rows of ``bench_convert.py``: Ray vs local engine vs LitData vs MosaicML, one run.
 
 On the same demo images, with and without re-encoding (max side 512, quality 90), each writer
-converts ``root`` into shards of about the same size, timed outputs on tmpfs:
+converts ``root`` into shards of about the same size, timed outputs on tmpfs, the writers
+timed in rounds (one run of each per round) so that the shared machine's load drifts evenly:
 
 - shardstream's local engine: ``convert(..., shard_samples=N)`` (worker processes chosen as
   ``shardstream write`` chooses them);
@@ -30,7 +31,7 @@ from multiprocessing import Pool
 from pathlib import Path
 from typing import Any
 
-from harness import Row, Table, measure
+from harness import Measurement, Row, Table, measure
 
 from shardstream.sets.imagefolder import scan_folder
 from shardstream.write.conversion import convert, default_workers
@@ -106,6 +107,21 @@ def _spread(m: Any) -> str:
     return f"median {m.median:.2f} s (min {min(m.seconds):.2f}, max {max(m.seconds):.2f})"
 
 
+def _interleaved(
+    writers: dict[str, Callable[[], None]], count: int, repeats: int, warmup: int
+) -> dict[str, Measurement]:
+    """Time every writer ``repeats`` times in rounds (one run of each per round), so a change
+    in the shared machine's load falls on all of them alike."""
+    for _ in range(warmup):
+        for run in writers.values():
+            run()
+    seconds: dict[str, list[float]] = {name: [] for name in writers}
+    for _ in range(repeats):
+        for name, run in writers.items():
+            seconds[name] += measure(run, items=count, repeats=1, warmup=0).seconds
+    return {name: Measurement(seconds[name], count) for name in writers}
+
+
 def ray_fixed_costs(repeats: int) -> dict[str, float]:
     """Seconds of a local cluster's start-up and shut-down, per no-op task, per 4 MiB result."""
     import ray
@@ -173,10 +189,7 @@ def engine_rows(
                     mds_write, plain, write_dir / "mds", transcode, shard_bytes
                 ),
             }
-            for name, run in writers.items():
-                runs[name] = measure(
-                    run, items=count, repeats=repeats, warmup=0 if transcode else 1
-                )
+            runs = _interleaved(writers, count, repeats, warmup=0 if transcode else 1)
             same = _files(write_dir / "local") == _files(write_dir / "ray")
             print(
                 f"   {label}: " + "; ".join(f"{n} {_spread(m)}" for n, m in runs.items())
