@@ -25,7 +25,12 @@ measures reading, checking and writing. Target >= 1.5x.
 FFCV's writer, which always re-encodes, is not installed here; its rate on this machine (~770
 samples/s, from issue 3) is the peer of the absolute transcoding rate. Targets: >= 1.5x datadings
 without transcoding; the 1 -> 2 worker speed-up of transcoding >= 90 % of the decoder's 1 -> 2
-thread speed-up; transcoding faster than FFCV. Timed outputs go to tmpfs (/dev/shm) when there is
+thread speed-up; transcoding faster than FFCV.
+
+The engine rows (``--engines-only`` runs just them; ``--no-engines`` skips them) put the Ray
+engine, the local engine, LitData ``optimize()`` and MosaicML ``MDSWriter`` side by side, with
+and without re-encoding, and report Ray's fixed costs (see ``convert_engines.py``). Targets: Ray
+on one node >= 0.9x the local engine; both engines >= 1.2x the faster of LitData and MDS. Timed outputs go to tmpfs (/dev/shm) when there is
 one, so disk speed does not blur the CPU work being compared. Medians of ``--repeats`` runs.
 """
 
@@ -47,6 +52,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from convert_engines import engine_rows  # noqa: E402
 from harness import Row, Table, measure  # noqa: E402
 
 import shardstream  # noqa: E402
@@ -284,6 +290,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--ilsvrc2012-only", action="store_true", help="run only the ILSVRC2012 layout row"
     )
+    parser.add_argument(
+        "--engines-only",
+        action="store_true",
+        help="run only the engine rows: Ray vs local engine vs LitData vs MosaicML MDS",
+    )
+    parser.add_argument("--no-engines", action="store_true", help="skip the engine rows")
+    parser.add_argument(
+        "--shard-samples", type=int, default=1000, help="samples per shard in the engine rows"
+    )
     args = parser.parse_args(argv)
     repeats = args.repeats
     import datadings
@@ -307,6 +322,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.ilsvrc2012_only:
         table.header()
         table.add(ilsvrc2012_row(demo, args.workdir, write_dir, repeats))
+        shutil.rmtree(write_dir, ignore_errors=True)
+        return 0
+    if args.engines_only:
+        table.header()
+        engine_rows(table, root, write_dir, count, repeats, args.shard_samples)
         shutil.rmtree(write_dir, ignore_errors=True)
         return 0
     table.header()
@@ -389,6 +409,8 @@ def main(argv: list[str] | None = None) -> int:
                 target=0.9,
             )
         )
+    if not args.no_engines:
+        engine_rows(table, root, write_dir, count, repeats, args.shard_samples)
     missed = [row.name.strip() for row in table.rows if row.verdict == "MISS"]
     print(f"\ntargets missed: {', '.join(missed) if missed else 'none'}")
     shutil.rmtree(write_dir, ignore_errors=True)

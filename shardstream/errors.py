@@ -77,6 +77,7 @@ __all__ = [
     "RunFolderExistsError",
     "TargetError",
     "SampleChecksumError",
+    "InterchangeError",
 ]
 
 
@@ -723,3 +724,13 @@ class SampleChecksumError(ChecksumMismatchError):
 
     def __reduce__(self):  # picklable (from worker processes) despite the extra arguments
         return type(self), (self.path, self.index, self.key, self.detail)
+
+
+class InterchangeError(DatasetFormatError):
+    """A file of another format cannot be imported, or a sample cannot be exported exactly.
+
+    Raised by ``shardstream export`` and the ``parquet`` / ``webdataset --all-members``
+    importers: a Parquet file whose schema differs from the first file's, a corrupt Parquet
+    file or tar member, a field name that no member name or column can carry. A
+    :class:`DatasetFormatError` (a ``ValueError``); the message names the file and the fault.
+    """

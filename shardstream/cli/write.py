@@ -8,6 +8,11 @@ written with :func:`~shardstream.write.conversion.convert`:
   (``DIR/<FORMAT>-<split>.manifest`` plus shards with ``--shard-size``);
 - ``-o FILE.msgpack`` (or ``FILE.manifest``) names the output of a converter with one split.
 
+``--shard-samples N`` plans shards of N source items up front; ``--engine ray`` then runs one
+Ray task per shard (on a local cluster started for the run, or ``--ray-address auto|host:port``)
+and writes the same files as the local engine, byte for byte; ``--resume`` keeps the shards an
+interrupted Ray run finished (see :mod:`shardstream.write.ray_engine`).
+
 A converter with ``label_names(args)`` also gets ``<output>.labels.txt``: the class names in
 label order, one a line (readable with :func:`shardstream.read.list.load_labels`).
 """
@@ -96,8 +101,13 @@ def run(args: argparse.Namespace) -> int:
             on_error=args.on_error,
             overwrite=args.no_confirm,
             progress=not args.quiet,
+            shard_samples=args.shard_samples,
+            engine=args.engine,
+            ray_address=args.ray_address,
+            resume=args.resume,
         )
-        shards = f" in {len(report.files)} shards" if args.shard_size else ""
+        sharded = args.shard_size or args.shard_samples
+        shards = f" in {len(report.files)} shards" if sharded else ""
         print(
             f"{split}: {report.written:,} samples ({report.bytes / 1e6:,.1f} MB){shards} -> "
             f"{report.path} in {report.seconds:.1f} s ({report.samples_per_s:,.0f} samples/s)"
@@ -194,6 +204,34 @@ def _add_common_arguments(parser: argparse.ArgumentParser, *, output: bool = Tru
         default=None,
         metavar="SIZE",
         help="write shards of at most SIZE bytes (512M, 1G, ...) plus a .manifest",
+    )
+    group.add_argument(
+        "--shard-samples",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="write shards of N source items each plus a .manifest (planned up front: "
+        "--engine ray writes the same files)",
+    )
+    group.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="local: worker processes on this machine; ray: Ray tasks on a cluster (each "
+        "writes whole shards with --shard-samples; needs 'pip install shardstream[ray]')",
+    )
+    group.add_argument(
+        "--ray-address",
+        default=None,
+        metavar="ADDR",
+        help="--engine ray: 'auto' (the running cluster of this machine) or a head node's "
+        "host:port (default: start a local cluster for the run)",
+    )
+    group.add_argument(
+        "--resume",
+        action="store_true",
+        help="--engine ray --shard-samples: keep the shards an interrupted run of the same "
+        "command finished (verified by md5), write the rest",
     )
     group.add_argument(
         "--on-error",

@@ -7,11 +7,17 @@ member whose last extension is in ``--image-ext`` (default ``jpg,jpeg,png,webp``
 integer in its ``.cls`` member (no ``.cls``: unlabelled); other members are ignored. So are
 members whose file name has no dot (as in WebDataset) and metadata members (``__name__.ext``).
 
-Uncompressed tars are indexed up front (headers only) and the images read in the worker processes
-straight from the tar; compressed tars (``.tar.gz``, ...) can only be read in order, so they are
-read in this process while converting (no total for the progress bar). A sample without an image
-or with a ``.cls`` that is not an integer is a bad source (``shard.tar:key``), handled by
-``--on-error``. An unreadable or truncated tar stops the conversion.
+With ``--all-members`` every member becomes a field instead (json, txt, npy, more images,
+masks; see :mod:`shardstream.format.interchange`), so ``shardstream export webdataset`` output
+comes back exactly.
+
+Uncompressed tars are indexed up front (headers only, several tars at once) and each member is
+read where its item is converted (a worker process, or a Ray task with ``--engine ray``: one
+tar's members are split across tasks, never read by one process); compressed tars
+(``.tar.gz``, ...) can only be read in order, so they are read in this process while converting
+(no total for the progress bar). A sample without an image or with a ``.cls`` that is not an
+integer is a bad source (``shard.tar:key``), handled by ``--on-error``. An unreadable or
+truncated tar stops the conversion.
 
 Hostile input: a member whose name is absolute or contains ``..`` (``../x.jpg``, ``/etc/x.jpg``)
 is refused unread as an unsafe source, with the same check as the ``zip`` converter, and a
@@ -31,6 +37,7 @@ import os
 import re
 import tarfile
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
 # braceexpand 0.1.7's __init__.pyi leaves out UnbalancedBracesError (its __all__ names it)
@@ -43,6 +50,8 @@ from ..errors import (
     SourceNotFoundError,
     SourceTooLargeError,
 )
+from ..format.codec import RESERVED_FIELDS
+from ..format.interchange import EXTRA_SUFFIX, KEY_SUFFIX, decode_member, extra_fields
 from ..read.zipfile import RATIO_FLOOR
 from ..write.conversion import Item
 from ..write.loaders import (
@@ -66,6 +75,7 @@ __all__ = [
     "expand_braces",
     "find_shards",
     "items",
+    "load_members",
     "split_member_name",
     "webdataset_items",
 ]
@@ -77,6 +87,10 @@ DEFAULT_IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp")
 _KEY_AND_SUFFIX = re.compile(r"^((?:.*/|)[^./]+)\.([^/]*)$")
 #: Largest ``.cls`` member read (it holds one integer).
 _MAX_CLS_BYTES = 1024
+#: Tars whose headers are indexed at once.
+_INDEX_THREADS = 8
+#: Field names a member cannot take (it keeps its whole suffix instead).
+_TAKEN = frozenset({"key", "image", "label", *RESERVED_FIELDS})
 
 
 class _Refused(NamedTuple):
@@ -140,6 +154,7 @@ def webdataset_items(
     prefix_shard: bool = False,
     max_sample_bytes: int = DEFAULT_MAX_SAMPLE_BYTES,
     max_ratio: float = DEFAULT_MAX_RATIO,
+    all_members: bool = False,
 ) -> Iterable[Item]:
     """Items for the samples of WebDataset tar shards.
 
@@ -151,6 +166,8 @@ def webdataset_items(
         max_sample_bytes: members larger than this are bad sources, refused unread.
         max_ratio: a compressed tar that expands past this many times its size (once past
             1 MiB) stops the conversion.
+        all_members: keep every member of a sample as a field (see :func:`load_members`),
+            not only the image and the ``.cls`` label.
 
     Returns:
         A list when every shard is an uncompressed tar, else a lazy iterable.
@@ -165,11 +182,20 @@ def webdataset_items(
         raise NothingToConvertError("nothing to convert: no tar shards given")
     extensions = tuple(e.lower().lstrip(".") for e in image_extensions)
     if not all(_is_plain_tar(shard) for shard in shards):
-        return _lazy_items(shards, extensions, prefix_shard, max_sample_bytes, max_ratio)
+        return _lazy_items(
+            shards, extensions, prefix_shard, max_sample_bytes, max_ratio, all_members
+        )
+    # headers only, several tars at once (on a shared file system their reads are latency
+    # bound); the members' data is read later, member by member, by whichever worker or Ray
+    # task converts the item, so one tar is split across tasks
+    with ThreadPoolExecutor(min(_INDEX_THREADS, len(shards))) as pool:
+        indexed = list(pool.map(_index_tar, shards))
     found = [
         item
-        for shard in shards
-        for item in _shard_items(shard, extensions, prefix_shard, max_sample_bytes)
+        for shard, members in zip(shards, indexed, strict=True)
+        for item in _shard_items(
+            shard, members, extensions, prefix_shard, max_sample_bytes, all_members
+        )
     ]
     if not found:
         raise NothingToConvertError(
@@ -204,6 +230,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--split", default="train", help="split name used in the output name (default: train)"
     )
+    parser.add_argument(
+        "--all-members",
+        action="store_true",
+        help="keep every member of a sample as a field (json, txt, npy, more images, masks; "
+        "what 'shardstream export webdataset' wrote comes back exactly), not only the image "
+        "and .cls",
+    )
     add_limit_arguments(parser, ratio=True)
 
 
@@ -216,6 +249,7 @@ def items(args: argparse.Namespace) -> dict[str, Iterable[Item]]:
             prefix_shard=args.prefix_shard,
             max_sample_bytes=args.max_sample_bytes,
             max_ratio=args.max_ratio,
+            all_members=args.all_members,
         )
     }
 
@@ -234,15 +268,24 @@ def _is_plain_tar(path: str) -> bool:
         raise BadSourceError(path, f"cannot read the tar file: {e.strerror or e}") from None
 
 
-def _shard_items(
-    shard: str, extensions: tuple[str, ...], prefix: bool, max_bytes: int
-) -> Iterator[Item]:
-    """Index an uncompressed tar: members are read later at their data offsets."""
+def _index_tar(shard: str) -> list[tuple[str, tarfile.TarInfo]]:
+    """The regular members of an uncompressed tar (headers only)."""
     try:
         with tarfile.open(shard, "r:") as tar:
-            members = [(info.name, info) for info in tar if info.isreg()]
+            return [(info.name, info) for info in tar if info.isreg()]
     except (tarfile.TarError, OSError) as e:
         raise BadSourceError(shard, f"not a readable tar file: {e}") from None
+
+
+def _shard_items(
+    shard: str,
+    members: list[tuple[str, tarfile.TarInfo]],
+    extensions: tuple[str, ...],
+    prefix: bool,
+    max_bytes: int,
+    all_members: bool,
+) -> Iterator[Item]:
+    """Items of an indexed uncompressed tar: members are read later at their data offsets."""
 
     def read(info: tarfile.TarInfo) -> bytes | _Refused:
         if info.size > _MAX_CLS_BYTES:
@@ -261,11 +304,17 @@ def _shard_items(
             loader=lambda info: functools.partial(
                 read_file_range, shard, info.offset_data, info.size, max_bytes=max_bytes
             ),
+            all_members=all_members,
         )
 
 
 def _lazy_items(
-    shards: Sequence[str], extensions: tuple[str, ...], prefix: bool, max_bytes: int, ratio: float
+    shards: Sequence[str],
+    extensions: tuple[str, ...],
+    prefix: bool,
+    max_bytes: int,
+    ratio: float,
+    all_members: bool,
 ) -> Iterator[Item]:
     """Read compressed tars in order, member data and all (members past the limits unread)."""
     for shard in shards:
@@ -286,6 +335,7 @@ def _lazy_items(
                             else _Refused(f"{len(data):,} bytes, too large for a label")
                         ),
                         loader=lambda data: functools.partial(given_bytes, data),
+                        all_members=all_members,
                     )
         except (tarfile.TarError, OSError, EOFError) as e:
             raise BadSourceError(shard, f"not a readable tar file: {e}") from None
@@ -341,7 +391,7 @@ def _group(
     refused by its name (absolute, with ``..``, or not UTF-8), which takes no part in a group.
     """
     key: str | None = None  # set whenever group holds a member
-    group: dict[str, Any] = {}
+    group: _Members = _Members()
     for name, payload in members:
         parts = split_member_name(name)
         if parts is None or _is_metadata(parts[0]):
@@ -350,17 +400,26 @@ def _group(
         if problem:
             if group and key is not None:
                 yield key, group, ""
-            key, group = None, {}
+            key, group = None, _Members()
             yield name, {}, problem
             continue
         member_key, suffix = parts
         if member_key != key:
             if group and key is not None:
                 yield key, group, ""
-            key, group = member_key, {}
+            key, group = member_key, _Members()
         group.setdefault(suffix.lower(), payload)
+        group.names.setdefault(suffix.lower(), suffix)
     if group and key is not None:
         yield key, group, ""
+
+
+class _Members(dict):
+    """A sample's members by lower-case suffix; ``names`` keeps each suffix as written."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: dict[str, str] = {}
 
 
 def _is_metadata(key: str) -> bool:
@@ -379,6 +438,7 @@ def _make_item(
     *,
     read: Any,
     loader: Any,
+    all_members: bool = False,
 ) -> Item:
     source = f"{shard}:{printable_name(key)}"
     out_key = f"{os.path.basename(shard)}/{key}" if prefix else key
@@ -386,9 +446,12 @@ def _make_item(
         fail = refuse_unsafe if unsafe_reason(key) else refuse
         return Item(printable_name(out_key), None, source, functools.partial(fail, source, problem))
     by_extension: dict[str, Any] = {}
-    for suffix, payload in group.items():
-        by_extension.setdefault(suffix.rsplit(".", 1)[-1], payload)
-    image = next((by_extension[e] for e in extensions if e in by_extension), None)
+    if all_members:  # the image is a bare extension: 'mask.png' is a field of its own
+        by_extension = {suffix: suffix for suffix in group if "." not in suffix}
+    for suffix in group:
+        by_extension.setdefault(suffix.rsplit(".", 1)[-1], suffix)
+    image_suffix = next((by_extension[e] for e in extensions if e in by_extension), None)
+    image = None if image_suffix is None else group[image_suffix]
     if image is None:
         reason = f"no image member (.{', .'.join(extensions)}) among .{', .'.join(group)}"
         return Item(out_key, None, source, functools.partial(refuse, source, reason))
@@ -408,7 +471,66 @@ def _make_item(
                 reason = f"the .cls member ({len(text)} bytes) is not an integer label"
         if label is None:
             return Item(out_key, None, source, functools.partial(refuse, source, reason))
+    if all_members:
+        return _all_members_item(group, image_suffix, label, out_key, source, read, loader)
     return Item(out_key, label, source, loader(image))
+
+
+def _all_members_item(
+    group: dict[str, Any],
+    image: Any,
+    label: int | None,
+    key: str,
+    source: str,
+    read: Any,
+    loader: Any,
+) -> Item:
+    """The item of a sample whose members all become fields (``--all-members``)."""
+    if KEY_SUFFIX in group:  # a key WebDataset could not carry, kept by an export
+        text = read(group[KEY_SUFFIX]) if type(group[KEY_SUFFIX]) is not _Refused else None
+        try:
+            kept = text.decode("utf-8") if type(text) is bytes else ""
+        except UnicodeDecodeError:
+            kept = ""
+        if not kept:
+            reason = f"the .{KEY_SUFFIX} member is not a UTF-8 key"
+            return Item(key, None, source, functools.partial(refuse, source, reason))
+        key = kept
+    others = []
+    names: dict[str, str] = getattr(group, "names", {})  # suffixes as written
+    for suffix, payload in group.items():
+        if suffix in (image, "cls", KEY_SUFFIX):
+            continue
+        if type(payload) is _Refused:
+            error = functools.partial(_refuse_too_large, source, payload.reason)
+            return Item(key, None, source, error)
+        others.append((names.get(suffix, suffix), loader(payload)))
+    # a whole sample after its key (Item.load may return a dict)
+    load: Any = functools.partial(load_members, loader(group[image]), label, tuple(others))
+    return Item(key, None, source, load)
+
+
+def load_members(
+    image: Any, label: int | None, others: tuple[tuple[str, Any], ...]
+) -> dict[str, Any]:
+    """A sample's fields from its members (runs in a worker): ``image`` (bytes), ``label``
+    when the sample has a ``.cls``, then every other member decoded as
+    :func:`~shardstream.format.interchange.decode_member` does. A field name that is taken
+    (``key``, ``image``, ``label``, a reserved name, an earlier member's) becomes the member's
+    whole suffix."""
+    sample: dict[str, Any] = {"image": image()}
+    if label is not None:
+        sample["label"] = label
+    for suffix, load in others:
+        if suffix.lower() == EXTRA_SUFFIX:  # fields whose names are no member suffix
+            for name, value in extra_fields(load()).items():
+                sample.setdefault(name, value)
+            continue
+        name, value = decode_member(suffix, load())
+        if name in sample or name in _TAKEN:
+            name = suffix
+        sample.setdefault(name, value)
+    return sample
 
 
 def _refuse_too_large(source: str, reason: str) -> bytes:

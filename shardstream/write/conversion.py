@@ -34,6 +34,7 @@ member names. A source set with no items at all, or one where every item was ski
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -44,7 +45,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from ..checks import OnError, check_int, check_on_error
 from ..errors import BadSourceError, ConfigError, NothingToConvertError, ReservedKeyError
@@ -65,6 +66,9 @@ __all__ = [
     "default_workers",
     "skipped_report_path",
 ]
+
+#: The byte limit of shards planned by count (``shard_samples``): never reached.
+_NO_BYTE_LIMIT = 1 << 62
 
 #: Suffix appended to the output path to name the skipped report.
 SKIPPED_REPORT_SUFFIX = ".skipped.tsv"
@@ -192,6 +196,10 @@ def convert(
     overwrite: bool = False,
     progress: bool = True,
     image_field: str = "image",
+    shard_samples: int | None = None,
+    engine: Literal["local", "ray"] = "local",
+    ray_address: str | None = None,
+    resume: bool = False,
 ) -> ConvertReport:
     """Write ``items`` as one dataset (or as shards with a manifest), reading in parallel.
 
@@ -221,13 +229,26 @@ def convert(
             :class:`~shardstream.errors.DatasetExistsError`.
         progress: show a progress bar (rate, and ETA when the number of items is known).
         image_field: the field that holds the image bytes.
+        shard_samples: write shards of this many items each (the last may be shorter; skipped
+            sources leave gaps) plus a manifest, planned up front (see
+            :mod:`shardstream.write.shard_plan`): the Ray engine then writes the same files.
+            Not with ``shard_size``.
+        engine: ``"local"`` (worker processes on this machine) or ``"ray"`` (Ray tasks on a
+            cluster, see :mod:`shardstream.write.ray_engine`; needs the ``ray`` extra). With
+            ``shard_samples`` each Ray task writes whole shards; otherwise the driver writes
+            what the tasks pack. The files are the same as the local engine's either way.
+        ray_address: the Ray cluster: ``None`` starts a local one for the run, ``"auto"`` the
+            running cluster of this machine, or ``"host:port"`` of a head node.
+        resume: (``engine="ray"`` with ``shard_samples``) keep the shards an interrupted run
+            with the same items and options finished and verified; write the rest.
 
     Returns:
         A :class:`ConvertReport`.
 
     Raises:
-        ConfigError: an argument is out of range, or an item's fields clash with the sample's
-            own fields.
+        ConfigError: an argument is out of range or a combination is not supported, or an
+            item's fields clash with the sample's own fields.
+        MissingDependencyError: ``engine="ray"`` without Ray installed.
         BadSourceError: a bad source with ``on_error="raise"`` (no output is written).
         NothingToConvertError: no items, or every item was skipped (no output is written).
         DatasetExistsError: the output exists and may not be replaced.
@@ -236,6 +257,7 @@ def convert(
     """
     started = time.perf_counter()
     _check_options(workers, shard_size, max_side, quality, on_error, image_field)
+    _check_engine(shard_size, shard_samples, engine, resume)
     output = Path(output)
     total = len(items) if isinstance(items, Sized) else None
     if total == 0:
@@ -246,20 +268,44 @@ def convert(
         max_side=max_side,
         quality=quality,
     )
+    if engine == "ray" and shard_samples is not None:  # whole shards per Ray task
+        from .ray_engine import convert_shards_on_ray  # delayed: ray (imported by it)
+
+        return convert_shards_on_ray(
+            items,
+            output,
+            shard_samples=shard_samples,
+            options=options,
+            on_error=on_error,
+            overwrite=overwrite,
+            progress=progress,
+            resume=resume,
+            ray_address=ray_address,
+        )
+    if shard_samples is not None:
+        shard_size = _NO_BYTE_LIMIT  # shards end every shard_samples items instead
     writer, append, target = _open_writer(output, shard_size, overwrite)
     skipped: list[SkippedSource] = []
     written_bytes = 0
     bar = None
+    session = contextlib.ExitStack()
     try:
         remaining = iter(items)
         probe: list = []
+        make_pool: Callable[[int], Any] = OrderedPool
+        if engine == "ray":  # Ray tasks pack, this process writes (the same files)
+            make_pool, workers = _ray_pool(session, ray_address)
         if workers is None:  # writers start no thread before their first write
             workers, probe = _choose_workers(remaining, options)
-        with OrderedPool(workers) as pool:  # starts its processes before any thread
+        seen = 0  # items whose result was taken (shard_samples: a shard ends every N)
+        with make_pool(workers) as pool:  # starts its processes before any thread
             bar = _progress_bar(progress, total, target.name)
             chunks = _chunks(remaining, _chunk_size(total, workers))
             for results in itertools.chain(probe, pool.map(_convert_chunk, chunks, options)):
                 for result in results:
+                    if shard_samples is not None and seen and seen % shard_samples == 0:
+                        writer.end_shard()  # the plan's next shard starts with this item
+                    seen += 1
                     if type(result) is _Failure:
                         if on_error == "raise":
                             raise result.error_type(
@@ -284,6 +330,8 @@ def convert(
                     f"(see {skipped_report_path(target)})"
                 )
             raise NothingToConvertError(f"{target}: nothing to convert: no source items")
+        if shard_samples is not None:
+            writer.end_shard()  # also when its items were all skipped, as a shard task does
         writer.close()
     except BaseException:
         writer.abort()
@@ -291,6 +339,7 @@ def convert(
     finally:
         if bar is not None:
             bar.close()
+        session.close()
     report = None
     if on_error == "skip":
         report = skipped_report_path(target)
@@ -306,6 +355,32 @@ def convert(
         seconds=time.perf_counter() - started,
         workers=workers,
     )
+
+
+def _check_engine(
+    shard_size: int | None, shard_samples: object, engine: object, resume: object
+) -> None:
+    if shard_samples is not None:
+        _positive("shard_samples", shard_samples)
+        if shard_size is not None:
+            raise ConfigError("give shard_size (bytes) or shard_samples (items), not both")
+    if engine not in ("local", "ray"):
+        raise ConfigError(f"engine must be 'local' or 'ray', got {engine!r}")
+    if resume and (engine != "ray" or shard_samples is None):
+        raise ConfigError(
+            "resume needs engine='ray' with shard_samples (--engine ray --shard-samples N): "
+            "only shards planned up front can be found again"
+        )
+
+
+def _ray_pool(session: contextlib.ExitStack, address: str | None) -> tuple[Any, int]:
+    """A pool of Ray tasks on the cluster at ``address`` (kept open by ``session``), and the
+    cluster's CPUs as the number of workers."""
+    from .ray_engine import RayPool, cluster_cpus, ray_session  # delayed: ray (imported by it)
+
+    ray = session.enter_context(ray_session(address))
+    cpus = cluster_cpus(ray)
+    return (lambda workers: RayPool(ray=ray, window=2 * workers)), cpus
 
 
 def _open_writer(

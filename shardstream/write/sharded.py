@@ -191,6 +191,21 @@ class ShardedWriter(StagedOutput):
         data = raw_sample_bytes(data, key, self.path)
         self._append(key, data)
 
+    def end_shard(self) -> None:
+        """Finish the current shard now; the next sample starts a new one.
+
+        With no sample written since the last shard ended, this writes an empty shard (so a
+        shard planned by item count keeps its number when all its items were left out).
+
+        Raises:
+            WriterClosedError: the writer is closed.
+        """
+        if self._closed:
+            reject_key(self.path, "", True)
+        if self._shard is None:
+            self._start_shard()
+        self._finish_shard()
+
     def _check_key(self, key: Any) -> None:
         if type(key) is not str or key in self._keys or self._closed:
             reject_key(self.path, key, self._closed)

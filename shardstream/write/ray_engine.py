@@ -1,0 +1,335 @@
+"""The Ray engine of :func:`~shardstream.write.conversion.convert` (``engine="ray"``).
+
+Ray core tasks (``ray.remote``), not Ray Data's ``map_batches``: each unit of work here is one
+whole shard with side effects on files (written atomically, then a result record), the results
+are small and must be consumed in plan order, and a task killed with its worker is simply run
+again (``max_retries``). Ray Data would add its executor's start-up, its own progress bars and
+Arrow blocks around the same tasks without changing what runs where.
+
+Two modes:
+
+- **whole shards** (``shard_samples=N``): the items are listed once in the driver and cut into
+  shard tasks by :mod:`shardstream.write.shard_plan`; each Ray task reads, checks or transcodes,
+  packs and writes one shard into a staging folder next to the manifest (a shared file system
+  on a cluster). The driver shows one progress bar, merges the skipped sources in item order
+  and commits every shard and the manifest last. The output equals the local engine's with the
+  same options, byte for byte. ``resume=True`` keeps the shards a killed run finished (checked
+  by their md5s) and runs the others.
+- **streamed** (one file, or ``shard_size`` in bytes, whose shard ends depend on packed sizes):
+  Ray tasks convert chunks of items and return the packed samples to the driver, which writes
+  them as the local engine does (same bytes; the driver's md5 is then the bound).
+
+``ray_address``: ``None`` starts a local cluster for the run (shut down after it), ``"auto"``
+joins the cluster of this machine, ``"host:port"`` a head node. A driver that already called
+``ray.init`` keeps its session.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from ..errors import (
+    ConfigError,
+    DuplicateKeyError,
+    MissingDependencyError,
+    NothingToConvertError,
+)
+from ..format.atomic import DatasetLock, remove_stale_temporaries, settle
+from .conversion import (
+    ConvertReport,
+    Item,
+    _Options,
+    _progress_bar,
+    _write_report,
+    skipped_report_path,
+)
+from .pool import Output
+from .prompt import confirm_overwrite
+from .shard_plan import (
+    ShardResult,
+    ShardTask,
+    commit_shards,
+    finished_shard,
+    plan_fingerprint,
+    plan_shards,
+    write_shard,
+)
+from .sharded import _listed_shards, shard_name, sharded_output_paths
+
+__all__ = ["RayPool", "cluster_cpus", "convert_shards_on_ray", "import_ray", "ray_session"]
+
+_ray: ModuleType | None
+try:  # optional: this module is only imported for engine="ray"
+    import ray as _ray
+except ImportError:
+    _ray = None
+
+#: Times a task is run again after its worker died (killed, out of memory, node lost).
+TASK_RETRIES = 3
+#: Shard tasks in flight per CPU of the cluster (bounds the object store's load).
+_TASKS_PER_CPU = 2
+_STAGING = re.compile(r"^\.(?P<final>.+)\.[0-9a-z_]{8}\.tmp$")
+
+
+def import_ray() -> ModuleType:
+    """The ``ray`` module.
+
+    Raises:
+        MissingDependencyError: Ray is not installed (``pip install 'shardstream[ray]'``).
+    """
+    if _ray is None:
+        raise MissingDependencyError(
+            "engine='ray' (--engine ray) needs Ray Data: pip install 'shardstream[ray]'"
+        )
+    return _ray
+
+
+@contextmanager
+def ray_session(address: str | None) -> Iterator[ModuleType]:
+    """Connect to Ray for one conversion; yields the ``ray`` module.
+
+    Args:
+        address: ``None``: start a local cluster (shut down on exit); ``"auto"``: the running
+            cluster of this machine; ``"host:port"``: that head node. Ignored when this process
+            is connected already (the session is kept).
+
+    Raises:
+        MissingDependencyError: Ray is not installed.
+        ConfigError: no cluster answers at ``address``.
+    """
+    ray = import_ray()
+    started = False
+    if not ray.is_initialized():
+        options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+        try:
+            ray.init(address="local" if address is None else address, **options)
+        except ConnectionError as error:
+            raise ConfigError(
+                f"--ray-address {address!r}: no Ray cluster there ({error})"
+            ) from None
+        started = True
+    try:
+        yield ray
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def cluster_cpus(ray: ModuleType) -> int:
+    """The CPUs of the connected cluster (at least 1)."""
+    return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+class RayPool:
+    """:class:`~shardstream.write.pool.OrderedPool`'s interface on Ray tasks (streamed mode).
+
+    Args:
+        ray: the connected ``ray`` module.
+        window: chunks in flight at most.
+    """
+
+    def __init__(self, *, ray: ModuleType, window: int) -> None:
+        self._ray = ray
+        self._window = max(1, window)
+        self._remote = ray.remote(max_retries=TASK_RETRIES)(_run_chunk)
+
+    def __enter__(self) -> RayPool:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        return None
+
+    @staticmethod
+    def take(ref: Any) -> bytes:
+        """The packed bytes of a sample (they travel as bytes)."""
+        return ref
+
+    def map(
+        self, function: Callable[[list, Any, Output], list], chunks: Iterable[list], options: Any
+    ) -> Iterator[list]:
+        """Yield ``function(chunk, options, Output())`` run as a Ray task, for each chunk in order."""
+        pending: deque[Any] = deque()
+        chunks = iter(chunks)
+        try:
+            while True:
+                while len(pending) < self._window:
+                    chunk = next(chunks, None)
+                    if chunk is None:
+                        break
+                    pending.append(self._remote.remote(function, chunk, options))
+                if not pending:
+                    return
+                yield self._ray.get(pending.popleft())
+        finally:
+            for ref in pending:
+                self._ray.cancel(ref, force=True)
+
+
+def _run_chunk(function: Callable[[list, Any, Output], list], chunk: list, options: Any) -> list:
+    return function(chunk, options, Output())
+
+
+def convert_shards_on_ray(
+    items: Iterable[Item],
+    output: str | os.PathLike,
+    *,
+    shard_samples: int,
+    options: _Options,
+    on_error: str,
+    overwrite: bool,
+    progress: bool,
+    resume: bool,
+    ray_address: str | None,
+) -> ConvertReport:
+    """Write ``items`` as shards of ``shard_samples`` items, one Ray task per shard.
+
+    Arguments and errors as :func:`~shardstream.write.conversion.convert` (``engine="ray"``);
+    ``resume`` keeps the verified shards of an interrupted run with the same plan.
+    """
+    started = time.perf_counter()
+    items = list(items)
+    manifest, stem = sharded_output_paths(output)
+    if not items:
+        raise NothingToConvertError(f"{manifest}: nothing to convert: no source items were given")
+    _check_unique_keys(items, manifest)
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    tasks = plan_shards(items, stem, shard_samples)
+    fingerprint = plan_fingerprint(items, shard_samples, options, on_error)
+    staging = manifest.with_name(f".{manifest.name}.{fingerprint[:8]}.tmp")
+    lock = DatasetLock.acquire(manifest, wait=0.0)
+    try:
+        settle(manifest)
+        _remove_stale(manifest, keep=staging if resume else None)
+        first = manifest.parent / shard_name(stem, 0)
+        if (manifest.exists() or first.exists()) and not overwrite:
+            confirm_overwrite(manifest)
+        previous = _listed_shards(manifest)
+        staging.mkdir(exist_ok=True)
+        with ray_session(ray_address) as ray:
+            workers = cluster_cpus(ray)
+            results = _run_tasks(ray, tasks, options, on_error, staging, resume, progress, stem)
+        skipped = [entry for result in results for entry in result.skipped]
+        written = sum(result.samples for result in results)
+        if written == 0:
+            report = skipped_report_path(manifest)
+            _write_report(report, skipped)
+            raise NothingToConvertError(
+                f"{manifest}: nothing to convert: all {len(skipped)} sources were skipped "
+                f"(see {report})"
+            )
+        files = commit_shards(manifest, staging, results, previous)
+        shutil.rmtree(staging, ignore_errors=True)
+    except KeyboardInterrupt:
+        raise  # the staging folder stays for --resume
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    finally:
+        lock.release()
+    report_path = None
+    if on_error == "skip":
+        report_path = skipped_report_path(manifest)
+        _write_report(report_path, skipped)
+    return ConvertReport(
+        path=manifest,
+        files=tuple(files),
+        written=written,
+        skipped=tuple(skipped),
+        report=report_path,
+        bytes=sum(result.bytes for result in results),
+        seconds=time.perf_counter() - started,
+        workers=workers,
+    )
+
+
+def _run_tasks(
+    ray: ModuleType,
+    tasks: Sequence[ShardTask],
+    options: _Options,
+    on_error: str,
+    staging: Path,
+    resume: bool,
+    progress: bool,
+    name: str,
+) -> list[ShardResult]:
+    """Run the shard tasks not finished yet; return every result in shard order."""
+    results: dict[int, ShardResult] = {}
+    bar = _progress_bar(progress, sum(len(task.items) for task in tasks), name)
+    try:
+        todo: deque[ShardTask] = deque()
+        for task in tasks:
+            done = finished_shard(task, staging) if resume else None
+            if done is None:
+                todo.append(task)
+            else:
+                results[task.index] = done
+                if bar is not None:
+                    bar.update(len(task.items))
+        remote = ray.remote(max_retries=TASK_RETRIES, num_cpus=1)(write_shard)
+        window = _TASKS_PER_CPU * cluster_cpus(ray)
+        running: dict[Any, ShardTask] = {}
+        failures: dict[int, BaseException] = {}
+        try:
+            while todo or running:
+                while todo and len(running) < window and not failures:
+                    task = todo.popleft()
+                    ref = remote.remote(task, options, on_error, os.fspath(staging))
+                    running[ref] = task
+                ready, _ = ray.wait(list(running), num_returns=1)
+                for ref in ready:
+                    task = running.pop(ref)
+                    result = ray.get(ref)
+                    if isinstance(result, BaseException):
+                        # the local engine raises the first failure in item order: let the
+                        # earlier shards (all submitted already) finish, then raise the first
+                        failures[task.index] = result
+                        todo.clear()
+                        continue
+                    results[task.index] = result
+                    if bar is not None:
+                        bar.update(len(task.items))
+                        skipped = sum(len(r.skipped) for r in results.values())
+                        if skipped:
+                            bar.set_postfix(skipped=skipped, refresh=False)
+            if failures:
+                raise failures[min(failures)]
+        finally:
+            if running:
+                for ref in running:
+                    ray.cancel(ref, force=True)
+                ray.wait(list(running), num_returns=len(running), timeout=30)
+    finally:
+        if bar is not None:
+            bar.close()
+    return [results[task.index] for task in tasks]
+
+
+def _check_unique_keys(items: Sequence[Item], manifest: Path) -> None:
+    seen: set[str] = set()
+    for item in items:
+        if item.key in seen:
+            raise DuplicateKeyError(f"{manifest}: duplicate key {item.key!r} not allowed")
+        seen.add(item.key)
+
+
+def _remove_stale(manifest: Path, keep: Path | None) -> None:
+    """Remove killed runs' staging folders of ``manifest`` (all but ``keep``)."""
+    if keep is None or not keep.is_dir():
+        remove_stale_temporaries(manifest, [manifest.name])
+        return
+    for entry in os.scandir(manifest.parent):
+        match = _STAGING.match(entry.name)
+        if match and match["final"] == manifest.name and entry.path != os.fspath(keep):
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                Path(entry.path).unlink(missing_ok=True)

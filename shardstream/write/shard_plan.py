@@ -1,0 +1,263 @@
+"""Shard tasks: a conversion's items split into whole shards of a fixed number of items.
+
+With ``shard_samples=N`` the items are listed once and cut into shard tasks: shard ``i`` is
+made of items ``i*N .. i*N+N-1`` (those that are not skipped), named ``<stem>-0000i.msgpack``.
+The plan depends on the items and ``N`` only, never on timing or on the number of workers, so
+every engine writes the same samples into the same shards: the local engine
+(:func:`~shardstream.write.conversion.convert` ends a shard every ``N`` items) and the Ray
+engine (:mod:`shardstream.write.ray_engine`, one task per shard) give equal files, byte for byte.
+
+A shard task (:func:`write_shard`) loads, checks or transcodes and packs its items in its own
+process and writes the shard with :class:`~shardstream.write.RawWriter` (atomic) into a staging
+folder next to the manifest; it then records its result (samples, bytes, md5, skipped sources)
+in ``<shard>.done.json`` there. :func:`commit_shards` moves every shard into place and writes
+the manifest last, as :class:`~shardstream.write.ShardedWriter` does. The staging folder's name
+is derived from the plan (:func:`plan_fingerprint`), so a resumed run finds the shards a killed
+run finished; :func:`finished_shard` accepts one only when its result record and every md5 of
+its files check out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import cast
+
+from ..errors import ShardstreamError
+from ..format.atomic import StagedFiles, write_file_atomically
+from ..format.codec import make_packer
+from ..format.integrity import load_md5file, md5_file
+from ..format.manifest import ShardEntry, manifest_bytes
+from ..format.paths import SIDECAR_SUFFIXES, DatasetPaths
+from .conversion import Item, SkippedSource, _convert_one, _Failure, _Options
+from .pool import Output
+from .sharded import shard_name
+from .writer import RawWriter
+
+__all__ = [
+    "ShardResult",
+    "ShardTask",
+    "commit_shards",
+    "finished_shard",
+    "plan_fingerprint",
+    "plan_shards",
+    "write_shard",
+]
+
+_DONE_SUFFIX = ".done.json"
+_RECORD_FORMAT = "shardstream.shard-task"
+#: Seconds a shard task waits for another writer of its shard (a killed run's task) to end.
+_WAIT = 60.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShardTask:
+    """One shard of the plan: its index, file name and items (in output order).
+
+    Attributes:
+        index: the shard's number (0-based).
+        name: its data file name, ``<stem>-00000.msgpack``.
+        items: the items it is made of.
+    """
+
+    index: int
+    name: str
+    items: tuple[Item, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShardResult:
+    """What a shard task wrote.
+
+    Attributes:
+        index: the shard's number.
+        name: its data file name.
+        samples: samples written.
+        bytes: bytes of packed samples written.
+        md5: the data file's md5.
+        skipped: the sources left out (``on_error="skip"``), in item order.
+        pid: the process that wrote it (0 when read back from a record).
+    """
+
+    index: int
+    name: str
+    samples: int
+    bytes: int
+    md5: str
+    skipped: tuple[SkippedSource, ...]
+    pid: int = 0
+
+
+def plan_shards(items: Sequence[Item], stem: str, shard_samples: int) -> list[ShardTask]:
+    """Cut ``items`` into shard tasks of ``shard_samples`` items each (the last may be shorter).
+
+    Args:
+        items: every item, in output order.
+        stem: the shards' name stem (see :func:`~shardstream.write.sharded.shard_name`).
+        shard_samples: items per shard (at least 1).
+    """
+    return [
+        ShardTask(
+            index=index,
+            name=shard_name(stem, index),
+            items=tuple(items[start : start + shard_samples]),
+        )
+        for index, start in enumerate(range(0, len(items), shard_samples))
+    ]
+
+
+def plan_fingerprint(
+    items: Sequence[Item], shard_samples: int, options: _Options, on_error: str
+) -> str:
+    """A digest of what decides the output: options, and every item's key, label, source and
+    fields (64 hex digits). Runs with the same fingerprint write the same shards."""
+    digest = hashlib.sha256()
+    head = [shard_samples, options.image_field, options.max_side, options.quality, on_error]
+    digest.update(json.dumps(head).encode())
+    for item in items:
+        digest.update(repr((item.key, item.label, item.source, dict(item.fields))).encode())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def write_shard(
+    task: ShardTask, options: _Options, on_error: str, staging: str
+) -> ShardResult | ShardstreamError | OSError:
+    """Convert one shard task's items and write the shard into ``staging`` (runs in a worker).
+
+    Returns:
+        The :class:`ShardResult`; or, instead of raising, the error that stops the conversion
+        (the first bad source with ``on_error="raise"``, a converter fault, or an ``OSError``
+        writing the shard such as a full disk), for the driver to raise as it is.
+    """
+    path = Path(staging) / task.name
+    packer = make_packer()
+    output = Output()  # no shared block: samples come back as bytes
+    skipped: list[SkippedSource] = []
+    size = 0
+    try:
+        # wait: a task of a killed driver may still be finishing this shard
+        writer = RawWriter(path, overwrite=True, disable=True, wait=_WAIT)
+        try:
+            for item in task.items:
+                result = _convert_one(item, options, output, packer)
+                if type(result) is _Failure:
+                    if on_error == "raise":
+                        writer.abort()
+                        return result.error_type(
+                            result.source,
+                            result.reason,
+                            "; pass on_error='skip' (--on-error skip) to leave bad sources out",
+                        )
+                    skipped.append(SkippedSource(result.source, result.reason))
+                    continue
+                # Output() without a shared block hands the packed sample back as bytes
+                key, packed = result[0], cast(bytes, result[1])
+                writer.write(key, packed)
+                size += len(packed)
+            writer.close()
+        except BaseException:
+            writer.abort()
+            raise
+    except (ShardstreamError, OSError) as error:
+        return error
+    md5 = load_md5file(DatasetPaths(path).md5)[path.name]
+    done = ShardResult(
+        index=task.index,
+        name=task.name,
+        samples=writer.written,
+        bytes=size,
+        md5=md5,
+        skipped=tuple(skipped),
+        pid=os.getpid(),
+    )
+    record = {
+        "format": _RECORD_FORMAT,
+        "index": done.index,
+        "name": done.name,
+        "samples": done.samples,
+        "bytes": done.bytes,
+        "md5": done.md5,
+        "keys": _keys_digest(task),
+        "skipped": [list(entry) for entry in skipped],
+    }
+    write_file_atomically(path.with_name(path.name + _DONE_SUFFIX), json.dumps(record).encode())
+    return done
+
+
+def finished_shard(task: ShardTask, staging: Path) -> ShardResult | None:
+    """The result of ``task`` if a previous run finished it in ``staging`` and it verifies.
+
+    A shard counts when its result record names the same items and every file its ``.md5``
+    lists (the data and index files) has that md5; anything else (missing, partial, damaged)
+    gives ``None``, and the task is run again.
+    """
+    path = staging / task.name
+    try:
+        record = json.loads((staging / (task.name + _DONE_SUFFIX)).read_bytes())
+        if record.get("format") != _RECORD_FORMAT or record.get("keys") != _keys_digest(task):
+            return None
+        listed = load_md5file(DatasetPaths(path).md5)
+        if listed.get(task.name) != record["md5"]:
+            return None
+        for name, expected in listed.items():
+            if md5_file(staging / name) != expected:
+                return None
+        return ShardResult(
+            index=task.index,
+            name=task.name,
+            samples=int(record["samples"]),
+            bytes=int(record["bytes"]),
+            md5=str(record["md5"]),
+            skipped=tuple(SkippedSource(str(s), str(r)) for s, r in record["skipped"]),
+        )
+    except (OSError, ValueError, KeyError, TypeError, ShardstreamError):
+        return None
+
+
+def commit_shards(
+    manifest: Path, staging: Path, results: Sequence[ShardResult], previous: set[str]
+) -> list[Path]:
+    """Move the finished shards from ``staging`` into place and write the manifest, as one
+    commit (manifest last; shards only the ``previous`` manifest listed are deleted after it).
+
+    The caller holds the manifest's lock. Returns the shards' final paths, in order.
+    """
+    directory = manifest.parent
+    entries = [ShardEntry(r.name, r.samples, r.bytes, r.md5) for r in results]
+    staged = StagedFiles(anchor=manifest, locked=True)
+    for result in results:
+        source = DatasetPaths(staging / result.name)
+        target = DatasetPaths(directory / result.name)
+        staged.adopt(source.data, target.data)
+        for suffix in SIDECAR_SUFFIXES:  # as ShardedWriter stages them: md5 file after index
+            if source.sidecar(suffix).exists():
+                staged.adopt(source.sidecar(suffix), target.sidecar(suffix))
+            else:
+                staged.remove_on_commit(target.sidecar(suffix))
+    staged.write_bytes(manifest, manifest_bytes(manifest, entries))
+    current = {entry.path for entry in entries}
+    for name in sorted(previous - current):
+        paths = DatasetPaths(directory / name)
+        if paths.data.parent == directory:
+            for path in (paths.data, *(paths.sidecar(s) for s in SIDECAR_SUFFIXES)):
+                staged.remove_on_commit(path)
+    try:
+        staged.commit(last=manifest)
+    except BaseException:
+        if not staged.committed:
+            staged.abort()
+        raise
+    return [directory / result.name for result in results]
+
+
+def _keys_digest(task: ShardTask) -> str:
+    digest = hashlib.sha256()
+    for item in task.items:
+        digest.update(repr((item.key, item.label, item.source, dict(item.fields))).encode())
+        digest.update(b"\0")
+    return digest.hexdigest()
