@@ -43,6 +43,8 @@ from ..errors import ConfigError, ImageDecodeError
 from .colour_cpu import apply_photometric_views, normalize_uint8
 from .crops import check_dims, choose_scale, rrc_box
 from .decode import decode_crops, decode_image, image_size
+from .device_resize import shipped_views
+from .device_views import check_modes, collate_shipped, ship_encoded, ship_region
 from .masking import (
     MaskingGenerator,
     MaskSampler,
@@ -123,9 +125,19 @@ class DinoPreset:
             integer arithmetic as dinov2's PIL path) or ``"auto"``: the loader picks
             ``"workers"`` when batches stay on the CPU and ``"device"`` for a GPU
             (:meth:`for_device`); used outside a loader, ``"auto"`` means ``"device"``.
+        resize: ``"cpu"`` (the exact path: views resized in the workers, as Pillow) or
+            ``"device"``: the workers plan the same boxes, flips, colour parameters and masks
+            from the same generator, decode once and ship the uint8 pixels the crops read
+            (:mod:`~shardstream.vision.device_views`); :meth:`device` cuts, resizes (torch's
+            antialiased bicubic) and flips them (:mod:`~shardstream.vision.device_resize`), then
+            colours as ever. Colour then runs on the device (``colour="workers"`` is refused).
+        decode: ``"cpu"`` or ``"device"``: the workers ship the JPEG bytes and the boxes only,
+            and :meth:`device` decodes them in one batched nvJPEG call
+            (``torchvision.io.decode_jpeg``); implies ``resize="device"``. Needs CUDA.
 
     Raises:
         ConfigError: a setting is of the wrong kind or out of range (the message names it).
+        DeviceUnavailableError: ``decode="device"`` on a machine where torch sees no CUDA.
     """
 
     global_crops_scale: tuple[float, float] = (0.32, 1.0)
@@ -146,6 +158,8 @@ class DinoPreset:
     std: tuple[float, float, float] = IMAGENET_STD
     dtype: torch.dtype = torch.float32
     colour: str = "auto"
+    resize: str = "cpu"
+    decode: str = "cpu"
     recipes: Mapping[str, PhotometricRecipe] = field(init=False, repr=False, compare=False)
     mask_generator: MaskingGenerator = field(init=False, repr=False, compare=False)
     _draws: PhotometricDraws = field(init=False, repr=False, compare=False)
@@ -202,6 +216,9 @@ class DinoPreset:
             raise ConfigError(
                 f"colour must be one of {', '.join(_COLOUR_PLACES)}, got {self.colour!r}"
             )
+        _set(self, "resize", check_modes("DinoPreset", self.resize, self.decode))
+        if self.resize == "device" and self.colour == "workers":
+            raise ConfigError("DinoPreset: colour='workers' needs resize='cpu' (resized pixels)")
         if self.dtype not in _FLOAT_DTYPES:
             raise ConfigError(
                 f"dtype must be a floating torch dtype ({', '.join(map(str, _FLOAT_DTYPES))}), "
@@ -221,6 +238,8 @@ class DinoPreset:
         if self.colour != "auto":
             return self
         on_cpu = device is None or torch.device(device).type == "cpu"
+        if self.resize == "device":
+            on_cpu = False
         return dataclasses.replace(self, colour="workers" if on_cpu else "device")
 
     @property
@@ -229,6 +248,12 @@ class DinoPreset:
         if self.label_field is None:
             return (self.image_field,)
         return (self.image_field, self.label_field)
+
+    @property
+    def host_fields(self) -> tuple[str, ...]:
+        """Batch fields the loader leaves on the host: the JPEG bytes with ``decode="device"``
+        (nvJPEG reads them from host memory)."""
+        return ("payload",) if self.decode == "device" else ()
 
     @property
     def n_tokens(self) -> int:
@@ -292,7 +317,7 @@ class DinoPreset:
             when colour runs on the device; ``{}`` with ``colour="workers"``, whose
             :meth:`collate` lays the views out itself.
         """
-        if self.colour == "workers":
+        if self.colour == "workers" or self.resize == "device":
             return {}
         global_size, local_size = self.global_crops_size, self.local_crops_size
         return {
@@ -342,26 +367,29 @@ class DinoPreset:
             height, width = image_size(data)
             boxes, flips = self.plan(height, width, rng)
             params = self.draw_params(rng)  # _cut draws nothing: the stream's order is kept
-            global_crops, local_crops = self._cut(
-                data,
-                height,
-                width,
-                boxes,
-                flips,
-                params if self.colour == "workers" else None,
-                outputs=outputs,
-            )
+            if self.resize == "device":
+                shipped = self._ship(data, height, width, boxes, flips)
+            else:
+                shipped = None
+                global_crops, local_crops = self._cut(
+                    data,
+                    height,
+                    width,
+                    boxes,
+                    flips,
+                    params if self.colour == "workers" else None,
+                    outputs=outputs,
+                )
         except ImageDecodeError as error:
             if self.on_bad_image == "skip":
                 from ..load.engine import SKIPPED
 
                 return SKIPPED
             raise ImageDecodeError(error.problem, key=sample_key(sample)) from error
-        out: dict[str, Any] = {
-            "global_crops": global_crops,
-            "local_crops": local_crops,
-            "photometric": params,
-        }
+        if shipped is not None:
+            out: dict[str, Any] = {**shipped, "photometric": params}
+        else:
+            out = {"global_crops": global_crops, "local_crops": local_crops, "photometric": params}
         if self.masks:
             masks, upperbound = self._mask_sampler.draw(rng)
             out["masks"] = masks
@@ -391,6 +419,8 @@ class DinoPreset:
         from ..load.collate import default_collate
         from ..load.engine.scratch import batch_array
 
+        if self.resize == "device":
+            return collate_shipped(samples)
         if self.colour != "workers":
             return default_collate(samples)
         views = ("global_crops", "local_crops")
@@ -437,6 +467,15 @@ class DinoPreset:
             if not self.local_crops_number:
                 out["collated_local_crops"] = torch.empty((0,), dtype=self.dtype)
             return self._finish(batch, out)
+        if "payload" in batch:  # resize="device" / decode="device": cut the views here first
+            views = shipped_views(batch, self._sizes(), "bicubic")
+            size = self.local_crops_size
+            local = (
+                torch.stack(views[2:], 1)
+                if self.local_crops_number
+                else views[0].new_empty((views[0].shape[0], 0, 3, size, size))
+            )
+            batch = {**batch, "global_crops": torch.stack(views[:2], 1), "local_crops": local}
         global_crops = sample_field(batch, "global_crops")
         local_crops = sample_field(batch, "local_crops")
         params = sample_field(batch, "photometric")
@@ -485,6 +524,25 @@ class DinoPreset:
         if self.label_field is not None:
             out["labels"] = sample_field(batch, self.label_field)
         return out
+
+    def _sizes(self) -> list[tuple[int, int]]:
+        """Each view's output size: the two global views, then the local ones."""
+        global_size, local_size = self.global_crops_size, self.local_crops_size
+        return [(global_size, global_size)] * 2 + [(local_size, local_size)] * (
+            self.local_crops_number
+        )
+
+    def _ship(self, data: Any, height: int, width: int, boxes: Any, flips: Any) -> dict:
+        """What the worker ships in the device modes: pixels or bytes, boxes and flips."""
+        if self.decode == "device":
+            shipped = ship_encoded(data, boxes, max_pixels=self.max_pixels)
+        else:
+            pixels, relative = ship_region(
+                data, height, width, boxes, self._sizes(), max_pixels=self.max_pixels
+            )
+            shipped = {"payload": pixels, "boxes": relative}
+        shipped["flips"] = np.asarray(flips, dtype=bool)
+        return shipped
 
     def _outputs(
         self, out: Mapping[str, np.ndarray] | None

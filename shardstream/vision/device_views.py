@@ -1,0 +1,268 @@
+"""The worker side of the presets' device modes: ship pixels or JPEG bytes, not resized views.
+
+``resize="device"`` (:class:`~shardstream.vision.dino.DinoPreset`,
+:class:`~shardstream.vision.supervised.SupervisedPreset`): the worker plans the crops exactly as
+the exact (``resize="cpu"``) path does, from the same generator in the same order, decodes each
+image once (only the union of its crops where the region decoder can, at a reduced DCT scale where
+every crop keeps its output resolution) and ships that uint8 region with each crop's box relative
+to it (:func:`ship_region`). No resize, flip or channel split runs in the worker.
+
+``decode="device"``: the worker reads only the header and ships the JPEG bytes themselves with
+the boxes in the full, oriented frame (:func:`ship_encoded`); images nvJPEG does not take (other
+formats, CMYK/YCCK or 12-bit JPEGs, arithmetic coding) are decoded here and shipped as pixels
+instead, so one batch can mix the two (``payload_kind``).
+
+:func:`collate_shipped` lays a batch's payloads end to end in one ragged uint8 buffer
+(``payload``, in the batch's shared-memory slot when a loader worker collates) with
+``payload_offsets``, ``payload_shapes`` and ``payload_kind``; the rest is collated as usual. The
+device side is :mod:`~shardstream.vision.device_resize`.
+
+On a reduced DCT decode (images at least twice every crop's output size on both axes) a box is
+mapped to the nearest whole pixels of the reduced image (the exact path resamples the fractional
+box): up to half a reduced pixel of shift at its edges, on top of the kernel's difference.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError, DeviceUnavailableError
+from .crops import choose_scale
+from .decode import _check_pixels, decode_image, decode_region
+from .jpeg import is_jpeg, jpeg_info
+
+__all__ = [
+    "MODES",
+    "PAYLOAD_FIELDS",
+    "KIND_PIXELS",
+    "KIND_JPEG",
+    "check_modes",
+    "ship_region",
+    "ship_encoded",
+    "collate_shipped",
+]
+
+MODES: tuple[str, ...] = ("cpu", "device")
+"""The values of the presets' ``resize`` and ``decode`` settings."""
+
+PAYLOAD_FIELDS: tuple[str, ...] = (
+    "payload",
+    "payload_offsets",
+    "payload_shapes",
+    "payload_kind",
+    "payload_orientation",
+)
+"""The batch fields :func:`collate_shipped` makes from the samples' payloads."""
+
+KIND_PIXELS = 0
+"""``payload_kind`` of a sample shipped as uint8 ``H x W x 3`` pixels (oriented, RGB)."""
+KIND_JPEG = 1
+"""``payload_kind`` of a sample shipped as its JPEG bytes (decoded on the device)."""
+
+_NVJPEG_PROCESSES = ("baseline", "extended", "progressive")
+_allow_cpu_decode = False  # the test-facing stand-in: decode="device" without CUDA
+
+
+@contextlib.contextmanager
+def _cpu_decoder_standin() -> Iterator[None]:
+    """Let presets with ``decode="device"`` be built without CUDA (tests only).
+
+    Their device step then decodes with torchvision's CPU decoder when the batch is on the
+    CPU, so everything but the nvJPEG call runs on a machine without a GPU.
+    """
+    global _allow_cpu_decode
+    before, _allow_cpu_decode = _allow_cpu_decode, True
+    try:
+        yield
+    finally:
+        _allow_cpu_decode = before
+
+
+def check_modes(owner: str, resize: Any, decode: Any) -> str:
+    """Check a preset's ``resize`` and ``decode`` settings; return the resize mode in effect.
+
+    ``decode="device"`` resizes on the device too (the worker has no pixels to resize).
+
+    Args:
+        owner: the preset's class name, for messages.
+        resize: ``"cpu"`` or ``"device"``.
+        decode: ``"cpu"`` or ``"device"``.
+
+    Returns:
+        ``"device"`` when either setting is ``"device"``, else ``"cpu"``.
+
+    Raises:
+        ConfigError: a setting is not one of :data:`MODES`.
+        DeviceUnavailableError: ``decode="device"`` and torch sees no CUDA device.
+    """
+    for name, value in (("resize", resize), ("decode", decode)):
+        if value not in MODES:
+            raise ConfigError(f"{owner}: {name} must be 'cpu' or 'device', got {value!r}")
+    if decode == "device" and not _allow_cpu_decode:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise DeviceUnavailableError(
+                f"{owner}(decode='device') decodes JPEGs with nvJPEG on a CUDA GPU, and torch "
+                "sees no CUDA device on this machine; use decode='cpu' (resize='device' still "
+                "moves the resizes to the device)"
+            )
+    return "device" if "device" in (resize, decode) else "cpu"
+
+
+def _union(boxes: Sequence[Sequence[int]]) -> tuple[int, int, int, int]:
+    array = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
+    top, left = int(array[:, 0].min()), int(array[:, 1].min())
+    bottom = int((array[:, 0] + array[:, 2]).max())
+    right = int((array[:, 1] + array[:, 3]).max())
+    return top, left, bottom - top, right - left
+
+
+def ship_region(
+    data: bytes | bytearray | memoryview,
+    height: int,
+    width: int,
+    boxes: Sequence[Sequence[int]],
+    sizes: Sequence[tuple[int, int]],
+    *,
+    max_pixels: int | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Decode the pixels the crops read, once, and the crops' boxes relative to them.
+
+    The DCT scale is the exact path's: full size unless every crop is at least twice its output
+    size on both axes, then :func:`~shardstream.vision.crops.choose_scale`.
+
+    Args:
+        data: the encoded image.
+        height: its oriented height (:func:`~shardstream.vision.decode.image_size`).
+        width: its oriented width.
+        boxes: the planned ``(top, left, h, w)`` boxes in whole pixels of the oriented image.
+        sizes: each crop's output ``(height, width)``.
+        max_pixels: refuse images with more stored pixels than this (``None``: no limit).
+
+    Returns:
+        ``(pixels, boxes)``: a uint8 ``H x W x 3`` array (possibly a strided view) holding the
+        union of the boxes, and an int64 ``(V, 4)`` array of the boxes in its pixels.
+
+    Raises:
+        ImageDecodeError: the image cannot be decoded or has too many pixels.
+        ConfigError: a box is empty or outside the image.
+    """
+    fits = min(box[2] / h for box, (h, _) in zip(boxes, sizes))
+    fits = min(fits, min(box[3] / w for box, (_, w) in zip(boxes, sizes)))
+    scale = 1 if fits < 2 else choose_scale(height, width, boxes, sizes)
+    pixels, (y, x) = decode_region(data, _union(boxes), scale=scale, max_pixels=max_pixels)
+    array = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
+    if scale == 1:
+        relative = array - np.array([y, x, 0, 0], np.int64)
+    else:  # the nearest whole reduced pixels (see the module notes)
+        rows, cols = pixels.shape[:2]
+        top = np.clip(np.rint(array[:, 0] / scale).astype(np.int64) - y, 0, rows - 1)
+        left = np.clip(np.rint(array[:, 1] / scale).astype(np.int64) - x, 0, cols - 1)
+        bottom = np.rint((array[:, 0] + array[:, 2]) / scale).astype(np.int64) - y
+        right = np.rint((array[:, 1] + array[:, 3]) / scale).astype(np.int64) - x
+        bottom = np.clip(bottom, top + 1, rows)
+        right = np.clip(right, left + 1, cols)
+        relative = np.stack([top, left, bottom - top, right - left], axis=1)
+    return pixels, relative
+
+
+def ship_encoded(
+    data: bytes | bytearray | memoryview,
+    boxes: Sequence[Sequence[int]],
+    *,
+    max_pixels: int | None,
+) -> dict[str, Any]:
+    """What ``decode="device"`` ships for one image: its JPEG bytes, or its pixels if it must.
+
+    Args:
+        data: the encoded image.
+        boxes: the planned boxes in whole pixels of the oriented, full-size image.
+        max_pixels: refuse images with more stored pixels than this (``None``: no limit).
+
+    Returns:
+        ``{"payload": ..., "payload_kind": ..., "payload_orientation": ..., "boxes": ...}``:
+        the bytes as a uint8 array with kind :data:`KIND_JPEG` and the EXIF orientation the
+        device applies, or (images nvJPEG does not take) the decoded oriented ``H x W x 3``
+        pixels with kind :data:`KIND_PIXELS`; ``boxes`` as int64 ``(V, 4)``.
+
+    Raises:
+        ImageDecodeError: the header is corrupt, the image has too many pixels, or (pixels
+            shipped) it cannot be decoded.
+    """
+    array = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
+    if is_jpeg(data):
+        info = jpeg_info(data)
+        if (
+            info.colorspace not in ("cmyk", "ycck")
+            and info.precision == 8
+            and info.process in _NVJPEG_PROCESSES
+        ):
+            _check_pixels(info.width, info.height, max_pixels)
+            payload = np.frombuffer(data, np.uint8)
+            return {
+                "payload": payload,
+                "payload_kind": np.int8(KIND_JPEG),
+                "payload_orientation": np.int8(info.orientation),
+                "boxes": array,
+            }
+    pixels = decode_image(data, max_pixels=max_pixels)
+    return {
+        "payload": pixels,
+        "payload_kind": np.int8(KIND_PIXELS),
+        "payload_orientation": np.int8(1),
+        "boxes": array,
+    }
+
+
+def collate_shipped(samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Collate worker outputs that carry a ragged ``payload`` (pixels or JPEG bytes).
+
+    Args:
+        samples: worker outputs, at least one, each with ``payload`` (uint8, any shape) and
+            optionally ``payload_kind`` / ``payload_orientation``; their other fields must
+            collate by the default rules.
+
+    Returns:
+        The default collation of the other fields plus ``payload`` (uint8, every sample's
+        bytes end to end), ``payload_offsets`` (int64 ``(B,)``, where each starts),
+        ``payload_shapes`` (int64 ``(B, 3)``: ``(H, W, 3)`` of pixels, ``(n, 0, 0)`` of
+        ``n`` encoded bytes), ``payload_kind`` (int8 ``(B,)``) and ``payload_orientation``.
+
+    Raises:
+        ConfigError: a sample has no ``payload`` or it is not uint8.
+        CollateError: the other fields differ between samples.
+    """
+    from ..load.collate import default_collate
+    from ..load.engine.scratch import batch_array
+
+    payloads = []
+    for index, sample in enumerate(samples):
+        payload = sample.get("payload")
+        if not isinstance(payload, np.ndarray) or payload.dtype != np.uint8:
+            raise ConfigError(f"sample {index} of the batch has no uint8 'payload' to collate")
+        payloads.append(payload)
+    lengths = np.array([p.size for p in payloads], np.int64)
+    offsets = np.zeros(len(payloads), np.int64)
+    np.cumsum(lengths[:-1], out=offsets[1:])
+    flat = batch_array("payload", (int(lengths.sum()),), np.uint8)
+    shapes = np.zeros((len(payloads), 3), np.int64)
+    for payload, start, shape in zip(payloads, offsets, shapes):
+        np.copyto(flat[start : start + payload.size].reshape(payload.shape), payload)
+        shape[: payload.ndim] = payload.shape
+    kinds = np.array([s.get("payload_kind", KIND_PIXELS) for s in samples], np.int8)
+    orientation = np.array([s.get("payload_orientation", 1) for s in samples], np.int8)
+    skip = set(PAYLOAD_FIELDS)
+    batch = default_collate([{k: v for k, v in s.items() if k not in skip} for s in samples])
+    batch.update(
+        payload=flat,
+        payload_offsets=offsets,
+        payload_shapes=shapes,
+        payload_kind=kinds,
+        payload_orientation=orientation,
+    )
+    return batch
