@@ -9,8 +9,11 @@ to it (:func:`ship_region`). No resize, flip or channel split runs in the worker
 
 ``decode="device"``: the worker reads only the header and ships the JPEG bytes themselves with
 the boxes in the full, oriented frame (:func:`ship_encoded`); images nvJPEG does not take (other
-formats, CMYK/YCCK or 12-bit JPEGs, arithmetic coding) are decoded here and shipped as pixels
-instead, so one batch can mix the two (``payload_kind``).
+formats, CMYK/YCCK or 12-bit JPEGs, arithmetic coding) and JPEGs that do not end with the EOI
+marker (truncated: decoding them here raises here, where ``on_bad_image`` applies) are decoded
+here and shipped as pixels instead, so one batch can mix the two (``payload_kind``). Damage
+inside the entropy data of a whole JPEG shows only on the device, as an
+:class:`~shardstream.errors.ImageDecodeError` for the batch.
 
 :func:`collate_shipped` lays a batch's payloads end to end in one ragged uint8 buffer
 (``payload``, in the batch's shared-memory slot when a loader worker collates) with
@@ -32,7 +35,7 @@ import numpy as np
 
 from ..errors import ConfigError, DeviceUnavailableError
 from .crops import choose_scale
-from .decode import _check_pixels, decode_image, decode_region
+from .decode import _check_pixels, _ends_with_eoi, decode_image, decode_region
 from .jpeg import is_jpeg, jpeg_info
 
 __all__ = [
@@ -201,6 +204,7 @@ def ship_encoded(
             info.colorspace not in ("cmyk", "ycck")
             and info.precision == 8
             and info.process in _NVJPEG_PROCESSES
+            and _ends_with_eoi(data)  # a truncated file is decoded here, so that it raises here
         ):
             _check_pixels(info.width, info.height, max_pixels)
             payload = np.frombuffer(data, np.uint8)
