@@ -23,6 +23,7 @@ values move by a further fraction of a level.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -85,9 +86,11 @@ def _decode_jpegs(datas: list[torch.Tensor], device: torch.device) -> list[torch
             "decode='device' needs the batch on a CUDA device (nvJPEG); it is on the CPU"
         )
     try:
-        if device.type == "cpu":
-            return list(decode_jpeg(datas, mode=ImageReadMode.RGB))
-        return list(decode_jpeg(datas, mode=ImageReadMode.RGB, device=device))
+        with warnings.catch_warnings():  # torchvision 0.29 points to TorchCodec, once per call
+            warnings.simplefilter("ignore", DeprecationWarning)
+            if device.type == "cpu":
+                return list(decode_jpeg(datas, mode=ImageReadMode.RGB))
+            return list(decode_jpeg(datas, mode=ImageReadMode.RGB, device=device))
     except RuntimeError as error:
         raise ImageDecodeError(
             f"a JPEG of the batch did not decode on {device}: {error}"
