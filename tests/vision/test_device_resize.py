@@ -218,3 +218,41 @@ def test_a_jpeg_that_does_not_decode_fails_on_the_device_as_an_image_decode_erro
         assert batch["payload_kind"].tolist() == [device_views.KIND_JPEG]
         with pytest.raises(ImageDecodeError, match="did not decode.*Huffman"):
             preset.device(batch)
+
+
+def _to(tree, device, keep=()):
+    if isinstance(tree, torch.Tensor):
+        return tree.to(device)
+    if isinstance(tree, dict):
+        return {k: v if k in keep else _to(v, device) for k, v in tree.items()}
+    return tree
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_device_modes_match_the_cpu_device_step():
+    """On CUDA: the batched resize equals the CPU's per-view one to a level, and nvJPEG's
+    decode (its own IDCT and chroma upsampling) stays within a level or two of libjpeg's."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    rotated = encode(smooth_rgb(200, 260), exif=exif.tobytes(), quality=90)
+    datas = [*DEMO[:4], rotated, encode(smooth_rgb(120, 150), "PNG")]
+    resized, decoded = DinoPreset(resize="device"), DinoPreset(decode="device")
+    batch = _shipped_batch(resized, datas)
+    sizes = resized._sizes()
+    want = shipped_views(batch, sizes, "bicubic")
+    got = shipped_views(_to(batch, "cuda"), sizes, "bicubic")
+    for a, b in zip(want, got):
+        assert b.device.type == "cuda"
+        diff = (a.int() - b.cpu().int()).abs()
+        assert diff.max() <= 1 and (diff > 0).float().mean() < 0.01
+    encoded = _shipped_batch(decoded, datas)
+    assert encoded["payload_kind"].tolist() == [1, 1, 1, 1, 1, 0]
+    nvjpeg = shipped_views(_to(encoded, "cuda", keep=("payload",)), sizes, "bicubic")
+    for a, b in zip(want, nvjpeg):
+        diff = (a.int() - b.cpu().int()).abs().float()
+        assert diff.mean() < 1.0, diff.mean()
+    out = decoded.device(_to(encoded, "cuda", keep=("payload",)))
+    reference = resized.device(batch)
+    for key, value in reference.items():
+        if isinstance(value, torch.Tensor):
+            assert out[key].shape == value.shape and out[key].device.type == "cuda", key
