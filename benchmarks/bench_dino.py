@@ -190,7 +190,7 @@ def shardstream_pass(
     path: Path, preset, batches: int, batch_size: int, workers: int, stats: list, marks=None
 ):
     """Load ``batches`` batches through the loader; keep its stats() (and each batch's time)."""
-    from shardstream.load.chain import Loader
+    from shardstream.loader.loader import Loader
 
     loader = (
         Loader(path, seed=0)
@@ -337,7 +337,7 @@ def device_rate(
     ``resize_only``, of a ``resize="device"`` preset's cut, resize and flip alone)."""
     import torch
 
-    from shardstream.load.collate import to_torch
+    from shardstream.engine.collate import to_torch
 
     outs = [
         preset.worker({"image": images[i % len(images)], "label": 0}, np.random.default_rng(i))

@@ -183,7 +183,7 @@ def loader_run(
     """
     import importlib
 
-    from ..load import Loader
+    from ..loader import Loader
 
     if preset_name not in PRESETS:
         raise ConfigError(f"bench: unknown preset {preset_name!r} (choose from {sorted(PRESETS)})")

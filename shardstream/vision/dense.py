@@ -1,7 +1,7 @@
 """Dense-target presets: image and its targets through the same geometry, in the loader's workers.
 
 :class:`SegmentationPreset` (training) and :class:`DenseEvalPreset` (evaluation) are
-:class:`~shardstream.load.chain.Loader` presets like
+:class:`~shardstream.loader.loader.Loader` presets like
 :class:`~shardstream.vision.supervised.SupervisedPreset`: ``worker(sample, rng)`` decodes the image
 and every target named in ``targets`` once, in the worker, and moves them together; ``device``
 normalises the uint8 images on the consuming side (or ``collate`` in the workers).
@@ -143,8 +143,8 @@ class _DenseSteps(_PresetSteps):
             MissingFieldError: a sample lacks the image field.
             CollateError: the samples differ in fields or shapes.
         """
-        from ..load.collate import default_collate
-        from ..load.engine.scratch import batch_array
+        from ..engine.collate import default_collate
+        from ..engine.scratch import batch_array
 
         if self.normalize_in != "workers":
             return default_collate(samples)

@@ -241,8 +241,8 @@ def collate_shipped(samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         ConfigError: a sample has no ``payload`` or it is not uint8.
         CollateError: the other fields differ between samples.
     """
-    from ..load.collate import default_collate
-    from ..load.engine.scratch import batch_array
+    from ..engine.collate import default_collate
+    from ..engine.scratch import batch_array
 
     payloads = []
     for index, sample in enumerate(samples):

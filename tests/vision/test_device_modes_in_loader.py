@@ -15,7 +15,7 @@ from shardstream.vision import device_views
 from shardstream.vision.dino import DinoPreset
 from shardstream.vision.supervised import SupervisedPreset
 
-from .images import encode, smooth_rgb
+from ..contracts.images import encode, smooth_rgb
 
 COUNT = 18
 
@@ -155,7 +155,7 @@ def test_loader_batch_equals_the_presets_own_steps(packed):
         first = next(iter(loader))
     finally:
         loader.close()
-    from shardstream.load.collate import to_torch
+    from shardstream.engine.collate import to_torch
 
     outs = [preset.worker({**reader.get(i), "index": i}, sample_rng(5, 0, i)) for i in range(6)]
     expected = preset.device(to_torch(preset.collate(outs)))

@@ -26,7 +26,7 @@ from PIL import Image
 from torch.nn import functional
 
 from shardstream.errors import DeviceUnavailableError, ImageDecodeError
-from shardstream.load.collate import to_torch
+from shardstream.engine.collate import to_torch
 from shardstream.sets.demo import render_demo_image
 from shardstream.vision import device_views
 from shardstream.vision.device_resize import (
@@ -38,7 +38,7 @@ from shardstream.vision.device_resize import (
 from shardstream.vision.dino import DinoPreset
 from shardstream.vision.supervised import SupervisedPreset
 
-from .images import encode, smooth_rgb
+from ..contracts.images import encode, smooth_rgb
 
 DEMO = [render_demo_image(i) for i in range(12)]
 SMOOTH = encode(smooth_rgb(300, 340), quality=90)

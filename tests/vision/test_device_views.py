@@ -17,7 +17,7 @@ from scipy.stats import binomtest, ks_2samp
 from torchvision.transforms import RandomResizedCrop
 
 from shardstream.errors import ConfigError, DeviceUnavailableError, ImageDecodeError
-from shardstream.load.engine import SKIPPED
+from shardstream.engine import SKIPPED
 from shardstream.sets.demo import render_demo_image
 from shardstream.vision import device_views
 from shardstream.vision.decode import decode_image
@@ -32,7 +32,7 @@ from shardstream.vision.device_views import (
 from shardstream.vision.dino import DinoPreset
 from shardstream.vision.supervised import SupervisedPreset
 
-from .images import encode, smooth_rgb
+from ..contracts.images import encode, smooth_rgb
 
 DEMO = [render_demo_image(i) for i in range(4)]
 

@@ -189,7 +189,7 @@ def _split_query(holdout: int, *, held_out: bool) -> str:
 
 
 def _loader(data: str | os.PathLike, sql: str | None, image_size: int, batch_size: int) -> Any:
-    from ...load.chain import Loader
+    from ...loader.loader import Loader
     from ...vision.supervised import EvalPreset
 
     loader = Loader(data, seed=0)

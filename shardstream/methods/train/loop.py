@@ -94,7 +94,7 @@ def build_loader(config: DinoTrainConfig, *, device: torch.device, distributed: 
     Raises:
         DatasetNotFoundError: the data set does not exist.
     """
-    from ...load.chain import Loader
+    from ...loader.loader import Loader
     from ...vision.dino import DinoPreset
 
     preset = DinoPreset(
