@@ -112,13 +112,17 @@ def filter_weights(
     taps: int,
     interpolation: str,
     flips: torch.Tensor | None = None,
+    starts: torch.Tensor | None = None,
+    spans: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The antialiased resize of ``torch.nn.functional.interpolate`` as dense weight matrices.
 
     Row ``o`` of matrix ``n`` holds the weights output pixel ``o`` gives input pixels
     ``0 .. taps - 1`` when an axis of ``lengths[n]`` pixels is resized to ``out_size``: torch's
     (and Pillow's) antialiased filter, centres at ``(o + 0.5) * scale``, the support widened by
-    the scale when shrinking, normalised per output pixel; zero past ``lengths[n]``.
+    the scale when shrinking, normalised per output pixel; zero past ``lengths[n]``. With
+    ``starts`` and ``spans`` only the fractional span ``[start, start + span)`` of the input is
+    resized (Pillow's ``resize(box=...)``): centres at ``start + (o + 0.5) * span / out_size``.
 
     Args:
         lengths: int ``(N,)`` input lengths (each ``<= taps``).
@@ -126,17 +130,21 @@ def filter_weights(
         taps: columns of the matrices (the longest input of the batch, or more).
         interpolation: ``"bicubic"`` (Keys, ``a = -0.5``) or ``"bilinear"``.
         flips: optional bool ``(N,)``: reverse the output order of those matrices.
+        starts: optional float ``(N,)`` first input coordinate resized (default 0).
+        spans: optional float ``(N,)`` input length resized (default ``lengths``).
 
     Returns:
         float32 ``(N, out_size, taps)`` on ``lengths``' device.
     """
     device = lengths.device
     length = lengths.to(torch.float64)[:, None]
-    scale = length / out_size
+    span = length if spans is None else spans.to(device, torch.float64)[:, None]
+    start = 0.0 if starts is None else starts.to(device, torch.float64)[:, None]
+    scale = span / out_size
     support = _SUPPORT[interpolation]
     reach = torch.where(scale >= 1, support * scale, torch.full_like(scale, support))
     invscale = torch.where(scale >= 1, 1 / scale, torch.ones_like(scale))
-    centre = scale * (torch.arange(out_size, device=device, dtype=torch.float64) + 0.5)
+    centre = start + scale * (torch.arange(out_size, device=device, dtype=torch.float64) + 0.5)
     low = torch.clamp(torch.trunc(centre - reach + 0.5), min=0)
     high = torch.minimum(torch.trunc(centre + reach + 0.5), length)
     j = torch.arange(taps, device=device, dtype=torch.float64)[None, None, :]
@@ -184,31 +192,82 @@ def resize_views(
     outs = [torch.empty((count, 3, h, w), dtype=torch.uint8, device=device) for h, w in sizes]
     if method == "auto":
         method = "interpolate" if device.type == "cpu" else "matmul"
-    host_boxes = boxes.cpu()
+    windows, fractions, integral = _windows(boxes.cpu().to(torch.float64))
+    host_flips = flips.cpu().to(torch.bool)
     if method == "interpolate":
-        box_list, flip_list = host_boxes.tolist(), flips.cpu().tolist()
         for index, image in enumerate(images):
-            for view, ((top, left, h, w), size) in enumerate(zip(box_list[index], sizes)):
-                crop = image[top : top + h, left : left + w].permute(2, 0, 1)[None].float()
-                out = functional.interpolate(
-                    crop, size=size, mode=interpolation, antialias=True, align_corners=False
-                )
-                out = out[0].round_().clamp_(0, 255).to(torch.uint8)
-                outs[view][index] = out.flip(-1) if flip_list[index][view] else out
+            for view, size in enumerate(sizes):
+                top, left, h, w = windows[index, view].tolist()
+                flip = bool(host_flips[index, view])
+                if integral[index, view]:
+                    crop = image[top : top + h, left : left + w].permute(2, 0, 1)[None].float()
+                    out = functional.interpolate(
+                        crop, size=size, mode=interpolation, antialias=True, align_corners=False
+                    )
+                    out = out[0].round_().clamp_(0, 255).to(torch.uint8)
+                    outs[view][index] = out.flip(-1) if flip else out
+                else:  # a fractional box (reduced decode): the weights, on this one view
+                    flat, starts, widths = _flatten([image])
+                    outs[view][index] = _resize_group(
+                        flat,
+                        starts,
+                        widths,
+                        windows[index, view][None],
+                        fractions[index, view][None],
+                        host_flips[index, view][None].to(device),
+                        size,
+                        interpolation,
+                    )[0]
         return outs
     flat, starts, widths = _flatten(images)
     for size in dict.fromkeys(sizes):
         views = [v for v, s in enumerate(sizes) if s == size]
-        group = host_boxes[:, views].transpose(0, 1).reshape(-1, 4)  # view-major items
-        group_flips = flips[:, views].transpose(0, 1).reshape(-1).to(device)
+
         sample = torch.arange(count).repeat(len(views))
         result = _resize_group(
-            flat, starts[sample], widths[sample], group, group_flips, size, interpolation
+            flat,
+            starts[sample],
+            widths[sample],
+            _view_major(windows, views),
+            _view_major(fractions, views),
+            _view_major(host_flips, views).to(device),
+            size,
+            interpolation,
         )
         result = result.view(len(views), count, 3, *size)
         for position, view in enumerate(views):
             outs[view].copy_(result[position])
     return outs
+
+
+def _view_major(values: torch.Tensor, views: list[int]) -> torch.Tensor:
+    """``(B, V, ...)`` values of the chosen views as ``(len(views) * B, ...)``: the first chosen
+    view of every sample, then the next, ..."""
+    return values[:, views].transpose(0, 1).reshape(-1, *values.shape[2:])
+
+
+def _windows(boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per box ``(top, left, h, w)`` (float, host): the whole pixels it reads ``(top, left, h,
+    w)`` (int64), where its fractional span starts in them and how long it is ``(y, x, h, w)``
+    (float64), and whether the box is whole pixels (bool); the rounding of the exact path."""
+
+    def floor(values: torch.Tensor) -> torch.Tensor:  # decode._floor: within 1e-6 is whole
+        nearest = values.round()
+        return torch.where((values - nearest).abs() < 1e-6, nearest, values.floor())
+
+    def ceil(values: torch.Tensor) -> torch.Tensor:
+        nearest = values.round()
+        return torch.where((values - nearest).abs() < 1e-6, nearest, values.ceil())
+
+    top, left, h, w = boxes.unbind(-1)
+    y0, x0 = floor(top), floor(left)
+    y1 = torch.maximum(ceil(top + h), y0 + 1)
+    x1 = torch.maximum(ceil(left + w), x0 + 1)
+    windows = torch.stack([y0, x0, y1 - y0, x1 - x0], -1).to(torch.int64)
+    spans_h, spans_w = h.clamp(min=1e-3), w.clamp(min=1e-3)
+    fractions = torch.stack([top - y0, left - x0, spans_h, spans_w], -1)
+    integral = (top == y0) & (left == x0) & (y1 - y0 == h) & (x1 - x0 == w)
+    return windows, fractions, integral
 
 
 def _flatten(images: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -226,12 +285,14 @@ def _resize_group(
     starts: torch.Tensor,
     widths: torch.Tensor,
     boxes: torch.Tensor,
+    fractions: torch.Tensor,
     flips: torch.Tensor,
     size: tuple[int, int],
     interpolation: str,
 ) -> torch.Tensor:
-    """Resize ``N`` boxes (host int64 ``(N, 4)``) of the flat images to one size: uint8
-    ``(N, 3, h, w)``, in chunks whose gathered blocks stay within the budget."""
+    """Resize ``N`` windows (host int64 ``(N, 4)``, their fractional spans in ``fractions``) of
+    the flat images to one size: uint8 ``(N, 3, h, w)``, in chunks whose gathered blocks stay
+    within the budget."""
     device = flat.device
     taps_h, taps_w = int(boxes[:, 2].max()), int(boxes[:, 3].max())
     chunk = max(1, _GATHER_BUDGET // (taps_h * taps_w * 3))
@@ -251,8 +312,9 @@ def _resize_group(
         )
         block = flat[base[..., None] + channels].float()  # (n, taps_h, taps_w, 3)
         n = block.shape[0]
-        weights_y = filter_weights(h, size[0], taps_h, interpolation)
-        weights_x = filter_weights(w, size[1], taps_w, interpolation, flips[part])
+        start_y, start_x, span_h, span_w = fractions[part].unbind(1)
+        weights_y = filter_weights(h, size[0], taps_h, interpolation, None, start_y, span_h)
+        weights_x = filter_weights(w, size[1], taps_w, interpolation, flips[part], start_x, span_w)
         tall = torch.bmm(weights_y, block.view(n, taps_h, taps_w * 3))
         tall = tall.view(n, size[0], taps_w, 3).permute(0, 3, 1, 2)  # (n, 3, h_out, taps_w)
         result = torch.matmul(tall, weights_x.transpose(1, 2)[:, None])

@@ -20,9 +20,9 @@ inside the entropy data of a whole JPEG shows only on the device, as an
 ``payload_offsets``, ``payload_shapes`` and ``payload_kind``; the rest is collated as usual. The
 device side is :mod:`~shardstream.vision.device_resize`.
 
-On a reduced DCT decode (images at least twice every crop's output size on both axes) a box is
-mapped to the nearest whole pixels of the reduced image (the exact path resamples the fractional
-box): up to half a reduced pixel of shift at its edges, on top of the kernel's difference.
+On a reduced DCT decode (every crop at least twice its output size on both axes) a box maps to
+fractional pixels of the reduced image, exactly as on the exact path, and ships as such; the
+device resamples exactly that fractional box (Pillow's ``resize(box=...)`` weights).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import numpy as np
 
 from ..errors import ConfigError, DeviceUnavailableError
 from .crops import choose_scale
-from .decode import _check_pixels, _ends_with_eoi, decode_image, decode_region
+from .decode import _check_boxes, _check_pixels, _decode, _ends_with_eoi, decode_image
 from .jpeg import is_jpeg, jpeg_info
 
 __all__ = [
@@ -149,7 +149,8 @@ def ship_region(
 
     Returns:
         ``(pixels, boxes)``: a uint8 ``H x W x 3`` array (possibly a strided view) holding the
-        union of the boxes, and an int64 ``(V, 4)`` array of the boxes in its pixels.
+        union of the boxes, and a float64 ``(V, 4)`` array of the boxes in its pixels: whole
+        numbers at full size; on a reduced decode the fractional boxes the exact path resamples.
 
     Raises:
         ImageDecodeError: the image cannot be decoded or has too many pixels.
@@ -158,19 +159,30 @@ def ship_region(
     fits = min(box[2] / h for box, (h, _) in zip(boxes, sizes))
     fits = min(fits, min(box[3] / w for box, (_, w) in zip(boxes, sizes)))
     scale = 1 if fits < 2 else choose_scale(height, width, boxes, sizes)
-    pixels, (y, x) = decode_region(data, _union(boxes), scale=scale, max_pixels=max_pixels)
-    array = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
-    if scale == 1:
-        relative = array - np.array([y, x, 0, 0], np.int64)
-    else:  # the nearest whole reduced pixels (see the module notes)
-        rows, cols = pixels.shape[:2]
-        top = np.clip(np.rint(array[:, 0] / scale).astype(np.int64) - y, 0, rows - 1)
-        left = np.clip(np.rint(array[:, 1] / scale).astype(np.int64) - x, 0, cols - 1)
-        bottom = np.rint((array[:, 0] + array[:, 2]) / scale).astype(np.int64) - y
-        right = np.rint((array[:, 1] + array[:, 3]) / scale).astype(np.int64) - x
-        bottom = np.clip(bottom, top + 1, rows)
-        right = np.clip(right, left + 1, cols)
-        relative = np.stack([top, left, bottom - top, right - left], axis=1)
+
+    def pick(rows: int, cols: int) -> int:
+        _check_boxes(boxes, rows, cols)
+        return scale
+
+    # decode.py's own decode: the region, and how source pixels map into it (the scale, and
+    # the offset of an axis the orientation reverses), as the exact path maps its boxes
+    pixels, y_map, x_map, window = _decode(data, pick, max_pixels, boxes=[_union(boxes)])
+    array = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    (fy, oy), (fx, ox) = y_map, x_map
+    wy, wx, rows, cols = window
+    top = np.maximum(array[:, 0] * fy + oy, 0.0)
+    left = np.maximum(array[:, 1] * fx + ox, 0.0)
+    bottom = np.minimum((array[:, 0] + array[:, 2]) * fy + oy, rows)
+    right = np.minimum((array[:, 1] + array[:, 3]) * fx + ox, cols)
+    relative = np.stack([top - wy, left - wx, bottom - top, right - left], axis=1)
+    # a whole decode (other formats, or a union too large for the region decoder): the union
+    y0 = int(np.floor(relative[:, 0].min() + 1e-6))
+    x0 = int(np.floor(relative[:, 1].min() + 1e-6))
+    y1 = int(np.ceil((relative[:, 0] + relative[:, 2]).max() - 1e-6))
+    x1 = int(np.ceil((relative[:, 1] + relative[:, 3]).max() - 1e-6))
+    if (y0, x0, y1, x1) != (0, 0, *pixels.shape[:2]):
+        pixels = pixels[y0:y1, x0:x1]
+        relative -= np.array([y0, x0, 0, 0], np.float64)
     return pixels, relative
 
 
@@ -191,13 +203,13 @@ def ship_encoded(
         ``{"payload": ..., "payload_kind": ..., "payload_orientation": ..., "boxes": ...}``:
         the bytes as a uint8 array with kind :data:`KIND_JPEG` and the EXIF orientation the
         device applies, or (images nvJPEG does not take) the decoded oriented ``H x W x 3``
-        pixels with kind :data:`KIND_PIXELS`; ``boxes`` as int64 ``(V, 4)``.
+        pixels with kind :data:`KIND_PIXELS`; ``boxes`` as float64 ``(V, 4)`` (whole numbers).
 
     Raises:
         ImageDecodeError: the header is corrupt, the image has too many pixels, or (pixels
             shipped) it cannot be decoded.
     """
-    array = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
+    array = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     if is_jpeg(data):
         info = jpeg_info(data)
         if (

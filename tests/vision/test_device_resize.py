@@ -25,8 +25,8 @@ import torch
 from PIL import Image
 from torch.nn import functional
 
-from shardstream.errors import DeviceUnavailableError, ImageDecodeError
 from shardstream.engine.collate import to_torch
+from shardstream.errors import DeviceUnavailableError, ImageDecodeError
 from shardstream.sets.demo import render_demo_image
 from shardstream.vision import device_views
 from shardstream.vision.device_resize import (
@@ -136,6 +136,27 @@ def test_pixel_difference_to_the_exact_path_per_view_size():
         assert (diff > 1).mean() < over_one and (diff > 2).mean() < over_two, size
     for size, diff in _view_diffs([SMOOTH] * 3, seed=2).items():
         assert diff.max() <= 2 and diff.mean() < 0.15, size
+
+
+def test_reduced_scale_decode_resamples_the_exact_paths_fractional_boxes():
+    data = encode(smooth_rgb(1600, 1800), quality=90)
+    exact = DinoPreset(colour="device", local_crops_scale=(0.3, 0.32), local_crops_number=2)
+    shipped = DinoPreset(resize="device", local_crops_scale=(0.3, 0.32), local_crops_number=2)
+    for seed in range(3):
+        want = exact.worker({"image": data, "label": 0}, np.random.default_rng(seed))
+        out = shipped.worker({"image": data, "label": 0}, np.random.default_rng(seed))
+        assert out["payload"].shape[0] < 800  # decoded at a reduced scale
+        assert (out["boxes"] != np.round(out["boxes"])).any()  # fractional boxes
+        batch = to_torch(shipped.collate([out]))
+        for method in ("interpolate", "matmul"):
+            images = payload_images(batch, torch.device("cpu"))
+            views = resize_views(
+                images, batch["boxes"], batch["flips"], shipped._sizes(), method=method
+            )
+            reference = [*want["global_crops"], *want["local_crops"]]
+            for view, ref in zip(views, reference):
+                diff = np.abs(view[0].numpy().astype(int) - ref.astype(int))
+                assert diff.max() <= 4 and diff.mean() < 0.2, (seed, method, diff.mean())
 
 
 def test_supervised_pixel_difference_to_the_exact_path():

@@ -16,8 +16,8 @@ from PIL import Image
 from scipy.stats import binomtest, ks_2samp
 from torchvision.transforms import RandomResizedCrop
 
-from shardstream.errors import ConfigError, DeviceUnavailableError, ImageDecodeError
 from shardstream.engine import SKIPPED
+from shardstream.errors import ConfigError, DeviceUnavailableError, ImageDecodeError
 from shardstream.sets.demo import render_demo_image
 from shardstream.vision import device_views
 from shardstream.vision.decode import decode_image
@@ -112,26 +112,31 @@ def test_supervised_device_modes_draw_the_exact_paths_box_and_flip(decode):
         assert got["flips"].tolist() == [flip] and got["label"] == 1
 
 
-def test_ship_region_at_a_reduced_scale_maps_boxes_into_the_reduced_pixels():
+def test_ship_region_at_a_reduced_scale_ships_the_exact_paths_fractional_boxes():
     data = encode(smooth_rgb(1600, 1800), quality=90)
-    boxes = [(100, 200, 900, 1000), (800, 900, 700, 640)]
+    boxes = [(100, 200, 900, 1000), (802, 903, 697, 637)]
     pixels, relative = ship_region(data, 1600, 1800, boxes, [(224, 224), (96, 96)], max_pixels=None)
-    # every box is at least 4x its output: decoded at 1/4 (choose_scale); the union is rows
-    # 100-1500 and columns 200-1540, rows 25-375 and columns 50-385 at 1/4
+    # every box is at least 4x its output: decoded at 1/4 (choose_scale); the union reads rows
+    # 25-375 and columns 50-385 of the 400 x 450 reduced image
     assert pixels.shape[:2] == (350, 335)
-    assert relative.tolist() == [[0, 0, 225, 250], [175, 175, 175, 160]]
+    assert relative.dtype == np.float64
+    assert relative.tolist() == [[0, 0, 225, 250], [175.5, 175.75, 174.25, 159.25]]
     np.testing.assert_array_equal(pixels, decode_image(data, scale=4)[25:375, 50:385])
     full_size, relative = ship_region(
         data, 1600, 1800, [(10, 20, 300, 300)], [(224, 224)], max_pixels=None
     )
     assert relative.tolist() == [[0, 0, 300, 300]] and full_size.shape == (300, 300, 3)
+    # other formats decode at full size whatever the scale: the boxes stay whole pixels
+    png = encode(smooth_rgb(500, 520), "PNG")
+    pixels, relative = ship_region(png, 500, 520, [(40, 60, 400, 420)], [(96, 96)], max_pixels=None)
+    assert relative.tolist() == [[0, 0, 400, 420]] and pixels.shape == (400, 420, 3)
 
 
 def test_ship_encoded_ships_bytes_or_pixels():
     jpeg = DEMO[0]
     out = ship_encoded(jpeg, [(1, 2, 3, 4)], max_pixels=None)
     assert out["payload_kind"] == KIND_JPEG and out["payload"].tobytes() == jpeg
-    assert out["boxes"].dtype == np.int64 and out["boxes"].tolist() == [[1, 2, 3, 4]]
+    assert out["boxes"].dtype == np.float64 and out["boxes"].tolist() == [[1, 2, 3, 4]]
     exif = Image.Exif()
     exif[0x0112] = 6
     rotated = encode(smooth_rgb(40, 60), exif=exif.tobytes(), quality=90)
