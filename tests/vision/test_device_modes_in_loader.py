@@ -88,7 +88,7 @@ def _assert_same(got, expected):
 
 
 @pytest.mark.parametrize("make", [_dino, _supervised])
-@pytest.mark.parametrize("mode", ["cpu", "resize", "decode"])
+@pytest.mark.parametrize("mode", ["resize", "decode"])  # "cpu": tests/vision/test_presets_in_loader
 def test_batches_are_bit_identical_for_every_worker_count(packed, make, mode):
     runs = []
     for workers in (0, 1, 2):

@@ -142,7 +142,7 @@ def test_reduced_scale_decode_resamples_the_exact_paths_fractional_boxes():
     data = encode(smooth_rgb(1600, 1800), quality=90)
     exact = DinoPreset(colour="device", local_crops_scale=(0.3, 0.32), local_crops_number=2)
     shipped = DinoPreset(resize="device", local_crops_scale=(0.3, 0.32), local_crops_number=2)
-    for seed in range(3):
+    for seed in range(2):
         want = exact.worker({"image": data, "label": 0}, np.random.default_rng(seed))
         out = shipped.worker({"image": data, "label": 0}, np.random.default_rng(seed))
         assert out["payload"].shape[0] < 800  # decoded at a reduced scale
