@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, DeviceUnavailableError
-from .crops import choose_scale
+from .crops import CropBox, choose_scale
 from .decode import _check_boxes, _check_pixels, _decode, _ends_with_eoi, decode_image
 from .jpeg import is_jpeg, jpeg_info
 
@@ -117,7 +117,7 @@ def check_modes(owner: str, resize: Any, decode: Any) -> str:
     return "device" if "device" in (resize, decode) else "cpu"
 
 
-def _union(boxes: Sequence[Sequence[int]]) -> tuple[int, int, int, int]:
+def _union(boxes: Sequence[CropBox]) -> tuple[int, int, int, int]:
     array = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
     top, left = int(array[:, 0].min()), int(array[:, 1].min())
     bottom = int((array[:, 0] + array[:, 2]).max())
@@ -129,7 +129,7 @@ def ship_region(
     data: bytes | bytearray | memoryview,
     height: int,
     width: int,
-    boxes: Sequence[Sequence[int]],
+    boxes: Sequence[CropBox],
     sizes: Sequence[tuple[int, int]],
     *,
     max_pixels: int | None,
@@ -188,7 +188,7 @@ def ship_region(
 
 def ship_encoded(
     data: bytes | bytearray | memoryview,
-    boxes: Sequence[Sequence[int]],
+    boxes: Sequence[CropBox],
     *,
     max_pixels: int | None,
 ) -> dict[str, Any]:

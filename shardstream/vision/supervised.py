@@ -297,7 +297,8 @@ class SupervisedPreset(_PresetSteps):
         self, sample: dict, data: Any, height: int, width: int, box: tuple, flip: bool
     ) -> dict[str, Any]:
         """What the worker ships in the device modes: pixels or bytes, the box and the flip."""
-        boxes = [tuple(int(v) for v in box)]
+        top, left, h, w = (int(v) for v in box)
+        boxes = [(top, left, h, w)]
         if self.decode == "device":
             shipped = ship_encoded(data, boxes, max_pixels=self.max_pixels)
         else:
