@@ -28,6 +28,7 @@ device resamples exactly that fractional box (Pillow's ``resize(box=...)`` weigh
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -117,11 +118,10 @@ def check_modes(owner: str, resize: Any, decode: Any) -> str:
     return "device" if "device" in (resize, decode) else "cpu"
 
 
-def _union(boxes: Sequence[CropBox]) -> tuple[int, int, int, int]:
-    array = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
-    top, left = int(array[:, 0].min()), int(array[:, 1].min())
-    bottom = int((array[:, 0] + array[:, 2]).max())
-    right = int((array[:, 1] + array[:, 3]).max())
+def _union(boxes: Sequence[CropBox]) -> CropBox:
+    top, left = min(box[0] for box in boxes), min(box[1] for box in boxes)
+    bottom = max(box[0] + box[2] for box in boxes)
+    right = max(box[1] + box[3] for box in boxes)
     return top, left, bottom - top, right - left
 
 
@@ -156,34 +156,36 @@ def ship_region(
         ImageDecodeError: the image cannot be decoded or has too many pixels.
         ConfigError: a box is empty or outside the image.
     """
-    fits = min(box[2] / h for box, (h, _) in zip(boxes, sizes))
-    fits = min(fits, min(box[3] / w for box, (_, w) in zip(boxes, sizes)))
+    fits = min(min(box[2] / h, box[3] / w) for box, (h, w) in zip(boxes, sizes))
     scale = 1 if fits < 2 else choose_scale(height, width, boxes, sizes)
+    union = _union(boxes)
 
     def pick(rows: int, cols: int) -> int:
-        _check_boxes(boxes, rows, cols)
+        _check_boxes([union], rows, cols)  # inside the image (the union is, so all are)
         return scale
 
+    if min(min(box[2], box[3]) for box in boxes) <= 0:
+        raise ConfigError(f"a crop box is empty: {list(boxes)!r}")
     # decode.py's own decode: the region, and how source pixels map into it (the scale, and
-    # the offset of an axis the orientation reverses), as the exact path maps its boxes
-    pixels, y_map, x_map, window = _decode(data, pick, max_pixels, boxes=[_union(boxes)])
-    array = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    (fy, oy), (fx, ox) = y_map, x_map
-    wy, wx, rows, cols = window
-    top = np.maximum(array[:, 0] * fy + oy, 0.0)
-    left = np.maximum(array[:, 1] * fx + ox, 0.0)
-    bottom = np.minimum((array[:, 0] + array[:, 2]) * fy + oy, rows)
-    right = np.minimum((array[:, 1] + array[:, 3]) * fx + ox, cols)
-    relative = np.stack([top - wy, left - wx, bottom - top, right - left], axis=1)
+    # the offset of an axis the orientation reverses), as the exact path maps its boxes.
+    # Plain Python from here: for ten boxes it is several times quicker than numpy.
+    pixels, (fy, oy), (fx, ox), (wy, wx, rows, cols) = _decode(
+        data, pick, max_pixels, boxes=[union]
+    )
+    spans = []
+    for top, left, h, w in boxes:
+        y0, x0 = max(top * fy + oy, 0.0), max(left * fx + ox, 0.0)
+        y1, x1 = min((top + h) * fy + oy, rows), min((left + w) * fx + ox, cols)
+        spans.append((y0 - wy, x0 - wx, y1 - y0, x1 - x0))
     # a whole decode (other formats, or a union too large for the region decoder): the union
-    y0 = int(np.floor(relative[:, 0].min() + 1e-6))
-    x0 = int(np.floor(relative[:, 1].min() + 1e-6))
-    y1 = int(np.ceil((relative[:, 0] + relative[:, 2]).max() - 1e-6))
-    x1 = int(np.ceil((relative[:, 1] + relative[:, 3]).max() - 1e-6))
+    y0 = math.floor(min(span[0] for span in spans) + 1e-6)
+    x0 = math.floor(min(span[1] for span in spans) + 1e-6)
+    y1 = math.ceil(max(span[0] + span[2] for span in spans) - 1e-6)
+    x1 = math.ceil(max(span[1] + span[3] for span in spans) - 1e-6)
     if (y0, x0, y1, x1) != (0, 0, *pixels.shape[:2]):
         pixels = pixels[y0:y1, x0:x1]
-        relative -= np.array([y0, x0, 0, 0], np.float64)
-    return pixels, relative
+        spans = [(top - y0, left - x0, h, w) for top, left, h, w in spans]
+    return pixels, np.array(spans, np.float64)
 
 
 def ship_encoded(
