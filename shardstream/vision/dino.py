@@ -350,7 +350,11 @@ class DinoPreset:
             ``local_crops`` (uint8 ``(N, 3, L, L)``), ``photometric`` (see :meth:`draw_params`),
             ``masks`` (bool ``(2, G / p, G / p)``) and ``mask_upperbound`` (int64) when masks
             are on, and the label field (int64) when the preset has one. With
-            ``colour="workers"`` the views come back already coloured (still uint8). Or
+            ``colour="workers"`` the views come back already coloured (still uint8). With
+            ``resize="device"`` / ``decode="device"`` the views are replaced by what the device
+            cuts them from: ``payload`` (the uint8 pixels of the crops' union, or the JPEG
+            bytes), ``boxes`` (float64 ``(2 + N, 4)`` in those pixels) and ``flips`` (bool
+            ``(2 + N,)``), see :mod:`~shardstream.vision.device_views`. Or
             :data:`shardstream.engine.SKIPPED` for a bad image under
             ``on_bad_image="skip"``.
 
@@ -445,7 +449,9 @@ class DinoPreset:
 
         Args:
             batch: the collated worker outputs (tensors with a leading batch axis ``B``) on
-                the training device.
+                the training device; in the device modes their payload, whose views are cut,
+                resized (torch's antialiased bicubic) and flipped here first
+                (:func:`~shardstream.vision.device_resize.shipped_views`).
 
         Returns:
             dinov2's collated dict: ``collated_global_crops`` (``(2B, 3, G, G)``, ``dtype``:
@@ -458,6 +464,7 @@ class DinoPreset:
 
         Raises:
             MissingFieldError: the batch lacks a field the worker makes.
+            ImageDecodeError: ``decode="device"`` and a JPEG of the batch does not decode.
         """
         if "collated_global_crops" in batch:  # coloured and laid out by :meth:`collate`
             out = {

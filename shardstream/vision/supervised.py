@@ -258,7 +258,8 @@ class SupervisedPreset(_PresetSteps):
 
         Returns:
             ``{image_field: uint8 array (3, height, width)}`` plus ``{label_field: int64}``
-            when the preset has a label field.
+            when the preset has a label field; in the device modes ``payload``, ``boxes``
+            and ``flips`` instead of the image (see :mod:`~shardstream.vision.device_views`).
 
         Raises:
             MissingFieldError: the sample lacks the image or label field.
