@@ -15,8 +15,12 @@ computed in float, rounded once at the end), mirrored where its flip says, to ui
 - on the CPU, one ``interpolate`` call per view (no launch cost there, and no padding).
 
 Both compute the same function (to float rounding: at most one level apart, where a value sits
-at a half). Against the exact path (Pillow's fixed-point arithmetic with a uint8 rounding between
-its two passes) the views differ by a level or two; see ``docs``/the presets' notes for figures.
+at a half). Against the exact path (Pillow's fixed-point arithmetic, rounded and clipped to uint8
+between its two passes) the views differ as measured in tests/vision/test_device_resize.py: on
+the demo images (sharp synthetic shapes) max 18 / mean 0.25 levels at 224 px, max 15 / mean 0.20
+at 96 px, about 1 % of values off by more than one level; on a smooth picture max 2 / mean 0.11.
+The large values sit at sharp edges where bicubic overshoots and Pillow clips after its first
+pass.
 With TF32 matrix products enabled (``torch.backends.cuda.matmul.allow_tf32``) the CUDA path's
 values move by a further fraction of a level.
 """

@@ -22,6 +22,12 @@ runs) where the optional C extension is built, mirrored and written straight int
 channels-first outputs. A reduced decode maps boxes to fractional pixels, which the same kernel
 resamples as Pillow does (:func:`~shardstream.vision.decode.decode_crops`).
 
+Device modes. ``resize="device"`` leaves the workers the header, every random draw (the same
+stream as above) and one decode of the pixels the crops read, shipped as uint8; :meth:`device`
+cuts, resizes (torch's antialiased bicubic, batched per output size) and flips the views before
+colouring them. ``decode="device"`` ships the JPEG bytes for nvJPEG instead (CUDA only). See
+:mod:`~shardstream.vision.device_views` and :mod:`~shardstream.vision.device_resize`.
+
 Masks are drawn per sample (each global crop masked with probability ``mask_probability``, ratio
 uniform in ``mask_ratio_tuple``; :func:`~shardstream.vision.masking.sample_masks`), which has the
 same per-crop law as dinov2's per-batch stratified draw; see that function for how they differ.
