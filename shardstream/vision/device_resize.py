@@ -41,7 +41,7 @@ from .device_views import KIND_JPEG
 __all__ = ["payload_images", "resize_views", "filter_weights"]
 
 _SUPPORT = {"bicubic": 2.0, "bilinear": 1.0}
-_GATHER_BUDGET = 1 << 24  # gathered elements per chunk (x 12 bytes: index + float)
+_GATHER_BUDGET = {"cpu": 1 << 22, "other": 1 << 26}  # gathered elements per chunk (x 12 bytes)
 
 
 def payload_images(batch: Mapping[str, Any], device: torch.device) -> list[torch.Tensor]:
@@ -299,7 +299,8 @@ def _resize_group(
     within the budget."""
     device = flat.device
     taps_h, taps_w = int(boxes[:, 2].max()), int(boxes[:, 3].max())
-    chunk = max(1, _GATHER_BUDGET // (taps_h * taps_w * 3))
+    budget = _GATHER_BUDGET["cpu" if device.type == "cpu" else "other"]
+    chunk = max(1, budget // (taps_h * taps_w * 3))
     out = torch.empty((len(boxes), 3, *size), dtype=torch.uint8, device=device)
     rows = torch.arange(taps_h, device=device)
     cols = torch.arange(taps_w, device=device)
