@@ -110,6 +110,20 @@ def test_batched_matmul_resize_equals_one_interpolate_per_view():
         assert torch.equal(per_view[0][1], direct)
 
 
+def test_chunked_gathers_give_the_same_views(monkeypatch):
+    from shardstream.vision import device_resize
+
+    generator = torch.Generator().manual_seed(2)
+    images = [torch.randint(0, 256, (40, 50, 3), dtype=torch.uint8, generator=generator)] * 3
+    boxes = torch.tensor([[[0.0, 0, 40, 50], [3.5, 2.25, 20.5, 30]]] * 3)
+    flips = torch.tensor([[False, True], [True, False], [True, True]])
+    sizes = [(16, 16), (8, 12)]
+    whole = resize_views(images, boxes, flips, sizes, method="matmul")
+    monkeypatch.setitem(device_resize._GATHER_BUDGET, "cpu", 1)  # one view per chunk
+    for a, b in zip(whole, resize_views(images, boxes, flips, sizes, method="matmul")):
+        assert torch.equal(a, b)
+
+
 def _view_diffs(datas, seed=0):
     exact, shipped = DinoPreset(colour="device"), DinoPreset(resize="device")
     diffs = {224: [], 96: []}
