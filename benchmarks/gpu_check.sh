@@ -47,7 +47,7 @@ step() { # step NAME LIMIT_SECONDS COMMAND...
 }
 
 cuda_tests=(
-    tests/load/helios/test_rng.py::test_cuda_generators_are_seeded_saved_and_restored
+    tests/compat/helios/test_rng.py::test_cuda_generators_are_seeded_saved_and_restored
     tests/vision/test_photometric.py::test_cuda_matches_cpu
     tests/test_fastpaths.py::test_cuda_preset_builds_and_its_batches_land_on_the_gpu
     tests/vision/test_device_resize.py::test_cuda_device_modes_match_the_cpu_device_step
