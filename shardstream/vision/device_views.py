@@ -45,6 +45,7 @@ __all__ = [
     "KIND_PIXELS",
     "KIND_JPEG",
     "check_modes",
+    "check_decode_device",
     "ship_region",
     "ship_encoded",
     "collate_shipped",
@@ -116,6 +117,29 @@ def check_modes(owner: str, resize: Any, decode: Any) -> str:
                 "moves the resizes to the device)"
             )
     return "device" if "device" in (resize, decode) else "cpu"
+
+
+def check_decode_device(owner: str, decode: str, device: Any) -> None:
+    """Refuse ``decode="device"`` for batches that stay on the CPU (``Loader.preset`` calls
+    this through the presets' ``for_device``), before any worker starts.
+
+    Args:
+        owner: the preset's class name, for the message.
+        decode: the preset's ``decode`` setting.
+        device: where the loader sends the batches (``None``: they stay on the CPU).
+
+    Raises:
+        DeviceUnavailableError: ``decode="device"`` and ``device`` is not a CUDA device
+            (outside the tests' CPU stand-in).
+    """
+    if decode != "device" or _allow_cpu_decode:
+        return
+    if device is None or not str(device).startswith("cuda"):
+        raise DeviceUnavailableError(
+            f"{owner}(decode='device') decodes with nvJPEG on the batches' CUDA device, but "
+            f"the loader keeps them on {device or 'the CPU'}: pass device='cuda' to "
+            "Loader.preset, or use decode='cpu'"
+        )
 
 
 def _union(boxes: Sequence[CropBox]) -> CropBox:

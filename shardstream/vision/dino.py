@@ -50,7 +50,13 @@ from .colour_cpu import apply_photometric_views, normalize_uint8
 from .crops import check_dims, choose_scale, rrc_box
 from .decode import decode_crops, decode_image, image_size
 from .device_resize import shipped_views
-from .device_views import check_modes, collate_shipped, ship_encoded, ship_region
+from .device_views import (
+    check_decode_device,
+    check_modes,
+    collate_shipped,
+    ship_encoded,
+    ship_region,
+)
 from .masking import (
     MaskingGenerator,
     MaskSampler,
@@ -240,7 +246,11 @@ class DinoPreset:
 
         Returns:
             ``self`` when ``colour`` is not ``"auto"``, else a copy with it resolved.
+
+        Raises:
+            DeviceUnavailableError: ``decode="device"`` and ``device`` is not a CUDA device.
         """
+        check_decode_device("DinoPreset", self.decode, device)
         if self.colour != "auto":
             return self
         on_cpu = device is None or torch.device(device).type == "cpu"

@@ -40,7 +40,14 @@ from .crops import (
     random_resized_crop_params,
 )
 from .decode import decode_crops, decode_region, image_size
-from .device_views import PAYLOAD_FIELDS, check_modes, collate_shipped, ship_encoded, ship_region
+from .device_views import (
+    PAYLOAD_FIELDS,
+    check_decode_device,
+    check_modes,
+    collate_shipped,
+    ship_encoded,
+    ship_region,
+)
 from .preset_fields import (
     DEFAULT_MAX_PIXELS,
     check_channels,
@@ -77,7 +84,12 @@ class _PresetSteps:
 
     def for_device(self, device: Any) -> Any:
         """This preset with ``normalize_in="auto"`` resolved for batches that go to ``device``
-        (``None`` or a CPU device: ``"workers"``; otherwise ``"device"``)."""
+        (``None`` or a CPU device: ``"workers"``; otherwise ``"device"``).
+
+        Raises:
+            DeviceUnavailableError: ``decode="device"`` and ``device`` is not a CUDA device.
+        """
+        check_decode_device(type(self).__name__, getattr(self, "decode", "cpu"), device)
         if self.normalize_in != "auto":
             return self
         on_cpu = device is None or str(device).split(":")[0] == "cpu"

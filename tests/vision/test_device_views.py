@@ -24,6 +24,7 @@ from shardstream.vision.decode import decode_image
 from shardstream.vision.device_views import (
     KIND_JPEG,
     KIND_PIXELS,
+    check_decode_device,
     check_modes,
     collate_shipped,
     ship_encoded,
@@ -217,6 +218,23 @@ def test_decode_on_the_device_is_refused_without_cuda():
     for make in (DinoPreset, SupervisedPreset):
         with pytest.raises(DeviceUnavailableError, match=r"decode='device'.*no CUDA device"):
             make(decode="device")
+
+
+def test_decode_on_the_device_needs_the_batches_on_cuda(tmp_path):
+    check_decode_device("X", "cpu", None)  # decoding in the workers: anywhere
+    check_decode_device("X", "device", "cuda:1")
+    for device in (None, "cpu", torch.device("cpu")):
+        with pytest.raises(DeviceUnavailableError, match=r"X\(decode='device'\).*device='cuda'"):
+            check_decode_device("X", "device", device)
+    from shardstream import FileWriter, Loader
+
+    with FileWriter(tmp_path / "one.msgpack") as writer:
+        writer.write({"key": "a", "image": DEMO[0], "label": 0})
+    for preset in (_dino(decode="device"), _supervised(decode="device")):
+        with pytest.raises(DeviceUnavailableError, match="Loader.preset"):
+            Loader(tmp_path / "one.msgpack").batch(1).preset(preset, device="cpu")
+        with device_views._cpu_decoder_standin():  # the tests' stand-in: allowed
+            Loader(tmp_path / "one.msgpack").batch(1).preset(preset, device="cpu")
 
 
 # --- the exact path's distribution checks, on what the device-mode workers ship --------------
