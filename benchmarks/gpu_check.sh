@@ -8,7 +8,7 @@
 #      device; decode with nvJPEG and resize on the device) and by torchvision's (ImageFolder +
 #      DataAugmentationDINO), with images/s and input stall % for each
 #      (benchmarks/dino_loaders.py).
-# Under 11 minutes on an H100.
+# Not yet timed on a GPU with the four loaders (the training step may take up to 540 s).
 #
 # Usage: bash benchmarks/gpu_check.sh             (run from the repository root, on a GPU machine)
 #        (the dry run trains with the CPU modes only: decode="device" needs CUDA)
