@@ -31,7 +31,8 @@ order, grayscale, Gaussian blur, solarisation, normalisation) with ``--workers``
 - (c) the worker side of ``DinoPreset(resize="device")`` (header, crop plan, colour parameters,
   masks, one decode of the crops' union, the uint8 region out; the device step excluded) in
   steady state, measured alternately with (b) in the same passes' loop: target >= 0.85x the plain
-  decode rate. Its device step (cut, resize, flip, colour, normalisation) timed alone on the CPU
+  decode rate, timed in turn with it (plain, (b), (c) per repeat, so that a shared machine's load
+  drift hits all three) and per repeat. Its device step (cut, resize, flip, colour, normalisation) timed alone on the CPU
   gives the other side of the split, in ms per image, with its resize part on its own. The
   spread (lowest and highest of the repeats) of the steady rows is printed under the table.
 
@@ -509,7 +510,9 @@ def _run(args, batches: int) -> int:
     )
     steadies: list[float] = []
     shipped_steadies: list[float] = []
-    for _ in range(args.repeats):  # alternately, so that both see the same machine
+    plains: list[float] = []
+    for _ in range(args.repeats):  # in turn, so that all three see the same machine
+        plains.append(plain_decode_rate(images, args.workers, 1))
         steadies.append(
             steady_rate(packed, WorkerSideOnly(preset), batches, args.batch, args.workers)
         )
@@ -518,6 +521,7 @@ def _run(args, batches: int) -> int:
         )
     steady = statistics.median(steadies)
     shipped_steady = statistics.median(shipped_steadies)
+    plain_paired = statistics.median(plains)
     table.add(
         Row(
             "(b) the same in steady state (start-up excluded)",
@@ -540,11 +544,11 @@ def _run(args, batches: int) -> int:
     table.add(
         Row(
             "(c) resize='device' worker side, steady state",
-            plain,
+            plain_paired,
             shipped_steady,
             "img/s",
             target=0.85,
-            note="peer: plain decode; uint8 regions out, device step excluded",
+            note="peer: plain decode timed in turn with it; uint8 regions out, no device step",
         )
     )
     table.add(
@@ -565,8 +569,16 @@ def _run(args, batches: int) -> int:
     shipped_resize = device_rate(shipped, images, args.batch, "cpu", args.repeats, True)
     table.add(Row("  its cut + resize + flip alone", None, shipped_resize, "img/s"))
     print(
-        f"\nsteady state, img/s per repeat: (b) {', '.join(f'{r:,.0f}' for r in steadies)}; "
-        f"(c) {', '.join(f'{r:,.0f}' for r in shipped_steadies)}",
+        f"\nper repeat, img/s: plain decode {', '.join(f'{r:,.0f}' for r in plains)}; "
+        f"(b) steady {', '.join(f'{r:,.0f}' for r in steadies)}; "
+        f"(c) steady {', '.join(f'{r:,.0f}' for r in shipped_steadies)}",
+        flush=True,
+    )
+    paired = [c / p for c, p in zip(shipped_steadies, plains)]
+    print(
+        f"(c) / plain decode per repeat: {', '.join(f'{r:.2f}' for r in paired)} "
+        f"(median {statistics.median(paired):.2f}); (b) / plain decode: "
+        f"{', '.join(f'{b / p:.2f}' for b, p in zip(steadies, plains))}",
         flush=True,
     )
     print(
