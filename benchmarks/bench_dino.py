@@ -30,11 +30,11 @@ order, grayscale, Gaussian blur, solarisation, normalisation) with ``--workers``
   worker step measured in this process on one thread.
 - (c) the worker side of ``DinoPreset(resize="device")`` (header, crop plan, colour parameters,
   masks, one decode of the crops' union, the uint8 region out; the device step excluded) in
-  steady state, measured alternately with (b) in the same passes' loop: target >= 0.85x the plain
-  decode rate, timed in turn with it (plain, (b), (c) per repeat, so that a shared machine's load
-  drift hits all three) and per repeat. Its device step (cut, resize, flip, colour, normalisation) timed alone on the CPU
-  gives the other side of the split, in ms per image, with its resize part on its own. The
-  spread (lowest and highest of the repeats) of the steady rows is printed under the table.
+  steady state: target >= 0.85x the plain decode rate. Plain decode, (b) and (c) are timed in
+  turn in each repeat (a shared machine's load drifts between rows), and the ratios are printed
+  per repeat under the table with every repeat's rate (the spread). Its device step (cut,
+  resize, flip, colour, normalisation) timed alone on the CPU gives the other side of the
+  split, in ms per image, with its resize part on its own.
 
 Each timed pass loads the first ``--per-run`` images in file order (no shuffling) and includes
 starting the workers, for every pipeline alike. Medians of ``--repeats`` passes. The machine is
