@@ -28,6 +28,13 @@ order, grayscale, Gaussian blur, solarisation, normalisation) with ``--workers``
   workers and fill the pipeline every 1,920 images (~0.19 s to the first batch), is printed for
   context. The loader's ``stats()`` split of the worker time is printed, and a finer split of the
   worker step measured in this process on one thread.
+- (c) the worker side of ``DinoPreset(resize="device")`` (header, crop plan, colour parameters,
+  masks, one decode of the crops' union, the uint8 region out; the device step excluded) in
+  steady state: target >= 0.85x the plain decode rate. Plain decode, (b) and (c) are timed in
+  turn in each repeat (a shared machine's load drifts between rows), and the ratios are printed
+  per repeat under the table with every repeat's rate (the spread). Its device step (cut,
+  resize, flip, colour, normalisation) timed alone on the CPU gives the other side of the
+  split, in ms per image, with its resize part on its own.
 
 Each timed pass loads the first ``--per-run`` images in file order (no shuffling) and includes
 starting the workers, for every pipeline alike. Medians of ``--repeats`` passes. The machine is
@@ -173,6 +180,13 @@ class WorkerSideOnly:
         return batch
 
 
+class ShippedWorkerSideOnly(WorkerSideOnly):
+    """A ``resize="device"`` DinoPreset's worker side: its ragged collation, no device step."""
+
+    def collate(self, samples):
+        return self.preset.collate(samples)
+
+
 def shardstream_pass(
     path: Path, preset, batches: int, batch_size: int, workers: int, stats: list, marks=None
 ):
@@ -312,27 +326,40 @@ def worker_split(images: list[bytes], preset) -> dict[str, float]:
     return {key: seconds / len(images) * 1e3 for key, seconds in parts.items()}
 
 
-def device_rate(preset, images: list[bytes], batch_size: int, device: str, repeats: int) -> float:
-    """Images/s of DinoPreset.device alone on batches of ``batch_size`` on ``device``."""
+def device_rate(
+    preset,
+    images: list[bytes],
+    batch_size: int,
+    device: str,
+    repeats: int,
+    resize_only: bool = False,
+) -> float:
+    """Images/s of DinoPreset.device alone on batches of ``batch_size`` on ``device`` (with
+    ``resize_only``, of a ``resize="device"`` preset's cut, resize and flip alone)."""
     import torch
 
-    from shardstream.engine.collate import default_collate, to_torch
+    from shardstream.engine.collate import to_torch
 
     outs = [
         preset.worker({"image": images[i % len(images)], "label": 0}, np.random.default_rng(i))
         for i in range(batch_size)
     ]
-    batch = to_torch(default_collate(outs))
+    batch = to_torch(preset.collate(outs))
 
     def move(tree):
         if isinstance(tree, dict):
             return {k: move(v) for k, v in tree.items()}
         return tree.to(device) if isinstance(tree, torch.Tensor) else tree
 
-    batch = move(batch)
+    host = ("payload",) if getattr(preset, "decode", "cpu") == "device" else ()  # nvJPEG input
+    batch = {k: v if k in host else move(v) for k, v in batch.items()}
+    from shardstream.vision.device_resize import shipped_views
 
     def run():
-        out = preset.device(batch)
+        if resize_only:
+            out = shipped_views(batch, preset._sizes(), "bicubic")
+        else:
+            out = preset.device(batch)
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         return out
@@ -407,12 +434,19 @@ def _run(args, batches: int) -> int:
     from shardstream.vision.dino import DinoPreset
 
     preset = DinoPreset()
+    shipped = DinoPreset(resize="device")
     root, packed, images = prepare(args)
     if args.device_only:
         rate = device_rate(preset, images, args.batch, args.device, args.repeats)
         table = Table(f"DinoPreset.device alone, batch {args.batch}", "peer")
         table.header()
         table.add(Row(f"device step on {args.device}", None, rate, "img/s"))
+        modes = [("resize='device'", shipped)]
+        if args.device.startswith("cuda"):
+            modes.append(("decode='device'", DinoPreset(decode="device")))
+        for name, mode in modes:
+            rate = device_rate(mode, images, args.batch, args.device, args.repeats)
+            table.add(Row(f"device step on {args.device}, {name}", None, rate, "img/s"))
         return 0
 
     print(
@@ -474,10 +508,20 @@ def _run(args, batches: int) -> int:
             note="peer: plain decode; each pass forks its workers (context)",
         )
     )
-    steady = statistics.median(
-        steady_rate(packed, WorkerSideOnly(preset), batches, args.batch, args.workers)
-        for _ in range(args.repeats)
-    )
+    steadies: list[float] = []
+    shipped_steadies: list[float] = []
+    plains: list[float] = []
+    for _ in range(args.repeats):  # in turn, so that all three see the same machine
+        plains.append(plain_decode_rate(images, args.workers, 1))
+        steadies.append(
+            steady_rate(packed, WorkerSideOnly(preset), batches, args.batch, args.workers)
+        )
+        shipped_steadies.append(
+            steady_rate(packed, ShippedWorkerSideOnly(shipped), batches, args.batch, args.workers)
+        )
+    steady = statistics.median(steadies)
+    shipped_steady = statistics.median(shipped_steadies)
+    plain_paired = statistics.median(plains)
     table.add(
         Row(
             "(b) the same in steady state (start-up excluded)",
@@ -497,8 +541,52 @@ def _run(args, batches: int) -> int:
             note="peer: Pillow decode",
         )
     )
+    table.add(
+        Row(
+            "(c) resize='device' worker side, steady state",
+            plain_paired,
+            shipped_steady,
+            "img/s",
+            target=0.85,
+            note="peer: plain decode timed in turn with it; uint8 regions out, no device step",
+        )
+    )
+    table.add(
+        Row(
+            "  (c) against (b), the exact path's worker side",
+            steady,
+            shipped_steady,
+            "img/s",
+            note="peer: (b) steady",
+        )
+    )
     cpu_device = device_rate(preset, images, args.batch, "cpu", args.repeats)
     table.add(Row(f"device step alone on the CPU, batch {args.batch}", None, cpu_device, "img/s"))
+    shipped_device = device_rate(shipped, images, args.batch, "cpu", args.repeats)
+    table.add(
+        Row("  the same, resize='device' (cut + resize + colour)", None, shipped_device, "img/s")
+    )
+    shipped_resize = device_rate(shipped, images, args.batch, "cpu", args.repeats, True)
+    table.add(Row("  its cut + resize + flip alone", None, shipped_resize, "img/s"))
+    print(
+        f"\nper repeat, img/s: plain decode {', '.join(f'{r:,.0f}' for r in plains)}; "
+        f"(b) steady {', '.join(f'{r:,.0f}' for r in steadies)}; "
+        f"(c) steady {', '.join(f'{r:,.0f}' for r in shipped_steadies)}",
+        flush=True,
+    )
+    paired = [c / p for c, p in zip(shipped_steadies, plains)]
+    print(
+        f"(c) / plain decode per repeat: {', '.join(f'{r:.2f}' for r in paired)} "
+        f"(median {statistics.median(paired):.2f}); (b) / plain decode: "
+        f"{', '.join(f'{b / p:.2f}' for b, p in zip(steadies, plains))}",
+        flush=True,
+    )
+    print(
+        f"CPU ms per image, {args.main_threads} torch thread(s): exact device step "
+        f"{1e3 / cpu_device:.2f}; resize='device' device step {1e3 / shipped_device:.2f} "
+        f"(its cut + resize + flip {1e3 / shipped_resize:.2f})",
+        flush=True,
+    )
 
     for name, stats in (("(a) end to end", end_to_end_stats), ("(b) worker side", worker_stats)):
         if stats:
@@ -510,6 +598,12 @@ def _run(args, batches: int) -> int:
             }
             print(f"\nloader stats() of the last pass, {name}: {shown}", flush=True)
     split = worker_split(images[: min(len(images), 200)], preset)
+    started = time.perf_counter()
+    for i, data in enumerate(images[:200]):
+        shipped.worker({"image": data, "label": 0}, np.random.default_rng(i))
+    split["resize='device' worker step, whole"] = (
+        (time.perf_counter() - started) / len(images[:200]) * 1e3
+    )
     print("\nworker step per image, 1 thread, this process (ms):", flush=True)
     for key, ms in split.items():
         print(f"  {key:40} {ms:7.2f}", flush=True)

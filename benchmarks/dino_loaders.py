@@ -10,6 +10,10 @@ Both loaders make dinov2's multi-crop views of the same demo images (generated o
 
 - ``shardstream``: ``Loader(packed).batch(B).shuffle().preset(DinoPreset(...), device)``
   with ``--workers`` processes (colour and normalisation on the device);
+- ``shardstream-resize``: the same with ``DinoPreset(resize="device")`` (the workers decode and
+  ship uint8 regions; the device cuts, resizes and flips the views);
+- ``shardstream-decode``: ``DinoPreset(decode="device")`` (the workers ship JPEG bytes; the
+  device decodes them with nvJPEG; CUDA only);
 - ``torchvision``: ``torchvision.datasets.ImageFolder`` + ``shardstream.DataAugmentationDINO``
   (dinov2's augmentation, view for view) + ``DataLoader(num_workers, pin_memory)``, views stacked
   crop-major as dinov2's collate does, then copied to the device.
@@ -75,7 +79,9 @@ def build(args: argparse.Namespace, shape: dict[str, Any], packed: Path) -> Any:
     return model, optimizer
 
 
-def shardstream_batches(args: argparse.Namespace, shape: dict[str, Any], packed: Path) -> Any:
+def shardstream_batches(
+    args: argparse.Namespace, shape: dict[str, Any], packed: Path, mode: str = "cpu"
+) -> Any:
     from shardstream import Loader
     from shardstream.vision.dino import DinoPreset
 
@@ -83,6 +89,8 @@ def shardstream_batches(args: argparse.Namespace, shape: dict[str, Any], packed:
         global_crops_size=shape["global"],
         local_crops_size=shape["local"],
         local_crops_number=shape["locals"],
+        resize="device" if mode in ("resize", "decode") else "cpu",
+        decode="device" if mode == "decode" else "cpu",
     )
     loader = (
         Loader(packed, seed=0)
@@ -191,7 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=None, help="loader processes (cores - 2)")
     parser.add_argument("--workdir", type=Path, default=Path("bench-data/gpu-check"))
     parser.add_argument(
-        "--loaders", default="shardstream,torchvision", help="which loaders, comma-separated"
+        "--loaders",
+        default="shardstream,shardstream-resize,shardstream-decode,torchvision",
+        help="which loaders, comma-separated (shardstream-decode needs CUDA)",
     )
     args = parser.parse_args(argv)
     if args.workers is None:
@@ -206,10 +216,15 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.loaders.split(","):
         if name == "shardstream":
             batches = shardstream_batches(args, shape, args.packed)
+        elif name in ("shardstream-resize", "shardstream-decode"):
+            batches = shardstream_batches(args, shape, args.packed, name.split("-")[1])
         elif name == "torchvision":
             batches = torchvision_batches(args, shape, folder)
         else:
-            parser.error(f"unknown loader {name!r} (shardstream, torchvision)")
+            parser.error(
+                f"unknown loader {name!r} "
+                "(shardstream, shardstream-resize, shardstream-decode, torchvision)"
+            )
         try:
             print(measure(name, batches, args, shape), flush=True)
         finally:

@@ -9,7 +9,10 @@ Modes: samples decoded from msgpack (default); ``--raw``, the sample bytes only 
 main process does when its workers decode); ``--decode``, decoded and the image field (``image``
 or ``data``) decoded to pixels as well (simplejpeg for JPEG when installed, else Pillow);
 ``--preset dino|supervised|eval``, an epoch of :class:`~shardstream.loader.Loader` with that preset
-(colour on the CPU, in the workers) and batches of ``--batch-size``, as training runs it.
+(colour on the CPU, in the workers) and batches of ``--batch-size``, as training runs it;
+with ``--resize device`` (and ``--preset-decode device``, nvJPEG, CUDA only) the dino and
+supervised presets ship uint8 regions (JPEG bytes) and the timed epoch includes their device
+step, on CUDA when torch sees it.
 Packed data is read as the Loader reads it: zero-copy views into the memory map; raw reads touch
 every page of each view, so the bytes are really read. Files are read into memory.
 ``--shuffle`` reads in a :class:`~shardstream.order.Shuffler`'s first-epoch order (seed
@@ -132,6 +135,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     parser.add_argument(
         "--batch-size", type=positive_int, default=32, help="--preset only: batch size"
+    )
+    parser.add_argument(
+        "--resize",
+        choices=("cpu", "device"),
+        default="cpu",
+        help="--preset dino|supervised: resize the views in the workers (exact) or in the "
+        "device step (on CUDA when there is one)",
+    )
+    parser.add_argument(
+        "--preset-decode",
+        choices=("cpu", "device"),
+        default="cpu",
+        help="--preset dino|supervised: decode the JPEGs in the workers or with nvJPEG in the "
+        "device step (needs CUDA; --decode is the plain-decode mode)",
     )
     loose = parser.add_mutually_exclusive_group()
     loose.add_argument("--loose", help="also measure this folder of the same images as files")
@@ -279,6 +296,7 @@ def run(args: argparse.Namespace) -> int:
             order=order,
             preset=args.preset,
             batch_size=args.batch_size,
+            preset_modes=_preset_modes(args),
             shuffle=args.shuffle,
             seed=seed,
             raw=args.raw,
@@ -365,12 +383,30 @@ def _image_field_of(reader: Reader, wanted: str | None) -> str:
 def _mode_text(args: argparse.Namespace, decode_image: Any, seed: int) -> str:
     if args.preset:
         mode = f"Loader with the {args.preset} preset, batches of {args.batch_size}"
+        if args.resize != "cpu" or args.preset_decode != "cpu":
+            mode += f" (resize {args.resize}, decode {args.preset_decode})"
     else:
         mode = "raw sample bytes" if args.raw else "decoded samples"
     if decode_image is not None:
         mode += f" + image decode ({decode_image.__doc__})"
     order = f"shuffled (seed {seed})" if args.shuffle else "sequential"
     return f"{mode}, {order}"
+
+
+def _preset_modes(args: argparse.Namespace) -> dict[str, str]:
+    """The ``resize`` / ``decode`` settings the preset takes (none where both are ``cpu``).
+
+    Raises:
+        ConfigError: a device mode without ``--preset dino`` or ``--preset supervised``.
+    """
+    modes = {"resize": args.resize, "decode": args.preset_decode}
+    if modes == {"resize": "cpu", "decode": "cpu"}:
+        return {}
+    if args.preset not in ("dino", "supervised"):
+        raise ConfigError(
+            "--resize device / --preset-decode device need --preset dino or supervised"
+        )
+    return modes
 
 
 def _workers_text(workers: list[int]) -> str:

@@ -34,6 +34,7 @@ def measure(
     raw: bool,
     decode_image: Callable[[Any], int] | None,
     progress: Any,
+    preset_modes: dict[str, str] | None = None,
 ) -> list[Row]:
     """Run every configuration ``repeat`` times and return one :class:`Row` per source, cache
     (``"cold"`` or ``"warm"``) and worker count, in that nesting order.
@@ -46,6 +47,7 @@ def measure(
             decoded samples, and images decoded with ``decode_image`` when it is given).
         batch_size, shuffle, seed: the Loader's settings.
         progress: a tqdm-like bar (``total``, ``update``, ``close``), closed at the end.
+        preset_modes: the preset's ``resize`` / ``decode`` settings (none: the exact path).
 
     Raises:
         ShardstreamError: a reader or the Loader fails (see :mod:`.bench_runs`).
@@ -78,6 +80,7 @@ def measure(
                                 cold=cold,
                                 nbytes=nbytes[source.name],
                                 progress=progress.update,
+                                modes=preset_modes,
                             )
                         else:
                             result = bench_runs.read_run(

@@ -168,10 +168,15 @@ def loader_run(
     cold: bool,
     nbytes: int,
     progress: Callable[[int], Any],
+    modes: dict[str, str] | None = None,
 ) -> RunResult:
     """One epoch of ``shardstream.Loader`` over ``source`` with the named preset (colour on the
     CPU, in the workers) and ``workers`` worker processes, timed from the first ``next`` (worker
     start-up included, as a training run sees it) to the last batch.
+
+    ``modes`` (``{"resize": ..., "decode": ...}``) puts the preset's views on the device: the
+    batches then go to CUDA when torch sees it (the CPU otherwise), and the device step, which
+    resizes (and decodes), runs within the timed epoch.
 
     Raises:
         MissingDependencyError: torch is not installed.
@@ -185,13 +190,18 @@ def loader_run(
     preset_class = getattr(importlib.import_module(f"shardstream.vision.{module}"), name)
     with source.open() as reader:
         label = "label" if _has_field(reader, "label") else None
-        preset = preset_class(image_field=source.image_field, label_field=label)
+        preset = preset_class(image_field=source.image_field, label_field=label, **(modes or {}))
         if cold:
             drop_page_cache(data_files(reader))
         loader = Loader(reader, seed=seed).batch(batch_size)
         if shuffle:
             loader = loader.shuffle()
-        loader = loader.preset(preset).pytorch(num_workers=workers)
+        device = None
+        if modes:
+            import torch
+
+            device = "cuda" if torch.cuda.is_available() else None
+        loader = loader.preset(preset, device=device).pytorch(num_workers=workers)
         with loader:
             started = time.perf_counter()
             for _ in loader:

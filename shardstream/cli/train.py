@@ -53,6 +53,8 @@ _SETTING_OF = {
     "log_every": "log_every",
     "device": "device",
     "precision": "precision",
+    "resize": "resize",
+    "decode": "decode",
 }
 
 
@@ -153,6 +155,19 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add("--device", choices=("auto", "cpu", "cuda"), default=defaults.device)
     add("--precision", choices=("auto", "fp32", "bf16", "fp16"), default=defaults.precision)
+    add(
+        "--resize",
+        choices=("cpu", "device"),
+        default=defaults.resize,
+        help="resize the views in the loader workers (exact) or on the training device",
+    )
+    add(
+        "--decode",
+        choices=("cpu", "device"),
+        default=defaults.decode,
+        help="decode the JPEGs in the workers, or on the CUDA device with nvJPEG (resizing "
+        "there too)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -186,6 +201,8 @@ def config_from_args(args: argparse.Namespace):
         resume=args.resume,
         device=args.device,
         precision=args.precision,
+        resize=args.resize,
+        decode=args.decode,
         progress=not args.quiet,
         **extra,
     )

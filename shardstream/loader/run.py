@@ -320,7 +320,11 @@ class EpochRun(StatefulMixin):
             return batch
         device = self.chain.device
         if device is not None:
-            batch = _to_device(batch, device)
+            host = getattr(preset, "host_fields", ())  # e.g. JPEG bytes nvJPEG reads from host
+            if host and isinstance(batch, dict):
+                batch = {k: v if k in host else _to_device(v, device) for k, v in batch.items()}
+            else:
+                batch = _to_device(batch, device)
         out = preset.device(batch)
         if isinstance(batch, dict) and "index" in batch and isinstance(out, dict):
             out.setdefault("index", batch["index"])  # keep the dataset indices with the batch

@@ -22,6 +22,12 @@ runs) where the optional C extension is built, mirrored and written straight int
 channels-first outputs. A reduced decode maps boxes to fractional pixels, which the same kernel
 resamples as Pillow does (:func:`~shardstream.vision.decode.decode_crops`).
 
+Device modes. ``resize="device"`` leaves the workers the header, every random draw (the same
+stream as above) and one decode of the pixels the crops read, shipped as uint8; :meth:`device`
+cuts, resizes (torch's antialiased bicubic, batched per output size) and flips the views before
+colouring them. ``decode="device"`` ships the JPEG bytes for nvJPEG instead (CUDA only). See
+:mod:`~shardstream.vision.device_views` and :mod:`~shardstream.vision.device_resize`.
+
 Masks are drawn per sample (each global crop masked with probability ``mask_probability``, ratio
 uniform in ``mask_ratio_tuple``; :func:`~shardstream.vision.masking.sample_masks`), which has the
 same per-crop law as dinov2's per-batch stratified draw; see that function for how they differ.
@@ -45,6 +51,14 @@ from ..errors import ConfigError, ImageDecodeError
 from .colour_cpu import apply_photometric_views, normalize_uint8
 from .crops import check_dims, choose_scale, rrc_box
 from .decode import decode_crops, decode_image, image_size
+from .device_resize import shipped_views
+from .device_views import (
+    check_decode_device,
+    check_modes,
+    collate_shipped,
+    ship_encoded,
+    ship_region,
+)
 from .masking import (
     MaskingGenerator,
     MaskSampler,
@@ -127,9 +141,19 @@ class DinoPreset:
             integer arithmetic as dinov2's PIL path) or ``"auto"``: the loader picks
             ``"workers"`` when batches stay on the CPU and ``"device"`` for a GPU
             (:meth:`for_device`); used outside a loader, ``"auto"`` means ``"device"``.
+        resize: ``"cpu"`` (the exact path: views resized in the workers, as Pillow) or
+            ``"device"``: the workers plan the same boxes, flips, colour parameters and masks
+            from the same generator, decode once and ship the uint8 pixels the crops read
+            (:mod:`~shardstream.vision.device_views`); :meth:`device` cuts, resizes (torch's
+            antialiased bicubic) and flips them (:mod:`~shardstream.vision.device_resize`), then
+            colours as ever. Colour then runs on the device (``colour="workers"`` is refused).
+        decode: ``"cpu"`` or ``"device"``: the workers ship the JPEG bytes and the boxes only,
+            and :meth:`device` decodes them in one batched nvJPEG call
+            (``torchvision.io.decode_jpeg``); implies ``resize="device"``. Needs CUDA.
 
     Raises:
         ConfigError: a setting is of the wrong kind or out of range (the message names it).
+        DeviceUnavailableError: ``decode="device"`` on a machine where torch sees no CUDA.
     """
 
     global_crops_scale: tuple[float, float] = (0.32, 1.0)
@@ -151,6 +175,8 @@ class DinoPreset:
     std: tuple[float, float, float] = IMAGENET_STD
     dtype: torch.dtype = torch.float32
     colour: str = "auto"
+    resize: str = "cpu"
+    decode: str = "cpu"
     recipes: Mapping[str, PhotometricRecipe] = field(init=False, repr=False, compare=False)
     mask_generator: MaskingGenerator = field(init=False, repr=False, compare=False)
     _draws: PhotometricDraws = field(init=False, repr=False, compare=False)
@@ -216,6 +242,9 @@ class DinoPreset:
             raise ConfigError(
                 f"colour must be one of {', '.join(_COLOUR_PLACES)}, got {self.colour!r}"
             )
+        _set(self, "resize", check_modes("DinoPreset", self.resize, self.decode))
+        if self.resize == "device" and self.colour == "workers":
+            raise ConfigError("DinoPreset: colour='workers' needs resize='cpu' (resized pixels)")
         if self.dtype not in _FLOAT_DTYPES:
             raise ConfigError(
                 f"dtype must be a floating torch dtype ({', '.join(map(str, _FLOAT_DTYPES))}), "
@@ -231,10 +260,16 @@ class DinoPreset:
 
         Returns:
             ``self`` when ``colour`` is not ``"auto"``, else a copy with it resolved.
+
+        Raises:
+            DeviceUnavailableError: ``decode="device"`` and ``device`` is not a CUDA device.
         """
+        check_decode_device("DinoPreset", self.decode, device)
         if self.colour != "auto":
             return self
         on_cpu = device is None or torch.device(device).type == "cpu"
+        if self.resize == "device":
+            on_cpu = False
         return dataclasses.replace(self, colour="workers" if on_cpu else "device")
 
     @property
@@ -243,6 +278,12 @@ class DinoPreset:
         if self.label_field is None:
             return (self.image_field,)
         return (self.image_field, self.label_field)
+
+    @property
+    def host_fields(self) -> tuple[str, ...]:
+        """Batch fields the loader leaves on the host: the JPEG bytes with ``decode="device"``
+        (nvJPEG reads them from host memory)."""
+        return ("payload",) if self.decode == "device" else ()
 
     @property
     def n_tokens(self) -> int:
@@ -306,7 +347,7 @@ class DinoPreset:
             when colour runs on the device; ``{}`` with ``colour="workers"``, whose
             :meth:`collate` lays the views out itself.
         """
-        if self.colour == "workers":
+        if self.colour == "workers" or self.resize == "device":
             return {}
         global_size, local_size = self.global_crops_size, self.local_crops_size
         return {
@@ -339,7 +380,11 @@ class DinoPreset:
             ``local_crops`` (uint8 ``(N, 3, L, L)``), ``photometric`` (see :meth:`draw_params`),
             ``masks`` (bool ``(2, G / p, G / p)``) and ``mask_upperbound`` (int64) when masks
             are on, and the label field (int64) when the preset has one. With
-            ``colour="workers"`` the views come back already coloured (still uint8). Or
+            ``colour="workers"`` the views come back already coloured (still uint8). With
+            ``resize="device"`` / ``decode="device"`` the views are replaced by what the device
+            cuts them from: ``payload`` (the uint8 pixels of the crops' union, or the JPEG
+            bytes), ``boxes`` (float64 ``(2 + N, 4)`` in those pixels) and ``flips`` (bool
+            ``(2 + N,)``), see :mod:`~shardstream.vision.device_views`. Or
             :data:`shardstream.engine.SKIPPED` for a bad image under
             ``on_error="skip"``.
 
@@ -356,26 +401,34 @@ class DinoPreset:
             height, width = image_size(data)
             boxes, flips = self.plan(height, width, rng)
             params = self.draw_params(rng)  # _cut draws nothing: the stream's order is kept
-            global_crops, local_crops = self._cut(
-                data,
-                height,
-                width,
-                boxes,
-                flips,
-                params if self.colour == "workers" else None,
-                outputs=outputs,
-            )
+            if self.resize == "device":
+                shipped = self._ship(data, height, width, boxes, flips)
+            else:
+                shipped = None
+                global_crops, local_crops = self._cut(
+                    data,
+                    height,
+                    width,
+                    boxes,
+                    flips,
+                    params if self.colour == "workers" else None,
+                    outputs=outputs,
+                )
         except ImageDecodeError as error:
             if self.on_error == "skip":
                 from ..engine import SKIPPED
 
                 return SKIPPED
             raise ImageDecodeError(error.problem, key=sample_key(sample)) from error
-        views: dict[str, Any] = {
-            "global_crops": global_crops,
-            "local_crops": local_crops,
-            "photometric": params,
-        }
+        views: dict[str, Any]
+        if shipped is not None:
+            views = {**shipped, "photometric": params}
+        else:
+            views = {
+                "global_crops": global_crops,
+                "local_crops": local_crops,
+                "photometric": params,
+            }
         if self.masks:
             masks, upperbound = self._mask_sampler.draw(rng)
             views["masks"] = masks
@@ -405,6 +458,8 @@ class DinoPreset:
         from ..engine.collate import default_collate
         from ..engine.scratch import batch_array
 
+        if self.resize == "device":
+            return collate_shipped(samples)
         if self.colour != "workers":
             return default_collate(samples)
         views = ("global_crops", "local_crops")
@@ -429,7 +484,9 @@ class DinoPreset:
 
         Args:
             batch: the collated worker outputs (tensors with a leading batch axis ``B``) on
-                the training device.
+                the training device; in the device modes their payload, whose views are cut,
+                resized (torch's antialiased bicubic) and flipped here first
+                (:func:`~shardstream.vision.device_resize.shipped_views`).
 
         Returns:
             dinov2's collated dict: ``collated_global_crops`` (``(2B, 3, G, G)``, ``dtype``:
@@ -442,6 +499,7 @@ class DinoPreset:
 
         Raises:
             MissingFieldError: the batch lacks a field the worker makes.
+            ImageDecodeError: ``decode="device"`` and a JPEG of the batch does not decode.
         """
         if "collated_global_crops" in batch:  # coloured and laid out by :meth:`collate`
             out: dict[str, Any] = {
@@ -451,6 +509,15 @@ class DinoPreset:
             if not self.local_crops_number:
                 out["collated_local_crops"] = torch.empty((0,), dtype=self.dtype)
             return self._finish(batch, out)
+        if "payload" in batch:  # resize="device" / decode="device": cut the views here first
+            views = shipped_views(batch, self._sizes(), "bicubic")
+            size = self.local_crops_size
+            local = (
+                torch.stack(views[2:], 1)
+                if self.local_crops_number
+                else views[0].new_empty((views[0].shape[0], 0, 3, size, size))
+            )
+            batch = {**batch, "global_crops": torch.stack(views[:2], 1), "local_crops": local}
         global_crops = sample_field(batch, "global_crops")
         local_crops = sample_field(batch, "local_crops")
         params = sample_field(batch, "photometric")
@@ -499,6 +566,25 @@ class DinoPreset:
         if self.label_field is not None:
             out["labels"] = sample_field(batch, self.label_field)
         return out
+
+    def _sizes(self) -> list[tuple[int, int]]:
+        """Each view's output size: the two global views, then the local ones."""
+        global_size, local_size = self.global_crops_size, self.local_crops_size
+        return [(global_size, global_size)] * 2 + [(local_size, local_size)] * (
+            self.local_crops_number
+        )
+
+    def _ship(self, data: Any, height: int, width: int, boxes: Any, flips: Any) -> dict:
+        """What the worker ships in the device modes: pixels or bytes, boxes and flips."""
+        if self.decode == "device":
+            shipped = ship_encoded(data, boxes, max_pixels=self.max_pixels)
+        else:
+            pixels, relative = ship_region(
+                data, height, width, boxes, self._sizes(), max_pixels=self.max_pixels
+            )
+            shipped = {"payload": pixels, "boxes": relative}
+        shipped["flips"] = np.asarray(flips, dtype=bool)
+        return shipped
 
     def _outputs(
         self, out: Mapping[str, np.ndarray] | None

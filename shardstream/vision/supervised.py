@@ -40,6 +40,14 @@ from .crops import (
     random_resized_crop_params,
 )
 from .decode import decode_crops, decode_region, image_size
+from .device_views import (
+    PAYLOAD_FIELDS,
+    check_decode_device,
+    check_modes,
+    collate_shipped,
+    ship_encoded,
+    ship_region,
+)
 from .preset_fields import (
     DEFAULT_MAX_PIXELS,
     check_channels,
@@ -62,6 +70,7 @@ __all__ = [
 ]
 
 _INTERPOLATIONS = ("bilinear", "bicubic")
+_SHIPPED_FIELDS = (*PAYLOAD_FIELDS, "boxes", "flips")
 
 
 class _PresetSteps:
@@ -77,11 +86,24 @@ class _PresetSteps:
 
     def for_device(self, device: Any) -> Any:
         """This preset with ``normalize_in="auto"`` resolved for batches that go to ``device``
-        (``None`` or a CPU device: ``"workers"``; otherwise ``"device"``)."""
+        (``None`` or a CPU device: ``"workers"``; otherwise ``"device"``).
+
+        Raises:
+            DeviceUnavailableError: ``decode="device"`` and ``device`` is not a CUDA device.
+        """
+        check_decode_device(type(self).__name__, getattr(self, "decode", "cpu"), device)
         if self.normalize_in != "auto":
             return self
         on_cpu = device is None or str(device).split(":")[0] == "cpu"
+        if getattr(self, "resize", "cpu") == "device":  # the views are made on the device
+            on_cpu = False
         return dataclasses.replace(self, normalize_in="workers" if on_cpu else "device")
+
+    @property
+    def host_fields(self) -> tuple[str, ...]:
+        """Batch fields the loader leaves on the host: the JPEG bytes with ``decode="device"``
+        (nvJPEG reads them from host memory)."""
+        return ("payload",) if getattr(self, "decode", "cpu") == "device" else ()
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -110,6 +132,8 @@ class _PresetSteps:
         from ..engine.collate import default_collate
         from ..engine.scratch import batch_array
 
+        if getattr(self, "resize", "cpu") == "device":
+            return collate_shipped(samples)
         if self.normalize_in != "workers":
             return default_collate(samples)
         field = self.image_field
@@ -144,6 +168,13 @@ class _PresetSteps:
         """
         from .photometric import normalize  # torch, imported on the consuming side only
 
+        if "payload" in batch:  # resize="device" / decode="device": cut the views here first
+            from .device_resize import shipped_views
+
+            size = getattr(self, "size", None)
+            (images,) = shipped_views(batch, [size], self.interpolation)
+            rest = {k: v for k, v in batch.items() if k not in _SHIPPED_FIELDS}
+            return {**rest, self.image_field: normalize(images, self.mean, self.std)}
         images = sample_field(batch, self.image_field)
         if images.is_floating_point():  # normalised in the workers already
             return dict(batch)
@@ -170,6 +201,17 @@ class SupervisedPreset(_PresetSteps):
             ``"workers"`` (float32 by table lookup in the workers' :meth:`collate`, straight
             into the batch, so a CPU-only consumer gets the floats as they are) or ``"auto"``: the loader picks ``"workers"`` when batches stay
             on the CPU, ``"device"`` otherwise (:meth:`for_device`).
+        resize: ``"cpu"`` (the exact path) or ``"device"``: the worker draws the same box and
+            flip, decodes only the box and ships its uint8 pixels
+            (:mod:`~shardstream.vision.device_views`); :meth:`device` resizes (torch's
+            antialiased ``interpolation``) and flips them, then normalises
+            (``normalize_in="workers"`` is refused).
+        decode: ``"cpu"`` or ``"device"``: the worker ships the JPEG bytes and the box, decoded
+            on the device in one batched nvJPEG call; implies ``resize="device"``. Needs CUDA.
+
+    Raises:
+        ConfigError: a setting is of the wrong kind or out of range.
+        DeviceUnavailableError: ``decode="device"`` where torch sees no CUDA device.
     """
 
     size: int | tuple[int, int] = 224
@@ -183,13 +225,21 @@ class SupervisedPreset(_PresetSteps):
     label_field: str | None = "label"
     max_pixels: int | None = DEFAULT_MAX_PIXELS
     normalize_in: str = "auto"
+    resize: str = "cpu"
+    decode: str = "cpu"
 
     def __post_init__(self) -> None:
         """Check and normalise every argument.
 
         Raises:
             ConfigError: an argument is of the wrong kind or out of range (the message names it).
+            DeviceUnavailableError: ``decode="device"`` where torch sees no CUDA device.
         """
+        object.__setattr__(
+            self, "resize", check_modes("SupervisedPreset", self.resize, self.decode)
+        )
+        if self.resize == "device" and self.normalize_in == "workers":
+            raise ConfigError("SupervisedPreset: normalize_in='workers' needs resize='cpu'")
         object.__setattr__(self, "size", normalize_size(self.size, "size"))
         object.__setattr__(self, "scale", _pair("scale", self.scale, positive=False))
         object.__setattr__(self, "ratio", _pair("ratio", self.ratio, positive=True))
@@ -222,7 +272,8 @@ class SupervisedPreset(_PresetSteps):
 
         Returns:
             ``{image_field: uint8 array (3, height, width)}`` plus ``{label_field: int64}``
-            when the preset has a label field.
+            when the preset has a label field; in the device modes ``payload``, ``boxes``
+            and ``flips`` instead of the image (see :mod:`~shardstream.vision.device_views`).
 
         Raises:
             MissingFieldError: the sample lacks the image or label field.
@@ -235,6 +286,8 @@ class SupervisedPreset(_PresetSteps):
         try:
             height, width = image_size(data)
             box, flip = self.plan(height, width, rng)
+            if self.resize == "device":
+                return self._ship(sample, data, height, width, box, flip)
             scale = choose_scale(height, width, [box], [self.size])
             if scale == 1:  # decode only the box (the whole image where that cannot be done)
                 region, _ = decode_region(data, box, max_pixels=self.max_pixels)
@@ -256,6 +309,24 @@ class SupervisedPreset(_PresetSteps):
         except ImageDecodeError as error:
             raise ImageDecodeError(error.problem, key=sample_key(sample)) from error
         return _output(self, sample, crop)
+
+    def _ship(
+        self, sample: dict, data: Any, height: int, width: int, box: tuple, flip: bool
+    ) -> dict[str, Any]:
+        """What the worker ships in the device modes: pixels or bytes, the box and the flip."""
+        top, left, h, w = (int(v) for v in box)
+        boxes = [(top, left, h, w)]
+        if self.decode == "device":
+            shipped = ship_encoded(data, boxes, max_pixels=self.max_pixels)
+        else:
+            pixels, relative = ship_region(
+                data, height, width, boxes, [self.size], max_pixels=self.max_pixels
+            )
+            shipped = {"payload": pixels, "boxes": relative}
+        shipped["flips"] = np.array([flip])
+        if self.label_field is not None:
+            shipped[self.label_field] = int_label(sample, self.label_field)
+        return shipped
 
 
 @dataclass(frozen=True, kw_only=True)

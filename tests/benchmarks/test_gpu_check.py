@@ -37,9 +37,9 @@ def test_dry_run_executes_every_step_and_prints_both_loaders(tmp_path):
     assert re.fullmatch(r"gpu_check: done in \d+ s", lines[-1])
     assert any(line.startswith("_resample:") for line in lines)  # info --system ran
     # the CUDA tests: they skip on a CPU machine and run where torch sees a GPU
-    assert any(re.fullmatch(r"(3 skipped|3 passed) in [\d.]+s", line) for line in lines)
+    assert any(re.fullmatch(r"(4 skipped|4 passed) in [\d.]+s", line) for line in lines)
     assert any(line.startswith("device step on cpu") for line in lines)  # bench_dino ran
-    for loader in ("shardstream", "torchvision"):
+    for loader in ("shardstream", "shardstream-resize", "torchvision"):
         found = [line for line in lines if line.startswith(f"loader={loader} ")]
         assert len(found) == 1, loader
         assert re.match(

@@ -108,6 +108,9 @@ class DinoTrainConfig:
         device: "cpu", "cuda" or "auto" (cuda when available).
         precision: "auto" (bf16 autocast on cuda, fp32 on cpu), "fp32", "bf16" or "fp16".
         progress: show a tqdm bar.
+        resize / decode: where the views are resized and the JPEGs decoded, ``"cpu"`` (the
+            loader workers, the exact path) or ``"device"`` (see
+            :class:`~shardstream.vision.dino.DinoPreset`; ``decode="device"`` needs CUDA).
         log_every: steps between rows of ``out/metrics.csv`` (and TensorBoard, and lines of
             ``out/log.jsonl``).
 
@@ -157,6 +160,8 @@ class DinoTrainConfig:
     precision: str = "auto"
     progress: bool = True
     log_every: int = 10
+    resize: str = "cpu"
+    decode: str = "cpu"
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "global_crops_size", "local_crops_size", "log_every"):
@@ -174,6 +179,9 @@ class DinoTrainConfig:
             )
         if not (self.lr > 0 and 0 <= self.min_lr <= self.lr):
             raise ConfigError(f"need lr > 0 and 0 <= min_lr <= lr, got {self.lr}, {self.min_lr}")
+        for name in ("resize", "decode"):
+            if getattr(self, name) not in ("cpu", "device"):
+                raise ConfigError(f"{name} must be 'cpu' or 'device', got {getattr(self, name)!r}")
         if self.clip_grad < 0:
             raise ConfigError(f"clip_grad must be >= 0, got {self.clip_grad}")
         object.__setattr__(self, "out", Path(self.out))

@@ -107,6 +107,8 @@ def build_loader(config: DinoTrainConfig, *, device: torch.device, distributed: 
         mask_probability=config.mask_probability,
         mask_ratio_tuple=config.mask_ratio,
         patch_size=_patch_size(config),
+        resize=config.resize,
+        decode=config.decode,
     )
     return (
         Loader(config.data, seed=config.seed)
