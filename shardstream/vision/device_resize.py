@@ -37,6 +37,7 @@ from torch.nn import functional
 from ..errors import DeviceUnavailableError, ImageDecodeError
 from . import device_views
 from .device_views import KIND_JPEG
+from .preset_fields import sample_field
 
 __all__ = ["payload_images", "resize_views", "filter_weights"]
 
@@ -345,7 +346,6 @@ def shipped_views(
         MissingFieldError: the batch lacks a field.
         ImageDecodeError: a JPEG of the batch cannot be decoded.
     """
-    from .preset_fields import sample_field
 
     boxes = sample_field(batch, "boxes")
     images = payload_images(batch, boxes.device)

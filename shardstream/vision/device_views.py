@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from ..engine.collate import default_collate
+from ..engine.scratch import batch_array
 from ..errors import ConfigError, DeviceUnavailableError
 from .crops import CropBox, choose_scale
 from .decode import (
@@ -287,8 +289,6 @@ def collate_shipped(samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         ConfigError: a sample has no ``payload`` or it is not uint8.
         CollateError: the other fields differ between samples.
     """
-    from ..engine.collate import default_collate
-    from ..engine.scratch import batch_array
 
     payloads = []
     for index, sample in enumerate(samples):

@@ -47,7 +47,11 @@ import numpy as np
 import torch
 
 from ..checks import check_int, resolve_on_error
+from ..engine import SKIPPED
+from ..engine.collate import default_collate
+from ..engine.scratch import batch_array
 from ..errors import ConfigError, ImageDecodeError
+from .collate import collate_masks
 from .colour_cpu import apply_photometric_views, normalize_uint8
 from .crops import check_dims, choose_scale, rrc_box
 from .decode import decode_crops, decode_image, image_size
@@ -416,8 +420,6 @@ class DinoPreset:
                 )
         except ImageDecodeError as error:
             if self.on_error == "skip":
-                from ..engine import SKIPPED
-
                 return SKIPPED
             raise ImageDecodeError(error.problem, key=sample_key(sample)) from error
         views: dict[str, Any]
@@ -455,8 +457,6 @@ class DinoPreset:
         Raises:
             CollateError: the samples differ in fields or shapes.
         """
-        from ..engine.collate import default_collate
-        from ..engine.scratch import batch_array
 
         if self.resize == "device":
             return collate_shipped(samples)
@@ -510,14 +510,14 @@ class DinoPreset:
                 out["collated_local_crops"] = torch.empty((0,), dtype=self.dtype)
             return self._finish(batch, out)
         if "payload" in batch:  # resize="device" / decode="device": cut the views here first
-            views = shipped_views(batch, self._sizes(), "bicubic")
+            cut = shipped_views(batch, self._sizes(), "bicubic")
             size = self.local_crops_size
             local = (
-                torch.stack(views[2:], 1)
+                torch.stack(cut[2:], 1)
                 if self.local_crops_number
-                else views[0].new_empty((views[0].shape[0], 0, 3, size, size))
+                else cut[0].new_empty((cut[0].shape[0], 0, 3, size, size))
             )
-            batch = {**batch, "global_crops": torch.stack(views[:2], 1), "local_crops": local}
+            batch = {**batch, "global_crops": torch.stack(cut[:2], 1), "local_crops": local}
         global_crops = sample_field(batch, "global_crops")
         local_crops = sample_field(batch, "local_crops")
         params = sample_field(batch, "photometric")
@@ -558,7 +558,6 @@ class DinoPreset:
 
     def _finish(self, batch: Mapping[str, Any], out: dict[str, Any]) -> dict[str, Any]:
         """Add the mask keys and the labels to the collated crops ``out``."""
-        from .collate import collate_masks
 
         if self.masks:
             upperbound = int(sample_field(batch, "mask_upperbound").sum())

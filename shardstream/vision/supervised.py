@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
 
+from ..engine.collate import default_collate
+from ..engine.scratch import batch_array
 from ..errors import ConfigError, ImageDecodeError
 from .colour_cpu import normalize_uint8
 from .crops import (
@@ -81,8 +83,13 @@ class _PresetSteps:
     normalize_in: str
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
+    interpolation: str
     if TYPE_CHECKING:  # every preset is a dataclass (for dataclasses.replace)
         __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
+
+    def _shipped_size(self) -> tuple[int, int]:
+        """The output size of the view a device mode ships (presets with a device mode say)."""
+        raise NotImplementedError(f"{type(self).__name__} has no device mode")
 
     def for_device(self, device: Any) -> Any:
         """This preset with ``normalize_in="auto"`` resolved for batches that go to ``device``
@@ -129,8 +136,6 @@ class _PresetSteps:
             MissingFieldError: a sample lacks the image field.
             CollateError: the samples differ in fields or shapes.
         """
-        from ..engine.collate import default_collate
-        from ..engine.scratch import batch_array
 
         if getattr(self, "resize", "cpu") == "device":
             return collate_shipped(samples)
@@ -166,13 +171,12 @@ class _PresetSteps:
         Raises:
             MissingFieldError: the batch has no image field.
         """
-        from .photometric import normalize  # torch, imported on the consuming side only
+        from .photometric import normalize  # delayed: imports torch (the consuming side only)
 
         if "payload" in batch:  # resize="device" / decode="device": cut the views here first
-            from .device_resize import shipped_views
+            from .device_resize import shipped_views  # delayed: imports torch
 
-            size = getattr(self, "size", None)
-            (images,) = shipped_views(batch, [size], self.interpolation)
+            (images,) = shipped_views(batch, [self._shipped_size()], self.interpolation)
             rest = {k: v for k, v in batch.items() if k not in _SHIPPED_FIELDS}
             return {**rest, self.image_field: normalize(images, self.mean, self.std)}
         images = sample_field(batch, self.image_field)
@@ -310,6 +314,10 @@ class SupervisedPreset(_PresetSteps):
             raise ImageDecodeError(error.problem, key=sample_key(sample)) from error
         return _output(self, sample, crop)
 
+    def _shipped_size(self) -> tuple[int, int]:
+        """The view's output ``(height, width)``."""
+        return normalize_size(self.size)
+
     def _ship(
         self, sample: dict, data: Any, height: int, width: int, box: tuple, flip: bool
     ) -> dict[str, Any]:
@@ -320,7 +328,7 @@ class SupervisedPreset(_PresetSteps):
             shipped = ship_encoded(data, boxes, max_pixels=self.max_pixels)
         else:
             pixels, relative = ship_region(
-                data, height, width, boxes, [self.size], max_pixels=self.max_pixels
+                data, height, width, boxes, [self._shipped_size()], max_pixels=self.max_pixels
             )
             shipped = {"payload": pixels, "boxes": relative}
         shipped["flips"] = np.array([flip])
