@@ -67,6 +67,7 @@ from ..order.samplers.seeds import SEED_LIMIT
 from ..order.state import check_state, state_counter
 from ..read.open import open_dataset
 from ..read.reader import Reader
+from ..read.remote.prefetch import start_prefetch
 from .plan import EpochPlan, shuffle_window
 from .sample_work import ARRAY, BYTES, IMAGE, OBJECT, SampleWork, field_kind
 
@@ -138,6 +139,10 @@ class Loader:
             no copy). A damaged sample raises the engine's ``SampleError`` whose cause is a
             :class:`~shardstream.errors.SampleChecksumError` naming the file, index and key,
             or with ``ignore_errors`` is skipped and counted in ``stats()["skipped"]``.
+        storage_options, cache_dir, cache_limit, prefetch_shards: for a URL ``source``
+            (``s3://``, ``https://``, ...): the filesystem's options, the node-local shard cache
+            and its byte limit, and how many shards are fetched ahead in the epoch's order (see
+            :mod:`shardstream.read.remote`).
 
     Raises:
         ConfigError: ``seed`` out of range, ``source`` is neither a reader nor a path, or
@@ -153,8 +158,19 @@ class Loader:
         verbose: bool = False,
         seed: int | None = None,
         verify: bool = False,
+        storage_options: dict | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        cache_limit: int | None = None,
+        prefetch_shards: int = 4,
     ) -> None:
-        reader = open_dataset(source, caller="Loader")
+        reader = open_dataset(
+            source,
+            caller="Loader",
+            storage_options=storage_options,
+            cache_dir=cache_dir,
+            cache_limit=cache_limit,
+            prefetch_shards=prefetch_shards,
+        )
         if verify:
             _check_verifiable(reader)
         seed_given = seed is not None
@@ -936,6 +952,9 @@ class Loader:
             return
         chain = self._chain
         bar = _progress_bar(total, epoch) if chain.verbose else None
+        prefetcher = start_prefetch(  # remote sets: fetch shards in this rank's order of use
+            chain.reader, plan.order(epoch)[plan.rank_positions(cursor) % len(plan)]
+        )
         pool = self._get_pool()
         batched = chain.batch_size is not None
         try:
@@ -957,6 +976,8 @@ class Loader:
                     _update_bar(bar, pool.stats())
             skip_to(None)
         finally:
+            if prefetcher is not None:
+                prefetcher.stop()
             if bar is not None:
                 bar.close()
             self._last_stats = dict(pool.stats())

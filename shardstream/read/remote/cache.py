@@ -34,6 +34,7 @@ import json
 import os
 import secrets
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -80,7 +81,7 @@ class CachedShard:
         """Let the entry be evicted again (idempotent)."""
         fd, self._fd = self._fd, None
         if fd is not None:
-            os.close(fd)  # closing the descriptor drops its flock
+            _close_lock_fd(fd)  # closing the descriptor drops its flock
 
 
 class ShardCache:
@@ -139,13 +140,20 @@ class ShardCache:
                         self._fetch(entry, size, md5, download, url)
             os.utime(folder / f"{name}.use")
         except BaseException:
-            os.close(fd)
+            _close_lock_fd(fd)
             raise
         return CachedShard(dir=entry, fd=fd)
 
     def contains(self, set_digest: str, name: str) -> bool:
         """Whether the entry is complete in the cache (no check of its bytes)."""
         return (self.root / set_digest / name / STAMP).is_file()
+
+    def last_used(self, set_digest: str, name: str) -> int:
+        """When the entry was last acquired (ns since the epoch; -1 if never)."""
+        try:
+            return os.stat(self.root / set_digest / f"{name}.use").st_mtime_ns
+        except FileNotFoundError:
+            return -1
 
     def entries(self) -> list[CacheEntry]:
         """Every complete entry, least recently used first."""
@@ -261,8 +269,9 @@ class ShardCache:
                 shutil.rmtree(staging, ignore_errors=True)
                 if e.errno in _FULL_ERRNOS:
                     raise CacheFullError(
-                        self.root, f"no space left to store {url} ({e.strerror}); free space or "
-                        "lower cache_limit"
+                        self.root,
+                        f"no space left to store {url} ({e.strerror}); free space or "
+                        "lower cache_limit",
                     ) from None
                 raise
             except BaseException:
@@ -273,22 +282,15 @@ class ShardCache:
 
     def _remove_unused(self, entry: Path) -> bool:
         """Remove ``entry`` if no process holds it; whether it was removed."""
-        use = entry.parent / f"{entry.name}.use"
         try:
-            fd = os.open(use, os.O_RDWR)
-        except FileNotFoundError:
-            fd = None
+            fd = _lock_file(entry.parent / f"{entry.name}.use", fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
         try:
-            if fd is not None:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    return False
             _discard(entry)
             return True
         finally:
-            if fd is not None:
-                os.close(fd)
+            _close_lock_fd(fd)
 
 
 class _Locked:
@@ -303,17 +305,51 @@ class _Locked:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        os.close(self.fd)
+        _close_lock_fd(self.fd)
+
+
+# A flock belongs to the open file description, which a forked child shares: a lock held
+# while a loader forks its workers would stay held by the children after the parent lets go
+# (and a child asking for it would wait on itself). So every lock descriptor is recorded, and
+# a forked child closes its copies at once; the parent's locks are then the parent's alone.
+_fds_lock = threading.Lock()
+_lock_fds: set[int] = set()
 
 
 def _lock_file(path: Path, how: int) -> int:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    with _fds_lock:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        _lock_fds.add(fd)
     try:
         fcntl.flock(fd, how)
     except BaseException:
-        os.close(fd)
+        _close_lock_fd(fd)
         raise
     return fd
+
+
+def _close_lock_fd(fd: int) -> None:
+    with _fds_lock:
+        _lock_fds.discard(fd)
+        os.close(fd)
+
+
+def _after_fork_in_child() -> None:
+    global _fds_lock
+    _fds_lock = threading.Lock()
+    for fd in _lock_fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _lock_fds.clear()
+
+
+os.register_at_fork(
+    before=lambda: _fds_lock.acquire(),
+    after_in_parent=lambda: _fds_lock.release(),
+    after_in_child=_after_fork_in_child,
+)
 
 
 def _discard(entry: Path) -> None:

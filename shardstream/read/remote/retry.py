@@ -67,9 +67,9 @@ def is_transient(error: BaseException) -> bool:
     status = status_of(error)
     if status is not None:
         return status in _TRANSIENT_STATUS
-    if isinstance(error, (ValueError, TypeError, KeyError, AttributeError, NotImplementedError)):
-        return False
-    return True  # connection refused or reset, timeouts, botocore's endpoint errors, OSError
+    # else: connection refused or reset, timeouts, botocore's endpoint errors, OSError
+    permanent = (ValueError, TypeError, KeyError, AttributeError, NotImplementedError)
+    return not isinstance(error, permanent)
 
 
 def call_with_retries(
@@ -110,7 +110,11 @@ def call_with_retries(
             status = status_of(e)
             fault = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
             if not is_transient(e):
-                kind = "access denied" if isinstance(e, PermissionError) or status in (401, 403) else "refused"
+                kind = (
+                    "access denied"
+                    if isinstance(e, PermissionError) or status in (401, 403)
+                    else "refused"
+                )
                 raise RemoteStorageError(url, f"{what}: {kind} ({fault})") from e
             spent = time.monotonic() - started
             pause = policy.delay(attempt, rng)

@@ -43,7 +43,7 @@ def served_root(tmp_path_factory) -> Path:
     """The folder the servers serve: ``varied/v.manifest`` and ``images/i.manifest`` sets."""
     root = tmp_path_factory.mktemp("served")
     write_set(root / "varied" / "v.manifest", varied_samples(), shard_size=2500)
-    write_set(root / "images" / "i.manifest", image_samples(), shard_size=60_000)
+    write_set(root / "images" / "i.manifest", image_samples(), shard_size=800_000)
     return root
 
 

@@ -1,7 +1,7 @@
 """Real servers on 127.0.0.1 for the remote tests: an HTTP file server with Range support and
 fault injection, and moto's S3 server.
 
-:class:`RangeServer` serves a folder over HTTP/1.0 with ``Range: bytes=a-b``, counts the GET
+:class:`RangeServer` serves a folder over HTTP/1.1 (keep-alive) with ``Range: bytes=a-b``, counts the GET
 requests and bytes sent per path, and on demand answers every ``fail_every``-th request with a
 503 or a reset connection, refuses paths with 403, or goes away entirely (its port closed) for a
 few seconds.
@@ -25,6 +25,8 @@ _RANGE = re.compile(r"bytes=(\d+)-(\d*)$")
 
 class _Handler(SimpleHTTPRequestHandler):
     server: _Server
+    protocol_version = "HTTP/1.1"  # keep-alive: a connection serves many requests
+    disable_nagle_algorithm = True  # else headers and body wait for a delayed ACK (40 ms)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -40,9 +42,7 @@ class _Handler(SimpleHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         fault = owner.fault_for(path, head)
         if fault == "reset":
-            self.connection.setsockopt(
-                socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
-            )
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.close_connection = True
             return
         if isinstance(fault, int):
@@ -70,7 +70,7 @@ class _Handler(SimpleHTTPRequestHandler):
             with open(file, "rb") as f:
                 f.seek(start)
                 body = f.read(stop - start)
-            owner.count(path, len(body))
+            owner.count(path, len(body), whole=len(body) == data_size)
         self.send_response(206 if ranged else 200)
         self.send_header("Content-Length", str(stop - start))
         self.send_header("Accept-Ranges", "bytes")
@@ -94,6 +94,7 @@ class RangeServer:
         url: ``http://127.0.0.1:PORT``.
         gets: GET requests served per path (a Counter).
         sent: bytes sent per path.
+        whole: GET requests per path that sent the entire file.
         fail_every: answer every n-th request with ``fail_with`` (0: never).
         fail_with: ``"reset"`` or an HTTP status.
         forbidden: paths answered with 403.
@@ -104,6 +105,7 @@ class RangeServer:
         self.lock = threading.Lock()
         self.gets: collections.Counter[str] = collections.Counter()
         self.sent: collections.Counter[str] = collections.Counter()
+        self.whole: collections.Counter[str] = collections.Counter()
         self.requests = 0
         self.fail_every = 0
         self.fail_with: str | int = 503
@@ -131,17 +133,19 @@ class RangeServer:
                 return self.fail_with
         return None
 
-    def count(self, path: str, size: int) -> None:
-        """Record a GET of ``path`` that sent ``size`` bytes."""
+    def count(self, path: str, size: int, whole: bool) -> None:
+        """Record a GET of ``path`` that sent ``size`` bytes (``whole``: the entire file)."""
         with self.lock:
             self.gets[path] += 1
             self.sent[path] += size
+            self.whole[path] += whole
 
     def reset_counts(self) -> None:
         """Forget the counts and faults."""
         with self.lock:
             self.gets.clear()
             self.sent.clear()
+            self.whole.clear()
             self.requests = self.failed = self.fail_every = 0
             self.forbidden = set()
 

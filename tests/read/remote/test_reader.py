@@ -31,9 +31,7 @@ def test_byte_ranges_over_s3(moto_s3, tmp_path):
         "s3://sets/varied/v.manifest", storage_options=moto_s3.options, cache_dir=tmp_path
     )
     picks = [39, 0, 17, 17, -1, 5]
-    assert [k for k, _ in reader.getitems(picks, yield_key=True)] == [
-        EXPECTED[i][0] for i in picks
-    ]
+    assert [k for k, _ in reader.getitems(picks, yield_key=True)] == [EXPECTED[i][0] for i in picks]
     assert [s["key"] for s in reader.slice(3, 12)] == [k for k, _ in EXPECTED[3:12]]
     assert reader.find_index(EXPECTED[22][0]) == 22 and EXPECTED[30][0] in reader
     assert not list(tmp_path.rglob(".stamp"))  # nothing fetched whole
@@ -44,8 +42,10 @@ def test_conformance_over_http_byte_ranges_never_fetch_whole_shards(http, tmp_pa
     run_reader_conformance(lambda: open_dataset(url, cache_dir=tmp_path), EXPECTED)
     # byte ranges only: no shard was put in the cache and every data GET sent less than a shard
     assert not list(tmp_path.rglob("*.stamp"))
-    shard_sizes = {f"/varied/{p.name}": p.stat().st_size for p in data_files(
-        http.root / "varied" / "v.manifest")}
+    shard_sizes = {
+        f"/varied/{p.name}": p.stat().st_size
+        for p in data_files(http.root / "varied" / "v.manifest")
+    }
     for path, size in shard_sizes.items():
         assert http.sent[path] <= http.gets[path] * size
 
@@ -92,8 +92,11 @@ def test_file_url_is_a_local_path(served_root):
 def test_chained_url_reads_through_fsspec(http, tmp_path):
     url = f"blockcache::{http.url}/varied/v.manifest"
     assert is_url(url)
-    reader = open_dataset(url, cache_dir=tmp_path, storage_options={"blockcache": {
-        "cache_storage": str(tmp_path / "fsspec")}})
+    reader = open_dataset(
+        url,
+        cache_dir=tmp_path,
+        storage_options={"blockcache": {"cache_storage": str(tmp_path / "fsspec")}},
+    )
     assert reader.get(39)["key"] == EXPECTED[39][0]
 
 
