@@ -177,7 +177,7 @@ def shardstream_pass(
     path: Path, preset, batches: int, batch_size: int, workers: int, stats: list, marks=None
 ):
     """Load ``batches`` batches through the loader; keep its stats() (and each batch's time)."""
-    from shardstream.load.chain import Loader
+    from shardstream.loader.loader import Loader
 
     loader = (
         Loader(path, seed=0)
@@ -316,7 +316,7 @@ def device_rate(preset, images: list[bytes], batch_size: int, device: str, repea
     """Images/s of DinoPreset.device alone on batches of ``batch_size`` on ``device``."""
     import torch
 
-    from shardstream.load.collate import default_collate, to_torch
+    from shardstream.engine.collate import default_collate, to_torch
 
     outs = [
         preset.worker({"image": images[i % len(images)], "label": 0}, np.random.default_rng(i))

@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     from datadings.torch import Dataset as DatadingsDataset
     from datadings.torch import IterableDataset as DatadingsIterableDataset
 
-    from shardstream.load.torch_data import Dataset, IterableDataset
+    from shardstream.compat.datadings.torch_data import Dataset, IterableDataset
     from shardstream.order.samplers import GlobalOrderSampler
 
     torch.set_num_threads(1)

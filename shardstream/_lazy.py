@@ -29,7 +29,7 @@ def resolve_lazy(package: str, table: Mapping[str, str], name: str, namespace: d
         if (error.name or "").split(".")[0] != "torch":
             raise
         raise MissingDependencyError(
-            f"{package}.{name} needs torch; install it (pip install torch)"
+            f"{package}.{name} needs torch: pip install 'shardstream[torch]'"
         ) from error
     namespace[name] = value
     return value

@@ -576,7 +576,7 @@ class PoolClosedError(ShardstreamError, RuntimeError):
 
 
 class ChainError(ShardstreamError, ValueError):
-    """A :class:`~shardstream.load.chain.Loader` step is called twice, or after a step it
+    """A :class:`~shardstream.loader.loader.Loader` step is called twice, or after a step it
     excludes (a second ``.batch()``, ``.pytorch()`` after ``.numpy()``, ``tensors`` after a dict
     transform). A ``ValueError`` with Deep Lake's message for the same mistake."""
 

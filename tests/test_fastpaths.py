@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from shardstream import FileWriter, Loader
+from shardstream.compat.datadings.torch_data import Dataset
 from shardstream.errors import ConfigError, DeviceUnavailableError
 from shardstream.fastpaths import SlowPathWarning
-from shardstream.load.torch_data import Dataset
 from shardstream.vision.dino import DinoPreset
 from shardstream.vision.supervised import SupervisedPreset
 

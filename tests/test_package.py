@@ -93,7 +93,7 @@ class NoTorch:
 sys.meta_path.insert(0, NoTorch())
 import shardstream
 from shardstream.errors import MissingDependencyError
-for name in ("InfiniteSampler", "make_data_loader", "IterableDataset"):
+for name in ("InfiniteSampler", "make_data_loader", "IterableDataset", "DINO"):
     try:
         getattr(shardstream, name)
     except MissingDependencyError as e:
@@ -103,9 +103,10 @@ print(shardstream.GlobalOrderSampler.__name__)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
-        "ImportError shardstream.order.samplers.InfiniteSampler needs torch; install it (pip install torch)",
-        "ImportError shardstream.load.make_data_loader needs torch; install it (pip install torch)",
-        "ImportError shardstream.load.IterableDataset needs torch; install it (pip install torch)",
+        "ImportError shardstream.InfiniteSampler needs torch: pip install 'shardstream[torch]'",
+        "ImportError shardstream.make_data_loader needs torch: pip install 'shardstream[torch]'",
+        "ImportError shardstream.IterableDataset needs torch: pip install 'shardstream[torch]'",
+        "ImportError shardstream.DINO needs torch: pip install 'shardstream[torch]'",
         "GlobalOrderSampler",
     ]
 

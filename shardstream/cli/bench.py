@@ -8,7 +8,7 @@ as ``PATH/{LABEL}/**``), or any :class:`~shardstream.read.DirectoryReader` patte
 Modes: samples decoded from msgpack (default); ``--raw``, the sample bytes only (what a loader's
 main process does when its workers decode); ``--decode``, decoded and the image field (``image``
 or ``data``) decoded to pixels as well (simplejpeg for JPEG when installed, else Pillow);
-``--preset dino|supervised|eval``, an epoch of :class:`~shardstream.load.Loader` with that preset
+``--preset dino|supervised|eval``, an epoch of :class:`~shardstream.loader.Loader` with that preset
 (colour on the CPU, in the workers) and batches of ``--batch-size``, as training runs it.
 Packed data is read as the Loader reads it: zero-copy views into the memory map; raw reads touch
 every page of each view, so the bytes are really read. Files are read into memory.

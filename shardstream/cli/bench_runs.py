@@ -22,6 +22,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..format.codec import unpackb
 from ..format.paths import DatasetPaths
+from ..loader import Loader
 from ..read import MsgpackReader, Reader, ShardedReader, ZipFileReader
 
 __all__ = [
@@ -177,8 +178,6 @@ def loader_run(
         ConfigError: an unknown preset name.
     """
     import importlib
-
-    from ..load import Loader
 
     if preset_name not in PRESETS:
         raise ConfigError(f"bench: unknown preset {preset_name!r} (choose from {sorted(PRESETS)})")

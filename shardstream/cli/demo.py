@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..methods.train.config import DinoTrainConfig
 from ..read import DirectoryReader, MsgpackReader
 from ..sets.demo import generate_demo_images
 from ..write import FileWriter
@@ -137,9 +138,11 @@ def _train(packed: Path, out: Path, steps: int, seed: int, progress: bool) -> No
     """Pretrain the default tiny ViT with DINO on ``packed``; print the losses, speed and k-NN."""
     import torch
 
-    from ..methods.train.config import DinoTrainConfig
-    from ..methods.train.evaluate import eval_image_size, evaluate_knn
-    from ..methods.train.loop import build_model, train_dino
+    from ..methods.train.evaluate import (  # delayed: imports torch (optional)
+        eval_image_size,
+        evaluate_knn,
+    )
+    from ..methods.train.loop import build_model, train_dino  # delayed: imports torch (optional)
 
     config = DinoTrainConfig(
         data=str(packed),

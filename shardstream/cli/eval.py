@@ -12,6 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..methods.train.run_folder import KNN_NAME
 from ._common import INPUT_HELP, positive_int
 
 __all__ = ["add_parser", "run"]
@@ -57,14 +58,13 @@ def run(args: argparse.Namespace) -> int:
     """Print the k-NN top-1 accuracy (and the random-init baseline when asked)."""
     import torch
 
-    from ..methods.train.evaluate import (
+    from ..methods.train.evaluate import (  # delayed: imports torch (optional)
         eval_image_size,
         evaluate_knn,
         load_trained,
         write_knn_json,
     )
-    from ..methods.train.loop import build_model
-    from ..methods.train.run_folder import KNN_NAME
+    from ..methods.train.loop import build_model  # delayed: imports torch (optional)
 
     model, config, step = load_trained(args.checkpoint)
     options = dict(

@@ -20,6 +20,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..methods.train.config import DinoTrainConfig
+from ..methods.train.run_folder import plan_run
+from ..methods.train.ssl_config import read_config_file
 from ._common import INPUT_HELP, nonnegative_int, positive_int
 
 __all__ = ["add_parser", "run", "add_training_arguments", "config_from_args", "explicit_settings"]
@@ -88,7 +91,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``train dino`` (also used by ``shardstream demo``)."""
-    from ..methods.train.config import DinoTrainConfig
 
     defaults = DinoTrainConfig(data="-")
 
@@ -156,7 +158,6 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace):
     """The :class:`~shardstream.methods.train.config.DinoTrainConfig` of parsed options."""
-    from ..methods.train.config import DinoTrainConfig
 
     extra = {} if args.encoder_kwargs is None else {"encoder_kwargs": args.encoder_kwargs}
     return DinoTrainConfig(
@@ -204,9 +205,7 @@ def explicit_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     """Train; print the loss trajectory and the speed (notes about the run folder to stderr)."""
-    from ..methods.train.loop import train_dino
-    from ..methods.train.run_folder import plan_run
-    from ..methods.train.ssl_config import read_config_file
+    from ..methods.train.loop import train_dino  # delayed: imports torch (optional)
 
     from_file = read_config_file(args.config_file) if args.config_file else {}
     given = explicit_settings(args)

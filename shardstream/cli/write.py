@@ -15,16 +15,14 @@ label order, one a line (readable with :func:`shardstream.read.list.load_labels`
 from __future__ import annotations
 
 import argparse
-import importlib
-import pkgutil
 import re
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from ..format.atomic import StagedFiles
 from ..sets import _datadings
+from ..sets.discover import converter_modules
 from ..write.conversion import convert
 from ._help import plain
 
@@ -33,27 +31,6 @@ __all__ = ["add_parser", "run", "converter_modules", "parse_size"]
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
 _OUTPUT_SUFFIXES = (".msgpack", ".manifest")
-
-
-def converter_modules() -> dict[str, ModuleType]:
-    """The converter modules of :mod:`shardstream.sets`, by ``NAME`` (sorted).
-
-    A module counts as a converter when it defines ``NAME``, ``SOURCES``, ``add_arguments`` and
-    ``items``; modules whose optional dependencies are missing (ImportError) are left out.
-    """
-    from .. import sets
-
-    found = {}
-    for info in sorted(pkgutil.iter_modules(sets.__path__), key=lambda m: m.name):
-        if info.name.startswith("_"):
-            continue
-        try:
-            module = importlib.import_module(f"{sets.__name__}.{info.name}")
-        except ImportError:
-            continue
-        if all(hasattr(module, name) for name in ("NAME", "SOURCES", "add_arguments", "items")):
-            found[module.NAME] = module
-    return dict(sorted(found.items()))
 
 
 def parse_size(text: str) -> int:

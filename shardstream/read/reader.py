@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import copy as _copy
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-__all__ = ["Reader", "normalize_index", "normalize_range"]
+from ..errors import MissingDependencyError
+
+__all__ = ["Reader", "normalize_index", "normalize_range", "register_loader_factory"]
 
 
 def normalize_index(index: int, length: int) -> int:
@@ -39,6 +41,21 @@ def normalize_range(start: int | None, stop: int | None, length: int) -> tuple[i
     """Clamp ``start``/``stop`` with slice semantics (negative values count from the end)."""
     start, stop, _ = slice(start, stop).indices(length)
     return start, max(start, stop)
+
+
+#: Builds the loader that :meth:`Reader.dataloader` returns. The loader layer sits above the
+#: readers, so it registers itself here (see :func:`register_loader_factory`) instead of the
+#: reader importing it.
+_loader_factory: Callable[..., Any] | None = None
+
+
+def register_loader_factory(factory: Callable[..., Any]) -> None:
+    """Make ``factory(reader, **options)`` what :meth:`Reader.dataloader` returns.
+
+    Called once by :mod:`shardstream.loader` on import (which ``import shardstream`` does).
+    """
+    global _loader_factory
+    _loader_factory = factory
 
 
 class Reader(ABC):
@@ -134,18 +151,20 @@ class Reader(ABC):
             verbose: show a progress bar with throughput.
             seed: seed of order and augmentation randomness; ``None`` draws one from the OS.
             verify: check every sample against the per-sample checksum file on read (see
-                :class:`~shardstream.load.chain.Loader`).
+                :class:`~shardstream.loader.loader.Loader`).
 
         Returns:
-            A :class:`~shardstream.load.chain.Loader`; chain ``.batch()``, ``.shuffle()``,
+            A :class:`~shardstream.loader.loader.Loader`; chain ``.batch()``, ``.shuffle()``,
             ``.transform()``, ``.pytorch()``, ... on it.
 
         Raises:
             ConfigError: ``seed`` out of range, or ``verify`` without a checksum file.
         """
-        from ..load.chain import Loader
-
-        return Loader(self, ignore_errors=ignore_errors, verbose=verbose, seed=seed, verify=verify)
+        if _loader_factory is None:  # only when shardstream.loader was never imported
+            raise MissingDependencyError("Reader.dataloader() needs shardstream.loader imported")
+        return _loader_factory(
+            self, ignore_errors=ignore_errors, verbose=verbose, seed=seed, verify=verify
+        )
 
     def __enter__(self) -> Reader:
         return self

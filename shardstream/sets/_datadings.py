@@ -37,6 +37,7 @@ from types import ModuleType
 from typing import Any
 
 from ..errors import DatasetFormatError, MissingDependencyError, SourceNotFoundError
+from ..format.atomic import StagedFiles
 from ..write.loaders import read_file, read_file_range, read_zip_member
 from .sources import SourceFile, source_url, sources_from_args
 
@@ -389,8 +390,6 @@ def write_json(path: str | Path, value: Any) -> None:
         value: what to write.
     """
     import json
-
-    from ..format.atomic import StagedFiles
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

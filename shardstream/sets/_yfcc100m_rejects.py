@@ -15,6 +15,7 @@ from collections import defaultdict
 
 from ..errors import CorruptMetadataError
 from ..format.codec import unpackb
+from .tools import open_comp
 
 __all__ = ["parse_rejected"]
 
@@ -41,8 +42,6 @@ def parse_rejected(path: str, rejected: defaultdict) -> defaultdict:
 
 @functools.lru_cache(maxsize=4)
 def _load(path: str, mtime_ns: int | None, size: int | None) -> dict[str, frozenset[int]]:
-    from .tools import open_comp
-
     try:
         with open_comp(path, "rb") as f:
             raw = f.read()

@@ -32,7 +32,7 @@ import numpy as np
 from ..errors import DatasetFormatError
 from ..write.conversion import Item, SizedItems
 from ..write.loaders import refuse
-from . import _datadings
+from . import _datadings, ade20k
 from .sources import SourceFile
 
 __all__ = [
@@ -165,8 +165,6 @@ def command(args: argparse.Namespace) -> int | None:
         info = _datadings.locate(args, SOURCES[4:5])[SOURCES[4].name]
         _print_classes(info)
     elif args.scenelabels:
-        from . import ade20k
-
         archive = _datadings.locate(args, ade20k.SOURCES)[ade20k.SOURCES[0].name]
         filenames, scenes = ade20k.read_index(archive, _datadings.zip_names(archive))
         numbers = {scene: number for number, scene in enumerate(ade20k.scene_names())}

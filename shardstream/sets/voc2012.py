@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import DatasetFormatError
 from ..write.conversion import Item, SizedItems
 from ..write.loaders import refuse
 from . import _datadings
@@ -191,8 +192,6 @@ def label_map(png: bytes) -> np.ndarray:
 
 
 def _split_names(archive: Path, members: dict, split: str) -> list[str]:
-    from ..errors import DatasetFormatError
-
     path = f"{_ROOT}/ImageSets/Segmentation/{split}.txt"
     if path not in members:
         raise DatasetFormatError(archive, f"no member {path}")
@@ -205,8 +204,6 @@ def _label_path(name: str) -> str:
 
 
 def _read_member(archive: Path, members: dict, path: str) -> bytes:
-    from ..errors import DatasetFormatError
-
     if path not in members:
         raise DatasetFormatError(archive, f"no member {path}")
     return _datadings.read_blob(("range", archive, *members[path]))

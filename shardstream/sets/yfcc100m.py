@@ -49,6 +49,7 @@ from ..format.codec import packb
 from ..read.reader import Reader
 from ..read.zipfile import DEFAULT_MAX_MEMBER_BYTES, DEFAULT_MAX_RATIO, open_zip, read_member
 from ._yfcc100m_rejects import parse_rejected as _parse_rejected
+from .console import make_printer, print_over
 from .types import ImageData
 from .yfcc100m_counts import FILE_COUNTS, FILES_TOTAL
 
@@ -460,8 +461,6 @@ def main() -> None:
     """``python -m shardstream.sets.yfcc100m IMAGE_PACKS [-r REJECTFILE]``: decode every image
     of the packs with :func:`validate_image` and log the rejected ones to ``REJECTFILE``."""
     import argparse
-
-    from ..compat.datadings.tools import make_printer, print_over
 
     parser = argparse.ArgumentParser(
         description="Load and decode every image from given image packs. "

@@ -9,12 +9,11 @@
 - :mod:`~shardstream.vision.resize`: :func:`resize_crops` resizes many whole-pixel crops of a
   decoded image at once, bit-identically to Pillow's bicubic / bilinear filters (a C extension).
 - :mod:`~shardstream.vision.dense`: presets moving masks, saliency maps, boxes and points with
-  their image (:class:`SegmentationPreset`, :class:`DenseEvalPreset`).
+  their image (``SegmentationPreset``, ``DenseEvalPreset``; not imported here: they need OpenCV).
 """
 
 from __future__ import annotations
 
-from .._lazy import lazy_module_hooks
 from .crops import (
     SCALE_DENOMINATORS,
     CropBox,
@@ -28,10 +27,6 @@ from .crops import (
 from .decode import INTERPOLATIONS, decode_crops, decode_image, image_size, orient
 from .jpeg import JpegInfo, is_jpeg, jpeg_info
 from .resize import EXACT_RESIZE, resize_crops
-
-#: the dense-target presets, imported on first use (they pull in OpenCV)
-_LAZY_NAMES = {"SegmentationPreset": "dense", "DenseEvalPreset": "dense", "TARGET_KINDS": "dense"}
-__getattr__, __dir__ = lazy_module_hooks(__name__, _LAZY_NAMES, globals())
 
 __all__ = [
     "SCALE_DENOMINATORS",
@@ -52,7 +47,4 @@ __all__ = [
     "jpeg_info",
     "EXACT_RESIZE",
     "resize_crops",
-    "SegmentationPreset",
-    "DenseEvalPreset",
-    "TARGET_KINDS",
 ]

@@ -1,7 +1,7 @@
 """Dense-target presets: image and its targets through the same geometry, in the loader's workers.
 
 :class:`SegmentationPreset` (training) and :class:`DenseEvalPreset` (evaluation) are
-:class:`~shardstream.load.chain.Loader` presets like
+:class:`~shardstream.loader.loader.Loader` presets like
 :class:`~shardstream.vision.supervised.SupervisedPreset`: ``worker(sample, rng)`` decodes the image
 and every target named in ``targets`` once, in the worker, and moves them together; ``device``
 normalises the uint8 images on the consuming side (or ``collate`` in the workers).
@@ -39,7 +39,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CollateError, ConfigError, ImageDecodeError
+from ..engine.collate import default_collate
+from ..engine.scratch import batch_array
+from ..errors import CollateError, ConfigError, ImageDecodeError, TargetError
 from .colour_cpu import normalize_uint8
 from .crops import normalize_size, resize_shorter_side, rrc_box
 from .decode import decode_image, decode_region, image_size
@@ -143,8 +145,6 @@ class _DenseSteps(_PresetSteps):
             MissingFieldError: a sample lacks the image field.
             CollateError: the samples differ in fields or shapes.
         """
-        from ..load.collate import default_collate
-        from ..load.engine.scratch import batch_array
 
         if self.normalize_in != "workers":
             return default_collate(samples)
@@ -254,8 +254,6 @@ class _DenseSteps(_PresetSteps):
 
 
 def _int_array(value, name: str, count: int) -> np.ndarray:
-    from ..errors import TargetError
-
     try:
         labels = np.asarray(value).astype(np.int64, casting="same_kind").reshape(-1)
     except (TypeError, ValueError):

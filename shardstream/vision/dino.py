@@ -326,7 +326,7 @@ class DinoPreset:
             ``masks`` (bool ``(2, G / p, G / p)``) and ``mask_upperbound`` (int64) when masks
             are on, and the label field (int64) when the preset has one. With
             ``colour="workers"`` the views come back already coloured (still uint8). Or
-            :data:`shardstream.load.engine.SKIPPED` for a bad image under
+            :data:`shardstream.engine.SKIPPED` for a bad image under
             ``on_bad_image="skip"``.
 
         Raises:
@@ -353,7 +353,7 @@ class DinoPreset:
             )
         except ImageDecodeError as error:
             if self.on_bad_image == "skip":
-                from ..load.engine import SKIPPED
+                from ..engine import SKIPPED
 
                 return SKIPPED
             raise ImageDecodeError(error.problem, key=sample_key(sample)) from error
@@ -388,8 +388,8 @@ class DinoPreset:
         Raises:
             CollateError: the samples differ in fields or shapes.
         """
-        from ..load.collate import default_collate
-        from ..load.engine.scratch import batch_array
+        from ..engine.collate import default_collate
+        from ..engine.scratch import batch_array
 
         if self.colour != "workers":
             return default_collate(samples)

@@ -1,6 +1,6 @@
 """Supervised-training presets for the loader: RandomResizedCrop + flip, and resize + centre crop.
 
-Both are :class:`~shardstream.load.chain.Loader` presets (``loader.preset(p, device=...)``): the
+Both are :class:`~shardstream.loader.loader.Loader` presets (``loader.preset(p, device=...)``): the
 ``worker`` side runs in the loader's workers on one sample's raw image bytes and returns a uint8
 ``(3, size, size)`` array (channels first) and the label; the ``device`` side runs in the consuming
 process on the collated batch and normalises it to float32 on the batch's device.
@@ -105,8 +105,8 @@ class _PresetSteps:
             MissingFieldError: a sample lacks the image field.
             CollateError: the samples differ in fields or shapes.
         """
-        from ..load.collate import default_collate
-        from ..load.engine.scratch import batch_array
+        from ..engine.collate import default_collate
+        from ..engine.scratch import batch_array
 
         if self.normalize_in != "workers":
             return default_collate(samples)

@@ -11,7 +11,7 @@ from shardstream.errors import CorruptIndexError, DatasetNotFoundError, IndexMis
 from shardstream.format.integrity import md5_file
 from shardstream.format.manifest import ShardEntry, load_manifest, write_manifest
 from tests.conftest import write_samples
-from tests.read.conformance import run_reader_conformance
+from tests.contracts.reader_conformance import run_reader_conformance
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from shardstream.order.range import Range
 from shardstream.order.repeat import Cycler, Repeater
 from shardstream.order.shuffle import Shuffler
 from shardstream.order.state import check_state, state_counter
+from tests.contracts.stateful import take
 from tests.order.readers import LoggingReader, numbered_samples
-from tests.order.stateful import take
 
 FACTORIES = {
     "Shuffler": lambda reader: Shuffler(reader, seed=3),

@@ -13,8 +13,8 @@ from shardstream.format.codec import unpackb
 from shardstream.order.quasi import QuasiShuffler, quasi_shuffle_order, resolve_buffer_size
 from shardstream.read.msgpack import MsgpackReader
 from tests.conftest import write_samples
+from tests.contracts.stateful import check_resume_at, run_save_restore, take
 from tests.order.readers import LoggingReader, datadings_reader, ids, make_reader, numbered_samples
-from tests.order.stateful import check_resume_at, run_save_restore, take
 
 buf_sizes = st.one_of(
     st.sampled_from([0, 0.01, 0.5, 0.999]),

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from shardstream.errors import ConfigError, StateMismatchError
 from shardstream.order.range import Range
+from tests.contracts.stateful import run_save_restore
 from tests.order.readers import LoggingReader, datadings_reader, ids, make_reader, numbered_samples
-from tests.order.stateful import run_save_restore
 
 
 @settings(max_examples=80, deadline=None)

@@ -17,8 +17,8 @@ from shardstream.order.quasi import QuasiShuffler
 from shardstream.order.range import Range
 from shardstream.order.repeat import Cycler, Repeater
 from shardstream.order.shuffle import Shuffler
+from tests.contracts.stateful import check_resume_at, run_save_restore, take
 from tests.order.readers import LoggingReader, datadings_reader, ids, make_reader, numbered_samples
-from tests.order.stateful import check_resume_at, run_save_restore, take
 
 
 def as_samples(indices):

@@ -15,6 +15,7 @@ from shardstream.format.codec import unpackb
 from shardstream.order.shuffle import Shuffler, shuffle_order
 from shardstream.read.msgpack import MsgpackReader
 from tests.conftest import write_samples
+from tests.contracts.stateful import check_resume_at, run_save_restore, take
 from tests.order.readers import (
     LoggingReader,
     datadings_reader,
@@ -23,7 +24,6 @@ from tests.order.readers import (
     make_reader,
     numbered_samples,
 )
-from tests.order.stateful import check_resume_at, run_save_restore, take
 
 seeds = st.one_of(st.none(), st.integers(-(2**40), 2**40))
 

@@ -13,7 +13,7 @@ from PIL import Image
 from shardstream.errors import DatasetNotFoundError, DuplicateKeyError, LabelError
 from shardstream.read.directory import DirectoryReader, natural_path_order
 
-from .conformance import assert_samples_equal, run_reader_conformance
+from ..contracts.reader_conformance import assert_samples_equal, run_reader_conformance
 from .conftest import TREE_FILES, TREE_LABELS, tree_contents, write_tree
 
 

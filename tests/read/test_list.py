@@ -12,7 +12,7 @@ from shardstream.errors import DuplicateKeyError, InvalidKeyError, LabelError
 from shardstream.format.codec import packb, unpackb
 from shardstream.read.list import ListReader, load_labels, sorted_labels
 
-from .conformance import assert_samples_equal, run_reader_conformance
+from ..contracts.reader_conformance import assert_samples_equal, run_reader_conformance
 
 
 def _mixed_samples() -> list[dict]:

@@ -33,7 +33,7 @@ from shardstream.errors import (
     UnsafeDataError,
 )
 from tests.conftest import write_samples
-from tests.read.conformance import assert_samples_equal, run_reader_conformance
+from tests.contracts.reader_conformance import assert_samples_equal, run_reader_conformance
 
 INDEX_SUFFIXES = [".offsets", ".keys", ".key_hashes", ".filter"]
 

@@ -8,7 +8,7 @@ import pytest
 from shardstream import MsgpackReader, ShardedReader
 from shardstream.errors import DatasetNotFoundError
 from tests.conftest import write_samples
-from tests.read.conformance import assert_samples_equal, run_reader_conformance
+from tests.contracts.reader_conformance import assert_samples_equal, run_reader_conformance
 
 
 @pytest.fixture

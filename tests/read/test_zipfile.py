@@ -18,7 +18,7 @@ from shardstream.errors import (
 )
 from shardstream.read.zipfile import ZipFileReader
 
-from .conformance import assert_samples_equal, run_reader_conformance
+from ..contracts.reader_conformance import assert_samples_equal, run_reader_conformance
 from .conftest import TREE_LABELS, tree_contents
 
 #: Archive order of the members (deliberately not sorted): ZipFileReader keeps it.

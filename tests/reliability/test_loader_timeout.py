@@ -12,7 +12,7 @@ import pytest
 
 from shardstream import FileWriter, MsgpackReader
 from shardstream.errors import ConfigError, LoaderTimeoutError
-from shardstream.load.chain import Loader
+from shardstream.loader.loader import Loader
 
 N = 32
 HANG_AT = 13

@@ -13,7 +13,7 @@ from shardstream import FileWriter, MsgpackReader, ShardedReader
 from shardstream.errors import StateMismatchError
 from shardstream.format.integrity import md5_file
 from shardstream.format.manifest import ShardEntry, write_manifest
-from shardstream.load.chain import Loader
+from shardstream.loader.loader import Loader
 
 N = 24
 
@@ -49,7 +49,7 @@ def consume(loader: Loader, batches: int) -> list[list[int]]:
 
 
 def test_the_digest_is_the_recorded_md5_of_the_data_file(tmp_path):
-    from shardstream.load.digest import content_digest
+    from shardstream.loader.digest import content_digest
 
     path = write_set(tmp_path / "a.msgpack", 0)
     assert content_digest(MsgpackReader(path)) == f"md5:{md5_file(path)}"
@@ -109,7 +109,7 @@ def test_a_bad_digest_value_is_refused(tmp_path):
 
 
 def test_sharded_sets_are_told_apart_by_their_shards(tmp_path):
-    from shardstream.load.digest import content_digest
+    from shardstream.loader.digest import content_digest
 
     manifest = write_shards(tmp_path / "sharded", 0)
     digest = content_digest(ShardedReader(manifest))

@@ -243,9 +243,9 @@ time.sleep(60)
 def test_segments_of_a_killed_process_group_are_reaped_by_the_next_pool(tmp_path):
     """kill -9 of the consumer's whole group also kills the resource tracker, which would have
     unlinked the segments: the next pool removes those of owners that are dead."""
-    from shardstream.load.engine import WorkerPool
+    from shardstream.engine import WorkerPool
 
-    from ..load.engine.works import RandomWork
+    from ..engine.works import RandomWork
 
     process = start_hung_consumer(tmp_path, start_new_session=True)
     segments: set[str] = set()
@@ -293,7 +293,7 @@ def test_workers_started_from_a_thread_outlive_the_thread(tmp_path):
     has ended must keep serving the next epoch."""
     import threading
 
-    from shardstream.load.chain import Loader
+    from shardstream.loader.loader import Loader
 
     data = tmp_path / "numbers.msgpack"
     with FileWriter(data, overwrite=True, disable=True) as writer:
@@ -317,9 +317,9 @@ def test_workers_started_from_a_thread_outlive_the_thread(tmp_path):
 def test_forkserver_workers_stay_while_idle():
     """A forkserver worker's parent is the server, not the consumer: it must not take that for
     its consumer's death (idle persistent workers used to exit after 1 s)."""
-    from shardstream.load.engine import WorkerPool
+    from shardstream.engine import WorkerPool
 
-    from ..load.engine.works import RandomWork, make_tasks
+    from ..engine.works import RandomWork, make_tasks
 
     with WorkerPool(
         work=RandomWork(),

@@ -41,9 +41,9 @@ from shardstream.vision.photometric import (
     draw_photometric_params,
     stack_photometric_params,
 )
-from tests.vision.images import smooth_rgb
+from tests.contracts.images import smooth_rgb
 
-from .images import photo_crops
+from ..contracts.images import photo_crops
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -31,7 +31,7 @@ from shardstream.vision import (
 )
 from shardstream.vision.decode import decode_region
 
-from .images import encode, exif_orientation_block, smooth_rgb
+from ..contracts.images import encode, exif_orientation_block, smooth_rgb
 
 SMOOTH = encode(smooth_rgb(427, 455), quality=90)
 

@@ -24,9 +24,9 @@ from PIL import Image, ImageOps
 from scipy.stats import binomtest, ks_2samp
 from torchvision.transforms import InterpolationMode, RandomResizedCrop
 
+from shardstream.engine import SKIPPED
+from shardstream.engine.collate import default_collate, to_torch
 from shardstream.errors import ConfigError, ImageDecodeError, LabelError, MissingFieldError
-from shardstream.load.collate import default_collate, to_torch
-from shardstream.load.engine import SKIPPED
 from shardstream.sets.demo import render_demo_image
 from shardstream.vision.collate import collate_data_and_cast
 from shardstream.vision.dino import DINO_OUTPUT_KEYS, DinoPreset
@@ -34,7 +34,7 @@ from shardstream.vision.masking import MaskingGenerator
 from shardstream.vision.photometric import IMAGENET_MEAN, IMAGENET_STD, PARAM_KEYS
 from shardstream.vision.resize import EXACT_RESIZE
 
-from .images import encode, smooth_rgb
+from ..contracts.images import encode, smooth_rgb
 
 DEMO = render_demo_image(3)
 SMOOTH = encode(smooth_rgb(300, 340), quality=90)

@@ -10,7 +10,7 @@ from PIL import Image
 from shardstream.errors import ImageDecodeError
 from shardstream.vision import is_jpeg, jpeg_info
 
-from .images import encode, exif_orientation_block, smooth_rgb
+from ..contracts.images import encode, exif_orientation_block, smooth_rgb
 
 
 @pytest.mark.parametrize("size", [(1, 1), (17, 9), (455, 427), (640, 480), (3, 1000)])

@@ -27,7 +27,7 @@ from shardstream.errors import ConfigError, ImageDecodeError
 from shardstream.vision import _jpegregion, decode
 from shardstream.vision.decode import decode_image, decode_region
 
-from .images import encode, exif_orientation_block, smooth_rgb
+from ..contracts.images import encode, exif_orientation_block, smooth_rgb
 
 
 def _grainy(height: int, width: int, seed: int = 0) -> Image.Image:

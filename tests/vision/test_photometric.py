@@ -35,7 +35,7 @@ from shardstream.vision.photometric import (
     stack_photometric_params,
 )
 
-from .images import photo_crops
+from ..contracts.images import photo_crops
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

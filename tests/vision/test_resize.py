@@ -19,7 +19,7 @@ from shardstream.errors import ConfigError
 from shardstream.vision import resize
 from shardstream.vision.resize import EXACT_RESIZE, pillow_horizontal_first, resize_crops
 
-from .images import photo_crops
+from ..contracts.images import photo_crops
 
 needs_extension = pytest.mark.skipif(
     not EXACT_RESIZE, reason="the _resample extension is not built"

@@ -49,7 +49,7 @@ from shardstream.vision.supervised import (
     _resize_whole_box,
 )
 
-from .images import encode, smooth_rgb
+from ..contracts.images import encode, smooth_rgb
 
 DEMO = render_demo_image(3)
 SMOOTH = encode(smooth_rgb(427, 455), quality=90)

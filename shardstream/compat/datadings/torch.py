@@ -1,4 +1,4 @@
-"""datadings' ``torch``: PyTorch datasets over readers (:mod:`shardstream.load.torch_data`).
+"""datadings' ``torch``: PyTorch datasets over readers (:mod:`shardstream.compat.datadings.torch_data`).
 
 ``Compose``, ``CompressedToPIL``, ``dict2tuple`` and ``no_rng`` need no torch; ``Dataset``,
 ``IterableDataset`` and ``DatasetBase`` (the base both share: reader, transforms, rng) import
@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from ...errors import MissingDependencyError
-from ...load.compose import Compose, dict2tuple, no_rng
-from ...load.compressed_pil import CompressedToPIL
+from .compose import Compose, dict2tuple, no_rng
+from .compressed_pil import CompressedToPIL
 
 __all__ = [
     "Compose",
@@ -24,7 +24,7 @@ __all__ = [
     "no_rng",
 ]
 
-#: torch-based name -> its name in shardstream.load.torch_data
+#: torch-based name -> its name in shardstream.compat.datadings.torch_data
 _TORCH_NAMES = {
     "Dataset": "Dataset",
     "IterableDataset": "IterableDataset",
@@ -42,7 +42,7 @@ def __getattr__(name: str) -> Any:
     if name not in _TORCH_NAMES:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     try:
-        from ...load import torch_data
+        from . import torch_data  # delayed: it imports torch, an optional dependency
     except ModuleNotFoundError as error:
         if (error.name or "").split(".")[0] != "torch":
             raise

@@ -34,6 +34,8 @@ import torch
 
 from ...errors import CheckpointError, ConfigError
 from ...format.atomic import StagedFiles
+from ...loader.loader import Loader
+from ...vision.supervised import EvalPreset
 from ..dino import DINO
 from .checkpoint import load_checkpoint
 from .config import DinoTrainConfig
@@ -189,8 +191,6 @@ def _split_query(holdout: int, *, held_out: bool) -> str:
 
 
 def _loader(data: str | os.PathLike, sql: str | None, image_size: int, batch_size: int) -> Any:
-    from ...load.chain import Loader
-    from ...vision.supervised import EvalPreset
 
     loader = Loader(data, seed=0)
     if sql is not None:

@@ -25,6 +25,8 @@ from typing import Any
 import torch
 
 from ...errors import CheckpointError, ConfigError, StateMismatchError
+from ...loader.loader import Loader
+from ...vision.dino import DinoPreset
 from ..dino import DINO, WarmupCosine
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import RESUME_CHANGEABLE, DinoTrainConfig
@@ -94,8 +96,6 @@ def build_loader(config: DinoTrainConfig, *, device: torch.device, distributed: 
     Raises:
         DatasetNotFoundError: the data set does not exist.
     """
-    from ...load.chain import Loader
-    from ...vision.dino import DinoPreset
 
     preset = DinoPreset(
         global_crops_size=config.global_crops_size,

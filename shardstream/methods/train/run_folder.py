@@ -23,6 +23,7 @@ from typing import Any
 from ...errors import CheckpointError, RunFolderExistsError
 from ...format.atomic import TEMP_SUFFIX
 from .config import RESUME_CHANGEABLE, DinoTrainConfig
+from .ssl_config import read_config_file
 
 __all__ = ["RUN_FILES", "RunPlan", "plan_run", "run_files", "CHECKPOINT_NAME", "CONFIG_NAME"]
 __all__ += ["METRICS_NAME", "LOG_NAME", "KNN_NAME"]
@@ -96,7 +97,6 @@ def plan_run(
             unusable.
         ConfigError: a setting is out of range.
     """
-    from .ssl_config import read_config_file
 
     out = Path(settings["out"])
     if not resume:
@@ -133,7 +133,7 @@ def plan_run(
 def _resume(
     checkpoint: Path, out: Path, settings: dict[str, Any], explicit: dict[str, Any]
 ) -> RunPlan:
-    from .checkpoint import load_checkpoint
+    from .checkpoint import load_checkpoint  # delayed: imports torch (optional)
 
     state = load_checkpoint(checkpoint)
     saved = state.get("config")

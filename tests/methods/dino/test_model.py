@@ -6,8 +6,7 @@ import pytest
 import torch
 
 from shardstream.errors import ConfigError
-from shardstream.methods import DINO, DINOOutput, DINOv1Loss
-from shardstream.methods.dino import cls_embedding
+from shardstream.methods.dino import DINO, DINOOutput, DINOv1Loss, cls_embedding
 
 from .tiny import TINY_VIT_KWARGS, TinyEncoder
 

@@ -14,7 +14,7 @@ import torch
 
 from shardstream.errors import ConfigError
 from shardstream.methods.dino import DINOv1Loss
-from tests.order.samplers.dist_harness import run_world
+from tests.contracts.dist_harness import run_world
 
 # 2 teacher views, batch 3, 4 prototypes
 LOGITS = [

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from shardstream.order import samplers
+import shardstream as samplers
 
 CASES: list[tuple[str, dict[str, Any]]] = [
     ("EpochSampler", dict(size=9, sample_count=9, shuffle=True, seed=4, start=0, step=1)),

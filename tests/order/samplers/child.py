@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import sys
 
+from tests.contracts.stateful import Run
 from tests.order.samplers.cases import build, iterate
-from tests.order.stateful import Run
 
 
 def main(path: str) -> None:

@@ -10,7 +10,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset
 
-from shardstream.order.samplers import (
+from shardstream import (
     DistributedSampler,
     EpochSampler,
     GlobalOrderSampler,

@@ -16,10 +16,10 @@ from collections import Counter
 import pytest
 from torch.utils.data import DistributedSampler as TorchDistributedSampler
 
-from shardstream.order.samplers import GlobalOrderSampler
+from shardstream import GlobalOrderSampler
 
+from ...contracts.dist_harness import run_world
 from . import dist_jobs
-from .dist_harness import run_world
 from .reference import Dinov2Sharded, dinov2_epoch, dinov2_infinite, take
 
 WORLD_SIZES = (1, 2, 3)

@@ -12,18 +12,18 @@ import pytest
 import torch.distributed as dist
 from torch.utils.data import DistributedSampler as TorchDistributedSampler
 
-from shardstream.errors import NoProcessGroupError, ShardstreamError
-from shardstream.load.dinov2 import make_data_loader
-from shardstream.load.helios import create_dataloader
-from shardstream.order.samplers import (
+from shardstream import (
     DistributedSampler,
     EpochSampler,
     ResumableDistributedSampler,
     SamplerType,
     make_sampler,
 )
+from shardstream.compat.dinov2.loaders import make_data_loader
+from shardstream.compat.helios import create_dataloader
+from shardstream.errors import NoProcessGroupError, ShardstreamError
 
-from .dist_harness import process_group_of_one
+from ...contracts.dist_harness import process_group_of_one
 
 MESSAGE = (
     "Default process group has not been initialized, please make sure to call init_process_group"

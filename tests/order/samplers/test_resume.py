@@ -18,13 +18,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shardstream.order.samplers import (
+from shardstream import (
     EpochSampler,
     InfiniteSampler,
     ShardedInfiniteSampler,
 )
 
-from ..stateful import Run, check_resume_at, run_save_restore, take
+from ...contracts.stateful import Run, check_resume_at, run_save_restore, take
 from .cases import CASES, build, case_id, epoch_length, iterate
 
 ROOT = Path(__file__).resolve().parents[3]

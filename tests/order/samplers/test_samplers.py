@@ -13,13 +13,7 @@ from hypothesis import strategies as st
 from torch.utils.data import DistributedSampler as TorchDistributedSampler
 from torch.utils.data import Sampler
 
-from shardstream.errors import (
-    ConfigError,
-    NoProcessGroupError,
-    StateMismatchError,
-    UnsupportedOptionError,
-)
-from shardstream.order.samplers import (
+from shardstream import (
     DistributedSampler,
     EpochSampler,
     GlobalOrderSampler,
@@ -33,8 +27,14 @@ from shardstream.order.samplers import (
     ShardedInfiniteSampler,
     make_sampler,
 )
+from shardstream.errors import (
+    ConfigError,
+    NoProcessGroupError,
+    StateMismatchError,
+    UnsupportedOptionError,
+)
 
-from .dist_harness import process_group_of_one
+from ...contracts.dist_harness import process_group_of_one
 from .reference import helios_distributed, helios_random, take
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -359,7 +359,7 @@ def test_rank_and_world_size_come_from_the_process_group():
 
 def test_the_numpy_only_names_do_not_import_torch():
     code = (
-        "import sys; from shardstream.order.samplers import GlobalOrderSampler, SamplerType, sample_seed;"
+        "import sys; from shardstream import GlobalOrderSampler, SamplerType, sample_seed;"
         "list(GlobalOrderSampler(sample_count=3)); assert 'torch' not in sys.modules, 'torch imported'"
     )
     result = subprocess.run(

@@ -9,7 +9,7 @@ import torch
 
 from shardstream import Loader
 from shardstream.vision.dino import DinoPreset
-from tests.order.samplers.dist_harness import run_world
+from tests.contracts.dist_harness import run_world
 
 TINY_DINO = dict(
     global_crops_size=32, local_crops_size=16, local_crops_number=2, patch_size=8, colour="workers"

@@ -10,7 +10,7 @@ from shardstream.errors import ConfigTypeError, DatasetNotFoundError, MissingDep
 from shardstream.read.open import data_files, is_glob, open_dataset, open_files
 from shardstream.read.remote.url import is_url, url_filesystem, url_parent
 from tests.conftest import varied_samples
-from tests.read.conformance import run_reader_conformance
+from tests.contracts.reader_conformance import run_reader_conformance
 
 EXPECTED = [(s["key"], s) for s in varied_samples()]
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+from ....cli import build_parser
+
 __all__ = ["argv_or_sys", "entry_point", "run_engine"]
 
 
@@ -29,7 +31,6 @@ def run_engine(argv: Sequence[object]) -> int:
         SystemExit: the arguments do not parse (argparse's usage error, code 2).
         ShardstreamError: the command failed (the error names the file and the fault).
     """
-    from ....cli import build_parser
 
     args = build_parser().parse_args([str(a) for a in argv])
     return args.run(args)

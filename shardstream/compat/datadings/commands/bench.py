@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ....cli import main as cli_main
 from ..reader import DirectoryReader, MsgpackReader, Shuffler
 from ..tools import make_printer
 from . import argv_or_sys, entry_point
@@ -79,7 +80,6 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """``bench INFILE [-r] [-s] [-b N] [--separator S] [--root-dir D] [--include P ...]
     [--exclude P ...]``, run by ``shardstream bench``; returns the exit code."""
-    from ....cli import main as cli_main
 
     args = _parser().parse_args(argv_or_sys(argv))
     engine = [args.infile, "--separator", args.separator, "--root-dir", args.root_dir]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ....cli import main as cli_main
 from . import argv_or_sys, entry_point, run_engine
 
 __all__ = ["cat", "entry", "main"]
@@ -16,7 +17,6 @@ def cat(infile: str, maxstring: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``cat INFILE [-s/--maxstring N]``; returns the exit code."""
-    from ....cli import main as cli_main
 
     return cli_main(["cat", *argv_or_sys(argv)])
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
+from ....cli import main as cli_main
 from . import argv_or_sys, entry_point, run_engine
 
 __all__ = ["convert_index", "entry", "main"]
@@ -18,7 +19,6 @@ def convert_index(path: str | os.PathLike, outdir: str | os.PathLike | None) -> 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``convert_index INFILE [-o/--outdir PATH]``; returns the exit code."""
-    from ....cli import main as cli_main
 
     return cli_main(["convert-index", *argv_or_sys(argv)])
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable, Iterator, Sequence
 
+from ....cli import main as cli_main
 from . import argv_or_sys, entry_point, run_engine
 
 __all__ = ["cumsum", "entry", "main", "merge_concat", "merge_random", "select_set", "setup_ranges"]
@@ -53,7 +54,6 @@ def select_set(ranges: Sequence[float]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``merge INFILE [INFILE ...] OUTFILE [-s/--strategy concat|random] [--shuffle]``; returns the exit code."""
-    from ....cli import main as cli_main
 
     return cli_main(["merge", *argv_or_sys(argv)])
 

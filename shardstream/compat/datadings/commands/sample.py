@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ....cli import main as cli_main
 from . import argv_or_sys, entry_point, run_engine
 
 __all__ = ["entry", "main", "sample"]
@@ -17,7 +18,6 @@ def sample(infile: str, outfile: str, number: int, strategy: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``sample INFILE OUTFILE N [-s/--strategy random|sequential]``; returns the exit code."""
-    from ....cli import main as cli_main
 
     return cli_main(["sample", *argv_or_sys(argv)])
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ....cli import main as cli_main
 from . import argv_or_sys, entry_point, run_engine
 
 __all__ = ["entry", "main", "shuffle"]
@@ -26,7 +27,6 @@ def shuffle(infile: str, outfile: str, args: Any) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``shuffle INFILE OUTFILE [-y] [--true-shuffle] [--buf-size F] [--chunk-size N]``; returns the exit code."""
-    from ....cli import main as cli_main
 
     return cli_main(["shuffle", *argv_or_sys(argv)])
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ....cli import main as cli_main
 from . import argv_or_sys, entry_point, run_engine
 
 __all__ = ["entry", "main", "split_dataset"]
@@ -22,7 +23,6 @@ def split_dataset(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``split INFILE POS [POS ...] [-o OUT ...] [-y]``; returns the exit code."""
-    from ....cli import main as cli_main
 
     return cli_main(["split", *argv_or_sys(argv)])
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 
 from natsort import natsorted
 
+from ....cli import main as cli_main
 from ..sets import find_sets
 from . import argv_or_sys, entry_point
 
@@ -46,7 +47,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Without a data set it prints the list of data sets (with ``-h``: and exit code 0, else 1).
     """
-    from ....cli import main as cli_main
 
     argv = argv_or_sys(argv)
     if not argv or argv[0].startswith("-"):

@@ -25,6 +25,10 @@ import types
 from collections.abc import Sequence
 from typing import Any
 
+from ....cli import main as cli_main
+from ....sets._datadings import is_datadings_set
+from ....sets.discover import converter_modules
+
 __all__ = ["find_sets"]
 
 _WRITE = "_write"
@@ -37,16 +41,12 @@ READERS = {
 
 def find_sets() -> dict[str, types.ModuleType]:
     """The datadings-compatible set modules of :mod:`shardstream.sets`, by datadings' ``NAME``."""
-    from ....cli.write import converter_modules
-    from ....sets._datadings import is_datadings_set
-
     return {name: m for name, m in converter_modules().items() if is_datadings_set(m)}
 
 
 def _write_main(name: str) -> Any:
     def main(argv: Sequence[str] | None = None) -> int:
         """Run ``shardstream write NAME *argv`` (``argv`` defaults to ``sys.argv[1:]``)."""
-        from ....cli import main as cli_main
 
         return cli_main(["write", name, *(sys.argv[1:] if argv is None else argv)])
 

@@ -20,7 +20,6 @@ import inspect
 import multiprocessing as mp
 import os
 import os.path as pt
-import sys
 import threading as th
 from collections.abc import Callable, Iterable, Iterator
 from itertools import product
@@ -30,11 +29,11 @@ from struct import Struct
 from typing import Any
 
 import numpy as np
-import tqdm
 
 from ....errors import MissingDependencyError
 from ....format.integrity import load_md5file, md5_file
 from ....format.keyhash import hash_string as _hash_string
+from ....sets.console import BAR_FORMAT, ProgressPrinter, make_printer, print_over
 from ....sets.sources import SourceFile, download_source, verify_source
 from ....write.prompt import query_user
 
@@ -68,49 +67,9 @@ __all__ = [
     "yield_threaded",
 ]
 
-BAR_FORMAT = "{desc} {percentage:3.0f}% {elapsed}<{remaining}, {rate_fmt}{postfix}"
 DOWNLOAD_BAR = "{rate_fmt}, {n_fmt} of {total_fmt} ({percentage:3.0f}%) {elapsed}<{remaining}"
 _STRUCT = Struct(">Q")
 _NO_MD5 = "0" * 32  # downloads without a published md5 are not verified
-
-
-def print_over(*args: Any, **kwargs: Any) -> None:
-    """``print`` that replaces the current line (carriage return, then clear to end of line).
-
-    Accepts ``print``'s keyword arguments; ``flush=True`` flushes ``file`` afterwards.
-    """
-    end = kwargs.pop("end", "\n")
-    kwargs["end"] = ""
-    flush = kwargs.pop("flush", False)
-    stream = kwargs.get("file", sys.stdout)
-    print("\r", *args, **kwargs)
-    print("\033[K", end=end, file=stream)
-    if flush:
-        stream.flush()
-
-
-class ProgressPrinter(tqdm.tqdm):
-    """A ``tqdm`` bar without monitor thread; calling it advances it (``printer(n=1)``)."""
-
-    monitor_interval = 0
-    __call__ = tqdm.tqdm.update
-
-
-def make_printer(
-    bar_format: str = BAR_FORMAT,
-    miniters: int = 0,
-    mininterval: float = 0.5,
-    smoothing: float = 0.1,
-    **kwargs: Any,
-) -> ProgressPrinter:
-    """A :class:`ProgressPrinter` with datadings' defaults; ``kwargs`` go to ``tqdm``."""
-    return ProgressPrinter(
-        bar_format=bar_format,
-        miniters=miniters,
-        mininterval=mininterval,
-        smoothing=smoothing,
-        **kwargs,
-    )
 
 
 def path_append(path: Path, string: str) -> Path:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from typing import IO, Any
 
+from ....sets.tools import open_comp as _open_comp
+
 __all__ = ["open_comp"]
 
 
@@ -22,6 +24,5 @@ def open_comp(
     Raises:
         MetadataNotFoundError: reading a file that does not exist (a ``FileNotFoundError``).
     """
-    from ....sets.tools import open_comp as _open_comp  # the one implementation
 
     return _open_comp(os.path.abspath(path), mode=mode, level=level, encoding=encoding)

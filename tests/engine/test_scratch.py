@@ -1,0 +1,156 @@
+"""engine/scratch.py: buffers reused only where the engine copies batches out (worker processes)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+
+from shardstream.engine import StageTimer, WorkerPool
+from shardstream.engine.collate import default_collate
+from shardstream.engine.scratch import Arena, batch_array, enabled
+from shardstream.engine.transport import plan_tree, read_tree, write_leaves
+
+from .works import RandomWork, make_tasks
+
+
+def test_outside_a_worker_every_call_is_a_new_array():
+    assert not enabled()
+    first = batch_array("x", (2, 3), np.float32)
+    second = batch_array("x", (2, 3), np.float32)
+    assert first is not second and first.shape == (2, 3) and first.dtype == np.float32
+    assert first.flags.c_contiguous and first.flags.writeable
+
+
+def test_in_a_worker_process_buffers_are_reused_per_name_shape_and_thread():
+    code = textwrap.dedent(
+        """
+        import threading
+        import numpy as np
+        from shardstream.engine import scratch
+        scratch.enable()
+        a = scratch.batch_array("x", (4, 2), np.uint8)
+        assert scratch.batch_array("x", (4, 2), np.uint8) is a
+        assert scratch.batch_array("y", (4, 2), np.uint8) is not a
+        assert scratch.batch_array("x", (4, 2), np.int16).dtype == np.int16
+        b = scratch.batch_array("x", (5, 2), np.uint8)  # a new shape replaces the old buffers
+        assert b.shape == (5, 2) and b is not a
+        assert scratch.batch_array("x", (4, 2), np.uint8) is not a
+        other = []
+        thread = threading.Thread(
+            target=lambda: other.append(scratch.batch_array("x", (5, 2), np.uint8))
+        )
+        thread.start(); thread.join()
+        assert other[0] is not b  # each thread has its own
+        # once an arena (a batch's slot) serves a field, its reusable buffer is let go
+        slot = np.zeros(4096, np.uint8)
+        with scratch.arena(slot):
+            placed = scratch.batch_array("x", (5, 2), np.uint8)
+            temp = scratch.batch_array("t", (5, 2), np.uint8, temporary=True)
+        assert np.shares_memory(placed, slot) and not np.shares_memory(temp, slot)
+        assert scratch.batch_array("x", (5, 2), np.uint8) is not b  # a new buffer
+        assert scratch.batch_array("t", (5, 2), np.uint8) is temp  # temporaries are kept
+        print("ok")
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+class DefaultCollateWork(RandomWork):
+    """RandomWork collated by default_collate (which stacks into scratch buffers)."""
+
+    def collate(self, task, samples, timer):
+        return default_collate([{"image": s["image"], "index": s["index"]} for s in samples])
+
+
+def test_worker_batches_collated_into_reused_buffers_stay_distinct():
+    # every batch is stacked into the same worker buffer, then copied into its own slot
+    tasks = list(make_tasks([3] * 6))
+    with WorkerPool(work=DefaultCollateWork(), num_workers=1, prefetch_factor=2) as pool:
+        held = [batch for _, batch in pool.run(tasks)]
+    work = DefaultCollateWork()
+    work.open()
+    assert len(held) == 6
+    for task, batch in zip(tasks, held):
+        expected = [work.sample(task, i, StageTimer()) for i in range(3)]
+        assert np.array_equal(batch["image"], np.stack([e["image"] for e in expected]))
+        assert batch["index"].tolist() == [e["index"] for e in expected]
+    assert len({batch["image"].tobytes() for batch in held}) == 6
+
+
+# --- the arena: collating straight into the slot ---------------------------------------------
+
+
+class ArenaWork(RandomWork):
+    """Collates every field with batch_array (so, in a worker, into the batch's slot); batch
+    sizes vary so that some batches outgrow their slot."""
+
+    def collate(self, task, samples, timer):
+        images = np.stack(
+            [s["image"] for s in samples],
+            out=batch_array("image", (len(samples), *samples[0]["image"].shape), np.uint8),
+        )
+        scaled = batch_array("scaled", images.shape, np.float32)
+        np.multiply(images, np.float32(0.5), out=scaled)
+        scratch = batch_array("tmp", images.shape, np.int16, temporary=True)
+        scratch[...] = images  # an intermediate: must not take room in the slot
+        return {"image": images, "scaled": scaled, "sum": int(scratch.sum())}
+
+
+def test_collating_into_the_slot_gives_the_same_batches_even_when_slots_grow():
+    tasks = list(make_tasks([2, 2, 5, 5, 1, 5, 3, 3]))
+    expected = []
+    work = ArenaWork()
+    work.open()
+    for task in tasks:
+        samples = [work.sample(task, i, StageTimer()) for i in range(len(task.indices))]
+        expected.append(work.collate(task, samples, StageTimer()))
+    for workers in (1, 2):
+        # each batch is dropped before the next arrives, so slots are reused and later batches
+        # are collated straight into them (the first ones, and those that outgrow, are copied)
+        compared = 0
+        with WorkerPool(work=ArenaWork(), num_workers=workers, prefetch_factor=1) as pool:
+            for (_, batch), reference in zip(pool.run(tasks), expected):
+                assert np.array_equal(batch["image"], reference["image"])
+                assert np.array_equal(batch["scaled"], reference["scaled"])
+                assert batch["sum"] == reference["sum"]
+                compared += 1
+        assert compared == len(tasks)
+
+
+def test_arena_hands_out_aligned_arrays_until_full():
+    buffer = np.zeros(1024, np.uint8)
+    place = Arena(buffer)
+    first = place.take((10,), np.dtype(np.uint8))
+    second = place.take((4, 4), np.dtype(np.float32))
+    assert first.shape == (10,) and second.shape == (4, 4) and second.dtype == np.float32
+    offset = second.__array_interface__["data"][0] - buffer.__array_interface__["data"][0]
+    assert offset == 64 and place.used == 64 + 64
+    assert place.take((1024,), np.dtype(np.uint8)) is None  # does not fit: caller falls back
+    assert place.take((0,), np.dtype(np.uint8)) is None
+    second[...] = 1.5
+    assert buffer[64:128].view(np.float32).tolist() == [1.5] * 16
+
+
+def test_plan_tree_keeps_leaves_already_in_place_and_lays_out_the_rest_after():
+    buffer = np.zeros(4096, np.uint8)
+    place = Arena(buffer)
+    inside = place.take((3, 5), np.dtype(np.int32))
+    inside[...] = np.arange(15).reshape(3, 5)
+    outside = np.arange(6, dtype=np.float64)
+    tree = {"in": inside, "out": outside, "view": inside[:, ::2]}  # a strided view is copied
+    plan = plan_tree(tree, in_place=(buffer, place.used))
+    assert [offset for _, offset in plan.sources][0] >= place.used
+    assert len(plan.sources) == 2  # "out" and the strided view; "in" is not copied
+    assert plan.nbytes == inside.nbytes + outside.nbytes + inside[:, ::2].nbytes
+    write_leaves(plan, memoryview(buffer))
+    back = read_tree(plan.spec, buffer, copy=False)
+    assert back["in"].tolist() == inside.tolist()
+    assert back["out"].tolist() == outside.tolist()
+    assert back["view"].tolist() == inside[:, ::2].tolist()
