@@ -106,7 +106,7 @@ class RemoteSet:
         cache_dir: str | os.PathLike | None = None,
         cache_limit: int | None = None,
         retry: RetryPolicy | None = None,
-        keep_open: int = 4,
+        keep_open: int = 2,
         prefetch_shards: int = 4,
     ) -> None:
         self.url = url

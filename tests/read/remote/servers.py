@@ -78,7 +78,13 @@ class _Handler(SimpleHTTPRequestHandler):
             self.send_header("Content-Range", f"bytes {start}-{stop - 1}/{data_size}")
         self.end_headers()
         if not head:
-            self.wfile.write(body)
+            if owner.trickle_s:  # slowly, in 8 KiB pieces (to be killed mid-download)
+                for at in range(0, len(body), 8192):
+                    self.wfile.write(body[at : at + 8192])
+                    self.wfile.flush()
+                    time.sleep(owner.trickle_s)
+            else:
+                self.wfile.write(body)
 
 
 class _Server(ThreadingHTTPServer):
@@ -98,6 +104,7 @@ class RangeServer:
         fail_every: answer every n-th request with ``fail_with`` (0: never).
         fail_with: ``"reset"`` or an HTTP status.
         forbidden: paths answered with 403.
+        trickle_s: pause after every 8 KiB of a body (0: none).
     """
 
     def __init__(self, root: Path) -> None:
@@ -111,6 +118,7 @@ class RangeServer:
         self.fail_with: str | int = 503
         self.failed = 0
         self.forbidden: set[str] = set()
+        self.trickle_s = 0.0
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.owner = self
         self.port = self._server.server_address[1]
@@ -148,6 +156,7 @@ class RangeServer:
             self.whole.clear()
             self.requests = self.failed = self.fail_every = 0
             self.forbidden = set()
+            self.trickle_s = 0.0
 
     def go_away(self, seconds: float) -> threading.Thread:
         """Close the port now and listen again after ``seconds`` (in a thread, returned)."""
