@@ -166,19 +166,19 @@ class RemoteSet:
         )
 
     def read_ranges(self, url: str, starts: list[int], ends: list[int]) -> list[bytes]:
-        """Several byte ranges of ``url`` (concurrent where the filesystem is asynchronous)."""
+        """Several byte ranges of ``url``: fetched together (concurrently where the filesystem
+        is asynchronous), then each failed one alone with retries (see :meth:`read`)."""
         if not starts:
             return []
         path = self.path(url)
-
-        def request() -> list[bytes]:
-            got = self.fs.cat_ranges([path] * len(starts), starts, ends, on_error="raise")
-            for item in got:
-                if isinstance(item, BaseException):
-                    raise item
-            return got
-
-        return call_with_retries(request, url=url, what="read ranges", policy=self.retry)
+        try:
+            got = list(self.fs.cat_ranges([path] * len(starts), starts, ends, on_error="return"))
+        except Exception:  # the batch as a whole failed: every range alone
+            got = [None] * len(starts)
+        for i, item in enumerate(got):
+            if not isinstance(item, bytes):
+                got[i] = self.read(url, starts[i], ends[i])
+        return got
 
     def download(self, spec: ShardSpec, folder: Path) -> str:
         """Write the shard's data file and sidecars into ``folder``; returns the data's md5."""
