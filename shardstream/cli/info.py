@@ -31,8 +31,10 @@ from ..format.manifest import is_manifest
 from ..format.paths import INDEX_SUFFIXES, SUFFIX_LEGACY_INDEX, DatasetPaths
 from ..read import MsgpackReader, ShardedReader
 from ..read.open import data_files, is_glob, open_dataset
+from ..read.remote.url import is_url, local_path_of
 from ._common import INPUT_HELP, input_labels, labels_path, make_progress, positive_int
 from ._peek import MISSING, peek_field
+from ._remote import add_storage_options, remote_info
 from ._system import add_system_argument, run_system
 
 __all__ = ["add_parser", "run", "describe_value", "format_size", "read_label_field"]
@@ -49,6 +51,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         description=__doc__.split("\n\n")[0],
     )
     parser.add_argument("infile", nargs="?", help=INPUT_HELP)
+    add_storage_options(parser)
     add_system_argument(parser)
     parser.add_argument(
         "--no-labels", action="store_true", help="skip the label histogram (reads every sample)"
@@ -70,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
         return run_system(args)
     if args.infile is None:
         args.parser.error("the following arguments are required: infile (or --system)")
+    if is_url(args.infile) and local_path_of(args.infile) is None:
+        return remote_info(args)
     files = data_files(args.infile)
     with open_dataset(args.infile) as reader:
         count = len(reader)
