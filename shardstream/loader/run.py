@@ -94,6 +94,8 @@ class EpochRun:
                 drop_last=chain.drop_last,
                 rank=mode.rank,
                 world_size=mode.world_size,
+                shard_starts=_block_starts(chain),
+                shards_per_block=chain.shards_per_block,
             )
         return self._plan_cache
 
@@ -387,3 +389,19 @@ def _update_bar(bar: Any, stats: Mapping[str, Any]) -> None:
     rate = stats.get("samples_per_s", 0.0)
     stall = stats.get("stall_pct", 0.0)
     bar.set_postfix_str(f"{rate:,.0f} img/s, stall {stall:.0f}%", refresh=False)
+
+
+def _block_starts(chain: Chain) -> np.ndarray | None:
+    """The shard starts of ``shuffle(order="blocks")`` (one shard for an unsharded reader).
+
+    Raises:
+        ConfigError: blocks were asked for on a view (after ``query`` or ``sample_by``).
+    """
+    if not chain.shuffle or chain.order != "blocks":
+        return None
+    if chain.view is not None:
+        raise ConfigError('shuffle(order="blocks") needs the whole set, not a query or sample_by')
+    starts = getattr(chain.reader, "starts", None)
+    if starts is None:
+        return np.array([0, len(chain.reader)], dtype=np.int64)
+    return np.asarray(starts, dtype=np.int64)

@@ -142,3 +142,32 @@ def test_full_cache_disk_is_a_clear_error_and_leaves_no_entry(http, tmp_path):
     assert out.stdout.startswith(f"FULL {tmp_path}: no space left to store {http.url}/images/")
     assert "cache_limit" in out.stdout
     assert stamps(tmp_path) == [] and not list(tmp_path.rglob("*.part-*"))
+
+
+def test_shard_block_order_downloads_each_shard_once_under_a_small_limit(
+    http, served_root, tmp_path
+):
+    manifest = served_root / "images" / "i.manifest"
+    shards = load_manifest(manifest).shards
+    limit = sum(sorted(s.bytes for s in shards)[-4:]) + 300_000  # 4 of the 6 shards
+
+    def run(source, **remote):
+        loader = (
+            Loader(source, seed=6, **remote)
+            .batch(4)
+            .shuffle(order="blocks", shards_per_block=2)
+            .pytorch(tensors=["label"], num_workers=2)
+        )
+        return [{k: np.asarray(v).tolist() for k, v in b.items()} for b in loader]
+
+    got = run(
+        f"{http.url}/images/i.manifest",
+        cache_dir=tmp_path,
+        cache_limit=limit,
+        prefetch_shards=1,
+    )
+    assert got == run(manifest)
+    assert sorted(i for b in got for i in b["index"]) == list(range(48))
+    for shard in shards:
+        assert http.whole[f"/images/{shard.path}"] == 1
+    assert ShardCache(root=tmp_path).size() <= limit
