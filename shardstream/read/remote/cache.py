@@ -157,7 +157,7 @@ class ShardCache:
 
     def entries(self) -> list[CacheEntry]:
         """Every complete entry, least recently used first."""
-        found = []
+        found: list[CacheEntry] = []
         if not self.root.is_dir():
             return found
         for folder in self.root.iterdir():
