@@ -88,7 +88,9 @@ class RemoteSet:
         cache_dir: the node-local cache folder (``None``: :func:`default_cache_dir`).
         cache_limit: most bytes the cache holds (``None``: unlimited).
         retry: the retry policy of every request.
-        keep_open: cached shards a process keeps open (held from eviction) at once.
+        keep_open: cached shards a process keeps open (held from eviction) at once; ``None``:
+            every shard without a ``cache_limit`` (nothing to evict), else
+            ``max(2, prefetch_shards)``.
 
     Attributes:
         mode: ``"auto"`` (byte ranges unless the shard is cached) or ``"shards"`` (fetch whole
@@ -106,7 +108,7 @@ class RemoteSet:
         cache_dir: str | os.PathLike | None = None,
         cache_limit: int | None = None,
         retry: RetryPolicy | None = None,
-        keep_open: int = 2,
+        keep_open: int | None = None,
         prefetch_shards: int = 4,
     ) -> None:
         self.url = url
@@ -114,6 +116,8 @@ class RemoteSet:
         self.digest = digest
         self.cache = ShardCache(root=cache_dir or default_cache_dir(), limit=cache_limit)
         self.retry = retry or RetryPolicy()
+        if keep_open is None:
+            keep_open = 1 << 30 if cache_limit is None else max(2, prefetch_shards)
         self.keep_open = max(1, keep_open)
         self.prefetch_shards = max(0, prefetch_shards)
         self.mode = "auto"
@@ -194,13 +198,29 @@ class RemoteSet:
                 block = self.read(spec.url, start, min(size, start + DOWNLOAD_CHUNK))
                 md5.update(block)
                 out.write(block)
-        for suffix in spec.sidecars if spec.sidecars is not None else SIDECAR_SUFFIXES:
-            try:
-                content = self.read(spec.url + suffix)
-            except DatasetNotFoundError:
-                continue
-            (folder / (name + suffix)).write_bytes(content)
+        suffixes = spec.sidecars if spec.sidecars is not None else SIDECAR_SUFFIXES
+        for suffix, content in self.read_many([spec.url + s for s in suffixes]).items():
+            (folder / (name + suffix[len(spec.url) :])).write_bytes(content)
         return md5.hexdigest()
+
+    def read_many(self, urls: list[str]) -> dict[str, bytes]:
+        """Whole small files (concurrently where the filesystem is asynchronous); missing ones
+        are left out, a failed one is read again alone with retries."""
+        got: dict[str, bytes] = {}
+        try:
+            found = self.fs.cat([self.path(u) for u in urls], on_error="return")
+        except Exception:
+            found = {}
+        for url in urls:
+            item = found.get(self.path(url)) if isinstance(found, dict) else None
+            if isinstance(item, bytes):
+                got[url] = item
+            elif not isinstance(item, FileNotFoundError):
+                try:
+                    got[url] = self.read(url)
+                except DatasetNotFoundError:
+                    pass
+        return got
 
     # --- whole shards -------------------------------------------------------------------------
 
