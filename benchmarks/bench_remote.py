@@ -295,7 +295,7 @@ class _Runner:
                 shardstream.Loader(source, seed=1, cache_dir=self.tmp / "warm")
                 .batch(32)
                 .shuffle()
-                .pytorch(num_workers=self.args.workers)
+                .pytorch(num_workers=self.args.workers, decode_method={"image": "numpy"})
                 .preset(DinoPreset(), device="cpu")
             )
             started = time.perf_counter()
@@ -391,8 +391,15 @@ class _Runner:
                     }
                 )
         self.server.put_folder(out, "wds")
+        import boto3
+
+        client = boto3.client("s3", endpoint_url=self.server.endpoint)
         urls = [
-            f"pipe:curl -s {self.server.endpoint}/bench/wds/{p.name}"
+            "pipe:curl -s '"
+            + client.generate_presigned_url(
+                "get_object", Params={"Bucket": "bench", "Key": f"wds/{p.name}"}, ExpiresIn=7200
+            )
+            + "'"
             for p in sorted(out.glob("*.tar"))
         ]
 
@@ -415,16 +422,10 @@ class _Runner:
         import litdata as ld
         from torch.utils.data import DataLoader
 
-        reader = shardstream.ShardedReader(self.manifest)
-
-        def item(i: int) -> dict:
-            key, sample = reader.get(i, yield_key=True)
-            return {"index": i, "image": sample["image"], "label": sample["label"]}
-
         local_out = self.tmp / "lit-out"
         ld.optimize(
-            fn=item,
-            inputs=list(range(len(reader))),
+            fn=_LitItem(self.manifest),
+            inputs=list(range(self.n)),
             output_dir=str(local_out),
             chunk_bytes="4MB",
             num_workers=1,
@@ -441,6 +442,17 @@ class _Runner:
         cold = [one(self.tmp / f"lit-{i}") for i in range(self.args.repeats)]
         warm = [one(self.tmp / "lit-0") for _ in range(self.args.repeats)]
         return _summary(cold, warm, self.n)
+
+
+class _LitItem:
+    """LitData's ``optimize`` function (picklable: spawned workers): sample ``i`` of the set."""
+
+    def __init__(self, manifest: Path) -> None:
+        self.manifest = manifest
+
+    def __call__(self, i: int) -> dict:
+        key, sample = shardstream.ShardedReader(self.manifest).get(i, yield_key=True)
+        return {"index": i, "image": sample["image"], "label": sample["label"]}
 
 
 def _epoch(loader: Iterable, indices: Callable[[Any], list[int]]) -> dict:
