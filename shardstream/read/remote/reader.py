@@ -305,6 +305,8 @@ class RemoteShardReader(Reader):
         return None
 
     def _offsets(self) -> np.ndarray:
+        if self._offsets_arr is None and self.remote.is_cached(self.spec):
+            self._offsets_arr = self.remote.local(self.spec).offsets.astype(np.int64)
         if self._offsets_arr is None:
             url = self.spec.url
             data = self.remote.read(url + SUFFIX_OFFSETS)

@@ -23,12 +23,14 @@ def epoch(source, workers: int = 0, **remote) -> list:
     return [{k: np.asarray(v).tolist() for k, v in b.items()} for b in loader]
 
 
-@pytest.mark.parametrize("fault", [503, "reset"])
-def test_a_share_of_failing_requests_gives_identical_batches(http, served_root, tmp_path, fault):
+@pytest.mark.parametrize(("fault", "workers"), [(503, 0), ("reset", 2)])
+def test_a_share_of_failing_requests_gives_identical_batches(
+    http, served_root, tmp_path, fault, workers
+):
     http.fail_every, http.fail_with = 3, fault
-    got = epoch(f"{http.url}/images/i.manifest", workers=2, cache_dir=tmp_path)
+    got = epoch(f"{http.url}/images/i.manifest", workers=workers, cache_dir=tmp_path)
     assert http.failed >= 3
-    assert got == epoch(served_root / "images" / "i.manifest", workers=2)
+    assert got == epoch(served_root / "images" / "i.manifest", workers=workers)
 
 
 def test_byte_range_reads_survive_failing_requests(http, served_root, tmp_path):
