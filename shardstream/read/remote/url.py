@@ -26,6 +26,9 @@ __all__ = [
     "parse_storage_options",
 ]
 
+#: seconds an HTTP(S) connection may take to open, and a response may stay silent
+HTTP_CONNECT_TIMEOUT_S = 10.0
+HTTP_READ_TIMEOUT_S = 30.0
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 #: the package and the extra of ``pip install shardstream[...]`` each protocol needs
 _EXTRAS = {
@@ -103,6 +106,20 @@ def url_filesystem(url: str, storage_options: dict[str, Any] | None = None) -> t
         )
         if endpoint and not has_endpoint:
             options["endpoint_url"] = endpoint
+    if protocol in ("http", "https") and "::" not in url:
+        # aiohttp's default is 5 minutes in total: a stalled read would hold a worker that long;
+        # fail it after 30 s of silence instead and let the retries take over
+        client = dict(options.get("client_kwargs", {}))
+        if "timeout" not in client:
+            try:
+                import aiohttp
+
+                client["timeout"] = aiohttp.ClientTimeout(
+                    total=None, sock_connect=HTTP_CONNECT_TIMEOUT_S, sock_read=HTTP_READ_TIMEOUT_S
+                )
+                options["client_kwargs"] = client
+            except ImportError:
+                pass  # reported below with the extra to install
     try:
         import fsspec.core
     except ImportError:
