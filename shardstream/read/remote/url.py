@@ -28,7 +28,7 @@ __all__ = [
 
 #: seconds an HTTP(S) connection may take to open, and a response may stay silent
 HTTP_CONNECT_TIMEOUT_S = 10.0
-HTTP_READ_TIMEOUT_S = 30.0
+HTTP_READ_TIMEOUT_S = 30.0  # SHARDSTREAM_HTTP_READ_TIMEOUT overrides it
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 #: the package and the extra of ``pip install shardstream[...]`` each protocol needs
 _EXTRAS = {
@@ -115,7 +115,11 @@ def url_filesystem(url: str, storage_options: dict[str, Any] | None = None) -> t
                 import aiohttp
 
                 client["timeout"] = aiohttp.ClientTimeout(
-                    total=None, sock_connect=HTTP_CONNECT_TIMEOUT_S, sock_read=HTTP_READ_TIMEOUT_S
+                    total=None,
+                    sock_connect=HTTP_CONNECT_TIMEOUT_S,
+                    sock_read=float(
+                        os.environ.get("SHARDSTREAM_HTTP_READ_TIMEOUT", HTTP_READ_TIMEOUT_S)
+                    ),
                 )
                 options["client_kwargs"] = client
             except ImportError:

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,10 @@ from tests.conftest import varied_samples
 from tests.read.remote.servers import MotoS3, RangeServer
 
 IMAGES = 48
+
+# A stalled response (seen now and then when loader workers forked from this process, which
+# also runs the HTTP server's threads, hold copies of its sockets) is retried after 3 s, not 30.
+os.environ.setdefault("SHARDSTREAM_HTTP_READ_TIMEOUT", "3")
 
 
 def image_samples() -> list[dict]:

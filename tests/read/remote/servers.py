@@ -43,6 +43,9 @@ class _Handler(SimpleHTTPRequestHandler):
         fault = owner.fault_for(path, head)
         if fault == "reset":
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            # shutdown acts on the connection itself: a close alone sends nothing while a
+            # process forked from this one (a loader worker) still holds a copy of the socket
+            self.connection.shutdown(socket.SHUT_RDWR)
             self.close_connection = True
             return
         if isinstance(fault, int):
