@@ -36,6 +36,8 @@ EXPORTS: dict[str, str] = {
     "Reader": "read.reader",
     "ShardedReader": "read.sharded",
     "ZipFileReader": "read.zipfile",
+    "open_remote": "read.remote.reader",
+    "ShardCache": "read.remote.cache",
     # writers and conversion
     "convert": "write.conversion",
     "ConvertReport": "write.conversion",
@@ -44,6 +46,7 @@ EXPORTS: dict[str, str] = {
     "query_user": "write.prompt",
     "RawWriter": "write.writer",
     "ShardedWriter": "write.sharded",
+    "RemoteShardedWriter": "write.remote",
     "Writer": "write.writer",
     # iteration order and samplers
     "Augment": "order.augment_base",

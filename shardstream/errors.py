@@ -78,6 +78,8 @@ __all__ = [
     "TargetError",
     "SampleChecksumError",
     "InterchangeError",
+    "RemoteStorageError",
+    "CacheFullError",
 ]
 
 
@@ -734,3 +736,40 @@ class InterchangeError(DatasetFormatError):
     file or tar member, a field name that no member name or column can carry. A
     :class:`DatasetFormatError` (a ``ValueError``); the message names the file and the fault.
     """
+
+
+class RemoteStorageError(ShardstreamError, OSError):
+    """Reading or writing a URL (``s3://``, ``gs://``, ``https://``, ...) failed for good.
+
+    Raised for a refusal that retrying cannot cure (403, a bad request) at once, and for
+    transient faults (timeouts, resets, 5xx) that outlast the retry budget. The message names
+    the URL, the fault and how long was tried.
+
+    Attributes:
+        url: the URL that failed.
+    """
+
+    def __init__(self, url: str, problem: str):
+        self.url = url
+        self.problem = problem
+        super().__init__(f"{url}: {problem}")
+
+    def __reduce__(self):  # picklable across processes despite the extra arguments
+        return type(self), (self.url, self.problem)
+
+
+class CacheFullError(ShardstreamError, OSError):
+    """The node-local shard cache's disk is full (or a file size limit was hit) while a shard
+    was being stored. The staged download is removed, so no partial entry is left.
+
+    Attributes:
+        path: the cache folder.
+    """
+
+    def __init__(self, path: str | os.PathLike, problem: str):
+        self.path = os.fspath(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+    def __reduce__(self):  # picklable across processes despite the extra arguments
+        return type(self), (self.path, self.problem)

@@ -24,6 +24,7 @@ from typing import Any
 
 from ..read.open import open_dataset
 from ._common import INPUT_HELP, positive_int
+from ._remote import add_storage_options, storage_options_of
 
 __all__ = ["add_parser", "run", "SampleRepr"]
 
@@ -80,6 +81,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         description=__doc__.split("\n\n")[0] + " A broken pipe ends it quietly.",
     )
     parser.add_argument("infile", help=INPUT_HELP)
+    add_storage_options(parser)
     parser.add_argument(
         "-s",
         "--maxstring",
@@ -94,7 +96,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def run(args: argparse.Namespace) -> int:
     """Print one line per sample; returns 0 (also when the reader of the pipe went away)."""
     shorten = SampleRepr(maxstring=args.maxstring).repr
-    with open_dataset(args.infile) as reader:
+    with open_dataset(args.infile, storage_options=storage_options_of(args)) as reader:
         write = sys.stdout.write
         try:
             for sample in reader:

@@ -31,8 +31,10 @@ from ..format.manifest import is_manifest
 from ..format.paths import INDEX_SUFFIXES, SUFFIX_LEGACY_INDEX, DatasetPaths
 from ..read import MsgpackReader, ShardedReader
 from ..read.open import data_files, is_glob, open_dataset
+from ..read.remote.url import is_url, local_path_of
 from ._common import INPUT_HELP, input_labels, labels_path, make_progress, positive_int
 from ._peek import MISSING, peek_field
+from ._remote import add_storage_options, storage_options_of
 from ._system import add_system_argument, run_system
 
 __all__ = ["add_parser", "run", "describe_value", "format_size", "read_label_field"]
@@ -49,6 +51,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         description=__doc__.split("\n\n")[0],
     )
     parser.add_argument("infile", nargs="?", help=INPUT_HELP)
+    add_storage_options(parser)
     add_system_argument(parser)
     parser.add_argument(
         "--no-labels", action="store_true", help="skip the label histogram (reads every sample)"
@@ -70,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
         return run_system(args)
     if args.infile is None:
         args.parser.error("the following arguments are required: infile (or --system)")
+    if is_url(args.infile) and local_path_of(args.infile) is None:
+        return remote_info(args)
     files = data_files(args.infile)
     with open_dataset(args.infile) as reader:
         count = len(reader)
@@ -294,3 +299,32 @@ def _magic(value: bytes | bytearray | memoryview) -> str:
     if head.startswith(b"\x89PNG"):
         return " (PNG)"
     return ""
+
+
+def remote_info(args: argparse.Namespace) -> int:
+    """``shardstream info URL``: what the manifest (or offsets) tells and sample 0's fields.
+
+    Costs the opening's requests plus one byte range (sample 0); no shard is downloaded whole.
+
+    Raises:
+        RemoteStorageError, DatasetNotFoundError: the URL cannot be read.
+    """
+    with open_dataset(args.infile, storage_options=storage_options_of(args)) as reader:
+        shards = [getattr(shard, "spec", None) for shard in getattr(reader, "shards", [])]
+        count = len(reader)
+        kind = "manifest" if args.infile.endswith(".manifest") else "packed file"
+        print(f"{'path:':<10}{args.infile} ({kind}, {len(shards)} shards, remote)")
+        print(f"{'samples:':<10}{count:,}")
+        sizes = [spec.bytes for spec in shards if spec is not None and spec.bytes is not None]
+        if len(sizes) == len(shards):
+            print(f"{'data:':<10}{format_size(sum(sizes))}")
+        if count == 0:
+            return 0
+        key, first = reader.get(0, yield_key=True)
+        print(f"fields:   (sample 0, key {key!r})")
+        if isinstance(first, dict):
+            width = max(len(str(name)) for name in first) if first else 0
+            for name, value in first.items():
+                kind_text, detail = describe_value(value)
+                print(f"  {str(name):<{width}}  {kind_text:<10}  {detail}".rstrip())
+    return 0

@@ -84,6 +84,8 @@ class Chain:
     drop_last: bool = False
     shuffle: bool | None = None
     buffer_size: float = 2048
+    order: str = "window"
+    shards_per_block: int = 4
     offset: int | None = None
     mode: Mode | None = None
 

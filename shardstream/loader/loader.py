@@ -90,6 +90,10 @@ class Loader(FrameworkSteps):
             no copy). A damaged sample raises the engine's ``SampleError`` whose cause is a
             :class:`~shardstream.errors.SampleChecksumError` naming the file, index and key,
             or with ``on_error="skip"`` is skipped and counted in ``stats()["skipped"]``.
+        storage_options, cache_dir, cache_limit, prefetch_shards: for a URL ``source``
+            (``s3://``, ``https://``, ...): the filesystem's options, the node-local shard cache
+            and its byte limit, and how many shards are fetched ahead in the epoch's order (see
+            :mod:`shardstream.read.remote`).
 
     Raises:
         ConfigError: ``seed`` out of range, ``source`` is neither a reader nor a path,
@@ -110,8 +114,19 @@ class Loader(FrameworkSteps):
         verbose: bool = False,
         seed: int | None = None,
         verify: bool = False,
+        storage_options: dict | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        cache_limit: int | None = None,
+        prefetch_shards: int = 4,
     ) -> None:
-        reader = open_dataset(source, caller="Loader")
+        reader = open_dataset(
+            source,
+            caller="Loader",
+            storage_options=storage_options,
+            cache_dir=cache_dir,
+            cache_limit=cache_limit,
+            prefetch_shards=prefetch_shards,
+        )
         if verify:
             check_verifiable(reader)
         policy = resolve_on_error(
@@ -150,7 +165,14 @@ class Loader(FrameworkSteps):
         batch_size = positive_int(batch_size, "batch_size")
         return self._with(batch_size=batch_size, drop_last=bool(drop_last))
 
-    def shuffle(self, shuffle: bool = True, buffer_size: int = 2048) -> Loader:
+    def shuffle(
+        self,
+        shuffle: bool = True,
+        buffer_size: int = 2048,
+        *,
+        order: str = "window",
+        shards_per_block: int = 4,
+    ) -> Loader:
         """A loader whose epochs are shuffled within a buffer of ``buffer_size`` MiB.
 
         The buffer holds ``W = max(1, buffer_size MiB // mean packed sample size)`` samples;
@@ -158,21 +180,44 @@ class Loader(FrameworkSteps):
         consecutive samples are shuffled and permuted within (see :mod:`shardstream.loader.plan`).
         Each epoch's order is drawn from ``(seed, epoch)``.
 
+        ``order="blocks"`` draws the shard-block shuffle instead (:mod:`shardstream.order.
+        shard_blocks`): shards permuted, then the samples of each block of ``shards_per_block``
+        shards permuted together, so each rank's next stretch needs a few shards; the choice for
+        a remote set whose cache is smaller than the set (``buffer_size`` is then unused).
+
         Args:
             shuffle: whether to shuffle (``False`` still counts as setting it).
             buffer_size: the buffer size in MiB (> 0).
+            order: ``"window"`` (the buffer shuffle above) or ``"blocks"``.
+            shards_per_block: shards per block of ``order="blocks"`` (>= 1).
 
         Raises:
             ChainError: ``"shuffle is already set"``.
-            ConfigError: ``buffer_size`` is not a positive number.
+            ConfigError: ``buffer_size`` is not a positive number, ``order`` unknown or
+                ``shards_per_block`` not a positive integer.
         """
+        if order not in ("window", "blocks"):
+            raise ConfigError(f'shuffle: order must be "window" or "blocks", got {order!r}')
+        if (
+            isinstance(shards_per_block, bool)
+            or not isinstance(shards_per_block, (int, np.integer))
+            or shards_per_block < 1
+        ):
+            raise ConfigError(
+                f"shuffle: shards_per_block must be a positive integer, got {shards_per_block!r}"
+            )
         if self._chain.shuffle is not None:
             raise ChainError("shuffle is already set")
         if isinstance(buffer_size, bool) or not isinstance(buffer_size, (int, float, np.number)):
             raise ConfigError(f"shuffle: buffer_size must be a number of MB, got {buffer_size!r}")
         if not buffer_size > 0:
             raise ConfigError(f"shuffle: buffer_size must be > 0 MB, got {buffer_size}")
-        loader = self._with(shuffle=bool(shuffle), buffer_size=float(buffer_size))
+        loader = self._with(
+            shuffle=bool(shuffle),
+            buffer_size=float(buffer_size),
+            order=order,
+            shards_per_block=int(shards_per_block),
+        )
         if shuffle and self._chain.offset is not None:
             warn_unseeded(self._chain)
         return loader

@@ -35,6 +35,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..order.samplers.global_order import epoch_order
 from ..order.samplers.seeds import SEED_LIMIT, epoch_seed
+from ..order.shard_blocks import shard_block_order
 
 __all__ = ["EpochPlan", "PlannedBatch", "block_shuffle", "shuffle_window"]
 
@@ -73,6 +74,10 @@ class EpochPlan:
         drop_last: drop the rank's tail that does not fill a batch (and cut instead of pad).
         rank: this rank, in ``[0, world_size)``.
         world_size: number of ranks (>= 1).
+        shard_starts: with shuffle, the shard-block shuffle of these shards (global index of
+            each shard's first sample plus the total) instead of the window shuffle; the view
+            must then be the whole set.
+        shards_per_block: shards per block of the shard-block shuffle.
 
     Raises:
         ConfigError: an argument is out of range (checked in ``__post_init__``).
@@ -87,6 +92,8 @@ class EpochPlan:
     drop_last: bool = False
     rank: int = 0
     world_size: int = 1
+    shard_starts: np.ndarray | None = None
+    shards_per_block: int = 4
 
     def __post_init__(self) -> None:
         if not 0 <= self.seed < SEED_LIMIT:
@@ -113,6 +120,13 @@ class EpochPlan:
         m = len(self)
         if not self.shuffle:
             positions = np.arange(m, dtype=np.int64)
+        elif self.shard_starts is not None:  # shuffle(order="blocks"): see order.shard_blocks
+            positions = shard_block_order(
+                self.shard_starts,
+                seed=self.seed,
+                epoch=epoch,
+                shards_per_block=self.shards_per_block,
+            )
         elif self.window >= m:
             positions = epoch_order(sample_count=m, seed=self.seed, epoch=epoch)
         else:

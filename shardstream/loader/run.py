@@ -23,6 +23,7 @@ from ..errors import ConfigError, StateMismatchError
 from ..order.samplers.seeds import SEED_LIMIT
 from ..order.state import StateCounter, StatefulMixin, StateSpec
 from ..read.reader import Reader
+from ..read.remote.prefetch import start_prefetch
 from .chain import Chain, effective_mode, field_kinds
 from .digest import content_digest
 from .plan import EpochPlan, shuffle_window
@@ -93,6 +94,8 @@ class EpochRun(StatefulMixin):
                 drop_last=chain.drop_last,
                 rank=mode.rank,
                 world_size=mode.world_size,
+                shard_starts=_block_starts(chain),
+                shards_per_block=chain.shards_per_block,
             )
         return self._plan_cache
 
@@ -281,6 +284,9 @@ class EpochRun(StatefulMixin):
             return
         chain = self.chain
         bar = _progress_bar(total, epoch) if chain.verbose else None
+        prefetcher = start_prefetch(  # remote sets: fetch shards in this rank's order of use
+            chain.reader, plan.order(epoch)[plan.rank_positions(cursor) % len(plan)]
+        )
         pool = self._get_pool()
         batched = chain.batch_size is not None
         try:
@@ -302,6 +308,8 @@ class EpochRun(StatefulMixin):
                     _update_bar(bar, pool.stats())
             skip_to(None)
         finally:
+            if prefetcher is not None:
+                prefetcher.stop()
             if bar is not None:
                 bar.close()
             self._last_stats = dict(pool.stats())
@@ -394,3 +402,19 @@ def _update_bar(bar: Any, stats: Mapping[str, Any]) -> None:
     rate = stats.get("samples_per_s", 0.0)
     stall = stats.get("stall_pct", 0.0)
     bar.set_postfix_str(f"{rate:,.0f} img/s, stall {stall:.0f}%", refresh=False)
+
+
+def _block_starts(chain: Chain) -> np.ndarray | None:
+    """The shard starts of ``shuffle(order="blocks")`` (one shard for an unsharded reader).
+
+    Raises:
+        ConfigError: blocks were asked for on a view (after ``query`` or ``sample_by``).
+    """
+    if not chain.shuffle or chain.order != "blocks":
+        return None
+    if chain.view is not None:
+        raise ConfigError('shuffle(order="blocks") needs the whole set, not a query or sample_by')
+    starts = getattr(chain.reader, "starts", None)
+    if starts is None:
+        return np.array([0, len(chain.reader)], dtype=np.int64)
+    return np.asarray(starts, dtype=np.int64)

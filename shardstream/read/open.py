@@ -8,7 +8,10 @@ A dataset argument is
   (files with a ``.offsets`` or legacy ``.index`` next to them; a matched sidecar stands for its
   data file), sorted, opened as one :class:`~shardstream.read.ShardedReader`;
 - any other path: one packed data file (or any of its sidecar files), a
-  :class:`~shardstream.read.MsgpackReader`.
+  :class:`~shardstream.read.MsgpackReader`;
+- a URL (``s3://``, ``gs://``, ``https://``, an fsspec chain; see
+  :mod:`shardstream.read.remote`): a remote manifest or data file, read through the node-local
+  shard cache (``file://`` URLs are plain paths).
 
 :func:`open_files` also accepts what is not packed yet (a folder, a ZIP file, a file pattern or a
 list file), for commands that read plain images as well as packed sets.
@@ -27,6 +30,8 @@ from ..format.paths import DatasetPaths
 from .directory import LABEL, DirectoryReader
 from .msgpack import MsgpackReader
 from .reader import Reader
+from .remote.reader import open_remote
+from .remote.url import is_url, local_path_of
 from .sharded import ShardedReader
 from .zipfile import ZipFileReader
 
@@ -39,6 +44,8 @@ Source = Reader | str | os.PathLike
 def is_glob(spec: str | os.PathLike) -> bool:
     """Whether ``spec`` is read as a glob pattern: it has ``*?[`` and no file has that exact name."""
     text = os.fspath(spec)
+    if is_url(text):
+        return False
     return any(c in text for c in "*?[") and not os.path.exists(text)
 
 
@@ -55,6 +62,11 @@ def data_files(spec: str | os.PathLike) -> list[Path]:
         DatasetNotFoundError: the glob matches no data file.
         CorruptIndexError: a malformed manifest.
     """
+    if is_url(spec):
+        local = local_path_of(os.fspath(spec))
+        if local is None:
+            raise DatasetNotFoundError(spec, "a URL has no local data files")
+        spec = local
     if is_manifest(spec):
         return load_manifest(spec).shard_paths()
     if is_glob(spec):
@@ -68,12 +80,22 @@ def data_files(spec: str | os.PathLike) -> list[Path]:
     return [DatasetPaths.of(spec).data]
 
 
-def open_dataset(source: Source, *, caller: str = "") -> Reader:
+def open_dataset(
+    source: Source,
+    *,
+    caller: str = "",
+    storage_options: dict | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    cache_limit: int | None = None,
+    prefetch_shards: int = 4,
+) -> Reader:
     """Open a packed dataset argument as one reader (see the module docstring for what it accepts).
 
     Args:
-        source: a reader, a data file, a manifest or a glob of shards.
+        source: a reader, a data file, a manifest, a glob of shards or a URL of one.
         caller: the API name put in front of a type error's message (e.g. ``"Loader"``).
+        storage_options, cache_dir, cache_limit, prefetch_shards: for a URL, see
+            :func:`shardstream.read.remote.open_remote` (ignored for local paths).
 
     Returns:
         ``source`` itself when it is a reader, else a newly opened reader the caller closes.
@@ -82,6 +104,7 @@ def open_dataset(source: Source, *, caller: str = "") -> Reader:
         ConfigTypeError: ``source`` is neither a reader nor a path.
         DatasetNotFoundError, MissingIndexError, NotADatasetFileError, CorruptIndexError,
         IndexMismatchError: the path is missing or not a readable dataset.
+        RemoteStorageError, MissingDependencyError: a URL cannot be read.
     """
     if isinstance(source, Reader):
         return source
@@ -90,6 +113,17 @@ def open_dataset(source: Source, *, caller: str = "") -> Reader:
         raise ConfigTypeError(
             f"{where}source must be a Reader or a dataset path, got {type(source).__name__}"
         )
+    if is_url(source):
+        local = local_path_of(os.fspath(source))
+        if local is None:
+            return open_remote(
+                os.fspath(source),
+                storage_options=storage_options,
+                cache_dir=cache_dir,
+                cache_limit=cache_limit,
+                prefetch_shards=prefetch_shards,
+            )
+        source = local
     if is_manifest(source):
         return ShardedReader(source)
     if is_glob(source):
@@ -123,6 +157,10 @@ def open_files(
         ShardstreamError: the reader cannot open the data (see each reader).
     """
     tree = _TreeOptions(separator=separator, include=include, exclude=exclude)
+    if is_url(path):
+        if local_path_of(path) is None:
+            return open_dataset(path)
+        path = local_path_of(path) or path
     if is_manifest(path):
         return ShardedReader(path)
     if os.path.isdir(path):

@@ -1,0 +1,395 @@
+"""The node-local shard cache: remote shards downloaded once per node, verified, evicted LRU.
+
+Layout under the cache folder (``ROOT``)::
+
+    ROOT/<set digest>/<entry>/             a complete shard: its data file and sidecars, .stamp
+    ROOT/<set digest>/<entry>.part-<pid>-* a download being staged (never read)
+    ROOT/<set digest>/<entry>.lock         download lock (exclusive)
+    ROOT/<set digest>/<entry>.use          use lock (shared while read; its mtime: last use)
+
+The set digest is the content digest of the set (from its manifest's shard digests), so the
+same data reached through two URLs shares entries and a changed set never reads stale ones.
+
+Every process and rank on the node shares the folder safely with ``fcntl.flock``:
+
+- a reader holds the entry's use lock shared for as long as it has the shard open;
+- a download holds the entry's download lock exclusively: the first process downloads into
+  a staging folder, checks size and md5 against the manifest, writes ``.stamp`` and renames the
+  folder into place (atomic); the others wait for the lock and find the entry complete;
+- eviction (least recently used first, when a download would exceed ``limit``) takes an
+  entry's use lock exclusively without waiting, so a shard someone reads is never removed.
+  The limit is therefore soft by the shards open at the moment.
+
+A complete entry whose data file no longer matches its stamp (size, mtime) is checked against
+its md5 again and, when it differs, removed and downloaded anew. A staging folder left by a
+killed download is removed by the next download of that entry.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ...errors import CacheFullError, ChecksumMismatchError
+
+__all__ = ["ShardCache", "CacheEntry", "CachedShard", "default_cache_dir"]
+
+STAMP = ".stamp"
+_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+def default_cache_dir() -> Path:
+    """``$SHARDSTREAM_CACHE``, else ``$XDG_CACHE_HOME/shardstream/shards`` (``~/.cache``)."""
+    env = os.environ.get("SHARDSTREAM_CACHE")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "shardstream" / "shards"
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """One complete entry as :meth:`ShardCache.entries` lists it."""
+
+    path: Path
+    bytes: int
+    last_used: float
+
+
+class CachedShard:
+    """A shard held in the cache: its folder, kept from eviction until :meth:`release`.
+
+    Attributes:
+        dir: the entry's folder (its files keep their remote names).
+    """
+
+    def __init__(self, *, dir: Path, fd: int) -> None:
+        self.dir = dir
+        self._fd: int | None = fd
+
+    def release(self) -> None:
+        """Let the entry be evicted again (idempotent)."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            _close_lock_fd(fd)  # closing the descriptor drops its flock
+
+
+class ShardCache:
+    """A node-local cache of whole shards shared by every process of the node.
+
+    Args:
+        root: the cache folder (created on first use).
+        limit: most bytes the cache holds before it evicts (``None``: no limit).
+
+    Raises:
+        ConfigError: never; a bad ``limit`` is checked by the caller.
+    """
+
+    def __init__(self, *, root: str | os.PathLike, limit: int | None = None) -> None:
+        self.root = Path(root)
+        self.limit = limit
+
+    def acquire(
+        self,
+        *,
+        set_digest: str,
+        name: str,
+        size: int | None,
+        md5: str | None,
+        download: Callable[[Path], str],
+        url: str,
+    ) -> CachedShard:
+        """The entry ``name`` of the set, downloaded and verified first when it is not here.
+
+        Args:
+            set_digest: the set's folder name in the cache.
+            name: the entry's name (unique within the set).
+            size: the data file's size in bytes (``None``: unknown, not checked).
+            md5: the data file's md5 (``None``: unknown, not checked).
+            download: writes the shard's files into the folder it is given and returns the
+                md5 of the data file it wrote (computed while writing).
+            url: the shard's URL (for messages).
+
+        Returns:
+            The held entry; call :meth:`CachedShard.release` when done reading it.
+
+        Raises:
+            ChecksumMismatchError: the download's size or md5 differs twice in a row.
+            CacheFullError: the disk filled up (or a file size limit hit) while staging.
+            RemoteStorageError, DatasetNotFoundError: the download failed.
+        """
+        folder = self.root / set_digest
+        folder.mkdir(parents=True, exist_ok=True)
+        entry = folder / name
+        fd = _lock_file(folder / f"{name}.use", fcntl.LOCK_SH)
+        try:
+            if not self._usable(entry, md5):
+                with _Locked(folder / f"{name}.lock"):
+                    if not self._usable(entry, md5):
+                        _discard(entry)
+                        self._fetch(entry, size, md5, download, url)
+            os.utime(folder / f"{name}.use")
+        except BaseException:
+            _close_lock_fd(fd)
+            raise
+        return CachedShard(dir=entry, fd=fd)
+
+    def contains(self, set_digest: str, name: str) -> bool:
+        """Whether the entry is complete in the cache (no check of its bytes)."""
+        return (self.root / set_digest / name / STAMP).is_file()
+
+    def last_used(self, set_digest: str, name: str) -> int:
+        """When the entry was last acquired (ns since the epoch; -1 if never)."""
+        try:
+            return os.stat(self.root / set_digest / f"{name}.use").st_mtime_ns
+        except FileNotFoundError:
+            return -1
+
+    def entries(self) -> list[CacheEntry]:
+        """Every complete entry, least recently used first."""
+        found: list[CacheEntry] = []
+        if not self.root.is_dir():
+            return found
+        for folder in self.root.iterdir():
+            if not folder.is_dir():
+                continue
+            for entry in folder.iterdir():
+                stamp = entry / STAMP
+                if ".part-" in entry.name or not stamp.is_file():
+                    continue
+                try:
+                    size = int(json.loads(stamp.read_text())["entry_bytes"])
+                    used = os.stat(folder / f"{entry.name}.use").st_mtime
+                except (OSError, ValueError, KeyError, TypeError):
+                    continue
+                found.append(CacheEntry(path=entry, bytes=size, last_used=used))
+        found.sort(key=lambda e: e.last_used)
+        return found
+
+    def size(self) -> int:
+        """Bytes held by complete entries."""
+        return sum(entry.bytes for entry in self.entries())
+
+    def evict(self, need: int = 0, *, keep: Path | None = None) -> int:
+        """Remove least recently used entries nobody holds until ``need`` more bytes fit.
+
+        Args:
+            need: bytes about to be added.
+            keep: an entry not to remove.
+
+        Returns:
+            The bytes removed.
+        """
+        if self.limit is None:
+            return 0
+        entries = self.entries()
+        total = sum(entry.bytes for entry in entries)
+        freed = 0
+        for entry in entries:
+            if total + need <= self.limit:
+                break
+            if entry.path == keep:
+                continue
+            if self._remove_unused(entry.path):
+                total -= entry.bytes
+                freed += entry.bytes
+        return freed
+
+    def clear(self) -> int:
+        """Remove every entry nobody holds and every stale staging folder; returns bytes freed."""
+        saved, self.limit = self.limit, 0
+        try:
+            freed = self.evict(1 << 62)
+        finally:
+            self.limit = saved
+        if self.root.is_dir():
+            for folder in self.root.iterdir():
+                for part in folder.glob("*.part-*") if folder.is_dir() else ():
+                    with _Locked(folder / (part.name.split(".part-")[0] + ".lock")):
+                        shutil.rmtree(part, ignore_errors=True)
+        return freed
+
+    # --- internals --------------------------------------------------------------------------
+
+    def _usable(self, entry: Path, md5: str | None) -> bool:
+        """Whether the entry is complete and its data file still matches its stamp (or md5)."""
+        stamp_path = entry / STAMP
+        try:
+            stamp = json.loads(stamp_path.read_text())
+            data = entry / stamp["data"]
+            st = os.stat(data)
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+        if st.st_size == stamp.get("size") and st.st_mtime_ns == stamp.get("mtime_ns"):
+            return True
+        if md5 is None or st.st_size != stamp.get("size") or _md5_file(data) != md5:
+            return False  # changed behind our back: the caller downloads it again
+        _write_stamp(entry, data.name)
+        return True
+
+    def _fetch(
+        self,
+        entry: Path,
+        size: int | None,
+        md5: str | None,
+        download: Callable[[Path], str],
+        url: str,
+    ) -> None:
+        for stale in entry.parent.glob(f"{entry.name}.part-*"):
+            shutil.rmtree(stale, ignore_errors=True)  # a killed download's leftovers
+        self.evict(size or 0, keep=entry)
+        problem = ""
+        for _attempt in range(2):  # a digest mismatch is downloaded once more
+            staging = entry.parent / f"{entry.name}.part-{os.getpid()}-{secrets.token_hex(4)}"
+            staging.mkdir()
+            try:
+                got_md5 = download(staging)
+                data_name = Path(url).name
+                got_size = os.stat(staging / data_name).st_size
+                if size is not None and got_size != size:
+                    problem = f"downloaded {got_size} bytes, the manifest says {size}"
+                elif md5 is not None and got_md5 != md5:
+                    problem = f"downloaded md5 {got_md5}, the manifest says {md5}"
+                else:
+                    _write_stamp(entry=staging, data_name=data_name)
+                    os.rename(staging, entry)
+                    _fsync_dir(entry.parent)
+                    return
+            except OSError as e:
+                shutil.rmtree(staging, ignore_errors=True)
+                if e.errno in _FULL_ERRNOS:
+                    raise CacheFullError(
+                        self.root,
+                        f"no space left to store {url} ({e.strerror}); free space or "
+                        "lower cache_limit",
+                    ) from None
+                raise
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
+            shutil.rmtree(staging, ignore_errors=True)
+        raise ChecksumMismatchError(url, f"{problem} (twice in a row)")
+
+    def _remove_unused(self, entry: Path) -> bool:
+        """Remove ``entry`` if no process holds it; whether it was removed."""
+        try:
+            fd = _lock_file(entry.parent / f"{entry.name}.use", fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        try:
+            _discard(entry)
+            return True
+        finally:
+            _close_lock_fd(fd)
+
+
+class _Locked:
+    """An exclusive ``flock`` on a lock file, as a context manager."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fd = -1
+
+    def __enter__(self) -> _Locked:
+        self.fd = _lock_file(self.path, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _close_lock_fd(self.fd)
+
+
+# A flock belongs to the open file description, which a forked child shares: a lock held
+# while a loader forks its workers would stay held by the children after the parent lets go
+# (and a child asking for it would wait on itself). So every lock descriptor is recorded, and
+# a forked child closes its copies at once; the parent's locks are then the parent's alone.
+_fds_lock = threading.Lock()
+_lock_fds: set[int] = set()
+
+
+def _lock_file(path: Path, how: int) -> int:
+    with _fds_lock:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        _lock_fds.add(fd)
+    try:
+        fcntl.flock(fd, how)
+    except BaseException:
+        _close_lock_fd(fd)
+        raise
+    return fd
+
+
+def _close_lock_fd(fd: int) -> None:
+    with _fds_lock:
+        _lock_fds.discard(fd)
+        os.close(fd)
+
+
+def _after_fork_in_child() -> None:
+    global _fds_lock
+    _fds_lock = threading.Lock()
+    for fd in _lock_fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _lock_fds.clear()
+
+
+os.register_at_fork(
+    before=lambda: _fds_lock.acquire(),
+    after_in_parent=lambda: _fds_lock.release(),
+    after_in_child=_after_fork_in_child,
+)
+
+
+def _discard(entry: Path) -> None:
+    """Remove an entry folder: renamed away first, so no one sees it half deleted."""
+    if not os.path.lexists(entry):
+        return
+    trash = entry.with_name(f"{entry.name}.part-trash-{secrets.token_hex(4)}")
+    try:
+        os.rename(entry, trash)
+    except FileNotFoundError:
+        return
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def _write_stamp(entry: Path, data_name: str) -> None:
+    st = os.stat(entry / data_name)
+    total = sum(p.stat().st_size for p in entry.iterdir() if p.name != STAMP)
+    stamp = {
+        "data": data_name,
+        "size": st.st_size,
+        "mtime_ns": st.st_mtime_ns,
+        "entry_bytes": total,
+        "stored": time.time(),
+    }
+    temporary = entry / f"{STAMP}.tmp"
+    temporary.write_text(json.dumps(stamp))
+    os.replace(temporary, entry / STAMP)
+
+
+def _md5_file(path: Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,146 @@
+"""Fetching the shards an epoch reads next into the node-local cache, in the order of first use.
+
+The Loader knows its order: :func:`start_prefetch` takes this rank's remaining sample order
+(global indices), turns it into the order in which shards are first needed, and a
+:class:`ShardPrefetcher` downloads them with ``prefetch_shards`` threads, never more than
+``prefetch_shards`` shards ahead of the readers: before it fetches use position ``p``, the shard
+at ``p - prefetch_shards`` must have been opened by some reader on the node (its use stamp in
+the cache moved past the time the prefetcher stored it). Downloads overlap the workers'
+decoding; a worker that needs a shard before the prefetcher has it simply fetches it itself (the
+cache's download lock makes it one download either way).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from .reader import RemoteSet, RemoteShardReader
+
+__all__ = ["ShardPrefetcher", "shard_use_order", "start_prefetch"]
+
+#: how often a waiting prefetcher looks at the use stamps again
+_POLL_S = 0.02
+
+
+def shard_use_order(order: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """The shards ``order`` touches, in the order of their first use.
+
+    Args:
+        order: global sample indices, in the order they will be read.
+        starts: global index of each shard's first sample, plus the total at the end.
+
+    Returns:
+        int64 shard numbers, each once.
+    """
+    if not len(order):
+        return np.empty(0, dtype=np.int64)
+    shard_of = np.searchsorted(starts, np.asarray(order, dtype=np.int64), side="right") - 1
+    shards, first = np.unique(shard_of, return_index=True)
+    return shards[np.argsort(first, kind="stable")].astype(np.int64)
+
+
+class ShardPrefetcher:
+    """Downloads shards into the cache in a given order, a bounded number ahead of the readers.
+
+    Args:
+        remote: the set's shared state (its cache and filesystem).
+        shards: the set's shard readers, by shard number.
+        use_order: shard numbers in the order of first use (see :func:`shard_use_order`).
+        ahead: most shards fetched beyond the last one a reader opened (also the threads).
+
+    Attributes:
+        fetched: shard numbers stored, in completion order.
+        errors: exceptions of failed fetches (a reader then fetches and reports itself).
+    """
+
+    def __init__(
+        self,
+        *,
+        remote: RemoteSet,
+        shards: list[RemoteShardReader],
+        use_order: np.ndarray,
+        ahead: int,
+    ) -> None:
+        self.remote = remote
+        self.shards = shards
+        self.use_order = [int(s) for s in use_order]
+        self.ahead = max(1, ahead)
+        self.fetched: list[int] = []
+        self.errors: list[BaseException] = []
+        self._stop = threading.Event()
+        self._stored: dict[int, int] = {}
+        self._thread = threading.Thread(target=self._run, name="shard-prefetch", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop fetching (a download under way finishes); returns at once."""
+        self._stop.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the prefetcher to finish or stop."""
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        with ThreadPoolExecutor(self.ahead, thread_name_prefix="shard-fetch") as pool:
+            running: list[Any] = []
+            for position, number in enumerate(self.use_order):
+                behind = position - self.ahead
+                while not self._stop.is_set() and behind >= 0 and not self._reached(behind):
+                    time.sleep(_POLL_S)
+                if self._stop.is_set():
+                    break
+                running = [f for f in running if not f.done()]
+                running.append(pool.submit(self._fetch, number))
+
+    def _reached(self, position: int) -> bool:
+        """Whether a reader opened the shard at use ``position`` since it was stored."""
+        number = self.use_order[position]
+        stored = self._stored.get(number)
+        if stored is None:
+            return False  # still downloading
+        spec = self.shards[number].spec
+        return self.remote.cache.last_used(self.remote.digest, spec.entry_name) > stored
+
+    def _fetch(self, number: int) -> None:
+        if self._stop.is_set():
+            return
+        spec = self.shards[number].spec
+        try:
+            self.remote.ensure(spec)
+            self._stored[number] = self.remote.cache.last_used(self.remote.digest, spec.entry_name)
+            self.fetched.append(number)
+        except BaseException as e:  # a reader that needs the shard fetches it and reports
+            self.errors.append(e)
+            self._stored[number] = -1
+
+
+def start_prefetch(reader: Any, order: np.ndarray) -> ShardPrefetcher | None:
+    """Start prefetching for a reader opened from a URL; ``None`` for any other reader.
+
+    Also switches the set to whole-shard reads (``remote.mode = "shards"``), the Loader's way.
+
+    Args:
+        reader: the Loader's reader.
+        order: this rank's global sample indices still to be read this epoch, in order.
+
+    Returns:
+        The running prefetcher (call :meth:`ShardPrefetcher.stop` at the epoch's end), or
+        ``None`` when the reader is not remote or ``prefetch_shards`` is 0.
+    """
+    remote = getattr(reader, "remote", None)
+    if not isinstance(remote, RemoteSet):
+        return None
+    remote.mode = "shards"
+    if remote.prefetch_shards <= 0:
+        return None
+    return ShardPrefetcher(
+        remote=remote,
+        shards=reader.shards,
+        use_order=shard_use_order(order, reader.starts),
+        ahead=remote.prefetch_shards,
+    )

@@ -1,0 +1,586 @@
+"""Readers of remote sets: a manifest or a single data file behind a URL.
+
+:func:`open_remote` reads the manifest (one request) and, where the filesystem lists folders,
+the shards' folder (one more), and returns a :class:`~shardstream.read.ShardedReader` of
+:class:`RemoteShardReader` whose lengths come from the manifest: opening costs a handful of
+requests, not one per shard.
+
+A :class:`RemoteShardReader` reads in one of two ways:
+
+- **whole shards** (``RemoteSet.mode == "shards"``, which the Loader sets, or a shard already in
+  the cache): the shard is fetched into the node-local :class:`~shardstream.read.remote.cache.
+  ShardCache` and read through a :class:`~shardstream.read.MsgpackReader` on the cached files;
+- **byte ranges** (the default for ``reader[i]``, ``cat``, ``sample``, queries): the shard's
+  ``.offsets`` (and ``.keys`` when keys are asked for) are fetched once and kept in memory; each
+  sample is one range request, ``getitems`` and ``slice`` fetch their ranges concurrently where
+  the filesystem is asynchronous.
+
+Every request goes through :func:`~shardstream.read.remote.retry.call_with_retries`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import numpy as np
+
+from ...errors import CorruptIndexError, DatasetNotFoundError, ShardstreamError
+from ...format.codec import unpackb
+from ...format.index import load_keys, load_offsets
+from ...format.manifest import _FORMAT, _VERSION, _entry
+from ...format.paths import SIDECAR_SUFFIXES, SUFFIX_KEYS, SUFFIX_OFFSETS
+from ..msgpack import MsgpackReader
+from ..reader import Reader, normalize_index, normalize_range
+from ..sharded import ShardedReader
+from .cache import ShardCache, default_cache_dir
+from .retry import RetryPolicy, call_with_retries
+from .url import protocol_of, url_filesystem, url_join, url_parent
+
+__all__ = ["RemoteSet", "RemoteShardReader", "ShardSpec", "open_remote"]
+
+#: bytes fetched per ranged request when a whole shard is downloaded
+DOWNLOAD_CHUNK = 16 << 20
+#: most manifest bytes read (a manifest lists shards, a few hundred bytes each)
+_MAX_MANIFEST = 256 << 20
+
+
+@dataclass(frozen=True)
+class ShardSpec:
+    """One remote shard: where it is and what the manifest promises.
+
+    Attributes:
+        number: its position in the set.
+        url: the data file's URL.
+        samples: sample count.
+        bytes: data file size (``None``: unknown).
+        md5: data file md5 (``None``: unknown).
+        sidecars: the sidecar suffixes present (``None``: unknown, each is tried).
+    """
+
+    number: int
+    url: str
+    samples: int
+    bytes: int | None
+    md5: str | None
+    sidecars: tuple[str, ...] | None
+
+    @property
+    def entry_name(self) -> str:
+        """The shard's name in the cache: its number and file name."""
+        return f"{self.number:06d}-{PurePosixPath(self.url).name}"
+
+
+class RemoteSet:
+    """What every shard of one remote set shares: filesystem, cache, retries, open shards.
+
+    Args:
+        url: the manifest's (or single data file's) URL.
+        storage_options: the filesystem's options.
+        digest: the set's content digest (its cache folder).
+        cache_dir: the node-local cache folder (``None``: :func:`default_cache_dir`).
+        cache_limit: most bytes the cache holds (``None``: unlimited).
+        retry: the retry policy of every request.
+        keep_open: cached shards a process keeps open (held from eviction) at once; ``None``:
+            every shard without a ``cache_limit`` (nothing to evict), else
+            ``max(2, prefetch_shards)``.
+
+    Attributes:
+        mode: ``"auto"`` (byte ranges unless the shard is cached) or ``"shards"`` (fetch whole
+            shards into the cache; the Loader's choice).
+        prefetch_shards: shards a :class:`~shardstream.read.remote.prefetch.ShardPrefetcher`
+            fetches ahead.
+    """
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        storage_options: dict[str, Any] | None,
+        digest: str,
+        cache_dir: str | os.PathLike | None = None,
+        cache_limit: int | None = None,
+        retry: RetryPolicy | None = None,
+        keep_open: int | None = None,
+        prefetch_shards: int = 4,
+    ) -> None:
+        self.url = url
+        self.storage_options = dict(storage_options or {})
+        self.digest = digest
+        self.cache = ShardCache(root=cache_dir or default_cache_dir(), limit=cache_limit)
+        self.retry = retry or RetryPolicy()
+        if keep_open is None:
+            keep_open = 1 << 30 if cache_limit is None else max(2, prefetch_shards)
+        self.keep_open = max(1, keep_open)
+        self.prefetch_shards = max(0, prefetch_shards)
+        self.mode = "auto"
+        self._reset()
+
+    def _reset(self) -> None:
+        self._pid = os.getpid()
+        self._fs: Any = None
+        self._lock = threading.Lock()
+        self._open: OrderedDict[int, tuple[MsgpackReader, Any]] = OrderedDict()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        for name in ("_fs", "_lock", "_open"):
+            state.pop(name)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._reset()
+
+    def _here(self) -> None:
+        """Start afresh in a forked child: the parent's filesystem, locks and handles stay."""
+        if self._pid != os.getpid():
+            self._reset()
+
+    @property
+    def fs(self) -> Any:
+        """This process's fsspec filesystem (built on first use, again after a fork)."""
+        self._here()
+        if self._fs is None:
+            self._fs = url_filesystem(self.url, self.storage_options)[0]
+        return self._fs
+
+    def path(self, url: str) -> str:
+        """The filesystem path of ``url``."""
+        return self.fs._strip_protocol(url)
+
+    # --- requests -----------------------------------------------------------------------------
+
+    def read(self, url: str, start: int | None = None, end: int | None = None) -> bytes:
+        """Bytes ``[start, end)`` of ``url`` (all without bounds), retrying transient faults."""
+        what = "read" if start is None else f"read bytes {start}-{end}"
+        path = self.path(url)
+        return call_with_retries(
+            lambda: self.fs.cat_file(path, start=start, end=end),
+            url=url,
+            what=what,
+            policy=self.retry,
+        )
+
+    def read_ranges(self, url: str, starts: list[int], ends: list[int]) -> list[bytes]:
+        """Several byte ranges of ``url``: fetched together (concurrently where the filesystem
+        is asynchronous), then each failed one alone with retries (see :meth:`read`)."""
+        if not starts:
+            return []
+        path = self.path(url)
+        try:
+            got = list(self.fs.cat_ranges([path] * len(starts), starts, ends, on_error="return"))
+        except Exception:  # the batch as a whole failed: every range alone
+            got = [None] * len(starts)
+        for i, item in enumerate(got):
+            if not isinstance(item, bytes):
+                got[i] = self.read(url, starts[i], ends[i])
+        return got
+
+    def download(self, spec: ShardSpec, folder: Path) -> str:
+        """Write the shard's data file and sidecars into ``folder``; returns the data's md5."""
+        name = PurePosixPath(spec.url).name
+        md5 = hashlib.md5()
+        size = spec.bytes
+        if size is None:
+            size = call_with_retries(
+                lambda: int(self.fs.size(self.path(spec.url))), url=spec.url, what="size"
+            )
+        with open(folder / name, "wb") as out:
+            for start in range(0, size, DOWNLOAD_CHUNK):
+                block = self.read(spec.url, start, min(size, start + DOWNLOAD_CHUNK))
+                md5.update(block)
+                out.write(block)
+        suffixes = spec.sidecars if spec.sidecars is not None else SIDECAR_SUFFIXES
+        for suffix, content in self.read_many([spec.url + s for s in suffixes]).items():
+            (folder / (name + suffix[len(spec.url) :])).write_bytes(content)
+        return md5.hexdigest()
+
+    def read_many(self, urls: list[str]) -> dict[str, bytes]:
+        """Whole small files (concurrently where the filesystem is asynchronous); missing ones
+        are left out, a failed one is read again alone with retries."""
+        got: dict[str, bytes] = {}
+        try:
+            found = self.fs.cat([self.path(u) for u in urls], on_error="return")
+        except Exception:
+            found = {}
+        for url in urls:
+            item = found.get(self.path(url)) if isinstance(found, dict) else None
+            if isinstance(item, bytes):
+                got[url] = item
+            elif not isinstance(item, FileNotFoundError):
+                try:
+                    got[url] = self.read(url)
+                except DatasetNotFoundError:
+                    pass
+        return got
+
+    # --- whole shards -------------------------------------------------------------------------
+
+    def is_cached(self, spec: ShardSpec) -> bool:
+        """Whether this process has the shard open or the cache holds it."""
+        self._here()
+        return spec.number in self._open or self.cache.contains(self.digest, spec.entry_name)
+
+    def ensure(self, spec: ShardSpec) -> None:
+        """Fetch the shard into the cache (if not there yet) without opening it."""
+        held = self.cache.acquire(
+            set_digest=self.digest,
+            name=spec.entry_name,
+            size=spec.bytes,
+            md5=spec.md5,
+            download=lambda folder: self.download(spec, folder),
+            url=spec.url,
+        )
+        held.release()
+
+    def local(self, spec: ShardSpec) -> MsgpackReader:
+        """A reader of the cached shard, fetching it first; kept open (and held) for a while."""
+        self._here()
+        with self._lock:
+            opened = self._open.get(spec.number)
+            if opened is not None:
+                self._open.move_to_end(spec.number)
+                return opened[0]
+        held = self.cache.acquire(
+            set_digest=self.digest,
+            name=spec.entry_name,
+            size=spec.bytes,
+            md5=spec.md5,
+            download=lambda folder: self.download(spec, folder),
+            url=spec.url,
+        )
+        try:
+            reader = MsgpackReader(held.dir / PurePosixPath(spec.url).name)
+        except BaseException:
+            held.release()
+            raise
+        with self._lock:
+            self._open[spec.number] = (reader, held)
+            while len(self._open) > self.keep_open:
+                _, (old, old_held) = self._open.popitem(last=False)
+                old.close()
+                old_held.release()
+        return reader
+
+    def release(self, number: int) -> None:
+        """Close the shard ``number`` in this process and let the cache evict it."""
+        self._here()
+        with self._lock:
+            opened = self._open.pop(number, None)
+        if opened is not None:
+            opened[0].close()
+            opened[1].release()
+
+
+class RemoteShardReader(Reader):
+    """One shard of a remote set (see the module docstring for how it reads).
+
+    Args:
+        remote: the set's shared state.
+        spec: the shard.
+    """
+
+    def __init__(self, *, remote: RemoteSet, spec: ShardSpec) -> None:
+        super().__init__()
+        self.remote = remote
+        self.spec = spec
+        self.path = spec.url
+        self._offsets_arr: np.ndarray | None = None
+        self._keys: list[Any] | None = None
+        self._index: dict[Any, int] | None = None
+
+    def _whole(self) -> MsgpackReader | None:
+        """The cached shard's reader when whole shards are read, else ``None``."""
+        remote = self.remote
+        if remote.mode == "shards" or remote.is_cached(self.spec):
+            return remote.local(self.spec)
+        return None
+
+    def _offsets(self) -> np.ndarray:
+        if self._offsets_arr is None and self.remote.is_cached(self.spec):
+            self._offsets_arr = self.remote.local(self.spec).offsets.astype(np.int64)
+        if self._offsets_arr is None:
+            url = self.spec.url
+            data = self.remote.read(url + SUFFIX_OFFSETS)
+            size = self.spec.bytes
+            if size is None:
+                size = int(np.frombuffer(data[-8:], dtype=">u8")[0]) if len(data) >= 8 else 0
+            self._offsets_arr = load_offsets(
+                Path(url + SUFFIX_OFFSETS), self.spec.samples, Path(url), size, data
+            ).astype(np.int64)
+        return self._offsets_arr
+
+    def _key_list(self) -> list[Any]:
+        if self._keys is None:
+            url = self.spec.url + SUFFIX_KEYS
+            self._keys = load_keys(Path(url), self.spec.samples, self.remote.read(url))
+        return self._keys
+
+    @property
+    def offsets(self) -> np.ndarray:
+        """Sample start offsets (``len + 1`` values; one request the first time)."""
+        view = self._offsets().astype(np.uint64)
+        view.flags.writeable = False
+        return view
+
+    def __len__(self) -> int:
+        return self.spec.samples
+
+    def __contains__(self, key: object) -> bool:
+        try:
+            self.find_index(key)
+        except KeyError:
+            return False
+        return True
+
+    def find_index(self, key: Any) -> int:
+        """Index of the first sample with ``key``. Raises ``KeyError`` if absent."""
+        if self._index is None:
+            index: dict[Any, int] = {}
+            for i, k in enumerate(self._key_list()):
+                try:
+                    index.setdefault(k, i)
+                except TypeError:
+                    continue  # an unhashable key cannot be looked up
+            self._index = index
+        try:
+            return self._index[key]
+        except (KeyError, TypeError):
+            raise KeyError(key) from None
+
+    def find_key(self, index: int) -> Any:
+        """Key of the sample at ``index``."""
+        return self._key_list()[normalize_index(index, len(self))]
+
+    def get(self, index: int, yield_key: bool = False, raw: bool = False, copy: bool = True) -> Any:
+        """The sample at ``index`` (one range request unless the shard is read whole)."""
+        whole = self._whole()
+        if whole is not None:
+            return whole.get(index, yield_key, raw, copy)
+        i = normalize_index(index, len(self))
+        offsets = self._offsets()
+        data = self.remote.read(self.spec.url, int(offsets[i]), int(offsets[i + 1]))
+        return self._finish(i, data, yield_key, raw)
+
+    def getitems(
+        self,
+        indices: Sequence[int] | np.ndarray,
+        yield_key: bool = False,
+        raw: bool = False,
+        copy: bool = True,
+    ) -> list[Any]:
+        """Samples at ``indices`` (their ranges fetched together)."""
+        whole = self._whole()
+        if whole is not None:
+            return whole.getitems(indices, yield_key, raw, copy)
+        idx = np.asarray(indices, dtype=np.int64)
+        n = len(self)
+        if idx.size and (idx.min() < -n or idx.max() >= n):
+            bad = int(idx[(idx < -n) | (idx >= n)][0])
+            raise IndexError(f"index {bad} out of range for length {n} reader")
+        idx = np.where(idx < 0, idx + n, idx)
+        offsets = self._offsets()
+        got = self.remote.read_ranges(
+            self.spec.url, offsets[idx].tolist(), offsets[idx + 1].tolist()
+        )
+        return [self._finish(i, d, yield_key, raw) for i, d in zip(idx.tolist(), got)]
+
+    def slice(
+        self,
+        start: int,
+        stop: int | None = None,
+        yield_key: bool = False,
+        raw: bool = False,
+        copy: bool = True,
+    ) -> Iterator[Any]:
+        """Samples ``[start, stop)``, fetched as one byte range."""
+        whole = self._whole()
+        if whole is not None:
+            return whole.slice(start, stop, yield_key, raw, copy)
+        start, stop = normalize_range(start, stop, len(self))
+        return self._range(start, stop, yield_key, raw)
+
+    def _range(self, start: int, stop: int, yield_key: bool, raw: bool) -> Iterator[Any]:
+        if start >= stop:
+            return
+        offsets = self._offsets()
+        base = int(offsets[start])
+        data = self.remote.read(self.spec.url, base, int(offsets[stop]))
+        for i in range(start, stop):
+            piece = data[int(offsets[i]) - base : int(offsets[i + 1]) - base]
+            yield self._finish(i, piece, yield_key, raw)
+
+    def _finish(self, i: int, data: bytes, yield_key: bool, raw: bool) -> Any:
+        if len(data) != int(self._offsets()[i + 1] - self._offsets()[i]):
+            raise CorruptIndexError(
+                self.spec.url, f"sample {i}: got {len(data)} bytes, its offsets promise more"
+            )
+        sample: Any = data
+        if not raw:
+            try:
+                sample = unpackb(data)
+            except ShardstreamError as e:
+                raise type(e)(self.spec.url, f"sample {i}: {getattr(e, 'problem', e)}") from e
+        if yield_key:
+            return self._key_list()[i], sample
+        return sample
+
+    @property
+    def has_checksums(self) -> bool:
+        """Whether the shard has a per-sample checksum file (fetches the shard when unknown)."""
+        if self.spec.sidecars is not None:
+            return ".xxh3" in self.spec.sidecars
+        return self.remote.local(self.spec).has_checksums
+
+    def check_sample(self, index: int, data: Any = None) -> None:
+        """See :meth:`MsgpackReader.check_sample` (reads the cached shard)."""
+        self.remote.local(self.spec).check_sample(index, data)
+
+    def verify_sample(self, index: int) -> bool:
+        """See :meth:`MsgpackReader.verify_sample` (reads the cached shard)."""
+        return self.remote.local(self.spec).verify_sample(index)
+
+    def damaged_samples(self, progress: Any = None) -> list[int]:
+        """See :meth:`MsgpackReader.damaged_samples` (reads the cached shard)."""
+        return self.remote.local(self.spec).damaged_samples(progress)
+
+    def close(self) -> None:
+        """Close the cached shard in this process (it may then be evicted)."""
+        self.remote.release(self.spec.number)
+
+    def __repr__(self) -> str:
+        return f"RemoteShardReader({self.spec.url!r}, len={len(self)})"
+
+
+def open_remote(
+    url: str,
+    *,
+    storage_options: dict[str, Any] | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    cache_limit: int | None = None,
+    prefetch_shards: int = 4,
+    retry: RetryPolicy | None = None,
+) -> ShardedReader:
+    """Open a remote manifest or single data file as one reader.
+
+    Args:
+        url: a ``*.manifest`` URL, or the URL of a data file with its ``.offsets`` sidecar.
+        storage_options: the filesystem's options (credentials, endpoint).
+        cache_dir: the node-local shard cache (default :func:`default_cache_dir`).
+        cache_limit: most bytes the cache holds, evicting least recently used shards.
+        prefetch_shards: shards the Loader fetches ahead.
+        retry: the retry policy.
+
+    Returns:
+        A :class:`ShardedReader` of :class:`RemoteShardReader` (one shard for a single file);
+        ``reader.remote`` is the :class:`RemoteSet`.
+
+    Raises:
+        DatasetNotFoundError: no object at ``url`` (or its ``.offsets``).
+        CorruptIndexError, IndexMismatchError: a malformed manifest or offsets file.
+        RemoteStorageError: access refused or the storage unreachable past the retry budget.
+        MissingDependencyError: the protocol's package is not installed.
+    """
+    fs, path = url_filesystem(url, storage_options)
+    policy = retry or RetryPolicy()
+    if url.endswith(".manifest"):
+        specs, digest = _manifest_specs(fs, path, url, policy)
+    else:
+        specs, digest = _single_spec(fs, path, url, policy)
+    remote = RemoteSet(
+        url=url,
+        storage_options=storage_options,
+        digest=digest,
+        cache_dir=cache_dir,
+        cache_limit=cache_limit,
+        retry=policy,
+        prefetch_shards=prefetch_shards,
+    )
+    remote._fs = fs
+    reader = ShardedReader([RemoteShardReader(remote=remote, spec=spec) for spec in specs])
+    reader.remote = remote  # type: ignore[attr-defined]
+    return reader
+
+
+def _manifest_specs(
+    fs: Any, path: str, url: str, policy: RetryPolicy
+) -> tuple[list[ShardSpec], str]:
+    data = call_with_retries(lambda: fs.cat_file(path), url=url, what="read", policy=policy)
+    if len(data) > _MAX_MANIFEST:
+        raise CorruptIndexError(url, f"manifest is over {_MAX_MANIFEST} bytes")
+    try:
+        document = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise CorruptIndexError(url, f"manifest is not JSON: {e}") from None
+    if not isinstance(document, dict) or document.get("format") != _FORMAT:
+        raise CorruptIndexError(url, f"not a shardstream manifest (format must be {_FORMAT!r})")
+    if document.get("version") != _VERSION:
+        raise CorruptIndexError(url, f"unsupported manifest version {document.get('version')!r}")
+    shards = document.get("shards")
+    if not isinstance(shards, list):
+        raise CorruptIndexError(url, "manifest entry is malformed: 'shards' must be a list")
+    entries = [_entry(Path(url), n, shard) for n, shard in enumerate(shards)]
+    total = document.get("samples")
+    if total != sum(e.samples for e in entries):
+        raise CorruptIndexError(url, f"manifest says {total!r} samples, its shards hold others")
+    for entry in entries:
+        if entry.path.startswith("/") or ".." in PurePosixPath(entry.path).parts:
+            raise CorruptIndexError(url, f"shard path {entry.path!r} leaves the manifest's folder")
+    base = url_parent(url)
+    present = _listing(fs, path, url)
+    specs = []
+    for number, entry in enumerate(entries):
+        shard_url = url_join(base, entry.path)
+        sidecars = None
+        if present is not None:
+            name = fs._strip_protocol(shard_url).rstrip("/")
+            sidecars = tuple(s for s in SIDECAR_SUFFIXES if name + s in present)
+        specs.append(
+            ShardSpec(
+                number=number,
+                url=shard_url,
+                samples=entry.samples,
+                bytes=entry.bytes,
+                md5=entry.md5,
+                sidecars=sidecars,
+            )
+        )
+    digest = hashlib.sha256(
+        json.dumps([[e.path, e.samples, e.bytes, e.md5] for e in entries]).encode()
+    ).hexdigest()[:32]
+    return specs, digest
+
+
+def _listing(fs: Any, path: str, url: str) -> set[str] | None:
+    """Every file below the manifest's folder (one listing), or ``None`` where none is had."""
+    if protocol_of(url) in ("http", "https"):
+        return None  # an HTTP "listing" is a page of links, if any: probe the sidecars instead
+    try:
+        found = fs.find(path.rsplit("/", 1)[0] if "/" in path else "")
+    except Exception:
+        return None
+    return {p.rstrip("/") for p in found}
+
+
+def _single_spec(fs: Any, path: str, url: str, policy: RetryPolicy) -> tuple[list[ShardSpec], str]:
+    offsets_url = url + SUFFIX_OFFSETS
+    offsets_path = fs._strip_protocol(offsets_url)
+    data = call_with_retries(
+        lambda: fs.cat_file(offsets_path), url=offsets_url, what="read", policy=policy
+    )
+    if len(data) < 8 or len(data) % 8:
+        raise CorruptIndexError(offsets_url, f"offsets file of {len(data)} bytes")
+    size = int(np.frombuffer(data[-8:], dtype=">u8")[0])
+    spec = ShardSpec(
+        number=0, url=url, samples=len(data) // 8 - 1, bytes=size, md5=None, sidecars=None
+    )
+    digest = hashlib.sha256(url.encode() + b"\0" + hashlib.sha256(data).digest()).hexdigest()
+    return [spec], digest[:32]
