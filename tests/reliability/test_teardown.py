@@ -304,11 +304,11 @@ def test_workers_started_from_a_thread_outlive_the_thread(tmp_path):
     thread = threading.Thread(target=lambda: epochs.append([b["value"][:, 0] for b in loader]))
     thread.start()
     thread.join()
-    pids = set(loader._pool.worker_pids())
+    pids = set(loader._run._pool.worker_pids())
     time.sleep(0.5)
     assert alive(pids) == pids and len(pids) == 2
     epochs.append([b["value"][:, 0] for b in loader])
-    assert set(loader._pool.worker_pids()) == pids
+    assert set(loader._run._pool.worker_pids()) == pids
     assert [np.concatenate(e).tolist() for e in epochs] == [list(range(16))] * 2
     loader.close()
     assert alive(pids) == set()
