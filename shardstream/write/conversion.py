@@ -48,12 +48,12 @@ from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 from ..checks import OnError, check_int, check_on_error
-from ..errors import BadSourceError, ConfigError, NothingToConvertError, ReservedKeyError
+from ..errors import ConfigError, NothingToConvertError
 from ..format.atomic import StagedFiles
-from ..format.codec import RESERVED_FIELDS, make_packer
-from .pool import OrderedPool, Output, Ref
+from ..format.codec import RESERVED_FIELDS
+from .pool import OrderedPool, Output
+from .sample_conversion import _convert_chunk, _Failure, _Options
 from .sharded import ShardedWriter
-from .transcode import ImageFault, check_image, transcode_image
 from .writer import RawWriter
 
 __all__ = [
@@ -394,131 +394,6 @@ def _open_writer(
         output, shard_size=shard_size, overwrite=overwrite, disable=True, buffering=_BUFFERING
     )
     return sharded, sharded.write_raw, sharded.path
-
-
-# ---------------------------------------------------------------------------------------------
-# Work done in the worker processes
-
-
-@dataclass(frozen=True)
-class _Options:
-    image_field: str
-    transcode: bool
-    max_side: int | None
-    quality: int | None
-
-
-class _Failure(NamedTuple):
-    source: str
-    reason: str
-    error_type: type[BadSourceError]
-
-
-_packer: Any = None
-
-
-def _convert_chunk(
-    items: list[Item], options: _Options, output: Output
-) -> list[tuple[str, Ref] | _Failure]:
-    """Load, check or transcode, and pack each item; bad sources become :class:`_Failure`."""
-    global _packer
-    if _packer is None:
-        _packer = make_packer()
-    return [_convert_one(item, options, output, _packer) for item in items]
-
-
-def _convert_one(
-    item: Item, options: _Options, output: Output, packer: Any
-) -> tuple[str, Ref] | _Failure:
-    try:
-        data = item.load()
-    except BadSourceError as e:
-        return _Failure(item.source, e.reason, type(e))
-    except Exception as e:  # the load function belongs to the source: any fault is the source's
-        return _Failure(item.source, f"cannot read: {_describe(e)}", BadSourceError)
-    if type(data) is dict:  # a whole sample after its key (datadings-compatible sets)
-        return _convert_sample(item, data, options, output, packer)
-    if type(data) is not bytes:
-        try:
-            if isinstance(data, dict):  # a dict subclass is not a whole sample: no bytes either
-                raise TypeError
-            data = memoryview(data).tobytes()
-        except TypeError:
-            raise ConfigError(
-                f"item {item.key!r}: load() must return bytes, got {type(data).__name__}"
-            ) from None
-    try:
-        if options.transcode:
-            data = transcode_image(data, max_side=options.max_side, quality=options.quality)
-        else:
-            check_image(data)
-    except ImageFault as e:
-        return _Failure(item.source, str(e), BadSourceError)
-    if item.fields:
-        _check_fields(item, options.image_field)
-    return item.key, output.put(_pack_parts(packer, item, options.image_field, data))
-
-
-def _convert_sample(
-    item: Item, sample: dict, options: _Options, output: Output, packer: Any
-) -> tuple[str, Ref] | _Failure:
-    """Pack ``{"key": item.key, **sample}`` as is; encoded image bytes in the image field are
-    checked (or transcoded) like those of a plain item, any other value is written unchanged."""
-    image = sample.get(options.image_field)
-    if type(image) is bytes:
-        try:
-            if options.transcode:
-                image = transcode_image(image, max_side=options.max_side, quality=options.quality)
-                sample = {**sample, options.image_field: image}
-            else:
-                check_image(image)
-        except ImageFault as e:
-            return _Failure(item.source, str(e), BadSourceError)
-    if "key" in sample:
-        raise ConfigError(f"item {item.key!r}: a loaded sample may not hold its own 'key'")
-    return item.key, output.put([packer.pack({"key": item.key, **sample})])
-
-
-def _pack_parts(packer: Any, item: Item, image_field: str, data: bytes) -> list[bytes]:
-    """The msgpack encoding of the sample dict, with the image bytes as a part of their own.
-
-    Byte for byte what packing ``{"key": ..., image_field: data, "label": ..., **fields}``
-    gives, without copying the image into a packed buffer first.
-    """
-    count = 2 + (item.label is not None) + len(item.fields)
-    head = packer.pack_map_header(count) + packer.pack("key") + packer.pack(item.key)
-    head += packer.pack(image_field) + _bin_header(len(data))
-    tail = [packer.pack("label"), packer.pack(item.label)] if item.label is not None else []
-    for name, value in item.fields.items():
-        tail += (packer.pack(name), packer.pack(value))
-    return [head, data, *tail]
-
-
-def _bin_header(size: int) -> bytes:
-    """msgpack's header of a bin value of ``size`` bytes (bin 8, bin 16 or bin 32)."""
-    if size < 1 << 8:
-        return bytes((0xC4, size))
-    if size < 1 << 16:
-        return b"\xc5" + size.to_bytes(2, "big")
-    return b"\xc6" + size.to_bytes(4, "big")
-
-
-def _check_fields(item: Item, image_field: str) -> None:
-    clash = {"key", "label", image_field}.intersection(item.fields)
-    if clash:
-        raise ConfigError(
-            f"item {item.key!r}: fields {sorted(clash)} clash with the sample's own fields"
-        )
-    if not RESERVED_FIELDS.isdisjoint(item.fields):
-        reserved = sorted(map(str, RESERVED_FIELDS.intersection(item.fields)))
-        raise ReservedKeyError(f"item {item.key!r}: reserved field name(s) {reserved}")
-
-
-def _describe(error: BaseException) -> str:
-    if isinstance(error, OSError) and error.strerror:
-        return f"{type(error).__name__}: {error.strerror}"  # the path is already the source
-    text = str(error)
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def _choose_workers(items: Iterator[Item], options: _Options) -> tuple[int, list[list]]:

@@ -47,13 +47,13 @@ from ..format.atomic import DatasetLock, remove_stale_temporaries, settle
 from .conversion import (
     ConvertReport,
     Item,
-    _Options,
     _progress_bar,
     _write_report,
     skipped_report_path,
 )
 from .pool import Output
 from .prompt import confirm_overwrite
+from .sample_conversion import _Options
 from .shard_plan import (
     ShardResult,
     ShardTask,

@@ -33,8 +33,9 @@ from ..format.codec import make_packer
 from ..format.integrity import load_md5file, md5_file
 from ..format.manifest import ShardEntry, manifest_bytes
 from ..format.paths import SIDECAR_SUFFIXES, DatasetPaths
-from .conversion import Item, SkippedSource, _convert_one, _Failure, _Options
+from .conversion import Item, SkippedSource
 from .pool import Output
+from .sample_conversion import _convert_one, _Failure, _Options
 from .sharded import shard_name
 from .writer import RawWriter
 
