@@ -40,7 +40,6 @@ then the pixels agree.)
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Sequence
 
@@ -50,6 +49,7 @@ from PIL import Image
 from ..errors import ConfigError, ImageDecodeError
 from ..fastpaths import warn_slow_path
 from .crops import SCALE_DENOMINATORS, CropBox, choose_scale, expand_sizes
+from .decode_pil import check_pixels, decode_pil, open_pil, pil_orientation
 from .jpeg import is_jpeg, jpeg_info
 from .resize import MAX_OUT_BYTES, MAX_SIDE, resize_crops
 
@@ -101,7 +101,6 @@ _UNION_MAX_AREA = 0.85
 # the region decode measured no faster than simplejpeg's full decode (a DINO image's 10 crops
 # cover ~88 % on average). decode_region decodes any region: it also saves its caller a copy.
 
-_EXIF_ORIENTATION = 0x0112
 # Per EXIF orientation, for the oriented y and x axes: (stored axis, whether it runs reversed).
 _ORIENTED_AXES = {
     1: ((0, False), (1, False)),
@@ -159,9 +158,9 @@ def image_size(data: bytes | bytearray | memoryview) -> tuple[int, int]:
     """
     if is_jpeg(data):
         return jpeg_info(data).oriented_size
-    with _open_pil(data) as image:
+    with open_pil(data) as image:
         width, height = image.size
-        if _pil_orientation(image) >= 5:
+        if pil_orientation(image) >= 5:
             width, height = height, width
     if width == 0 or height == 0:
         raise ImageDecodeError(f"the image is {width} x {height} pixels (zero pixels)")
@@ -363,11 +362,11 @@ def _decode(
     region decoder (always exactly ``1/denominator``) would not reproduce.
     """
     if not is_jpeg(data):
-        stored, orientation = _decode_pil(data, None, max_pixels, pick=pick)
+        stored, orientation = decode_pil(data, None, max_pixels, pick=pick)
         image = orient(stored, orientation)
         return image, (1.0, 0.0), (1.0, 0.0), (0, 0, *image.shape[:2])
     info = jpeg_info(data)
-    _check_pixels(info.width, info.height, max_pixels)
+    check_pixels(info.width, info.height, max_pixels)
     denominator = pick(*info.oriented_size)
     rows, cols = -(-info.height // denominator), -(-info.width // denominator)
     y_map, x_map = _oriented_maps(info, rows, cols)
@@ -397,7 +396,7 @@ def _decode(
 def _decode_full_jpeg(data, info, denominator: int, max_pixels: int | None) -> np.ndarray:
     """The whole JPEG in the stored frame at ``1/denominator``: simplejpeg, else Pillow."""
     if _simplejpeg is None or info.colorspace in ("cmyk", "ycck"):
-        return _decode_pil(data, denominator, max_pixels)[0]
+        return decode_pil(data, denominator, max_pixels)[0]
     try:
         return _simplejpeg.decode_jpeg(
             data,
@@ -407,7 +406,7 @@ def _decode_full_jpeg(data, info, denominator: int, max_pixels: int | None) -> n
         )
     except ValueError as error:  # simplejpeg refuses: try Pillow, report both
         try:
-            return _decode_pil(data, denominator, max_pixels)[0]
+            return decode_pil(data, denominator, max_pixels)[0]
         except ImageDecodeError as pil_error:
             raise ImageDecodeError(
                 f"corrupt JPEG: libjpeg-turbo: {error}; Pillow: {pil_error.problem}"
@@ -498,58 +497,12 @@ def _decode_window(
     return orient(stored, info.orientation)
 
 
-def _check_pixels(width: int, height: int, max_pixels: int | None) -> None:
-    if max_pixels is not None and width * height > max_pixels:
-        raise ImageDecodeError(
-            f"the image is {width} x {height} = {width * height} pixels, "
-            f"more than the limit of {max_pixels}"
-        )
-
-
 def _scale_factors(height: int, width: int, out_h: int, out_w: int) -> tuple[float, float]:
     """Decoded pixels per source pixel: ``n / 8`` for libjpeg's scale ``n/8``, else the ratio."""
     for numerator in (8, 4, 2, 1, *range(3, 17)):
         if -(-height * numerator // 8) == out_h and -(-width * numerator // 8) == out_w:
             return numerator / 8, numerator / 8
     return out_h / height, out_w / width
-
-
-def _open_pil(data) -> Image.Image:
-    try:
-        return Image.open(io.BytesIO(data))
-    except Image.UnidentifiedImageError:
-        raise ImageDecodeError("not an image Pillow recognises (nor a JPEG)") from None
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
-        raise ImageDecodeError(f"corrupt image header: {error}") from error
-
-
-def _pil_orientation(image: Image.Image) -> int:
-    try:
-        orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
-    except Exception:  # malformed EXIF is not worth failing the image for
-        return 1
-    return orientation if isinstance(orientation, int) and 1 <= orientation <= 8 else 1
-
-
-def _decode_pil(data, denominator: int | None, max_pixels: int | None, pick=None):
-    """Decode with Pillow to a stored-frame RGB array; returns it and the EXIF orientation."""
-    with _open_pil(data) as image:
-        width, height = image.size
-        if width == 0 or height == 0:
-            raise ImageDecodeError(f"the image is {width} x {height} pixels (zero pixels)")
-        _check_pixels(width, height, max_pixels)
-        orientation = _pil_orientation(image)
-        if pick is not None:
-            oriented = (width, height) if orientation >= 5 else (height, width)
-            denominator = pick(*oriented)
-            denominator = 1 if image.format != "JPEG" else denominator
-        if denominator and denominator > 1 and image.format == "JPEG":
-            image.draft(None, (max(1, width // denominator), max(1, height // denominator)))
-        try:
-            rgb = image.convert("RGB")
-        except (OSError, ValueError, SyntaxError) as error:
-            raise ImageDecodeError(f"corrupt or truncated image data: {error}") from error
-    return np.asarray(rgb), orientation
 
 
 def _resized_crop(

@@ -41,11 +41,11 @@ from .crops import CropBox, choose_scale
 from .decode import (
     _UNION_MAX_AREA,
     _check_boxes,
-    _check_pixels,
     _decode,
     _ends_with_eoi,
     decode_image,
 )
+from .decode_pil import check_pixels
 from .jpeg import is_jpeg, jpeg_info
 
 __all__ = [
@@ -254,7 +254,7 @@ def ship_encoded(
             and info.process in _NVJPEG_PROCESSES
             and _ends_with_eoi(data)  # a truncated file is decoded here, so that it raises here
         ):
-            _check_pixels(info.width, info.height, max_pixels)
+            check_pixels(info.width, info.height, max_pixels)
             payload = np.frombuffer(data, np.uint8)
             return {
                 "payload": payload,
