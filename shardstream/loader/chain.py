@@ -8,6 +8,8 @@ errors Deep Lake's loader raises for the same misuse.
 
 from __future__ import annotations
 
+import os
+import secrets
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -15,8 +17,17 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import check_timeout, non_negative_int, positive_int
+from ..checks import (
+    OnError,
+    check_seed,
+    check_timeout,
+    non_negative_int,
+    positive_int,
+    resolve_on_error,
+)
 from ..errors import ChainError, ConfigError, ConfigTypeError, CorruptSampleError
+from ..order.samplers.seeds import SEED_LIMIT
+from ..read.open import open_dataset
 from ..read.reader import Reader
 from .preset import Preset
 from .sample_work import ARRAY, BYTES, IMAGE, OBJECT, field_kind
@@ -29,6 +40,8 @@ __all__ = [
     "check_decode",
     "check_fields",
     "check_mode_for_preset",
+    "check_shuffle",
+    "start_chain",
     "check_verifiable",
     "effective_mode",
     "field_kinds",
@@ -245,4 +258,70 @@ def check_verifiable(reader: Reader) -> None:
     raise ConfigError(
         f"Loader: verify=True needs per-sample checksums, but {where} has none (no .xxh3 "
         f"file); add them with `shardstream verify --add-checksums {where}`"
+    )
+
+
+def check_shuffle(buffer_size: object, order: object, shards_per_block: object) -> dict[str, Any]:
+    """The chain settings of ``Loader.shuffle``'s options, checked.
+
+    Raises:
+        ConfigError: ``buffer_size`` is not a positive number of MiB, ``order`` is neither
+            ``"window"`` nor ``"blocks"``, or ``shards_per_block`` is not a positive integer.
+    """
+    if order not in ("window", "blocks"):
+        raise ConfigError(f'shuffle: order must be "window" or "blocks", got {order!r}')
+    blocks = positive_int(shards_per_block, "shuffle: shards_per_block")
+    if isinstance(buffer_size, bool) or not isinstance(buffer_size, (int, float, np.number)):
+        raise ConfigError(f"shuffle: buffer_size must be a number of MB, got {buffer_size!r}")
+    if not buffer_size > 0:
+        raise ConfigError(f"shuffle: buffer_size must be > 0 MB, got {buffer_size}")
+    return {"buffer_size": float(buffer_size), "order": order, "shards_per_block": blocks}
+
+
+def start_chain(
+    source: Reader | str | os.PathLike,
+    *,
+    on_error: OnError | None,
+    ignore_errors: bool | None,
+    verbose: bool,
+    seed: int | None,
+    verify: bool,
+    storage_options: dict | None,
+    cache_dir: str | os.PathLike | None,
+    cache_limit: int | None,
+    prefetch_shards: int,
+) -> Chain:
+    """The chain a new :class:`~shardstream.loader.loader.Loader` starts from (its arguments).
+
+    Raises:
+        ConfigError: see :class:`~shardstream.loader.loader.Loader`.
+        DatasetNotFoundError, MissingIndexError, ...: ``source`` is a path that does not open.
+    """
+    reader = open_dataset(
+        source,
+        caller="Loader",
+        storage_options=storage_options,
+        cache_dir=cache_dir,
+        cache_limit=cache_limit,
+        prefetch_shards=prefetch_shards,
+    )
+    if verify:
+        check_verifiable(reader)
+    policy = resolve_on_error(
+        on_error, owner="Loader", alias="ignore_errors", alias_value=ignore_errors, flag=True
+    )
+    seed_given = seed is not None
+    if seed is None:
+        seed = secrets.randbits(32)
+    seed = check_seed(seed, owner="Loader")
+    if not 0 <= seed < SEED_LIMIT:
+        raise ConfigError(f"Loader: seed must be in [0, 2**32), got {seed}")
+    return Chain(
+        reader=reader,
+        seed=seed,
+        seed_given=seed_given,
+        ignore_errors=policy == "skip",
+        verbose=bool(verbose),
+        verify=bool(verify),
+        shared={},
     )

@@ -20,48 +20,30 @@ each (Deep Lake's ``ValueError`` messages otherwise); ``query`` and ``sample_by`
 any number of times. Batches are made by the engine's :class:`~shardstream.engine.pool.WorkerPool`
 and come back in order; their content depends only on the seed (never on ``num_workers`` or
 ``num_threads``), and ``state_dict()`` / ``load_state_dict()`` resume mid-epoch exactly.
-
-Choices where Deep Lake leaves the behaviour open (see :mod:`shardstream.loader.plan` for the order):
-
-- Without ``.batch()`` the loader yields single samples (not batches of one), as a torch
-  ``DataLoader`` with ``batch_size=None`` does; ``batch_size`` still reports 1 and ``len()``
-  counts samples.
-- Without a mode method the loader iterates as ``.numpy()`` with its defaults (as
-  ``.pytorch()`` with its defaults when a preset is set).
-- ``iter(loader)`` continues the epoch at the cursor: after a completed epoch that is the start of
-  the next epoch; after a loop left early (or ``load_state_dict``) it is where the consumer
-  stopped. ``offset(off)`` sets the first epoch's starting cursor.
-- ``len(loader)`` counts the batches of a whole epoch on this rank, also mid-epoch.
-- ``query`` after an earlier ``query`` / ``sample_by`` runs on the whole dataset and keeps the
-  view's entries it selects (in view order, repeats kept); its ``LIMIT`` / ``ORDER BY`` therefore
-  act on the whole dataset.
-- ``sample_by`` draws once, when it is called, from the loader's seed: the view stays fixed over
-  epochs.
 """
 
 from __future__ import annotations
 
 import functools
 import os
-import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from ..checks import OnError, check_seed, non_negative_int, positive_int, resolve_on_error
-from ..errors import ChainError, ConfigError, ConfigTypeError, WeightsError
+from ..checks import OnError, non_negative_int, positive_int
+from ..errors import ChainError, ConfigTypeError, WeightsError
 from ..fastpaths import check_device
 from ..order.samplers.seeds import SEED_LIMIT
-from ..read.open import open_dataset
 from ..read.reader import Reader
 from .chain import (
     Chain,
     build_mode,
     check_fields,
     check_mode_for_preset,
-    check_verifiable,
+    check_shuffle,
+    start_chain,
     warn_unseeded,
 )
 from .modes import FrameworkSteps
@@ -119,33 +101,17 @@ class Loader(FrameworkSteps):
         cache_limit: int | None = None,
         prefetch_shards: int = 4,
     ) -> None:
-        reader = open_dataset(
+        chain = start_chain(
             source,
-            caller="Loader",
+            on_error=on_error,
+            ignore_errors=ignore_errors,
+            verbose=verbose,
+            seed=seed,
+            verify=verify,
             storage_options=storage_options,
             cache_dir=cache_dir,
             cache_limit=cache_limit,
             prefetch_shards=prefetch_shards,
-        )
-        if verify:
-            check_verifiable(reader)
-        policy = resolve_on_error(
-            on_error, owner="Loader", alias="ignore_errors", alias_value=ignore_errors, flag=True
-        )
-        seed_given = seed is not None
-        if seed is None:
-            seed = secrets.randbits(32)
-        seed = check_seed(seed, owner="Loader")
-        if not 0 <= seed < SEED_LIMIT:
-            raise ConfigError(f"Loader: seed must be in [0, 2**32), got {seed}")
-        chain = Chain(
-            reader=reader,
-            seed=seed,
-            seed_given=seed_given,
-            ignore_errors=policy == "skip",
-            verbose=bool(verbose),
-            verify=bool(verify),
-            shared={},
         )
         self._start(chain)
 
@@ -196,28 +162,10 @@ class Loader(FrameworkSteps):
             ConfigError: ``buffer_size`` is not a positive number, ``order`` unknown or
                 ``shards_per_block`` not a positive integer.
         """
-        if order not in ("window", "blocks"):
-            raise ConfigError(f'shuffle: order must be "window" or "blocks", got {order!r}')
-        if (
-            isinstance(shards_per_block, bool)
-            or not isinstance(shards_per_block, (int, np.integer))
-            or shards_per_block < 1
-        ):
-            raise ConfigError(
-                f"shuffle: shards_per_block must be a positive integer, got {shards_per_block!r}"
-            )
+        settings = check_shuffle(buffer_size, order, shards_per_block)
         if self._chain.shuffle is not None:
             raise ChainError("shuffle is already set")
-        if isinstance(buffer_size, bool) or not isinstance(buffer_size, (int, float, np.number)):
-            raise ConfigError(f"shuffle: buffer_size must be a number of MB, got {buffer_size!r}")
-        if not buffer_size > 0:
-            raise ConfigError(f"shuffle: buffer_size must be > 0 MB, got {buffer_size}")
-        loader = self._with(
-            shuffle=bool(shuffle),
-            buffer_size=float(buffer_size),
-            order=order,
-            shards_per_block=int(shards_per_block),
-        )
+        loader = self._with(shuffle=bool(shuffle), **settings)
         if shuffle and self._chain.offset is not None:
             warn_unseeded(self._chain)
         return loader
