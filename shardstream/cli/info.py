@@ -100,16 +100,7 @@ def run(args: argparse.Namespace) -> int:
             _print_shards(files)
         if count == 0:
             return 0
-        key, first = reader.get(0, yield_key=True)
-        print(f"fields:   (sample 0, key {key!r})")
-        if isinstance(first, dict):
-            width = max(len(str(name)) for name in first) if first else 0
-            for name, value in first.items():
-                kind_text, detail = describe_value(value)
-                print(f"  {str(name):<{width}}  {kind_text:<10}  {detail}".rstrip())
-        else:
-            kind_text, detail = describe_value(first)
-            print(f"  (not a dict) {kind_text}  {detail}".rstrip())
+        first = _print_fields(reader)
         if not args.no_labels and isinstance(first, dict) and "label" in first:
             _print_labels(reader, args, names)
     return 0
@@ -320,11 +311,21 @@ def remote_info(args: argparse.Namespace) -> int:
             print(f"{'data:':<10}{format_size(sum(sizes))}")
         if count == 0:
             return 0
-        key, first = reader.get(0, yield_key=True)
-        print(f"fields:   (sample 0, key {key!r})")
-        if isinstance(first, dict):
-            width = max(len(str(name)) for name in first) if first else 0
-            for name, value in first.items():
-                kind_text, detail = describe_value(value)
-                print(f"  {str(name):<{width}}  {kind_text:<10}  {detail}".rstrip())
+        _print_fields(reader)
     return 0
+
+
+def _print_fields(reader: Any) -> Any:
+    """Print sample 0's key and each field's kind and size (one byte range for a remote set);
+    returns sample 0."""
+    key, first = reader.get(0, yield_key=True)
+    print(f"fields:   (sample 0, key {key!r})")
+    if isinstance(first, dict):
+        width = max(len(str(name)) for name in first) if first else 0
+        for name, value in first.items():
+            kind_text, detail = describe_value(value)
+            print(f"  {str(name):<{width}}  {kind_text:<10}  {detail}".rstrip())
+    else:
+        kind_text, detail = describe_value(first)
+        print(f"  (not a dict) {kind_text}  {detail}".rstrip())
+    return first
