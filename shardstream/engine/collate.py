@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import CollateError, MissingDependencyError
-from .scratch import batch_array
+from .scratch import FRESH, BatchBuffers
 
 __all__ = ["default_collate", "to_torch", "to_tensorflow", "upcast"]
 
@@ -25,7 +25,12 @@ _UPCAST = {np.dtype(np.uint16): np.int32, np.dtype(np.uint32): np.int64}
 _UPCAST[np.dtype(np.uint64)] = np.int64
 
 
-def default_collate(samples: Sequence[Any], field: str = "", keep_views: bool = False) -> Any:
+def default_collate(
+    samples: Sequence[Any],
+    field: str = "",
+    keep_views: bool = False,
+    buffers: BatchBuffers = FRESH,
+) -> Any:
     """Collate ``samples`` (all of one structure) into one batch.
 
     Args:
@@ -33,6 +38,8 @@ def default_collate(samples: Sequence[Any], field: str = "", keep_views: bool = 
         field: the path of these values inside a sample, for error messages (``""`` at the top).
         keep_views: keep memoryviews (zero-copy slices of a mapped file, which the engine moves
             into shared memory in one copy) instead of copying them into ``bytes``.
+        buffers: where stacked arrays are made (the engine hands a worker's reusing buffers
+            to the work; new arrays by default).
 
     Returns:
         A dict for dict samples, a tuple/list for tuple/list samples (collated per position), an
@@ -56,7 +63,7 @@ def default_collate(samples: Sequence[Any], field: str = "", keep_views: bool = 
                     "make the transform return the same fields for every sample"
                 )
         return {
-            key: default_collate([s[key] for s in samples], _join(field, key), keep_views)
+            key: default_collate([s[key] for s in samples], _join(field, key), keep_views, buffers)
             for key in keys
         }
     if isinstance(first, (tuple, list)):
@@ -69,7 +76,10 @@ def default_collate(samples: Sequence[Any], field: str = "", keep_views: bool = 
             )
         columns = [
             default_collate(
-                [s[i] for s in samples], f"{field}[{i}]" if field else f"[{i}]", keep_views
+                [s[i] for s in samples],
+                f"{field}[{i}]" if field else f"[{i}]",
+                keep_views,
+                buffers,
             )
             for i in range(length)
         ]
@@ -90,7 +100,7 @@ def default_collate(samples: Sequence[Any], field: str = "", keep_views: bool = 
         if dtype.kind not in "biufc" or any(getattr(s, "dtype", None) != dtype for s in samples):
             return np.stack(samples)  # numpy promotes mixed dtypes
         # in a worker process, the slot or a reused buffer (see engine/scratch.py)
-        return np.stack(samples, out=batch_array(name, (len(samples), *first.shape), dtype))
+        return np.stack(samples, out=buffers.array(name, (len(samples), *first.shape), dtype))
     if isinstance(first, (bool, np.bool_)) and all(
         isinstance(s, (bool, np.bool_)) for s in samples
     ):

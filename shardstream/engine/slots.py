@@ -239,7 +239,7 @@ class WorkerSlots:
     """A worker's view of the slots: segments it has mapped (its own mappings), by slot number.
 
     Like the consumer's, these mappings are never closed explicitly: arrays a collation placed
-    in a slot (:func:`~shardstream.engine.scratch.arena`) may outlive the slot's growth.
+    in a slot (:meth:`~shardstream.engine.scratch.BatchBuffers.arena`) may outlive the slot's growth.
     """
 
     def __init__(self) -> None:

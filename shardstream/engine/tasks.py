@@ -19,6 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from ..errors import ConfigError
+from .scratch import FRESH, BatchBuffers
 
 __all__ = ["STAGES", "SKIPPED", "BatchTask", "BatchWork", "StageTimer"]
 
@@ -62,6 +63,9 @@ class BatchTask:
         state: scratch space the work may keep per-batch state in while it loads this batch
             (e.g. the batch arrays its samples are written into); empty when the task is made,
             not compared.
+        buffers: where the batch's arrays are collated into, handed to the work by the engine
+            (a worker process's reusing :class:`~shardstream.engine.scratch.BatchBuffers`;
+            :data:`~shardstream.engine.scratch.FRESH` elsewhere).
     """
 
     sequence: int
@@ -69,6 +73,7 @@ class BatchTask:
     indices: np.ndarray
     positions: np.ndarray
     state: dict = field(default_factory=dict, compare=False, repr=False)
+    buffers: BatchBuffers = field(default=FRESH, compare=False, repr=False)
 
     def __len__(self) -> int:
         """Return the number of samples in the batch."""

@@ -11,6 +11,7 @@ or ``None`` to stop. Replies are tuples whose first element says what they are:
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import sys
@@ -18,8 +19,8 @@ from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 from .._lifeline import bind_to_parent
-from . import scratch
 from .batches import BatchRunner, Failure, describe_batch
+from .scratch import BatchBuffers
 from .slots import WorkerSlots
 from .tasks import BatchWork
 from .transport import plan_tree, write_leaves
@@ -65,7 +66,7 @@ def worker_main(
     if parent_pid is None:
         parent_pid = os.getppid()
     bind_to_parent(parent_pid, deathsig=deathsig)
-    scratch.enable()  # every batch is copied into a slot before the next is collated
+    buffers = BatchBuffers(reuse=True)  # each batch is copied into a slot before the next
     # parallelism comes from the worker processes and their threads: native libraries' own
     # thread pools would only oversubscribe the cores
     torch = sys.modules.get("torch")
@@ -108,7 +109,7 @@ def worker_main(
                 reply: tuple = ("cancelled", ticket)
             else:
                 batches[worker] = ticket
-                reply = _serve(runner, slots, message)
+                reply = _serve(runner, slots, buffers, message)
                 batches[worker] = -1
             if not _send(results, reply):
                 return
@@ -117,10 +118,11 @@ def worker_main(
         slots.close()
 
 
-def _serve(runner: BatchRunner, slots: WorkerSlots, message: tuple) -> tuple:
+def _serve(runner: BatchRunner, slots: WorkerSlots, buffers: BatchBuffers, message: tuple) -> tuple:
     ticket, task, slot, name, size, grow = message
+    task = dataclasses.replace(task, buffers=buffers)
     current = slots.current(slot, name, size)
-    with scratch.arena(current) as place:  # the collation may fill the slot directly
+    with buffers.arena(current) as place:  # the collation may fill the slot directly
         loaded = runner.run(task)
         used = place.used if place is not None else 0
     if loaded is None:

@@ -8,8 +8,9 @@ run time, so a wrong object is refused when the chain is built, naming what it l
 - :class:`Preset` (required): ``fields``, ``worker(sample, rng)`` and ``device(batch)``.
 - :class:`DeviceAware` (optional): ``for_device(device)`` returns the preset to run for batches
   going to ``device`` (e.g. colour in the workers on a CPU).
-- :class:`Collating` (optional): ``collate(samples)`` merges a batch's worker outputs in the
-  worker, instead of the default collation.
+- :class:`Collating` (optional): ``collate(samples, buffers)`` merges a batch's worker outputs in
+  the worker, instead of the default collation, into arrays it takes from the ``buffers`` the
+  engine hands it.
 - :class:`InPlace` (optional): ``in_place_fields()`` names batch arrays the worker writes each
   sample's rows into directly (``worker(sample, rng, out={name: rows})``).
 """
@@ -21,6 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from ..engine.scratch import FRESH, BatchBuffers
 from ..errors import ConfigTypeError
 
 __all__ = ["Collating", "DeviceAware", "InPlace", "Preset", "check_preset"]
@@ -58,8 +60,9 @@ class DeviceAware(Protocol):
 class Collating(Protocol):
     """A preset that merges a batch's worker outputs itself (in the worker)."""
 
-    def collate(self, samples: list[Any]) -> Any:
-        """The batch made of the worker outputs ``samples``."""
+    def collate(self, samples: list[Any], buffers: BatchBuffers = FRESH) -> Any:
+        """The batch made of the worker outputs ``samples``, its arrays taken from ``buffers``
+        (the engine's: a worker process reuses them, or places them in the batch's slot)."""
         ...
 
 

@@ -29,7 +29,6 @@ from typing import Any
 import numpy as np
 
 from ..engine.collate import default_collate, to_tensorflow, to_torch
-from ..engine.scratch import batch_array
 from ..engine.tasks import SKIPPED
 from ..errors import CollateError, CorruptSampleError, MissingFieldError
 from ..format.codec import unpackb
@@ -252,9 +251,9 @@ class SampleWork:
             if self.collate_fn is not None:
                 return positions, self.collate_fn(values)
             if isinstance(self.preset, Collating):  # it lays its batch out for its device step
-                batch = self.preset.collate(values)
+                batch = self.preset.collate(values, task.buffers)
             else:
-                batch = default_collate(values, keep_views=self.zero_copy)
+                batch = default_collate(values, keep_views=self.zero_copy, buffers=task.buffers)
             if self._in_place:
                 batch = _with_placed(batch, task.state, items)
             return positions, self._convert(batch)
@@ -277,14 +276,14 @@ class SampleWork:
     def _placement(self, task: Any) -> dict[str, np.ndarray]:
         """The batch arrays of the preset's in-place fields for ``task``, made by its first
         sample (in the worker's slot when an arena is open; see
-        :func:`~shardstream.engine.scratch.batch_array`)."""
+        :meth:`~shardstream.engine.scratch.BatchBuffers.array`)."""
         placed = task.state.get("placed")
         if placed is None:
             with _PLACEMENT_LOCK:  # the batch's samples may run on several threads
                 placed = task.state.get("placed")
                 if placed is None:
                     placed = {
-                        name: batch_array(f"placed/{name}", (len(task), *shape), dtype)
+                        name: task.buffers.array(f"placed/{name}", (len(task), *shape), dtype)
                         for name, (shape, dtype) in self._in_place.items()
                     }
                     task.state["placed"] = placed

@@ -41,7 +41,7 @@ import numpy as np
 
 from ..checks import check_int
 from ..engine.collate import default_collate
-from ..engine.scratch import batch_array
+from ..engine.scratch import FRESH, BatchBuffers
 from ..errors import CollateError, ConfigError, ImageDecodeError, TargetError
 from .colour_cpu import normalize_uint8
 from .crops import normalize_size, resize_shorter_side, rrc_box
@@ -129,7 +129,7 @@ class _DenseSteps(_PresetSteps):
         """The sample's :class:`DensePlan` (each preset defines it)."""
         raise NotImplementedError
 
-    def collate(self, samples: Sequence[dict]) -> dict[str, Any]:
+    def collate(self, samples: Sequence[dict], buffers: BatchBuffers = FRESH) -> dict[str, Any]:
         """Merge a batch's worker outputs (in the workers; the loader calls this).
 
         With ``normalize_in="workers"`` each uint8 image is normalised by table lookup straight
@@ -138,6 +138,7 @@ class _DenseSteps(_PresetSteps):
 
         Args:
             samples: ``worker`` outputs, at least one.
+            buffers: where the batch's arrays are made (the engine's; new arrays by default).
 
         Returns:
             The batch as numpy arrays.
@@ -148,19 +149,19 @@ class _DenseSteps(_PresetSteps):
         """
 
         if self.normalize_in != "workers":
-            return default_collate(samples)
+            return default_collate(samples, buffers=buffers)
         name = self.image_field
         images = [sample_field(s, name) for s in samples]
         shape = images[0].shape
         if any(image.shape != shape for image in images):
             raise CollateError(f"cannot collate {name!r}: images of different shapes")
-        out = batch_array(name, (len(images), *shape), np.float32)
+        out = buffers.array(name, (len(images), *shape), np.float32)
         for image, row in zip(images, out):
             normalize_uint8(image, self.mean, self.std, out=row)
         batch = {name: out}
         rest = [{k: v for k, v in s.items() if k != name} for s in samples]
         if rest[0]:
-            batch.update(default_collate(rest))
+            batch.update(default_collate(rest, buffers=buffers))
         return batch
 
     def worker(self, sample: dict, rng: np.random.Generator | None = None) -> dict[str, Any]:

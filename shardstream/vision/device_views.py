@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from ..engine.collate import default_collate
-from ..engine.scratch import batch_array
+from ..engine.scratch import FRESH, BatchBuffers
 from ..errors import ConfigError, DeviceUnavailableError
 from .crops import CropBox, choose_scale
 from .decode import (
@@ -271,13 +271,16 @@ def ship_encoded(
     }
 
 
-def collate_shipped(samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def collate_shipped(
+    samples: Sequence[Mapping[str, Any]], buffers: BatchBuffers = FRESH
+) -> dict[str, Any]:
     """Collate worker outputs that carry a ragged ``payload`` (pixels or JPEG bytes).
 
     Args:
         samples: worker outputs, at least one, each with ``payload`` (uint8, any shape) and
             optionally ``payload_kind`` / ``payload_orientation``; their other fields must
             collate by the default rules.
+        buffers: where the batch's arrays are made (the engine's; new arrays by default).
 
     Returns:
         The default collation of the other fields plus ``payload`` (uint8, every sample's
@@ -299,7 +302,7 @@ def collate_shipped(samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     lengths = np.array([p.size for p in payloads], np.int64)
     offsets = np.zeros(len(payloads), np.int64)
     np.cumsum(lengths[:-1], out=offsets[1:])
-    flat = batch_array("payload", (int(lengths.sum()),), np.uint8)
+    flat = buffers.array("payload", (int(lengths.sum()),), np.uint8)
     shapes = np.zeros((len(payloads), 3), np.int64)
     for payload, start, shape in zip(payloads, offsets, shapes):
         np.copyto(flat[start : start + payload.size].reshape(payload.shape), payload)
@@ -307,7 +310,9 @@ def collate_shipped(samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     kinds = np.array([s.get("payload_kind", KIND_PIXELS) for s in samples], np.int8)
     orientation = np.array([s.get("payload_orientation", 1) for s in samples], np.int8)
     skip = set(PAYLOAD_FIELDS)
-    batch = default_collate([{k: v for k, v in s.items() if k not in skip} for s in samples])
+    batch = default_collate(
+        [{k: v for k, v in s.items() if k not in skip} for s in samples], buffers=buffers
+    )
     batch.update(
         payload=flat,
         payload_offsets=offsets,

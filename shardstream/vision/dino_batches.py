@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ..engine.collate import default_collate
-from ..engine.scratch import batch_array
+from ..engine.scratch import FRESH, BatchBuffers
 from .collate import collate_masks
 from .colour_cpu import normalize_uint8
 from .device_resize import shipped_views
@@ -44,7 +44,9 @@ class DinoBatchSteps:
     def _sizes(self) -> list[tuple[int, int]]:
         raise NotImplementedError
 
-    def collate(self, samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    def collate(
+        self, samples: Sequence[Mapping[str, Any]], buffers: BatchBuffers = FRESH
+    ) -> dict[str, Any]:
         """Merge a batch's worker outputs (in the workers; the loader calls this).
 
         With ``colour="workers"`` the views are already coloured: they are laid out crop-major
@@ -55,6 +57,7 @@ class DinoBatchSteps:
 
         Args:
             samples: :meth:`worker` outputs (``SKIPPED`` samples already removed), at least one.
+            buffers: where the batch's arrays are made (the engine's; new arrays by default).
 
         Returns:
             The batch of arrays :meth:`device` takes.
@@ -64,23 +67,25 @@ class DinoBatchSteps:
         """
 
         if self.resize == "device":
-            return collate_shipped(samples)
+            return collate_shipped(samples, buffers)
         if self.colour != "workers":
-            return default_collate(samples)
+            return default_collate(samples, buffers=buffers)
         views = ("global_crops", "local_crops")
         skip = (*views, "photometric")  # applied already
-        batch = default_collate([{k: v for k, v in s.items() if k not in skip} for s in samples])
+        batch = default_collate(
+            [{k: v for k, v in s.items() if k not in skip} for s in samples], buffers=buffers
+        )
         for name in views:
             first = samples[0][name]  # (views, 3, S, S) uint8
             shape = (first.shape[0], len(samples), *first.shape[1:])
             crops = np.stack(  # crop-major: (views, B, 3, S, S)
                 [sample[name] for sample in samples],
                 axis=1,
-                out=batch_array(f"{name}_uint8", shape, np.uint8, temporary=True),
+                out=buffers.array(f"{name}_uint8", shape, np.uint8, temporary=True),
             )
             flat = crops.reshape(-1, *shape[2:])
             batch[f"collated_{name}"] = normalize_uint8(
-                flat, self.mean, self.std, out=batch_array(name, flat.shape, np.float32)
+                flat, self.mean, self.std, out=buffers.array(name, flat.shape, np.float32)
             )
         return batch
 

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 import numpy as np
 
 from ..engine.collate import default_collate
-from ..engine.scratch import batch_array
+from ..engine.scratch import FRESH, BatchBuffers
 from ..errors import ConfigError, ImageDecodeError
 from .colour_cpu import normalize_uint8
 from .crops import (
@@ -119,7 +119,7 @@ class _PresetSteps:
             return (self.image_field,)
         return (self.image_field, self.label_field)
 
-    def collate(self, samples: Sequence[dict]) -> dict[str, Any]:
+    def collate(self, samples: Sequence[dict], buffers: BatchBuffers = FRESH) -> dict[str, Any]:
         """Merge a batch's worker outputs (in the workers; the loader calls this).
 
         With ``normalize_in="workers"`` the uint8 images are stacked and normalised here, by
@@ -128,6 +128,7 @@ class _PresetSteps:
 
         Args:
             samples: ``worker`` outputs, at least one.
+            buffers: where the batch's arrays are made (the engine's; new arrays by default).
 
         Returns:
             ``{image_field: (B, 3, H, W), label_field: (B,)}`` as numpy arrays.
@@ -138,24 +139,24 @@ class _PresetSteps:
         """
 
         if getattr(self, "resize", "cpu") == "device":
-            return collate_shipped(samples)
+            return collate_shipped(samples, buffers)
         if self.normalize_in != "workers":
-            return default_collate(samples)
+            return default_collate(samples, buffers=buffers)
         field = self.image_field
         first = sample_field(samples[0], field)
         shape = (len(samples), *first.shape)
         images = np.stack(
             [sample_field(s, field) for s in samples],
-            out=batch_array(f"{field}_uint8", shape, np.uint8, temporary=True),
+            out=buffers.array(f"{field}_uint8", shape, np.uint8, temporary=True),
         )
         batch = {
             field: normalize_uint8(
-                images, self.mean, self.std, out=batch_array(field, shape, np.float32)
+                images, self.mean, self.std, out=buffers.array(field, shape, np.float32)
             )
         }
         rest = [{k: v for k, v in s.items() if k != field} for s in samples]
         if rest[0]:
-            batch.update(default_collate(rest))
+            batch.update(default_collate(rest, buffers=buffers))
         return batch
 
     def device(self, batch: dict[str, Any]) -> dict[str, Any]:

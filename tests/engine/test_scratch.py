@@ -1,72 +1,68 @@
-"""engine/scratch.py: buffers reused only where the engine copies batches out (worker processes)."""
+"""engine/scratch.py: batch buffers reused only where the engine copies batches out (worker
+processes), and handed to the work with each task."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
+import pickle
+import threading
 
 import numpy as np
 
 from shardstream.engine import StageTimer, WorkerPool
 from shardstream.engine.collate import default_collate
-from shardstream.engine.scratch import Arena, batch_array, enabled
+from shardstream.engine.scratch import FRESH, Arena, BatchBuffers
+from shardstream.engine.tasks import BatchTask
 from shardstream.engine.transport import plan_tree, read_tree, write_leaves
 
 from .works import RandomWork, make_tasks
 
 
-def test_outside_a_worker_every_call_is_a_new_array():
-    assert not enabled()
-    first = batch_array("x", (2, 3), np.float32)
-    second = batch_array("x", (2, 3), np.float32)
+def test_fresh_buffers_are_a_new_array_every_call_and_tasks_default_to_them():
+    first = FRESH.array("x", (2, 3), np.float32)
+    second = FRESH.array("x", (2, 3), np.float32)
     assert first is not second and first.shape == (2, 3) and first.dtype == np.float32
     assert first.flags.c_contiguous and first.flags.writeable
+    slot = np.zeros(4096, np.uint8)
+    with FRESH.arena(slot) as place:  # nothing is placed where nothing is reused
+        assert place is None and not np.shares_memory(FRESH.array("x", (2,), np.uint8), slot)
+    task = BatchTask(sequence=0, epoch=0, indices=np.arange(2), positions=np.arange(2))
+    assert task.buffers is FRESH
 
 
-def test_in_a_worker_process_buffers_are_reused_per_name_shape_and_thread():
-    code = textwrap.dedent(
-        """
-        import threading
-        import numpy as np
-        from shardstream.engine import scratch
-        scratch.enable()
-        a = scratch.batch_array("x", (4, 2), np.uint8)
-        assert scratch.batch_array("x", (4, 2), np.uint8) is a
-        assert scratch.batch_array("y", (4, 2), np.uint8) is not a
-        assert scratch.batch_array("x", (4, 2), np.int16).dtype == np.int16
-        b = scratch.batch_array("x", (5, 2), np.uint8)  # a new shape replaces the old buffers
-        assert b.shape == (5, 2) and b is not a
-        assert scratch.batch_array("x", (4, 2), np.uint8) is not a
-        other = []
-        thread = threading.Thread(
-            target=lambda: other.append(scratch.batch_array("x", (5, 2), np.uint8))
-        )
-        thread.start(); thread.join()
-        assert other[0] is not b  # each thread has its own
-        # once an arena (a batch's slot) serves a field, its reusable buffer is let go
-        slot = np.zeros(4096, np.uint8)
-        with scratch.arena(slot):
-            placed = scratch.batch_array("x", (5, 2), np.uint8)
-            temp = scratch.batch_array("t", (5, 2), np.uint8, temporary=True)
-        assert np.shares_memory(placed, slot) and not np.shares_memory(temp, slot)
-        assert scratch.batch_array("x", (5, 2), np.uint8) is not b  # a new buffer
-        assert scratch.batch_array("t", (5, 2), np.uint8) is temp  # temporaries are kept
-        print("ok")
-        """
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "ok"
+def test_reusing_buffers_are_reused_per_name_shape_and_thread():
+    buffers = BatchBuffers(reuse=True)
+    a = buffers.array("x", (4, 2), np.uint8)
+    assert buffers.array("x", (4, 2), np.uint8) is a
+    assert buffers.array("y", (4, 2), np.uint8) is not a
+    assert buffers.array("x", (4, 2), np.int16).dtype == np.int16
+    b = buffers.array("x", (5, 2), np.uint8)  # a new shape replaces the old buffers
+    assert b.shape == (5, 2) and b is not a
+    assert buffers.array("x", (4, 2), np.uint8) is not a
+    other: list = []
+    thread = threading.Thread(target=lambda: other.append(buffers.array("x", (5, 2), np.uint8)))
+    thread.start()
+    thread.join()
+    assert other[0] is not b  # each thread has its own
+    assert BatchBuffers(reuse=True).array("x", (5, 2), np.uint8) is not b  # and each object
+    # once an arena (a batch's slot) serves a field, its reusable buffer is let go
+    slot = np.zeros(4096, np.uint8)
+    with buffers.arena(slot):
+        placed = buffers.array("x", (5, 2), np.uint8)
+        temp = buffers.array("t", (5, 2), np.uint8, temporary=True)
+    assert np.shares_memory(placed, slot) and not np.shares_memory(temp, slot)
+    assert buffers.array("x", (5, 2), np.uint8) is not b  # a new buffer
+    assert buffers.array("t", (5, 2), np.uint8) is temp  # temporaries are kept
+    copy = pickle.loads(pickle.dumps(buffers))  # a copy keeps the policy, not the memory
+    assert copy.reuse and copy.array("t", (5, 2), np.uint8) is not temp
 
 
 class DefaultCollateWork(RandomWork):
     """RandomWork collated by default_collate (which stacks into scratch buffers)."""
 
     def collate(self, task, samples, timer):
-        return default_collate([{"image": s["image"], "index": s["index"]} for s in samples])
+        return default_collate(
+            [{"image": s["image"], "index": s["index"]} for s in samples], buffers=task.buffers
+        )
 
 
 def test_worker_batches_collated_into_reused_buffers_stay_distinct():
@@ -88,17 +84,18 @@ def test_worker_batches_collated_into_reused_buffers_stay_distinct():
 
 
 class ArenaWork(RandomWork):
-    """Collates every field with batch_array (so, in a worker, into the batch's slot); batch
-    sizes vary so that some batches outgrow their slot."""
+    """Collates every field into the task's buffers (so, in a worker, into the batch's slot);
+    batch sizes vary so that some batches outgrow their slot."""
 
     def collate(self, task, samples, timer):
+        buffers = task.buffers
         images = np.stack(
             [s["image"] for s in samples],
-            out=batch_array("image", (len(samples), *samples[0]["image"].shape), np.uint8),
+            out=buffers.array("image", (len(samples), *samples[0]["image"].shape), np.uint8),
         )
-        scaled = batch_array("scaled", images.shape, np.float32)
+        scaled = buffers.array("scaled", images.shape, np.float32)
         np.multiply(images, np.float32(0.5), out=scaled)
-        scratch = batch_array("tmp", images.shape, np.int16, temporary=True)
+        scratch = buffers.array("tmp", images.shape, np.int16, temporary=True)
         scratch[...] = images  # an intermediate: must not take room in the slot
         return {"image": images, "scaled": scaled, "sum": int(scratch.sum())}
 

@@ -314,7 +314,7 @@ def test_in_place_fields_need_a_dict_from_the_presets_collate(data):
     reader, _ = data
 
     class ListCollate(_RowPreset):
-        def collate(self, samples):
+        def collate(self, samples, buffers=None):
             return [sample["label"] for sample in samples]
 
     work = SampleWork(reader=reader, seed=0, return_index=True, preset=ListCollate())
