@@ -57,6 +57,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import Row, Table, measure  # noqa: E402
 
+from shardstream.engine.scratch import FRESH  # noqa: E402
 from shardstream.sets.demo import GENERATOR_VERSION, generate_demo_images  # noqa: E402
 
 # --- the baseline: dinov2's DataAugmentationDINO in torchvision transforms --------------------
@@ -183,8 +184,8 @@ class WorkerSideOnly:
 class ShippedWorkerSideOnly(WorkerSideOnly):
     """A ``resize="device"`` DinoPreset's worker side: its ragged collation, no device step."""
 
-    def collate(self, samples):
-        return self.preset.collate(samples)
+    def collate(self, samples, buffers=FRESH):
+        return self.preset.collate(samples, buffers)
 
 
 def shardstream_pass(
