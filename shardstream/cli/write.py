@@ -13,6 +13,11 @@ Ray task per shard (on a local cluster started for the run, or ``--ray-address a
 and writes the same files as the local engine, byte for byte; ``--resume`` keeps the shards an
 interrupted Ray run finished (see :mod:`shardstream.write.ray_engine`).
 
+``-o`` may be a URL (``s3://bucket/prefix/``, ``s3://bucket/prefix/name.manifest``, any fsspec
+URL; ``--storage-options JSON`` for credentials and endpoints): each shard is uploaded as it
+completes, in the background, and the manifest last as the commit point (see
+:mod:`shardstream.write.remote`); ``--resume`` then keeps the shards a killed run uploaded.
+
 A converter with ``label_names(args)`` also gets ``<output>.labels.txt``: the class names in
 label order, one a line (readable with :func:`shardstream.read.list.load_labels`).
 """
@@ -21,16 +26,20 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ..checks import argument_type, parse_int
 from ..checks import size_argument as parse_size
 from ..format.atomic import StagedFiles
+from ..read.remote.url import url_join
 from ..sets import _datadings
 from ..sets.discover import converter_modules
 from ..write.conversion import convert
+from ..write.remote import is_remote_output, put_bytes
 from ._help import plain
+from ._remote import add_storage_options, storage_options_of
 
 __all__ = ["add_parser", "run", "converter_modules", "parse_size"]
 
@@ -82,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         if code is not None:
             return code
     splits = module.items(args)
-    outputs: dict[str, Path] | None
+    outputs: Mapping[str, Path | str] | None
     if _datadings.is_datadings_set(module):  # files named as datadings names them
         outputs = _datadings.output_paths(args, list(splits))
     else:
@@ -90,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
     if outputs is None:
         return 2
     names = module.label_names(args) if hasattr(module, "label_names") else None
+    storage_options = storage_options_of(args)
     for split, items in splits.items():
         report = convert(
             items,
@@ -105,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
             engine=args.engine,
             ray_address=args.ray_address,
             resume=args.resume,
+            storage_options=storage_options,
         )
         sharded = args.shard_size or args.shard_samples
         shards = f" in {len(report.files)} shards" if sharded else ""
@@ -125,8 +136,13 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         if names:
-            labels = report.path.with_name(report.path.name + ".labels.txt")
-            _write_text(labels, "".join(f"{name}\n" for name in names))
+            text = "".join(f"{name}\n" for name in names)
+            if isinstance(report.path, str):  # a URL output
+                put_bytes(
+                    report.path + ".labels.txt", text.encode(), storage_options=storage_options
+                )
+            else:
+                _write_text(report.path.with_name(report.path.name + ".labels.txt"), text)
     return 0
 
 
@@ -173,7 +189,8 @@ def _add_common_arguments(parser: argparse.ArgumentParser, *, output: bool = Tru
             "--output",
             default=".",
             help="output folder (<FORMAT>-<split>.msgpack inside), or FILE.msgpack / "
-            "FILE.manifest for a single split (default: the working directory)",
+            "FILE.manifest for a single split; a URL (s3://bucket/prefix/, ...) uploads each "
+            "shard as it completes and the manifest last (default: the working directory)",
         )
     group.add_argument(
         "--workers",
@@ -230,9 +247,10 @@ def _add_common_arguments(parser: argparse.ArgumentParser, *, output: bool = Tru
     group.add_argument(
         "--resume",
         action="store_true",
-        help="--engine ray --shard-samples: keep the shards an interrupted run of the same "
-        "command finished (verified by md5), write the rest",
+        help="--engine ray --shard-samples, or a URL output: keep the shards an interrupted "
+        "run of the same command finished (verified by size and md5), write the rest",
     )
+    add_storage_options(parser)
     group.add_argument(
         "--on-error",
         choices=("raise", "skip"),
@@ -249,18 +267,30 @@ def _add_common_arguments(parser: argparse.ArgumentParser, *, output: bool = Tru
     group.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
 
-def _output_paths(args: argparse.Namespace, name: str, splits: list[str]) -> dict[str, Path] | None:
+def _output_paths(
+    args: argparse.Namespace, name: str, splits: list[str]
+) -> dict[str, Path | str] | None:
+    if is_remote_output(args.output):  # URLs stay strings: Path would fold their "//"
+        url: str = args.output
+        if url.endswith(_OUTPUT_SUFFIXES):
+            if len(splits) != 1:
+                return _one_split_error(name, splits, url)
+            return {splits[0]: url}
+        return {split: url_join(url, f"{name}-{split}.msgpack") for split in splits}
     output = Path(args.output)
     if output.name.endswith(_OUTPUT_SUFFIXES):
         if len(splits) != 1:
-            print(
-                f"shardstream write {name}: error: {name} writes {len(splits)} splits "
-                f"({', '.join(splits)}); give an output folder, not {output}",
-                file=sys.stderr,
-            )
-            return None
+            return _one_split_error(name, splits, output)
         return {splits[0]: output}
     return {split: output / f"{name}-{split}.msgpack" for split in splits}
+
+
+def _one_split_error(name: str, splits: list[str], output: object) -> None:
+    print(
+        f"shardstream write {name}: error: {name} writes {len(splits)} splits "
+        f"({', '.join(splits)}); give an output folder, not {output}",
+        file=sys.stderr,
+    )
 
 
 def _write_text(path: Path, text: str) -> None:

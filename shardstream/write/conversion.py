@@ -51,7 +51,9 @@ from ..checks import OnError, check_int, check_on_error
 from ..errors import ConfigError, NothingToConvertError
 from ..format.atomic import StagedFiles
 from ..format.codec import RESERVED_FIELDS
+from ..read.remote.url import local_path_of
 from .pool import OrderedPool, Output
+from .remote import RemoteFileWriter, RemoteShardedWriter, is_remote_output, put_bytes
 from .sample_conversion import _convert_chunk, _Failure, _Options
 from .sharded import ShardedWriter
 from .writer import RawWriter
@@ -124,21 +126,22 @@ class ConvertReport:
     """What :func:`convert` wrote.
 
     Attributes:
-        path: what to open: the data file, or the manifest when the output is sharded.
-        files: the data files written (one, or the shards in order).
+        path: what to open: the data file, or the manifest when the output is sharded (a URL
+            string for an object-storage output).
+        files: the data files written (one, or the shards in order; URLs for a URL output).
         written: samples written.
         skipped: the sources left out (``on_error="skip"``), in item order.
-        report: the skipped report (``None`` for ``on_error="raise"``).
+        report: the skipped report (``None`` for ``on_error="raise"``; a URL for a URL output).
         bytes: bytes of packed samples written.
         seconds: wall-clock time of the whole conversion.
         workers: the worker processes used (1: the work ran in the calling process).
     """
 
-    path: Path
-    files: tuple[Path, ...]
+    path: Path | str
+    files: tuple[Path | str, ...]
     written: int
     skipped: tuple[SkippedSource, ...]
-    report: Path | None
+    report: Path | str | None
     bytes: int
     seconds: float
     workers: int
@@ -176,6 +179,13 @@ def skipped_report_path(output: str | os.PathLike) -> Path:
     return output.with_name(output.name + SKIPPED_REPORT_SUFFIX)
 
 
+def _report_target(target: Path | str) -> Path | str:
+    """The skipped report next to ``target`` (a path, or the URL of an object-storage output)."""
+    if isinstance(target, str):
+        return target + SKIPPED_REPORT_SUFFIX
+    return skipped_report_path(target)
+
+
 def default_workers() -> int:
     """The number of CPU cores this process may run on."""
     try:
@@ -200,6 +210,7 @@ def convert(
     engine: Literal["local", "ray"] = "local",
     ray_address: str | None = None,
     resume: bool = False,
+    storage_options: dict[str, Any] | None = None,
 ) -> ConvertReport:
     """Write ``items`` as one dataset (or as shards with a manifest), reading in parallel.
 
@@ -211,7 +222,10 @@ def convert(
     Args:
         items: the samples, in output order; a sized collection gives the progress bar a total.
         output: the data file (``out/name.msgpack``); with ``shard_size``, the shards are
-            ``out/name-00000.msgpack``, ... and the manifest ``out/name.manifest``.
+            ``out/name-00000.msgpack``, ... and the manifest ``out/name.manifest``. A URL
+            (``s3://bucket/prefix/name.msgpack``, any fsspec URL) writes to object storage (see
+            :mod:`shardstream.write.remote`): each shard is uploaded as it completes, in the
+            background, and the manifest last, as the commit point.
         workers: processes that load, check/transcode and pack; 1 works in this process.
             ``None`` (default) chooses from the first 16 items: every core when their work
             costs more than hashing their bytes (transcoding, rendering, slow storage), else
@@ -239,8 +253,11 @@ def convert(
             what the tasks pack. The files are the same as the local engine's either way.
         ray_address: the Ray cluster: ``None`` starts a local one for the run, ``"auto"`` the
             running cluster of this machine, or ``"host:port"`` of a head node.
-        resume: (``engine="ray"`` with ``shard_samples``) keep the shards an interrupted run
-            with the same items and options finished and verified; write the rest.
+        resume: (``engine="ray"`` with ``shard_samples``, or a URL output) keep the shards an
+            interrupted run with the same items and options finished and verified (for a URL:
+            the objects whose size and md5 equal the shard written now are not uploaded again);
+            write the rest.
+        storage_options: the filesystem's options of a URL output (credentials, endpoint).
 
     Returns:
         A :class:`ConvertReport`.
@@ -248,7 +265,9 @@ def convert(
     Raises:
         ConfigError: an argument is out of range or a combination is not supported, or an
             item's fields clash with the sample's own fields.
-        MissingDependencyError: ``engine="ray"`` without Ray installed.
+        MissingDependencyError: ``engine="ray"`` without Ray installed, or the URL's protocol
+            package (s3fs, gcsfs, ...) missing.
+        RemoteStorageError: an upload failed (no manifest is written).
         BadSourceError: a bad source with ``on_error="raise"`` (no output is written).
         NothingToConvertError: no items, or every item was skipped (no output is written).
         DatasetExistsError: the output exists and may not be replaced.
@@ -257,8 +276,12 @@ def convert(
     """
     started = time.perf_counter()
     _check_options(workers, shard_size, max_side, quality, on_error, image_field)
-    _check_engine(shard_size, shard_samples, engine, resume)
-    output = Path(output)
+    remote = is_remote_output(output)
+    _check_engine(shard_size, shard_samples, engine, resume and not remote)
+    if remote:
+        output = os.fspath(output)
+    else:
+        output = Path(local_path_of(os.fspath(output)) or output)
     total = len(items) if isinstance(items, Sized) else None
     if total == 0:
         raise NothingToConvertError(f"{output}: nothing to convert: no source items were given")
@@ -281,10 +304,13 @@ def convert(
             progress=progress,
             resume=resume,
             ray_address=ray_address,
+            storage_options=storage_options,
         )
     if shard_samples is not None:
         shard_size = _NO_BYTE_LIMIT  # shards end every shard_samples items instead
-    writer, append, target = _open_writer(output, shard_size, overwrite)
+    writer, append, target = _open_writer(
+        output, shard_size, overwrite, resume=resume, storage_options=storage_options
+    )
     skipped: list[SkippedSource] = []
     written_bytes = 0
     bar = None
@@ -299,7 +325,7 @@ def convert(
             workers, probe = _choose_workers(remaining, options)
         seen = 0  # items whose result was taken (shard_samples: a shard ends every N)
         with make_pool(workers) as pool:  # starts its processes before any thread
-            bar = _progress_bar(progress, total, target.name)
+            bar = _progress_bar(progress, total, _name_of(target))
             chunks = _chunks(remaining, _chunk_size(total, workers))
             for results in itertools.chain(probe, pool.map(_convert_chunk, chunks, options)):
                 for result in results:
@@ -324,10 +350,10 @@ def convert(
                         bar.set_postfix(skipped=len(skipped), refresh=False)
         if writer.written == 0:
             if skipped:
-                _write_report(skipped_report_path(target), skipped)
+                _write_report(_report_target(target), skipped, storage_options)
                 raise NothingToConvertError(
                     f"{target}: nothing to convert: all {len(skipped)} sources were skipped "
-                    f"(see {skipped_report_path(target)})"
+                    f"(see {_report_target(target)})"
                 )
             raise NothingToConvertError(f"{target}: nothing to convert: no source items")
         if shard_samples is not None:
@@ -342,9 +368,11 @@ def convert(
         session.close()
     report = None
     if on_error == "skip":
-        report = skipped_report_path(target)
-        _write_report(report, skipped)
-    files = (output,) if shard_size is None else tuple(writer.shard_paths)
+        report = _report_target(target)
+        _write_report(report, skipped, storage_options)
+    files: tuple[Path | str, ...] = (target,)
+    if shard_size is not None:
+        files = tuple(writer.shard_urls if remote else writer.shard_paths)
     return ConvertReport(
         path=target,
         files=files,
@@ -384,9 +412,24 @@ def _ray_pool(session: contextlib.ExitStack, address: str | None) -> tuple[Any, 
 
 
 def _open_writer(
-    output: Path, shard_size: int | None, overwrite: bool
-) -> tuple[Any, Callable[[str, bytes], None], Path]:
-    """The writer, its append-packed-bytes method, and the path to open the result with."""
+    output: Path | str,
+    shard_size: int | None,
+    overwrite: bool,
+    *,
+    resume: bool = False,
+    storage_options: dict[str, Any] | None = None,
+) -> tuple[Any, Callable[[str, bytes], None], Path | str]:
+    """The writer, its append-packed-bytes method, and the path (or URL) to open the result
+    with. A URL ``output`` (a ``str``) gets an uploading writer."""
+    if isinstance(output, str):
+        options = {"storage_options": storage_options, "overwrite": overwrite, "resume": resume}
+        if shard_size is None:
+            single = RemoteFileWriter(output, disable=True, buffering=_BUFFERING, **options)
+            return single, single.write, single.url
+        remote = RemoteShardedWriter(
+            output, shard_size=shard_size, disable=True, buffering=_BUFFERING, **options
+        )
+        return remote, remote.write_raw, remote.url
     if shard_size is None:
         writer = RawWriter(output, overwrite=overwrite, disable=True, buffering=_BUFFERING)
         return writer, writer.write, output
@@ -486,11 +529,21 @@ def _progress_bar(enabled: bool, total: int | None, name: str) -> Any:
     return tqdm(total=total, desc=name, unit=" samples", smoothing=0.1)
 
 
-def _write_report(path: Path, skipped: list[SkippedSource]) -> None:
+def _name_of(target: Path | str) -> str:
+    return target.name if isinstance(target, Path) else target.rsplit("/", 1)[-1]
+
+
+def _write_report(
+    path: Path | str, skipped: list[SkippedSource], storage_options: dict[str, Any] | None = None
+) -> None:
+    """Write the skipped report at ``path`` (a URL string: uploaded in one request)."""
     text = io.StringIO()
     writer = csv.writer(text, delimiter="\t", lineterminator="\n")
     writer.writerow(["source", "reason"])
     writer.writerows(skipped)
+    if isinstance(path, str):
+        put_bytes(path, text.getvalue().encode("utf-8"), storage_options=storage_options)
+        return
     staged = StagedFiles()
     try:
         staged.write_bytes(path, text.getvalue().encode("utf-8"))

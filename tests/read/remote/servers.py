@@ -188,14 +188,12 @@ class MotoS3:
     def __init__(self) -> None:
         import logging
 
-        from moto.server import ThreadedMotoServer
-
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self._server = _MotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self._server.start()
         self.endpoint = f"http://127.0.0.1:{port}"
         self.options = {
@@ -233,3 +231,33 @@ class MotoS3:
     def close(self) -> None:
         """Stop the server."""
         self._server.stop()
+
+
+def _moto_server_class() -> type:
+    """moto's threaded server answering ``Expect: 100-continue`` once.
+
+    werkzeug's handler sends ``100 Continue`` in ``run_wsgi`` and http.server's ``parse_request``
+    sends one too: a client that sends the header (botocore for file bodies, since 1.36) reads
+    the second as the final response and waits until its read timeout.
+    """
+    from moto.server import DomainDispatcherApplication, ThreadedMotoServer, create_backend_app
+    from werkzeug.serving import WSGIRequestHandler, make_server
+
+    class OneContinue(WSGIRequestHandler):
+        def handle_expect_100(self) -> bool:
+            return True  # run_wsgi sends it
+
+    class Server(ThreadedMotoServer):
+        def _server_entry(self) -> None:
+            app = DomainDispatcherApplication(create_backend_app)
+            self._server = make_server(
+                self._ip_address, self._port, app, True, request_handler=OneContinue
+            )
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    return Server
+
+
+def _MotoServer(**kwargs: Any) -> Any:  # noqa: N802 - stands for the class
+    return _moto_server_class()(**kwargs)

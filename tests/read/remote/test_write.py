@@ -41,7 +41,10 @@ from shardstream.write.remote import RemoteShardedWriter
 from tests.conftest import varied_samples
 import json
 options = json.loads(sys.argv[2])
-writer = RemoteShardedWriter(sys.argv[1], shard_size=3000, storage_options=options, disable=True)
+resume = sys.argv[3] == "live"
+writer = RemoteShardedWriter(
+    sys.argv[1], shard_size=3000, storage_options=options, disable=True, resume=resume
+)
 for i, sample in enumerate(varied_samples(30)):
     writer.write(sample)
     if i == 25 and sys.argv[3] == "die":
