@@ -12,7 +12,10 @@ Two modes:
   shard tasks by :mod:`shardstream.write.shard_plan`; each Ray task reads, checks or transcodes,
   packs and writes one shard into a staging folder next to the manifest (a shared file system
   on a cluster). The driver shows one progress bar, merges the skipped sources in item order
-  and commits every shard and the manifest last. The output equals the local engine's with the
+  and commits every shard and the manifest last. For a URL output (``s3://...``), each task
+  writes its shard in a local temporary folder and uploads it (sidecars, then the data file),
+  and the driver uploads the manifest last, as the commit point (see
+  :mod:`shardstream.write.remote`). The output equals the local engine's with the
   same options, byte for byte. ``resume=True`` keeps the shards a killed run finished (checked
   by their md5s) and runs the others.
 - **streamed** (one file, or ``shard_size`` in bytes, whose shard ends depend on packed sizes):
@@ -29,6 +32,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -42,17 +46,30 @@ from ..errors import (
     DuplicateKeyError,
     MissingDependencyError,
     NothingToConvertError,
+    ShardstreamError,
 )
 from ..format.atomic import DatasetLock, remove_stale_temporaries, settle
+from ..format.manifest import ShardEntry, manifest_bytes
+from ..format.paths import DatasetPaths
+from ..read.remote.url import url_filesystem, url_join, url_parent
 from .conversion import (
     ConvertReport,
     Item,
     _progress_bar,
+    _report_target,
     _write_report,
     skipped_report_path,
 )
 from .pool import Output
 from .prompt import confirm_overwrite
+from .remote import (
+    ShardUploader,
+    _remote_listed_shards,
+    check_remote_output,
+    is_remote_output,
+    put_bytes,
+    remote_sharded_target,
+)
 from .sample_conversion import _Options
 from .shard_plan import (
     ShardResult,
@@ -65,7 +82,14 @@ from .shard_plan import (
 )
 from .sharded import _listed_shards, shard_name, sharded_output_paths
 
-__all__ = ["RayPool", "cluster_cpus", "convert_shards_on_ray", "import_ray", "ray_session"]
+__all__ = [
+    "RayPool",
+    "cluster_cpus",
+    "convert_shards_on_ray",
+    "import_ray",
+    "ray_session",
+    "upload_shard",
+]
 
 _ray: ModuleType | None
 try:  # optional: this module is only imported for engine="ray"
@@ -189,12 +213,26 @@ def convert_shards_on_ray(
     progress: bool,
     resume: bool,
     ray_address: str | None,
+    storage_options: dict[str, Any] | None = None,
 ) -> ConvertReport:
     """Write ``items`` as shards of ``shard_samples`` items, one Ray task per shard.
 
     Arguments and errors as :func:`~shardstream.write.conversion.convert` (``engine="ray"``);
     ``resume`` keeps the verified shards of an interrupted run with the same plan.
     """
+    if is_remote_output(output):
+        return _convert_shards_to_url(
+            list(items),
+            os.fspath(output),
+            shard_samples=shard_samples,
+            options=options,
+            on_error=on_error,
+            overwrite=overwrite,
+            progress=progress,
+            resume=resume,
+            ray_address=ray_address,
+            storage_options=storage_options,
+        )
     started = time.perf_counter()
     items = list(items)
     manifest, stem = sharded_output_paths(output)
@@ -216,7 +254,15 @@ def convert_shards_on_ray(
         staging.mkdir(exist_ok=True)
         with ray_session(ray_address) as ray:
             workers = cluster_cpus(ray)
-            results = _run_tasks(ray, tasks, options, on_error, staging, resume, progress, stem)
+            results = _run_tasks(
+                ray,
+                tasks,
+                progress,
+                stem,
+                function=write_shard,
+                arguments=(options, on_error, os.fspath(staging)),
+                finished=(lambda task: finished_shard(task, staging)) if resume else None,
+            )
         skipped = [entry for result in results for entry in result.skipped]
         written = sum(result.samples for result in results)
         if written == 0:
@@ -254,27 +300,28 @@ def convert_shards_on_ray(
 def _run_tasks(
     ray: ModuleType,
     tasks: Sequence[ShardTask],
-    options: _Options,
-    on_error: str,
-    staging: Path,
-    resume: bool,
     progress: bool,
     name: str,
+    *,
+    function: Callable[..., ShardResult | ShardstreamError | OSError],
+    arguments: tuple,
+    finished: Callable[[ShardTask], ShardResult | None] | None,
 ) -> list[ShardResult]:
-    """Run the shard tasks not finished yet; return every result in shard order."""
+    """Run ``function(task, *arguments)`` as a Ray task for each shard task that ``finished``
+    does not give a result for; return every result in shard order."""
     results: dict[int, ShardResult] = {}
     bar = _progress_bar(progress, sum(len(task.items) for task in tasks), name)
     try:
         todo: deque[ShardTask] = deque()
         for task in tasks:
-            done = finished_shard(task, staging) if resume else None
+            done = finished(task) if finished is not None else None
             if done is None:
                 todo.append(task)
             else:
                 results[task.index] = done
                 if bar is not None:
                     bar.update(len(task.items))
-        remote = ray.remote(max_retries=TASK_RETRIES, num_cpus=1)(write_shard)
+        remote = ray.remote(max_retries=TASK_RETRIES, num_cpus=1)(function)
         window = _TASKS_PER_CPU * cluster_cpus(ray)
         running: dict[Any, ShardTask] = {}
         failures: dict[int, BaseException] = {}
@@ -282,7 +329,7 @@ def _run_tasks(
             while todo or running:
                 while todo and len(running) < window and not failures:
                     task = todo.popleft()
-                    ref = remote.remote(task, options, on_error, os.fspath(staging))
+                    ref = remote.remote(task, *arguments)
                     running[ref] = task
                 ready, _ = ray.wait(list(running), num_returns=1)
                 for ref in ready:
@@ -333,3 +380,97 @@ def _remove_stale(manifest: Path, keep: Path | None) -> None:
                 shutil.rmtree(entry.path, ignore_errors=True)
             else:
                 Path(entry.path).unlink(missing_ok=True)
+
+
+def _convert_shards_to_url(
+    items: list[Item],
+    output: str,
+    *,
+    shard_samples: int,
+    options: _Options,
+    on_error: str,
+    overwrite: bool,
+    progress: bool,
+    resume: bool,
+    ray_address: str | None,
+    storage_options: dict[str, Any] | None,
+) -> ConvertReport:
+    """:func:`convert_shards_on_ray` for a URL output: each task uploads its shard, this
+    process uploads the manifest last (then deletes the shards only a replaced one listed)."""
+    started = time.perf_counter()
+    manifest, stem = remote_sharded_target(output)
+    if not items:
+        raise NothingToConvertError(f"{manifest}: nothing to convert: no source items were given")
+    _check_unique_keys(items, manifest)
+    fs, _ = url_filesystem(manifest, storage_options)
+    uploader = ShardUploader(fs=fs)
+    base = url_parent(manifest)
+    first = url_join(base, shard_name(stem, 0))
+    check_remote_output(uploader, manifest, [first], overwrite=overwrite, resume=resume)
+    previous = _remote_listed_shards(fs, manifest)
+    tasks = plan_shards(items, stem, shard_samples)
+    with ray_session(ray_address) as ray:
+        workers = cluster_cpus(ray)
+        results = _run_tasks(
+            ray,
+            tasks,
+            progress,
+            stem,
+            function=upload_shard,
+            arguments=(options, on_error, base, storage_options),
+            finished=None,  # every task runs; a shard already uploaded is not sent again
+        )
+    skipped = [entry for result in results for entry in result.skipped]
+    written = sum(result.samples for result in results)
+    report = _report_target(manifest)
+    if written == 0:
+        _write_report(report, skipped, storage_options)
+        raise NothingToConvertError(
+            f"{manifest}: nothing to convert: all {len(skipped)} sources were skipped "
+            f"(see {report})"
+        )
+    entries = [ShardEntry(r.name, r.samples, r.bytes, r.md5) for r in results]
+    data = manifest_bytes(stem + ".manifest", entries)
+    put_bytes(manifest, data, storage_options=storage_options)  # the commit point
+    for name in sorted(previous - {entry.path for entry in entries}):
+        uploader.remove(url_join(base, name))
+    if on_error == "skip":
+        _write_report(report, skipped, storage_options)
+    return ConvertReport(
+        path=manifest,
+        files=tuple(url_join(base, result.name) for result in results),
+        written=written,
+        skipped=tuple(skipped),
+        report=report if on_error == "skip" else None,
+        bytes=sum(result.bytes for result in results),
+        seconds=time.perf_counter() - started,
+        workers=workers,
+    )
+
+
+def upload_shard(
+    task: ShardTask,
+    options: _Options,
+    on_error: str,
+    base: str,
+    storage_options: dict[str, Any] | None,
+) -> ShardResult | ShardstreamError | OSError:
+    """Write one shard task's shard in a local temporary folder and upload it to ``base``
+    (runs in a Ray worker; an object of the same size and md5 already there is kept).
+
+    Returns:
+        The :class:`~shardstream.write.shard_plan.ShardResult`, or the error that stops the
+        conversion (as :func:`~shardstream.write.shard_plan.write_shard`; also a
+        ``RemoteStorageError`` of a failed upload).
+    """
+    with tempfile.TemporaryDirectory(prefix="shardstream-task-") as staging:
+        result = write_shard(task, options, on_error, staging)
+        if not isinstance(result, ShardResult):
+            return result
+        try:
+            fs, _ = url_filesystem(base, storage_options)
+            local = DatasetPaths(Path(staging) / task.name)
+            ShardUploader(fs=fs).upload(local, url_join(base, task.name), result.md5)
+        except (ShardstreamError, OSError) as error:
+            return error
+        return result
