@@ -15,6 +15,10 @@ file among the inputs, so a sharded input keeps its shard size) and the manifest
 :class:`~shardstream.write.ShardedWriter`. Any other name is one packed file, written by a
 :class:`~shardstream.write.RawWriter`.
 
+A URL (``s3://...``, any fsspec URL; ``--storage-options JSON``) is a remote input, and a remote
+output written by :class:`~shardstream.write.remote.RemoteShardedWriter` (shards uploaded as they
+complete, the manifest last) or :class:`~shardstream.write.remote.RemoteFileWriter`.
+
 Class names travel with a dataset in ``<data file or manifest>.labels.txt`` (one name a line, in
 label order; written by ``shardstream write``, read with :func:`shardstream.read.list.load_labels`).
 :func:`input_labels` finds an input's names and :class:`DatasetOutput` writes them next to its
@@ -42,7 +46,9 @@ from ..format.paths import DatasetPaths
 from ..read.list import load_labels
 from ..read.open import data_files, is_glob
 from ..write import RawWriter, ShardedWriter
+from ..write.remote import RemoteFileWriter, RemoteShardedWriter, is_remote_output, put_bytes
 from ..write.sharded import sharded_output_paths
+from ._remote import remote_data_sizes, remote_text
 
 __all__ = [
     "INPUT_HELP",
@@ -87,16 +93,21 @@ def labels_path(spec: str | os.PathLike) -> Path:
     return data.with_name(data.name + LABELS_SUFFIX)
 
 
-def input_labels(spec: str) -> list[str] | None:
+def input_labels(spec: str, storage_options: dict[str, Any] | None = None) -> list[str] | None:
     """The class names of an input argument, or None if it has none.
 
-    A data file or manifest has its own ``.labels.txt``; a glob has the names that its matched
-    data files' ``.labels.txt`` files hold (those that have one must agree).
+    A data file or manifest has its own ``.labels.txt`` (an object next to a URL's); a glob has
+    the names that its matched data files' ``.labels.txt`` files hold (those that have one must
+    agree).
 
     Raises:
         LabelError: the shards of a glob have different class names.
         DatasetNotFoundError: a glob matches no data file.
+        RemoteStorageError: a URL's names cannot be read.
     """
+    if is_remote_output(spec):
+        text = remote_text(spec + LABELS_SUFFIX, storage_options)
+        return None if text is None else [line for line in text.splitlines() if line]
     if not is_glob(spec):
         path = labels_path(spec)
         return load_labels(path) if path.is_file() else None
@@ -165,6 +176,7 @@ def shard_size_for(
     shard_size: int | None,
     inputs: Sequence[str],
     outputs: Sequence[str],
+    storage_options: dict[str, Any] | None = None,
 ) -> int | None:
     """The shard size for the ``.manifest`` outputs among ``outputs`` (None if there are none).
 
@@ -174,6 +186,7 @@ def shard_size_for(
         inputs: the input arguments; without ``shard_size`` their largest data file (in bytes)
             is the shard size, so a sharded input's shards keep their size.
         outputs: the output arguments.
+        storage_options: for URL inputs.
 
     Raises:
         DatasetNotFoundError, CorruptIndexError: an input is missing (or a bad manifest).
@@ -186,7 +199,15 @@ def shard_size_for(
         return None
     if shard_size is not None:
         return shard_size
-    sizes = [path.stat().st_size for spec in inputs for path in data_files(spec)]
+    sizes = [
+        size
+        for spec in inputs
+        for size in (
+            remote_data_sizes(spec, storage_options)
+            if is_remote_output(spec)
+            else [path.stat().st_size for path in data_files(spec)]
+        )
+    ]
     return max([1, *sizes])  # ShardedWriter needs >= 1 byte; a larger sample gets its own shard
 
 
@@ -207,6 +228,8 @@ class DatasetOutput:
         labels: class names in label order, written to ``<output>.labels.txt`` together with
             the output (staged before it is committed, renamed into place right after); None
             writes none and removes the replaced dataset's names file.
+        storage_options: for a URL ``path`` (uploaded as it is written; the names file after
+            the set).
 
     Raises:
         ConfigError: ``shard_size`` is missing for a ``.manifest`` output or given for another.
@@ -220,21 +243,31 @@ class DatasetOutput:
         shard_size: int | None,
         overwrite: bool,
         labels: Sequence[str] | None = None,
+        storage_options: dict[str, Any] | None = None,
     ) -> None:
         self.path = os.fspath(path)
         self.shard_size = shard_size
         self.labels = None if labels is None else list(labels)
+        self._remote = is_remote_output(self.path)
+        self._storage_options = storage_options
+        remote: dict[str, Any] = {"storage_options": storage_options} if self._remote else {}
         if is_manifest(self.path):
             if shard_size is None:
                 raise ConfigError(f"{self.path}: a .manifest output needs a shard size")
-            self._writer: RawWriter | ShardedWriter = ShardedWriter(
-                self.path, shard_size=shard_size, overwrite=overwrite, disable=True
+            sharded = RemoteShardedWriter if self._remote else ShardedWriter
+            self._writer: RawWriter | ShardedWriter = sharded(
+                self.path, shard_size=shard_size, overwrite=overwrite, disable=True, **remote
             )
             self._append = self._writer.write_raw
         else:
             if shard_size is not None:
                 raise ConfigError(f"{self.path}: a shard size needs a .manifest output")
-            self._writer = RawWriter(self.path, overwrite=overwrite, disable=True)
+            if self._remote:
+                self._writer = RemoteFileWriter(
+                    self.path, overwrite=overwrite, disable=True, **remote
+                )
+            else:
+                self._writer = RawWriter(self.path, overwrite=overwrite, disable=True)
             self._append = self._writer.write
 
     def __enter__(self) -> DatasetOutput:
@@ -243,6 +276,14 @@ class DatasetOutput:
     def __exit__(self, exc_type, exc_val, exc_tb) -> None:
         if exc_type is not None:
             self._writer.__exit__(exc_type, exc_val, exc_tb)
+            return
+        if self._remote:  # the set is committed by its own upload; its names come after it
+            self._writer.__exit__(None, None, None)
+            if self.labels is not None:
+                text = "".join(f"{name}\n" for name in self.labels)
+                put_bytes(
+                    self.path + LABELS_SUFFIX, text.encode(), storage_options=self._storage_options
+                )
             return
         names_file = labels_path(self.path)
         staged = StagedFiles()

@@ -28,6 +28,7 @@ from ._common import (
     make_progress,
     shard_size_for,
 )
+from ._remote import add_storage_options, storage_options_of
 
 __all__ = ["add_copy_parser", "copy_shard_size", "write_copy"]
 
@@ -65,6 +66,7 @@ def add_copy_parser(
     arguments(parser)
     add_seed_argument(parser, seed_help)
     add_shard_size_argument(parser)
+    add_storage_options(parser)
     add_overwrite_argument(parser)
     add_quiet_argument(parser)
     parser.set_defaults(run=run, parser=parser)
@@ -82,7 +84,9 @@ def copy_shard_size(args: argparse.Namespace) -> int | None:
         SystemExit: a usage error (status 2): the output is the input or one of its shards.
     """
     check_outputs(args.parser, [args.infile], [args.outfile])
-    return shard_size_for(args.parser, args.shard_size, [args.infile], [args.outfile])
+    return shard_size_for(
+        args.parser, args.shard_size, [args.infile], [args.outfile], storage_options_of(args)
+    )
 
 
 def write_copy(
@@ -111,11 +115,13 @@ def write_copy(
         DatasetExistsError: the output exists and may not be replaced.
         ShardstreamError: reading a sample or writing the output failed (nothing is written).
     """
+    options = storage_options_of(args)
     with DatasetOutput(
         path=args.outfile,
         shard_size=shard_size,
         overwrite=args.no_confirm,
-        labels=input_labels(args.infile),
+        labels=input_labels(args.infile, options),
+        storage_options=options,
     ) as writer:
         if announce is not None:
             print(announce, flush=True)

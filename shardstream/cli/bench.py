@@ -69,6 +69,7 @@ from ..read import Reader
 from ..read.open import open_files
 from . import bench_measure, bench_report, bench_runs
 from ._common import make_progress, nonnegative_int, positive_int
+from ._remote import add_storage_options, storage_options_of
 
 __all__ = ["add_parser", "run", "image_decoder", "worker_counts"]
 
@@ -108,8 +109,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "path",
         help="packed file, *.manifest, quoted glob of shards, ZIP file, folder, "
-        "DirectoryReader pattern or list file",
+        "DirectoryReader pattern or list file, or a URL of a packed set (s3://, https://)",
     )
+    add_storage_options(parser)
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument(
         "-r", "--raw", action="store_true", help="read sample bytes only, decode nothing"
@@ -221,8 +223,9 @@ def run(args: argparse.Namespace) -> int:
         "include": tuple(args.include),
         "exclude": tuple(args.exclude),
     }
+    options = storage_options_of(args)
     started = time.perf_counter()
-    reader = open_files(args.path, **tree)
+    reader = open_files(args.path, storage_options=options, **tree)
     with reader:
         n = len(reader)
         packed = bench_runs.is_packed(reader)
@@ -234,7 +237,7 @@ def run(args: argparse.Namespace) -> int:
         bench_runs.Source(
             name="packed" if packed else "files",
             path=str(args.path),
-            open=lambda: open_files(args.path, **tree),
+            open=lambda: open_files(args.path, storage_options=options, **tree),
             image_field=image_field,
         )
     ]
@@ -255,7 +258,7 @@ def run(args: argparse.Namespace) -> int:
         if want_copy:
             temp_dir = tempfile.mkdtemp(prefix="shardstream-bench-", dir=args.tmp_dir)
             started = time.perf_counter()
-            with open_files(args.path, **tree) as source_reader:
+            with open_files(args.path, storage_options=options, **tree) as source_reader:
                 nbytes = bench_runs.write_loose_copy(source_reader, Path(temp_dir), image_field)
             took = time.perf_counter() - started
             loose_note = (

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 
 from ..format.legacy import convert_legacy_index
+from ._remote import require_local_output
 
 __all__ = ["add_parser", "run"]
 
@@ -43,6 +44,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     """Convert the index and print each file written; returns 0."""
+    for spec in (args.infile, args.outdir or ""):
+        require_local_output("convert-index", spec, "it writes index files next to the data")
     for path in convert_legacy_index(args.infile, args.outdir):
         print(f"wrote {path}")
     return 0

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..methods.train.run_folder import KNN_NAME
 from ._common import INPUT_HELP, positive_int
+from ._remote import add_storage_options, fsspec_defaults, storage_options_of
 
 __all__ = ["add_parser", "run"]
 
@@ -44,6 +45,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     knn.add_argument("--workers", type=int, default=2, help="loader processes")
     knn.add_argument("--device", default="cpu")
     knn.add_argument("--random-init", action="store_true", help="also score untrained weights")
+    add_storage_options(knn)
     knn.add_argument(
         "--json",
         type=Path,
@@ -77,7 +79,9 @@ def run(args: argparse.Namespace) -> int:
         num_workers=args.workers,
         device=args.device,
     )
-    result = evaluate_knn(model, args.data, **options)
+    defaults = fsspec_defaults([args.data, args.test], storage_options_of(args))
+    with defaults:
+        result = evaluate_knn(model, args.data, **options)
     print(
         f"knn: top-1 {100 * result.accuracy:.1f} % (k={result.k}, {result.train_samples} "
         f"bank, {result.test_samples} held out, {options['image_size']} px)"
@@ -97,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
     }
     if args.random_init:
         torch.manual_seed(config.seed)
-        baseline = evaluate_knn(build_model(config).eval(), args.data, **options)
+        with fsspec_defaults([args.data, args.test], storage_options_of(args)):
+            baseline = evaluate_knn(build_model(config).eval(), args.data, **options)
         print(f"knn: random-init top-1 {100 * baseline.accuracy:.1f} %")
         record["random_init_top1"] = baseline.accuracy
     written = write_knn_json(args.json or args.checkpoint.parent / KNN_NAME, record)

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from ..read.open import open_dataset
 from ..write.export import DEFAULT_ROWS_PER_GROUP, export_parquet, export_webdataset
 from ..write.sharded import sharded_output_paths
 from ._common import INPUT_HELP, add_overwrite_argument, add_quiet_argument, make_progress
+from ._remote import add_storage_options, open_input, require_local_output
 
 __all__ = ["add_parser", "run"]
 
@@ -50,6 +49,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--rows-per-group", type=_positive, default=DEFAULT_ROWS_PER_GROUP, help="rows per group"
     )
     for sub in (wds, parquet):
+        add_storage_options(sub)
         add_overwrite_argument(sub)
         add_quiet_argument(sub)
     parser.set_defaults(run=run, export_format=None, export_parser=parser)
@@ -62,16 +62,18 @@ def run(args: argparse.Namespace) -> int:
         args.export_parser.print_usage(sys.stderr)
         print("shardstream export: error: name a FORMAT: parquet, webdataset", file=sys.stderr)
         return 2
-    reader = open_dataset(args.input)
+    output = args.outdir if args.export_format == "webdataset" else args.output
+    require_local_output(f"export {args.export_format}", output, "the exporters write files")
+    reader = open_input(args, args.input)
     try:
         total = len(reader)
-        with make_progress(args.quiet, total, Path(args.input).name) as bar:
+        with make_progress(args.quiet, total, _name_of(args.input)) as bar:
 
             def advance(done: int) -> None:
                 bar.update(done - bar.n)
 
             if args.export_format == "webdataset":
-                name = args.name or sharded_output_paths(Path(args.input).name)[1]
+                name = args.name or sharded_output_paths(_name_of(args.input))[1]
                 shards = export_webdataset(
                     iter(reader),
                     args.outdir,
@@ -93,6 +95,11 @@ def run(args: argparse.Namespace) -> int:
     finally:
         reader.close()
     return 0
+
+
+def _name_of(spec: str) -> str:
+    """The last name of a path or URL (``Path`` would fold a URL's ``//``)."""
+    return spec.rstrip("/").rsplit("/", 1)[-1]
 
 
 def _positive(text: str) -> int:

@@ -42,7 +42,6 @@ from typing import Any
 from ..errors import DuplicateKeyError, LabelError
 from ..order import Shuffler
 from ..read import Reader
-from ..read.open import open_dataset
 from ._common import (
     INPUT_HELP,
     OUTPUT_HELP,
@@ -58,6 +57,7 @@ from ._common import (
     random_seed,
     shard_size_for,
 )
+from ._remote import add_storage_options, open_input, storage_options_of
 
 __all__ = ["add_parser", "run", "merged_labels", "random_interleave"]
 
@@ -83,6 +83,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--shuffle", action="store_true", help="shuffle each input first")
     add_seed_argument(parser, "seed of the random choices and shuffles (default: random, printed)")
     add_shard_size_argument(parser)
+    add_storage_options(parser)
     add_overwrite_argument(parser)
     add_quiet_argument(parser)
     parser.set_defaults(run=run, parser=parser)
@@ -92,12 +93,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def run(args: argparse.Namespace) -> int:
     """Write the merged dataset; returns 0."""
     check_outputs(args.parser, args.infiles, [args.outfile])
-    shard_size = shard_size_for(args.parser, args.shard_size, args.infiles, [args.outfile])
-    labels = merged_labels(args.infiles)
+    options = storage_options_of(args)
+    shard_size = shard_size_for(args.parser, args.shard_size, args.infiles, [args.outfile], options)
+    labels = merged_labels(args.infiles, options)
     readers: list[Reader] = []
     try:
         for spec in args.infiles:
-            readers.append(open_dataset(spec))
+            readers.append(open_input(args, spec))
         _merge(args, readers, shard_size, labels)
     finally:
         for reader in readers:
@@ -105,7 +107,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def merged_labels(infiles: list[str]) -> list[str] | None:
+def merged_labels(
+    infiles: list[str], storage_options: dict[str, Any] | None = None
+) -> list[str] | None:
     """The class names of the merged dataset: those of the inputs that have a names file.
 
     Inputs whose names files agree (the same names in the same order) give those names; an
@@ -113,6 +117,7 @@ def merged_labels(infiles: list[str]) -> list[str] | None:
 
     Args:
         infiles: the input arguments.
+        storage_options: for URL inputs.
 
     Returns:
         The names, or None when no input has a names file.
@@ -121,7 +126,7 @@ def merged_labels(infiles: list[str]) -> list[str] | None:
         LabelError: two inputs name their classes differently (nothing is written: the same
             label number would mean different classes in the merged set).
     """
-    found = [(spec, input_labels(spec)) for spec in infiles]
+    found = [(spec, input_labels(spec, storage_options)) for spec in infiles]
     named = [(spec, names) for spec, names in found if names is not None]
     if not named:
         return None
@@ -200,7 +205,11 @@ def _merge(
     key = None
     try:
         with DatasetOutput(
-            path=args.outfile, shard_size=shard_size, overwrite=args.no_confirm, labels=labels
+            path=args.outfile,
+            shard_size=shard_size,
+            overwrite=args.no_confirm,
+            labels=labels,
+            storage_options=storage_options_of(args),
         ) as writer:
             if seed is not None:
                 print(f"seed: {seed} (--seed {seed} repeats this merge)", flush=True)

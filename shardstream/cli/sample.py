@@ -29,9 +29,9 @@ import sys
 from itertools import islice
 
 from ..order import Shuffler
-from ..read.open import open_dataset
 from ._common import positive_int
 from ._copy import add_copy_parser, copy_shard_size, write_copy
+from ._remote import open_input
 
 __all__ = ["add_parser", "run"]
 
@@ -64,7 +64,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Write the sample; returns 0."""
     shard_size = copy_shard_size(args)
-    with open_dataset(args.infile) as reader:
+    with open_input(args, args.infile) as reader:
         n = len(reader)
         number = args.number
         if number > n:

@@ -25,9 +25,9 @@ from __future__ import annotations
 import argparse
 
 from ..order import QuasiShuffler, Shuffler
-from ..read.open import open_dataset
 from ._common import positive_float, positive_int, random_seed
 from ._copy import add_copy_parser, copy_shard_size, write_copy
+from ._remote import open_input
 
 __all__ = ["add_parser", "run"]
 
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     """Write the shuffled copy; returns 0."""
     shard_size = copy_shard_size(args)
     seed = random_seed() if args.seed is None else args.seed
-    with open_dataset(args.infile) as reader:
+    with open_input(args, args.infile) as reader:
         order: Shuffler | QuasiShuffler
         if args.true_shuffle:
             order = Shuffler(reader, seed=seed)

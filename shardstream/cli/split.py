@@ -51,7 +51,7 @@ from typing import Any
 
 from ..errors import LabelError
 from ..format.manifest import is_manifest
-from ..read.open import is_glob, open_dataset
+from ..read.open import is_glob
 from ._common import (
     INPUT_HELP,
     OUTPUT_HELP,
@@ -69,6 +69,7 @@ from ._common import (
     shard_size_for,
 )
 from ._peek import MISSING
+from ._remote import add_storage_options, open_input, storage_options_of
 from .info import read_label_field
 
 __all__ = ["add_parser", "run", "assign_parts", "default_outputs", "stratified_counts"]
@@ -113,6 +114,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     add_seed_argument(parser, "seed of --shuffle (default: random, printed)")
     add_shard_size_argument(parser)
+    add_storage_options(parser)
     add_overwrite_argument(parser)
     add_quiet_argument(parser)
     parser.set_defaults(run=run, parser=parser)
@@ -136,8 +138,9 @@ def run(args: argparse.Namespace) -> int:
     if args.seed is not None and not args.shuffle:
         parser.error("--seed needs --shuffle")
     check_outputs(parser, [args.infile], outputs)
-    shard_size = shard_size_for(parser, args.shard_size, [args.infile], outputs)
-    with open_dataset(args.infile) as reader:
+    options = storage_options_of(args)
+    shard_size = shard_size_for(parser, args.shard_size, [args.infile], outputs, options)
+    with open_input(args, args.infile) as reader:
         n = len(reader)
         if n < 2:
             parser.error(f"{args.infile} holds {n} sample{'s' if n != 1 else ''}: nothing to split")
@@ -157,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
             parts = assign_parts(
                 n, sizes, labels=labels, rng=None if seed is None else random.Random(seed)
             )
-        names = input_labels(args.infile)
+        names = input_labels(args.infile, options)
         with ExitStack() as stack:
             writers = [
                 stack.enter_context(
@@ -166,6 +169,7 @@ def run(args: argparse.Namespace) -> int:
                         shard_size=shard_size if is_manifest(out) else None,
                         overwrite=args.no_confirm,
                         labels=names,
+                        storage_options=options,
                     )
                 )
                 for out in outputs

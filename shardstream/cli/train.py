@@ -24,6 +24,7 @@ from ..methods.train.config import DinoTrainConfig
 from ..methods.train.run_folder import plan_run
 from ..methods.train.ssl_config import read_config_file
 from ._common import INPUT_HELP, nonnegative_int, positive_int
+from ._remote import add_storage_options, fsspec_defaults, storage_options_of
 
 __all__ = ["add_parser", "run", "add_training_arguments", "config_from_args", "explicit_settings"]
 
@@ -86,6 +87,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         description=__doc__.splitlines()[0],
     )
     dino.add_argument("data", help=INPUT_HELP)
+    add_storage_options(dino)
     add_training_arguments(dino)
     dino.set_defaults(run=run)
     return parser
@@ -234,7 +236,8 @@ def run(args: argparse.Namespace) -> int:
     )
     for line in plan.messages if leader else ():
         print(line, file=sys.stderr)
-    result = train_dino(plan.config.replace(progress=not args.quiet))
+    with fsspec_defaults([plan.config.data], storage_options_of(args)):
+        result = train_dino(plan.config.replace(progress=not args.quiet))
     if result.losses:
         print(
             f"dino: steps {result.first_step}-{result.steps}, loss {result.losses[0]:.4f} -> "

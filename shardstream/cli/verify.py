@@ -12,26 +12,41 @@ when the data's md5 matches). Then, unless ``--quick``, every sample is decoded 
 field compared with the keys file. Each fault is printed with the file (and sample) at fault;
 the exit code is 1 if there was any. ``datadings`` has no such command (only the reader methods
 ``verify_data`` and ``verify_index``).
+
+A URL (``s3://...``, ``--storage-options JSON``) is verified shard by shard: each shard's files
+are downloaded into a temporary folder, checked as above, and deleted; faults name the URLs.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..errors import CorruptSampleError, SampleChecksumError, ShardstreamError
+from ..errors import CorruptSampleError, DatasetNotFoundError, SampleChecksumError, ShardstreamError
 from ..format.atomic import settle
 from ..format.codec import unpackb
 from ..format.integrity import READ_SIZE, load_md5file
-from ..format.manifest import ShardEntry, entry_order_faults, is_manifest, load_manifest
-from ..format.paths import INDEX_SUFFIXES, SUFFIX_LEGACY_INDEX, DatasetPaths
+from ..format.manifest import (
+    Manifest,
+    ShardEntry,
+    entry_order_faults,
+    is_manifest,
+    load_manifest,
+)
+from ..format.paths import INDEX_SUFFIXES, SIDECAR_SUFFIXES, SUFFIX_LEGACY_INDEX, DatasetPaths
 from ..read import MsgpackReader
 from ..read.open import data_files
+from ..read.remote.reader import open_remote
+from ..read.remote.retry import call_with_retries
+from ..read.remote.url import url_filesystem, url_parent
 from ..write.checksums import add_checksums
 from ._common import INPUT_HELP, counted, make_progress
+from ._remote import add_storage_options, is_remote, require_local_output, storage_options_of
 
 __all__ = ["add_parser", "run", "verify_file"]
 
@@ -57,12 +72,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "the data's md5 matched",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    add_storage_options(parser)
     parser.set_defaults(run=run, parser=parser)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     """Verify every data file; returns 0 if all is well, 1 after printing the faults."""
+    if is_remote(args.infile):
+        return _run_remote(args)
     files = data_files(args.infile)
     entries: list[ShardEntry | None] = [None] * len(files)
     faults = checked = samples = 0
@@ -84,12 +102,79 @@ def run(args: argparse.Namespace) -> int:
         faults += result["faults"]
         checked += result["files"]
         samples += result["samples"]
+    return _summary(args, faults, checked, samples)
+
+
+def _summary(args: argparse.Namespace, faults: int, checked: int, samples: int) -> int:
     if faults:
         print(f"verify: {faults} fault{'s' if faults != 1 else ''} found")
         return 1
     what = f"{checked} files" + ("" if args.quick else f" and {samples:,} samples")
     print(f"verify: OK, {what} checked")
     return 0
+
+
+def _run_remote(args: argparse.Namespace) -> int:
+    """``verify`` of a URL: each shard downloaded into a temporary folder, checked, deleted."""
+    if args.add_checksums:
+        require_local_output("verify --add-checksums", args.infile, "it writes checksum files")
+    url: str = args.infile
+    fs, _ = url_filesystem(url, storage_options_of(args))
+    base = url_parent(url)
+    faults = checked = samples = 0
+    with tempfile.TemporaryDirectory(prefix="shardstream-verify-") as folder:
+        local_base = Path(folder)
+
+        def report(status: str, text: str) -> None:  # local paths named by their URLs
+            _print(status, text.replace(os.fspath(local_base), base))
+
+        shards: list[tuple[str, ShardEntry | None]] = [(url, None)]
+        if is_manifest(url):  # the remote reader reads and checks the manifest (one request)
+            with open_remote(url, storage_options=storage_options_of(args)) as reader:
+                specs = [shard.spec for shard in reader.shards]  # type: ignore[attr-defined]
+            entries = [
+                ShardEntry(spec.url[len(base) + 1 :], spec.samples, spec.bytes or 0, spec.md5 or "")
+                for spec in specs
+            ]
+            shards = [(spec.url, entry) for spec, entry in zip(specs, entries)]
+            for problem in entry_order_faults(
+                Manifest(Path(url.rsplit("/", 1)[-1]), tuple(entries))
+            ):
+                faults += 1
+                _print("FAULT", f"{url}: {problem}")
+        for shard_url, entry in shards:
+            local = local_base / shard_url.rsplit("/", 1)[-1]
+            try:
+                _download(fs, shard_url, local)
+            except DatasetNotFoundError:
+                faults += 1
+                _print("FAULT", f"{shard_url}: data file not found")
+                continue
+            for suffix in SIDECAR_SUFFIXES:
+                try:
+                    _download(fs, shard_url + suffix, Path(os.fspath(local) + suffix))
+                except DatasetNotFoundError:
+                    pass  # verify_file reports the missing ones that matter
+            result = verify_file(
+                local, entry=entry, decode=not args.quick, quiet=args.quiet, report=report
+            )
+            faults += result["faults"]
+            checked += result["files"]
+            samples += result["samples"]
+            for path in local_base.glob(local.name + "*"):
+                path.unlink()
+    return _summary(args, faults, checked, samples)
+
+
+def _download(fs: Any, url: str, path: Path) -> None:
+    """Copy the object ``url`` to ``path``.
+
+    Raises:
+        DatasetNotFoundError: there is no such object.
+        RemoteStorageError: the storage refused or could not be reached.
+    """
+    remote = fs._strip_protocol(url)
+    call_with_retries(lambda: fs.get_file(remote, os.fspath(path)), url=url, what="download")
 
 
 def verify_file(

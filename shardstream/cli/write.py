@@ -274,13 +274,15 @@ def _output_paths(
         url: str = args.output
         if url.endswith(_OUTPUT_SUFFIXES):
             if len(splits) != 1:
-                return _one_split_error(name, splits, url)
+                _one_split_error(name, splits, url)
+                return None
             return {splits[0]: url}
         return {split: url_join(url, f"{name}-{split}.msgpack") for split in splits}
     output = Path(args.output)
     if output.name.endswith(_OUTPUT_SUFFIXES):
         if len(splits) != 1:
-            return _one_split_error(name, splits, output)
+            _one_split_error(name, splits, output)
+            return None
         return {splits[0]: output}
     return {split: output / f"{name}-{split}.msgpack" for split in splits}
 

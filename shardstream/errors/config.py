@@ -24,6 +24,7 @@ __all__ = [
     "WeightsError",
     "ChainError",
     "NoProcessGroupError",
+    "LocalOutputRequiredError",
 ]
 
 
@@ -182,3 +183,8 @@ class NoProcessGroupError(ShardstreamError, ValueError, RuntimeError):
     ``ResumableDistributedSampler``) raises there too: a ``ValueError`` (torch >= 2.x, whose
     message this keeps) or, in older torch, a ``RuntimeError``; this is both.
     """
+
+
+class LocalOutputRequiredError(ConfigError):
+    """A command or API that writes local files only was given a URL (``s3://...``) as its
+    output; the message names the output and what needs a local path."""

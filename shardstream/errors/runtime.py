@@ -209,9 +209,6 @@ class RemoteStorageError(ShardstreamError, OSError):
         self.problem = problem
         super().__init__(f"{url}: {problem}")
 
-    def __reduce__(self):  # picklable (from Ray tasks, worker processes) despite two arguments
-        return type(self), (self.url, self.problem)
-
     def __reduce__(self):  # picklable across processes despite the extra arguments
         return type(self), (self.url, self.problem)
 

@@ -138,6 +138,7 @@ def open_files(
     root_dir: str = "",
     include: tuple[str, ...] = (),
     exclude: tuple[str, ...] = (),
+    storage_options: dict | None = None,
 ) -> Reader:
     """Open a packed set or plain image files: whatever reader ``path``'s kind calls for.
 
@@ -148,6 +149,7 @@ def open_files(
     Args:
         path: packed file, manifest, glob of shards, ZIP file, folder, pattern or list file.
         separator, root_dir, include, exclude: passed to the file readers.
+        storage_options: for a URL ``path`` (see :func:`open_dataset`).
 
     Returns:
         The reader (the caller closes it).
@@ -159,7 +161,7 @@ def open_files(
     tree = _TreeOptions(separator=separator, include=include, exclude=exclude)
     if is_url(path):
         if local_path_of(path) is None:
-            return open_dataset(path)
+            return open_dataset(path, storage_options=storage_options)
         path = local_path_of(path) or path
     if is_manifest(path):
         return ShardedReader(path)

@@ -422,7 +422,11 @@ def _open_writer(
     """The writer, its append-packed-bytes method, and the path (or URL) to open the result
     with. A URL ``output`` (a ``str``) gets an uploading writer."""
     if isinstance(output, str):
-        options = {"storage_options": storage_options, "overwrite": overwrite, "resume": resume}
+        options: dict[str, Any] = {
+            "storage_options": storage_options,
+            "overwrite": overwrite,
+            "resume": resume,
+        }
         if shard_size is None:
             single = RemoteFileWriter(output, disable=True, buffering=_BUFFERING, **options)
             return single, single.write, single.url

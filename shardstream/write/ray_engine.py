@@ -360,7 +360,7 @@ def _run_tasks(
     return [results[task.index] for task in tasks]
 
 
-def _check_unique_keys(items: Sequence[Item], manifest: Path) -> None:
+def _check_unique_keys(items: Sequence[Item], manifest: Path | str) -> None:
     seen: set[str] = set()
     for item in items:
         if item.key in seen:

@@ -72,7 +72,8 @@ class Dataset(_TransformedReader, _TorchDataset):
         for i in range(len(dataset)):
             print(dataset[i])
 
-    ``reader`` may also be a dataset path (``"train.msgpack"``, a shard manifest), opened as
+    ``reader`` may also be a dataset path (``"train.msgpack"``, a shard manifest, or a URL of
+    either such as ``"s3://bucket/train.manifest"``), opened as
     :class:`~shardstream.loader.loader.Loader` opens one. The dataset then owns that reader: close it
     with :meth:`close` or ``with Dataset(path) as dataset:`` (each DataLoader worker holds its
     own copy, released when the worker exits). A reader passed in is never closed by the dataset.
@@ -83,6 +84,7 @@ class Dataset(_TransformedReader, _TorchDataset):
             ``{field: t}`` where ``t(value, params)`` replaces ``sample[field]`` (e.g. a
             :class:`Compose`), with ``params = rng(sample)`` stored as ``sample["__params__"]``.
         rng: ``rng(sample) -> dict`` of parameters for the dict form; default :func:`no_rng`.
+        storage_options: fsspec options of a URL ``reader`` (credentials, endpoint).
 
     Raises:
         ConfigError: ``reader``, ``transforms`` or ``rng`` is of the wrong kind.
@@ -94,10 +96,17 @@ class Dataset(_TransformedReader, _TorchDataset):
     #: worker's resident memory stays bounded over an epoch of random reads
     release_samples = 256
 
-    def __init__(self, reader: Any, transforms: Any = None, rng: Callable | None = None) -> None:
+    def __init__(
+        self,
+        reader: Any,
+        transforms: Any = None,
+        rng: Callable | None = None,
+        *,
+        storage_options: dict[str, Any] | None = None,
+    ) -> None:
         self._owns_reader = isinstance(reader, (str, os.PathLike))
         if self._owns_reader:
-            reader = open_dataset(reader)
+            reader = open_dataset(reader, storage_options=storage_options)
         _TransformedReader.__init__(self, reader, transforms, rng)
         self._since_release = 0
 

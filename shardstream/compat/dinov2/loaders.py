@@ -10,9 +10,11 @@ A dataset string is ``Name:key=value:key=value...``:
   ``VAL`` or ``TEST``);
 * ``ImageNet22k:root=<folder>:extra=<folder>``;
 * ``ImageFolder:root=<folder>`` (one sub-folder per class, as torchvision's ``ImageFolder``);
-* ``Packed:path=<file or glob>`` (a packed data set file, or shards matched by a glob).
+* ``Packed:path=<file or glob>`` (a packed data set file, or shards matched by a glob; also a
+  ``*.manifest`` or a URL such as ``Packed:path=s3://bucket/train.manifest``, whose
+  credentials and endpoint come from the environment, e.g. ``AWS_ENDPOINT_URL``).
 
-Values cannot contain ``:``. Errors are raised where dinov2 raises them, as typed exceptions
+Values cannot contain ``:``, except a URL's ``://`` (and an fsspec chain's ``::``). Errors are raised where dinov2 raises them, as typed exceptions
 deriving from the same builtins: a token without exactly one ``=`` or an unknown name raises
 :class:`~shardstream.errors.DatasetStringError` (``ValueError``), a key no data set takes
 :class:`~shardstream.errors.DatasetStringKeyError` (``AssertionError``), an unknown split
@@ -25,6 +27,7 @@ twice is refused (dinov2 keeps the last value).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -109,7 +112,7 @@ def parse_dataset_str(dataset_str: str) -> tuple[type, dict[str, Any]]:
     """
     if not isinstance(dataset_str, str):
         raise DatasetStringError(f"dataset_str must be a str, got {dataset_str!r}")
-    name, *tokens = dataset_str.split(":")
+    name, *tokens = _split_tokens(dataset_str)
     kwargs: dict[str, Any] = {}
     for token in tokens:
         parts = token.split("=")
@@ -139,6 +142,23 @@ def parse_dataset_str(dataset_str: str) -> tuple[type, dict[str, Any]]:
     if kind.dataset_class is ImageNet:
         kwargs["split"] = ImageNetSplit.from_name(kwargs["split"])
     return kind.dataset_class, kwargs
+
+
+#: The head of a URL value: fsspec chain links, scheme, host and port (``https://h:8080``).
+_URL_HEAD = re.compile(r"(?:[A-Za-z][\w+.\-]*::)*[A-Za-z][\w+.\-]*://[^/:]*(?::\d+(?=/|$))?")
+
+
+def _split_tokens(dataset_str: str) -> list[str]:
+    """``dataset_str`` split at its ``:`` separators; the colons of a URL value
+    (``path=s3://bucket/set.manifest``, ``path=https://host:8080/x``) stay in the value."""
+    protected = _URL_HEAD.sub(lambda m: m.group().replace(":", "\0"), dataset_str)
+    tokens, start = [], 0
+    for index, char in enumerate(protected):
+        if char == ":":
+            tokens.append(dataset_str[start:index])
+            start = index + 1
+    tokens.append(dataset_str[start:])
+    return tokens
 
 
 def make_dataset(

@@ -2,6 +2,9 @@
 
 Each sample is a dict holding the encoded image under ``"image"`` (or, failing that,
 ``"data"``, the field datadings' file readers use) and its class index under ``"label"``.
+The path may also be a shard manifest, or a URL of a data file or manifest (``s3://``,
+``gs://``, ``https://``: read through the node-local shard cache, see
+:mod:`shardstream.read.remote`; ``storage_options`` for credentials and endpoints).
 ``dataset[i]`` is ``(RGB PIL image, label)`` like a torchvision data set; a sample without a
 ``"label"`` has the target ``None``.
 """
@@ -16,6 +19,8 @@ from typing import Any
 from ....errors import DatasetFormatError, DatasetNotFoundError, DatasetReadError
 from ....format.paths import SIDECAR_SUFFIXES
 from ....read import MsgpackReader, Reader, ShardedReader
+from ....read.open import open_dataset
+from ....read.remote.url import is_url
 from .extended import ExtendedVisionDataset, decode_image
 
 __all__ = ["IMAGE_FIELDS", "TARGET_FIELD", "PackedDataset"]
@@ -37,14 +42,18 @@ class PackedDataset(ExtendedVisionDataset):
     map.
 
     Args:
-        path: a data file (``X.msgpack``; its index files lie next to it) or a glob pattern
-            (containing ``*``, ``?`` or ``[``) whose sorted matches are read as shards in order.
+        path: a data file (``X.msgpack``; its index files lie next to it), a ``*.manifest``,
+            a URL of either, or a glob pattern (containing ``*``, ``?`` or ``[``) whose sorted
+            matches are read as shards in order.
         transform: a function of the image.
         target_transform: a function of the target.
+        storage_options: fsspec options of a URL ``path`` (credentials, endpoint; default:
+            the environment's).
 
     Raises:
         DatasetNotFoundError: the file does not exist, or the glob matches no file.
         MissingIndexError, DatasetFormatError: a file is not a readable packed data set.
+        RemoteStorageError, MissingDependencyError: a URL cannot be read.
     """
 
     def __init__(
@@ -53,8 +62,10 @@ class PackedDataset(ExtendedVisionDataset):
         path: str | os.PathLike,
         transform: Callable[[Any], Any] | None = None,
         target_transform: Callable[[Any], Any] | None = None,
+        storage_options: dict[str, Any] | None = None,
     ) -> None:
         path = os.fspath(path)
+        self.storage_options = storage_options
         super().__init__(path, transform=transform, target_transform=target_transform)
         self.path = path
         self.shards = _resolve_shards(path)
@@ -65,7 +76,9 @@ class PackedDataset(ExtendedVisionDataset):
     def reader(self) -> Reader:
         """The reader over every shard (opened on first use in each process)."""
         if self._reader is None:
-            if len(self.shards) == 1:
+            if len(self.shards) == 1 and (is_url(self.path) or self.path.endswith(".manifest")):
+                self._reader = open_dataset(self.path, storage_options=self.storage_options)
+            elif len(self.shards) == 1:
                 self._reader = MsgpackReader(self.shards[0])
             else:
                 self._reader = ShardedReader(self.shards)
@@ -144,7 +157,7 @@ class PackedDataset(ExtendedVisionDataset):
 
 
 def _resolve_shards(path: str) -> list[str]:
-    if _GLOB_CHARACTERS.isdisjoint(path):
+    if _GLOB_CHARACTERS.isdisjoint(path) or is_url(path):
         return [path]  # MsgpackReader names a missing file
     matches = sorted(
         match for match in glob.glob(path) if os.path.isfile(match) and _is_data_file(match)
