@@ -184,3 +184,28 @@ def test_bench_reads_a_url(moto, s3):
 def test_a_url_without_its_protocol_package_names_the_extra(tmp_path):
     code, _, err = run("sample", "az://box/x.manifest", os.fspath(tmp_path / "o.msgpack"), "3")
     assert code == 1 and "pip install 'shardstream[remote]'" in err and "Traceback" not in err
+
+
+def test_train_and_eval_from_a_url_equal_the_local_runs(moto, s3, local, tmp_path):
+    def train(data: str, out: Path, *extra: str) -> str:
+        code, text, err = run(
+            "train", "dino", data, "--out", os.fspath(out), "--steps", "2", "--batch-size", "8",
+            "--workers", "1", "--device", "cpu", "--quiet", *extra,
+        )  # fmt: skip
+        assert code == 0, err
+        return text.splitlines()[0].split(", ")[1]  # "loss a -> b"
+
+    remote = train(f"{s3}/many.manifest", tmp_path / "remote", *options(moto))
+    assert remote == train(os.fspath(local / "many.manifest"), tmp_path / "local")
+    assert "FSSPEC_S3" not in os.environ  # the options applied to the run only
+    code, out, err = run(
+        "eval", "knn", f"{s3}/many.manifest", "--checkpoint",
+        os.fspath(tmp_path / "remote" / "checkpoint.pt"), "--workers", "1", "-k", "3",
+        *options(moto),
+    )  # fmt: skip
+    assert code == 0, err
+    local_eval = run(
+        "eval", "knn", os.fspath(local / "many.manifest"), "--checkpoint",
+        os.fspath(tmp_path / "remote" / "checkpoint.pt"), "--workers", "1", "-k", "3",
+    )  # fmt: skip
+    assert out.splitlines()[0] == local_eval[1].splitlines()[0]
