@@ -8,6 +8,7 @@ passes credentials and endpoints. A ``file://`` URL is its local path.
 
 from __future__ import annotations
 
+import inspect
 import os
 from typing import Any
 
@@ -32,6 +33,7 @@ class MsgpackReader(_MsgpackReader):
     """
 
     def __new__(cls, path: Any = None, *args: Any, **kwargs: Any) -> Any:
+        # pickling calls __new__ without arguments: a local reader then, restored by state
         if is_url(path) and local_path_of(path) is None:
             return open_dataset(path, storage_options=kwargs.get("storage_options"))
         return super().__new__(cls)
@@ -46,3 +48,10 @@ class MsgpackReader(_MsgpackReader):
     ) -> None:
         local = local_path_of(path) if isinstance(path, str) else None
         super().__init__(local or path, buffering, checksums=checksums)
+
+
+# the signature users see is __init__'s (not __new__'s, which only dispatches URLs)
+_init = inspect.signature(MsgpackReader.__init__)
+MsgpackReader.__signature__ = _init.replace(  # type: ignore[attr-defined]
+    parameters=list(_init.parameters.values())[1:]
+)
