@@ -93,7 +93,11 @@ def run(args: argparse.Namespace) -> int:
     splits = module.items(args)
     outputs: Mapping[str, Path | str] | None
     if _datadings.is_datadings_set(module):  # files named as datadings names them
-        outputs = _datadings.output_paths(args, list(splits))
+        outdir: str = getattr(args, "outdir", None) or ""
+        if is_remote_output(outdir):  # a URL stays a string: Path would fold its "//"
+            outputs = {name: url_join(outdir, name) for name in splits}
+        else:
+            outputs = _datadings.output_paths(args, list(splits))
     else:
         outputs = _output_paths(args, module.NAME, list(splits))
     if outputs is None:
