@@ -53,7 +53,7 @@ def local_files(folder: Path) -> dict[str, bytes]:
 
 @pytest.mark.parametrize(
     "extra",
-    [[], ["--shard-size", "150K"], ["--shard-samples", "4", "--max-side", "24"]],
+    [[], ["--shard-size", "150K"], ["--shard-samples", "4", "--max-side", "24", "--workers", "2"]],
     ids=["one-file", "shard-size", "shard-samples"],
 )
 def test_cli_write_to_s3_gives_the_local_files_byte_for_byte(moto, tree, tmp_path, extra):
