@@ -38,7 +38,7 @@ from typing import Any
 
 from ..errors import ConfigError, DatasetExistsError, DatasetNotFoundError, RemoteStorageError
 from ..format.integrity import load_md5file
-from ..format.manifest import MANIFEST_SUFFIX
+from ..format.manifest import MANIFEST_SUFFIX, manifest_bytes
 from ..format.paths import SIDECAR_SUFFIXES, DatasetPaths
 from ..read.remote.retry import RetryPolicy, call_with_retries
 from ..read.remote.url import is_url, local_path_of, url_filesystem, url_join, url_parent
@@ -221,6 +221,10 @@ def check_remote_output(
 class RemoteShardedWriter(ShardedWriter):
     """A :class:`ShardedWriter` writing to a URL (see the module docstring).
 
+    A shard's local files are deleted once it is uploaded, and packing waits while ``2 *
+    uploads`` finished shards are still waiting for their upload: the local disk holds a few
+    shards, not the set.
+
     Args:
         url: the output URL: ``.../name.manifest`` (or ``.../name.msgpack``, ``.../name``).
         shard_size: bytes per shard (as :class:`ShardedWriter`).
@@ -242,7 +246,7 @@ class RemoteShardedWriter(ShardedWriter):
         DatasetExistsError: the output exists and may not be replaced.
         MissingDependencyError: the protocol's package is not installed.
         RemoteStorageError: an upload failed past the retry budget, or an uploaded object's
-            size differs (raised by :meth:`close`; no manifest is written).
+            size differs (raised by the next write or :meth:`close`; no manifest is written).
     """
 
     def __init__(
@@ -265,6 +269,7 @@ class RemoteShardedWriter(ShardedWriter):
         first = url_join(self._base, shard_name(stem, 0))
         check_remote_output(self._uploader, self.url, [first], overwrite=overwrite, resume=resume)
         self._previous_remote = _remote_listed_shards(self._fs, self.url)
+        self._waiting = 2 * max(1, uploads)
         self._local_root = Path(tempfile.mkdtemp(prefix="shardstream-upload-"))
         self._pool = ThreadPoolExecutor(max(1, uploads), thread_name_prefix="shard-upload")
         self._uploads: list[Future] = []
@@ -272,9 +277,13 @@ class RemoteShardedWriter(ShardedWriter):
         self.uploaded: list[str] = []
         self.skipped: list[str] = []
         kwargs["overwrite"] = True  # the local staging folder is fresh
-        super().__init__(
-            self._local_root / (stem + MANIFEST_SUFFIX), shard_size=shard_size, **kwargs
-        )
+        try:
+            super().__init__(
+                self._local_root / (stem + MANIFEST_SUFFIX), shard_size=shard_size, **kwargs
+            )
+        except BaseException:
+            self._discard_local()
+            raise
 
     @property
     def shard_urls(self) -> list[str]:
@@ -284,19 +293,18 @@ class RemoteShardedWriter(ShardedWriter):
     def _finish_shard(self) -> None:
         super()._finish_shard()
         entry = self._entries[-1]
-        # hard links: the local commit may rename the staged files while they upload
-        hold = self._local_root / ".upload"
-        hold.mkdir(exist_ok=True)
-        source = DatasetPaths(self._staging / entry.path)
-        for suffix in ("", *SIDECAR_SUFFIXES):
-            path = source.sidecar(suffix) if suffix else source.data
-            if path.exists():
-                os.link(path, hold / path.name)
-        local = DatasetPaths(hold / entry.path)
+        local = DatasetPaths(self._staging / entry.path)
         self._uploads.append(self._pool.submit(self._upload_shard, local, entry.md5))
+        for upload in self._uploads:  # a failed upload stops the conversion now
+            if upload.done() and upload.exception() is not None:
+                upload.result()
+        pending = [upload for upload in self._uploads if not upload.done()]
+        if len(pending) > self._waiting:  # bound the shards held on the local disk
+            pending[0].result()
 
     def close(self) -> None:
-        """Finish the last shard, wait for every upload, then upload the manifest (the commit).
+        """Finish the last shard, wait for every upload, then upload the manifest (the commit)
+        and delete the shards only a replaced manifest listed.
 
         Raises:
             RemoteStorageError: an upload failed; no manifest was written.
@@ -304,10 +312,13 @@ class RemoteShardedWriter(ShardedWriter):
         if self._closed:
             return
         try:
-            super().close()  # packs and uploads the last shard, writes the manifest locally
+            if self._shard is None and not self._entries:
+                self._start_shard()  # a set without samples gets one empty shard
+            if self._shard is not None:
+                self._finish_shard()
             for upload in self._uploads:
                 upload.result()
-            manifest = self.path.read_bytes()
+            manifest = manifest_bytes(self.path, self._entries)
             target = self._fs._strip_protocol(self.url)
             call_with_retries(
                 lambda: self._fs.pipe_file(target, manifest),
@@ -318,21 +329,34 @@ class RemoteShardedWriter(ShardedWriter):
             current = {entry.path for entry in self._entries}
             for name in sorted(self._previous_remote - current):
                 self._uploader.remove(url_join(self._base, name))
-        finally:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            shutil.rmtree(self._local_root, ignore_errors=True)
+        except BaseException:
+            self.abort()
+            raise
+        self._closed = True
+        self._progress.close()
+        self._finalizer()
+        self._discard_local()
+        if not self._quiet:
+            print(f"{self.written} samples written in {len(self._entries)} shards to {self.url}")
 
     def abort(self) -> None:
         """Stop: pending uploads are cancelled, no manifest is written; shards uploaded stay."""
         try:
             super().abort()
         finally:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            shutil.rmtree(self._local_root, ignore_errors=True)
+            self._discard_local()
+
+    def _discard_local(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        shutil.rmtree(self._local_root, ignore_errors=True)
 
     def _upload_shard(self, local: DatasetPaths, md5: str) -> None:
         name = local.data.name
-        uploaded = self._uploader.upload(local, url_join(self._base, name), md5)
+        try:
+            uploaded = self._uploader.upload(local, url_join(self._base, name), md5)
+        finally:  # uploaded or not, the local copy is not needed again
+            for path in (local.data, *(local.sidecar(suffix) for suffix in SIDECAR_SUFFIXES)):
+                path.unlink(missing_ok=True)
         with self._names:
             (self.uploaded if uploaded else self.skipped).append(name)
 

@@ -145,6 +145,10 @@ def test_remote_writer_uploads_shards_before_the_manifest(moto, gate):
     while time.monotonic() < deadline and sum(n.endswith(".msgpack") for n in gate.puts) < shards:
         time.sleep(0.02)
     assert sum(n.endswith(".msgpack") for n in gate.puts) == shards >= 3
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and list(writer._local_root.rglob("*.msgpack*")):
+        time.sleep(0.02)
+    assert list(writer._local_root.rglob("*.msgpack*")) == []  # uploaded shards leave the disk
     writer.abort()
     assert "o.manifest" not in objects(moto, "out/order")
 
