@@ -8,12 +8,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shardstream import FileWriter, ShardedWriter
 from shardstream.compat.datadings.reader import MsgpackReader
 from shardstream.compat.datadings.torch_data import Dataset as DatadingsDataset
 from shardstream.compat.dinov2.datasets import PackedDataset
-from shardstream.compat.dinov2.loaders import make_dataset, parse_dataset_str
+from shardstream.compat.dinov2.loaders import _split_tokens, make_dataset, parse_dataset_str
 from shardstream.compat.helios import DataLoaderParams, DataModule
 from shardstream.errors import DatasetStringError
 from shardstream.sets.demo import render_demo_image
@@ -139,3 +141,28 @@ def test_helios_datamodule_trains_from_a_url(moto, s3, local, name):
     remote = keys(UrlModule(f"{s3}/{name}", moto.options))
     assert remote == keys(UrlModule(str(local / name), None))
     assert sorted(remote) == [f"k{i:03d}" for i in range(COUNT)]
+
+
+_PLAIN = st.text(alphabet="abcXYZ019_-./=", min_size=0, max_size=12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(name=st.sampled_from(["Packed", "ImageNet", "ImageFolder"]), tokens=st.lists(_PLAIN))
+def test_dataset_strings_without_urls_split_as_before(name, tokens):
+    text = ":".join([name, *tokens])
+    assert _split_tokens(text) == text.split(":")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    scheme=st.sampled_from(["s3", "gs", "https", "file", "simplecache::s3"]),
+    host=st.from_regex(r"[a-z0-9.\-]{0,12}", fullmatch=True),
+    port=st.one_of(st.none(), st.integers(1, 65535)),
+    path=st.from_regex(r"(/[A-Za-z0-9_.\-]{1,8}){0,4}", fullmatch=True),
+)
+def test_a_url_value_stays_whole(scheme, host, port, path):
+    url = f"{scheme}://{host}{'' if port is None else f':{port}'}{path}"
+    assert _split_tokens(f"Packed:path={url}") == ["Packed", f"path={url}"]
+    assert _split_tokens(f"ImageNet:root={url}:split=TRAIN") == [
+        "ImageNet", f"root={url}", "split=TRAIN"
+    ]  # fmt: skip

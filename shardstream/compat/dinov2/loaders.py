@@ -145,7 +145,7 @@ def parse_dataset_str(dataset_str: str) -> tuple[type, dict[str, Any]]:
 
 
 #: The head of a URL value: fsspec chain links, scheme, host and port (``https://h:8080``).
-_URL_HEAD = re.compile(r"(?:[A-Za-z][\w+.\-]*::)*[A-Za-z][\w+.\-]*://[^/:]*(?::\d+(?=/|$))?")
+_URL_HEAD = re.compile(r"(?:[A-Za-z][\w+.\-]*::)*[A-Za-z][\w+.\-]*://[^/:]*(?::\d+(?=[/:]|$))?")
 
 
 def _split_tokens(dataset_str: str) -> list[str]:
