@@ -10,9 +10,11 @@
  * requantization itself, so the result is at least as close to the source, at a fraction of the
  * work (see write/transcode.py for the measured rates and PSNR).
  *
- * One function, requantize(data, quality) -> bytes, or None for a JPEG it declines (not 8-bit,
- * not YCbCr 4:2:0 or grayscale, e.g. 4:4:4, CMYK, RGB-coded): the caller then uses the pixel
- * path. libjpeg's errors and corrupt-data warnings longjmp back and raise ValueError with
+ * requantize(data, quality, same_tables_only=False) -> bytes, or None for a JPEG it declines
+ * (not 8-bit, not YCbCr 4:2:0 or grayscale, e.g. 4:4:4, CMYK, RGB-coded; with same_tables_only,
+ * one whose tables are not already the target's): the caller then uses the pixel path.
+ * verify(data) -> (end, colour space) only entropy-decodes every coefficient, to check a JPEG
+ * whose scan data is kept as it is (write/transcode.py). libjpeg's errors and corrupt-data warnings longjmp back and raise ValueError with
  * libjpeg's message, as simplejpeg's strict mode does. No global state; the GIL is released
  * around all libjpeg work.
  */
@@ -61,6 +63,7 @@ typedef struct {
     int same_tables_only; /* decline unless the source's tables are the target's */
     unsigned char *out; /* malloc'ed by jpeg_mem_dest; the caller frees it */
     unsigned long out_size;
+    int color_space;
     char message[JMSG_LENGTH_MAX];
 } requant_job;
 
@@ -202,6 +205,61 @@ run_requantize(requant_job *job)
     return DONE;
 }
 
+/* Entropy-decode every coefficient of a JPEG (all libjpeg work; runs without the GIL). */
+static int
+run_verify(requant_job *job)
+{
+    struct jpeg_decompress_struct src;
+    requant_error_mgr err;
+    src.err = jpeg_std_error(&err.pub);
+    err.pub.error_exit = requant_error_exit;
+    err.pub.emit_message = requant_emit_message;
+    err.message[0] = '\0';
+    src.mem = NULL;
+    if (setjmp(err.jump)) {
+        strncpy(job->message, err.message, sizeof(job->message) - 1);
+        job->message[sizeof(job->message) - 1] = '\0';
+        jpeg_destroy_decompress(&src);
+        return FAILED;
+    }
+    jpeg_create_decompress(&src);
+    jpeg_mem_src(&src, job->data, job->size);
+    jpeg_read_header(&src, TRUE);
+    job->color_space = (int)src.jpeg_color_space;
+    jpeg_read_coefficients(&src);
+    jpeg_finish_decompress(&src); /* reads up to the end-of-image marker */
+    job->out_size = job->size - (unsigned long)src.src->bytes_in_buffer;
+    jpeg_destroy_decompress(&src);
+    return DONE;
+}
+
+PyDoc_STRVAR(verify_doc,
+             "verify(data) -> (end, colour_space)\n\n"
+             "Entropy-decode every coefficient of a JPEG (no IDCT): ``end`` is the offset just\n"
+             "past its end-of-image marker, ``colour_space`` libjpeg's J_COLOR_SPACE of it\n"
+             "(3: YCbCr, 1: grayscale). Raises ValueError on corrupt data (libjpeg's warnings\n"
+             "count as errors).");
+
+static PyObject *
+verify(PyObject *self, PyObject *args)
+{
+    Py_buffer view;
+    requant_job job;
+    int status;
+    if (!PyArg_ParseTuple(args, "y*", &view))
+        return NULL;
+    memset(&job, 0, sizeof(job));
+    job.data = view.buf;
+    job.size = (unsigned long)view.len;
+    Py_BEGIN_ALLOW_THREADS status = run_verify(&job);
+    Py_END_ALLOW_THREADS PyBuffer_Release(&view);
+    if (status == FAILED) {
+        PyErr_SetString(PyExc_ValueError, job.message);
+        return NULL;
+    }
+    return Py_BuildValue("(ki)", job.out_size, job.color_space);
+}
+
 PyDoc_STRVAR(requantize_doc,
              "requantize(data, quality, same_tables_only=False) -> bytes | None\n\n"
              "Re-encode a 4:2:0 YCbCr or grayscale 8-bit JPEG at ``quality`` (1-100, the\n"
@@ -246,6 +304,7 @@ requantize(PyObject *self, PyObject *args, PyObject *kwargs)
 }
 
 static PyMethodDef methods[] = {
+    {"verify", verify, METH_VARARGS, verify_doc},
     {"requantize", (PyCFunction)(void (*)(void))requantize, METH_VARARGS | METH_KEYWORDS,
      requantize_doc},
     {NULL, NULL, 0, NULL},

@@ -134,3 +134,38 @@ def test_downscale_decodes_at_the_reducing_gap(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(transcode, "simplejpeg", None)
     with Image.open(io.BytesIO(transcode_image(source, max_side=128, quality=90))) as image:
         assert image.size == (128, 96)
+
+
+def test_kept_coefficients_lose_metadata_and_trailers() -> None:
+    buffer = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x010E] = "a description"  # ImageDescription
+    Image.fromarray(_photo()).save(
+        buffer, "JPEG", quality=90, subsampling=2, exif=exif, comment=b"a comment"
+    )
+    source = buffer.getvalue() + b"trailing bytes after the image"
+    out = transcode_image(source, quality=90)
+    assert out.startswith(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00")
+    assert out.endswith(b"\xff\xd9")
+    assert b"Exif" not in out and b"a comment" not in out and b"trailing" not in out
+    with Image.open(io.BytesIO(out)) as image:
+        assert not image.getexif()
+    assert np.array_equal(simplejpeg.decode_jpeg(out), simplejpeg.decode_jpeg(source))
+
+
+def test_restart_markers_and_every_quality_table() -> None:
+    pixels = _photo()
+    for quality in (10, 49, 50, 51, 75, 90, 100):
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, "JPEG", quality=quality, subsampling=2)
+        source = buffer.getvalue()
+        out = transcode_image(source, quality=quality)
+        # kept: the same coefficients, so the same pixels
+        assert np.array_equal(simplejpeg.decode_jpeg(out), simplejpeg.decode_jpeg(source))
+        assert _tables(out) == _tables(source)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "JPEG", quality=90, subsampling=2, restart_marker_rows=1)
+    source = buffer.getvalue()
+    assert b"\xff\xdd" in source  # a DRI segment
+    out = transcode_image(source, quality=90)
+    assert np.array_equal(simplejpeg.decode_jpeg(out), simplejpeg.decode_jpeg(source))
