@@ -15,19 +15,20 @@ image and the ``.cls`` label, as shardstream's import did before and as datading
 ``--all-members``, which turned this on before it was the default, is still accepted.
 
 The tars are listed once, up front and several at once: an uncompressed tar by its headers, a
-compressed one (``.tar.gz``, ``.tgz``, ``.tar.bz2``, ``.tar.xz``) by decompressing it once,
-keeping only where each member lies in the decompressed stream (and the bytes of members of at
-most 1 KiB, such as labels). Each member is then read where its item is converted: a worker
-process, or a Ray task with ``--engine ray``, so one tar's members are split across tasks and
-never all read by one process. A compressed tar can only be read forward: each process keeps the
-streams it reads open and goes on from where it is, so a process converting a run of a tar's
-members in order decompresses the tar up to them once (with ``N`` workers, each of which takes
-every ``N``-th chunk of a tar, the tar is decompressed up to ``N`` times in all, in parallel;
-a Ray shard task decompresses its tar from the start, unless its worker read the shard before
-it). The output is the same, byte for byte, as from the uncompressed tars. A sample without an
-image or with a ``.cls`` that is not an integer is a bad source (``shard.tar:key``), handled by
-``--on-error``; so is a member whose compressed data turns out damaged when it is read. An
-unreadable or truncated tar stops the conversion when it is listed.
+compressed one (``.tar.gz``, ``.tgz``, ``.tar.bz2``, ``.tar.xz``) by decompressing it once, keeping
+only where each member lies in the decompressed stream (and the bytes of ``.cls`` labels). Each
+member is then read where its item is converted: a worker process, or a Ray task with ``--engine
+ray``, so one tar's members are split across tasks and never all read by one process. A compressed
+tar can only be read forward: each process keeps the streams it reads open and goes on from where it
+is, so a process converting a run of a tar's members in order decompresses the tar up to them once
+(with ``N`` workers, each of which takes every ``N``-th chunk of a tar, the tar is decompressed up
+to ``N`` times in all, in parallel; a Ray shard task decompresses its tar from the start up to its
+last member, unless its worker process has that stream open at an earlier member: a --shard-samples
+of at least the samples of a tar keeps this to about one pass per tar). The output is the same, byte
+for byte, as from the uncompressed tars. A sample without an image or with a ``.cls`` that is not an
+integer is a bad source (``shard.tar:key``), handled by ``--on-error``; so is a member whose
+compressed data turns out damaged when it is read. An unreadable or truncated tar stops the
+conversion when it is listed.
 
 Hostile input: a member whose name is absolute or contains ``..`` (``../x.jpg``, ``/etc/x.jpg``)
 is refused unread as an unsafe source, with the same check as the ``zip`` converter, and a
@@ -299,7 +300,7 @@ def _is_plain_tar(path: str) -> bool:
 def _list_tar(shard: str, plain: bool, *, max_bytes: int, ratio: float) -> list[tuple[str, Any]]:
     """``(name, member)`` for the regular members of a tar, in order: its ``TarInfo`` for an
     uncompressed tar (headers only); for a compressed one a :class:`_Member` (where its data
-    lies in the decompressed stream; a small member's bytes), or a :class:`_Refused` for a
+    lies in the decompressed stream; a label's bytes), or a :class:`_Refused` for a
     member past ``max_bytes`` or refused by its name, unread."""
     if plain:
         try:
@@ -320,7 +321,7 @@ def _list_tar(shard: str, plain: bool, *, max_bytes: int, ratio: float) -> list[
 
 class _Member(NamedTuple):
     """A member of a compressed tar: its data's offset and size in the decompressed stream,
-    and its bytes when it is small (labels, keys: read while listing)."""
+    and its bytes for a ``.cls`` label or a kept key of at most 1 KiB (read while listing)."""
 
     offset: int
     size: int
@@ -362,8 +363,8 @@ def _stream_members(
                 ),
             )
             continue
-        small = None
-        if info.size <= _MAX_CLS_BYTES:
+        small = None  # a label or kept key is read now: it decides the item
+        if info.size <= _MAX_CLS_BYTES and parts[1].lower() in ("cls", KEY_SUFFIX):
             member = tar.extractfile(info)
             small = member.read() if member is not None else b""
         yield info.name, _Member(info.offset_data, info.size, small)
