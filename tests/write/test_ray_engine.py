@@ -282,9 +282,10 @@ def test_one_tar_is_split_across_ray_tasks_by_member(ray_local, tree, tmp_path):
                 info.size = len(payload)
                 tar.addfile(info, io.BytesIO(payload))
     items = list(webdataset_items([str(shard)]))
-    loads = {(item.load.func.__name__, item.load.args[0]) for item in items}  # type: ignore[attr-defined]
+    images = [item.load.args[0] for item in items]  # type: ignore[attr-defined]
+    loads = {(load.func.__name__, load.args[0]) for load in images}
     assert loads == {("read_file_range", str(shard))}  # a member's byte range, not the tar
-    assert len({item.load.args[1] for item in items}) == 12  # type: ignore[attr-defined]
+    assert len({load.args[1] for load in images}) == 12
     expected = local_reference(items, tmp_path / "local", shard_samples=3)
     report = convert(
         items, tmp_path / "ray" / "set.manifest", on_error="skip", progress=False, engine="ray",
