@@ -34,7 +34,9 @@ coefficient is entropy-decoded to check it (C extension ``shardstream.write._jpe
 (``requantize``, which can also requantize to other tables; for those the pixel path is kept, as
 it was as fast on the benchmark's photos). On the benchmark machine this costs ~0.8 ms per
 ~400 x 350 quality-90 photo against ~1.7 ms for decoding and encoding the pixels (one core).
-Other JPEGs take the pixel path.
+Other JPEGs take the pixel path, as every JPEG does where the extension is not built: the
+re-encoded bytes then differ (as they do with and without simplejpeg), so the machines of a Ray
+cluster need the same build for the engines' outputs to be equal byte for byte.
 
 When a JPEG is downscaled, it is decoded at the smallest DCT scale (1/2, 1/4, 1/8: libjpeg-turbo's
 scaled IDCT) whose size is still at least :data:`REDUCING_GAP` times the target, and Pillow's
