@@ -25,10 +25,14 @@ is, so a process converting a run of a tar's members in order decompresses the t
 to ``N`` times in all, in parallel; a Ray shard task decompresses its tar from the start up to its
 last member, unless its worker process has that stream open at an earlier member: a --shard-samples
 of at least the samples of a tar keeps this to about one pass per tar). The output is the same, byte
-for byte, as from the uncompressed tars. A sample without an image or with a ``.cls`` that is not an
-integer is a bad source (``shard.tar:key``), handled by ``--on-error``; so is a member whose
-compressed data turns out damaged when it is read. An unreadable or truncated tar stops the
-conversion when it is listed.
+for byte, as from the uncompressed tars. What this buys is that no process ships every member's
+bytes to the others (on a cluster, the driver would send the whole data set through Ray's object
+store); on one machine it costs decompression: copying three .tar.gz shards of 1,000 demo photos
+with 2 workers ran at 0.67x the former read in one process (each tar decompressed three times
+instead of once), re-encoding them at about the same rate. A sample without an image or with a
+``.cls`` that is not an integer is a bad source (``shard.tar:key``), handled by ``--on-error``; so
+is a member whose compressed data turns out damaged when it is read. An unreadable or truncated tar
+stops the conversion when it is listed.
 
 Hostile input: a member whose name is absolute or contains ``..`` (``../x.jpg``, ``/etc/x.jpg``)
 is refused unread as an unsafe source, with the same check as the ``zip`` converter, and a
