@@ -5,6 +5,10 @@ system libjpeg-turbo (``libjpeg-turbo8-dev`` / ``libjpeg62-turbo-dev``). It is o
 headers or a compiler are missing the install still succeeds and the decoders fall back to a full
 decode (``shardstream.vision.decode``).
 
+``shardstream.write._jpegrequant`` re-encodes a JPEG at another quality in the DCT domain (for
+``shardstream write --quality``), against the same libjpeg-turbo; without it the conversion
+decodes and encodes the pixels (``shardstream.write.transcode``).
+
 ``shardstream.vision._resample`` resizes crops bit-identically to Pillow's antialiased bicubic
 filter (AVX2 where the CPU has it); without it ``shardstream.vision.resize`` falls back to torch's
 kernel, within a level of Pillow.
@@ -23,6 +27,13 @@ setup(
             libraries=["jpeg"],
             optional=True,
             extra_compile_args=["-O2"],
+        ),
+        Extension(
+            "shardstream.write._jpegrequant",
+            ["shardstream/write/_jpegrequant.c"],
+            libraries=["jpeg"],
+            optional=True,
+            extra_compile_args=["-O3"],
         ),
         Extension(
             "shardstream.vision._resample",

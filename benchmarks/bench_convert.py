@@ -28,9 +28,13 @@ without transcoding; the 1 -> 2 worker speed-up of transcoding >= 90 % of the de
 thread speed-up; transcoding faster than FFCV.
 
 The engine rows (``--engines-only`` runs just them; ``--no-engines`` skips them) put the Ray
-engine, the local engine, LitData ``optimize()`` and MosaicML ``MDSWriter`` side by side, with
-and without re-encoding, and report Ray's fixed costs (see ``convert_engines.py``). Targets: Ray
-on one node >= 0.9x the local engine; both engines >= 1.2x the faster of LitData and MDS. Timed outputs go to tmpfs (/dev/shm) when there is
+engine, the local engine, LitData ``optimize()`` (forked workers, unordered: its fastest) and
+MosaicML ``MDSWriter`` (pool-fed, and one writer per process + ``merge_index``) side by side,
+with and without re-encoding, and report Ray's fixed costs, one core's re-encode rate of the
+peers' pixel path against ``transcode_image`` (whose DCT-domain path keeps the coefficients of
+a JPEG already at the target quality's tables, as the demo photos are) and the PSNR of the
+DCT-scaled downscaling path (see ``convert_engines.py``). Targets: Ray on one node >= 0.9x the
+local engine; both engines >= 1.2x the fastest of LitData and the two MDS ways. Timed outputs go to tmpfs (/dev/shm) when there is
 one, so disk speed does not blur the CPU work being compared. Medians of ``--repeats`` runs.
 """
 

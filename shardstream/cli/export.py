@@ -5,8 +5,8 @@
 - ``export parquet IN OUT.parquet``: one Parquet file, a row per sample, images as binary
   columns (opens in Hugging Face ``datasets``, DuckDB, pandas).
 
-Nothing is lost: ``shardstream write webdataset --all-members OUTDIR/*.tar`` and ``shardstream
-write parquet OUT.parquet`` give every sample back exactly (the field mapping is described in
+Nothing is lost: ``shardstream write webdataset OUTDIR/*.tar`` (every member is kept by default)
+and ``shardstream write parquet OUT.parquet`` give every sample back exactly (the field mapping is described in
 :mod:`shardstream.format.interchange`). Outputs are written atomically.
 """
 

@@ -186,8 +186,7 @@ class TargetError(ImageDecodeError):
 class InterchangeError(DatasetFormatError):
     """A file of another format cannot be imported, or a sample cannot be exported exactly.
 
-    Raised by ``shardstream export`` and the ``parquet`` / ``webdataset --all-members``
-    importers: a Parquet file whose schema differs from the first file's, a corrupt Parquet
+    Raised by ``shardstream export`` and the ``parquet`` / ``webdataset`` importers: a Parquet file whose schema differs from the first file's, a corrupt Parquet
     file or tar member, a field name that no member name or column can carry. A
     :class:`DatasetFormatError` (a ``ValueError``); the message names the file and the fault.
     """

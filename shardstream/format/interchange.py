@@ -15,7 +15,7 @@ WebDataset (a sample is the tar members ``<key>.<suffix>`` sharing a key):
 - a key WebDataset cannot carry (a dot in its file name, ``..``, an absolute path) is replaced by
   the sample's number and kept in a ``<key>.__key__.txt`` member.
 
-Importing (``shardstream write webdataset --all-members``) reverses this: a member suffix
+Importing (``shardstream write webdataset``, which keeps every member by default) reverses this: a member suffix
 ``name.kind`` becomes field ``name`` decoded by ``kind`` (``txt``, ``json``, ``npy``, ``cls``,
 ``msgpack``; other kinds stay bytes; a member that does not decode stays bytes), a bare suffix
 (``json``, ``png``, a WebDataset set's second image) becomes the field of that name.

@@ -1,7 +1,8 @@
 """Export a packed set to WebDataset tar shards or to a Parquet file, losslessly.
 
 The field mapping is :mod:`shardstream.format.interchange`'s; importing the result back
-(``shardstream write webdataset --all-members`` or ``shardstream write parquet``) gives every
+(``shardstream write webdataset``, every member kept by default, or ``shardstream write
+parquet``) gives every
 sample exactly. Both writers are atomic: every tar shard (or the Parquet file) is written
 under a temp name and committed as one group, so an interrupted export leaves no partial
 output and an older export of the same name stays until the commit.

@@ -14,10 +14,15 @@ header that lies cannot exceed the limit either.
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import lzma
 import os
 import stat
 import zipfile
+import zlib
 from collections import OrderedDict
+from typing import IO, Any
 
 from ..errors import BadSourceError, DatasetFormatError, SourceTooLargeError, UnsafeSourcePathError
 from ..read.zipfile import DEFAULT_MAX_MEMBER_BYTES, DEFAULT_MAX_RATIO, open_zip, read_member
@@ -29,9 +34,11 @@ __all__ = [
     "given_bytes",
     "is_safe_member_name",
     "name_problem",
+    "open_compressed",
     "printable_name",
     "read_file",
     "read_file_range",
+    "read_stream_range",
     "read_zip_member",
     "refuse",
     "refuse_unsafe",
@@ -44,6 +51,9 @@ DEFAULT_MAX_SAMPLE_BYTES = DEFAULT_MAX_MEMBER_BYTES
 
 _ZIP_CACHE_SIZE = 8
 _open_zips: OrderedDict[str, tuple[int, zipfile.ZipFile]] = OrderedDict()
+#: Compressed streams a process keeps open (a worker reads a few tars' members at a time).
+_STREAM_CACHE_SIZE = 4
+_open_streams: OrderedDict[str, tuple[tuple[int, int, int, int], IO[bytes]]] = OrderedDict()
 
 
 def read_file(path: str, *, max_bytes: int = DEFAULT_MAX_SAMPLE_BYTES) -> bytes:
@@ -111,6 +121,56 @@ def read_file_range(
                     f"{len(data)}",
                 )
             data += more
+    return data
+
+
+def read_stream_range(
+    path: str, offset: int, size: int, *, max_bytes: int = DEFAULT_MAX_SAMPLE_BYTES
+) -> bytes:
+    """Read ``size`` bytes at ``offset`` of the decompressed stream of a compressed file (a
+    member of a ``.tar.gz``, ``.tar.bz2`` or ``.tar.xz``).
+
+    A compressed stream can only be read forward: each process keeps the streams it reads open
+    (a few), so that reading a tar's members in order, as a worker or Ray task converting a run
+    of them does, decompresses the tar once; a member before the stream's position starts it
+    again from the beginning.
+
+    Args:
+        path: the compressed file (gzip, bzip2 or xz, told by its first bytes).
+        offset: where the bytes start in the decompressed stream.
+        size: how many bytes to read.
+        max_bytes: the largest ``size`` allowed.
+
+    Returns:
+        Exactly ``size`` bytes.
+
+    Raises:
+        SourceTooLargeError: ``size`` is larger than ``max_bytes`` (nothing is read).
+        BadSourceError: the file is no such compressed file, is damaged, or its stream ends
+            before ``offset + size``.
+        OSError: the file cannot be opened or read.
+    """
+    check_sample_size(path, size, max_bytes)
+    stream = _stream(path)
+    try:
+        if offset < stream.tell():
+            stream.seek(0)  # decompressing starts over
+        stream.seek(offset)
+        data = stream.read(size)
+    except (EOFError, zlib.error, lzma.LZMAError, gzip.BadGzipFile) as e:
+        _open_streams.pop(path, None)
+        raise BadSourceError(path, f"damaged compressed data: {e}") from None
+    except OSError as e:  # bz2 reports damaged data as OSError("Invalid data stream")
+        _open_streams.pop(path, None)
+        if e.errno is None:
+            raise BadSourceError(path, f"damaged compressed data: {e}") from None
+        raise
+    if len(data) < size:
+        raise BadSourceError(
+            path,
+            f"truncated: {size} bytes expected at offset {offset} of its decompressed stream, "
+            f"it ends after {len(data)}",
+        )
     return data
 
 
@@ -262,6 +322,48 @@ def _read_all(fd: int, size_hint: int, max_bytes: int) -> bytes:
         left -= len(chunk)
         want = min(1 << 20, left)
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def open_compressed(path: str) -> IO[bytes]:
+    """Open a gzip, bzip2 or xz compressed file (told by its first bytes) for reading its
+    decompressed stream (which checks the format's CRCs as it goes).
+
+    Raises:
+        BadSourceError: the file is none of these.
+        OSError: it cannot be opened or read.
+    """
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    opener: Any
+    if magic.startswith(b"\x1f\x8b"):
+        opener = gzip.open
+    elif magic.startswith(b"BZh"):
+        opener = bz2.open
+    elif magic.startswith(b"\xfd7zXZ\x00"):
+        opener = lzma.open
+    else:
+        raise BadSourceError(path, "not a gzip, bzip2 or xz compressed file")
+    return opener(path, "rb")
+
+
+def _stream(path: str) -> IO[bytes]:
+    """This process's open decompressing reader of ``path`` (opened on first use)."""
+    pid = os.getpid()
+    info = os.stat(path)
+    identity = (pid, info.st_ino, info.st_size, info.st_mtime_ns)  # a replaced file is reopened
+    cached = _open_streams.get(path)
+    if cached is not None and cached[0] == identity:
+        _open_streams.move_to_end(path)
+        return cached[1]
+    if cached is not None and cached[0][0] == pid:
+        cached[1].close()
+    stream = open_compressed(path)
+    _open_streams[path] = (identity, stream)
+    while len(_open_streams) > _STREAM_CACHE_SIZE:
+        _, (owner, oldest) = _open_streams.popitem(last=False)
+        if owner[0] == pid:
+            oldest.close()
+    return stream
 
 
 def _zip_archive(path: str) -> zipfile.ZipFile:

@@ -22,6 +22,31 @@ decoding pixels* (decoding would cost ~1 ms per image, ten times what packing an
 With transcoding (:func:`transcode_image`), the image is fully decoded, so damaged image data is
 caught as well (libjpeg warnings count as errors when simplejpeg is installed).
 
+A JPEG that keeps its size (``max_side`` not exceeded) and whose quantization tables are
+already the standard tables of the wanted quality (8-bit, 4:2:0 YCbCr or grayscale) keeps its
+DCT coefficients: re-encoding its pixels would quantize them with the same tables again, so
+keeping them is what a re-encode aims at, without its generation loss (the output decodes to
+exactly the source's pixels; the pixel path gives 41 dB PSNR to the source, 35 dB at worst, on
+the benchmark's quality-90 photos). A baseline JPEG is written with its own scan data and
+Huffman tables and without its metadata segments (APPn, COM) or any bytes after its end; every
+coefficient is entropy-decoded to check it (C extension ``shardstream.write._jpegrequant``,
+``verify``). A progressive one is written again as a baseline JPEG from its coefficients
+(``requantize``, which can also requantize to other tables; for those the pixel path is kept, as
+it was as fast on the benchmark's photos). On the benchmark machine this costs ~0.8 ms per
+~400 x 350 quality-90 photo against ~1.7 ms for decoding and encoding the pixels (one core).
+Other JPEGs take the pixel path, as every JPEG does where the extension is not built: the
+re-encoded bytes then differ (as they do with and without simplejpeg), so the machines of a Ray
+cluster need the same build for the engines' outputs to be equal byte for byte.
+
+When a JPEG is downscaled, it is decoded at the smallest DCT scale (1/2, 1/4, 1/8: libjpeg-turbo's
+scaled IDCT) whose size is still at least :data:`REDUCING_GAP` times the target, and Pillow's
+Lanczos filter makes the rest of the reduction (Pillow's ``thumbnail`` uses the same gap).
+Against decoding at full size and Lanczos, on scikit-image's colour photos reduced to 1/4 and 1/8
+of their size, this gives 30.5-47.6 dB PSNR (the lowest on the finely detailed motorcycle photo);
+decoding straight at the target's scale (a gap of 1) gave only 25.5-42.1 dB
+(``benchmarks/convert_engines.py``, ``draft_psnr``). A source less than twice the target is
+decoded at full size.
+
 Transcoded images are baseline JPEGs with 4:2:0 chroma subsampling (grayscale stays grayscale,
 everything else becomes RGB; alpha is dropped). Pixels are kept as stored: the EXIF orientation is
 not applied, as decoders in a training pipeline ignore it too, and metadata (EXIF, ICC) is not
@@ -30,9 +55,11 @@ copied.
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import struct
+from collections.abc import Callable
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -41,9 +68,17 @@ try:  # libjpeg-turbo with DCT-domain downscaling and strict error checks, ~15 %
     import simplejpeg
 except ImportError:  # pragma: no cover - simplejpeg is optional
     simplejpeg = None
+_requantize: Callable[..., bytes | None] | None
+_verify_coefficients: Callable[[bytes], tuple[int, int]] | None
+try:  # the C extension built by setup.py against the system libjpeg-turbo (optional)
+    from ._jpegrequant import requantize as _requantize
+    from ._jpegrequant import verify as _verify_coefficients
+except ImportError:  # pragma: no cover - not built
+    _requantize = _verify_coefficients = None
 
 __all__ = [
     "DEFAULT_QUALITY",
+    "REDUCING_GAP",
     "JPEG_MAX_BYTES_PER_SAMPLE",
     "JPEG_SLACK_BYTES",
     "ImageFault",
@@ -55,6 +90,8 @@ __all__ = [
 #: JPEG quality used when an image must be re-encoded (it is larger than ``max_side``) but no
 #: quality was given.
 DEFAULT_QUALITY = 90
+#: A downscaled JPEG is decoded at the smallest DCT scale at least this many times the target.
+REDUCING_GAP = 2
 #: Bytes a JPEG's data (after its headers) may take per sample (see the module docstring).
 JPEG_MAX_BYTES_PER_SAMPLE = 8
 #: Bytes a JPEG may hold beyond that bound (trailers after the image).
@@ -67,6 +104,28 @@ _SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 _SOS = 0xDA
 _STANDALONE = frozenset([0x01, 0xD8, *range(0xD0, 0xD8)])
 _unpack_size = struct.Struct(">HH").unpack_from
+_SOI = b"\xff\xd8"
+# APP0 as libjpeg writes it: JFIF 1.01, no units, 1:1 density, no thumbnail
+_JFIF = b"\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+# The standard tables of the JPEG specification (Annex K), in natural order
+_STD_LUMA = (
+    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
+    14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62,
+    18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+    49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99,
+)  # fmt: skip
+_STD_CHROMA = (
+    17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99,
+    24, 26, 56, 99, 99, 99, 99, 99, 47, 66, 99, 99, 99, 99, 99, 99,
+    *(99,) * 32,
+)  # fmt: skip
+# the natural index of each zigzag position
+_ZIGZAG = (
+    0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5,
+    12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14, 21, 28,
+    35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51,
+    58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
+)  # fmt: skip
 _BYTES_LITERAL = re.compile(r"b'(?:[^'\\]|\\.)*'" + r'|b"(?:[^"\\]|\\.)*"')
 
 
@@ -226,13 +285,22 @@ def _transcode_simplejpeg(data: bytes, max_side: int | None, quality: int | None
     if target == (width, height) and quality is None:
         _check_jpeg(data)
         return data
+    if target == (width, height) and _verify_coefficients is not None:
+        kept = _keep_coefficients(data, quality or DEFAULT_QUALITY)
+        if kept is None and _requantize is not None:  # e.g. progressive: made baseline
+            try:
+                kept = _requantize(data, quality or DEFAULT_QUALITY, same_tables_only=True)
+            except ValueError as e:
+                raise ImageFault(f"corrupt JPEG: {e}") from None
+        if kept is not None:
+            return kept
     gray = colorspace == "Gray"
     try:
         pixels = simplejpeg.decode_jpeg(
             data,
             colorspace="GRAY" if gray else "RGB",
-            min_width=target[0],
-            min_height=target[1],
+            min_width=target[0] * REDUCING_GAP,
+            min_height=target[1] * REDUCING_GAP,
             strict=True,
         )
     except ValueError as e:
@@ -248,6 +316,77 @@ def _transcode_simplejpeg(data: bytes, max_side: int | None, quality: int | None
     )
 
 
+def _keep_coefficients(data: bytes, quality: int) -> bytes | None:
+    """``data`` without its metadata when it is a baseline 8-bit JPEG, 4:2:0 YCbCr or
+    grayscale, quantized with the standard tables of ``quality``: re-encoding it would quantize
+    its coefficients with the tables they already have, so they are kept (see the module
+    docstring). Every coefficient is entropy-decoded to check the data, as a decode would.
+    ``None`` for any other JPEG.
+
+    Raises:
+        ImageFault: corrupt data (libjpeg's warnings count as errors).
+    """
+    verify = _verify_coefficients
+    if verify is None:
+        return None
+    kept = [_SOI, _JFIF]  # JFIF: 3 components are YCbCr to every decoder
+    tables: dict[int, bytes] = {}
+    frame: list[tuple[int, int]] = []  # (sampling, table) per component
+    position, size = 2, len(data)
+    while position + 4 <= size and data[position] == 0xFF:
+        marker = data[position + 1]
+        end = position + 2 + ((data[position + 2] << 8) | data[position + 3])
+        if marker == 0xFF or end > size:
+            return None  # fill bytes or a damaged header: the decoders report it
+        if marker == _SOS:
+            break
+        if marker == 0xDB:  # DQT: 8-bit tables only (a 16-bit one is no baseline table)
+            at = position + 4
+            while at < end:
+                if data[at] >> 4 or at + 65 > end:
+                    return None
+                tables[data[at] & 15] = data[at + 1 : at + 65]
+                at += 65
+        elif marker in _SOF_MARKERS:
+            count = data[position + 9] if end >= position + 10 else 0
+            if marker != 0xC0 or data[position + 4] != 8 or count not in (1, 3):
+                return None  # not baseline 8-bit, or not grayscale / three components
+            if end < position + 10 + 3 * count:
+                return None
+            frame = [(data[at + 1], data[at + 2]) for at in range(position + 10, end - 2, 3)]
+        if not (0xE0 <= marker <= 0xEF or marker == 0xFE):  # APPn and COM: metadata
+            kept.append(data[position:end])
+        position = end
+    else:
+        return None
+    luma, chroma = _quality_tables(quality)
+    wanted = [(0x11, luma)] if len(frame) == 1 else [(0x22, luma), (0x11, chroma), (0x11, chroma)]
+    if len(frame) != len(wanted) or any(
+        (len(frame) > 1 and sampling != want_sampling) or tables.get(table) != want_table
+        for (sampling, table), (want_sampling, want_table) in zip(frame, wanted, strict=True)
+    ):
+        return None
+    try:
+        end, colour_space = verify(data)
+    except ValueError as e:
+        raise ImageFault(f"corrupt JPEG: {e}") from None
+    if colour_space != (1 if len(frame) == 1 else 3):  # JCS_GRAYSCALE, JCS_YCbCr
+        return None
+    kept.append(data[position:end])
+    return b"".join(kept)
+
+
+@functools.cache
+def _quality_tables(quality: int) -> tuple[bytes, bytes]:
+    """libjpeg's luminance and chrominance tables for ``quality`` (``jpeg_set_quality`` with
+    ``force_baseline``), in the zigzag order of a DQT segment."""
+    scale = 5000 // quality if quality < 50 else 200 - 2 * quality
+    return tuple(  # type: ignore[return-value]
+        bytes(min(255, max(1, (base[i] * scale + 50) // 100)) for i in _ZIGZAG)
+        for base in (_STD_LUMA, _STD_CHROMA)
+    )
+
+
 def _transcode_pillow(data: bytes, max_side: int | None, quality: int | None) -> bytes:
     try:
         with Image.open(io.BytesIO(data)) as image:
@@ -257,7 +396,8 @@ def _transcode_pillow(data: bytes, max_side: int | None, quality: int | None) ->
                 return data
             mode = "L" if image.mode in ("L", "I;16", "I", "1") else "RGB"
             if image.format == "JPEG":
-                image.draft(mode, target)  # decode at the smallest DCT scale that is >= target
+                # decode at the smallest DCT scale that is >= REDUCING_GAP x target
+                image.draft(mode, (target[0] * REDUCING_GAP, target[1] * REDUCING_GAP))
             image.load()
             converted = image if image.mode == mode else image.convert(mode)
             if converted.size != target:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
 import io
 import os
 import tarfile
@@ -50,17 +51,38 @@ def read(path: Path) -> list[dict]:
 def test_export_webdataset_and_back(packed, tmp_path):
     code, out, err = run("export", "webdataset", str(packed), str(tmp_path / "wds"), "-q")
     assert (code, err) == (0, "") and "2 samples -> 1 tar shard(s)" in out
+    shard = tmp_path / "wds" / "set-000000.tar"
+    compressed = tmp_path / "set-000000.tar.gz"
+    compressed.write_bytes(gzip.compress(shard.read_bytes()))
+    # every member is kept by default, from a plain or a compressed tar
+    for source in (shard, compressed):
+        back_path = tmp_path / f"back-{source.name}.msgpack"
+        code, _, err = run("write", "webdataset", str(source), "-o", str(back_path), "-q")
+        assert (code, err) == (0, "")
+        original, back = read(packed), read(back_path)
+        assert len(back) == 2
+        for a, b in zip(original, back, strict=True):
+            assert set(a) == set(b)
+            np.testing.assert_array_equal(a.pop("emb", np.zeros(0)), b.pop("emb", np.zeros(0)))
+            assert a == b
+    assert (tmp_path / f"back-{shard.name}.msgpack").read_bytes() == (
+        tmp_path / f"back-{compressed.name}.msgpack"
+    ).read_bytes()
+    # --image-label-only: datadings-style samples; --all-members is the default's old name
     code, _, err = run(
-        "write", "webdataset", "--all-members", str(tmp_path / "wds" / "set-000000.tar"),
-        "-o", str(tmp_path / "back.msgpack"), "-q",
+        "write", "webdataset", "--image-label-only", str(compressed),
+        "-o", str(tmp_path / "only.msgpack"), "-q",
     )  # fmt: skip
     assert (code, err) == (0, "")
-    original, back = read(packed), read(tmp_path / "back.msgpack")
-    assert packed.read_bytes() != b"" and len(back) == 2
-    for a, b in zip(original, back, strict=True):
-        assert set(a) == set(b)
-        np.testing.assert_array_equal(a.pop("emb", np.zeros(0)), b.pop("emb", np.zeros(0)))
-        assert a == b
+    assert [sorted(s) for s in read(tmp_path / "only.msgpack")] == [["image", "key", "label"]] * 2
+    code, _, err = run(
+        "write", "webdataset", "--all-members", str(shard), "-o", str(tmp_path / "all.msgpack"),
+        "-q",
+    )  # fmt: skip
+    assert (code, err) == (0, "")
+    assert (tmp_path / "all.msgpack").read_bytes() == (
+        tmp_path / f"back-{shard.name}.msgpack"
+    ).read_bytes()
 
 
 def test_export_parquet_and_back(packed, tmp_path):
@@ -104,9 +126,7 @@ def test_a_corrupt_image_member_is_one_line_naming_the_shard_and_key(tmp_path):
         tmp_path / "s.tar",
         [("ok.jpg", jpeg((4, 4))), ("ok.cls", b"1"), ("bad.jpg", NOT_AN_IMAGE), ("bad.txt", b"t")],
     )
-    code, _, err = run(
-        "write", "webdataset", "--all-members", str(shard), "-o", str(tmp_path / "x.msgpack"), "-q"
-    )
+    code, _, err = run("write", "webdataset", str(shard), "-o", str(tmp_path / "x.msgpack"), "-q")
     assert code == 1 and "Traceback" not in err and err.count("\n") == 1
     assert err.startswith(f"shardstream write: error: {shard}:bad: ")
 
@@ -114,9 +134,7 @@ def test_a_corrupt_image_member_is_one_line_naming_the_shard_and_key(tmp_path):
 def test_a_truncated_tar_is_one_line_naming_the_file(tmp_path):
     shard = tar_with(tmp_path / "s.tar", [("a.jpg", jpeg((4, 4))), ("a.json", b"{}")])
     shard.write_bytes(shard.read_bytes()[:700])
-    code, _, err = run(
-        "write", "webdataset", "--all-members", str(shard), "-o", str(tmp_path / "x.msgpack"), "-q"
-    )
+    code, _, err = run("write", "webdataset", str(shard), "-o", str(tmp_path / "x.msgpack"), "-q")
     assert code == 1 and "Traceback" not in err
     assert err.startswith(f"shardstream write: error: {shard}")
 

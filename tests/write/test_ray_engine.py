@@ -282,15 +282,99 @@ def test_one_tar_is_split_across_ray_tasks_by_member(ray_local, tree, tmp_path):
                 info.size = len(payload)
                 tar.addfile(info, io.BytesIO(payload))
     items = list(webdataset_items([str(shard)]))
-    loads = {(item.load.func.__name__, item.load.args[0]) for item in items}  # type: ignore[attr-defined]
+    images = [item.load.args[0] for item in items]  # type: ignore[attr-defined]
+    loads = {(load.func.__name__, load.args[0]) for load in images}
     assert loads == {("read_file_range", str(shard))}  # a member's byte range, not the tar
-    assert len({item.load.args[1] for item in items}) == 12  # type: ignore[attr-defined]
+    assert len({load.args[1] for load in images}) == 12
     expected = local_reference(items, tmp_path / "local", shard_samples=3)
     report = convert(
         items, tmp_path / "ray" / "set.manifest", on_error="skip", progress=False, engine="ray",
         shard_samples=3,
     )  # fmt: skip
     assert len(report.files) == 4 and report.written == 12
+    assert output_files(tmp_path / "ray") == expected
+
+
+def slow_call(marker: str, delay: float, load: functools.partial) -> object:
+    """``load()`` after leaving this process' pid in ``marker`` and sleeping ``delay`` s."""
+    Path(marker, str(os.getpid())).touch()
+    time.sleep(delay)
+    return load()
+
+
+def compressed_tars(tree: Path, folder: Path) -> list[str]:
+    """The demo images as two WebDataset .tar.gz shards (image, label, caption per sample)."""
+    import tarfile
+
+    files = sorted(tree_files(tree).items())
+    shards = []
+    for part in range(2):
+        shard = folder / f"part-{part}.tar.gz"
+        with tarfile.open(shard, "w:gz") as tar:
+            for number, (_, data) in enumerate(files[part::2]):
+                members = (("jpg", data), ("cls", b"%d" % (number % 3)), ("txt", b"x" * 2000))
+                for suffix, payload in members:
+                    info = tarfile.TarInfo(f"p{part}/s{number:03d}.{suffix}")
+                    info.size = len(payload)
+                    tar.addfile(info, io.BytesIO(payload))
+        shards.append(os.fspath(shard))
+    return shards
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"shard_samples": 4}, {"shard_samples": 5, "max_side": 24, "quality": 90}, {}],
+    ids=["copy", "transcode", "streamed"],
+)
+def test_compressed_tars_are_read_by_the_ray_tasks(ray_local, tree, tmp_path, options):
+    """.tar.gz members are read where their items are converted (Ray tasks), not by the
+    driver, and the files equal the local engine's byte for byte."""
+    from shardstream.sets.webdataset import webdataset_items
+
+    shards = compressed_tars(tree, tmp_path)
+    items = webdataset_items(shards)
+    image_loads = {item.load.args[0].func.__name__ for item in items}  # type: ignore[attr-defined]
+    assert image_loads == {"read_stream_range"}  # a member's range of the stream, read later
+    output = "set.manifest" if options else "set.msgpack"
+    convert(items, tmp_path / "local" / output, progress=False, **options)
+    convert(items, tmp_path / "ray" / output, progress=False, engine="ray", **options)
+    assert output_files(tmp_path / "ray") == output_files(tmp_path / "local")
+    with ShardedReader(tmp_path / "ray" / output) as reader:
+        first = reader[0]
+        assert (first["key"], first["label"], first["txt"]) == ("p0/s000", 0, "x" * 2000)
+        assert len(reader) == 12
+
+
+def test_a_killed_worker_reading_a_compressed_tar_is_retried(ray_local, tree, tmp_path):
+    from shardstream.sets.webdataset import webdataset_items
+
+    marker = tmp_path / "pids"
+    marker.mkdir()
+    items = webdataset_items(compressed_tars(tree, tmp_path))
+    expected = local_reference(items, tmp_path / "local", shard_samples=3)
+    slow = [
+        Item(i.key, i.label, i.source, functools.partial(slow_call, os.fspath(marker), 0.1, i.load))
+        for i in items
+    ]
+    killed: list[int] = []
+
+    def kill_first_worker() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not killed:
+            pids = [int(p.name) for p in marker.iterdir() if int(p.name) != os.getpid()]
+            if pids:
+                os.kill(pids[0], signal.SIGKILL)  # a Ray worker, in the middle of a shard
+                killed.append(pids[0])
+            time.sleep(0.02)
+
+    killer = threading.Thread(target=kill_first_worker)
+    killer.start()
+    convert(
+        slow, tmp_path / "ray" / "set.manifest", on_error="skip", progress=False, engine="ray",
+        shard_samples=3,
+    )  # fmt: skip
+    killer.join()
+    assert len(killed) == 1
     assert output_files(tmp_path / "ray") == expected
 
 
