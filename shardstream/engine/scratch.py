@@ -127,6 +127,19 @@ class BatchBuffers:
             array = buffers[key] = np.empty(shape, dtype)
         return array
 
+    def slot_array(self, shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray | None:
+        """An uninitialised array in the batch's slot, or ``None`` when no arena is open (e.g.
+        no slot yet, or :data:`FRESH`) or the slot is full.
+
+        For fields a sample's work fills before the collation sees them (a preset's ragged
+        pixels): a collation that finds them in place lets the transport skip their copy. The
+        arena is a bump allocator: callers on several threads must serialise their calls.
+        """
+        place = self._arena
+        if place is None:
+            return None
+        return place.take(tuple(shape), np.dtype(dtype))
+
     def _forget(self, name: str) -> None:
         """Drop this thread's reusable buffers for field ``name``."""
         buffers = getattr(self._local, "buffers", None)

@@ -55,6 +55,7 @@ from .decode import decode_crops, decode_image, image_size
 from .device_views import (
     check_decode_device,
     check_modes,
+    draw_crop_boxes,
     ship_encoded,
     ship_region,
 )
@@ -178,6 +179,7 @@ class DinoPreset(DinoBatchSteps):
     mask_generator: MaskingGenerator = field(init=False, repr=False, compare=False)
     _draws: PhotometricDraws = field(init=False, repr=False, compare=False)
     _mask_sampler: MaskSampler = field(init=False, repr=False, compare=False)
+    _box_scales: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         """Check every setting and build the recipes and the mask generator.
@@ -188,6 +190,8 @@ class DinoPreset(DinoBatchSteps):
         for name in ("global_crops_scale", "local_crops_scale"):
             _set(self, name, _scale_pair(name, getattr(self, name)))
         _set(self, "local_crops_number", _int("local_crops_number", self.local_crops_number, 0))
+        scales = [self.global_crops_scale] * 2 + [self.local_crops_scale] * self.local_crops_number
+        _set(self, "_box_scales", np.array(scales, np.float64).reshape(-1, 2))
         for name in ("global_crops_size", "local_crops_size", "patch_size"):
             _set(self, name, _int(name, getattr(self, name), 1))
         if self.patch_size > self.global_crops_size:
@@ -308,6 +312,9 @@ class DinoPreset(DinoBatchSteps):
         """
         height, width = check_dims(height, width)
         ratio = (3 / 4, 4 / 3)  # dinov2's RandomResizedCrop keeps torchvision's default
+        drawn = draw_crop_boxes(rng, height, width, self._box_scales, ratio)  # the same, in C
+        if drawn is not None:
+            return drawn
         boxes = [rrc_box(height, width, *self.global_crops_scale, *ratio, rng) for _ in range(2)]
         boxes += [
             rrc_box(height, width, *self.local_crops_scale, *ratio, rng)
