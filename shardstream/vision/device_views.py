@@ -2,10 +2,22 @@
 
 ``resize="device"`` (:class:`~shardstream.vision.dino.DinoPreset`,
 :class:`~shardstream.vision.supervised.SupervisedPreset`): the worker plans the crops exactly as
-the exact (``resize="cpu"``) path does, from the same generator in the same order, decodes each
-image once (only the union of its crops where the region decoder can, at a reduced DCT scale where
-every crop keeps its output resolution) and ships that uint8 region with each crop's box relative
-to it (:func:`ship_region`). No resize, flip or channel split runs in the worker.
+the exact (``resize="cpu"``) path does, from the same generator in the same order (the boxes and
+flips drawn in C from that generator, :func:`draw_crop_boxes`), decodes each image once and ships
+the uint8 pixels with each crop's box relative to them (:func:`ship_region`). No resize, flip or
+channel split runs in the worker. What is decoded:
+
+- a JPEG at full size whose crops span at least 60 % of its width (DINO's ten crops: ~93 %): the
+  band of whole rows from the crops' top to their bottom, decoded by the system libjpeg-turbo
+  (the C extension ``_jpegregion``) straight into the array shipped. In a loader worker that
+  array is carved out of the batch's shared-memory slot (the engine's reusing buffers, see
+  :meth:`~shardstream.engine.scratch.BatchBuffers.slot_array`), so the pixels are written once,
+  into memory already mapped, and neither copied by the collation nor by the transport;
+- otherwise the union of the crops (the region decoder skips the columns outside a narrow one),
+  at a reduced DCT scale where every crop keeps its output resolution, as the exact path decodes.
+
+The pixels are those of the exact path's decode either way (libjpeg-turbo's exact IDCT and
+smooth upsampling, whichever build).
 
 ``decode="device"``: the worker reads only the header and ships the JPEG bytes themselves with
 the boxes in the full, oriented frame (:func:`ship_encoded`); images nvJPEG does not take (other
@@ -16,8 +28,10 @@ inside the entropy data of a whole JPEG shows only on the device, as an
 :class:`~shardstream.errors.ImageDecodeError` for the batch.
 
 :func:`collate_shipped` lays a batch's payloads end to end in one ragged uint8 buffer
-(``payload``, in the batch's shared-memory slot when a loader worker collates) with
-``payload_offsets``, ``payload_shapes`` and ``payload_kind``; the rest is collated as usual. The
+(``payload``, each from a multiple of 64 bytes, zeros between; in the batch's shared-memory slot
+when a loader worker collates: a view of the payloads where they were decoded in place, in
+sample order, else a copy in the same layout) with ``payload_offsets``, ``payload_shapes`` and
+``payload_kind``; the rest is collated as the default collation does. The
 device side is :mod:`~shardstream.vision.device_resize`.
 
 On a reduced DCT decode (every crop at least twice its output size on both axes) a box maps to
@@ -228,9 +242,10 @@ def draw_crop_boxes(
     flips = np.empty(count, np.bool_)
     low, high = ratio
     bit_generator = rng.bit_generator
+    capsule = bit_generator.capsule  # type: ignore[attr-defined]  # numpy's stubs omit it
     with bit_generator.lock:  # as numpy's own methods draw
         _masking.rrc_boxes(
-            bit_generator.capsule,
+            capsule,
             height,
             width,
             low,
@@ -263,7 +278,9 @@ def ship_region(
     """Decode the pixels the crops read, once, and the crops' boxes relative to them.
 
     The DCT scale is the exact path's: full size unless every crop is at least twice its output
-    size on both axes, then :func:`~shardstream.vision.crops.choose_scale`.
+    size on both axes, then :func:`~shardstream.vision.crops.choose_scale`. At full size, crops
+    spanning most of a JPEG's width ship the band of whole rows they span, decoded in place
+    (see the module notes); otherwise their union.
 
     Args:
         data: the encoded image.
@@ -275,7 +292,7 @@ def ship_region(
 
     Returns:
         ``(pixels, boxes)``: a uint8 ``H x W x 3`` array (possibly a strided view) holding the
-        union of the boxes, and a float64 ``(V, 4)`` array of the boxes in its pixels: whole
+        boxes (the band of rows they span, or their union), and a float64 ``(V, 4)`` array of the boxes in its pixels: whole
         numbers at full size; on a reduced decode the fractional boxes the exact path resamples.
 
     Raises:
