@@ -20,6 +20,7 @@ the rest; a batch that outgrows the slot is copied as usual.
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 from collections.abc import Iterator
 
@@ -44,7 +45,7 @@ class Arena:
     def take(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray | None:
         """An array of ``shape``/``dtype`` at the next aligned offset, ``None`` when full."""
         start = -(-self.used // _ALIGN) * _ALIGN
-        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        nbytes = math.prod(map(int, shape)) * dtype.itemsize  # exact; ~10x quicker than np.prod
         if nbytes == 0 or start + nbytes > self.buffer.size:
             return None
         self.used = start + nbytes
