@@ -23,7 +23,8 @@ channels-first outputs. A reduced decode maps boxes to fractional pixels, which 
 resamples as Pillow does (:func:`~shardstream.vision.decode.decode_crops`).
 
 Device modes. ``resize="device"`` leaves the workers the header, every random draw (the same
-stream as above) and one decode of the pixels the crops read, shipped as uint8; :meth:`device`
+stream as above) and one decode of the pixels the crops read (for DINO's crops the band of rows
+they span, decoded straight into the batch's shared-memory slot), shipped as uint8; :meth:`device`
 cuts, resizes (torch's antialiased bicubic, batched per output size) and flips the views before
 colouring them. ``decode="device"`` ships the JPEG bytes for nvJPEG instead (CUDA only). See
 :mod:`~shardstream.vision.device_views` and :mod:`~shardstream.vision.device_resize`.
@@ -301,7 +302,8 @@ class DinoPreset(DinoBatchSteps):
             height: height of the image as displayed (after its EXIF orientation).
             width: width of the image as displayed.
             rng: the sample's generator; boxes are drawn first (global, then local), then one
-                flip per view.
+                flip per view (in C where the ``_masking`` extension is built: the same draws,
+                :func:`~shardstream.vision.device_views.draw_crop_boxes`).
 
         Returns:
             ``(boxes, flips)``: ``2 + local_crops_number`` boxes ``(top, left, h, w)`` in whole
