@@ -29,12 +29,19 @@ order, grayscale, Gaussian blur, solarisation, normalisation) with ``--workers``
   context. The loader's ``stats()`` split of the worker time is printed, and a finer split of the
   worker step measured in this process on one thread.
 - (c) the worker side of ``DinoPreset(resize="device")`` (header, crop plan, colour parameters,
-  masks, one decode of the crops' union, the uint8 region out; the device step excluded) in
-  steady state: target >= 0.85x the plain decode rate. Plain decode, (b) and (c) are timed in
-  turn in each repeat (a shared machine's load drifts between rows), and the ratios are printed
-  per repeat under the table with every repeat's rate (the spread). Its device step (cut,
-  resize, flip, colour, normalisation) timed alone on the CPU gives the other side of the
-  split, in ms per image, with its resize part on its own.
+  masks, one decode of the rows the crops span, the uint8 pixels out; the device step
+  excluded) in steady state: target >= 0.85x the plain decode rate. Its workers decode with the
+  system libjpeg-turbo (shardstream's C extension ``_jpegregion``), so plain decoding is timed
+  with it too (full images into new arrays, as simplejpeg returns them), and (c)'s peer is the
+  quicker of the two plain decoders in each repeat. Both plain decodes, (b) and (c) are timed
+  in turn in each repeat (a shared machine's load drifts between rows), and the ratios are
+  printed per repeat under the table with every repeat's rate (the spread). Its device step
+  (cut, resize, flip, colour, normalisation) timed alone on the CPU gives the other side of the
+  split, in ms per image, with its resize part on its own. Last, the worker side's split per
+  part in this process's CPU time (laid out as in a loader worker: payloads decoded into the
+  batch's slot), next to a plain full decode's. A pass's first batches per worker collate
+  outside their slots while the engine sizes them to the ragged payloads (copied, fresh pages);
+  some of those fall inside a 30-batch pass's steady window.
 
 Each timed pass loads the first ``--per-run`` images in file order (no shuffling) and includes
 starting the workers, for every pipeline alike. Medians of ``--repeats`` passes. The machine is
