@@ -228,11 +228,12 @@ def draw_crop_boxes(
 
     Returns:
         ``(boxes, flips)`` as :meth:`~shardstream.vision.dino.DinoPreset.plan` returns them, or
-        ``None`` where the C draws do not apply (the extension is not built, ``rng`` is not a
-        numpy Generator, or a side is ``>= 2**31``): the caller then draws in Python.
+        ``None`` where the C draws do not apply (the extension is not built, or is an older
+        build without them; ``rng`` is not a numpy Generator; a side is ``>= 2**31``): the
+        caller then draws in Python.
     """
     if (
-        _masking is None
+        not hasattr(_masking, "rrc_boxes")  # not built, or built before it had the planner
         or type(rng) is not np.random.Generator
         or not (0 < height < 1 << 31 and 0 < width < 1 << 31)
     ):
