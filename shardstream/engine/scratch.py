@@ -20,6 +20,7 @@ the rest; a batch that outgrows the slot is copied as usual.
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 from collections.abc import Iterator
 
@@ -44,7 +45,7 @@ class Arena:
     def take(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray | None:
         """An array of ``shape``/``dtype`` at the next aligned offset, ``None`` when full."""
         start = -(-self.used // _ALIGN) * _ALIGN
-        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        nbytes = math.prod(map(int, shape)) * dtype.itemsize  # exact; ~10x quicker than np.prod
         if nbytes == 0 or start + nbytes > self.buffer.size:
             return None
         self.used = start + nbytes
@@ -126,6 +127,19 @@ class BatchBuffers:
             self._forget(name)  # a field whose shape or dtype changed
             array = buffers[key] = np.empty(shape, dtype)
         return array
+
+    def slot_array(self, shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray | None:
+        """An uninitialised array in the batch's slot, or ``None`` when no arena is open (e.g.
+        no slot yet, or :data:`FRESH`) or the slot is full.
+
+        For fields a sample's work fills before the collation sees them (a preset's ragged
+        pixels): a collation that finds them in place lets the transport skip their copy. The
+        arena is a bump allocator: callers on several threads must serialise their calls.
+        """
+        place = self._arena
+        if place is None:
+            return None
+        return place.take(tuple(shape), np.dtype(dtype))
 
     def _forget(self, name: str) -> None:
         """Drop this thread's reusable buffers for field ``name``."""

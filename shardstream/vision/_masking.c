@@ -10,6 +10,14 @@
  * the default rounding mode), exp and sqrt are the C library's, as Python's math module uses, and
  * the build turns off fused multiply-add so that every product and sum rounds as Python's do.
  * tests/vision/test_masking.py checks the masks against a Python replay.
+ *
+ * rrc_boxes() draws torchvision's random-resized-crop boxes and the flips exactly as
+ * shardstream.vision.crops.rrc_box and DinoPreset.plan do, from the sample's numpy Generator
+ * itself (its BitGenerator's C interface, numpy/random/bitgen.h): Generator.random() is one
+ * next_double(), Generator.integers(0, n) for n - 1 < 2**32 - 1 is numpy's Lemire rejection on
+ * next_uint32() (nothing drawn for n == 1), as numpy's random_bounded_uint64_fill does. The
+ * generator ends in the same state; tests/vision/test_device_views.py checks boxes, flips and the
+ * state against the Python draws.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -220,6 +228,117 @@ sample_masks(PyObject *self, PyObject *args)
     return PyLong_FromLong(nonempty);
 }
 
+/* numpy/random/bitgen.h (the layout is part of numpy's C API since 1.17) */
+typedef struct {
+    void *state;
+    uint64_t (*next_uint64)(void *st);
+    uint32_t (*next_uint32)(void *st);
+    double (*next_double)(void *st);
+    uint64_t (*next_raw)(void *st);
+} bitgen_t;
+
+/* Generator.integers(0, n) for 1 <= n < 2**32: numpy's buffered_bounded_lemire_uint32 */
+static long
+np_below(bitgen_t *g, uint32_t n)
+{
+    uint32_t rng = n - 1;
+    if (rng == 0) {
+        return 0;
+    }
+    uint32_t rng_excl = n;
+    uint64_t m = (uint64_t)g->next_uint32(g->state) * rng_excl;
+    uint32_t leftover = (uint32_t)(m & 0xFFFFFFFFULL);
+    if (leftover < rng_excl) {
+        uint32_t threshold = (UINT32_MAX - rng) % rng_excl;
+        while (leftover < threshold) {
+            m = (uint64_t)g->next_uint32(g->state) * rng_excl;
+            leftover = (uint32_t)(m & 0xFFFFFFFFULL);
+        }
+    }
+    return (long)(m >> 32);
+}
+
+/* crops.rrc_box: torchvision's RandomResizedCrop.get_params with numpy draws */
+static void
+rrc_box(bitgen_t *g, long height, long width, double scale_lo, double scale_hi, double ratio_lo,
+        double ratio_hi, double log_lo, double log_hi, int64_t *out)
+{
+    double area = (double)(height * width);
+    double scale_span = scale_hi - scale_lo, log_span = log_hi - log_lo;
+    for (int attempt = 0; attempt < 10; attempt++) {
+        double target_area = area * (scale_lo + scale_span * g->next_double(g->state));
+        double aspect = exp(log_lo + log_span * g->next_double(g->state));
+        double w_real = nearbyint(sqrt(target_area * aspect));
+        double h_real = nearbyint(sqrt(target_area / aspect));
+        if (0 < w_real && w_real <= (double)width && 0 < h_real && h_real <= (double)height) {
+            long h = (long)h_real, w = (long)w_real;
+            out[0] = np_below(g, (uint32_t)(height - h + 1));
+            out[1] = np_below(g, (uint32_t)(width - w + 1));
+            out[2] = h;
+            out[3] = w;
+            return;
+        }
+    }
+    double in_ratio = (double)width / (double)height;
+    long h = height, w = width;
+    if (in_ratio < ratio_lo) {
+        h = (long)nearbyint((double)w / ratio_lo);
+    } else if (in_ratio > ratio_hi) {
+        w = (long)nearbyint((double)h * ratio_hi);
+    }
+    /* Python's // floors; these differences are never negative here */
+    out[0] = (height - h) / 2;
+    out[1] = (width - w) / 2;
+    out[2] = h;
+    out[3] = w;
+}
+
+static PyObject *
+rrc_boxes(PyObject *self, PyObject *args)
+{
+    PyObject *capsule;
+    Py_buffer scales = {0}, boxes = {0}, flips = {0};
+    long height, width;
+    double ratio_lo, ratio_hi, log_lo, log_hi;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "Ollddddy*w*w*", &capsule, &height, &width, &ratio_lo, &ratio_hi,
+                          &log_lo, &log_hi, &scales, &boxes, &flips)) {
+        return NULL;
+    }
+    Py_ssize_t n = flips.len;
+    bitgen_t *g = PyCapsule_GetPointer(capsule, "BitGenerator");
+    if (g == NULL) {
+        goto fail;
+    }
+    if (height < 1 || width < 1 || height >= (1L << 31) || width >= (1L << 31) ||
+        scales.len != n * 2 * (Py_ssize_t)sizeof(double) ||
+        boxes.len != n * 4 * (Py_ssize_t)sizeof(int64_t)) {
+        PyErr_SetString(PyExc_ValueError,
+                        "need 1 <= height, width < 2**31, scales of n x 2 float64, boxes of "
+                        "n x 4 int64 and flips of n bytes");
+        goto fail;
+    }
+    const double *scale = scales.buf;
+    int64_t *out = boxes.buf;
+    uint8_t *flip = flips.buf;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        rrc_box(g, height, width, scale[2 * i], scale[2 * i + 1], ratio_lo, ratio_hi, log_lo,
+                log_hi, out + 4 * i);
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        flip[i] = g->next_double(g->state) < 0.5;
+    }
+    PyBuffer_Release(&scales);
+    PyBuffer_Release(&boxes);
+    PyBuffer_Release(&flips);
+    Py_RETURN_NONE;
+fail:
+    PyBuffer_Release(&scales);
+    PyBuffer_Release(&boxes);
+    PyBuffer_Release(&flips);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"sample_masks", sample_masks, METH_VARARGS,
      "sample_masks(masks, n_masks, height, width, seed, probability, low, high, n_tokens,\n"
@@ -229,6 +348,14 @@ static PyMethodDef methods[] = {
      "return how many masks have a masked patch. Raises ValueError when the buffer's size is not\n"
      "n_masks * height * width (checked without overflow) or a probability or ratio is outside\n"
      "[0, 1]."},
+    {"rrc_boxes", rrc_boxes, METH_VARARGS,
+     "rrc_boxes(capsule, height, width, ratio_lo, ratio_hi, log_ratio_lo, log_ratio_hi, scales,\n"
+     "          boxes, flips)\n--\n\n"
+     "Draw len(flips) random-resized-crop boxes (scales: float64 (n, 2) area fractions (lo, hi)\n"
+     "per box) into boxes (int64 (n, 4): top, left, h, w), then one flip per box (random() < 0.5)\n"
+     "into flips (bool (n,)), from the BitGenerator whose capsule is given (hold its lock), as\n"
+     "shardstream.vision.crops.rrc_box and rng.random(n) < 0.5 draw them. Raises ValueError for\n"
+     "sizes outside [1, 2**31) or buffers of the wrong size."},
     {NULL, NULL, 0, NULL},
 };
 

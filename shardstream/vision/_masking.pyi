@@ -18,3 +18,16 @@ def sample_masks(
     log_high: float,
     /,
 ) -> int: ...
+def rrc_boxes(
+    capsule: object,
+    height: int,
+    width: int,
+    ratio_lo: float,
+    ratio_hi: float,
+    log_ratio_lo: float,
+    log_ratio_hi: float,
+    scales: np.ndarray,
+    boxes: np.ndarray,
+    flips: np.ndarray,
+    /,
+) -> None: ...

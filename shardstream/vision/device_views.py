@@ -2,10 +2,22 @@
 
 ``resize="device"`` (:class:`~shardstream.vision.dino.DinoPreset`,
 :class:`~shardstream.vision.supervised.SupervisedPreset`): the worker plans the crops exactly as
-the exact (``resize="cpu"``) path does, from the same generator in the same order, decodes each
-image once (only the union of its crops where the region decoder can, at a reduced DCT scale where
-every crop keeps its output resolution) and ships that uint8 region with each crop's box relative
-to it (:func:`ship_region`). No resize, flip or channel split runs in the worker.
+the exact (``resize="cpu"``) path does, from the same generator in the same order (the boxes and
+flips drawn in C from that generator, :func:`draw_crop_boxes`), decodes each image once and ships
+the uint8 pixels with each crop's box relative to them (:func:`ship_region`). No resize, flip or
+channel split runs in the worker. What is decoded:
+
+- a JPEG at full size whose crops span at least 60 % of its width (DINO's ten crops: ~93 %): the
+  band of whole rows from the crops' top to their bottom, decoded by the system libjpeg-turbo
+  (the C extension ``_jpegregion``) straight into the array shipped. In a loader worker that
+  array is carved out of the batch's shared-memory slot (the engine's reusing buffers, see
+  :meth:`~shardstream.engine.scratch.BatchBuffers.slot_array`), so the pixels are written once,
+  into memory already mapped, and neither copied by the collation nor by the transport;
+- otherwise the union of the crops (the region decoder skips the columns outside a narrow one),
+  at a reduced DCT scale where every crop keeps its output resolution, as the exact path decodes.
+
+The pixels are those of the exact path's decode either way (libjpeg-turbo's exact IDCT and
+smooth upsampling, whichever build).
 
 ``decode="device"``: the worker reads only the header and ships the JPEG bytes themselves with
 the boxes in the full, oriented frame (:func:`ship_encoded`); images nvJPEG does not take (other
@@ -16,8 +28,10 @@ inside the entropy data of a whole JPEG shows only on the device, as an
 :class:`~shardstream.errors.ImageDecodeError` for the batch.
 
 :func:`collate_shipped` lays a batch's payloads end to end in one ragged uint8 buffer
-(``payload``, in the batch's shared-memory slot when a loader worker collates) with
-``payload_offsets``, ``payload_shapes`` and ``payload_kind``; the rest is collated as usual. The
+(``payload``, each from a multiple of 64 bytes, zeros between; in the batch's shared-memory slot
+when a loader worker collates: a view of the payloads where they were decoded in place, in
+sample order, else a copy in the same layout) with ``payload_offsets``, ``payload_shapes`` and
+``payload_kind``; the rest is collated as the default collation does. The
 device side is :mod:`~shardstream.vision.device_resize`.
 
 On a reduced DCT decode (every crop at least twice its output size on both axes) a box maps to
@@ -29,6 +43,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -48,6 +63,15 @@ from .decode import (
 from .decode_pil import check_pixels
 from .jpeg import is_jpeg, jpeg_info
 
+try:  # optional C extension (setup.py); without it every image takes ship_region's general path
+    from . import _jpegregion
+except ImportError:  # pragma: no cover - built where the tests run
+    _jpegregion = None  # type: ignore[assignment]  # mypy cannot type an optional module
+try:  # optional C extension (setup.py): the crop boxes' draws in C; without it, crops.rrc_box
+    from . import _masking
+except ImportError:  # pragma: no cover - built where the tests run
+    _masking = None  # type: ignore[assignment]  # mypy cannot type an optional module
+
 __all__ = [
     "MODES",
     "PAYLOAD_FIELDS",
@@ -55,6 +79,7 @@ __all__ = [
     "KIND_JPEG",
     "check_modes",
     "check_decode_device",
+    "draw_crop_boxes",
     "ship_region",
     "ship_encoded",
     "collate_shipped",
@@ -78,6 +103,37 @@ KIND_JPEG = 1
 """``payload_kind`` of a sample shipped as its JPEG bytes (decoded on the device)."""
 
 _NVJPEG_PROCESSES = ("baseline", "extended", "progressive")
+_ALIGN = 64  # each payload starts 64-byte aligned in the ragged buffer, as the engine's arena
+# aligns; the bytes between payloads are zero, so a batch is the same bytes however it was laid out
+
+
+class _SlotPayloads:
+    """Where this process's workers put the payloads they decode: straight into the batch's
+    shared-memory slot when the engine's reusing buffers (remembered from the last
+    :func:`collate_shipped` in a loader worker) have an arena open, else new arrays."""
+
+    def __init__(self) -> None:
+        self.buffers: BatchBuffers | None = None
+        self.lock = threading.Lock()  # the arena is a bump allocator; samples may run on threads
+
+    def array(self, shape: tuple[int, ...]) -> np.ndarray:
+        nbytes = math.prod(shape)
+        buffers = self.buffers
+        if buffers is not None and nbytes:
+            with self.lock:
+                flat = buffers.slot_array((-(-nbytes // _ALIGN) * _ALIGN,), np.uint8)
+            if flat is not None:
+                flat[nbytes:] = 0
+                return flat[:nbytes].reshape(shape)
+        return np.empty(shape, np.uint8)
+
+
+_slot_payloads = _SlotPayloads()
+
+_BAND_MIN_WIDTH = 0.6
+# A union at least this fraction of the image's width ships as a band of whole rows, decoded
+# straight into its array; a narrower one as the union itself, whose decode skips the columns
+# outside it (jpeg_crop_scanline; decode.py's _CROP_COLUMNS_BELOW).
 _allow_cpu_decode = False  # the test-facing stand-in: decode="device" without CUDA
 
 
@@ -151,6 +207,59 @@ def check_decode_device(owner: str, decode: str, device: Any) -> None:
         )
 
 
+def draw_crop_boxes(
+    rng: np.random.Generator,
+    height: int,
+    width: int,
+    scales: np.ndarray,
+    ratio: tuple[float, float],
+) -> tuple[list[tuple[int, int, int, int]], np.ndarray] | None:
+    """Random-resized-crop boxes, then one flip per box, drawn in C (the ``_masking``
+    extension) from ``rng`` itself: the very draws of
+    :func:`~shardstream.vision.crops.rrc_box` per box followed by ``rng.random(n) < 0.5``, so
+    the generator ends in the same state (~10x quicker than those Python calls).
+
+    Args:
+        rng: the sample's generator.
+        height: the image's (oriented) height, a positive int (checked by the caller).
+        width: its width.
+        scales: float64 ``(n, 2)``: each box's ``(min, max)`` area fraction.
+        ratio: ``(min, max)`` aspect ratio, ``0 < min <= max``.
+
+    Returns:
+        ``(boxes, flips)`` as :meth:`~shardstream.vision.dino.DinoPreset.plan` returns them, or
+        ``None`` where the C draws do not apply (the extension is not built, or is an older
+        build without them; ``rng`` is not a numpy Generator; a side is ``>= 2**31``): the
+        caller then draws in Python.
+    """
+    if (
+        not hasattr(_masking, "rrc_boxes")  # not built, or built before it had the planner
+        or type(rng) is not np.random.Generator
+        or not (0 < height < 1 << 31 and 0 < width < 1 << 31)
+    ):
+        return None
+    count = len(scales)
+    boxes = np.empty((count, 4), np.int64)
+    flips = np.empty(count, np.bool_)
+    low, high = ratio
+    bit_generator = rng.bit_generator
+    capsule = bit_generator.capsule  # type: ignore[attr-defined]  # numpy's stubs omit it
+    with bit_generator.lock:  # as numpy's own methods draw
+        _masking.rrc_boxes(
+            capsule,
+            height,
+            width,
+            low,
+            high,
+            math.log(low),
+            math.log(high),
+            scales,
+            boxes,
+            flips,
+        )
+    return [tuple(box) for box in boxes.tolist()], flips
+
+
 def _union(boxes: Sequence[CropBox]) -> CropBox:
     top, left = min(box[0] for box in boxes), min(box[1] for box in boxes)
     bottom = max(box[0] + box[2] for box in boxes)
@@ -170,7 +279,9 @@ def ship_region(
     """Decode the pixels the crops read, once, and the crops' boxes relative to them.
 
     The DCT scale is the exact path's: full size unless every crop is at least twice its output
-    size on both axes, then :func:`~shardstream.vision.crops.choose_scale`.
+    size on both axes, then :func:`~shardstream.vision.crops.choose_scale`. At full size, crops
+    spanning most of a JPEG's width ship the band of whole rows they span, decoded in place
+    (see the module notes); otherwise their union.
 
     Args:
         data: the encoded image.
@@ -182,7 +293,7 @@ def ship_region(
 
     Returns:
         ``(pixels, boxes)``: a uint8 ``H x W x 3`` array (possibly a strided view) holding the
-        union of the boxes, and a float64 ``(V, 4)`` array of the boxes in its pixels: whole
+        boxes (the band of rows they span, or their union), and a float64 ``(V, 4)`` array of the boxes in its pixels: whole
         numbers at full size; on a reduced decode the fractional boxes the exact path resamples.
 
     Raises:
@@ -190,6 +301,10 @@ def ship_region(
         ConfigError: a box is empty or outside the image.
     """
     fits = min(min(box[2] / h, box[3] / w) for box, (h, w) in zip(boxes, sizes))
+    if fits < 2:
+        band = _ship_band(data, boxes, max_pixels)
+        if band is not None:
+            return band
     scale = 1 if fits < 2 else choose_scale(height, width, boxes, sizes)
     union = _union(boxes)
 
@@ -220,6 +335,48 @@ def ship_region(
         pixels = pixels[y0:y1, x0:x1]
         spans = [(top - y0, left - x0, h, w) for top, left, h, w in spans]
     return pixels, np.array(spans, np.float64)
+
+
+def _ship_band(
+    data: bytes | bytearray | memoryview, boxes: Sequence[CropBox], max_pixels: int | None
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`ship_region`'s fast path: a JPEG at full size whose crops span most of its width.
+
+    The rows from the boxes' top to their bottom are decoded at full width by the region decoder
+    straight into the array shipped (no copy: measured ~4 % quicker per DINO image than the union
+    cut out of the same rows, and ~20 % quicker than simplejpeg's full decode here). ``None``
+    where it does not apply (other formats, EXIF-rotated or CMYK/YCCK JPEGs, no EOI marker,
+    fractional, narrow or outside boxes, no extension) or libjpeg refuses: the general path then
+    decodes, or reports the fault.
+    """
+    if _jpegregion is None or not is_jpeg(data):
+        return None
+    info = jpeg_info(data)
+    rows, cols = info.height, info.width
+    if info.orientation != 1 or info.colorspace in ("cmyk", "ycck") or max(rows, cols) < 8:
+        return None
+    top, bottom, left, right = rows, 0, cols, 0
+    for box in boxes:
+        y, x, h, w = box
+        if type(y) is not int or type(x) is not int or type(h) is not int or type(w) is not int:
+            return None
+        top, bottom = min(top, y), max(bottom, y + h)
+        left, right = min(left, x), max(right, x + w)
+    if top < 0 or left < 0 or bottom > rows or right > cols or top >= bottom or left >= right:
+        return None
+    if right - left < _BAND_MIN_WIDTH * cols or min(min(b[2], b[3]) for b in boxes) <= 0:
+        return None
+    check_pixels(cols, rows, max_pixels)
+    if not _ends_with_eoi(data):  # a truncated file: the full decode reports it
+        return None
+    pixels = _slot_payloads.array((bottom - top, cols, 3))
+    try:
+        _jpegregion.decode_region(data, pixels, top, 0, bottom - top, cols)
+    except (ValueError, NotImplementedError):  # corrupt, or a layout it declines
+        return None
+    relative = np.array(boxes, np.float64)
+    relative[:, 0] -= top
+    return pixels, relative
 
 
 def ship_encoded(
@@ -271,6 +428,57 @@ def ship_encoded(
     }
 
 
+def _collate_fields(samples: list[Any], field: str, buffers: BatchBuffers) -> Any:
+    """:func:`~shardstream.engine.collate.default_collate`'s batch, quicker for what the
+    workers ship (dicts of arrays of one shape and dtype each: ~4x fewer Python steps per
+    leaf); anything else, or any difference between the samples, goes to
+    ``default_collate``, which also reports it."""
+    first = samples[0]
+    if type(first) is dict:
+        keys = first.keys()
+        if all(type(s) is dict and s.keys() == keys for s in samples):
+            return {
+                key: _collate_fields(
+                    [s[key] for s in samples], f"{field}.{key}" if field else str(key), buffers
+                )
+                for key in keys
+            }
+    elif type(first) is np.ndarray and first.dtype.kind in "biufc":
+        shape, dtype = first.shape, first.dtype
+        if all(type(s) is np.ndarray and s.shape == shape and s.dtype == dtype for s in samples):
+            out = buffers.array(field or "sample", (len(samples), *shape), dtype)
+            if shape:
+                np.concatenate(samples, out=out.reshape(-1, *shape[1:]))
+            else:  # 0-d arrays
+                out[...] = samples
+            return out
+    return default_collate(samples, field, buffers=buffers)
+
+
+def _placed_run(payloads: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
+    """The payloads as one ragged buffer without a copy, when they lie end to end in one
+    buffer (the batch's slot) in the canonical layout (:data:`_ALIGN`); else ``None``."""
+    base = payloads[0].base
+    if not isinstance(base, np.ndarray) or base.dtype != np.uint8 or base.ndim != 1:
+        return None
+    origin = base.ctypes.data
+    first = payloads[0].ctypes.data - origin
+    offsets = np.empty(len(payloads), np.int64)
+    end = first
+    for index, payload in enumerate(payloads):
+        if (
+            payload.base is not base
+            or not payload.flags.c_contiguous
+            or payload.ctypes.data - origin != end
+        ):
+            return None
+        offsets[index] = end - first
+        end += -(-payload.size // _ALIGN) * _ALIGN
+    if first < 0 or end > base.size:
+        return None
+    return base[first:end], offsets
+
+
 def collate_shipped(
     samples: Sequence[Mapping[str, Any]], buffers: BatchBuffers = FRESH
 ) -> dict[str, Any]:
@@ -284,7 +492,8 @@ def collate_shipped(
 
     Returns:
         The default collation of the other fields plus ``payload`` (uint8, every sample's
-        bytes end to end), ``payload_offsets`` (int64 ``(B,)``, where each starts),
+        bytes end to end, each from a multiple of 64 bytes, zeros between), ``payload_offsets``
+        (int64 ``(B,)``, where each starts),
         ``payload_shapes`` (int64 ``(B, 3)``: ``(H, W, 3)`` of pixels, ``(n, 0, 0)`` of
         ``n`` encoded bytes), ``payload_kind`` (int8 ``(B,)``) and ``payload_orientation``.
 
@@ -299,19 +508,27 @@ def collate_shipped(
         if not isinstance(payload, np.ndarray) or payload.dtype != np.uint8:
             raise ConfigError(f"sample {index} of the batch has no uint8 'payload' to collate")
         payloads.append(payload)
-    lengths = np.array([p.size for p in payloads], np.int64)
-    offsets = np.zeros(len(payloads), np.int64)
-    np.cumsum(lengths[:-1], out=offsets[1:])
-    flat = buffers.array("payload", (int(lengths.sum()),), np.uint8)
+    if buffers.reuse:  # a loader worker: its next samples decode into the batch's slot
+        _slot_payloads.buffers = buffers
     shapes = np.zeros((len(payloads), 3), np.int64)
-    for payload, start, shape in zip(payloads, offsets, shapes):
-        np.copyto(flat[start : start + payload.size].reshape(payload.shape), payload)
+    for payload, shape in zip(payloads, shapes):
         shape[: payload.ndim] = payload.shape
+    placed = _placed_run(payloads)
+    if placed is not None:
+        flat, offsets = placed
+    else:
+        padded = np.array([-(-p.size // _ALIGN) * _ALIGN for p in payloads], np.int64)
+        offsets = np.zeros(len(payloads), np.int64)
+        np.cumsum(padded[:-1], out=offsets[1:])
+        flat = buffers.array("payload", (int(padded.sum()),), np.uint8)
+        for payload, start, length in zip(payloads, offsets.tolist(), padded.tolist()):
+            np.copyto(flat[start : start + payload.size].reshape(payload.shape), payload)
+            flat[start + payload.size : start + length] = 0
     kinds = np.array([s.get("payload_kind", KIND_PIXELS) for s in samples], np.int8)
     orientation = np.array([s.get("payload_orientation", 1) for s in samples], np.int8)
     skip = set(PAYLOAD_FIELDS)
-    batch = default_collate(
-        [{k: v for k, v in s.items() if k not in skip} for s in samples], buffers=buffers
+    batch = _collate_fields(
+        [{k: v for k, v in s.items() if k not in skip} for s in samples], "", buffers
     )
     batch.update(
         payload=flat,

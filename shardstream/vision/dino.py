@@ -23,7 +23,8 @@ channels-first outputs. A reduced decode maps boxes to fractional pixels, which 
 resamples as Pillow does (:func:`~shardstream.vision.decode.decode_crops`).
 
 Device modes. ``resize="device"`` leaves the workers the header, every random draw (the same
-stream as above) and one decode of the pixels the crops read, shipped as uint8; :meth:`device`
+stream as above) and one decode of the pixels the crops read (for DINO's crops the band of rows
+they span, decoded straight into the batch's shared-memory slot), shipped as uint8; :meth:`device`
 cuts, resizes (torch's antialiased bicubic, batched per output size) and flips the views before
 colouring them. ``decode="device"`` ships the JPEG bytes for nvJPEG instead (CUDA only). See
 :mod:`~shardstream.vision.device_views` and :mod:`~shardstream.vision.device_resize`.
@@ -55,6 +56,7 @@ from .decode import decode_crops, decode_image, image_size
 from .device_views import (
     check_decode_device,
     check_modes,
+    draw_crop_boxes,
     ship_encoded,
     ship_region,
 )
@@ -178,6 +180,7 @@ class DinoPreset(DinoBatchSteps):
     mask_generator: MaskingGenerator = field(init=False, repr=False, compare=False)
     _draws: PhotometricDraws = field(init=False, repr=False, compare=False)
     _mask_sampler: MaskSampler = field(init=False, repr=False, compare=False)
+    _box_scales: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         """Check every setting and build the recipes and the mask generator.
@@ -188,6 +191,8 @@ class DinoPreset(DinoBatchSteps):
         for name in ("global_crops_scale", "local_crops_scale"):
             _set(self, name, _scale_pair(name, getattr(self, name)))
         _set(self, "local_crops_number", _int("local_crops_number", self.local_crops_number, 0))
+        scales = [self.global_crops_scale] * 2 + [self.local_crops_scale] * self.local_crops_number
+        _set(self, "_box_scales", np.array(scales, np.float64).reshape(-1, 2))
         for name in ("global_crops_size", "local_crops_size", "patch_size"):
             _set(self, name, _int(name, getattr(self, name), 1))
         if self.patch_size > self.global_crops_size:
@@ -297,7 +302,8 @@ class DinoPreset(DinoBatchSteps):
             height: height of the image as displayed (after its EXIF orientation).
             width: width of the image as displayed.
             rng: the sample's generator; boxes are drawn first (global, then local), then one
-                flip per view.
+                flip per view (in C where the ``_masking`` extension is built: the same draws,
+                :func:`~shardstream.vision.device_views.draw_crop_boxes`).
 
         Returns:
             ``(boxes, flips)``: ``2 + local_crops_number`` boxes ``(top, left, h, w)`` in whole
@@ -308,6 +314,9 @@ class DinoPreset(DinoBatchSteps):
         """
         height, width = check_dims(height, width)
         ratio = (3 / 4, 4 / 3)  # dinov2's RandomResizedCrop keeps torchvision's default
+        drawn = draw_crop_boxes(rng, height, width, self._box_scales, ratio)  # the same, in C
+        if drawn is not None:
+            return drawn
         boxes = [rrc_box(height, width, *self.global_crops_scale, *ratio, rng) for _ in range(2)]
         boxes += [
             rrc_box(height, width, *self.local_crops_scale, *ratio, rng)

@@ -26,6 +26,11 @@ def test_tiny_run_prints_every_row(tmp_path, capsys):
         "device step alone on the CPU, batch 4",
         "loader stats() of the last pass, (b) worker side",
         "crop + resize + flip (incl. decode)",
+        "plain full decode, system libjpeg-turbo (in turn)",
+        "(c) resize='device' worker side, steady state",
+        "(c) / the quicker plain decode per repeat",
+        "band decode into the slot (+ its glue)",
+        "collation (payloads in place)",
     ):
         assert row in out, row
     assert (tmp_path / "demo-v2-12.msgpack").exists()

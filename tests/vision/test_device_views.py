@@ -17,9 +17,11 @@ from scipy.stats import binomtest, ks_2samp
 from torchvision.transforms import RandomResizedCrop
 
 from shardstream.engine import SKIPPED
+from shardstream.engine.scratch import FRESH, BatchBuffers
 from shardstream.errors import ConfigError, DeviceUnavailableError, ImageDecodeError
 from shardstream.sets.demo import render_demo_image
 from shardstream.vision import device_views
+from shardstream.vision.crops import rrc_box
 from shardstream.vision.decode import decode_image
 from shardstream.vision.device_views import (
     KIND_JPEG,
@@ -27,6 +29,7 @@ from shardstream.vision.device_views import (
     check_decode_device,
     check_modes,
     collate_shipped,
+    draw_crop_boxes,
     ship_encoded,
     ship_region,
 )
@@ -50,16 +53,19 @@ def _supervised(**kwargs) -> SupervisedPreset:
 
 def _check_boxes(out: dict, data: bytes, decode: str, boxes: list) -> None:
     """The shipped boxes are the planned ones: as they are with the bytes, or relative to the
-    shipped region, which is the union of the boxes cut out of the decoded image."""
+    shipped region. DINO's crops span most of the image's width, so that region is the band of
+    whole rows from the boxes' top to their bottom (decoded straight into the shipped array)."""
     planned = np.asarray(boxes)
     if decode == "device":
         np.testing.assert_array_equal(out["boxes"], planned)
         assert out["payload"].tobytes() == data
         return
-    top, left = planned[:, 0].min(), planned[:, 1].min()
-    bottom, right = (planned[:, 0] + planned[:, 2]).max(), (planned[:, 1] + planned[:, 3]).max()
-    np.testing.assert_array_equal(out["boxes"], planned - np.array([top, left, 0, 0]))
-    np.testing.assert_array_equal(out["payload"], decode_image(data)[top:bottom, left:right])
+    top, bottom = planned[:, 0].min(), (planned[:, 0] + planned[:, 2]).max()
+    assert (planned[:, 1] + planned[:, 3]).max() - planned[:, 1].min() >= 0.6 * out[
+        "payload"
+    ].shape[1]
+    np.testing.assert_array_equal(out["boxes"], planned - np.array([top, 0, 0, 0]))
+    np.testing.assert_array_equal(out["payload"], decode_image(data)[top:bottom])
 
 
 @pytest.mark.parametrize("decode", ["cpu", "device"])
@@ -179,17 +185,83 @@ def test_collate_shipped_lays_payloads_end_to_end():
         },
     ]
     batch = collate_shipped(samples)
-    assert batch["payload"].tobytes() == a.tobytes() + b.tobytes()
-    assert batch["payload_offsets"].tolist() == [0, 18]
+    # each payload from a multiple of 64 bytes, zeros between
+    assert batch["payload"].tobytes() == a.tobytes() + bytes(46) + b.tobytes() + bytes(59)
+    assert batch["payload_offsets"].tolist() == [0, 64]
     assert batch["payload_shapes"].tolist() == [[2, 3, 3], [5, 0, 0]]
     assert batch["payload_kind"].tolist() == [KIND_PIXELS, KIND_JPEG]
     assert batch["payload_orientation"].tolist() == [1, 6]
     assert batch["boxes"].shape == (2, 1, 4) and batch["label"].tolist() == [1, 2]
     strided = np.arange(48, dtype=np.uint8).reshape(4, 4, 3)[::-1].swapaxes(0, 1)
     out = collate_shipped([{"payload": strided}])
-    np.testing.assert_array_equal(out["payload"].reshape(4, 4, 3), strided)
+    np.testing.assert_array_equal(out["payload"][:48].reshape(4, 4, 3), strided)
     with pytest.raises(ConfigError, match="sample 0 of the batch has no uint8 'payload'"):
         collate_shipped([{"payload": np.zeros(3, np.float32)}])
+
+
+def test_workers_decode_into_the_batch_slot_and_collate_without_a_copy():
+    """In a loader worker (reusing buffers with an arena open over the batch's slot) the band
+    of rows is decoded straight into the slot, and the collated ``payload`` is a view of it:
+    the same bytes as the copying collation, which runs everywhere else."""
+    preset = _dino(resize="device")
+    samples = [{"image": data, "label": i} for i, data in enumerate(DEMO)]
+    fresh = [preset.worker(dict(s), np.random.default_rng(i)) for i, s in enumerate(samples)]
+    want = preset.collate(fresh)
+    buffers = BatchBuffers(reuse=True)
+    slot = np.full(1 << 22, 7, np.uint8)
+    try:
+        with buffers.arena(slot):
+            preset.collate(fresh, buffers)  # the worker's first batch: copied, buffers noted
+        with buffers.arena(slot) as arena:
+            outs = [preset.worker(dict(s), np.random.default_rng(i)) for i, s in enumerate(samples)]
+            got = preset.collate(outs, buffers)
+            assert 0 < arena.used <= slot.size
+        assert np.shares_memory(got["payload"], slot)
+        assert got["payload"].ctypes.data == outs[0]["payload"].ctypes.data
+        assert set(got) == set(want)
+        for key, value in want.items():
+            if key != "photometric":
+                np.testing.assert_array_equal(got[key], value)
+        # out of order in the slot (threads), or not in it: copied into the canonical layout
+        swapped = preset.collate([outs[1], outs[0]], FRESH)
+        assert not np.shares_memory(swapped["payload"], slot)
+        second = -(-outs[1]["payload"].size // 64) * 64
+        assert swapped["payload_offsets"].tolist() == [0, second]
+        first, other = outs[1]["payload"], outs[0]["payload"]
+        assert swapped["payload"][: first.size].tobytes() == first.tobytes()
+        assert swapped["payload"][second : second + other.size].tobytes() == other.tobytes()
+    finally:
+        device_views._slot_payloads.buffers = None
+    with buffers.arena(None):  # no arena: new arrays, not the slot
+        out = preset.worker(dict(samples[0]), np.random.default_rng(0))
+    assert not np.shares_memory(out["payload"], slot)
+
+
+@pytest.mark.parametrize("bit_generator", [np.random.PCG64, np.random.Philox, np.random.MT19937])
+def test_crop_boxes_drawn_in_c_are_the_python_draws(bit_generator):
+    """The C planner draws what crops.rrc_box and rng.random(n) < 0.5 draw, and leaves the
+    generator in the same state: every branch (accepted, rejected attempts, both fallbacks of
+    extreme aspect ratios, 1-pixel images, ranges of one value)."""
+    scales = np.array([(0.32, 1.0)] * 2 + [(0.05, 0.32)] * 8 + [(0.9, 1.0)], np.float64)
+    sizes = np.random.default_rng(5)
+    dims = [(1, 1), (1, 7000), (7000, 1), (2, 3), (3, 2), (16, 16), (224, 224)]
+    dims += [tuple(int(v) for v in sizes.integers(1, 2500, 2)) for _ in range(120)]
+    for case, (height, width) in enumerate(dims):
+        ours = np.random.Generator(bit_generator(case))
+        theirs = np.random.Generator(bit_generator(case))
+        drawn = draw_crop_boxes(ours, height, width, scales, (3 / 4, 4 / 3))
+        assert drawn is not None
+        boxes, flips = drawn
+        want = [rrc_box(height, width, lo, hi, 3 / 4, 4 / 3, theirs) for lo, hi in scales]
+        assert boxes == want, (height, width)
+        assert all(type(v) is int for box in boxes for v in box)
+        np.testing.assert_array_equal(flips, theirs.random(len(scales)) < 0.5)
+        assert str(ours.bit_generator.state) == str(theirs.bit_generator.state)
+        # 32-bit draws too (a half-used 64-bit word the generator keeps for the next one)
+        assert ours.integers(0, 5, 7).tolist() == theirs.integers(0, 5, 7).tolist()
+    # not a numpy Generator, or sides past the C range: the caller draws in Python
+    assert draw_crop_boxes(np.random.RandomState(0), 10, 10, scales, (0.75, 1.25)) is None
+    assert draw_crop_boxes(np.random.default_rng(0), 1 << 31, 10, scales, (0.75, 1.25)) is None
 
 
 def test_mode_settings_are_checked():
