@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import threading
+import warnings
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -36,7 +37,13 @@ from ...errors import CorruptIndexError, DatasetNotFoundError, ShardstreamError
 from ...format.codec import unpackb
 from ...format.index import load_keys, load_offsets
 from ...format.manifest import _FORMAT, _VERSION, _entry
-from ...format.paths import SIDECAR_SUFFIXES, SUFFIX_KEYS, SUFFIX_OFFSETS
+from ...format.paths import (
+    SIDECAR_SUFFIXES,
+    SUFFIX_CHECKSUMS,
+    SUFFIX_KEYS,
+    SUFFIX_LEGACY_INDEX,
+    SUFFIX_OFFSETS,
+)
 from ..msgpack import MsgpackReader
 from ..reader import Reader, normalize_index, normalize_range
 from ..sharded import ShardedReader
@@ -48,6 +55,11 @@ __all__ = ["RemoteSet", "RemoteShardReader", "ShardSpec", "open_remote"]
 
 #: bytes fetched per ranged request when a whole shard is downloaded
 DOWNLOAD_CHUNK = 16 << 20
+#: the sidecars a cached shard holds: what reading samples needs (offsets, or the legacy index,
+#: and the per-sample checksums). Keys are fetched by :class:`RemoteShardReader` itself, once per
+#: process and only when asked for; the key hashes, filter and md5 list serve key lookups and
+#: whole-file checks that the reader does otherwise (its own key index, the manifest's md5).
+CACHED_SIDECARS = (SUFFIX_OFFSETS, SUFFIX_LEGACY_INDEX, SUFFIX_CHECKSUMS)
 #: most manifest bytes read (a manifest lists shards, a few hundred bytes each)
 _MAX_MANIFEST = 256 << 20
 
@@ -185,22 +197,36 @@ class RemoteSet:
         return got
 
     def download(self, spec: ShardSpec, folder: Path) -> str:
-        """Write the shard's data file and sidecars into ``folder``; returns the data's md5."""
+        """Write the shard's data file and its :data:`CACHED_SIDECARS` into ``folder``; returns
+        the data's md5. A shard of at most :data:`DOWNLOAD_CHUNK` bytes and its sidecars are
+        requested together (concurrently where the filesystem is asynchronous): one round trip."""
         name = PurePosixPath(spec.url).name
-        md5 = hashlib.md5()
         size = spec.bytes
         if size is None:
             size = call_with_retries(
                 lambda: int(self.fs.size(self.path(spec.url))), url=spec.url, what="size"
             )
-        with open(folder / name, "wb") as out:
-            for start in range(0, size, DOWNLOAD_CHUNK):
-                block = self.read(spec.url, start, min(size, start + DOWNLOAD_CHUNK))
-                md5.update(block)
-                out.write(block)
-        suffixes = spec.sidecars if spec.sidecars is not None else SIDECAR_SUFFIXES
-        for suffix, content in self.read_many([spec.url + s for s in suffixes]).items():
-            (folder / (name + suffix[len(spec.url) :])).write_bytes(content)
+        suffixes = CACHED_SIDECARS
+        if spec.sidecars is not None:
+            suffixes = tuple(s for s in suffixes if s in spec.sidecars)
+        sidecars = [spec.url + s for s in suffixes]
+        md5 = hashlib.md5()
+        if size <= DOWNLOAD_CHUNK:
+            got = self.read_many([spec.url, *sidecars])
+            data = got.pop(spec.url, None)
+            if data is None:
+                data = self.read(spec.url)  # raises the typed error naming the URL
+            md5.update(data)
+            (folder / name).write_bytes(data)
+        else:
+            with open(folder / name, "wb") as out:
+                for start in range(0, size, DOWNLOAD_CHUNK):
+                    block = self.read(spec.url, start, min(size, start + DOWNLOAD_CHUNK))
+                    md5.update(block)
+                    out.write(block)
+            got = self.read_many(sidecars)
+        for url, content in got.items():
+            (folder / (name + url[len(spec.url) :])).write_bytes(content)
         return md5.hexdigest()
 
     def read_many(self, urls: list[str]) -> dict[str, bytes]:
@@ -258,7 +284,9 @@ class RemoteSet:
             url=spec.url,
         )
         try:
-            reader = MsgpackReader(held.dir / PurePosixPath(spec.url).name)
+            with warnings.catch_warnings():  # no keys, key hashes or filter: by design
+                warnings.filterwarnings("ignore", message=".* not found, some functionality")
+                reader = MsgpackReader(held.dir / PurePosixPath(spec.url).name)
         except BaseException:
             held.release()
             raise
@@ -364,7 +392,8 @@ class RemoteShardReader(Reader):
         """The sample at ``index`` (one range request unless the shard is read whole)."""
         whole = self._whole()
         if whole is not None:
-            return whole.get(index, yield_key, raw, copy)
+            sample = whole.get(index, False, raw, copy)
+            return (self.find_key(index), sample) if yield_key else sample
         i = normalize_index(index, len(self))
         offsets = self._offsets()
         data = self.remote.read(self.spec.url, int(offsets[i]), int(offsets[i + 1]))
@@ -380,7 +409,12 @@ class RemoteShardReader(Reader):
         """Samples at ``indices`` (their ranges fetched together)."""
         whole = self._whole()
         if whole is not None:
-            return whole.getitems(indices, yield_key, raw, copy)
+            samples = whole.getitems(indices, False, raw, copy)
+            if not yield_key:
+                return samples
+            keys = self._key_list()
+            n = len(self)
+            return [(keys[int(i) % n], s) for i, s in zip(indices, samples)]
         idx = np.asarray(indices, dtype=np.int64)
         n = len(self)
         if idx.size and (idx.min() < -n or idx.max() >= n):
@@ -404,7 +438,12 @@ class RemoteShardReader(Reader):
         """Samples ``[start, stop)``, fetched as one byte range."""
         whole = self._whole()
         if whole is not None:
-            return whole.slice(start, stop, yield_key, raw, copy)
+            samples = whole.slice(start, stop, False, raw, copy)
+            if not yield_key:
+                return samples
+            first = normalize_range(start, stop, len(self))[0]
+            keys = self._key_list()
+            return ((keys[first + j], s) for j, s in enumerate(samples))
         start, stop = normalize_range(start, stop, len(self))
         return self._range(start, stop, yield_key, raw)
 
