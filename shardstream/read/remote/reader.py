@@ -310,6 +310,7 @@ def open_remote(
         cache_limit=cache_limit,
         retry=policy,
         prefetch_shards=prefetch_shards,
+        shard_count=len(specs),
     )
     remote._fs = fs
     reader = ShardedReader([RemoteShardReader(remote=remote, spec=spec) for spec in specs])

@@ -7,6 +7,7 @@ Split from :mod:`.reader`, which re-exports both.
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
 import threading
 import warnings
@@ -72,6 +73,8 @@ class RemoteSet:
         keep_open: cached shards a process keeps open (held from eviction) at once; ``None``:
             every shard without a ``cache_limit`` (nothing to evict), else
             ``max(2, prefetch_shards)``.
+        shard_count: the set's shards: one byte each in a page shared with the processes this
+            one forks, set when a process opens the shard (see :meth:`opened`).
 
     Attributes:
         mode: ``"auto"`` (byte ranges unless the shard is cached) or ``"shards"`` (fetch whole
@@ -91,6 +94,7 @@ class RemoteSet:
         retry: RetryPolicy | None = None,
         keep_open: int | None = None,
         prefetch_shards: int = 4,
+        shard_count: int = 0,
     ) -> None:
         self.url = url
         self.storage_options = dict(storage_options or {})
@@ -102,6 +106,9 @@ class RemoteSet:
         self.keep_open = max(1, keep_open)
         self.prefetch_shards = max(0, prefetch_shards)
         self.mode = "auto"
+        # shared with forked workers (a child keeps the parent's mapping): which shards a
+        # reader opened since the prefetcher last cleared it
+        self._opened: mmap.mmap | None = mmap.mmap(-1, shard_count) if shard_count else None
         self._reset()
 
     def _reset(self) -> None:
@@ -114,6 +121,7 @@ class RemoteSet:
         state = self.__dict__.copy()
         for name in ("_fs", "_lock", "_open"):
             state.pop(name)
+        state["_opened"] = None  # a page shared by fork only: a spawned process has none
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -236,9 +244,22 @@ class RemoteSet:
         )
         held.release()
 
+    def opened(self, number: int) -> bool | None:
+        """Whether a process of this set's family (this one, or one it forked) opened shard
+        ``number`` since :meth:`clear_opened`; ``None`` where that is not known (a set
+        unpickled in a spawned process, or one made without ``shard_count``)."""
+        return None if self._opened is None else bool(self._opened[number])
+
+    def clear_opened(self) -> None:
+        """Forget which shards were opened (the prefetcher's start of an epoch)."""
+        if self._opened is not None:
+            self._opened[:] = bytes(len(self._opened))
+
     def local(self, spec: ShardSpec) -> MsgpackReader:
         """A reader of the cached shard, fetching it first; kept open (and held) for a while."""
         self._here()
+        if self._opened is not None and spec.number < len(self._opened):
+            self._opened[spec.number] = 1
         with self._lock:
             opened = self._open.get(spec.number)
             if opened is not None:
