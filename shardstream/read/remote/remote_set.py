@@ -16,14 +16,24 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ...errors import DatasetNotFoundError
+import msgpack
+
+from ...errors import CorruptIndexError, DatasetNotFoundError
+from ...format.checksums import encode_checksums, sample_digest
+from ...format.index import encode_offsets
 from ...format.paths import SUFFIX_CHECKSUMS, SUFFIX_LEGACY_INDEX, SUFFIX_OFFSETS
 from ..msgpack import MsgpackReader
 from .cache import ShardCache, default_cache_dir
 from .retry import RetryPolicy, call_with_retries
 from .url import url_filesystem
 
-__all__ = ["CACHED_SIDECARS", "DOWNLOAD_CHUNK", "RemoteSet", "ShardSpec"]
+__all__ = [
+    "CACHED_SIDECARS",
+    "DOWNLOAD_CHUNK",
+    "RemoteSet",
+    "ShardSpec",
+    "index_from_data",
+]
 
 #: bytes fetched per ranged request when a whole shard is downloaded
 DOWNLOAD_CHUNK = 16 << 20
@@ -58,6 +68,36 @@ class ShardSpec:
     def entry_name(self) -> str:
         """The shard's name in the cache: its number and file name."""
         return f"{self.number:06d}-{PurePosixPath(self.url).name}"
+
+
+def index_from_data(data: bytes, spec: ShardSpec, checksums: bool) -> dict[str, bytes]:
+    """The ``.offsets`` (and with ``checksums`` the ``.xxh3``) content of a shard's data file,
+    from the data itself: each sample is one msgpack object, skipped over without decoding.
+
+    Raises:
+        CorruptIndexError: the data is not ``spec.samples`` whole msgpack objects.
+    """
+    unpacker = msgpack.Unpacker(max_buffer_size=max(1, len(data)))
+    unpacker.feed(data)
+    offsets = [0]
+    try:
+        while offsets[-1] < len(data):
+            unpacker.skip()
+            offsets.append(unpacker.tell())
+    except (msgpack.OutOfData, ValueError) as e:
+        raise CorruptIndexError(
+            spec.url, f"data does not split into msgpack samples: {e}"
+        ) from None
+    if len(offsets) - 1 != spec.samples:
+        raise CorruptIndexError(
+            spec.url, f"data holds {len(offsets) - 1} samples, the manifest says {spec.samples}"
+        )
+    out = {SUFFIX_OFFSETS: encode_offsets(offsets)}
+    if checksums:
+        view = memoryview(data)
+        digests = [sample_digest(view[a:b]) for a, b in zip(offsets, offsets[1:])]
+        out[SUFFIX_CHECKSUMS] = encode_checksums(digests, len(data))
+    return out
 
 
 class RemoteSet:
@@ -175,8 +215,14 @@ class RemoteSet:
 
     def download(self, spec: ShardSpec, folder: Path) -> str:
         """Write the shard's data file and its :data:`CACHED_SIDECARS` into ``folder``; returns
-        the data's md5. A shard of at most :data:`DOWNLOAD_CHUNK` bytes and its sidecars are
-        requested together (concurrently where the filesystem is asynchronous): one round trip."""
+        the data's md5.
+
+        A shard of at most :data:`DOWNLOAD_CHUNK` bytes whose md5 the manifest gives is one
+        request: once its md5 matches, its offsets (and checksums, where the set has them) are
+        computed from the data itself, which that md5 vouches for (:func:`index_from_data`).
+        Otherwise the sidecars are requested together with the data (concurrently where the
+        filesystem is asynchronous).
+        """
         name = PurePosixPath(spec.url).name
         size = spec.bytes
         if size is None:
@@ -186,15 +232,25 @@ class RemoteSet:
         suffixes = CACHED_SIDECARS
         if spec.sidecars is not None:
             suffixes = tuple(s for s in suffixes if s in spec.sidecars)
-        sidecars = [spec.url + s for s in suffixes]
+        local = (
+            size <= DOWNLOAD_CHUNK
+            and spec.md5 is not None
+            and spec.sidecars is not None
+            and SUFFIX_LEGACY_INDEX not in spec.sidecars
+        )
+        sidecars = [] if local else [spec.url + s for s in suffixes]
         md5 = hashlib.md5()
         if size <= DOWNLOAD_CHUNK:
-            got = self.read_many([spec.url, *sidecars])
+            got = self.read_many([spec.url, *sidecars]) if sidecars else {}
             data = got.pop(spec.url, None)
             if data is None:
                 data = self.read(spec.url)  # raises the typed error naming the URL
             md5.update(data)
             (folder / name).write_bytes(data)
+            if local and md5.hexdigest() == spec.md5:  # else the cache fetches it once more
+                checksums = SUFFIX_CHECKSUMS in suffixes
+                for suffix, content in index_from_data(data, spec, checksums).items():
+                    got[spec.url + suffix] = content
         else:
             with open(folder / name, "wb") as out:
                 for start in range(0, size, DOWNLOAD_CHUNK):

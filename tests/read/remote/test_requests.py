@@ -34,3 +34,31 @@ def test_shuffled_epoch_requests_each_shard_and_its_cached_sidecars_once(
     want[first] = want[first + ".offsets"] = 2
     assert asked == want
     assert all(http.whole[f"/images/{name}"] == 1 for name in shards)
+
+
+def test_index_from_data_is_the_writers_offsets_and_checksums(served_root):
+    import pytest
+
+    from shardstream.errors import CorruptIndexError
+    from shardstream.read.remote.remote_set import ShardSpec, index_from_data
+
+    for path in sorted((served_root / "images").glob("i-*.msgpack")):
+        data = path.read_bytes()
+        offsets = path.with_name(path.name + ".offsets").read_bytes()
+        spec = ShardSpec(
+            number=0,
+            url=str(path),
+            samples=len(offsets) // 8 - 1,
+            bytes=len(data),
+            md5=None,
+            sidecars=None,
+        )
+        got = index_from_data(data, spec, checksums=True)
+        assert got == {
+            ".offsets": offsets,
+            ".xxh3": path.with_name(path.name + ".xxh3").read_bytes(),
+        }
+        with pytest.raises(CorruptIndexError, match="msgpack samples"):
+            index_from_data(data[:-3], spec, checksums=False)
+        with pytest.raises(CorruptIndexError, match="the manifest says"):
+            index_from_data(data + data, spec, checksums=False)
