@@ -263,7 +263,7 @@ def manifest_sample_sizes(reader: Any) -> np.ndarray | None:
     specs = [s.spec for s in shards]
     if any(spec.bytes is None for spec in specs):
         return None
-    means = [spec.bytes / max(1, spec.samples) for spec in specs]  # type: ignore[operator]
+    means = [spec.bytes / max(1, spec.samples) for spec in specs]
     return np.repeat(np.asarray(means, dtype=np.float64), [spec.samples for spec in specs])
 
 

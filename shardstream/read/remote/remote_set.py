@@ -229,7 +229,7 @@ class RemoteSet:
             size = call_with_retries(
                 lambda: int(self.fs.size(self.path(spec.url))), url=spec.url, what="size"
             )
-        suffixes = CACHED_SIDECARS
+        suffixes: tuple[str, ...] = CACHED_SIDECARS
         if spec.sidecars is not None:
             suffixes = tuple(s for s in suffixes if s in spec.sidecars)
         local = (
