@@ -1,7 +1,8 @@
 """Readers of remote sets: a manifest or a single data file behind a URL.
 
 :func:`open_remote` reads the manifest (one request) and, where the filesystem lists folders,
-the shards' folder (one more), and returns a :class:`~shardstream.read.ShardedReader` of
+the names that start with the first shard's (one more: its sidecars, taken for every shard's),
+and returns a :class:`~shardstream.read.ShardedReader` of
 :class:`RemoteShardReader` whose lengths come from the manifest: opening costs a handful of
 requests, not one per shard.
 
@@ -343,11 +344,13 @@ def _manifest_specs(
         if entry.path.startswith("/") or ".." in PurePosixPath(entry.path).parts:
             raise CorruptIndexError(url, f"shard path {entry.path!r} leaves the manifest's folder")
     base = url_parent(url)
-    present = _listing(fs, path, url)
+    first = fs._strip_protocol(url_join(base, entries[0].path)).rstrip("/") if entries else ""
+    layout = _sidecar_layout(fs, first, url) if entries else None
+    present = None if layout is not None or not entries else _listing(fs, path, url)
     specs = []
     for number, entry in enumerate(entries):
         shard_url = url_join(base, entry.path)
-        sidecars = None
+        sidecars = layout
         if present is not None:
             name = fs._strip_protocol(shard_url).rstrip("/")
             sidecars = tuple(s for s in SIDECAR_SUFFIXES if name + s in present)
@@ -365,6 +368,22 @@ def _manifest_specs(
         json.dumps([[e.path, e.samples, e.bytes, e.md5] for e in entries]).encode()
     ).hexdigest()[:32]
     return specs, digest
+
+
+def _sidecar_layout(fs: Any, first: str, url: str) -> tuple[str, ...] | None:
+    """The sidecars of the set's first shard (one listing of the names that start with its
+    name), taken for every shard's: a writer gives all its shards the same sidecars. ``None``
+    where the filesystem cannot list by prefix (then :func:`_listing` lists the folder)."""
+    if protocol_of(url) in ("http", "https") or "/" not in first:
+        return None
+    folder, name = first.rsplit("/", 1)
+    try:
+        found = {p.rstrip("/") for p in fs.find(folder, prefix=name)}
+    except Exception:  # no prefix listing here (TypeError), or none at all
+        return None
+    if first not in found:
+        return None
+    return tuple(s for s in SIDECAR_SUFFIXES if first + s in found)
 
 
 def _listing(fs: Any, path: str, url: str) -> set[str] | None:
