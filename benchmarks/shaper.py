@@ -105,7 +105,7 @@ async def _pump(
     try:
         await send()
     except (ConnectionError, OSError):
-        pass
+        writer.close()  # a reset: end the other direction too
     finally:
         task.cancel()
 
@@ -132,7 +132,14 @@ async def serve(
         for w in (client_w, server_w):
             w.close()
 
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    live: set[asyncio.Task] = set()  # asyncio keeps only weak references to running tasks
+
+    def hold(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        task = asyncio.ensure_future(handle(client_r, client_w))
+        live.add(task)
+        task.add_done_callback(live.discard)
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
     print(f"listening {server.sockets[0].getsockname()[1]}", flush=True)
     async with server:
         await server.serve_forever()
