@@ -121,7 +121,8 @@ class ShardPrefetcher:
             return
         spec = self.shards[number].spec
         try:
-            self.remote.ensure(spec)
+            if not self.remote.cache.contains(self.remote.digest, spec.entry_name):
+                self.remote.ensure(spec)  # (a cached one is checked by the reader that opens it)
             self._stored[number] = self.remote.cache.last_used(self.remote.digest, spec.entry_name)
             self.fetched.append(number)
         except BaseException as e:  # a reader that needs the shard fetches it and reports
