@@ -1,21 +1,26 @@
 """Remote streaming side by side: shardstream, MosaicML Streaming (MDS), LitData and WebDataset
-reading the same demo JPEGs from an S3 API server (moto) on 127.0.0.1, each shuffling.
+reading the same demo JPEGs from an S3 API server (moto, in its own process) on 127.0.0.1, each
+shuffling; optionally through a userspace link shaper (``--shape "20ms,1gbit"``: see
+``benchmarks/shaper.py``; latency per direction, rate for the whole link).
 
-Rows (medians of ``--repeats`` runs, spread = max - min in the note):
+Rows (medians of ``--repeats`` runs; spread = max - min):
 
 - raw-bytes epoch throughput with a cold cache (a fresh cache folder each run) and a warm one;
-- time to first batch (cold);
+  the time runs from creating the data set / loader to the end of the epoch;
+- time to first batch (cold), from creating the data set / loader;
 - bytes downloaded per epoch over the set's size with a cache limit of a quarter of the set
   (shardstream's shard-block order; counted by an HTTP server with Range support serving the
   same files, since moto keeps no counts);
 - the shuffle statistic of each loader's epoch order (normalised mean displacement, 1.0 for a
   uniform permutation; :func:`shardstream.order.shard_blocks.shuffle_quality`);
-- warm cache against local files, and the DINO preset's rate remote (warm) against local.
+- warm cache against local files, and the DINO preset's rate remote (warm) against local over
+  ``--dino-batches`` batches after the first.
 
-Peers that are not installed, or fail against the local server, are reported as skipped with the
-reason. ``--shape "20ms,1gbit"`` puts a ``tc netem`` delay and rate on ``lo`` for the run (root
-only; it slows every loopback user of the machine, so use it on a machine of your own) and
-removes it afterwards.
+Next to the figures it prints what the link allows: a raw GET of every shard with 8 threads
+(boto3), and for a shaped run the nominal rate, both as images per second of this set.
+The peers' converted copies are kept in ``--workdir`` (``mds-N``, ``wds-N``, ``lit-N``).
+Peers that are not installed, or fail against the server, are reported as skipped with the
+reason.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness import Row, Table  # noqa: E402
+from shaper import parse_delay, parse_rate  # noqa: E402
 
 import shardstream  # noqa: E402
 from shardstream.format.manifest import load_manifest  # noqa: E402
@@ -44,18 +51,24 @@ from shardstream.order.shard_blocks import shuffle_quality  # noqa: E402
 from shardstream.sets.demo import GENERATOR_VERSION, DemoSet, generate_demo_images  # noqa: E402
 
 SHARD_BYTES = 4 << 20
+_KEYS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=600)
+    parser.add_argument("--images", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--workdir", type=Path, default=Path("bench-data/remote"))
-    parser.add_argument("--shape", default="", help='e.g. "20ms,1gbit": tc netem on lo')
+    parser.add_argument("--shape", default="", help='"DELAY,RATE", e.g. "20ms,1gbit"')
+    parser.add_argument("--peers", default="mds,wds,litdata")
     parser.add_argument("--skip-dino", action="store_true")
+    parser.add_argument("--dino-batches", type=int, default=30)
+    parser.add_argument("--serve-moto", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.serve_moto:
+        return _serve_moto(args.serve_moto)
     args.workdir.mkdir(parents=True, exist_ok=True)
     demo = generate_demo_images(
         args.workdir / f"demo-images-v{GENERATOR_VERSION}-{args.images}",
@@ -64,20 +77,32 @@ def main(argv: list[str] | None = None) -> int:
         workers=2,
     )
     manifest = _pack(args.workdir, demo)
-    set_bytes = sum(s.bytes for s in load_manifest(manifest).shards)
-    print(
-        f"{len(demo.paths)} images, {set_bytes / 1e6:.1f} MB in "
-        f"{len(load_manifest(manifest).shards)} shards"
-    )
+    shards = load_manifest(manifest).shards
+    set_bytes = sum(s.bytes for s in shards)
+    print(f"{len(demo.paths)} images, {set_bytes / 1e6:.1f} MB in {len(shards)} shards", flush=True)
+    peers = [p for p in args.peers.split(",") if p]
+    folders = {"ss": manifest.parent}
+    for name in peers:
+        try:
+            folders[name] = _convert(name, args.workdir, manifest)
+        except Exception as e:  # a peer that cannot convert is reported, not fatal
+            print(f"  {name}: conversion failed ({type(e).__name__}: {str(e)[:160]})")
     server = _Moto()
-    shaped = _shape(args.shape)
+    shaper = None
     try:
-        server.put_folder(manifest.parent, "ss")
-        run = _Runner(args, server, manifest, set_bytes)
-        run.all()
+        for name, folder in folders.items():
+            server.put_folder(folder, name)
+        endpoint = server.endpoint
+        if args.shape:
+            shaper = _Shaper(server.port, args.shape)
+            endpoint = shaper.endpoint
+            print(f"--shape: {shaper.delay * 1e3:g} ms per direction, {shaper.rate / 1e6:.1f} MB/s")
+        _use_endpoint(endpoint)
+        run = _Runner(args, endpoint, manifest, set_bytes, shaper)
+        run.all([p for p in peers if p in folders])
     finally:
-        if shaped:
-            subprocess.run(["tc", "qdisc", "del", "dev", "lo", "root"], check=False)
+        if shaper is not None:
+            shaper.close()
         server.close()
     return 0
 
@@ -95,113 +120,245 @@ def _pack(workdir: Path, demo: DemoSet) -> Path:
     return path
 
 
+def _convert(name: str, workdir: Path, manifest: Path) -> Path:
+    """The peer's copy of the set (written once, into a staging folder renamed at the end)."""
+    reader = shardstream.ShardedReader(manifest)
+    out = workdir / f"{name}-{len(reader)}"
+    if out.is_dir():
+        return out
+    staging = workdir / f".{name}-{len(reader)}.part-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    started = time.perf_counter()
+    if name == "mds":
+        from streaming import MDSWriter
+
+        columns = {"key": "str", "image": "bytes", "label": "int"}
+        with MDSWriter(out=str(staging), columns=columns, size_limit=SHARD_BYTES) as writer:
+            for i in range(len(reader)):
+                key, sample = reader.get(i, yield_key=True)
+                writer.write({"key": key, "image": sample["image"], "label": sample["label"]})
+    elif name == "wds":
+        import webdataset as wds
+
+        staging.mkdir()
+        pattern = str(staging / "shard-%06d.tar")
+        with wds.ShardWriter(pattern, maxsize=SHARD_BYTES, verbose=0) as sink:
+            for i in range(len(reader)):
+                sample = reader.get(i)
+                sink.write(
+                    {"__key__": f"{i:08d}", "jpg": sample["image"], "cls": b"%d" % sample["label"]}
+                )
+    elif name == "litdata":
+        import litdata as ld
+
+        ld.optimize(
+            fn=_LitItem(manifest),
+            inputs=list(range(len(reader))),
+            output_dir=str(staging),
+            chunk_bytes=SHARD_BYTES,
+            num_workers=1,
+        )
+    else:
+        raise ValueError(f"unknown peer {name!r}")
+    os.rename(staging, out)
+    print(f"  {name}: converted in {time.perf_counter() - started:.0f} s", flush=True)
+    return out
+
+
+class _LitItem:
+    """LitData's ``optimize`` function (picklable: spawned workers): sample ``i`` of the set."""
+
+    def __init__(self, manifest: Path) -> None:
+        self.manifest = manifest
+        self.reader: Any = None
+
+    def __getstate__(self) -> dict:
+        return {"manifest": self.manifest, "reader": None}
+
+    def __call__(self, i: int) -> dict:
+        if self.reader is None:
+            self.reader = shardstream.ShardedReader(self.manifest)
+        sample = self.reader.get(i)
+        return {"index": i, "image": sample["image"], "label": sample["label"]}
+
+
+def _serve_moto(port: int) -> int:
+    """The ``--serve-moto`` child: moto's S3 server until SIGTERM (objects spill to disk)."""
+    import logging
+    import signal
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    print("ready", flush=True)
+    signal.sigwait({signal.SIGTERM, signal.SIGINT})
+    server.stop()
+    return 0
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 class _Moto:
+    """moto's S3 server in a child process of its own (its own interpreter, not the clients')."""
+
     def __init__(self) -> None:
-        import logging
-        import socket
-
-        from moto.server import ThreadedMotoServer
-
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
-        self._server.start()
+        self.port = _free_port()
+        env = dict(os.environ, MOTO_S3_DEFAULT_KEY_BUFFER_SIZE=str(64 << 10))
+        self._proc = subprocess.Popen(
+            [sys.executable, __file__, "--serve-moto", str(self.port)],
+            stdout=subprocess.PIPE,
+            env=env,
+            text=True,
+        )
+        if self._proc.stdout is None or self._proc.stdout.readline().strip() != "ready":
+            raise RuntimeError("moto did not start")
         self.endpoint = f"http://127.0.0.1:{self.port}"
-        for name, value in {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_ENDPOINT_URL": self.endpoint,
-            "S3_ENDPOINT_URL": self.endpoint,  # MosaicML Streaming's variable
-        }.items():
-            os.environ[name] = value
+        os.environ.update(_KEYS, AWS_DEFAULT_REGION="us-east-1")
         import boto3
 
-        boto3.client("s3", endpoint_url=self.endpoint).create_bucket(Bucket="bench")
-        import s3fs
+        self.client = boto3.client("s3", endpoint_url=self.endpoint)
+        self.client.create_bucket(Bucket="bench")
 
-        self.fs = s3fs.S3FileSystem(endpoint_url=self.endpoint, skip_instance_cache=True)
+    def put_folder(self, folder: Path, prefix: str) -> None:
+        files = [p for p in sorted(folder.rglob("*")) if p.is_file()]
 
-    def put_folder(self, folder: Path, prefix: str) -> str:
-        for path in sorted(folder.rglob("*")):
-            if path.is_file():
-                self.fs.put_file(str(path), f"bench/{prefix}/{path.relative_to(folder)}")
-        return f"s3://bench/{prefix}"
+        def put(path: Path) -> None:
+            key = f"{prefix}/{path.relative_to(folder).as_posix()}"
+            self.client.put_object(Bucket="bench", Key=key, Body=path.read_bytes())
+
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(put, files))
 
     def close(self) -> None:
-        self._server.stop()
+        self._proc.terminate()
+        self._proc.wait(30)
 
 
-def _shape(spec: str) -> bool:
-    if not spec:
-        return False
-    delay, rate = spec.split(",")
-    done = subprocess.run(
-        ["tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", delay, "rate", rate],
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode:
-        print(f"--shape: tc failed ({done.stderr.strip()}); running unshaped")
-        return False
-    print(f"--shape: lo delayed {delay}, rate {rate}")
-    return True
+class _Shaper:
+    """``benchmarks/shaper.py`` in front of moto."""
+
+    def __init__(self, port: int, spec: str) -> None:
+        delay, rate = spec.split(",")
+        self.delay, self.rate = parse_delay(delay), parse_rate(rate)
+        shaper = Path(__file__).resolve().parent / "shaper.py"
+        target = f"127.0.0.1:{port}"
+        command = [sys.executable, str(shaper), "--target", target, "--delay", delay]
+        self._proc = subprocess.Popen([*command, "--rate", rate], stdout=subprocess.PIPE, text=True)
+        line = self._proc.stdout.readline() if self._proc.stdout else ""
+        self.endpoint = f"http://127.0.0.1:{int(line.split()[1])}"
+
+    def close(self) -> None:
+        self._proc.terminate()
+        self._proc.wait(30)
+
+
+def _use_endpoint(endpoint: str) -> None:
+    """Point every client at ``endpoint`` (environment, which forked workers inherit)."""
+    os.environ["AWS_ENDPOINT_URL"] = endpoint
+    os.environ["S3_ENDPOINT_URL"] = endpoint  # MosaicML Streaming's variable
+    os.environ["AWS_ALLOW_HTTP"] = "true"  # obstore (LitData's chunk downloads)
 
 
 # --- the runs ----------------------------------------------------------------------------------
 
 
 class _Runner:
-    def __init__(self, args: argparse.Namespace, server: _Moto, manifest: Path, set_bytes: int):
-        self.args, self.server, self.manifest, self.set_bytes = args, server, manifest, set_bytes
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        endpoint: str,
+        manifest: Path,
+        set_bytes: int,
+        shaper: _Shaper | None,
+    ) -> None:
+        self.args, self.endpoint, self.manifest = args, endpoint, manifest
+        self.set_bytes, self.shaper = set_bytes, shaper
         self.url = "s3://bench/ss/demo.manifest"
         self.n = sum(s.samples for s in load_manifest(manifest).shards)
         self.tmp = Path(tempfile.mkdtemp(prefix="bench-remote-"))
 
-    def all(self) -> None:
-        table = Table("remote streaming, raw bytes, shuffled", "best peer")
-        table.header()
+    def all(self, peers: list[str]) -> None:
+        per_image = self.set_bytes / self.n
+        ceiling = self.raw_ceiling()
+        print(f"  raw GET of every shard, 8 threads (boto3): {ceiling / per_image:,.0f} img/s")
+        allows = None
+        if self.shaper is not None:
+            allows = self.shaper.rate / per_image
+            print(f"  the link allows {allows:,.0f} img/s ({self.shaper.rate / 1e6:.1f} MB/s)")
+        self.ours(self.url, fresh=True, first_only=True)  # untimed: imports, first connections
         ours_cold = self.timed(lambda: self.ours(self.url, fresh=True))
         blocks_cold = self.timed(lambda: self.ours(self.url, fresh=True, blocks=True))
         self.ours(self.url, fresh=False)  # fills the warm cache
         ours_warm = self.timed(lambda: self.ours(self.url, fresh=False))
         local = self.timed(lambda: self.ours(self.manifest, fresh=False))
-        peers = self.peers()
-        best = max((p["cold"] for p in peers.values() if p.get("cold")), default=None)
-        best_ttfb = min((p["ttfb"] for p in peers.values() if p.get("ttfb")), default=None)
-        table.add(_rate_row("cold-cache epoch (full permutation)", best, ours_cold, self.n, 1.5))
-        table.add(_rate_row("cold-cache epoch (blocks, k=2)", best, blocks_cold, self.n, 1.5))
-        table.add(
-            Row(
-                "time to first batch (cold, blocks)",
-                best_ttfb,
-                float(np.median(blocks_cold["ttfb"])) * 1e3,
-                "ms",
-                target=1.0,
-                lower_is_better=True,
-            )
+        results = {}
+        for name in peers:
+            try:
+                results[name] = getattr(self, name)()
+            except Exception as e:  # a peer that cannot run here is reported, not fatal
+                results[name] = {"note": f"{type(e).__name__}: {str(e)[:200]}"}
+        ran = {k: v for k, v in results.items() if v.get("cold")}
+        best = max((p["cold"] for p in ran.values()), default=None)
+        best_name = max(ran, key=lambda k: ran[k]["cold"], default="-")
+        best_ttfb = min((p["ttfb"] for p in ran.values()), default=None)
+        ttfb_name = min(ran, key=lambda k: ran[k]["ttfb"], default="-")
+        for name, peer in results.items():
+            if peer.get("cold"):
+                print(
+                    f"  {name}: cold {peer['cold']:,.0f} img/s ({peer['cold_spread']}), warm "
+                    f"{peer.get('warm') or float('nan'):,.0f} img/s, first batch "
+                    f"{peer['ttfb']:.0f} ms ({peer['ttfb_spread']}), shuffle displacement "
+                    f"{peer['shuffle']:.3f} {peer.get('note', '')}"
+                )
+            else:
+                print(f"  {name}: skipped ({peer.get('note', '')})")
+        print(
+            f"  shardstream shuffle displacement: full {ours_cold['shuffle']:.3f}, "
+            f"blocks(k=2) {blocks_cold['shuffle']:.3f}"
         )
-        table.add(_rate_row("warm-cache epoch", None, ours_warm, self.n, None))
-        table.add(
-            Row(
-                "time to first batch (cold)",
-                best_ttfb,
-                float(np.median(ours_cold["ttfb"])) * 1e3,
-                "ms",
-                target=1.0,
-                lower_is_better=True,
-            )
+        title = "remote streaming, raw bytes, shuffled" + (
+            f", shaped {self.args.shape}" if self.shaper else ", loopback"
         )
+        table = Table(title, "peer/ref")
+        table.header()
+        target = 1.0 if self.shaper else 1.5
+        note = f"peer: best of peers ({best_name})"
+        table.add(_rate_row("cold epoch (full permutation)", best, ours_cold, self.n, target, note))
+        table.add(_rate_row("cold epoch (blocks, k=2)", best, blocks_cold, self.n, target, note))
+        if allows is not None:
+            for label, got in (("full", ours_cold), ("blocks", blocks_cold)):
+                table.add(_rate_row(f"cold epoch ({label}) vs link", allows, got, self.n, 0.9, ""))
+            for name, peer in ran.items():
+                print(f"  {name}: {peer['cold'] / allows:.0%} of what the link allows")
+        for label, got in (("full", ours_cold), ("blocks", blocks_cold)):
+            table.add(
+                Row(
+                    f"time to first batch (cold, {label})",
+                    best_ttfb,
+                    float(np.median(got["ttfb"])) * 1e3,
+                    "ms",
+                    target=1.0,
+                    lower_is_better=True,
+                    note=f"spread {_spread(got['ttfb'], 1e3):.0f} ms; peer: {ttfb_name}",
+                )
+            )
         table.add(
-            Row(
+            _rate_row(
                 "warm cache vs local files",
-                float(self.n / np.median(local["seconds"])),
-                float(self.n / np.median(ours_warm["seconds"])),
-                "img/s",
-                target=0.95,
-                note="peer column: shardstream on local files",
+                self.n / float(np.median(local["seconds"])),
+                ours_warm,
+                self.n,
+                0.95,
+                "peer column: shardstream on local files",
             )
         )
         table.add(
@@ -212,21 +369,6 @@ class _Runner:
                 "x set",
                 limit=1.05,
             )
-        )
-        for name, peer in peers.items():
-            note = peer.get("note", "")
-            if peer.get("cold"):
-                print(
-                    f"  {name}: cold {peer['cold']:.1f} img/s, warm "
-                    f"{peer.get('warm') or float('nan'):.1f} img/s, first batch "
-                    f"{peer['ttfb']:.0f} ms, shuffle displacement "
-                    f"{peer.get('shuffle', float('nan')):.3f} {note}"
-                )
-            else:
-                print(f"  {name}: skipped ({note})")
-        print(
-            f"  shardstream shuffle displacement: full {ours_cold['shuffle']:.3f}, "
-            f"blocks(k=2) {blocks_cold['shuffle']:.3f}"
         )
         if not self.args.skip_dino:
             remote_rate, local_rate = self.dino()
@@ -242,6 +384,21 @@ class _Runner:
             )
         shutil.rmtree(self.tmp, ignore_errors=True)
 
+    def raw_ceiling(self) -> float:
+        """Bytes per second of a plain boto3 GET of every shard, 8 at a time."""
+        import boto3
+
+        client = boto3.client("s3", endpoint_url=self.endpoint)
+        names = [Path(s.path).name for s in load_manifest(self.manifest).shards]
+        started = time.perf_counter()
+        with ThreadPoolExecutor(8) as pool:
+            got = pool.map(
+                lambda n: len(client.get_object(Bucket="bench", Key=f"ss/{n}")["Body"].read()),
+                names,
+            )
+            total = sum(got)
+        return total / (time.perf_counter() - started)
+
     def timed(self, run: Callable[[], dict]) -> dict:
         results = [run() for _ in range(self.args.repeats)]
         return {
@@ -250,21 +407,25 @@ class _Runner:
             "shuffle": results[0]["shuffle"],
         }
 
-    def ours(self, source: Any, *, fresh: bool, blocks: bool = False) -> dict:
+    def ours(
+        self, source: Any, *, fresh: bool, blocks: bool = False, first_only: bool = False
+    ) -> dict:
         cache = self.tmp / ("cold-" + str(time.monotonic_ns()) if fresh else "warm")
         order = {"order": "blocks", "shards_per_block": 2} if blocks else {}
-        loader = (
-            shardstream.Loader(source, seed=1, cache_dir=cache)
-            .batch(self.args.batch_size)
-            .shuffle(**order)
-            .pytorch(
-                num_workers=self.args.workers,
-                tensors=["image", "label"],
-                decode_method={"image": "tobytes"},
+
+        def make() -> Any:
+            return (
+                shardstream.Loader(source, seed=1, cache_dir=cache)
+                .batch(self.args.batch_size)
+                .shuffle(**order)
+                .pytorch(
+                    num_workers=self.args.workers,
+                    tensors=["image", "label"],
+                    decode_method={"image": "tobytes"},
+                )
             )
-        )
-        out = _epoch(loader, lambda b: b["index"].tolist())
-        loader.close()
+
+        out = _epoch(make, lambda b: b["index"].tolist(), lambda loader: loader.close(), first_only)
         if fresh:
             shutil.rmtree(cache, ignore_errors=True)
         return out
@@ -294,15 +455,10 @@ class _Runner:
         finally:
             server.close()
 
-    def block_shuffle(self) -> float:
-        from shardstream.order.shard_blocks import shard_block_order
-
-        reader = shardstream.ShardedReader(self.manifest)
-        order = shard_block_order(reader.starts, seed=1, epoch=0, shards_per_block=2)
-        return shuffle_quality(order)["displacement"]
-
     def dino(self) -> tuple[float, float]:
         from shardstream.vision.dino import DinoPreset
+
+        count = self.args.dino_batches
 
         def rate(source: Any) -> float:
             loader = (
@@ -312,201 +468,191 @@ class _Runner:
                 .pytorch(num_workers=self.args.workers)
                 .preset(DinoPreset(), device="cpu")
             )
-            started = time.perf_counter()
-            for _ in loader:
-                pass
+            started = 0.0
+            for i, _ in enumerate(loader):
+                if i == 0:
+                    started = time.perf_counter()  # from the first batch on: steady state
+                if i == count:
+                    break
+            seconds = time.perf_counter() - started
             loader.close()
-            return self.n / (time.perf_counter() - started)
+            return count * 32 / seconds
 
-        remote = [rate(self.url) for _ in range(max(1, self.args.repeats - 1))]
-        local = [rate(self.manifest) for _ in range(max(1, self.args.repeats - 1))]
-        print(f"  DINO img/s remote {remote}, local {local}")
+        remote, local = [], []
+        for _ in range(self.args.repeats):  # interleaved: drifts of a shared machine hit both
+            remote.append(rate(self.url))
+            local.append(rate(self.manifest))
+        print(
+            f"  DINO img/s remote {[round(r) for r in remote]}, local {[round(r) for r in local]}"
+        )
         return float(np.median(remote)), float(np.median(local))
 
     # --- peers --------------------------------------------------------------------------------
 
-    def peers(self) -> dict[str, dict]:
-        out = {}
-        for name, run in (
-            ("MosaicML Streaming", self.mds),
-            ("WebDataset", self.wds),
-            ("LitData", self.litdata),
-        ):
-            try:
-                out[name] = run()
-            except Exception as e:  # a peer that cannot run here is reported, not fatal
-                out[name] = {"note": f"{type(e).__name__}: {str(e)[:120]}"}
-        return out
-
-    def keys(self) -> dict[str, int]:
+    def index_of_key(self) -> dict[str, int]:
         reader = shardstream.ShardedReader(self.manifest)
-        return {
-            k: i
-            for i, k in enumerate(
-                reader.keys
-                if hasattr(reader, "keys")
-                else [reader.find_key(j) for j in range(len(reader))]
-            )
-        }
+        return {reader.find_key(i): i for i in range(len(reader))}
 
     def mds(self) -> dict:
-        from streaming import MDSWriter, StreamingDataset
+        from streaming import StreamingDataset
         from streaming.base.util import clean_stale_shared_memory
         from torch.utils.data import DataLoader
 
-        local_out = self.tmp / "mds-out"
-        reader = shardstream.ShardedReader(self.manifest)
-        with MDSWriter(
-            out=str(local_out),
-            columns={"key": "str", "image": "bytes", "label": "int"},
-            size_limit=SHARD_BYTES,
-        ) as writer:
-            for i in range(len(reader)):
-                key, sample = reader.get(i, yield_key=True)
-                writer.write({"key": key, "image": sample["image"], "label": sample["label"]})
-        remote = self.server.put_folder(local_out, "mds")
-        index = self.keys()
+        index = self.index_of_key()
 
-        def one(cache: Path) -> dict:
+        def one(cache: Path, first_only: bool = False) -> dict:
             clean_stale_shared_memory()
-            dataset = StreamingDataset(
-                remote=remote,
-                local=str(cache),
-                shuffle=True,
-                shuffle_seed=1,
-                batch_size=self.args.batch_size,
-            )
-            loader = DataLoader(
-                dataset, batch_size=self.args.batch_size, num_workers=self.args.workers
-            )
-            result = _epoch(loader, lambda b: [index[k] for k in b["key"]])
-            del loader, dataset
-            return result
 
+            def make() -> Any:
+                dataset = StreamingDataset(
+                    remote="s3://bench/mds",
+                    local=str(cache),
+                    shuffle=True,
+                    shuffle_seed=1,
+                    batch_size=self.args.batch_size,
+                )
+                return DataLoader(
+                    dataset, batch_size=self.args.batch_size, num_workers=self.args.workers
+                )
+
+            return _epoch(make, lambda b: [index[k] for k in b["key"]], None, first_only)
+
+        one(self.tmp / "mds-warmup", first_only=True)  # untimed: imports, first connections
         cold = [one(self.tmp / f"mds-{i}") for i in range(self.args.repeats)]
         warm = [one(self.tmp / "mds-0") for _ in range(self.args.repeats)]
         return _summary(cold, warm, self.n)
 
     def wds(self) -> dict:
+        import boto3
         import webdataset as wds
         from torch.utils.data import DataLoader
 
-        out = self.tmp / "wds-out"
-        out.mkdir()
-        reader = shardstream.ShardedReader(self.manifest)
-        with wds.ShardWriter(str(out / "shard-%06d.tar"), maxsize=SHARD_BYTES, verbose=0) as sink:
-            for i in range(len(reader)):
-                key, sample = reader.get(i, yield_key=True)
-                sink.write(
-                    {
-                        "__key__": f"{i:08d}",
-                        "jpg": sample["image"],
-                        "cls": str(sample["label"]).encode(),
-                    }
-                )
-        self.server.put_folder(out, "wds")
-        import boto3
-
-        client = boto3.client("s3", endpoint_url=self.server.endpoint)
+        client = boto3.client("s3", endpoint_url=self.endpoint)
+        listed = client.list_objects_v2(Bucket="bench", Prefix="wds/")["Contents"]
         urls = [
             "pipe:curl -s '"
             + client.generate_presigned_url(
-                "get_object", Params={"Bucket": "bench", "Key": f"wds/{p.name}"}, ExpiresIn=7200
+                "get_object", Params={"Bucket": "bench", "Key": o["Key"]}, ExpiresIn=7200
             )
             + "'"
-            for p in sorted(out.glob("*.tar"))
+            for o in sorted(listed, key=lambda o: o["Key"])
+            if o["Key"].endswith(".tar")
         ]
 
-        def one() -> dict:
+        def make() -> Any:
             dataset = (
                 wds.WebDataset(urls, shardshuffle=len(urls), seed=1, empty_check=False)
                 .shuffle(1000)
                 .to_tuple("__key__", "jpg")
                 .batched(self.args.batch_size)
             )
-            loader = DataLoader(dataset, batch_size=None, num_workers=self.args.workers)
-            return _epoch(loader, lambda b: [int(k) for k in b[0]])
+            return DataLoader(dataset, batch_size=None, num_workers=self.args.workers)
 
-        cold = [one() for _ in range(self.args.repeats)]
+        _epoch(make, lambda b: [int(k) for k in b[0]], None, True)  # untimed warm-up
+        cold = [_epoch(make, lambda b: [int(k) for k in b[0]]) for _ in range(self.args.repeats)]
         summary = _summary(cold, [], self.n)
-        summary["note"] = "no cache: every epoch downloads (warm = cold)"
+        summary["note"] = "(no cache: every epoch downloads)"
         return summary
 
     def litdata(self) -> dict:
         import litdata as ld
+        from litdata.streaming import downloader
         from torch.utils.data import DataLoader
 
-        local_out = self.tmp / "lit-out"
-        ld.optimize(
-            fn=_LitItem(self.manifest),
-            inputs=list(range(self.n)),
-            output_dir=str(local_out),
-            chunk_bytes="4MB",
-            num_workers=1,
-        )
-        remote = self.server.put_folder(local_out, "lit")
+        # obstore refuses plain http unless told; moto on 127.0.0.1 speaks plain http
+        downloader._OBSTORE_CLIENT_OPTIONS = {
+            **downloader._OBSTORE_CLIENT_OPTIONS,
+            "allow_http": True,
+        }
+        options = {
+            "endpoint_url": self.endpoint,
+            "aws_access_key_id": _KEYS["AWS_ACCESS_KEY_ID"],
+            "aws_secret_access_key": _KEYS["AWS_SECRET_ACCESS_KEY"],
+        }
 
-        def one(cache: Path) -> dict:
-            dataset = ld.StreamingDataset(remote, cache_dir=str(cache), shuffle=True, seed=1)
-            loader = DataLoader(
-                dataset, batch_size=self.args.batch_size, num_workers=self.args.workers
-            )
-            return _epoch(loader, lambda b: b["index"].tolist())
+        def one(cache: Path, first_only: bool = False) -> dict:
+            def make() -> Any:
+                dataset = ld.StreamingDataset(
+                    "s3://bench/litdata",
+                    cache_dir=str(cache),
+                    shuffle=True,
+                    seed=1,
+                    storage_options=options,
+                )
+                return DataLoader(
+                    dataset, batch_size=self.args.batch_size, num_workers=self.args.workers
+                )
 
+            return _epoch(make, lambda b: b["index"].tolist(), None, first_only)
+
+        one(self.tmp / "lit-warmup", first_only=True)  # untimed: imports, first connections
         cold = [one(self.tmp / f"lit-{i}") for i in range(self.args.repeats)]
         warm = [one(self.tmp / "lit-0") for _ in range(self.args.repeats)]
         return _summary(cold, warm, self.n)
 
 
-class _LitItem:
-    """LitData's ``optimize`` function (picklable: spawned workers): sample ``i`` of the set."""
-
-    def __init__(self, manifest: Path) -> None:
-        self.manifest = manifest
-
-    def __call__(self, i: int) -> dict:
-        key, sample = shardstream.ShardedReader(self.manifest).get(i, yield_key=True)
-        return {"index": i, "image": sample["image"], "label": sample["label"]}
-
-
-def _epoch(loader: Iterable, indices: Callable[[Any], list[int]]) -> dict:
+def _epoch(
+    make: Callable[[], Iterable],
+    indices: Callable[[Any], list[int]],
+    close: Callable[[Any], None] | None = None,
+    first_only: bool = False,
+) -> dict:
+    """One epoch of the loader ``make()`` builds, timed from the call to ``make`` (only its
+    first batch with ``first_only``: the untimed warm-up of imports and first connections)."""
     started = time.perf_counter()
+    loader = make()
     ttfb = None
     seen: list[int] = []
     for batch in loader:
         if ttfb is None:
             ttfb = time.perf_counter() - started
         seen += indices(batch)
+        if first_only:
+            break
     seconds = time.perf_counter() - started
+    if close is not None:
+        close(loader)
+    del loader
     return {
         "seconds": seconds,
         "ttfb": ttfb or seconds,
         "shuffle": shuffle_quality(np.asarray(seen))["displacement"] if seen else 0.0,
+        "count": len(seen),
     }
+
+
+def _spread(values: list[float], scale: float = 1.0) -> float:
+    return (max(values) - min(values)) * scale
 
 
 def _summary(cold: list[dict], warm: list[dict], n: int) -> dict:
     rates = [n / r["seconds"] for r in cold]
+    ttfb = [r["ttfb"] for r in cold]
     out = {
         "cold": float(np.median(rates)),
-        "ttfb": float(np.median([r["ttfb"] for r in cold])) * 1e3,
+        "cold_spread": f"spread {_spread(rates):,.0f}",
+        "ttfb": float(np.median(ttfb)) * 1e3,
+        "ttfb_spread": f"spread {_spread(ttfb, 1e3):.0f}",
         "shuffle": cold[0]["shuffle"],
-        "note": f"spread {max(rates) - min(rates):.1f} img/s",
+        "counts": sorted({r["count"] for r in cold + warm}),
     }
     if warm:
         out["warm"] = float(np.median([n / r["seconds"] for r in warm]))
     return out
 
 
-def _rate_row(name: str, peer: float | None, ours: dict, n: int, target: float | None) -> Row:
+def _rate_row(
+    name: str, peer: float | None, ours: dict, n: int, target: float | None, note: str
+) -> Row:
     rates = [n / s for s in ours["seconds"]]
+    spread = f"spread {_spread(rates):,.0f} img/s"
     return Row(
         name,
         peer,
         float(np.median(rates)),
         "img/s",
         target=target,
-        note=f"spread {max(rates) - min(rates):.1f} img/s",
+        note=f"{spread}; {note}" if note else spread,
     )
 
 

@@ -24,6 +24,7 @@ from ..order.samplers.seeds import SEED_LIMIT
 from ..order.state import StateCounter, StatefulMixin, StateSpec
 from ..read.reader import Reader
 from ..read.remote.prefetch import start_prefetch
+from ..read.remote.reader import manifest_sample_sizes
 from .chain import Chain, effective_mode, field_kinds
 from .digest import content_digest
 from .plan import EpochPlan, shuffle_window
@@ -351,7 +352,11 @@ class EpochRun(StatefulMixin):
 
 
 def _sample_sizes(reader: Reader) -> np.ndarray | None:
-    """Packed byte size of every sample, from the offsets where the reader has them."""
+    """Packed byte size of every sample, from the offsets where the reader has them (a remote
+    set's from its manifest: no request)."""
+    remote = manifest_sample_sizes(reader)
+    if remote is not None:
+        return remote
     offsets = getattr(reader, "offsets", None)
     if isinstance(offsets, np.ndarray):
         return np.diff(offsets.astype(np.int64))

@@ -2,12 +2,15 @@
 
 The Loader knows its order: :func:`start_prefetch` takes this rank's remaining sample order
 (global indices), turns it into the order in which shards are first needed, and a
-:class:`ShardPrefetcher` downloads them with ``prefetch_shards`` threads, never more than
-``prefetch_shards`` shards ahead of the readers: before it fetches use position ``p``, the shard
-at ``p - prefetch_shards`` must have been opened by some reader on the node (its use stamp in
-the cache moved past the time the prefetcher stored it). Downloads overlap the workers'
-decoding; a worker that needs a shard before the prefetcher has it simply fetches it itself (the
-cache's download lock makes it one download either way).
+:class:`ShardPrefetcher` downloads them with ``prefetch_shards`` threads. Without a cache limit
+the whole set fits and it fetches as fast as those threads go; with one it stays at most
+``prefetch_shards`` shards ahead of the readers, so that it never evicts a shard before it was
+read: before it fetches use position ``p``, the shard at ``p - prefetch_shards`` must have been
+opened by a reader (a flag in a page the loader's forked workers share with it, see
+:meth:`RemoteSet.opened`; where there is none, the shard's use stamp in the cache must have
+moved past the time the prefetcher stored it). Downloads overlap the workers' decoding; a
+worker that needs a shard before the prefetcher has it simply fetches it itself (the cache's
+download lock makes it one download either way).
 """
 
 from __future__ import annotations
@@ -74,6 +77,7 @@ class ShardPrefetcher:
         self.errors: list[BaseException] = []
         self._stop = threading.Event()
         self._stored: dict[int, int] = {}
+        remote.clear_opened()  # before any reader of this epoch opens a shard
         self._thread = threading.Thread(target=self._run, name="shard-prefetch", daemon=True)
         self._thread.start()
 
@@ -86,11 +90,14 @@ class ShardPrefetcher:
         self._thread.join(timeout)
 
     def _run(self) -> None:
+        gated = self.remote.cache.limit is not None
         with ThreadPoolExecutor(self.ahead, thread_name_prefix="shard-fetch") as pool:
             running: list[Any] = []
             for position, number in enumerate(self.use_order):
                 behind = position - self.ahead
-                while not self._stop.is_set() and behind >= 0 and not self._reached(behind):
+                while (
+                    gated and not self._stop.is_set() and behind >= 0 and not self._reached(behind)
+                ):
                     time.sleep(_POLL_S)
                 if self._stop.is_set():
                     break
@@ -98,8 +105,11 @@ class ShardPrefetcher:
                 running.append(pool.submit(self._fetch, number))
 
     def _reached(self, position: int) -> bool:
-        """Whether a reader opened the shard at use ``position`` since it was stored."""
+        """Whether a reader opened the shard at use ``position`` (since it was stored)."""
         number = self.use_order[position]
+        opened = self.remote.opened(number)
+        if opened is not None:
+            return opened
         stored = self._stored.get(number)
         if stored is None:
             return False  # still downloading
@@ -111,7 +121,8 @@ class ShardPrefetcher:
             return
         spec = self.shards[number].spec
         try:
-            self.remote.ensure(spec)
+            if not self.remote.cache.contains(self.remote.digest, spec.entry_name):
+                self.remote.ensure(spec)  # (a cached one is checked by the reader that opens it)
             self._stored[number] = self.remote.cache.last_used(self.remote.digest, spec.entry_name)
             self.fetched.append(number)
         except BaseException as e:  # a reader that needs the shard fetches it and reports

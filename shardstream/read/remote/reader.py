@@ -1,7 +1,8 @@
 """Readers of remote sets: a manifest or a single data file behind a URL.
 
 :func:`open_remote` reads the manifest (one request) and, where the filesystem lists folders,
-the shards' folder (one more), and returns a :class:`~shardstream.read.ShardedReader` of
+the names that start with the first shard's (one more: its sidecars, taken for every shard's),
+and returns a :class:`~shardstream.read.ShardedReader` of
 :class:`RemoteShardReader` whose lengths come from the manifest: opening costs a handful of
 requests, not one per shard.
 
@@ -23,261 +24,40 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import threading
-from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
 
-from ...errors import CorruptIndexError, DatasetNotFoundError, ShardstreamError
+from ...errors import CorruptIndexError, ShardstreamError
 from ...format.codec import unpackb
 from ...format.index import load_keys, load_offsets
 from ...format.manifest import _FORMAT, _VERSION, _entry
-from ...format.paths import SIDECAR_SUFFIXES, SUFFIX_KEYS, SUFFIX_OFFSETS
+from ...format.paths import (
+    SIDECAR_SUFFIXES,
+    SUFFIX_KEYS,
+    SUFFIX_OFFSETS,
+)
 from ..msgpack import MsgpackReader
 from ..reader import Reader, normalize_index, normalize_range
 from ..sharded import ShardedReader
-from .cache import ShardCache, default_cache_dir
+from .remote_set import CACHED_SIDECARS, DOWNLOAD_CHUNK, RemoteSet, ShardSpec
 from .retry import RetryPolicy, call_with_retries
 from .url import protocol_of, url_filesystem, url_join, url_parent
 
-__all__ = ["RemoteSet", "RemoteShardReader", "ShardSpec", "open_remote"]
+__all__ = [
+    "CACHED_SIDECARS",
+    "DOWNLOAD_CHUNK",
+    "RemoteSet",
+    "RemoteShardReader",
+    "ShardSpec",
+    "manifest_sample_sizes",
+    "open_remote",
+]
 
-#: bytes fetched per ranged request when a whole shard is downloaded
-DOWNLOAD_CHUNK = 16 << 20
 #: most manifest bytes read (a manifest lists shards, a few hundred bytes each)
 _MAX_MANIFEST = 256 << 20
-
-
-@dataclass(frozen=True)
-class ShardSpec:
-    """One remote shard: where it is and what the manifest promises.
-
-    Attributes:
-        number: its position in the set.
-        url: the data file's URL.
-        samples: sample count.
-        bytes: data file size (``None``: unknown).
-        md5: data file md5 (``None``: unknown).
-        sidecars: the sidecar suffixes present (``None``: unknown, each is tried).
-    """
-
-    number: int
-    url: str
-    samples: int
-    bytes: int | None
-    md5: str | None
-    sidecars: tuple[str, ...] | None
-
-    @property
-    def entry_name(self) -> str:
-        """The shard's name in the cache: its number and file name."""
-        return f"{self.number:06d}-{PurePosixPath(self.url).name}"
-
-
-class RemoteSet:
-    """What every shard of one remote set shares: filesystem, cache, retries, open shards.
-
-    Args:
-        url: the manifest's (or single data file's) URL.
-        storage_options: the filesystem's options.
-        digest: the set's content digest (its cache folder).
-        cache_dir: the node-local cache folder (``None``: :func:`default_cache_dir`).
-        cache_limit: most bytes the cache holds (``None``: unlimited).
-        retry: the retry policy of every request.
-        keep_open: cached shards a process keeps open (held from eviction) at once; ``None``:
-            every shard without a ``cache_limit`` (nothing to evict), else
-            ``max(2, prefetch_shards)``.
-
-    Attributes:
-        mode: ``"auto"`` (byte ranges unless the shard is cached) or ``"shards"`` (fetch whole
-            shards into the cache; the Loader's choice).
-        prefetch_shards: shards a :class:`~shardstream.read.remote.prefetch.ShardPrefetcher`
-            fetches ahead.
-    """
-
-    def __init__(
-        self,
-        *,
-        url: str,
-        storage_options: dict[str, Any] | None,
-        digest: str,
-        cache_dir: str | os.PathLike | None = None,
-        cache_limit: int | None = None,
-        retry: RetryPolicy | None = None,
-        keep_open: int | None = None,
-        prefetch_shards: int = 4,
-    ) -> None:
-        self.url = url
-        self.storage_options = dict(storage_options or {})
-        self.digest = digest
-        self.cache = ShardCache(root=cache_dir or default_cache_dir(), limit=cache_limit)
-        self.retry = retry or RetryPolicy()
-        if keep_open is None:
-            keep_open = 1 << 30 if cache_limit is None else max(2, prefetch_shards)
-        self.keep_open = max(1, keep_open)
-        self.prefetch_shards = max(0, prefetch_shards)
-        self.mode = "auto"
-        self._reset()
-
-    def _reset(self) -> None:
-        self._pid = os.getpid()
-        self._fs: Any = None
-        self._lock = threading.Lock()
-        self._open: OrderedDict[int, tuple[MsgpackReader, Any]] = OrderedDict()
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        for name in ("_fs", "_lock", "_open"):
-            state.pop(name)
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._reset()
-
-    def _here(self) -> None:
-        """Start afresh in a forked child: the parent's filesystem, locks and handles stay."""
-        if self._pid != os.getpid():
-            self._reset()
-
-    @property
-    def fs(self) -> Any:
-        """This process's fsspec filesystem (built on first use, again after a fork)."""
-        self._here()
-        if self._fs is None:
-            self._fs = url_filesystem(self.url, self.storage_options)[0]
-        return self._fs
-
-    def path(self, url: str) -> str:
-        """The filesystem path of ``url``."""
-        return self.fs._strip_protocol(url)
-
-    # --- requests -----------------------------------------------------------------------------
-
-    def read(self, url: str, start: int | None = None, end: int | None = None) -> bytes:
-        """Bytes ``[start, end)`` of ``url`` (all without bounds), retrying transient faults."""
-        what = "read" if start is None else f"read bytes {start}-{end}"
-        path = self.path(url)
-        return call_with_retries(
-            lambda: self.fs.cat_file(path, start=start, end=end),
-            url=url,
-            what=what,
-            policy=self.retry,
-        )
-
-    def read_ranges(self, url: str, starts: list[int], ends: list[int]) -> list[bytes]:
-        """Several byte ranges of ``url``: fetched together (concurrently where the filesystem
-        is asynchronous), then each failed one alone with retries (see :meth:`read`)."""
-        if not starts:
-            return []
-        path = self.path(url)
-        try:
-            got = list(self.fs.cat_ranges([path] * len(starts), starts, ends, on_error="return"))
-        except Exception:  # the batch as a whole failed: every range alone
-            got = [None] * len(starts)
-        for i, item in enumerate(got):
-            if not isinstance(item, bytes):
-                got[i] = self.read(url, starts[i], ends[i])
-        return got
-
-    def download(self, spec: ShardSpec, folder: Path) -> str:
-        """Write the shard's data file and sidecars into ``folder``; returns the data's md5."""
-        name = PurePosixPath(spec.url).name
-        md5 = hashlib.md5()
-        size = spec.bytes
-        if size is None:
-            size = call_with_retries(
-                lambda: int(self.fs.size(self.path(spec.url))), url=spec.url, what="size"
-            )
-        with open(folder / name, "wb") as out:
-            for start in range(0, size, DOWNLOAD_CHUNK):
-                block = self.read(spec.url, start, min(size, start + DOWNLOAD_CHUNK))
-                md5.update(block)
-                out.write(block)
-        suffixes = spec.sidecars if spec.sidecars is not None else SIDECAR_SUFFIXES
-        for suffix, content in self.read_many([spec.url + s for s in suffixes]).items():
-            (folder / (name + suffix[len(spec.url) :])).write_bytes(content)
-        return md5.hexdigest()
-
-    def read_many(self, urls: list[str]) -> dict[str, bytes]:
-        """Whole small files (concurrently where the filesystem is asynchronous); missing ones
-        are left out, a failed one is read again alone with retries."""
-        got: dict[str, bytes] = {}
-        try:
-            found = self.fs.cat([self.path(u) for u in urls], on_error="return")
-        except Exception:
-            found = {}
-        for url in urls:
-            item = found.get(self.path(url)) if isinstance(found, dict) else None
-            if isinstance(item, bytes):
-                got[url] = item
-            elif not isinstance(item, FileNotFoundError):
-                try:
-                    got[url] = self.read(url)
-                except DatasetNotFoundError:
-                    pass
-        return got
-
-    # --- whole shards -------------------------------------------------------------------------
-
-    def is_cached(self, spec: ShardSpec) -> bool:
-        """Whether this process has the shard open or the cache holds it."""
-        self._here()
-        return spec.number in self._open or self.cache.contains(self.digest, spec.entry_name)
-
-    def ensure(self, spec: ShardSpec) -> None:
-        """Fetch the shard into the cache (if not there yet) without opening it."""
-        held = self.cache.acquire(
-            set_digest=self.digest,
-            name=spec.entry_name,
-            size=spec.bytes,
-            md5=spec.md5,
-            download=lambda folder: self.download(spec, folder),
-            url=spec.url,
-        )
-        held.release()
-
-    def local(self, spec: ShardSpec) -> MsgpackReader:
-        """A reader of the cached shard, fetching it first; kept open (and held) for a while."""
-        self._here()
-        with self._lock:
-            opened = self._open.get(spec.number)
-            if opened is not None:
-                self._open.move_to_end(spec.number)
-                return opened[0]
-        held = self.cache.acquire(
-            set_digest=self.digest,
-            name=spec.entry_name,
-            size=spec.bytes,
-            md5=spec.md5,
-            download=lambda folder: self.download(spec, folder),
-            url=spec.url,
-        )
-        try:
-            reader = MsgpackReader(held.dir / PurePosixPath(spec.url).name)
-        except BaseException:
-            held.release()
-            raise
-        with self._lock:
-            self._open[spec.number] = (reader, held)
-            while len(self._open) > self.keep_open:
-                _, (old, old_held) = self._open.popitem(last=False)
-                old.close()
-                old_held.release()
-        return reader
-
-    def release(self, number: int) -> None:
-        """Close the shard ``number`` in this process and let the cache evict it."""
-        self._here()
-        with self._lock:
-            opened = self._open.pop(number, None)
-        if opened is not None:
-            opened[0].close()
-            opened[1].release()
 
 
 class RemoteShardReader(Reader):
@@ -364,7 +144,8 @@ class RemoteShardReader(Reader):
         """The sample at ``index`` (one range request unless the shard is read whole)."""
         whole = self._whole()
         if whole is not None:
-            return whole.get(index, yield_key, raw, copy)
+            sample = whole.get(index, False, raw, copy)
+            return (self.find_key(index), sample) if yield_key else sample
         i = normalize_index(index, len(self))
         offsets = self._offsets()
         data = self.remote.read(self.spec.url, int(offsets[i]), int(offsets[i + 1]))
@@ -380,7 +161,12 @@ class RemoteShardReader(Reader):
         """Samples at ``indices`` (their ranges fetched together)."""
         whole = self._whole()
         if whole is not None:
-            return whole.getitems(indices, yield_key, raw, copy)
+            samples = whole.getitems(indices, False, raw, copy)
+            if not yield_key:
+                return samples
+            keys = self._key_list()
+            n = len(self)
+            return [(keys[int(i) % n], s) for i, s in zip(indices, samples)]
         idx = np.asarray(indices, dtype=np.int64)
         n = len(self)
         if idx.size and (idx.min() < -n or idx.max() >= n):
@@ -404,7 +190,12 @@ class RemoteShardReader(Reader):
         """Samples ``[start, stop)``, fetched as one byte range."""
         whole = self._whole()
         if whole is not None:
-            return whole.slice(start, stop, yield_key, raw, copy)
+            samples = whole.slice(start, stop, False, raw, copy)
+            if not yield_key:
+                return samples
+            first = normalize_range(start, stop, len(self))[0]
+            keys = self._key_list()
+            return ((keys[first + j], s) for j, s in enumerate(samples))
         start, stop = normalize_range(start, stop, len(self))
         return self._range(start, stop, yield_key, raw)
 
@@ -460,6 +251,23 @@ class RemoteShardReader(Reader):
         return f"RemoteShardReader({self.spec.url!r}, len={len(self)})"
 
 
+def manifest_sample_sizes(reader: Any) -> np.ndarray | None:
+    """Each sample's size as its shard's mean, from the manifest alone (no request), for a
+    reader of remote shards whose sizes the manifest gives; ``None`` for any other reader.
+
+    What the Loader sizes its shuffle buffer by: reading every shard's offsets for it would
+    cost one request per shard before the first batch.
+    """
+    shards = getattr(reader, "shards", None)
+    if not shards or not all(isinstance(s, RemoteShardReader) for s in shards):
+        return None
+    specs = [s.spec for s in shards]
+    if any(spec.bytes is None for spec in specs):
+        return None
+    means = [spec.bytes / max(1, spec.samples) for spec in specs]
+    return np.repeat(np.asarray(means, dtype=np.float64), [spec.samples for spec in specs])
+
+
 def open_remote(
     url: str,
     *,
@@ -503,6 +311,7 @@ def open_remote(
         cache_limit=cache_limit,
         retry=policy,
         prefetch_shards=prefetch_shards,
+        shard_count=len(specs),
     )
     remote._fs = fs
     reader = ShardedReader([RemoteShardReader(remote=remote, spec=spec) for spec in specs])
@@ -535,11 +344,13 @@ def _manifest_specs(
         if entry.path.startswith("/") or ".." in PurePosixPath(entry.path).parts:
             raise CorruptIndexError(url, f"shard path {entry.path!r} leaves the manifest's folder")
     base = url_parent(url)
-    present = _listing(fs, path, url)
+    first = fs._strip_protocol(url_join(base, entries[0].path)).rstrip("/") if entries else ""
+    layout = _sidecar_layout(fs, first, url) if entries else None
+    present = None if layout is not None or not entries else _listing(fs, path, url)
     specs = []
     for number, entry in enumerate(entries):
         shard_url = url_join(base, entry.path)
-        sidecars = None
+        sidecars = layout
         if present is not None:
             name = fs._strip_protocol(shard_url).rstrip("/")
             sidecars = tuple(s for s in SIDECAR_SUFFIXES if name + s in present)
@@ -557,6 +368,22 @@ def _manifest_specs(
         json.dumps([[e.path, e.samples, e.bytes, e.md5] for e in entries]).encode()
     ).hexdigest()[:32]
     return specs, digest
+
+
+def _sidecar_layout(fs: Any, first: str, url: str) -> tuple[str, ...] | None:
+    """The sidecars of the set's first shard (one listing of the names that start with its
+    name), taken for every shard's: a writer gives all its shards the same sidecars. ``None``
+    where the filesystem cannot list by prefix (then :func:`_listing` lists the folder)."""
+    if protocol_of(url) in ("http", "https") or "/" not in first:
+        return None
+    folder, name = first.rsplit("/", 1)
+    try:
+        found = {p.rstrip("/") for p in fs.find(folder, prefix=name)}
+    except Exception:  # no prefix listing here (TypeError), or none at all
+        return None
+    if first not in found:
+        return None
+    return tuple(s for s in SIDECAR_SUFFIXES if first + s in found)
 
 
 def _listing(fs: Any, path: str, url: str) -> set[str] | None:
