@@ -183,7 +183,7 @@ def test_bench_reads_a_url(moto, s3):
 
 def test_a_url_without_its_protocol_package_names_the_extra(tmp_path):
     code, _, err = run("sample", "az://box/x.manifest", os.fspath(tmp_path / "o.msgpack"), "3")
-    assert code == 1 and "pip install 'shardstream[remote]'" in err and "Traceback" not in err
+    assert code == 1 and "pip install 'shardstream[azure]'" in err and "Traceback" not in err
 
 
 def test_train_and_eval_from_a_url_equal_the_local_runs(moto, s3, local, tmp_path):

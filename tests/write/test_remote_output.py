@@ -108,7 +108,7 @@ def test_an_existing_output_is_kept_without_overwrite_and_stale_shards_go_with_i
 
 
 def test_a_protocol_without_its_package_names_the_extra(tree):
-    with pytest.raises(MissingDependencyError, match=r"pip install 'shardstream\[remote\]'"):
+    with pytest.raises(MissingDependencyError, match=r"pip install 'shardstream\[azure\]'"):
         convert(demo_items(tree), "az://box/set.manifest", shard_samples=4, progress=False)
 
 

@@ -38,9 +38,9 @@ _EXTRAS = {
     "gcs": ("gcsfs", "gcs"),
     "http": ("aiohttp", "http"),
     "https": ("aiohttp", "http"),
-    "az": ("adlfs", "remote"),
-    "abfs": ("adlfs", "remote"),
-    "abfss": ("adlfs", "remote"),
+    "az": ("adlfs", "azure"),
+    "abfs": ("adlfs", "azure"),
+    "abfss": ("adlfs", "azure"),
 }
 
 
