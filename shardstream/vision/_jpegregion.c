@@ -31,35 +31,10 @@
 
 #include <jpeglib.h>
 
+#include "jpeg_error.h"
+
 #define DEFAULT_MARGIN 8
 #define ROWS_PER_CALL 16
-
-typedef struct {
-    struct jpeg_error_mgr pub; /* first: libjpeg sees only this part */
-    jmp_buf jump;
-    char message[JMSG_LENGTH_MAX];
-} region_error_mgr;
-
-/* Fatal errors: keep libjpeg's message and jump back (the default handler calls exit()). */
-static void
-region_error_exit(j_common_ptr cinfo)
-{
-    region_error_mgr *err = (region_error_mgr *)cinfo->err;
-    (*cinfo->err->format_message)(cinfo, err->message);
-    longjmp(err->jump, 1);
-}
-
-/* Warnings (level -1: corrupt or truncated data that libjpeg would paper over) are errors here;
- * trace messages (level >= 0) are ignored. */
-static void
-region_emit_message(j_common_ptr cinfo, int msg_level)
-{
-    if (msg_level < 0) {
-        region_error_mgr *err = (region_error_mgr *)cinfo->err;
-        (*cinfo->err->format_message)(cinfo, err->message);
-        longjmp(err->jump, 1);
-    }
-}
 
 enum { DONE = 0, FAILED = 1, DECLINED = 2, OUTSIDE = 3 };
 
@@ -81,10 +56,10 @@ static int
 run_decode(region_job *job)
 {
     struct jpeg_decompress_struct cinfo;
-    region_error_mgr err;
+    ss_jpeg_error_mgr err;
     cinfo.err = jpeg_std_error(&err.pub);
-    err.pub.error_exit = region_error_exit;
-    err.pub.emit_message = region_emit_message;
+    err.pub.error_exit = ss_jpeg_error_exit;
+    err.pub.emit_message = ss_jpeg_emit_message;
     err.message[0] = '\0';
     cinfo.mem = NULL; /* jpeg_destroy_decompress() frees nothing if creating it failed */
     if (setjmp(err.jump)) {

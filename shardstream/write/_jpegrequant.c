@@ -29,30 +29,7 @@
 
 #include <jpeglib.h>
 
-typedef struct {
-    struct jpeg_error_mgr pub; /* first: libjpeg sees only this part */
-    jmp_buf jump;
-    char message[JMSG_LENGTH_MAX];
-} requant_error_mgr;
-
-static void
-requant_error_exit(j_common_ptr cinfo)
-{
-    requant_error_mgr *err = (requant_error_mgr *)cinfo->err;
-    (*cinfo->err->format_message)(cinfo, err->message);
-    longjmp(err->jump, 1);
-}
-
-/* Warnings (level -1: corrupt or truncated data) are errors; trace messages are ignored. */
-static void
-requant_emit_message(j_common_ptr cinfo, int msg_level)
-{
-    if (msg_level < 0) {
-        requant_error_mgr *err = (requant_error_mgr *)cinfo->err;
-        (*cinfo->err->format_message)(cinfo, err->message);
-        longjmp(err->jump, 1);
-    }
-}
+#include "jpeg_error.h"
 
 enum { DONE = 0, FAILED = 1, DECLINED = 2 };
 
@@ -131,12 +108,12 @@ run_requantize(requant_job *job)
 {
     struct jpeg_decompress_struct src;
     struct jpeg_compress_struct dst;
-    requant_error_mgr err; /* one for both: either longjmps to the same place */
+    ss_jpeg_error_mgr err; /* one for both: either longjmps to the same place */
     jvirt_barray_ptr *arrays;
     int ci;
     src.err = jpeg_std_error(&err.pub);
-    err.pub.error_exit = requant_error_exit;
-    err.pub.emit_message = requant_emit_message;
+    err.pub.error_exit = ss_jpeg_error_exit;
+    err.pub.emit_message = ss_jpeg_emit_message;
     err.message[0] = '\0';
     dst.err = &err.pub;
     src.mem = NULL;
@@ -210,10 +187,10 @@ static int
 run_verify(requant_job *job)
 {
     struct jpeg_decompress_struct src;
-    requant_error_mgr err;
+    ss_jpeg_error_mgr err;
     src.err = jpeg_std_error(&err.pub);
-    err.pub.error_exit = requant_error_exit;
-    err.pub.emit_message = requant_emit_message;
+    err.pub.error_exit = ss_jpeg_error_exit;
+    err.pub.emit_message = ss_jpeg_emit_message;
     err.message[0] = '\0';
     src.mem = NULL;
     if (setjmp(err.jump)) {
