@@ -29,10 +29,29 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+class _PortTaken(RuntimeError):
+    """The rendezvous port was taken between :func:`free_port` and rank 0's listen."""
+
+
 def run_world(
     world_size: int, job: Callable[..., Any], *args: Any, timeout: float = 120
 ) -> list[Any]:
-    """Run ``job`` on every rank of a fresh gloo group; return the results by rank."""
+    """Run ``job`` on every rank of a fresh gloo group; return the results by rank.
+
+    A world whose rendezvous port was taken meanwhile by another process (EADDRINUSE: the job
+    has not run yet) is started again on a new port, up to three times.
+    """
+    for _ in range(2):
+        try:
+            return _run_world_once(world_size, job, args, timeout)
+        except _PortTaken:
+            continue
+    return _run_world_once(world_size, job, args, timeout)
+
+
+def _run_world_once(
+    world_size: int, job: Callable[..., Any], args: tuple[Any, ...], timeout: float
+) -> list[Any]:
     context = multiprocessing.get_context("spawn")
     results: Any = context.Queue()
     port = free_port()
@@ -54,7 +73,9 @@ def run_world(
                     f"did not finish within {timeout} s (a hang)"
                 ) from None
             if not ok:
-                raise RuntimeError(f"rank {rank} of {world_size} failed:\n{payload}")
+                taken = "EADDRINUSE" in payload and "init_process_group" in payload
+                failure = _PortTaken if taken else RuntimeError
+                raise failure(f"rank {rank} of {world_size} failed:\n{payload}")
             collected[rank] = payload
     except BaseException:
         for process in processes:  # a failed or hung world: stop its ranks now

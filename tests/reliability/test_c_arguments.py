@@ -31,7 +31,7 @@ C_ERRORS = frozenset(
     for name in ("ValueError", "TypeError", "OverflowError", "BufferError", "NotImplementedError")
 )
 FUZZ = settings(
-    max_examples=60,
+    max_examples=40,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],

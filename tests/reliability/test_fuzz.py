@@ -134,7 +134,7 @@ def single(tmp_path_factory) -> tuple[Path, list[bytes], list[str]]:
     return directory, [packb(s) for s in samples], [s["key"] for s in samples]
 
 
-@settings(SETS, max_examples=100)
+@settings(SETS, max_examples=60)
 @given(suffix=st.sampled_from(SUFFIXES), mutation=MUTATIONS)
 def test_fuzz_single_file_set(single, suffix, mutation):
     source, expected, keys = single
@@ -255,7 +255,7 @@ def test_pristine_jpegs_decode_on_every_path():
         assert run_forked(lambda data=data: exercise_jpeg(data)).value == 5 + 9 + 3
 
 
-@settings(SETS, max_examples=250)
+@settings(SETS, max_examples=160)
 @given(which=st.integers(0, len(JPEGS) - 1), mutations=st.lists(MUTATIONS, min_size=1, max_size=3))
 def test_fuzz_jpeg(which, mutations):
     data = JPEGS[which]

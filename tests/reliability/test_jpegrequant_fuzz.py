@@ -20,7 +20,7 @@ from ._forked import run_forked
 requant = pytest.importorskip("shardstream.write._jpegrequant")
 
 FUZZ = settings(
-    max_examples=60,
+    max_examples=30,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],

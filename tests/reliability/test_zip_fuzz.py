@@ -87,7 +87,7 @@ def read_everything(path: str) -> list[tuple[str, bytes | None]]:
 
 
 @settings(
-    max_examples=250,
+    max_examples=160,
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
