@@ -105,11 +105,9 @@ def test_streamed_mode_equals_the_local_engine(ray_local, tree, tmp_path, option
     assert output_files(tmp_path / "ray") == output_files(tmp_path / "local")
 
 
-def test_a_killed_worker_is_retried_and_the_output_is_unchanged(ray_local, tree, tmp_path):
-    marker = tmp_path / "pids"
-    marker.mkdir()
-    items = demo_items(tree, marker=marker, delay=0.15)
-    expected = local_reference(demo_items(tree), tmp_path / "local", shard_samples=4)
+def convert_killing_one_worker(items, marker, output, *, shard_samples: int) -> list[int]:
+    """Convert ``items`` on Ray into ``output`` while SIGKILLing the first Ray worker that
+    writes its pid into ``marker`` (in the middle of a shard); return the killed pids."""
     killed: list[int] = []
 
     def kill_first_worker() -> None:
@@ -117,17 +115,26 @@ def test_a_killed_worker_is_retried_and_the_output_is_unchanged(ray_local, tree,
         while time.monotonic() < deadline and not killed:
             pids = [int(p.name) for p in marker.iterdir() if int(p.name) != os.getpid()]
             if pids:
-                os.kill(pids[0], signal.SIGKILL)  # a Ray worker, in the middle of a shard
+                os.kill(pids[0], signal.SIGKILL)
                 killed.append(pids[0])
             time.sleep(0.02)
 
     killer = threading.Thread(target=kill_first_worker)
     killer.start()
     convert(
-        items, tmp_path / "ray" / "set.manifest", on_error="skip", progress=False, engine="ray",
-        shard_samples=4,
+        items, output / "set.manifest", on_error="skip", progress=False, engine="ray",
+        shard_samples=shard_samples,
     )  # fmt: skip
     killer.join()
+    return killed
+
+
+def test_a_killed_worker_is_retried_and_the_output_is_unchanged(ray_local, tree, tmp_path):
+    marker = tmp_path / "pids"
+    marker.mkdir()
+    items = demo_items(tree, marker=marker, delay=0.15)
+    expected = local_reference(demo_items(tree), tmp_path / "local", shard_samples=4)
+    killed = convert_killing_one_worker(items, marker, tmp_path / "ray", shard_samples=4)
     assert len(killed) == 1
     assert output_files(tmp_path / "ray") == expected
 
@@ -356,24 +363,7 @@ def test_a_killed_worker_reading_a_compressed_tar_is_retried(ray_local, tree, tm
         Item(i.key, i.label, i.source, functools.partial(slow_call, os.fspath(marker), 0.1, i.load))
         for i in items
     ]
-    killed: list[int] = []
-
-    def kill_first_worker() -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not killed:
-            pids = [int(p.name) for p in marker.iterdir() if int(p.name) != os.getpid()]
-            if pids:
-                os.kill(pids[0], signal.SIGKILL)  # a Ray worker, in the middle of a shard
-                killed.append(pids[0])
-            time.sleep(0.02)
-
-    killer = threading.Thread(target=kill_first_worker)
-    killer.start()
-    convert(
-        slow, tmp_path / "ray" / "set.manifest", on_error="skip", progress=False, engine="ray",
-        shard_samples=3,
-    )  # fmt: skip
-    killer.join()
+    killed = convert_killing_one_worker(slow, marker, tmp_path / "ray", shard_samples=3)
     assert len(killed) == 1
     assert output_files(tmp_path / "ray") == expected
 
