@@ -13,3 +13,16 @@ def _where(path: str | os.PathLike | None) -> str:
 
 class ShardstreamError(Exception):
     """Base class of every error shardstream raises on purpose."""
+
+
+class _UrlFault(ShardstreamError):
+    """Base of the errors about one URL: ``url`` and ``problem`` attributes, the message
+    ``"<url>: <problem>"``, and pickling across processes despite the two arguments."""
+
+    def __init__(self, url: str, problem: str):
+        self.url = url
+        self.problem = problem
+        super().__init__(f"{url}: {problem}")
+
+    def __reduce__(self):
+        return type(self), (self.url, self.problem)

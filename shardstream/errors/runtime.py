@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from ._base import ShardstreamError
+from ._base import ShardstreamError, _UrlFault
 
 __all__ = [
     "DatasetReadError",
@@ -193,7 +193,7 @@ class RunFolderExistsError(ShardstreamError, FileExistsError):
     the files in it."""
 
 
-class RemoteStorageError(ShardstreamError, OSError):
+class RemoteStorageError(_UrlFault, OSError):
     """Reading or writing a URL (``s3://``, ``gs://``, ``https://``, ...) failed for good.
 
     Raised for a refusal that retrying cannot cure (403, a bad request) at once, and for
@@ -203,14 +203,6 @@ class RemoteStorageError(ShardstreamError, OSError):
     Attributes:
         url: the URL that failed.
     """
-
-    def __init__(self, url: str, problem: str):
-        self.url = url
-        self.problem = problem
-        super().__init__(f"{url}: {problem}")
-
-    def __reduce__(self):  # picklable across processes despite the extra arguments
-        return type(self), (self.url, self.problem)
 
 
 class CacheFullError(ShardstreamError, OSError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from ._base import ShardstreamError
+from ._base import ShardstreamError, _UrlFault
 from .data import ChecksumMismatchError, DatasetFormatError, SampleTooLargeError
 
 __all__ = [
@@ -63,7 +63,7 @@ class SourceChecksumError(ChecksumMismatchError):
         return type(self), (self.path, self.expected, self.actual, self.problem)
 
 
-class DownloadError(ShardstreamError, OSError):
+class DownloadError(_UrlFault, OSError):
     """Downloading a source file failed (HTTP error, timeout, refused connection, short body).
 
     No file is left under the final name. The message names the URL and the fault.
@@ -71,14 +71,6 @@ class DownloadError(ShardstreamError, OSError):
     Attributes:
         url: the URL that failed.
     """
-
-    def __init__(self, url: str, problem: str):
-        self.url = url
-        self.problem = problem
-        super().__init__(f"{url}: {problem}")
-
-    def __reduce__(self):  # picklable across processes despite the extra arguments
-        return type(self), (self.url, self.problem)
 
 
 class BadSourceError(ShardstreamError, ValueError):
