@@ -499,6 +499,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-baseline", action="store_true", help="skip the torchvision rows")
     parser.add_argument(
+        "--shipped-only",
+        action="store_true",
+        help="only the resize='device' rows: (c) and both plain decodes in turn, its device step "
+        "on the CPU and its worker split",
+    )
+    parser.add_argument(
         "--main-threads",
         type=int,
         default=1,
@@ -543,6 +549,8 @@ def _run(args, batches: int) -> int:
             table.add(Row(f"device step on {args.device}, {name}", None, rate, "img/s"))
         return 0
 
+    if args.shipped_only:
+        return _run_shipped(args, batches, shipped, images, packed)
     print(
         f"{args.images:,} demo images under {root}; timed passes of {args.per_run:,} images "
         f"({batches} batches of {args.batch}); {args.workers} workers; {os.cpu_count()} cores; "
@@ -729,6 +737,72 @@ def _run(args, batches: int) -> int:
     for key in runs[0]:
         print(f"  {key:42} {min(run[key] for run in runs):7.3f}", flush=True)
     return 0
+
+
+def _run_shipped(args, batches: int, shipped, images: list[bytes], packed: Path) -> int:
+    """The ``--shipped-only`` rows: (c) in turn with both plain decoders, per repeat."""
+    shipped_steadies: list[float] = []
+    plains: list[float] = []
+    turbos: list[float] = []
+    for _ in range(args.repeats):  # in turn, so that all three see the same machine
+        plains.append(plain_decode_rate(images, args.workers, 1))
+        turbos.append(plain_decode_rate(images, args.workers, 1, decoder="turbo"))
+        shipped_steadies.append(
+            steady_rate(packed, ShippedWorkerSideOnly(shipped), batches, args.batch, args.workers)
+        )
+    fastest = [max(p, t) for p, t in zip(plains, turbos)]
+    paired = [c / p for c, p in zip(shipped_steadies, fastest)]
+    table = Table("resize='device' worker side (ratio = shardstream / peer)", "peer img/s")
+    table.header()
+    table.add(
+        Row(
+            "(c) resize='device' worker side, steady state",
+            statistics.median(fastest),
+            statistics.median(shipped_steadies),
+            "img/s",
+            target=0.85,
+            note="peer: the quicker plain decode of each repeat, timed in turn with it",
+        )
+    )
+    print(
+        f"\nper repeat, img/s: plain decode (simplejpeg) {', '.join(f'{r:,.0f}' for r in plains)}; "
+        f"plain decode (system libjpeg-turbo) {', '.join(f'{r:,.0f}' for r in turbos)}; "
+        f"(c) steady {', '.join(f'{r:,.0f}' for r in shipped_steadies)}",
+        flush=True,
+    )
+    print(
+        f"(c) / the quicker plain decode per repeat: {', '.join(f'{r:.2f}' for r in paired)} "
+        f"(median {statistics.median(paired):.2f}, range {min(paired):.2f}-{max(paired):.2f})",
+        flush=True,
+    )
+    _print_shipped_device_rows(args, shipped, images)
+    return 0
+
+
+def _print_shipped_device_rows(args, shipped, images: list[bytes]) -> None:
+    """resize='device''s device step on the CPU and its worker split, printed."""
+    shipped_device = device_rate(shipped, images, args.batch, "cpu", args.repeats)
+    shipped_resize = device_rate(shipped, images, args.batch, "cpu", args.repeats, True)
+    print(
+        f"CPU ms per image, {args.main_threads} torch thread(s): resize='device' device step "
+        f"{1e3 / shipped_device:.2f} (its cut + resize + flip {1e3 / shipped_resize:.2f})",
+        flush=True,
+    )
+    sample = images[: min(len(images), 256)]
+    runs = [device_worker_split(sample, shipped) for _ in range(3)]
+    _IMAGES[:] = sample
+    turbo = []
+    for _ in range(3):
+        started = time.thread_time()
+        _decode_share_turbo((0, len(sample)))
+        turbo.append((time.thread_time() - started) / len(sample) * 1e3)
+    print(
+        "\nresize='device' worker side per image, CPU ms of this thread, best of 3 (plain full "
+        f"decode, system libjpeg-turbo, new arrays: {min(turbo):.3f}):",
+        flush=True,
+    )
+    for key in runs[0]:
+        print(f"  {key:42} {min(run[key] for run in runs):7.3f}", flush=True)
 
 
 if __name__ == "__main__":

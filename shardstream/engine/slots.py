@@ -34,6 +34,9 @@ from ..errors import TransportError
 __all__ = ["SlotRing", "WorkerSlots", "grown_size", "map_segment", "unlink_segment"]
 
 _PAGE = 4096
+# a worker maps a slot's pages at once rather than faulting them in one by one while it writes a
+# batch: a 25 MB segment mapped and written in ~2.7 ms instead of ~10-14 ms (measured here)
+_POPULATE = getattr(mmap, "MAP_POPULATE", 0)
 
 
 def grown_size(current: int, needed: int) -> int:
@@ -108,7 +111,7 @@ def unlink_segment(name: str) -> bool:
     return True
 
 
-def map_segment(name: str, size: int) -> mmap.mmap:
+def map_segment(name: str, size: int, *, populate: bool = False) -> mmap.mmap:
     """Map the existing segment ``name`` with a mapping of this process's own.
 
     Unlike a ``SharedMemory`` object's mapping, this one is never closed explicitly: it is
@@ -117,18 +120,23 @@ def map_segment(name: str, size: int) -> mmap.mmap:
     Args:
         name: the segment name.
         size: the bytes to map.
+        populate: map every page now (``MAP_POPULATE`` where the platform has it) rather than
+            fault them in one by one on first touch: for a worker, which fills the whole slot.
 
     Returns:
         The writable mapping.
     """
-    return _own_mapping(shared_memory.SharedMemory(name=name), size)
+    return _own_mapping(shared_memory.SharedMemory(name=name), size, populate=populate)
 
 
-def _own_mapping(segment: shared_memory.SharedMemory, size: int) -> mmap.mmap:
+def _own_mapping(
+    segment: shared_memory.SharedMemory, size: int, *, populate: bool = False
+) -> mmap.mmap:
     """A mapping of ``segment`` of our own; ``segment`` itself is closed."""
+    flags = mmap.MAP_SHARED | (_POPULATE if populate else 0)
     try:
         # SharedMemory keeps its descriptor in _fd, which typeshed leaves out; mmap dups it
-        return mmap.mmap(segment._fd, size)  # type: ignore[attr-defined]
+        return mmap.mmap(segment._fd, size, flags=flags)  # type: ignore[attr-defined]
     finally:
         segment.close()
 
@@ -278,15 +286,18 @@ class WorkerSlots:
         if name is not None and size >= needed:
             return self._map(slot, name, size), None, size
         self._mapped.pop(slot, None)
-        new_size = grown_size(size, needed)
-        mapping = _own_mapping(create_segment(grow, new_size), new_size)
+        # a slot's first segment gets 1/8 headroom: batches of ragged payloads (the device
+        # modes' pixels) vary by a few %, and one a little larger than the first would be
+        # copied out of place and grow the slot again
+        new_size = grown_size(size, needed if size else needed + needed // 8)
+        mapping = _own_mapping(create_segment(grow, new_size), new_size, populate=True)
         self._mapped[slot] = (grow, mapping)
         return mapping, grow, new_size
 
     def _map(self, slot: int, name: str, size: int) -> mmap.mmap:
         mapped = self._mapped.get(slot)
         if mapped is None or mapped[0] != name:
-            mapped = (name, map_segment(name, size))
+            mapped = (name, map_segment(name, size, populate=True))
             self._mapped[slot] = mapped
         return mapped[1]
 

@@ -263,9 +263,204 @@ fail:
     return NULL;
 }
 
+/* ---- decode_band_planes(): a band of rows as libjpeg's raw YCbCr planes ---------------------
+ *
+ * The same band of whole rows, but as libjpeg's raw output (jpeg_read_raw_data): the IDCT's
+ * planes before upsampling and colour conversion, which the caller does elsewhere (on the
+ * training device). Only Y:Cb:Cr with chroma factors 1x1 and luma 1x1, 2x1 or 2x2 is taken
+ * (4:4:4, 4:2:2, 4:2:0). The caller says the layout it expects (plane strides and the chroma
+ * rows it wants, from the header); a JPEG whose layout differs is declined (NotImplementedError).
+ * Raw output cannot skip scanlines, so the iMCU rows above the band are decoded into scratch rows
+ * (the band is most of the image where this is used). */
+
+typedef struct {
+    const unsigned char *data;
+    unsigned long size;
+    unsigned long top, height;       /* luma rows [top, top + height) */
+    unsigned long y_stride;          /* bytes per luma row shipped */
+    unsigned long c_first, c_rows;   /* chroma rows [c_first, c_first + c_rows) */
+    unsigned long c_stride;          /* bytes per chroma row shipped */
+    unsigned long hf, vf;            /* luma factors (chroma 1x1) */
+    unsigned char *out;              /* Y rows, then Cb rows, then Cr rows */
+    unsigned char *scratch;          /* trash rows; caller frees */
+    char message[JMSG_LENGTH_MAX];
+} planes_job;
+
+static int
+run_planes(planes_job *job)
+{
+    struct jpeg_decompress_struct cinfo;
+    ss_jpeg_error_mgr err;
+    JSAMPROW rows[3][16];
+    JSAMPARRAY image[3];
+    unsigned long imcu, last_imcu, c, i;
+    cinfo.err = jpeg_std_error(&err.pub);
+    err.pub.error_exit = ss_jpeg_error_exit;
+    err.pub.emit_message = ss_jpeg_emit_message;
+    err.message[0] = '\0';
+    cinfo.mem = NULL;
+    if (setjmp(err.jump)) {
+        strncpy(job->message, err.message, sizeof(job->message) - 1);
+        job->message[sizeof(job->message) - 1] = '\0';
+        jpeg_destroy_decompress(&cinfo);
+        return FAILED;
+    }
+    jpeg_create_decompress(&cinfo);
+    jpeg_mem_src(&cinfo, job->data, job->size);
+    jpeg_read_header(&cinfo, TRUE);
+    if (cinfo.num_components != 3 || cinfo.jpeg_color_space != JCS_YCbCr ||
+        cinfo.comp_info[1].h_samp_factor != 1 || cinfo.comp_info[1].v_samp_factor != 1 ||
+        cinfo.comp_info[2].h_samp_factor != 1 || cinfo.comp_info[2].v_samp_factor != 1 ||
+        (unsigned long)cinfo.comp_info[0].h_samp_factor != job->hf ||
+        (unsigned long)cinfo.comp_info[0].v_samp_factor != job->vf) {
+        snprintf(job->message, sizeof(job->message), "not the expected YCbCr sampling");
+        jpeg_destroy_decompress(&cinfo);
+        return DECLINED;
+    }
+    cinfo.raw_data_out = TRUE;
+    cinfo.dct_method = JDCT_ISLOW;
+    jpeg_start_decompress(&cinfo);
+    if (cinfo.max_h_samp_factor != (int)job->hf || cinfo.max_v_samp_factor != (int)job->vf ||
+        cinfo.comp_info[0].width_in_blocks * DCTSIZE > job->y_stride ||
+        cinfo.comp_info[1].width_in_blocks * DCTSIZE > job->c_stride ||
+        (cinfo.image_width + job->hf * DCTSIZE - 1) / (job->hf * DCTSIZE) * job->hf * DCTSIZE !=
+            job->y_stride ||
+        (cinfo.image_width + job->hf * DCTSIZE - 1) / (job->hf * DCTSIZE) * DCTSIZE !=
+            job->c_stride) {
+        snprintf(job->message, sizeof(job->message), "not the expected plane layout");
+        jpeg_destroy_decompress(&cinfo);
+        return DECLINED;
+    }
+    if (job->height == 0 || job->top + job->height > cinfo.output_height || job->c_rows == 0 ||
+        job->c_first + job->c_rows > cinfo.comp_info[1].downsampled_height) {
+        snprintf(job->message, sizeof(job->message), "the band is empty or outside the image");
+        jpeg_destroy_decompress(&cinfo);
+        return OUTSIDE;
+    }
+    job->scratch = malloc(job->y_stride);
+    if (job->scratch == NULL) {
+        snprintf(job->message, sizeof(job->message), "out of memory");
+        jpeg_destroy_decompress(&cinfo);
+        return FAILED;
+    }
+    for (c = 0; c < 3; c++)
+        image[c] = rows[c];
+    last_imcu = (job->top + job->height - 1) / (job->vf * DCTSIZE);
+    if ((job->c_first + job->c_rows - 1) / DCTSIZE > last_imcu)
+        last_imcu = (job->c_first + job->c_rows - 1) / DCTSIZE;
+    for (imcu = 0; imcu <= last_imcu; imcu++) {
+        unsigned long y0 = imcu * job->vf * DCTSIZE, c0 = imcu * DCTSIZE;
+        for (i = 0; i < job->vf * DCTSIZE; i++) {
+            unsigned long y = y0 + i;
+            rows[0][i] = (y >= job->top && y < job->top + job->height)
+                             ? job->out + (y - job->top) * job->y_stride
+                             : job->scratch;
+        }
+        for (i = 0; i < DCTSIZE; i++) {
+            unsigned long y = c0 + i;
+            int inside = y >= job->c_first && y < job->c_first + job->c_rows;
+            unsigned char *cb = job->out + job->height * job->y_stride;
+            unsigned char *cr = cb + job->c_rows * job->c_stride;
+            rows[1][i] = inside ? cb + (y - job->c_first) * job->c_stride : job->scratch;
+            rows[2][i] = inside ? cr + (y - job->c_first) * job->c_stride : job->scratch;
+        }
+        if (jpeg_read_raw_data(&cinfo, image, (JDIMENSION)(job->vf * DCTSIZE)) == 0) {
+            snprintf(job->message, sizeof(job->message), "no data for iMCU row %lu", imcu);
+            jpeg_destroy_decompress(&cinfo);
+            return FAILED;
+        }
+    }
+    if (cinfo.output_scanline >= cinfo.output_height)
+        jpeg_finish_decompress(&cinfo); /* read on to EOI, as a full decode does */
+    jpeg_destroy_decompress(&cinfo);
+    return DONE;
+}
+
+PyDoc_STRVAR(decode_band_planes_doc,
+"decode_band_planes(data, out, top, height, y_stride, c_first, c_rows, c_stride, hf, vf)\n"
+"--\n\n"
+"Decode luma rows [top, top + height) and chroma rows [c_first, c_first + c_rows) of a\n"
+"Y:Cb:Cr JPEG (chroma factors 1x1, luma hf x vf, each 1 or 2) as libjpeg's raw planes: no\n"
+"upsampling, no colour conversion. out: a writable C-contiguous buffer of exactly\n"
+"height * y_stride + 2 * c_rows * c_stride bytes: the Y rows, then the Cb rows, then the Cr\n"
+"rows; y_stride and c_stride must be the MCU-padded plane widths (MCUs per row x hf x 8, and\n"
+"x 8). Returns None. Raises ValueError (corrupt data, a band outside the image),\n"
+"NotImplementedError (another colour space, sampling or layout).");
+
+static PyObject *
+decode_band_planes(PyObject *self, PyObject *args)
+{
+    Py_buffer data, out;
+    Py_ssize_t v[8];
+    planes_job job;
+    int status, k;
+
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*w*nnnnnnnn", &data, &out, &v[0], &v[1], &v[2], &v[3], &v[4],
+                          &v[5], &v[6], &v[7]))
+        return NULL;
+    for (k = 0; k < 8; k++)
+        if (v[k] < 0 || v[k] > 65535) {
+            PyErr_SetString(PyExc_ValueError, "band coordinates must be in [0, 65535]");
+            goto fail;
+        }
+    if (v[6] < 1 || v[6] > 2 || v[7] < 1 || v[7] > 2) {
+        PyErr_SetString(PyExc_ValueError, "hf and vf must be 1 or 2");
+        goto fail;
+    }
+    if (!PyBuffer_IsContiguous(&out, 'C') ||
+        (unsigned long long)out.len !=
+            (unsigned long long)v[1] * v[2] + 2ULL * (unsigned long long)v[4] * v[5]) {
+        PyErr_SetString(PyExc_ValueError, "out must be a C-contiguous buffer of the planes' size");
+        goto fail;
+    }
+    if (v[2] < 8 || v[5] < 8) {
+        PyErr_SetString(PyExc_ValueError, "plane strides must be at least 8");
+        goto fail;
+    }
+    if (data.len < 2) {
+        PyErr_Format(PyExc_ValueError, "libjpeg-turbo: the data is %zd bytes long", data.len);
+        goto fail;
+    }
+    memset(&job, 0, sizeof(job));
+    job.data = (const unsigned char *)data.buf;
+    job.size = (unsigned long)data.len;
+    job.top = (unsigned long)v[0];
+    job.height = (unsigned long)v[1];
+    job.y_stride = (unsigned long)v[2];
+    job.c_first = (unsigned long)v[3];
+    job.c_rows = (unsigned long)v[4];
+    job.c_stride = (unsigned long)v[5];
+    job.hf = (unsigned long)v[6];
+    job.vf = (unsigned long)v[7];
+    job.out = (unsigned char *)out.buf;
+    Py_BEGIN_ALLOW_THREADS
+    status = run_planes(&job);
+    free(job.scratch);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&out);
+    switch (status) {
+    case DONE:
+        Py_RETURN_NONE;
+    case DECLINED:
+        PyErr_Format(PyExc_NotImplementedError, "libjpeg-turbo raw planes: %s", job.message);
+        return NULL;
+    default:
+        PyErr_Format(PyExc_ValueError, "libjpeg-turbo: %s", job.message);
+        return NULL;
+    }
+fail:
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&out);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"decode_region", (PyCFunction)(void (*)(void))decode_region, METH_VARARGS | METH_KEYWORDS,
      decode_region_doc},
+    {"decode_band_planes", (PyCFunction)decode_band_planes, METH_VARARGS,
+     decode_band_planes_doc},
     {NULL, NULL, 0, NULL},
 };
 

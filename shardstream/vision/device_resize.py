@@ -4,7 +4,9 @@ The batch holds what :func:`~shardstream.vision.device_views.collate_shipped` la
 sample's pixels (or JPEG bytes) in one ragged uint8 buffer, and its views' boxes in those pixels.
 :func:`payload_images` turns it into one oriented ``H x W x 3`` uint8 image per sample on the
 training device, decoding the JPEGs in one batched call
-(``torchvision.io.decode_jpeg(list, device="cuda")``, nvJPEG; torchvision is imported here only).
+(``torchvision.io.decode_jpeg(list, device="cuda")``, nvJPEG; torchvision is imported here only)
+and upsampling and colour-converting shipped planes as libjpeg does
+(:func:`~shardstream.vision.device_planes.planes_to_rgb`).
 :func:`resize_views` cuts every view and resizes it with torch's antialiased filter
 (``torch.nn.functional.interpolate(..., antialias=True)``: Pillow's bicubic / bilinear weights,
 computed in float, rounded once at the end), mirrored where its flip says, to uint8:
@@ -36,7 +38,8 @@ from torch.nn import functional
 
 from ..errors import DeviceUnavailableError, ImageDecodeError
 from . import device_views
-from .device_views import KIND_JPEG
+from .device_planes import planes_to_rgb
+from .device_views import KIND_JPEG, KIND_PLANES
 from .preset_fields import sample_field
 
 __all__ = ["payload_images", "resize_views", "filter_weights"]
@@ -73,8 +76,16 @@ def payload_images(batch: Mapping[str, Any], device: torch.device) -> list[torch
         orientation = batch["payload_orientation"].tolist()
         for index, image in zip(jpegs, _decode_jpegs(datas, device)):
             images[index] = _orient(image.permute(1, 2, 0), int(orientation[index]))
+    planes = [index for index, kind in enumerate(kinds) if kind == KIND_PLANES]
+    if planes:
+        on_device = payload.to(device, non_blocking=True)
+        layouts = batch["payload_layout"][planes]
+        for index, image in zip(
+            planes, planes_to_rgb(on_device, [offsets[i] for i in planes], layouts)
+        ):
+            images[index] = image
     for index, kind in enumerate(kinds):
-        if kind != KIND_JPEG:
+        if kind not in (KIND_JPEG, KIND_PLANES):
             height, width, channels = shapes[index]
             start = offsets[index]
             pixels = payload[start : start + height * width * channels]

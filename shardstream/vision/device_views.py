@@ -62,6 +62,7 @@ from .decode import (
 )
 from .decode_pil import check_pixels
 from .jpeg import is_jpeg, jpeg_info
+from .jpeg_planes import NO_LAYOUT, plane_layout, planes_nbytes
 
 try:  # optional C extension (setup.py); without it every image takes ship_region's general path
     from . import _jpegregion
@@ -77,10 +78,12 @@ __all__ = [
     "PAYLOAD_FIELDS",
     "KIND_PIXELS",
     "KIND_JPEG",
+    "KIND_PLANES",
     "check_modes",
     "check_decode_device",
     "draw_crop_boxes",
     "ship_region",
+    "ship_pixels",
     "ship_encoded",
     "collate_shipped",
 ]
@@ -94,6 +97,7 @@ PAYLOAD_FIELDS: tuple[str, ...] = (
     "payload_shapes",
     "payload_kind",
     "payload_orientation",
+    "payload_layout",
 )
 """The batch fields :func:`collate_shipped` makes from the samples' payloads."""
 
@@ -101,6 +105,9 @@ KIND_PIXELS = 0
 """``payload_kind`` of a sample shipped as uint8 ``H x W x 3`` pixels (oriented, RGB)."""
 KIND_JPEG = 1
 """``payload_kind`` of a sample shipped as its JPEG bytes (decoded on the device)."""
+KIND_PLANES = 2
+"""``payload_kind`` of a sample shipped as libjpeg's raw Y, Cb and Cr planes of a band of rows
+(upsampled and converted to RGB on the device; :mod:`~shardstream.vision.jpeg_planes`)."""
 
 _NVJPEG_PROCESSES = ("baseline", "extended", "progressive")
 _ALIGN = 64  # each payload starts 64-byte aligned in the ragged buffer, as the engine's arena
@@ -304,7 +311,7 @@ def ship_region(
     if fits < 2:
         band = _ship_band(data, boxes, max_pixels)
         if band is not None:
-            return band
+            return band[0], band[1]
     scale = 1 if fits < 2 else choose_scale(height, width, boxes, sizes)
     union = _union(boxes)
 
@@ -337,9 +344,54 @@ def ship_region(
     return pixels, np.array(spans, np.float64)
 
 
+def ship_pixels(
+    data: bytes | bytearray | memoryview,
+    height: int,
+    width: int,
+    boxes: Sequence[CropBox],
+    sizes: Sequence[tuple[int, int]],
+    *,
+    max_pixels: int | None,
+) -> dict[str, Any]:
+    """What ``resize="device"`` ships for one image: :func:`ship_region`'s pixels, or, where the
+    band of whole rows applies to a Y:Cb:Cr JPEG (4:2:0, 4:2:2, 4:4:4), libjpeg's raw planes of
+    that band (:mod:`~shardstream.vision.jpeg_planes`), which the device upsamples and converts
+    to the same RGB pixels.
+
+    Args:
+        data, height, width, boxes, sizes, max_pixels: as for :func:`ship_region`.
+
+    Returns:
+        ``{"payload", "boxes"}`` (pixels, as :func:`ship_region` returns them) or ``{"payload",
+        "boxes", "payload_kind": KIND_PLANES, "payload_layout"}`` (flat uint8 planes and their
+        int64 layout; ``boxes`` in the band's pixels).
+
+    Raises:
+        ImageDecodeError: the image cannot be decoded or has too many pixels.
+        ConfigError: a box is empty or outside the image.
+    """
+    fits = min(min(box[2] / h, box[3] / w) for box, (h, w) in zip(boxes, sizes))
+    band = _ship_band(data, boxes, max_pixels, planes=True) if fits < 2 else None
+    if band is None:
+        pixels, relative = ship_region(data, height, width, boxes, sizes, max_pixels=max_pixels)
+        return {"payload": pixels, "boxes": relative}
+    payload, relative, layout = band
+    if layout is None:
+        return {"payload": payload, "boxes": relative}
+    return {
+        "payload": payload,
+        "boxes": relative,
+        "payload_kind": np.int8(KIND_PLANES),
+        "payload_layout": layout,
+    }
+
+
 def _ship_band(
-    data: bytes | bytearray | memoryview, boxes: Sequence[CropBox], max_pixels: int | None
-) -> tuple[np.ndarray, np.ndarray] | None:
+    data: bytes | bytearray | memoryview,
+    boxes: Sequence[CropBox],
+    max_pixels: int | None,
+    planes: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
     """:func:`ship_region`'s fast path: a JPEG at full size whose crops span most of its width.
 
     The rows from the boxes' top to their bottom are decoded at full width by the region decoder
@@ -347,7 +399,8 @@ def _ship_band(
     cut out of the same rows, and ~20 % quicker than simplejpeg's full decode here). ``None``
     where it does not apply (other formats, EXIF-rotated or CMYK/YCCK JPEGs, no EOI marker,
     fractional, narrow or outside boxes, no extension) or libjpeg refuses: the general path then
-    decodes, or reports the fault.
+    decodes, or reports the fault. With ``planes``, a JPEG :func:`plane_layout` takes ships its
+    raw planes (flat uint8) and their layout as the third item; otherwise that is ``None``.
     """
     if _jpegregion is None or not is_jpeg(data):
         return None
@@ -369,14 +422,29 @@ def _ship_band(
     check_pixels(cols, rows, max_pixels)
     if not _ends_with_eoi(data):  # a truncated file: the full decode reports it
         return None
+    relative = np.array(boxes, np.float64)
+    relative[:, 0] -= top
+    layout = plane_layout(info, top, bottom) if planes else None
+    if layout is not None and hasattr(_jpegregion, "decode_band_planes"):
+        planes = _slot_payloads.array((planes_nbytes(layout),))
+        try:
+            _jpegregion.decode_band_planes(data, planes, *_plane_arguments(layout))
+        except (ValueError, NotImplementedError):  # corrupt, or a sampling it declines
+            pass  # the RGB band decode below reports a fault or does it
+        else:
+            return planes, relative, layout
     pixels = _slot_payloads.array((bottom - top, cols, 3))
     try:
         _jpegregion.decode_region(data, pixels, top, 0, bottom - top, cols)
     except (ValueError, NotImplementedError):  # corrupt, or a layout it declines
         return None
-    relative = np.array(boxes, np.float64)
-    relative[:, 0] -= top
-    return pixels, relative
+    return pixels, relative, None
+
+
+def _plane_arguments(layout: np.ndarray) -> tuple[int, ...]:
+    """``decode_band_planes``'s arguments after ``out`` for a layout (jpeg_planes)."""
+    rows, _, y_stride, c_stride, c_rows, hf, vf, top, c_first = layout[:9].tolist()
+    return top, rows, y_stride, c_first, c_rows, c_stride, hf, vf
 
 
 def ship_encoded(
@@ -495,7 +563,9 @@ def collate_shipped(
         bytes end to end, each from a multiple of 64 bytes, zeros between), ``payload_offsets``
         (int64 ``(B,)``, where each starts),
         ``payload_shapes`` (int64 ``(B, 3)``: ``(H, W, 3)`` of pixels, ``(n, 0, 0)`` of
-        ``n`` encoded bytes), ``payload_kind`` (int8 ``(B,)``) and ``payload_orientation``.
+        ``n`` encoded bytes or planes), ``payload_kind`` (int8 ``(B,)``),
+        ``payload_orientation`` and ``payload_layout`` (int64 ``(B, 11)``: the layout of
+        planes, :data:`~shardstream.vision.jpeg_planes.LAYOUT_FIELDS`; zeros for the others).
 
     Raises:
         ConfigError: a sample has no ``payload`` or it is not uint8.
@@ -526,6 +596,7 @@ def collate_shipped(
             flat[start + payload.size : start + length] = 0
     kinds = np.array([s.get("payload_kind", KIND_PIXELS) for s in samples], np.int8)
     orientation = np.array([s.get("payload_orientation", 1) for s in samples], np.int8)
+    layouts = np.stack([s.get("payload_layout", NO_LAYOUT) for s in samples])
     skip = set(PAYLOAD_FIELDS)
     batch = _collate_fields(
         [{k: v for k, v in s.items() if k not in skip} for s in samples], "", buffers
@@ -536,5 +607,6 @@ def collate_shipped(
         payload_shapes=shapes,
         payload_kind=kinds,
         payload_orientation=orientation,
+        payload_layout=layouts,
     )
     return batch

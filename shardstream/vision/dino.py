@@ -58,7 +58,7 @@ from .device_views import (
     check_modes,
     draw_crop_boxes,
     ship_encoded,
-    ship_region,
+    ship_pixels,
 )
 from .dino_batches import DinoBatchSteps
 from .masking import (
@@ -453,10 +453,9 @@ class DinoPreset(DinoBatchSteps):
         if self.decode == "device":
             shipped = ship_encoded(data, boxes, max_pixels=self.max_pixels)
         else:
-            pixels, relative = ship_region(
+            shipped = ship_pixels(
                 data, height, width, boxes, self._sizes(), max_pixels=self.max_pixels
             )
-            shipped = {"payload": pixels, "boxes": relative}
         shipped["flips"] = np.asarray(flips, dtype=bool)
         return shipped
 

@@ -23,9 +23,11 @@ from shardstream.sets.demo import render_demo_image
 from shardstream.vision import device_views
 from shardstream.vision.crops import rrc_box
 from shardstream.vision.decode import decode_image
+from shardstream.vision.device_planes import planes_to_rgb
 from shardstream.vision.device_views import (
     KIND_JPEG,
     KIND_PIXELS,
+    KIND_PLANES,
     check_decode_device,
     check_modes,
     collate_shipped,
@@ -61,11 +63,22 @@ def _check_boxes(out: dict, data: bytes, decode: str, boxes: list) -> None:
         assert out["payload"].tobytes() == data
         return
     top, bottom = planned[:, 0].min(), (planned[:, 0] + planned[:, 2]).max()
-    assert (planned[:, 1] + planned[:, 3]).max() - planned[:, 1].min() >= 0.6 * out[
-        "payload"
-    ].shape[1]
+    # the demo JPEGs are 4:2:0: the band ships as libjpeg's raw planes, which the device
+    # upsamples and converts to the very pixels of the exact path's decode
+    assert out["payload_kind"] == KIND_PLANES and out["payload"].ndim == 1
+    pixels = shipped_pixels(out)
+    assert (planned[:, 1] + planned[:, 3]).max() - planned[:, 1].min() >= 0.6 * pixels.shape[1]
     np.testing.assert_array_equal(out["boxes"], planned - np.array([top, 0, 0, 0]))
-    np.testing.assert_array_equal(out["payload"], decode_image(data)[top:bottom])
+    np.testing.assert_array_equal(pixels, decode_image(data)[top:bottom])
+
+
+def shipped_pixels(out: dict) -> np.ndarray:
+    """The RGB pixels of one worker output's payload (planes converted as the device does)."""
+    if out.get("payload_kind", KIND_PIXELS) != KIND_PLANES:
+        return out["payload"]
+    layout = torch.from_numpy(out["payload_layout"][None])
+    (rgb,) = planes_to_rgb(torch.from_numpy(np.ascontiguousarray(out["payload"])), [0], layout)
+    return rgb.numpy()
 
 
 @pytest.mark.parametrize("decode", ["cpu", "device"])
@@ -92,7 +105,7 @@ def test_dino_device_modes_draw_the_exact_paths_randomness(decode, seed):
         assert got["mask_upperbound"] == want["mask_upperbound"]
         assert got["label"] == index
         assert "global_crops" not in got and got["payload"].dtype == np.uint8
-        expected_kind = KIND_JPEG if decode == "device" else KIND_PIXELS
+        expected_kind = KIND_JPEG if decode == "device" else KIND_PLANES
         assert got.get("payload_kind", KIND_PIXELS) == expected_kind
 
 
