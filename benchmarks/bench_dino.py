@@ -29,15 +29,17 @@ order, grayscale, Gaussian blur, solarisation, normalisation) with ``--workers``
   context. The loader's ``stats()`` split of the worker time is printed, and a finer split of the
   worker step measured in this process on one thread.
 - (c) the worker side of ``DinoPreset(resize="device")`` (header, crop plan, colour parameters,
-  masks, one decode of the rows the crops span, the uint8 pixels out; the device step
-  excluded) in steady state: target >= 0.85x the plain decode rate. Its workers decode with the
+  masks, one decode of the rows the crops span, out as libjpeg's raw Y/Cb/Cr planes: the
+  upsampling and colour conversion run in the device step; the device step excluded) in
+  steady state: target >= 0.85x the plain decode rate. Its workers decode with the
   system libjpeg-turbo (shardstream's C extension ``_jpegregion``), so plain decoding is timed
   with it too (full images into new arrays, as simplejpeg returns them), and (c)'s peer is the
   quicker of the two plain decoders in each repeat. Both plain decodes, (b) and (c) are timed
   in turn in each repeat (a shared machine's load drifts between rows), and the ratios are
   printed per repeat under the table with every repeat's rate (the spread). Its device step
-  (cut, resize, flip, colour, normalisation) timed alone on the CPU gives the other side of the
-  split, in ms per image, with its resize part on its own. Last, the worker side's split per
+  (planes to RGB, cut, resize, flip, colour, normalisation) timed alone on the CPU gives the
+  other side of the split, in ms per image, with its resize part (planes to RGB included) and
+  its planes-to-RGB part on their own. ``--shipped-only`` runs only these rows. Last, the worker side's split per
   part in this process's CPU time (laid out as in a loader worker: payloads decoded into the
   batch's slot), next to a plain full decode's. A pass's first batches per worker collate
   outside their slots while the engine sizes them to the ragged payloads (copied, fresh pages);
@@ -427,9 +429,12 @@ def device_rate(
     device: str,
     repeats: int,
     resize_only: bool = False,
+    images_only: bool = False,
 ) -> float:
     """Images/s of DinoPreset.device alone on batches of ``batch_size`` on ``device`` (with
-    ``resize_only``, of a ``resize="device"`` preset's cut, resize and flip alone)."""
+    ``resize_only``, of a ``resize="device"`` preset's cut, resize and flip alone, which
+    includes making its images; with ``images_only``, of making them alone: the upsampling
+    and colour conversion of shipped planes)."""
     import torch
 
     from shardstream.engine.collate import to_torch
@@ -447,10 +452,12 @@ def device_rate(
 
     host = ("payload",) if getattr(preset, "decode", "cpu") == "device" else ()  # nvJPEG input
     batch = {k: v if k in host else move(v) for k, v in batch.items()}
-    from shardstream.vision.device_resize import shipped_views
+    from shardstream.vision.device_resize import payload_images, shipped_views
 
     def run():
-        if resize_only:
+        if images_only:
+            out = payload_images(batch, batch["boxes"].device)
+        elif resize_only:
             out = shipped_views(batch, preset._sizes(), "bicubic")
         else:
             out = preset.device(batch)
@@ -684,6 +691,8 @@ def _run(args, batches: int) -> int:
     )
     shipped_resize = device_rate(shipped, images, args.batch, "cpu", args.repeats, True)
     table.add(Row("  its cut + resize + flip alone", None, shipped_resize, "img/s"))
+    shipped_planes = device_rate(shipped, images, args.batch, "cpu", args.repeats, images_only=True)
+    table.add(Row("  its planes to RGB alone (upsampling + colour)", None, shipped_planes, "img/s"))
     print(
         f"\nper repeat, img/s: plain decode (simplejpeg) {', '.join(f'{r:,.0f}' for r in plains)}; "
         f"plain decode (system libjpeg-turbo) {', '.join(f'{r:,.0f}' for r in turbos)}; "
@@ -704,7 +713,8 @@ def _run(args, batches: int) -> int:
     print(
         f"CPU ms per image, {args.main_threads} torch thread(s): exact device step "
         f"{1e3 / cpu_device:.2f}; resize='device' device step {1e3 / shipped_device:.2f} "
-        f"(its cut + resize + flip {1e3 / shipped_resize:.2f})",
+        f"(its cut + resize + flip {1e3 / shipped_resize:.2f}, of which planes to RGB "
+        f"{1e3 / shipped_planes:.2f})",
         flush=True,
     )
 
@@ -783,9 +793,11 @@ def _print_shipped_device_rows(args, shipped, images: list[bytes]) -> None:
     """resize='device''s device step on the CPU and its worker split, printed."""
     shipped_device = device_rate(shipped, images, args.batch, "cpu", args.repeats)
     shipped_resize = device_rate(shipped, images, args.batch, "cpu", args.repeats, True)
+    shipped_planes = device_rate(shipped, images, args.batch, "cpu", args.repeats, images_only=True)
     print(
         f"CPU ms per image, {args.main_threads} torch thread(s): resize='device' device step "
-        f"{1e3 / shipped_device:.2f} (its cut + resize + flip {1e3 / shipped_resize:.2f})",
+        f"{1e3 / shipped_device:.2f} (its cut + resize + flip {1e3 / shipped_resize:.2f}, of "
+        f"which planes to RGB {1e3 / shipped_planes:.2f})",
         flush=True,
     )
     sample = images[: min(len(images), 256)]

@@ -14,8 +14,10 @@ RGB with the very integer arithmetic of libjpeg-turbo's decoder, batched over th
   46802 * (Cr - 128) + 32768) >> 16)``, clamped to 0-255 (``FIX(1.402)``, ``FIX(1.772)``,
   ``FIX(0.34414)``, ``FIX(0.71414)`` at 16 bits).
 
-All in int32, so CPU and CUDA give the same bytes, and they equal libjpeg-turbo's RGB decode
-(checked against it by tests/vision/test_device_planes.py, odd sizes and every sampling).
+Exact integer arithmetic either way (int32 when batched for a GPU; float32 per sample on the
+CPU, where every value on the way is an integer below 2**24), so CPU and CUDA give the same
+bytes, and they equal libjpeg-turbo's RGB decode (checked against it by
+tests/vision/test_device_planes.py: odd sizes, every sampling, both methods).
 """
 
 from __future__ import annotations
@@ -28,7 +30,11 @@ __all__ = ["planes_to_rgb"]
 
 
 def planes_to_rgb(
-    payload: torch.Tensor, offsets: Sequence[int], layouts: torch.Tensor
+    payload: torch.Tensor,
+    offsets: Sequence[int],
+    layouts: torch.Tensor,
+    *,
+    method: str = "auto",
 ) -> list[torch.Tensor]:
     """RGB images of shipped planes, on the payload's device.
 
@@ -37,10 +43,20 @@ def planes_to_rgb(
         offsets: where each sample's planes start in ``payload``.
         layouts: int64 ``(n, 11)`` their layouts
             (:data:`~shardstream.vision.jpeg_planes.LAYOUT_FIELDS`), on any device.
+        method: ``"batched"`` (every sample at once in a padded batch: a few kernels per
+            batch, for a GPU), ``"per_sample"`` (row and column selections per sample: ~10x
+            less work on the CPU) or ``"auto"`` (``"per_sample"`` on the CPU). The same bytes.
 
     Returns:
-        Per sample a uint8 ``rows x width x 3`` tensor (views of one padded batch tensor).
+        Per sample a uint8 ``rows x width x 3`` tensor.
     """
+    if method == "auto":
+        method = "per_sample" if payload.device.type == "cpu" else "batched"
+    if method == "per_sample":
+        return [
+            _sample_rgb(payload, int(offset), layout)
+            for offset, layout in zip(offsets, layouts.cpu().tolist())
+        ]
     device = payload.device
     host = layouts.cpu().tolist()
     lay = layouts.to(device, torch.int64)
@@ -106,3 +122,40 @@ def _take_rows(plane: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
 def _take_cols(plane: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """``plane[n, r, index[n, x]]`` for every ``n``, ``r`` and ``x``: ``(n, R, X)``."""
     return torch.gather(plane, 2, index[:, None, :].expand(-1, plane.shape[1], -1))
+
+
+def _sample_rgb(payload: torch.Tensor, offset: int, layout: list[int]) -> torch.Tensor:
+    """:func:`planes_to_rgb` of one sample, by row and column selections (float32: every
+    value on the way is an integer below 2**24, so the arithmetic is exact)."""
+    rows, width, y_stride, c_stride, c_rows, hf, vf, top, c_first, c_height, c_width = layout
+    device = payload.device
+    luma = payload[offset : offset + rows * y_stride].view(rows, y_stride)[:, :width].float()
+    y = torch.arange(top, top + rows, device=device)
+    own_row = torch.div(y, vf, rounding_mode="floor")
+    near_row = torch.where(y % 2 == 0, own_row - 1, own_row + 1) if vf == 2 else own_row
+    near_row = near_row.clamp(0, c_height - 1) - c_first
+    own_row = own_row - c_first
+    x = torch.arange(width, device=device)
+    own_col = torch.div(x, hf, rounding_mode="floor")
+    near_col = torch.where(x % 2 == 0, own_col - 1, own_col + 1) if hf == 2 else own_col
+    near_col = near_col.clamp(0, c_width - 1)
+    even = x % 2 == 0
+    if hf == 2:
+        bias = torch.where(even, 8.0, 7.0) if vf == 2 else torch.where(even, 4.0, 8.0)
+    else:
+        bias = torch.full((width,), 8.0, device=device)
+    start = offset + rows * y_stride
+    planes = []
+    for plane in range(2):
+        first = start + plane * c_rows * c_stride
+        chroma = payload[first : first + c_rows * c_stride].view(c_rows, c_stride)
+        chroma = chroma[:, :c_width].float()
+        sums = 3 * chroma.index_select(0, own_row) + chroma.index_select(0, near_row)
+        value = 3 * sums.index_select(1, own_col) + sums.index_select(1, near_col) + bias
+        planes.append(torch.floor_(value * (1 / 16)) - 128)
+    cb, cr = planes
+    rgb = torch.empty((rows, width, 3), dtype=torch.float32, device=device)
+    rgb[..., 0] = luma + torch.floor_((91881 * cr + 32768) * (1 / 65536))
+    rgb[..., 1] = luma + torch.floor_((-22554 * cb - 46802 * cr + 32768) * (1 / 65536))
+    rgb[..., 2] = luma + torch.floor_((116130 * cb + 32768) * (1 / 65536))
+    return rgb.clamp_(0, 255).to(torch.uint8)

@@ -31,9 +31,25 @@ def test_tiny_run_prints_every_row(tmp_path, capsys):
         "(c) / the quicker plain decode per repeat",
         "band decode into the slot (+ its glue)",
         "collation (payloads in place)",
+        "its planes to RGB alone (upsampling + colour)",
     ):
         assert row in out, row
     assert (tmp_path / "demo-v2-12.msgpack").exists()
+
+
+def test_shipped_only_prints_the_resize_on_device_rows(tmp_path, capsys):
+    argv = ["--images", "12", "--per-run", "8", "--batch", "4", "--repeats", "1"]
+    argv += ["--workers", "0", "--images-dir", str(tmp_path), "--workdir", str(tmp_path)]
+    assert bench_dino.main([*argv, "--shipped-only"]) == 0
+    out = capsys.readouterr().out
+    for row in (
+        "(c) resize='device' worker side, steady state",
+        "(c) / the quicker plain decode per repeat",
+        "of which planes to RGB",
+        "band decode into the slot (+ its glue)",
+    ):
+        assert row in out, row
+    assert "(a) end to end" not in out and "(b) worker side" not in out
 
 
 def test_baseline_augmentation_matches_dinov2_structure():
