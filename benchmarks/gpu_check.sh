@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The GPU check: on a CUDA machine,
 #   1. the fast paths this machine has (shardstream info --system);
-#   2. the CUDA tests (the tests that skip without CUDA, and the device refusals), which must pass;
+#   2. the CUDA tests (the tests that skip without CUDA, and the device refusals), which must pass
+#      (among them: resize="device"'s raw JPEG planes upsampled and converted on CUDA give the
+#      CPU's RGB bytes);
 #   3. benchmarks/bench_dino.py --device-only --device cuda (DinoPreset's device step alone);
 #   4. ViT-S/16 DINO training (2 x 224 + 8 x 96 crops, batch 64, 30 timed steps) fed by
 #      shardstream's loader in its three modes (resize in the workers, exact; resize on the

@@ -13,3 +13,16 @@ def decode_region(
     margin: int = ...,
     crop_columns: bool = False,
 ) -> tuple[int, int]: ...
+def decode_band_planes(
+    data: bytes | bytearray | memoryview,
+    out: np.ndarray,
+    top: int,
+    height: int,
+    y_stride: int,
+    c_first: int,
+    c_rows: int,
+    c_stride: int,
+    hf: int,
+    vf: int,
+    /,
+) -> None: ...

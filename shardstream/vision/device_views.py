@@ -62,7 +62,7 @@ from .decode import (
 )
 from .decode_pil import check_pixels
 from .jpeg import is_jpeg, jpeg_info
-from .jpeg_planes import NO_LAYOUT, plane_layout, planes_nbytes
+from .jpeg_planes import NO_LAYOUT, plane_arguments, plane_layout, planes_nbytes
 
 try:  # optional C extension (setup.py); without it every image takes ship_region's general path
     from . import _jpegregion
@@ -353,23 +353,12 @@ def ship_pixels(
     *,
     max_pixels: int | None,
 ) -> dict[str, Any]:
-    """What ``resize="device"`` ships for one image: :func:`ship_region`'s pixels, or, where the
-    band of whole rows applies to a Y:Cb:Cr JPEG (4:2:0, 4:2:2, 4:4:4), libjpeg's raw planes of
-    that band (:mod:`~shardstream.vision.jpeg_planes`), which the device upsamples and converts
-    to the same RGB pixels.
-
-    Args:
-        data, height, width, boxes, sizes, max_pixels: as for :func:`ship_region`.
-
-    Returns:
-        ``{"payload", "boxes"}`` (pixels, as :func:`ship_region` returns them) or ``{"payload",
-        "boxes", "payload_kind": KIND_PLANES, "payload_layout"}`` (flat uint8 planes and their
-        int64 layout; ``boxes`` in the band's pixels).
-
-    Raises:
-        ImageDecodeError: the image cannot be decoded or has too many pixels.
-        ConfigError: a box is empty or outside the image.
-    """
+    """What ``resize="device"`` ships for one image (arguments and errors: :func:`ship_region`):
+    ``{"payload", "boxes"}`` as :func:`ship_region` returns them, or, where the band of whole
+    rows applies to a Y:Cb:Cr JPEG (4:2:0, 4:2:2, 4:4:4), ``{"payload", "boxes", "payload_kind":
+    KIND_PLANES, "payload_layout"}``: libjpeg's raw planes of the band, flat uint8, and their
+    int64 layout (:mod:`~shardstream.vision.jpeg_planes`), which the device upsamples and
+    converts to the same RGB pixels; ``boxes`` in the band's pixels."""
     fits = min(min(box[2] / h, box[3] / w) for box, (h, w) in zip(boxes, sizes))
     band = _ship_band(data, boxes, max_pixels, planes=True) if fits < 2 else None
     if band is None:
@@ -426,25 +415,19 @@ def _ship_band(
     relative[:, 0] -= top
     layout = plane_layout(info, top, bottom) if planes else None
     if layout is not None and hasattr(_jpegregion, "decode_band_planes"):
-        planes = _slot_payloads.array((planes_nbytes(layout),))
+        raw = _slot_payloads.array((planes_nbytes(layout),))
         try:
-            _jpegregion.decode_band_planes(data, planes, *_plane_arguments(layout))
+            _jpegregion.decode_band_planes(data, raw, *plane_arguments(layout))
         except (ValueError, NotImplementedError):  # corrupt, or a sampling it declines
             pass  # the RGB band decode below reports a fault or does it
         else:
-            return planes, relative, layout
+            return raw, relative, layout
     pixels = _slot_payloads.array((bottom - top, cols, 3))
     try:
         _jpegregion.decode_region(data, pixels, top, 0, bottom - top, cols)
     except (ValueError, NotImplementedError):  # corrupt, or a layout it declines
         return None
     return pixels, relative, None
-
-
-def _plane_arguments(layout: np.ndarray) -> tuple[int, ...]:
-    """``decode_band_planes``'s arguments after ``out`` for a layout (jpeg_planes)."""
-    rows, _, y_stride, c_stride, c_rows, hf, vf, top, c_first = layout[:9].tolist()
-    return top, rows, y_stride, c_first, c_rows, c_stride, hf, vf
 
 
 def ship_encoded(

@@ -21,7 +21,7 @@ import numpy as np
 
 from .jpeg import JpegInfo
 
-__all__ = ["LAYOUT_FIELDS", "NO_LAYOUT", "plane_layout", "planes_nbytes"]
+__all__ = ["LAYOUT_FIELDS", "NO_LAYOUT", "plane_arguments", "plane_layout", "planes_nbytes"]
 
 LAYOUT_FIELDS: tuple[str, ...] = (
     "rows",  # luma rows shipped: the band [top, top + rows)
@@ -99,3 +99,10 @@ def planes_nbytes(layout: np.ndarray) -> int:
     """Bytes of a payload of planes with this layout (luma rows, then Cb and Cr rows)."""
     rows, _, y_stride, c_stride, c_rows = (int(v) for v in layout[:5])
     return rows * y_stride + 2 * c_rows * c_stride
+
+
+def plane_arguments(layout: np.ndarray) -> tuple[int, ...]:
+    """The arguments after ``out`` of ``_jpegregion.decode_band_planes`` for a layout: ``(top,
+    rows, y_stride, c_first, c_rows, c_stride, h_factor, v_factor)``."""
+    rows, _, y_stride, c_stride, c_rows, hf, vf, top, c_first = layout[:9].tolist()
+    return top, rows, y_stride, c_first, c_rows, c_stride, hf, vf

@@ -18,14 +18,14 @@ from PIL import Image, ImageFile
 
 from shardstream.vision import _jpegregion
 from shardstream.vision.device_planes import planes_to_rgb
-from shardstream.vision.device_views import (
-    KIND_PLANES,
-    _plane_arguments,
-    collate_shipped,
-    ship_pixels,
-)
+from shardstream.vision.device_views import KIND_PLANES, collate_shipped, ship_pixels
 from shardstream.vision.jpeg import jpeg_info
-from shardstream.vision.jpeg_planes import LAYOUT_FIELDS, plane_layout, planes_nbytes
+from shardstream.vision.jpeg_planes import (
+    LAYOUT_FIELDS,
+    plane_arguments,
+    plane_layout,
+    planes_nbytes,
+)
 
 ImageFile.MAXBLOCK = 1 << 24  # Pillow's progressive encoder needs the whole file in one block
 
@@ -57,7 +57,7 @@ def _planes(data: bytes, top: int, bottom: int) -> tuple[np.ndarray, np.ndarray]
     layout = plane_layout(jpeg_info(data), top, bottom)
     assert layout is not None
     out = np.full(planes_nbytes(layout), 77, np.uint8)
-    _jpegregion.decode_band_planes(data, out, *_plane_arguments(layout))
+    _jpegregion.decode_band_planes(data, out, *plane_arguments(layout))
     return out, layout
 
 
@@ -122,7 +122,7 @@ def test_plane_layout_fields_and_where_planes_do_not_apply():
 def test_decode_band_planes_refuses_what_it_cannot_do():
     data = _jpeg(65, 97, "420")
     planes, layout = _planes(data, 0, 65)
-    arguments = list(_plane_arguments(layout))
+    arguments = list(plane_arguments(layout))
     with pytest.raises(ValueError, match="planes' size"):
         _jpegregion.decode_band_planes(data, planes[:-1], *arguments)
     wrong = arguments.copy()

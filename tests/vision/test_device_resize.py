@@ -265,14 +265,21 @@ def _to(tree, device, keep=()):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_device_modes_match_the_cpu_device_step():
-    """On CUDA: the batched resize equals the CPU's per-view one to a level, and nvJPEG's
-    decode (its own IDCT and chroma upsampling) stays within a level or two of libjpeg's."""
+    """On CUDA: shipped planes give the CPU's RGB bytes, the batched resize equals the CPU's
+    per-view one to a level, and nvJPEG's decode (its own IDCT and chroma upsampling) stays
+    within a level or two of libjpeg's."""
     exif = Image.Exif()
     exif[0x0112] = 6
     rotated = encode(smooth_rgb(200, 260), exif=exif.tobytes(), quality=90)
     datas = [*DEMO[:4], rotated, encode(smooth_rgb(120, 150), "PNG")]
     resized, decoded = DinoPreset(resize="device"), DinoPreset(decode="device")
     batch = _shipped_batch(resized, datas)
+    # the demo JPEGs ship raw planes (upsampled and converted on the device: batched on CUDA,
+    # per sample on the CPU, the same integer arithmetic), the rotated one and the PNG pixels
+    assert batch["payload_kind"].tolist() == [2, 2, 2, 2, 0, 0]
+    on_cuda = payload_images(_to(batch, "cuda"), torch.device("cuda"))
+    for a, b in zip(payload_images(batch, torch.device("cpu")), on_cuda):
+        assert b.device.type == "cuda" and torch.equal(a, b.cpu())
     sizes = resized._sizes()
     want = shipped_views(batch, sizes, "bicubic")
     got = shipped_views(_to(batch, "cuda"), sizes, "bicubic")
