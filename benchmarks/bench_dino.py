@@ -197,10 +197,39 @@ class ShippedWorkerSideOnly(WorkerSideOnly):
         return self.preset.collate(samples, buffers)
 
 
+def children_cpu_s() -> float | None:
+    """CPU seconds (user + system) so far of this process's live child processes, from /proc
+    (``None`` where there is no /proc): the loader's workers, or a decode pool's processes."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return None
+    me, total = os.getpid(), 0
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # exited meanwhile
+            continue
+        if int(fields[1]) == me:
+            total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def shardstream_pass(
-    path: Path, preset, batches: int, batch_size: int, workers: int, stats: list, marks=None
+    path: Path,
+    preset,
+    batches: int,
+    batch_size: int,
+    workers: int,
+    stats: list,
+    marks=None,
+    cpu_from: int | None = None,
+    cpu: list | None = None,
 ):
-    """Load ``batches`` batches through the loader; keep its stats() (and each batch's time)."""
+    """Load ``batches`` batches through the loader; keep its stats() (and each batch's time;
+    with ``cpu_from``, the workers' CPU seconds after that batch and after the last in
+    ``cpu``)."""
     from shardstream.loader.loader import Loader
 
     loader = (
@@ -213,6 +242,8 @@ def shardstream_pass(
         for count, _ in enumerate(loader, start=1):
             if marks is not None:
                 marks.append(time.perf_counter())
+            if cpu is not None and count in (cpu_from, batches):
+                cpu.append(children_cpu_s())
             if count == batches:
                 break
         stats.append(loader.stats())
@@ -220,13 +251,20 @@ def shardstream_pass(
         loader.close()
 
 
-def steady_rate(path: Path, preset, batches: int, batch_size: int, workers: int) -> float:
-    """Images/s of one loader pass after its first sixth of batches (worker start-up excluded)."""
+def steady_rate(
+    path: Path, preset, batches: int, batch_size: int, workers: int, cpu_ms: list | None = None
+) -> float:
+    """Images/s of one loader pass after its first sixth of batches (worker start-up excluded);
+    with ``cpu_ms``, append the workers' CPU milliseconds per image over that window (where
+    there are workers and /proc), a figure the machine's load hardly moves."""
     warm = max(1, batches // 6)
     marks: list[float] = []
-    shardstream_pass(path, preset, batches, batch_size, workers, [], marks)
+    cpu: list = []
+    shardstream_pass(path, preset, batches, batch_size, workers, [], marks, warm, cpu)
     if len(marks) <= warm:
         raise SystemExit(f"steady state needs more than {warm} batches, got {len(marks)}")
+    if cpu_ms is not None and workers > 0 and len(cpu) == 2 and None not in cpu:
+        cpu_ms.append((cpu[1] - cpu[0]) / ((len(marks) - warm) * batch_size) * 1e3)
     return (len(marks) - warm) * batch_size / (marks[-1] - marks[warm - 1])
 
 
@@ -296,12 +334,17 @@ _SHARES = {
 
 
 def plain_decode_rate(
-    images: list[bytes], workers: int, repeats: int, decoder: str = "simplejpeg"
+    images: list[bytes],
+    workers: int,
+    repeats: int,
+    decoder: str = "simplejpeg",
+    cpu_ms: list | None = None,
 ) -> float:
     """Images/s decoding ``images`` full size with ``workers`` forked processes, with simplejpeg
     (its bundled libjpeg-turbo), ``decoder="turbo"`` (the system libjpeg-turbo through
     shardstream's C extension ``_jpegregion``: the decoder of the ``resize="device"`` workers,
-    ~15-20 % quicker than simplejpeg's here; the same pixels) or ``decoder="pillow"``."""
+    ~15-20 % quicker than simplejpeg's here; the same pixels) or ``decoder="pillow"``. With
+    ``cpu_ms`` (and workers), append the processes' CPU milliseconds per image."""
     share = _SHARES[decoder]
     _IMAGES[:] = images
     n = len(images)
@@ -310,9 +353,14 @@ def plain_decode_rate(
     shares = [(n * i // workers, n * (i + 1) // workers) for i in range(workers)]
     with multiprocessing.get_context("fork").Pool(workers) as pool:
         pool.map(share, [(0, min(n, 8))] * workers)  # start the processes
-        return measure(
+        before = children_cpu_s() if cpu_ms is not None else None
+        rate = measure(
             lambda: pool.map(share, shares, chunksize=1), items=n, repeats=repeats
         ).items_per_s
+        after = children_cpu_s() if cpu_ms is not None else None
+        if cpu_ms is not None and before is not None and after is not None:
+            cpu_ms.append((after - before) / (n * (repeats + 1)) * 1e3)  # with the warm-up
+        return rate
 
 
 # --- worker-step split ----------------------------------------------------------------------
@@ -754,11 +802,21 @@ def _run_shipped(args, batches: int, shipped, images: list[bytes], packed: Path)
     shipped_steadies: list[float] = []
     plains: list[float] = []
     turbos: list[float] = []
+    cpu: dict[str, list[float]] = {"simplejpeg": [], "turbo": [], "shipped": []}
     for _ in range(args.repeats):  # in turn, so that all three see the same machine
-        plains.append(plain_decode_rate(images, args.workers, 1))
-        turbos.append(plain_decode_rate(images, args.workers, 1, decoder="turbo"))
+        plains.append(plain_decode_rate(images, args.workers, 1, cpu_ms=cpu["simplejpeg"]))
+        turbos.append(
+            plain_decode_rate(images, args.workers, 1, decoder="turbo", cpu_ms=cpu["turbo"])
+        )
         shipped_steadies.append(
-            steady_rate(packed, ShippedWorkerSideOnly(shipped), batches, args.batch, args.workers)
+            steady_rate(
+                packed,
+                ShippedWorkerSideOnly(shipped),
+                batches,
+                args.batch,
+                args.workers,
+                cpu_ms=cpu["shipped"],
+            )
         )
     fastest = [max(p, t) for p, t in zip(plains, turbos)]
     paired = [c / p for c, p in zip(shipped_steadies, fastest)]
@@ -785,6 +843,21 @@ def _run_shipped(args, batches: int, shipped, images: list[bytes], packed: Path)
         f"(median {statistics.median(paired):.2f}, range {min(paired):.2f}-{max(paired):.2f})",
         flush=True,
     )
+    if all(len(values) == args.repeats for values in cpu.values()):
+        # CPU time of the processes over the same windows: what a loaded machine moves least
+        by_cpu = [min(a, b) / c for a, b, c in zip(cpu["simplejpeg"], cpu["turbo"], cpu["shipped"])]
+        print(
+            "CPU ms per image in the worker processes, per repeat: plain decode (simplejpeg) "
+            + ", ".join(f"{v:.3f}" for v in cpu["simplejpeg"])
+            + "; plain decode (system libjpeg-turbo) "
+            + ", ".join(f"{v:.3f}" for v in cpu["turbo"])
+            + "; (c) steady "
+            + ", ".join(f"{v:.3f}" for v in cpu["shipped"])
+            + "\n(c) by CPU time, the cheaper plain decode's ms / (c)'s ms per repeat: "
+            + ", ".join(f"{r:.2f}" for r in by_cpu)
+            + f" (median {statistics.median(by_cpu):.2f})",
+            flush=True,
+        )
     _print_shipped_device_rows(args, shipped, images)
     return 0
 
