@@ -16,8 +16,9 @@
  *
  * Both paths are checked against full decodes by tests/vision/test_jpegregion.py.
  *
- * One function, decode_region(); no global state, the GIL released around all libjpeg work, so
- * threads may call it concurrently. libjpeg's errors and corrupt-data warnings longjmp back and
+ * Two functions: decode_region(), and decode_band_planes() (a band of whole rows as libjpeg's raw
+ * Y/Cb/Cr planes, below); no global state, the GIL released around all libjpeg work, so
+ * threads may call them concurrently. libjpeg's errors and corrupt-data warnings longjmp back and
  * raise ValueError with libjpeg's message; images this module declines (CMYK/YCCK, a component
  * count other than 1 or 3) raise NotImplementedError so the caller can use another decoder.
  */
