@@ -63,7 +63,12 @@ def tree(tmp_path_factory) -> Path:
 
 
 def local_reference(items: list[Item], folder: Path, **options) -> dict[str, bytes]:
-    convert(items, folder / "set.manifest", on_error="skip", progress=False, **options)
+    """The streamed local engine's files (workers pack, this process writes): the reference
+    that every whole-shard engine (local processes, Ray tasks) must equal."""
+    convert(
+        items, folder / "set.manifest", on_error="skip", progress=False, whole_shards=False,
+        **options,
+    )  # fmt: skip
     return output_files(folder)
 
 
@@ -217,7 +222,10 @@ def test_a_bad_source_stops_the_ray_engine_with_the_local_error(ray_local, tree,
     late = Item("late", 0, "late.jpg", functools.partial(given_bytes, b"also no image"))
     items.insert(11, late)  # shard 2 (quick: its other items come first); "broken" is in shard 1
     with pytest.raises(BadSourceError) as local:
-        convert(items, tmp_path / "local" / "set.manifest", progress=False, shard_samples=4)
+        convert(
+            items, tmp_path / "local" / "set.manifest", progress=False, shard_samples=4,
+            whole_shards=False,
+        )  # fmt: skip
     with pytest.raises(BadSourceError) as remote:
         convert(
             items, tmp_path / "ray" / "set.manifest", progress=False, engine="ray",
@@ -242,7 +250,7 @@ def test_every_source_skipped_is_nothing_to_convert(ray_local, tmp_path):
     "options, message",
     [
         ({"engine": "spark"}, "engine must be"),
-        ({"resume": True}, "resume needs engine='ray'"),
+        ({"resume": True}, "resume needs shard_samples"),
         ({"engine": "ray", "resume": True}, "resume needs"),
         ({"shard_samples": 2, "shard_size": 10}, "not both"),
         ({"shard_samples": 0}, "shard_samples must be a positive int"),
@@ -343,7 +351,7 @@ def test_compressed_tars_are_read_by_the_ray_tasks(ray_local, tree, tmp_path, op
     image_loads = {item.load.args[0].func.__name__ for item in items}  # type: ignore[attr-defined]
     assert image_loads == {"read_stream_range"}  # a member's range of the stream, read later
     output = "set.manifest" if options else "set.msgpack"
-    convert(items, tmp_path / "local" / output, progress=False, **options)
+    convert(items, tmp_path / "local" / output, progress=False, whole_shards=False, **options)
     convert(items, tmp_path / "ray" / output, progress=False, engine="ray", **options)
     assert output_files(tmp_path / "ray") == output_files(tmp_path / "local")
     with ShardedReader(tmp_path / "ray" / output) as reader:
