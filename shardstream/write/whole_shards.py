@@ -133,6 +133,7 @@ class LocalRunner:
             initargs=(parent, deathsig_fits(method)),
         )
         self._generation += 1
+        self._executor.submit(int).result()  # every process starts now, before any thread
 
     def submit(self, function: Callable[..., Any], task: ShardTask, arguments: tuple) -> Any:
         """Start ``function(task, *arguments)`` (at once, in this process, with 1 worker)."""
