@@ -8,8 +8,9 @@ timed in rounds (one run of each per round) so that the shared machine's load dr
   ``shardstream write`` chooses them: with at least as many shards as cores, each worker
   process writes whole shards, md5 included);
 - shardstream's Ray engine: the same with ``engine="ray"`` on a local Ray cluster started once
-  before the timed runs (its start-up is reported as a fixed cost, not timed in the rate); the
-  two outputs are compared byte for byte;
+  before the timed runs as the engine starts one (workers at this process' priority, see
+  ``local_cluster_options``; its start-up is reported as a fixed cost, not timed in the rate);
+  the two outputs are compared byte for byte;
 - LitData ``optimize()`` with one worker process per core, forked (its default spawns them:
   ~4 s more per run) and ``keep_data_ordered=False``, each item read (and re-encoded) in its
   workers;
@@ -229,15 +230,18 @@ def ray_fixed_costs(repeats: int) -> dict[str, float]:
     """Seconds of a local cluster's start-up and shut-down, per no-op task, per 4 MiB result."""
     import ray
 
+    from shardstream.write.ray_engine import local_cluster_options
+
+    options = {"include_dashboard": False, "log_to_driver": False, **local_cluster_options()}
     starts, stops = [], []
     for _ in range(max(1, min(repeats, 2))):
         begin = time.perf_counter()
-        ray.init(address="local", include_dashboard=False, log_to_driver=False)
+        ray.init(address="local", **options)
         starts.append(time.perf_counter() - begin)
         begin = time.perf_counter()
         ray.shutdown()
         stops.append(time.perf_counter() - begin)
-    ray.init(address="local", include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", **options)  # as the engine starts a cluster for a run
     noop = ray.remote(lambda: None)
     payload = ray.remote(lambda: b"\0" * (4 << 20))
     ray.get([noop.remote() for _ in range(50)])  # workers started

@@ -22,7 +22,8 @@ Two modes:
   Ray tasks convert chunks of items and return the packed samples to the driver, which writes
   them as the local engine does (same bytes; the driver's md5 is then the bound).
 
-``ray_address``: ``None`` starts a local cluster for the run (shut down after it), ``"auto"``
+``ray_address``: ``None`` starts a local cluster for the run (shut down after it; its workers
+run at the driver's priority, see :func:`local_cluster_options`), ``"auto"``
 joins the cluster of this machine, ``"host:port"`` a head node. A driver that already called
 ``ray.init`` keeps its session.
 """
@@ -70,6 +71,7 @@ __all__ = [
     "cluster_cpus",
     "convert_shards_on_ray",
     "import_ray",
+    "local_cluster_options",
     "ray_runner",
     "ray_session",
     "upload_shard",
@@ -115,6 +117,8 @@ def ray_session(address: str | None) -> Iterator[ModuleType]:
     started = False
     if not ray.is_initialized():
         options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+        if address is None:
+            options.update(local_cluster_options())
         try:
             ray.init(address="local" if address is None else address, **options)
         except ConnectionError as error:
@@ -127,6 +131,13 @@ def ray_session(address: str | None) -> Iterator[ModuleType]:
     finally:
         if started:
             ray.shutdown()
+
+
+def local_cluster_options() -> dict[str, Any]:
+    """``ray.init`` options of a local cluster started for a conversion: its workers run at
+    this process' priority. (Ray's default, niceness 15, gives them a fraction of the CPU that
+    the local engine's workers get whenever anything else runs on the machine.)"""
+    return {"_system_config": {"worker_niceness": os.nice(0)}}
 
 
 def cluster_cpus(ray: ModuleType) -> int:

@@ -391,3 +391,40 @@ def test_a_shard_whose_sources_were_all_skipped_is_an_empty_shard_in_both_engine
     assert [path.name for path in report.files] == [f"set-0000{i}.msgpack" for i in range(3)]
     with ShardedReader(report.path) as reader:
         assert len(reader) == 6 and [len(shard) for shard in reader.shards] == [3, 0, 3]
+
+
+def niceness_read(path: str, marker: str) -> bytes:
+    """read_file that records this process' niceness in ``marker`` (a folder)."""
+    Path(marker, f"{os.getpid()}-{os.nice(0)}-{Path(path).name}").touch()
+    return read_file(path)
+
+
+NICENESS_DRIVER = """
+import functools, os, sys
+sys.path.insert(0, {root!r})
+from pathlib import Path
+from shardstream.write.conversion import Item, convert
+from tests.write.test_ray_engine import niceness_read
+root = Path({tree!r})
+items = [Item(p.name, 0, str(p), functools.partial(niceness_read, str(p), {marker!r}))
+         for p in sorted(root.rglob("*.jpg"))]
+convert(items, {output!r}, progress=False, engine="ray", shard_samples=4)
+"""
+
+
+def test_a_local_cluster_started_for_the_run_works_at_the_drivers_priority(tree, tmp_path):
+    """Ray nices its workers to 15 by default: on a busy machine they would get a fraction of
+    the CPU the local engine's workers get. A cluster the engine starts runs them at the
+    driver's niceness."""
+    marker = tmp_path / "marks"
+    marker.mkdir()
+    script = NICENESS_DRIVER.format(root=os.fspath(ROOT), tree=os.fspath(tree),
+                                    marker=os.fspath(marker),
+                                    output=os.fspath(tmp_path / "out" / "set.manifest"))  # fmt: skip
+    env = {key: value for key, value in RAY_ENV.items() if key != "RAY_ADDRESS"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT, timeout=240)
+    assert done.returncode == 0
+    marks = [name.split("-", 2) for name in os.listdir(marker)]
+    assert len(marks) == 12
+    assert {int(nice) for _, nice, _ in marks} == {os.nice(0)}
+    assert all(int(pid) != os.getpid() for pid, _, _ in marks)
