@@ -234,7 +234,7 @@ def convert_shards_on_ray(
         overwrite=overwrite,
         progress=progress,
         resume=resume,
-        runner=lambda _tasks: ray_runner(ray_address),
+        runner=lambda _tasks, _lock: ray_runner(ray_address),
     )
 
 

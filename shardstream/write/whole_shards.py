@@ -111,10 +111,15 @@ class LocalRunner:
 
     Args:
         workers: worker processes (at least 1).
+        output: what is written, for error messages.
+        lock: the output's lock, whose descriptor the forked workers close (so that it is
+            released the moment this process dies, not when its last worker does).
     """
 
-    def __init__(self, *, workers: int) -> None:
+    def __init__(self, *, workers: int, output: str = "", lock: DatasetLock | None = None) -> None:
         self.workers = workers
+        self._output = output
+        self._lock = lock
         self.window = TASKS_PER_WORKER * workers if workers > 1 else 1
         self._executor: ProcessPoolExecutor | None = None
         self._generation = 0
@@ -126,11 +131,12 @@ class LocalRunner:
         context = multiprocessing.get_context()
         method = context.get_start_method()
         parent = None if method == "forkserver" else os.getpid()
+        lock = self._lock.fileno() if self._lock is not None else None
         self._executor = ProcessPoolExecutor(
             self.workers,
             mp_context=context,
-            initializer=_start_worker,
-            initargs=(parent, deathsig_fits(method)),
+            initializer=_start_shard_worker,
+            initargs=(parent, deathsig_fits(method), lock if method == "fork" else None),
         )
         self._generation += 1
         self._executor.submit(int).result()  # every process starts now, before any thread
@@ -159,8 +165,8 @@ class LocalRunner:
                 self._restarts += 1
                 if self._restarts > TASK_RETRIES:
                     raise WorkerDiedError(
-                        f"a conversion worker died {self._restarts} times (killed, or out of "
-                        "memory); the previous output is unchanged"
+                        f"{self._output}: conversion workers died {self._restarts} times "
+                        "(killed, or out of memory); nothing was written"
                     ) from None
                 self.close()
                 self._start()
@@ -172,7 +178,7 @@ class LocalRunner:
         if running and self._executor is not None:
             # 3.11's executor cannot stop a running task: end its processes (they only write
             # into the staging folder, which the caller removes or keeps for resume)
-            for process in list(self._executor._processes.values()):
+            for process in list((self._executor._processes or {}).values()):
                 process.kill()
             wait(running)
 
@@ -183,10 +189,19 @@ class LocalRunner:
             self._executor = None
 
 
+def _start_shard_worker(parent: int | None, deathsig: bool, lock: int | None) -> None:
+    if lock is not None:
+        os.close(lock)  # the parent's lock, inherited by fork
+    _start_worker(parent, deathsig)
+
+
 @contextmanager
-def local_runner(workers: int) -> Iterator[LocalRunner]:
-    """A :class:`LocalRunner` of ``workers`` processes, closed on exit."""
-    runner = LocalRunner(workers=workers)
+def local_runner(
+    workers: int, output: str = "", lock: DatasetLock | None = None
+) -> Iterator[LocalRunner]:
+    """A :class:`LocalRunner` of ``workers`` processes (writing ``output``, locked by
+    ``lock``), closed on exit."""
+    runner = LocalRunner(workers=workers, output=output, lock=lock)
     try:
         yield runner
     finally:
@@ -239,7 +254,7 @@ def convert_locally(
         overwrite=overwrite,
         progress=progress,
         resume=resume,
-        runner=lambda tasks: local_runner(max(1, min(cores, tasks))),
+        runner=lambda tasks, lock: local_runner(max(1, min(cores, tasks)), os.fspath(output), lock),
     )
 
 
@@ -253,13 +268,13 @@ def convert_whole_shards(
     overwrite: bool,
     progress: bool,
     resume: bool,
-    runner: Callable[[int], AbstractContextManager[ShardRunner]],
+    runner: Callable[[int, DatasetLock], AbstractContextManager[ShardRunner]],
 ) -> ConvertReport:
     """Write ``items`` as shards of ``shard_samples`` items, one worker task per shard.
 
-    Arguments and errors as :func:`~shardstream.write.conversion.convert`; ``runner(tasks)``
-    opens where the tasks run (given the number of tasks to run); ``resume`` keeps the verified
-    shards of an interrupted run with the same plan.
+    Arguments and errors as :func:`~shardstream.write.conversion.convert`; ``runner(tasks,
+    lock)`` opens where the tasks run (given the number of tasks to run and the output's lock);
+    ``resume`` keeps the verified shards of an interrupted run with the same plan.
     """
     started = time.perf_counter()
     manifest, stem = sharded_output_paths(output)
@@ -282,7 +297,7 @@ def convert_whole_shards(
         finished = {}
         if resume:
             finished = {t.index: r for t in tasks if (r := finished_shard(t, staging)) is not None}
-        with runner(len(tasks) - len(finished)) as where:
+        with runner(len(tasks) - len(finished), lock) as where:
             workers = where.workers
             results = run_shard_tasks(
                 where,

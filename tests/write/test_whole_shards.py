@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shardstream import ShardedReader
-from shardstream.errors import BadSourceError, ConfigError
+from shardstream.errors import BadSourceError, ConfigError, WorkerDiedError
 from shardstream.write.conversion import Item, convert
 from shardstream.write.loaders import given_bytes, read_file
 from tests.reliability.test_commit import run_killed
@@ -193,6 +193,23 @@ def test_a_killed_worker_is_run_again_and_the_output_is_unchanged(tree, tmp_path
     assert output_files(tmp_path / "out") == expected
     after = {int(m.name.split("-")[0]) for m in marker.iterdir()}
     assert len(after) >= 3  # a new pool's workers ran the lost shards and the rest
+
+
+def killing_read(path: str) -> bytes:
+    """A load that kills its own process (a worker that always dies on this item)."""
+    os.kill(os.getpid(), signal.SIGKILL)
+    return read_file(path)
+
+
+def test_a_worker_that_always_dies_stops_the_conversion_and_keeps_the_old_set(tree, tmp_path):
+    old = streamed(make_items(tree, 5), tmp_path / "out", shard_samples=4)
+    items = make_items(tree, 8)
+    items[5] = Item(items[5].key, 0, items[5].source, functools.partial(killing_read, "x"))
+    with pytest.raises(WorkerDiedError, match=r"set.manifest: conversion workers died 4 times"):
+        convert(items, tmp_path / "out" / "set.manifest", progress=False, workers=2,
+                shard_samples=2, overwrite=True)  # fmt: skip
+    assert output_files(tmp_path / "out") == old
+    assert [p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(".")] == []
 
 
 DRIVER = """
