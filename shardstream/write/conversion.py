@@ -12,6 +12,10 @@ the bound and the work runs in the calling process; otherwise (transcoding, rend
 storage) on every core. On the 2-core benchmark machine, copying 20,000 ~100 KB JPEGs runs at
 85-90 % of the md5 bound in one process (5,900-6,300 samples/s) and at 5,300-5,500 samples/s
 with 2 worker processes, whose hand-offs take CPU from md5 (``benchmarks/bench_convert.py``).
+With ``shard_samples`` (shards planned up front), each worker process instead writes whole
+shards, md5 and index included, and the calling process only commits them, so md5 runs on every
+core (:mod:`shardstream.write.whole_shards`, the code the Ray engine runs too); the files are
+the same, byte for byte.
 
 Error policy (``on_error``):
 
