@@ -5,10 +5,12 @@ converts ``root`` into shards of about the same size, timed outputs on tmpfs, th
 timed in rounds (one run of each per round) so that the shared machine's load drifts evenly:
 
 - shardstream's local engine: ``convert(..., shard_samples=N)`` (worker processes chosen as
-  ``shardstream write`` chooses them);
+  ``shardstream write`` chooses them: with at least as many shards as cores, each worker
+  process writes whole shards, md5 included);
 - shardstream's Ray engine: the same with ``engine="ray"`` on a local Ray cluster started once
-  before the timed runs (its start-up is reported as a fixed cost, not timed in the rate); the
-  two outputs are compared byte for byte;
+  before the timed runs as the engine starts one (workers at this process' priority, see
+  ``local_cluster_options``; its start-up is reported as a fixed cost, not timed in the rate);
+  the two outputs are compared byte for byte;
 - LitData ``optimize()`` with one worker process per core, forked (its default spawns them:
   ~4 s more per run) and ``keep_data_ordered=False``, each item read (and re-encoded) in its
   workers;
@@ -16,6 +18,11 @@ timed in rounds (one run of each per round) so that the shared machine's load dr
   re-encodes) the images, and one writer per process on a contiguous part of the items followed
   by ``merge_index`` (its documented parallel conversion; no samples cross processes). The
   faster of the three peers is the target's peer.
+
+Every writer gets the same list of the images, made once before the timed runs (the folder
+scan's time is printed, not timed in any row), and writes into an empty folder: every output
+is removed after its run, untimed (shardstream's are first reduced to md5s of their files, to
+check that the Ray engine's equal the local engine's byte for byte).
 
 The peers re-encode with :func:`peer_transcode`: libjpeg-turbo through simplejpeg (DCT-scaled
 decode), Pillow's Lanczos, 4:2:0 quality 90: shardstream's own pixel path, the fastest usual user
@@ -33,6 +40,7 @@ returning 4 MiB, as the streamed mode returns packed samples; shard tasks return
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
 import os
 import shutil
@@ -164,10 +172,11 @@ def mds_parallel(items: list, out: Path, transcode: bool, shard_bytes: int) -> N
     merge_index(str(out), keep_local=True)
 
 
-def shardstream_engine(root: Path, out: Path, engine: str, transcode: bool, shard: int) -> None:
-    """``shardstream write imagefolder ROOT -o OUT --shard-samples N [--engine ray]``."""
+def shardstream_engine(items: list, out: Path, engine: str, transcode: bool, shard: int) -> None:
+    """``shardstream write imagefolder ROOT -o OUT --shard-samples N [--engine ray]`` on the
+    folder's ``items`` (listed before the timed runs, as the peers' list is)."""
     convert(
-        scan_folder(root).items,
+        items,
         out / "set.manifest",
         shard_samples=shard,
         engine="ray" if engine == "ray" else "local",
@@ -178,8 +187,13 @@ def shardstream_engine(root: Path, out: Path, engine: str, transcode: bool, shar
     )
 
 
-def _files(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+def _digests(folder: Path) -> dict[str, str]:
+    """md5 of every file of an output folder, by name."""
+    return {
+        p.name: hashlib.md5(p.read_bytes()).hexdigest()
+        for p in sorted(folder.iterdir())
+        if p.is_file()
+    }
 
 
 def _spread(m: Any) -> str:
@@ -192,34 +206,42 @@ def _interleaved(
     """Time every writer ``repeats`` times in rounds (one run of each per round), so a change
     in the shared machine's load falls on all of them alike."""
     for _ in range(warmup):
-        for run in writers.values():
+        for name, run in writers.items():
             run()
+            shutil.rmtree(_DROPPED[name], ignore_errors=True)
     seconds: dict[str, list[float]] = {name: [] for name in writers}
     for _ in range(repeats):
         for name, run in writers.items():
             seconds[name] += measure(run, items=count, repeats=1, warmup=0).seconds
-            if name in _DROPPED:  # kept: the shardstream outputs, compared after the runs
-                shutil.rmtree(_DROPPED[name], ignore_errors=True)
+            if name in _DIGESTS:  # shardstream's outputs: compared after the runs
+                _DIGESTS[name] = _digests(_DROPPED[name])
+            shutil.rmtree(_DROPPED[name], ignore_errors=True)
     return {name: Measurement(seconds[name], count) for name in writers}
 
 
-#: outputs removed right after each run (tmpfs room: 20,000 images are ~2 GB per writer)
+#: outputs removed right after each run, untimed (every writer writes into an empty folder;
+#: tmpfs room: 20,000 images are ~2 GB per writer)
 _DROPPED: dict[str, Path] = {}
+#: the md5s of the last run's files of the shardstream engines, by engine
+_DIGESTS: dict[str, dict[str, str]] = {}
 
 
 def ray_fixed_costs(repeats: int) -> dict[str, float]:
     """Seconds of a local cluster's start-up and shut-down, per no-op task, per 4 MiB result."""
     import ray
 
+    from shardstream.write.ray_engine import local_cluster_options
+
+    options = {"include_dashboard": False, "log_to_driver": False, **local_cluster_options()}
     starts, stops = [], []
     for _ in range(max(1, min(repeats, 2))):
         begin = time.perf_counter()
-        ray.init(address="local", include_dashboard=False, log_to_driver=False)
+        ray.init(address="local", **options)
         starts.append(time.perf_counter() - begin)
         begin = time.perf_counter()
         ray.shutdown()
         stops.append(time.perf_counter() - begin)
-    ray.init(address="local", include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", **options)  # as the engine starts a cluster for a run
     noop = ray.remote(lambda: None)
     payload = ray.remote(lambda: b"\0" * (4 << 20))
     ray.get([noop.remote() for _ in range(50)])  # workers started
@@ -252,7 +274,9 @@ def engine_rows(
         f"(4 MiB results)",
         flush=True,
     )
+    begin = time.perf_counter()
     scanned = scan_folder(root).items
+    print(f"folder scan (not timed in any row): {time.perf_counter() - begin:.2f} s", flush=True)
     plain = [(item.key, item.label, item.source) for item in scanned]
     shard_bytes = max(
         1 << 20, sum(Path(p).stat().st_size for _, _, p in plain) // max(1, -(-count // shard))
@@ -263,10 +287,10 @@ def engine_rows(
             runs: dict[str, Any] = {}
             writers: dict[str, Callable[[], None]] = {
                 "local": functools.partial(
-                    shardstream_engine, root, write_dir / "local", "local", transcode, shard
+                    shardstream_engine, scanned, write_dir / "local", "local", transcode, shard
                 ),
                 "ray": functools.partial(
-                    shardstream_engine, root, write_dir / "ray", "ray", transcode, shard
+                    shardstream_engine, scanned, write_dir / "ray", "ray", transcode, shard
                 ),
                 "litdata": functools.partial(
                     litdata_optimize, plain, write_dir / "litdata", transcode, shard_bytes
@@ -278,9 +302,10 @@ def engine_rows(
                     mds_parallel, plain, write_dir / "mds-parallel", transcode, shard_bytes
                 ),
             }
-            _DROPPED.update({name: write_dir / name for name in ("litdata", "mds", "mds-parallel")})
+            _DROPPED.update({name: write_dir / name for name in writers})
+            _DIGESTS.update(local={}, ray={})
             runs = _interleaved(writers, count, repeats, warmup=0 if transcode else 1)
-            same = _files(write_dir / "local") == _files(write_dir / "ray")
+            same = _DIGESTS["local"] == _DIGESTS["ray"] != {}
             print(
                 f"   {label}: " + "; ".join(f"{n} {_spread(m)}" for n, m in runs.items())
                 + f"; Ray output {'byte-identical to local' if same else 'DIFFERS'}",

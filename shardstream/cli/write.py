@@ -8,10 +8,11 @@ written with :func:`~shardstream.write.conversion.convert`:
   (``DIR/<FORMAT>-<split>.manifest`` plus shards with ``--shard-size``);
 - ``-o FILE.msgpack`` (or ``FILE.manifest``) names the output of a converter with one split.
 
-``--shard-samples N`` plans shards of N source items up front; ``--engine ray`` then runs one
+``--shard-samples N`` plans shards of N source items up front; each local worker process then
+writes whole shards (see :mod:`shardstream.write.whole_shards`), or ``--engine ray`` runs one
 Ray task per shard (on a local cluster started for the run, or ``--ray-address auto|host:port``)
-and writes the same files as the local engine, byte for byte; ``--resume`` keeps the shards an
-interrupted Ray run finished (see :mod:`shardstream.write.ray_engine`).
+and writes the same files, byte for byte; ``--resume`` keeps the shards an interrupted run
+finished.
 
 ``-o`` may be a URL (``s3://bucket/prefix/``, ``s3://bucket/prefix/name.manifest``, any fsspec
 URL; ``--storage-options JSON`` for credentials and endpoints): each shard is uploaded as it
@@ -251,7 +252,7 @@ def _add_common_arguments(parser: argparse.ArgumentParser, *, output: bool = Tru
     group.add_argument(
         "--resume",
         action="store_true",
-        help="--engine ray --shard-samples, or a URL output: keep the shards an interrupted "
+        help="--shard-samples, or a URL output: keep the shards an interrupted "
         "run of the same command finished (verified by size and md5), write the rest",
     )
     add_storage_options(parser)

@@ -133,6 +133,11 @@ class DatasetLock:
         """Whether this object still holds the lock."""
         return self._fd is not None
 
+    def fileno(self) -> int | None:
+        """The locked descriptor (``None`` once released). A forked child should close its
+        copy: the lock lasts while any process holds one."""
+        return self._fd
+
     def release(self) -> None:
         """Remove the lock file and unlock (idempotent)."""
         fd, self._fd = self._fd, None

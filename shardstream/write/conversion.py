@@ -12,6 +12,10 @@ the bound and the work runs in the calling process; otherwise (transcoding, rend
 storage) on every core. On the 2-core benchmark machine, copying 20,000 ~100 KB JPEGs runs at
 85-90 % of the md5 bound in one process (5,900-6,300 samples/s) and at 5,300-5,500 samples/s
 with 2 worker processes, whose hand-offs take CPU from md5 (``benchmarks/bench_convert.py``).
+With ``shard_samples`` (shards planned up front), each worker process instead writes whole
+shards, md5 and index included, and the calling process only commits them, so md5 runs on every
+core (:mod:`shardstream.write.whole_shards`, the code the Ray engine runs too); the files are
+the same, byte for byte.
 
 Error policy (``on_error``):
 
@@ -211,6 +215,7 @@ def convert(
     ray_address: str | None = None,
     resume: bool = False,
     storage_options: dict[str, Any] | None = None,
+    whole_shards: bool | None = None,
 ) -> ConvertReport:
     """Write ``items`` as one dataset (or as shards with a manifest), reading in parallel.
 
@@ -253,11 +258,15 @@ def convert(
             what the tasks pack. The files are the same as the local engine's either way.
         ray_address: the Ray cluster: ``None`` starts a local one for the run, ``"auto"`` the
             running cluster of this machine, or ``"host:port"`` of a head node.
-        resume: (``engine="ray"`` with ``shard_samples``, or a URL output) keep the shards an
-            interrupted run with the same items and options finished and verified (for a URL:
-            the objects whose size and md5 equal the shard written now are not uploaded again);
-            write the rest.
+        resume: (``shard_samples``, or a URL output) keep the shards an interrupted run with
+            the same items and options finished and verified (for a URL: the objects whose
+            size and md5 equal the shard written now are not uploaded again); write the rest.
         storage_options: the filesystem's options of a URL output (credentials, endpoint).
+        whole_shards: (local engine, ``shard_samples``, a local output) each worker process
+            writes whole shards, md5 and index included, and this process only commits them
+            (see :mod:`shardstream.write.whole_shards`); ``False``: workers convert chunks of
+            items and this process writes them. ``None`` (default): whole shards when the plan
+            has at least as many shards as workers (or with ``resume``). Same files either way.
 
     Returns:
         A :class:`ConvertReport`.
@@ -306,6 +315,17 @@ def convert(
             ray_address=ray_address,
             storage_options=storage_options,
         )
+    if (shard_samples is not None and engine == "local" and not remote) or whole_shards:
+        from .whole_shards import convert_locally  # delayed: it imports this module
+
+        items = items if isinstance(items, list) else list(items)
+        done = convert_locally(
+            items, output, shard_samples=shard_samples, options=options, on_error=on_error,
+            overwrite=overwrite, progress=progress, resume=resume, workers=workers,
+            whole_shards=whole_shards, local=engine == "local" and not remote,
+        )  # fmt: skip
+        if done is not None:
+            return done
     if shard_samples is not None:
         shard_size = _NO_BYTE_LIMIT  # shards end every shard_samples items instead
     writer, append, target = _open_writer(
@@ -394,10 +414,10 @@ def _check_engine(
             raise ConfigError("give shard_size (bytes) or shard_samples (items), not both")
     if engine not in ("local", "ray"):
         raise ConfigError(f"engine must be 'local' or 'ray', got {engine!r}")
-    if resume and (engine != "ray" or shard_samples is None):
+    if resume and shard_samples is None:
         raise ConfigError(
-            "resume needs engine='ray' with shard_samples (--engine ray --shard-samples N): "
-            "only shards planned up front can be found again"
+            "resume needs shard_samples (--shard-samples N): only shards planned up front can "
+            "be found again"
         )
 
 

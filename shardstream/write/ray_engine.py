@@ -22,7 +22,8 @@ Two modes:
   Ray tasks convert chunks of items and return the packed samples to the driver, which writes
   them as the local engine does (same bytes; the driver's md5 is then the bound).
 
-``ray_address``: ``None`` starts a local cluster for the run (shut down after it), ``"auto"``
+``ray_address``: ``None`` starts a local cluster for the run (shut down after it; its workers
+run at the driver's priority, see :func:`local_cluster_options`), ``"auto"``
 joins the cluster of this machine, ``"host:port"`` a head node. A driver that already called
 ``ray.init`` keeps its session.
 """
@@ -30,12 +31,10 @@ joins the cluster of this machine, ``"host:port"`` a head node. A driver that al
 from __future__ import annotations
 
 import os
-import re
-import shutil
 import tempfile
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
@@ -43,25 +42,15 @@ from typing import Any
 
 from ..errors import (
     ConfigError,
-    DuplicateKeyError,
     MissingDependencyError,
     NothingToConvertError,
     ShardstreamError,
 )
-from ..format.atomic import DatasetLock, remove_stale_temporaries, settle
 from ..format.manifest import ShardEntry, manifest_bytes
 from ..format.paths import DatasetPaths
 from ..read.remote.url import url_filesystem, url_join, url_parent
-from .conversion import (
-    ConvertReport,
-    Item,
-    _progress_bar,
-    _report_target,
-    _write_report,
-    skipped_report_path,
-)
+from .conversion import ConvertReport, Item, _report_target, _write_report
 from .pool import Output
-from .prompt import confirm_overwrite
 from .remote import (
     ShardUploader,
     _remote_listed_shards,
@@ -71,22 +60,19 @@ from .remote import (
     remote_sharded_target,
 )
 from .sample_conversion import _Options
-from .shard_plan import (
-    ShardResult,
-    ShardTask,
-    commit_shards,
-    finished_shard,
-    plan_fingerprint,
-    plan_shards,
-    write_shard,
-)
-from .sharded import _listed_shards, shard_name, sharded_output_paths
+from .shard_plan import ShardResult, ShardTask, plan_shards, write_shard
+from .sharded import shard_name
+from .whole_shards import TASK_RETRIES, check_unique_keys, convert_whole_shards, run_shard_tasks
 
 __all__ = [
+    "TASK_RETRIES",
     "RayPool",
+    "RayRunner",
     "cluster_cpus",
     "convert_shards_on_ray",
     "import_ray",
+    "local_cluster_options",
+    "ray_runner",
     "ray_session",
     "upload_shard",
 ]
@@ -97,11 +83,8 @@ try:  # optional: this module is only imported for engine="ray"
 except ImportError:
     _ray = None
 
-#: Times a task is run again after its worker died (killed, out of memory, node lost).
-TASK_RETRIES = 3
 #: Shard tasks in flight per CPU of the cluster (bounds the object store's load).
 _TASKS_PER_CPU = 2
-_STAGING = re.compile(r"^\.(?P<final>.+)\.[0-9a-z_]{8}\.tmp$")
 
 
 def import_ray() -> ModuleType:
@@ -134,6 +117,8 @@ def ray_session(address: str | None) -> Iterator[ModuleType]:
     started = False
     if not ray.is_initialized():
         options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+        if address is None:
+            options.update(local_cluster_options())
         try:
             ray.init(address="local" if address is None else address, **options)
         except ConnectionError as error:
@@ -146,6 +131,13 @@ def ray_session(address: str | None) -> Iterator[ModuleType]:
     finally:
         if started:
             ray.shutdown()
+
+
+def local_cluster_options() -> dict[str, Any]:
+    """``ray.init`` options of a local cluster started for a conversion: its workers run at
+    this process' priority. (Ray's default, niceness 15, gives them a fraction of the CPU that
+    the local engine's workers get whenever anything else runs on the machine.)"""
+    return {"_system_config": {"worker_niceness": os.nice(0)}}
 
 
 def cluster_cpus(ray: ModuleType) -> int:
@@ -233,153 +225,62 @@ def convert_shards_on_ray(
             ray_address=ray_address,
             storage_options=storage_options,
         )
-    started = time.perf_counter()
-    items = list(items)
-    manifest, stem = sharded_output_paths(output)
-    if not items:
-        raise NothingToConvertError(f"{manifest}: nothing to convert: no source items were given")
-    _check_unique_keys(items, manifest)
-    manifest.parent.mkdir(parents=True, exist_ok=True)
-    tasks = plan_shards(items, stem, shard_samples)
-    fingerprint = plan_fingerprint(items, shard_samples, options, on_error)
-    staging = manifest.with_name(f".{manifest.name}.{fingerprint[:8]}.tmp")
-    lock = DatasetLock.acquire(manifest, wait=0.0)
-    try:
-        settle(manifest)
-        _remove_stale(manifest, keep=staging if resume else None)
-        first = manifest.parent / shard_name(stem, 0)
-        if (manifest.exists() or first.exists()) and not overwrite:
-            confirm_overwrite(manifest)
-        previous = _listed_shards(manifest)
-        staging.mkdir(exist_ok=True)
-        with ray_session(ray_address) as ray:
-            workers = cluster_cpus(ray)
-            results = _run_tasks(
-                ray,
-                tasks,
-                progress,
-                stem,
-                function=write_shard,
-                arguments=(options, on_error, os.fspath(staging)),
-                finished=(lambda task: finished_shard(task, staging)) if resume else None,
-            )
-        skipped = [entry for result in results for entry in result.skipped]
-        written = sum(result.samples for result in results)
-        if written == 0:
-            report = skipped_report_path(manifest)
-            _write_report(report, skipped)
-            raise NothingToConvertError(
-                f"{manifest}: nothing to convert: all {len(skipped)} sources were skipped "
-                f"(see {report})"
-            )
-        files = commit_shards(manifest, staging, results, previous)
-        shutil.rmtree(staging, ignore_errors=True)
-    except KeyboardInterrupt:
-        raise  # the staging folder stays for --resume
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    finally:
-        lock.release()
-    report_path = None
-    if on_error == "skip":
-        report_path = skipped_report_path(manifest)
-        _write_report(report_path, skipped)
-    return ConvertReport(
-        path=manifest,
-        files=tuple(files),
-        written=written,
-        skipped=tuple(skipped),
-        report=report_path,
-        bytes=sum(result.bytes for result in results),
-        seconds=time.perf_counter() - started,
-        workers=workers,
+    return convert_whole_shards(
+        list(items),
+        output,
+        shard_samples=shard_samples,
+        options=options,
+        on_error=on_error,
+        overwrite=overwrite,
+        progress=progress,
+        resume=resume,
+        runner=lambda _tasks, _lock: ray_runner(ray_address),
     )
 
 
-def _run_tasks(
-    ray: ModuleType,
-    tasks: Sequence[ShardTask],
-    progress: bool,
-    name: str,
-    *,
-    function: Callable[..., ShardResult | ShardstreamError | OSError],
-    arguments: tuple,
-    finished: Callable[[ShardTask], ShardResult | None] | None,
-) -> list[ShardResult]:
-    """Run ``function(task, *arguments)`` as a Ray task for each shard task that ``finished``
-    does not give a result for; return every result in shard order."""
-    results: dict[int, ShardResult] = {}
-    bar = _progress_bar(progress, sum(len(task.items) for task in tasks), name)
-    try:
-        todo: deque[ShardTask] = deque()
-        for task in tasks:
-            done = finished(task) if finished is not None else None
-            if done is None:
-                todo.append(task)
-            else:
-                results[task.index] = done
-                if bar is not None:
-                    bar.update(len(task.items))
-        remote = ray.remote(max_retries=TASK_RETRIES, num_cpus=1)(function)
-        window = _TASKS_PER_CPU * cluster_cpus(ray)
-        running: dict[Any, ShardTask] = {}
-        failures: dict[int, BaseException] = {}
-        try:
-            while todo or running:
-                while todo and len(running) < window and not failures:
-                    task = todo.popleft()
-                    ref = remote.remote(task, *arguments)
-                    running[ref] = task
-                ready, _ = ray.wait(list(running), num_returns=1)
-                for ref in ready:
-                    task = running.pop(ref)
-                    result = ray.get(ref)
-                    if isinstance(result, BaseException):
-                        # the local engine raises the first failure in item order: let the
-                        # earlier shards (all submitted already) finish, then raise the first
-                        failures[task.index] = result
-                        todo.clear()
-                        continue
-                    results[task.index] = result
-                    if bar is not None:
-                        bar.update(len(task.items))
-                        skipped = sum(len(r.skipped) for r in results.values())
-                        if skipped:
-                            bar.set_postfix(skipped=skipped, refresh=False)
-            if failures:
-                raise failures[min(failures)]
-        finally:
-            if running:
-                for ref in running:
-                    ray.cancel(ref, force=True)
-                ray.wait(list(running), num_returns=len(running), timeout=30)
-    finally:
-        if bar is not None:
-            bar.close()
-    return [results[task.index] for task in tasks]
+class RayRunner:
+    """The :class:`~shardstream.write.whole_shards.ShardRunner` of Ray tasks (one CPU each,
+    retried :data:`TASK_RETRIES` times when their worker dies).
+
+    Args:
+        ray: the connected ``ray`` module.
+    """
+
+    def __init__(self, *, ray: ModuleType) -> None:
+        self._ray = ray
+        self.workers = cluster_cpus(ray)
+        self.window = _TASKS_PER_CPU * self.workers
+        self._remote: dict[Callable[..., Any], Any] = {}
+
+    def submit(self, function: Callable[..., Any], task: ShardTask, arguments: tuple) -> Any:
+        """Start ``function(task, *arguments)`` as a Ray task; return its object ref."""
+        remote = self._remote.get(function)
+        if remote is None:
+            remote = self._ray.remote(max_retries=TASK_RETRIES, num_cpus=1)(function)
+            self._remote[function] = remote
+        return remote.remote(task, *arguments)
+
+    def wait(self, handles: list[Any]) -> list[Any]:
+        """The refs that are ready (at least one)."""
+        ready, _ = self._ray.wait(handles, num_returns=1)
+        return ready
+
+    def outcome(self, handle: Any) -> Any:
+        """The task's result (Ray has retried it if its worker died)."""
+        return self._ray.get(handle)
+
+    def cancel(self, handles: list[Any]) -> None:
+        """Cancel the tasks and wait for them to end (30 s at most)."""
+        for ref in handles:
+            self._ray.cancel(ref, force=True)
+        self._ray.wait(handles, num_returns=len(handles), timeout=30)
 
 
-def _check_unique_keys(items: Sequence[Item], manifest: Path | str) -> None:
-    seen: set[str] = set()
-    for item in items:
-        if item.key in seen:
-            raise DuplicateKeyError(f"{manifest}: duplicate key {item.key!r} not allowed")
-        seen.add(item.key)
-
-
-def _remove_stale(manifest: Path, keep: Path | None) -> None:
-    """Remove killed runs' staging folders of ``manifest`` (all but ``keep``)."""
-    if keep is None or not keep.is_dir():
-        remove_stale_temporaries(manifest, [manifest.name])
-        return
-    for entry in os.scandir(manifest.parent):
-        match = _STAGING.match(entry.name)
-        if match and match["final"] == manifest.name and entry.path != os.fspath(keep):
-            if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path, ignore_errors=True)
-            else:
-                Path(entry.path).unlink(missing_ok=True)
+@contextmanager
+def ray_runner(address: str | None) -> Iterator[RayRunner]:
+    """A :class:`RayRunner` on the cluster at ``address`` (see :func:`ray_session`)."""
+    with ray_session(address) as ray:
+        yield RayRunner(ray=ray)
 
 
 def _convert_shards_to_url(
@@ -401,7 +302,7 @@ def _convert_shards_to_url(
     manifest, stem = remote_sharded_target(output)
     if not items:
         raise NothingToConvertError(f"{manifest}: nothing to convert: no source items were given")
-    _check_unique_keys(items, manifest)
+    check_unique_keys(items, manifest)
     fs, _ = url_filesystem(manifest, storage_options)
     uploader = ShardUploader(fs=fs)
     base = url_parent(manifest)
@@ -411,14 +312,14 @@ def _convert_shards_to_url(
     tasks = plan_shards(items, stem, shard_samples)
     with ray_session(ray_address) as ray:
         workers = cluster_cpus(ray)
-        results = _run_tasks(
-            ray,
+        results = run_shard_tasks(
+            RayRunner(ray=ray),
             tasks,
             progress,
             stem,
             function=upload_shard,
             arguments=(options, on_error, base, storage_options),
-            finished=None,  # every task runs; a shard already uploaded is not sent again
+            # every task runs; a shard already uploaded is not sent again
         )
     skipped = [entry for result in results for entry in result.skipped]
     written = sum(result.samples for result in results)

@@ -66,7 +66,7 @@ def test_a_bad_source_is_one_line_on_stderr(ray_local, tree, tmp_path):
 @pytest.mark.parametrize(
     "extra, message",
     [
-        (["--resume"], "resume needs engine='ray'"),
+        (["--resume"], "resume needs shard_samples"),
         (["--shard-samples", "2", "--shard-size", "1M"], "not both"),
     ],
 )

@@ -63,7 +63,12 @@ def tree(tmp_path_factory) -> Path:
 
 
 def local_reference(items: list[Item], folder: Path, **options) -> dict[str, bytes]:
-    convert(items, folder / "set.manifest", on_error="skip", progress=False, **options)
+    """The streamed local engine's files (workers pack, this process writes): the reference
+    that every whole-shard engine (local processes, Ray tasks) must equal."""
+    convert(
+        items, folder / "set.manifest", on_error="skip", progress=False, whole_shards=False,
+        **options,
+    )  # fmt: skip
     return output_files(folder)
 
 
@@ -217,7 +222,10 @@ def test_a_bad_source_stops_the_ray_engine_with_the_local_error(ray_local, tree,
     late = Item("late", 0, "late.jpg", functools.partial(given_bytes, b"also no image"))
     items.insert(11, late)  # shard 2 (quick: its other items come first); "broken" is in shard 1
     with pytest.raises(BadSourceError) as local:
-        convert(items, tmp_path / "local" / "set.manifest", progress=False, shard_samples=4)
+        convert(
+            items, tmp_path / "local" / "set.manifest", progress=False, shard_samples=4,
+            whole_shards=False,
+        )  # fmt: skip
     with pytest.raises(BadSourceError) as remote:
         convert(
             items, tmp_path / "ray" / "set.manifest", progress=False, engine="ray",
@@ -242,7 +250,7 @@ def test_every_source_skipped_is_nothing_to_convert(ray_local, tmp_path):
     "options, message",
     [
         ({"engine": "spark"}, "engine must be"),
-        ({"resume": True}, "resume needs engine='ray'"),
+        ({"resume": True}, "resume needs shard_samples"),
         ({"engine": "ray", "resume": True}, "resume needs"),
         ({"shard_samples": 2, "shard_size": 10}, "not both"),
         ({"shard_samples": 0}, "shard_samples must be a positive int"),
@@ -343,7 +351,7 @@ def test_compressed_tars_are_read_by_the_ray_tasks(ray_local, tree, tmp_path, op
     image_loads = {item.load.args[0].func.__name__ for item in items}  # type: ignore[attr-defined]
     assert image_loads == {"read_stream_range"}  # a member's range of the stream, read later
     output = "set.manifest" if options else "set.msgpack"
-    convert(items, tmp_path / "local" / output, progress=False, **options)
+    convert(items, tmp_path / "local" / output, progress=False, whole_shards=False, **options)
     convert(items, tmp_path / "ray" / output, progress=False, engine="ray", **options)
     assert output_files(tmp_path / "ray") == output_files(tmp_path / "local")
     with ShardedReader(tmp_path / "ray" / output) as reader:
@@ -383,3 +391,40 @@ def test_a_shard_whose_sources_were_all_skipped_is_an_empty_shard_in_both_engine
     assert [path.name for path in report.files] == [f"set-0000{i}.msgpack" for i in range(3)]
     with ShardedReader(report.path) as reader:
         assert len(reader) == 6 and [len(shard) for shard in reader.shards] == [3, 0, 3]
+
+
+def niceness_read(path: str, marker: str) -> bytes:
+    """read_file that records this process' niceness in ``marker`` (a folder)."""
+    Path(marker, f"{os.getpid()}-{os.nice(0)}-{Path(path).name}").touch()
+    return read_file(path)
+
+
+NICENESS_DRIVER = """
+import functools, os, sys
+sys.path.insert(0, {root!r})
+from pathlib import Path
+from shardstream.write.conversion import Item, convert
+from tests.write.test_ray_engine import niceness_read
+root = Path({tree!r})
+items = [Item(p.name, 0, str(p), functools.partial(niceness_read, str(p), {marker!r}))
+         for p in sorted(root.rglob("*.jpg"))]
+convert(items, {output!r}, progress=False, engine="ray", shard_samples=4)
+"""
+
+
+def test_a_local_cluster_started_for_the_run_works_at_the_drivers_priority(tree, tmp_path):
+    """Ray nices its workers to 15 by default: on a busy machine they would get a fraction of
+    the CPU the local engine's workers get. A cluster the engine starts runs them at the
+    driver's niceness."""
+    marker = tmp_path / "marks"
+    marker.mkdir()
+    script = NICENESS_DRIVER.format(root=os.fspath(ROOT), tree=os.fspath(tree),
+                                    marker=os.fspath(marker),
+                                    output=os.fspath(tmp_path / "out" / "set.manifest"))  # fmt: skip
+    env = {key: value for key, value in RAY_ENV.items() if key != "RAY_ADDRESS"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT, timeout=240)
+    assert done.returncode == 0
+    marks = [name.split("-", 2) for name in os.listdir(marker)]
+    assert len(marks) == 12
+    assert {int(nice) for _, nice, _ in marks} == {os.nice(0)}
+    assert all(int(pid) != os.getpid() for pid, _, _ in marks)
