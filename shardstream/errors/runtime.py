@@ -55,10 +55,12 @@ class WorkerError(ShardstreamError, RuntimeError):
 
 
 class WorkerDiedError(WorkerError):
-    """A loader worker process died (killed by a signal such as SIGKILL, or exited) mid-run.
+    """A worker process died (killed by a signal such as SIGKILL, or exited) mid-run.
 
-    The pool is closed before this is raised. The message names the exit signal or code and the
-    sample(s) the worker was processing when it died.
+    Raised by the Loader's workers and by a conversion's whole-shard workers (after their shards
+    were run again ``TASK_RETRIES`` times; the previous data set is kept). The pool is closed
+    before this is raised. The message names the exit signal or code and the sample(s) or
+    shard(s) the worker was processing when it died.
 
     Attributes:
         exitcode: the process exit code (negative: the signal number), ``None`` when unknown.
