@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import shutil
 import subprocess
 import sys
@@ -33,11 +34,17 @@ def shardstream(*args: str, cwd=None, timeout: float = 120) -> subprocess.Comple
 
 
 def demo_samples(num_images: int = NUM_IMAGES, num_classes: int = NUM_CLASSES) -> list[dict]:
-    """The demo images as samples: key, JPEG bytes, label (index % classes) and class name."""
-    return [
+    """The demo images as samples: key, JPEG bytes, label (index % classes) and class name
+    (fresh dicts of immutable values; the images are rendered once per test run)."""
+    return [dict(sample) for sample in _rendered_samples(num_images, num_classes)]
+
+
+@functools.cache
+def _rendered_samples(num_images: int, num_classes: int) -> tuple[dict, ...]:
+    return tuple(
         {**sample, "class_name": DEMO_CLASS_NAMES[sample["label"]]}
         for sample in iter_demo_samples(num_images=num_images, num_classes=num_classes)
-    ]
+    )
 
 
 def write_packed(path: Path, samples: Sequence[dict]) -> Path:

@@ -16,7 +16,7 @@ from tests.write import ray_cluster
 from tests.write.demo_tree import NOT_AN_IMAGE, copy_tree, demo_tree
 from tests.write.ray_cluster import RAY_ENV
 
-ray_local = ray_cluster.ray_local
+ray_local = ray_cluster.ray_local_module  # the write tests start their own later
 ROOT = Path(__file__).resolve().parents[2]
 
 

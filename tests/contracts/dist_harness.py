@@ -1,9 +1,11 @@
 """Run a job in ``world_size`` real processes joined by a gloo process group on 127.0.0.1.
 
-Each process is started with the ``spawn`` method, initialises ``torch.distributed`` (gloo,
-TCP rendezvous on a free local port, a collective timeout), runs ``job(rank, world_size,
-*args)`` and sends back its result. A rank that fails, or a run that does not finish within
-``timeout`` seconds (a hang), fails the test; the processes started here are then killed.
+Each process is started by a ``forkserver`` that has imported torch already (a fresh process
+per rank, as with ``spawn``, without each rank paying torch's import), initialises
+``torch.distributed`` (gloo, TCP rendezvous on a free local port, a collective timeout), runs
+``job(rank, world_size, *args)`` and sends back its result. A rank that fails, or a run that
+does not finish within ``timeout`` seconds (a hang), fails the test; the processes started here
+are then killed.
 """
 
 from __future__ import annotations
@@ -52,7 +54,9 @@ def run_world(
 def _run_world_once(
     world_size: int, job: Callable[..., Any], args: tuple[Any, ...], timeout: float
 ) -> list[Any]:
-    context = multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    # the server imports torch once (where this process starts it first); each rank is a fork of it
+    context.set_forkserver_preload(["torch", "torch.distributed"])
     results: Any = context.Queue()
     port = free_port()
     processes = [

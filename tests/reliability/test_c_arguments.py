@@ -1,8 +1,9 @@
 """The C extensions' entry points take any argument without crashing (issue 14, item 3).
 
-Each call runs in a forked child (:mod:`._forked`), so a segfault is a failed assertion, not the
-end of the test run. The public Python wrappers raise :class:`~shardstream.errors.ConfigError`;
-the extensions themselves raise ``ValueError`` / ``TypeError`` / ``OverflowError`` /
+Each call runs in a forked child (:mod:`._forked`; the fuzzed ones through ``run_isolated``,
+which keeps the arrays' layouts), so a segfault is a failed assertion, not the end of the test
+run. The public Python wrappers raise :class:`~shardstream.errors.ConfigError`; the extensions
+themselves raise ``ValueError`` / ``TypeError`` / ``OverflowError`` /
 ``BufferError`` (``NotImplementedError`` for JPEGs the region decoder declines).
 """
 
@@ -20,10 +21,11 @@ from PIL import Image
 
 from shardstream.errors import ConfigError
 from shardstream.vision import _jpegregion, _masking, _resample
+from shardstream.vision.decode import decode_crops, decode_region
 from shardstream.vision.masking import MaskingGenerator, sample_masks
 from shardstream.vision.resize import resize_crops
 
-from ._forked import is_typed, run_forked
+from ._forked import is_typed, run_forked, run_isolated
 
 #: what the extensions may raise on bad arguments (anything else, or a crash, fails)
 C_ERRORS = frozenset(
@@ -216,31 +218,33 @@ def resize_calls(draw):
     return image, boxes, flips, outs, spans, options
 
 
+def _resample_call(image, boxes, flips, outs, spans, options):
+    return _resample.resize_crops(image, boxes, flips, outs, spans=spans, **options)
+
+
+def _resize_crops_call(image, boxes, flips, outs, spans, options):
+    return resize_crops(
+        image,
+        boxes,
+        flips,
+        outs,
+        spans=spans,
+        interpolation="bilinear" if options["bilinear"] else "bicubic",
+        horizontal_first=options["horizontal_first"],
+    )
+
+
 @FUZZ
 @given(call=resize_calls())
 def test_fuzz_resample_extension(call):
-    image, boxes, flips, outs, spans, options = call
-    outcome = run_forked(
-        lambda: _resample.resize_crops(image, boxes, flips, outs, spans=spans, **options)
-    )
+    outcome = run_isolated(_resample_call, *call)
     assert c_clean(outcome), describe(outcome)
 
 
 @FUZZ
 @given(call=resize_calls())
 def test_fuzz_resize_crops_raises_config_error(call):
-    image, boxes, flips, outs, spans, options = call
-    outcome = run_forked(
-        lambda: resize_crops(
-            image,
-            boxes,
-            flips,
-            outs,
-            spans=spans,
-            interpolation="bilinear" if options["bilinear"] else "bicubic",
-            horizontal_first=options["horizontal_first"],
-        )
-    )
+    outcome = run_isolated(_resize_crops_call, *call)
     assert is_typed(outcome), describe(outcome)
 
 
@@ -271,10 +275,18 @@ def mask_calls(draw):
 @FUZZ
 @given(args=mask_calls())
 def test_fuzz_masking_extension(args):
-    outcome = run_forked(lambda: _masking.sample_masks(*args))
+    outcome = run_isolated(_masking.sample_masks, *args)
     assert c_clean(outcome), describe(outcome)
     if outcome.status == "returned":
         assert 0 <= outcome.value <= max(args[1], 0)
+
+
+def _sample_masks_call(n_masks, grid, ratio, probability, n_tokens, seed):
+    generator = MaskingGenerator(grid, 10)
+    masks = sample_masks(
+        generator, n_masks, ratio, probability, np.random.default_rng(seed), n_tokens=n_tokens
+    )
+    return masks.shape
 
 
 @FUZZ
@@ -290,14 +302,7 @@ def test_fuzz_sample_masks_raises_config_error(n_masks, grid, ratio, probability
     if isinstance(n_masks, int) and n_masks > 8 and 0 < n_masks * abs(grid[0] * grid[1]) <= 2**30:
         n_masks = 8  # a valid but huge request only takes long; its rejection is what we test
 
-    def call():
-        generator = MaskingGenerator(grid, 10)
-        masks = sample_masks(
-            generator, n_masks, ratio, probability, np.random.default_rng(seed), n_tokens=n_tokens
-        )
-        return masks.shape
-
-    outcome = run_forked(call)
+    outcome = run_isolated(_sample_masks_call, n_masks, grid, ratio, probability, n_tokens, seed)
     assert is_typed(outcome), describe(outcome)
 
 
@@ -330,12 +335,16 @@ def region_calls(draw):
     return data, out, *coordinates, options
 
 
+def _region_call(*call):
+    *args, options = call
+    return _jpegregion.decode_region(*args, **options)
+
+
 @pytest.mark.skipif(_jpegregion is None, reason="the region decoder is not built")
 @FUZZ
 @given(call=region_calls())
 def test_fuzz_jpegregion_extension(call):
-    *args, options = call
-    outcome = run_forked(lambda: _jpegregion.decode_region(*args, **options))
+    outcome = run_isolated(_region_call, *call)
     assert c_clean(outcome), describe(outcome)
 
 
@@ -353,6 +362,16 @@ OUT_SIZES = st.one_of(
 )
 
 
+def _decode_call(boxes, size, scale, interpolation, flip):
+    try:
+        crops = decode_crops(JPEG, boxes, size, flip=flip, interpolation=interpolation, scale=scale)
+        shapes = [c.shape for c in crops]
+    except ConfigError:
+        shapes = None
+    region = decode_region(JPEG, boxes[0], scale=scale if scale is not None else 1)
+    return shapes, region[0].shape
+
+
 @FUZZ
 @given(
     boxes=st.lists(CROP_BOXES, min_size=1, max_size=3),
@@ -362,18 +381,5 @@ OUT_SIZES = st.one_of(
     flip=st.one_of(st.none(), st.lists(st.booleans(), max_size=3)),
 )
 def test_fuzz_decode_crops_and_region_arguments(boxes, size, scale, interpolation, flip):
-    from shardstream.vision.decode import decode_crops, decode_region
-
-    def call():
-        try:
-            crops = decode_crops(
-                JPEG, boxes, size, flip=flip, interpolation=interpolation, scale=scale
-            )
-            shapes = [c.shape for c in crops]
-        except ConfigError:
-            shapes = None
-        region = decode_region(JPEG, boxes[0], scale=scale if scale is not None else 1)
-        return shapes, region[0].shape
-
-    outcome = run_forked(call)
+    outcome = run_isolated(_decode_call, boxes, size, scale, interpolation, flip)
     assert is_typed(outcome), describe(outcome)

@@ -1,9 +1,10 @@
 """Commit atomicity: a kill at any step of a commit leaves the old set or the new one, never a mix.
 
-Each trial forks a child that replaces a dataset and is killed (SIGKILL, a real kill) at one
-chosen step: by the fault hook of ``shardstream.format.atomic`` at every write, fsync, rename and
-unlink, or by a wrapped ``os.replace`` at the k-th rename (what the issue did with strace). The
-parent then opens the path: it must hold the old or the new samples, pass ``verify`` and read the
+Each trial forks a child (from the small zygote process of :mod:`._forked`) that replaces a
+dataset and is killed (SIGKILL, a real kill) at one chosen step: by the fault hook of
+``shardstream.format.atomic`` at every write, fsync, rename and unlink, or by a wrapped
+``os.replace`` at the k-th rename (what the issue did with strace). The parent then opens the
+path: it must hold the old or the new samples, pass ``verify`` and read the
 same through datadings.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import tempfile
 
 import pytest
 from datadings.reader import MsgpackReader as DatadingsReader
@@ -20,6 +22,8 @@ from shardstream import FileWriter, MsgpackReader, ShardedReader, ShardedWriter
 from shardstream.cli import main as cli_main
 from shardstream.errors import CorruptIndexError
 from shardstream.format import atomic
+
+from ._forked import run_isolated
 
 
 def make(prefix: str, n: int) -> list[dict]:
@@ -41,45 +45,63 @@ def write_sharded(path, samples) -> None:
             writer.write(sample)
 
 
-def run_killed(job, kill_at) -> int:
-    """Fork a child running ``job()`` with ``kill_at(action, path)`` deciding when to SIGKILL it.
+def _run_with_hook(steps_file: str, kill_at: int, function, *args) -> None:
+    """In the forked child: note every commit step in ``steps_file``; SIGKILL at step
+    ``kill_at`` (0: never)."""
+    steps = 0
 
-    Returns the steps the child reached (``"action\tpath"``) and its wait status.
+    def hook(action, path):
+        nonlocal steps
+        steps += 1
+        with open(steps_file, "a") as f:
+            f.write(f"{action}\t{path}\n")
+        if steps == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    atomic.fault_hook = hook
+    function(*args)
+
+
+def run_killed(kill_at: int, function, *args) -> tuple[list[str], int]:
+    """Run ``function(*args)`` in a forked child (:func:`._forked.run_isolated`) that is
+    SIGKILLed at its ``kill_at``-th commit step (0: never).
+
+    Returns the steps the child reached (``"action\tpath"``) and its wait status (killed by a
+    signal, exit 0, or exit 1 when it raised).
     """
-    read, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child: never returns into pytest
-        try:
-            os.close(read)
-            steps = 0
-
-            def hook(action, path):
-                nonlocal steps
-                steps += 1
-                os.write(write_end, f"{action}\t{path}\n".encode())
-                if kill_at(steps, action, path):
-                    os.kill(os.getpid(), signal.SIGKILL)
-
-            atomic.fault_hook = hook
-            job()
-        except BaseException:
-            import traceback
-
-            traceback.print_exc()
-            os._exit(1)
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    with os.fdopen(read, "rb") as pipe:
-        steps = pipe.read().decode().splitlines()
-    _, status = os.waitpid(pid, 0)
-    return steps, status
+    with tempfile.TemporaryDirectory() as scratch:
+        steps_file = os.path.join(scratch, "steps")
+        open(steps_file, "w").close()
+        outcome = run_isolated(_run_with_hook, steps_file, kill_at, function, *args, timeout=120)
+        with open(steps_file) as f:
+            steps = f.read().splitlines()
+    if outcome.status == "crashed" and outcome.detail in signal.Signals.__members__:
+        return steps, signal.Signals[outcome.detail].value  # the wait status of that signal
+    assert outcome.status in ("returned", "raised"), f"{outcome.status} {outcome.detail}"
+    print(outcome.detail)  # the child's traceback, if it raised
+    return steps, 0 if outcome.status == "returned" else 1 << 8
 
 
-def list_steps(job) -> list[str]:
-    steps, status = run_killed(job, lambda *_: False)
+def list_steps(function, *args) -> list[str]:
+    steps, status = run_killed(0, function, *args)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
     return steps
+
+
+def _write_killed_at_rename(path, k: int) -> None:
+    """``write(path, NEW)``, SIGKILLed inside its ``k``-th ``os.replace`` (in a forked child)."""
+    real = os.replace
+    calls = 0
+
+    def replace(src, dst):
+        nonlocal calls
+        calls += 1
+        if calls == k:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(src, dst)
+
+    os.replace = replace
+    write(path, NEW)
 
 
 def assert_one_version(path):
@@ -108,12 +130,12 @@ def assert_one_version(path):
 def test_kill_at_every_step_of_a_commit_leaves_old_or_new(tmp_path):
     path = tmp_path / "d.msgpack"
     write(path, OLD)
-    total = len(list_steps(lambda: write(path, NEW)))
+    total = len(list_steps(write, path, NEW))
     assert total >= 20  # data fsync, 5 files x (write, fsync), record, 6 renames, unlink, ...
     outcomes = []
     for k in range(1, total + 1):
         write(path, OLD)
-        _, status = run_killed(lambda: write(path, NEW), lambda n, *_, k=k: n == k)
+        _, status = run_killed(k, write, path, NEW)
         assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
         outcomes.append(assert_one_version(path))
     # before the commit point the old set stays, after it the new one is completed
@@ -140,12 +162,12 @@ def test_kill_at_every_step_of_adding_checksums_leaves_none_or_all(tmp_path):
                 writer.write(sample)
 
     datadings_set()
-    total = len(list_steps(lambda: add_checksums(path)))
+    total = len(list_steps(add_checksums, path))
     assert total >= 3  # write, fsync, rename (then the folder's fsync)
     outcomes = []
     for k in range(1, total + 1):
         datadings_set()
-        _, status = run_killed(lambda: add_checksums(path), lambda n, *_, k=k: n == k)
+        _, status = run_killed(k, add_checksums, path)
         assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
         with MsgpackReader(path) as reader:
             if reader.has_checksums:
@@ -163,21 +185,7 @@ def test_kill_at_kth_rename_never_gives_new_data_under_old_keys(tmp_path, k):
     path = tmp_path / "d.msgpack"
     write(path, OLD)
 
-    def job():
-        real = os.replace
-        calls = 0
-
-        def replace(src, dst):
-            nonlocal calls
-            calls += 1
-            if calls == k:
-                os.kill(os.getpid(), signal.SIGKILL)
-            return real(src, dst)
-
-        os.replace = replace
-        write(path, NEW)
-
-    _, status = run_killed(job, lambda *_: False)
+    _, status = run_killed(0, _write_killed_at_rename, path, k)
     assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
     with MsgpackReader(path) as reader:
         assert reader[0]["key"] == reader.keys[0]
@@ -189,7 +197,7 @@ def test_kill_at_every_step_of_a_sharded_commit(tmp_path):
     path = tmp_path / "s.manifest"
     old, new = make("old", 30), make("new", 41)
     write_sharded(path, old)
-    steps = list_steps(lambda: write_sharded(path, new))
+    steps = list_steps(write_sharded, path, new)
     # every step in the output folder (the group commit), every 10th inside the staging folder
     chosen = [
         k
@@ -200,7 +208,7 @@ def test_kill_at_every_step_of_a_sharded_commit(tmp_path):
     seen = []
     for k in chosen:
         write_sharded(path, old)
-        _, status = run_killed(lambda: write_sharded(path, new), lambda n, *_, k=k: n == k)
+        _, status = run_killed(k, write_sharded, path, new)
         assert os.WIFSIGNALED(status)
         with ShardedReader(path) as reader:
             keys = [reader.find_key(i) for i in range(len(reader))]
@@ -268,7 +276,7 @@ def test_an_exception_at_any_step_of_a_commit_never_breaks_the_set(tmp_path):
     the old set stays; after it the staged files are kept for the next opener to finish."""
     path = tmp_path / "d.msgpack"
     write(path, OLD)
-    total = len(list_steps(lambda: write(path, NEW)))
+    total = len(list_steps(write, path, NEW))
     set_files = sorted(
         f"d.msgpack{s}"
         for s in ("", ".offsets", ".keys", ".key_hashes", ".filter", ".xxh3", ".md5")
@@ -299,7 +307,7 @@ def test_an_exception_in_a_sharded_commit_never_breaks_the_set(tmp_path):
     path = tmp_path / "s.manifest"
     old, new = make("old", 30), make("new", 41)
     write_sharded(path, old)
-    steps = list_steps(lambda: write_sharded(path, new))
+    steps = list_steps(write_sharded, path, new)
     group = [
         k
         for k, step in enumerate(steps, 1)

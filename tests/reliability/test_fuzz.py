@@ -2,9 +2,10 @@
 
 Each trial copies a pristine single-file set, sharded set or JPEG, mutates one file (bit flips,
 truncation, insertion, overwriting a byte range) and exercises it in a forked child with a time
-limit (:mod:`._forked`): ``verify``, ``info`` and ``cat`` through the CLI, then every sample, key
-and key lookup through the reader and an unbatched Loader pass; JPEGs go through the header
-parser, ``check_image``, and the full, region and crop decoders. Required of every trial:
+limit (:func:`._forked.run_isolated`): ``verify``, ``info`` and ``cat`` through the CLI, then
+every sample, key and key lookup through the reader and an unbatched Loader pass; JPEGs go
+through the header parser, ``check_image``, and the full, region and crop decoders. Required of
+every trial:
 
 - no exception outside :mod:`shardstream.errors` (``ImageFault``, ``check_image``'s internal
   error, counts as typed there), no crash (signal), no hang (time limit);
@@ -37,7 +38,7 @@ from shardstream.vision.jpeg import is_jpeg, jpeg_info
 from shardstream.write.transcode import ImageFault, check_image
 
 from ..conftest import varied_samples
-from ._forked import run_forked
+from ._forked import run_isolated
 
 #: seconds a trial may take before it counts as a hang (the work itself takes ~0.1 s)
 TRIAL_TIMEOUT = 20.0
@@ -48,6 +49,8 @@ SETS = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 SUFFIXES = ["", ".offsets", ".keys", ".key_hashes", ".filter", ".xxh3", ".md5"]
+#: what the trials of sets import lazily (every command of the CLI): the zygote imports it once
+WARM = ("shardstream.cli:command_modules",)
 
 
 # --- mutations ----------------------------------------------------------------------------------
@@ -142,7 +145,11 @@ def test_fuzz_single_file_set(single, suffix, mutation):
         directory = Path(scratch)
         mutated_copy(source, directory, f"set.msgpack{suffix}", mutation)
         path = directory / "set.msgpack"
-        check(run_forked(lambda: exercise_set(path, False, expected, keys), TRIAL_TIMEOUT))
+        check(
+            run_isolated(
+                exercise_set, path, False, expected, keys, timeout=TRIAL_TIMEOUT, warm=WARM
+            )
+        )
 
 
 # --- sharded sets -------------------------------------------------------------------------------
@@ -169,7 +176,9 @@ def test_fuzz_sharded_set(sharded, which, mutation):
         directory = Path(scratch)
         mutated_copy(source, directory, target, mutation)
         path = directory / "set.manifest"
-        check(run_forked(lambda: exercise_set(path, True, expected, keys), TRIAL_TIMEOUT))
+        check(
+            run_isolated(exercise_set, path, True, expected, keys, timeout=TRIAL_TIMEOUT, warm=WARM)
+        )
 
 
 # --- JPEGs --------------------------------------------------------------------------------------
@@ -252,7 +261,7 @@ def exercise_jpeg(data: bytes) -> int:
 
 def test_pristine_jpegs_decode_on_every_path():
     for data in JPEGS:
-        assert run_forked(lambda data=data: exercise_jpeg(data)).value == 5 + 9 + 3
+        assert run_isolated(exercise_jpeg, data).value == 5 + 9 + 3
 
 
 @settings(SETS, max_examples=160)
@@ -261,7 +270,7 @@ def test_fuzz_jpeg(which, mutations):
     data = JPEGS[which]
     for mutation in mutations:
         data = mutate(data, mutation)
-    check(run_forked(lambda: exercise_jpeg(data), TRIAL_TIMEOUT))
+    check(run_isolated(exercise_jpeg, data, timeout=TRIAL_TIMEOUT))
 
 
 # --- hostile samples with valid checksums -------------------------------------------------------
@@ -361,4 +370,4 @@ def test_fuzz_hostile_sample_with_valid_checksums(tmp_path_factory, sample, posi
     with RawWriter(path, overwrite=True, disable=True) as writer:
         for i, data in enumerate(packed):
             writer.write(f"k{i}", data)
-    check(run_forked(lambda: exercise_hostile(path), TRIAL_TIMEOUT))
+    check(run_isolated(exercise_hostile, path, timeout=TRIAL_TIMEOUT, warm=WARM))

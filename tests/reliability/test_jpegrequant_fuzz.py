@@ -15,7 +15,7 @@ from PIL import Image
 
 from shardstream.write.transcode import transcode_image
 
-from ._forked import run_forked
+from ._forked import run_forked, run_isolated
 
 requant = pytest.importorskip("shardstream.write._jpegrequant")
 
@@ -50,6 +50,14 @@ def damaged(draw) -> bytes:
     return bytes(data if cut is None else data[:cut])
 
 
+def _requantize(data: bytes, quality: int, same: bool):
+    return requant.requantize(data, quality, same_tables_only=same)
+
+
+def _transcode(data: bytes) -> bytes:
+    return transcode_image(data, max_side=512, quality=90)
+
+
 def _clean(outcome, allowed: tuple[str, ...]) -> bool:
     return outcome.status == "returned" or (
         outcome.status == "raised" and any(name in allowed for name in outcome.exc_mro)
@@ -64,16 +72,16 @@ def _clean(outcome, allowed: tuple[str, ...]) -> bool:
 )
 def test_fuzz_requantize_and_verify(data, quality, same):
     allowed = ("builtins.ValueError", "builtins.TypeError", "builtins.OverflowError")
-    outcome = run_forked(lambda: requant.requantize(data, quality, same_tables_only=same))
+    outcome = run_isolated(_requantize, data, quality, same)
     assert _clean(outcome, allowed), f"{outcome.status} {outcome.exc_type} {outcome.detail}"
-    outcome = run_forked(lambda: requant.verify(data))
+    outcome = run_isolated(requant.verify, data)
     assert _clean(outcome, allowed), f"{outcome.status} {outcome.exc_type} {outcome.detail}"
 
 
 @FUZZ
 @given(data=damaged())
 def test_fuzz_transcode_image_raises_only_image_faults(data):
-    outcome = run_forked(lambda: transcode_image(data, max_side=512, quality=90))
+    outcome = run_isolated(_transcode, data)
     allowed = ("shardstream.write.transcode.ImageFault",)
     assert _clean(outcome, allowed), f"{outcome.status} {outcome.exc_type} {outcome.detail}"
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from shardstream import FileWriter, MsgpackReader, convert_legacy_index
 from shardstream.errors import CorruptIndexError
 
-from ._forked import is_typed, run_forked
+from ._forked import is_typed, run_isolated
 
 SAMPLES = [{"key": f"k{i}", "value": i, "text": "x" * i} for i in range(5)]
 
@@ -119,7 +119,7 @@ def test_a_mutated_legacy_index_reads_right_or_raises_a_typed_error(
     else:
         data[position] = value
     index.write_bytes(bytes(data))
-    outcome = run_forked(lambda: _read_all(path))
+    outcome = run_isolated(_read_all, path)
     index.write_bytes(original)
     assert is_typed(outcome), f"{outcome.status} {outcome.exc_type} {outcome.detail}"
     if outcome.status == "returned":

@@ -95,13 +95,17 @@ def owned_segments(pid: int) -> set[str]:
 
 
 def kill_and_check(process: subprocess.Popen, pids: set[int], segments: set[str]) -> None:
-    """SIGKILL ``process``; after GRACE_S assert none of ``pids`` / ``segments`` is left."""
+    """SIGKILL ``process``; assert none of ``pids`` / ``segments`` is left within GRACE_S."""
     os.kill(process.pid, signal.SIGKILL)
     assert process.wait(10) == -signal.SIGKILL
-    time.sleep(GRACE_S)
-    left_processes = alive(pids)
-    segments |= owned_segments(process.pid)
-    left_segments = {name for name in segments if (SHM / name).exists()}
+    deadline = time.monotonic() + GRACE_S
+    while True:  # done as soon as all are gone (none can come back once every pid is dead)
+        left_processes = alive(pids)
+        segments |= owned_segments(process.pid)
+        left_segments = {name for name in segments if (SHM / name).exists()}
+        if not (left_processes or left_segments) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     try:
         assert left_processes == set(), [
             Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ") for pid in left_processes

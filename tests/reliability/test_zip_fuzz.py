@@ -3,7 +3,7 @@ loaders) raise only ``shardstream.errors`` exceptions, never hang, never crash, 
 wrong bytes (issue 14.9; the old reader raised BadZipFile, zlib.error, NotImplementedError,
 IndexError, ...).
 
-Each trial runs in a forked child with a timeout; the whole test is bounded to ~20 s.
+Each trial runs in a forked child with a timeout (``run_isolated``); the whole test is bounded to ~20 s.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from shardstream.errors import ShardstreamError
 from shardstream.read import ZipFileReader
 from shardstream.sets.zip import scan_zip
 from shardstream.write.loaders import read_zip_member
-from tests.reliability.hostile_sources import forked, jpeg
+from tests.reliability._forked import run_isolated
+from tests.reliability.hostile_sources import jpeg
 
 MEMBERS = {
     "cat/a.jpg": jpeg((16, 16)),
@@ -106,8 +107,8 @@ def test_mutated_zips_raise_only_typed_errors(tmp_path, mutations, cut):
     path = os.path.join(tmp_path, "fuzz.zip")
     with open(path, "wb") as f:
         f.write(data)
-    outcome, result = forked(lambda: read_everything(path), timeout=10)
-    assert outcome == "ok", (outcome, result)
-    for name, content in result:
+    outcome = run_isolated(read_everything, path, timeout=10)
+    assert outcome.status == "returned", (outcome.status, outcome.exc_type, outcome.detail)
+    for name, content in outcome.value:
         if content is not None and name in MEMBERS:
             assert content == MEMBERS[name], name  # no wrong data: CRC-checked or refused

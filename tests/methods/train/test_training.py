@@ -61,25 +61,26 @@ def uninterrupted(demo_70, tmp_path_factory):
 
 
 def test_training_learns_on_the_cpu(demo_600, tmp_path):
-    """900 steps of the default recipe (about 50 s here): the loss falls and the teacher's k-NN
+    """600 steps of the default recipe (about 30 s here): the loss falls and the teacher's k-NN
     accuracy clearly beats the same network at its random initialisation."""
     config = DinoTrainConfig(
         data=str(demo_600),
         out=tmp_path,
-        steps=900,
+        steps=600,
         checkpoint_every=0,
         progress=False,
         device="cpu",
     )
     result = train_dino(config)
-    assert (result.first_step, result.steps, len(result.losses)) == (0, 900, 900)
+    assert (result.first_step, result.steps, len(result.losses)) == (0, 600, 600)
     assert result.checkpoint == tmp_path / CHECKPOINT_NAME
     assert result.images_per_second > 0 and 0 <= result.input_stall < 1
     losses = torch.tensor(result.losses)
-    # measured (seeds 0, 1): first 10 steps 5.18 / 5.17, last 10 3.43 / 3.56. The first steps
-    # are high because the teacher is centred from step 2 on (step 0: ~4.1, steps 1-9: ~5.3).
+    # measured (seeds 0, 1): first 10 steps 5.29 / 5.17, last 10 3.54 / 3.46 (at 900 steps:
+    # 3.43 / 3.56). The first steps are high because the teacher is centred from step 2 on
+    # (step 0: ~4.1, steps 1-9: ~5.3).
     assert losses[-10:].mean() < losses[:10].mean() - 1.0, losses[::90]
-    # and it keeps falling after that transient: steps 90-179 3.92 / 3.70, last 90 3.43 / 3.46
+    # and it keeps falling after that transient: steps 90-179 3.95 / 3.80, last 90 3.56 / 3.39
     assert losses[-90:].mean() < losses[90:180].mean() - 0.1, losses[::90]
 
     size = eval_image_size(config)
@@ -88,7 +89,8 @@ def test_training_learns_on_the_cpu(demo_600, tmp_path):
     torch.manual_seed(config.seed)
     untrained = evaluate_knn(build_model(config).eval(), demo_600, image_size=size, holdout=2)
     assert (trained.train_samples, trained.test_samples, trained.k) == (300, 300, 20)
-    # measured (seeds 0, 1): 84.7 / 81.0 % trained against 72.0 / 71.0 % at random init
+    # measured (seeds 0, 1): 83.0 / 78.7 % trained against 72.0 / 71.0 % at random init (at 900
+    # steps: 84.7 / 81.0 %)
     assert trained.accuracy >= untrained.accuracy + 0.06, (trained, untrained)
 
 
