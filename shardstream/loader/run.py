@@ -24,6 +24,7 @@ from ..order.samplers.seeds import SEED_LIMIT
 from ..order.state import StateCounter, StatefulMixin, StateSpec
 from ..read.reader import Reader
 from ..read.remote.prefetch import start_prefetch
+from ..read.remote.ranged import RANGED_BATCHES
 from ..read.remote.reader import manifest_sample_sizes
 from .chain import Chain, effective_mode, field_kinds
 from .digest import content_digest
@@ -285,8 +286,11 @@ class EpochRun(StatefulMixin):
             return
         chain = self.chain
         bar = _progress_bar(total, epoch) if chain.verbose else None
+        fresh = self._pool is None or self._pool.closed  # workers forked after this inherit
         prefetcher = start_prefetch(  # remote sets: fetch shards in this rank's order of use
-            chain.reader, plan.order(epoch)[plan.rank_positions(cursor) % len(plan)]
+            chain.reader,
+            plan.order(epoch)[plan.rank_positions(cursor) % len(plan)],
+            ranged=RANGED_BATCHES * (chain.batch_size or 1) if fresh else 0,
         )
         pool = self._get_pool()
         batched = chain.batch_size is not None

@@ -3,7 +3,7 @@
 Layout under the cache folder (``ROOT``)::
 
     ROOT/<set digest>/<entry>/             a complete shard: its data file and sidecars, .stamp
-    ROOT/<set digest>/<entry>.part-<pid>-* a download being staged (never read)
+    ROOT/<set digest>/<entry>.part-staging  a download being staged (never read)
     ROOT/<set digest>/<entry>.lock         download lock (exclusive)
     ROOT/<set digest>/<entry>.use          use lock (shared while read; its mtime: last use)
 
@@ -106,7 +106,7 @@ class ShardCache:
         name: str,
         size: int | None,
         md5: str | None,
-        download: Callable[[Path], str],
+        download: Callable[[Path], str | None],
         url: str,
     ) -> CachedShard:
         """The entry ``name`` of the set, downloaded and verified first when it is not here.
@@ -117,7 +117,9 @@ class ShardCache:
             size: the data file's size in bytes (``None``: unknown, not checked).
             md5: the data file's md5 (``None``: unknown, not checked).
             download: writes the shard's files into the folder it is given and returns the
-                md5 of the data file it wrote (computed while writing).
+                md5 of the data file it wrote (computed while writing), or ``None`` where it
+                verified the data by other digests itself; it raises
+                :class:`ChecksumMismatchError` where those disagree (fetched once more).
             url: the shard's URL (for messages).
 
         Returns:
@@ -242,23 +244,30 @@ class ShardCache:
         entry: Path,
         size: int | None,
         md5: str | None,
-        download: Callable[[Path], str],
+        download: Callable[[Path], str | None],
         url: str,
     ) -> None:
-        for stale in entry.parent.glob(f"{entry.name}.part-*"):
-            shutil.rmtree(stale, ignore_errors=True)  # a killed download's leftovers
+        # one name, not one per process: the download lock makes this the only download of
+        # the entry on the node, and a killed one's leftovers are found without listing the
+        # set's folder (a glob per download costs O(shards))
+        staging = entry.parent / f"{entry.name}.part-staging"
+        shutil.rmtree(staging, ignore_errors=True)
         self.evict(size or 0, keep=entry)
         problem = ""
         for _attempt in range(2):  # a digest mismatch is downloaded once more
-            staging = entry.parent / f"{entry.name}.part-{os.getpid()}-{secrets.token_hex(4)}"
             staging.mkdir()
             try:
-                got_md5 = download(staging)
+                try:
+                    got_md5 = download(staging)
+                except ChecksumMismatchError as e:  # found by the download's own digests
+                    shutil.rmtree(staging, ignore_errors=True)
+                    problem = str(getattr(e, "problem", e))
+                    continue
                 data_name = Path(url).name
                 got_size = os.stat(staging / data_name).st_size
                 if size is not None and got_size != size:
                     problem = f"downloaded {got_size} bytes, the manifest says {size}"
-                elif md5 is not None and got_md5 != md5:
+                elif md5 is not None and got_md5 is not None and got_md5 != md5:
                     problem = f"downloaded md5 {got_md5}, the manifest says {md5}"
                 else:
                     _write_stamp(entry=staging, data_name=data_name)

@@ -88,15 +88,28 @@ class RemoteShardReader(Reader):
         if self._offsets_arr is None and self.remote.is_cached(self.spec):
             self._offsets_arr = self.remote.local(self.spec).offsets.astype(np.int64)
         if self._offsets_arr is None:
-            url = self.spec.url
-            data = self.remote.read(url + SUFFIX_OFFSETS)
-            size = self.spec.bytes
-            if size is None:
-                size = int(np.frombuffer(data[-8:], dtype=">u8")[0]) if len(data) >= 8 else 0
-            self._offsets_arr = load_offsets(
-                Path(url + SUFFIX_OFFSETS), self.spec.samples, Path(url), size, data
-            ).astype(np.int64)
+            return self.take_offsets(self.remote.read(self.spec.url + SUFFIX_OFFSETS))
         return self._offsets_arr
+
+    def take_offsets(self, data: bytes) -> np.ndarray:
+        """Keep (and return) the offsets read from the shard's ``.offsets`` file ``data``.
+
+        Raises:
+            CorruptIndexError, IndexMismatchError: ``data`` is not this shard's offsets file.
+        """
+        url = self.spec.url
+        size = self.spec.bytes
+        if size is None:
+            size = int(np.frombuffer(data[-8:], dtype=">u8")[0]) if len(data) >= 8 else 0
+        self._offsets_arr = load_offsets(
+            Path(url + SUFFIX_OFFSETS), self.spec.samples, Path(url), size, data
+        ).astype(np.int64)
+        return self._offsets_arr
+
+    @property
+    def has_offsets(self) -> bool:
+        """Whether this process knows the shard's offsets (no request needed)."""
+        return self._offsets_arr is not None
 
     def _key_list(self) -> list[Any]:
         if self._keys is None:
@@ -142,6 +155,11 @@ class RemoteShardReader(Reader):
 
     def get(self, index: int, yield_key: bool = False, raw: bool = False, copy: bool = True) -> Any:
         """The sample at ``index`` (one range request unless the shard is read whole)."""
+        if self.remote.stashed:  # fetched ahead as a byte range (see :mod:`.ranged`)
+            i = normalize_index(index, len(self))
+            data = self.remote.take(self.spec.number, i)
+            if data is not None:
+                return self._finish(i, data, yield_key, raw)
         whole = self._whole()
         if whole is not None:
             sample = whole.get(index, False, raw, copy)

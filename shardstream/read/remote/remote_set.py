@@ -17,13 +17,20 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import msgpack
+import numpy as np
 
-from ...errors import CorruptIndexError, DatasetNotFoundError
-from ...format.checksums import encode_checksums, sample_digest
+from ...errors import (
+    ChecksumMismatchError,
+    CorruptIndexError,
+    DatasetNotFoundError,
+    ShardstreamError,
+)
+from ...format.checksums import encode_checksums, load_checksums, sample_digest
 from ...format.index import encode_offsets
 from ...format.paths import SUFFIX_CHECKSUMS, SUFFIX_LEGACY_INDEX, SUFFIX_OFFSETS
 from ..msgpack import MsgpackReader
 from .cache import ShardCache, default_cache_dir
+from .etag import cat_with_etags, has_etags
 from .retry import RetryPolicy, call_with_retries
 from .url import url_filesystem
 
@@ -156,10 +163,12 @@ class RemoteSet:
         self._fs: Any = None
         self._lock = threading.Lock()
         self._open: OrderedDict[int, tuple[MsgpackReader, Any]] = OrderedDict()
+        # samples fetched ahead as byte ranges; a forked child keeps its parent's
+        self._stash: dict[tuple[int, int], bytes] = getattr(self, "_stash", {})
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        for name in ("_fs", "_lock", "_open"):
+        for name in ("_fs", "_lock", "_open", "_stash"):
             state.pop(name)
         state["_opened"] = None  # a page shared by fork only: a spawned process has none
         return state
@@ -213,15 +222,26 @@ class RemoteSet:
                 got[i] = self.read(url, starts[i], ends[i])
         return got
 
-    def download(self, spec: ShardSpec, folder: Path) -> str:
+    def download(self, spec: ShardSpec, folder: Path) -> str | None:
         """Write the shard's data file and its :data:`CACHED_SIDECARS` into ``folder``; returns
-        the data's md5.
+        the data's md5, or ``None`` where the data was verified without it (see below).
 
         A shard of at most :data:`DOWNLOAD_CHUNK` bytes whose md5 the manifest gives is one
         request: once its md5 matches, its offsets (and checksums, where the set has them) are
         computed from the data itself, which that md5 vouches for (:func:`index_from_data`).
         Otherwise the sidecars are requested together with the data (concurrently where the
         filesystem is asynchronous).
+
+        On S3 such a shard with an ``.xxh3`` sidecar is fetched together with that sidecar
+        and the store's ETag: where the ETag is the manifest's md5 (the store's own md5 of the
+        object), the bytes that arrived are checked against the sidecar's per-sample xxh3
+        digests instead of being hashed with md5 here (:mod:`.etag`); any other ETag falls
+        back to md5.
+
+        Raises:
+            ChecksumMismatchError: the data disagrees with its xxh3 digests (the cache fetches
+                it once more).
+            RemoteStorageError, DatasetNotFoundError: a request failed.
         """
         name = PurePosixPath(spec.url).name
         size = spec.bytes
@@ -238,6 +258,10 @@ class RemoteSet:
             and spec.sidecars is not None
             and SUFFIX_LEGACY_INDEX not in spec.sidecars
         )
+        if local and SUFFIX_CHECKSUMS in suffixes and has_etags(self.fs):
+            vouched = self._download_vouched(spec, folder / name)
+            if vouched:
+                return None
         sidecars = [] if local else [spec.url + s for s in suffixes]
         md5 = hashlib.md5()
         if size <= DOWNLOAD_CHUNK:
@@ -262,6 +286,44 @@ class RemoteSet:
             (folder / (name + url[len(spec.url) :])).write_bytes(content)
         return md5.hexdigest()
 
+    def _download_vouched(self, spec: ShardSpec, target: Path) -> bool:
+        """Fetch the data file with its ETag and ``.xxh3`` sidecar (one round trip); where the
+        ETag is the manifest's md5, write the data, its offsets and the sidecar and check the
+        data against the sidecar's digests. ``False`` (nothing written) where the ETag vouches
+        for nothing or the sidecar is missing: the caller then checks the md5 itself."""
+        path = self.path(spec.url)
+        sidecar_url = spec.url + SUFFIX_CHECKSUMS
+
+        def request() -> tuple[tuple[bytes, str], Any]:
+            data, sidecar = cat_with_etags(self.fs, [path, path + SUFFIX_CHECKSUMS])
+            if isinstance(data, BaseException):
+                raise data
+            if isinstance(sidecar, BaseException) and not isinstance(sidecar, FileNotFoundError):
+                raise sidecar
+            return data, sidecar
+
+        (data, etag), sidecar = call_with_retries(
+            request, url=spec.url, what="read", policy=self.retry
+        )
+        if etag != spec.md5 or not isinstance(sidecar, tuple):
+            return False
+        try:
+            index = index_from_data(data, spec, checksums=False)
+            offsets = np.frombuffer(index[SUFFIX_OFFSETS], dtype=">u8")
+            expected = load_checksums(Path(sidecar_url), spec.samples, len(data), sidecar[0])
+        except ShardstreamError as e:  # cut short or damaged on the way: fetched once more
+            raise ChecksumMismatchError(spec.url, f"{getattr(e, 'problem', e)}") from None
+        view = memoryview(data)
+        for i, (a, b) in enumerate(zip(offsets.tolist(), offsets[1:].tolist())):
+            if sample_digest(view[a:b]) != int(expected[i]):
+                raise ChecksumMismatchError(
+                    spec.url, f"sample {i} differs from its xxh3 digest in {sidecar_url}"
+                )
+        target.write_bytes(data)
+        Path(str(target) + SUFFIX_OFFSETS).write_bytes(index[SUFFIX_OFFSETS])
+        Path(str(target) + SUFFIX_CHECKSUMS).write_bytes(sidecar[0])
+        return True
+
     def read_many(self, urls: list[str]) -> dict[str, bytes]:
         """Whole small files (concurrently where the filesystem is asynchronous); missing ones
         are left out, a failed one is read again alone with retries."""
@@ -280,6 +342,30 @@ class RemoteSet:
                 except DatasetNotFoundError:
                     pass
         return got
+
+    # --- samples fetched ahead as byte ranges ---------------------------------------------------
+
+    @property
+    def stashed(self) -> bool:
+        """Whether this process holds samples fetched ahead (see :meth:`stash`); a process
+        forked after they were fetched holds them too."""
+        return bool(self._stash)
+
+    def has_stashed(self, number: int, index: int) -> bool:
+        """Whether sample ``index`` of shard ``number`` waits in the stash."""
+        return (number, index) in self._stash
+
+    def stash(self, number: int, index: int, data: bytes) -> None:
+        """Keep sample ``index`` of shard ``number`` (its packed bytes) for one :meth:`take`."""
+        self._stash[(number, index)] = data
+
+    def take(self, number: int, index: int) -> bytes | None:
+        """The stashed bytes of sample ``index`` of shard ``number`` (once), else ``None``."""
+        return self._stash.pop((number, index), None)
+
+    def clear_stash(self) -> None:
+        """Drop every stashed sample of this process."""
+        self._stash.clear()
 
     # --- whole shards -------------------------------------------------------------------------
 
