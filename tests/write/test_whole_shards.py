@@ -267,22 +267,26 @@ def _alive(pid: int) -> bool:
         return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def _write_old(items, output) -> None:
+    convert(items, output, progress=False, overwrite=True, shard_samples=2, whole_shards=True)
+
+
+def _write_new(items, output) -> None:
+    convert(items, output, progress=False, overwrite=True, shard_samples=4,
+            whole_shards=True, workers=1, on_error="skip")  # fmt: skip
+
+
 def test_a_kill_at_every_commit_step_leaves_the_old_set_or_the_new_one(tree, tmp_path):
     output = tmp_path / "set.manifest"
     old_items = make_items(tree, 5)
     new_items = make_items(tree, 9, bad=frozenset({3}), prefix="new-")
 
     def write_old() -> None:
-        convert(old_items, output, progress=False, overwrite=True, shard_samples=2,
-                whole_shards=True)  # fmt: skip
-
-    def write_new() -> None:
-        convert(new_items, output, progress=False, overwrite=True, shard_samples=4,
-                whole_shards=True, workers=1, on_error="skip")  # fmt: skip
+        _write_old(old_items, output)
 
     write_old()
     old = output_files(tmp_path)
-    steps, status = run_killed(write_new, lambda *_: False)
+    steps, status = run_killed(0, _write_new, new_items, output)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
     new = output_files(tmp_path)
     chosen = [k for k, step in enumerate(steps, 1)
@@ -291,7 +295,7 @@ def test_a_kill_at_every_commit_step_leaves_the_old_set_or_the_new_one(tree, tmp
     seen = []
     for k in chosen:
         write_old()
-        _, status = run_killed(write_new, lambda n, *_, k=k: n == k)
+        _, status = run_killed(k, _write_new, new_items, output)
         assert os.WIFSIGNALED(status)
         with ShardedReader(output) as reader:  # rolls an interrupted commit forward
             keys = [reader.find_key(i) for i in range(len(reader))]
