@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 import numpy as np
 import pytest
@@ -15,6 +16,15 @@ from shardstream import FileWriter
 settings.register_profile("ci", derandomize=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+
+# The CLI runs, scripts and spawned ranks the tests start import shardstream afresh. Where the
+# environment sets PYTHONDONTWRITEBYTECODE, each of them recompiles the package (~0.2 s of CPU,
+# hundreds of times a run), so they cache bytecode instead, outside the checkout.
+if os.environ.pop("PYTHONDONTWRITEBYTECODE", None) is not None:
+    os.environ.setdefault(
+        "PYTHONPYCACHEPREFIX",
+        os.path.join(tempfile.gettempdir(), f"shardstream-tests-pycache-{os.getuid()}"),
+    )
 
 
 def varied_samples(n: int = 40) -> list[dict]:
