@@ -10,7 +10,8 @@ channel split runs in the worker. What is decoded:
 - a JPEG at full size whose crops span at least 60 % of its width (DINO's ten crops: ~93 %): the
   band of whole rows from the crops' top to their bottom, decoded by the system libjpeg-turbo
   (the C extension ``_jpegregion``) straight into the array shipped. In a loader worker that
-  array is carved out of the batch's shared-memory slot (the engine's reusing buffers, see
+  array is carved out of the batch's shared-memory slot (:mod:`~shardstream.vision.device_band`;
+  the engine's reusing buffers, see
   :meth:`~shardstream.engine.scratch.BatchBuffers.slot_array`), so the pixels are written once,
   into memory already mapped, and neither copied by the collation nor by the transport;
 - otherwise the union of the crops (the region decoder skips the columns outside a narrow one),
@@ -43,7 +44,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -61,13 +61,10 @@ from .decode import (
     decode_image,
 )
 from .decode_pil import check_pixels
+from .device_band import _ALIGN, _slot_payloads, full_size, ship_band
 from .jpeg import is_jpeg, jpeg_info
-from .jpeg_planes import NO_LAYOUT, plane_arguments, plane_layout, planes_nbytes
+from .jpeg_planes import NO_LAYOUT
 
-try:  # optional C extension (setup.py); without it every image takes ship_region's general path
-    from . import _jpegregion
-except ImportError:  # pragma: no cover - built where the tests run
-    _jpegregion = None  # type: ignore[assignment]  # mypy cannot type an optional module
 try:  # optional C extension (setup.py): the crop boxes' draws in C; without it, crops.rrc_box
     from . import _masking
 except ImportError:  # pragma: no cover - built where the tests run
@@ -108,39 +105,11 @@ KIND_JPEG = 1
 KIND_PLANES = 2
 """``payload_kind`` of a sample shipped as libjpeg's raw Y, Cb and Cr planes of a band of rows
 (upsampled and converted to RGB on the device; :mod:`~shardstream.vision.jpeg_planes`)."""
+_KIND_PLANES_INT8 = np.int8(KIND_PLANES)  # numpy scalars are immutable: one serves every sample
 
 _NVJPEG_PROCESSES = ("baseline", "extended", "progressive")
-_ALIGN = 64  # each payload starts 64-byte aligned in the ragged buffer, as the engine's arena
-# aligns; the bytes between payloads are zero, so a batch is the same bytes however it was laid out
 
 
-class _SlotPayloads:
-    """Where this process's workers put the payloads they decode: straight into the batch's
-    shared-memory slot when the engine's reusing buffers (remembered from the last
-    :func:`collate_shipped` in a loader worker) have an arena open, else new arrays."""
-
-    def __init__(self) -> None:
-        self.buffers: BatchBuffers | None = None
-        self.lock = threading.Lock()  # the arena is a bump allocator; samples may run on threads
-
-    def array(self, shape: tuple[int, ...]) -> np.ndarray:
-        nbytes = math.prod(shape)
-        buffers = self.buffers
-        if buffers is not None and nbytes:
-            with self.lock:
-                flat = buffers.slot_array((-(-nbytes // _ALIGN) * _ALIGN,), np.uint8)
-            if flat is not None:
-                flat[nbytes:] = 0
-                return flat[:nbytes].reshape(shape)
-        return np.empty(shape, np.uint8)
-
-
-_slot_payloads = _SlotPayloads()
-
-_BAND_MIN_WIDTH = 0.6
-# A union at least this fraction of the image's width ships as a band of whole rows, decoded
-# straight into its array; a narrower one as the union itself, whose decode skips the columns
-# outside it (jpeg_crop_scanline; decode.py's _CROP_COLUMNS_BELOW).
 _allow_cpu_decode = False  # the test-facing stand-in: decode="device" without CUDA
 
 
@@ -309,7 +278,7 @@ def ship_region(
     """
     fits = min(min(box[2] / h, box[3] / w) for box, (h, w) in zip(boxes, sizes))
     if fits < 2:
-        band = _ship_band(data, boxes, max_pixels)
+        band = ship_band(data, boxes, max_pixels)
         if band is not None:
             return band[0], band[1]
     scale = 1 if fits < 2 else choose_scale(height, width, boxes, sizes)
@@ -359,8 +328,7 @@ def ship_pixels(
     KIND_PLANES, "payload_layout"}``: libjpeg's raw planes of the band, flat uint8, and their
     int64 layout (:mod:`~shardstream.vision.jpeg_planes`), which the device upsamples and
     converts to the same RGB pixels; ``boxes`` in the band's pixels."""
-    fits = min(min(box[2] / h, box[3] / w) for box, (h, w) in zip(boxes, sizes))
-    band = _ship_band(data, boxes, max_pixels, planes=True) if fits < 2 else None
+    band = ship_band(data, boxes, max_pixels, planes=True) if full_size(boxes, sizes) else None
     if band is None:
         pixels, relative = ship_region(data, height, width, boxes, sizes, max_pixels=max_pixels)
         return {"payload": pixels, "boxes": relative}
@@ -370,64 +338,9 @@ def ship_pixels(
     return {
         "payload": payload,
         "boxes": relative,
-        "payload_kind": np.int8(KIND_PLANES),
+        "payload_kind": _KIND_PLANES_INT8,
         "payload_layout": layout,
     }
-
-
-def _ship_band(
-    data: bytes | bytearray | memoryview,
-    boxes: Sequence[CropBox],
-    max_pixels: int | None,
-    planes: bool = False,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
-    """:func:`ship_region`'s fast path: a JPEG at full size whose crops span most of its width.
-
-    The rows from the boxes' top to their bottom are decoded at full width by the region decoder
-    straight into the array shipped (no copy: measured ~4 % quicker per DINO image than the union
-    cut out of the same rows, and ~20 % quicker than simplejpeg's full decode here). ``None``
-    where it does not apply (other formats, EXIF-rotated or CMYK/YCCK JPEGs, no EOI marker,
-    fractional, narrow or outside boxes, no extension) or libjpeg refuses: the general path then
-    decodes, or reports the fault. With ``planes``, a JPEG :func:`plane_layout` takes ships its
-    raw planes (flat uint8) and their layout as the third item; otherwise that is ``None``.
-    """
-    if _jpegregion is None or not is_jpeg(data):
-        return None
-    info = jpeg_info(data)
-    rows, cols = info.height, info.width
-    if info.orientation != 1 or info.colorspace in ("cmyk", "ycck") or max(rows, cols) < 8:
-        return None
-    top, bottom, left, right = rows, 0, cols, 0
-    for box in boxes:
-        y, x, h, w = box
-        if type(y) is not int or type(x) is not int or type(h) is not int or type(w) is not int:
-            return None
-        top, bottom = min(top, y), max(bottom, y + h)
-        left, right = min(left, x), max(right, x + w)
-    if top < 0 or left < 0 or bottom > rows or right > cols or top >= bottom or left >= right:
-        return None
-    if right - left < _BAND_MIN_WIDTH * cols or min(min(b[2], b[3]) for b in boxes) <= 0:
-        return None
-    check_pixels(cols, rows, max_pixels)
-    if not _ends_with_eoi(data):  # a truncated file: the full decode reports it
-        return None
-    relative = np.array(boxes, np.float64)
-    relative[:, 0] -= top
-    layout = plane_layout(info, top, bottom) if planes else None
-    if layout is not None and hasattr(_jpegregion, "decode_band_planes"):
-        raw = _slot_payloads.array((planes_nbytes(layout),))
-        try:
-            _jpegregion.decode_band_planes(data, raw, *plane_arguments(layout))
-        except (ValueError, NotImplementedError):  # corrupt, or a sampling it declines
-            pass  # the RGB band decode below reports a fault or does it
-        else:
-            return raw, relative, layout
-    pixels = _slot_payloads.array((bottom - top, cols, 3))
-    try:
-        _jpegregion.decode_region(data, pixels, top, 0, bottom - top, cols)
-    except (ValueError, NotImplementedError):  # corrupt, or a layout it declines
-        return None
-    return pixels, relative, None
 
 
 def ship_encoded(

@@ -21,7 +21,14 @@ import numpy as np
 
 from .jpeg import JpegInfo
 
-__all__ = ["LAYOUT_FIELDS", "NO_LAYOUT", "plane_arguments", "plane_layout", "planes_nbytes"]
+__all__ = [
+    "LAYOUT_FIELDS",
+    "NO_LAYOUT",
+    "layout_fields",
+    "plane_arguments",
+    "plane_layout",
+    "planes_nbytes",
+]
 
 LAYOUT_FIELDS: tuple[str, ...] = (
     "rows",  # luma rows shipped: the band [top, top + rows)
@@ -42,6 +49,7 @@ NO_LAYOUT = np.zeros(len(LAYOUT_FIELDS), np.int64)
 """The layout of a payload that is not planes (pixels or JPEG bytes): zeros."""
 
 _FACTORS = {"420": (2, 2), "422": (2, 1), "444": (1, 1)}
+_PROCESSES = frozenset(("baseline", "extended", "progressive"))
 
 
 def plane_layout(info: JpegInfo, top: int, bottom: int) -> np.ndarray | None:
@@ -57,13 +65,20 @@ def plane_layout(info: JpegInfo, top: int, bottom: int) -> np.ndarray | None:
     Returns:
         int64 ``(len(LAYOUT_FIELDS),)``, or ``None``.
     """
+    fields = layout_fields(info, top, bottom)
+    return None if fields is None else np.array(fields, np.int64)
+
+
+def layout_fields(info: JpegInfo, top: int, bottom: int) -> tuple[int, ...] | None:
+    """:func:`plane_layout` as a tuple of Python ints (what a worker computes with: indexing a
+    tuple is several times quicker than reading numpy scalars), or ``None``."""
     factors = _FACTORS.get(info.subsampling)
     if (
         factors is None
         or info.colorspace != "ycbcr"
         or info.precision != 8
         or info.orientation != 1
-        or info.process not in ("baseline", "extended", "progressive")
+        or info.process not in _PROCESSES
     ):
         return None
     hf, vf = factors
@@ -77,32 +92,29 @@ def plane_layout(info: JpegInfo, top: int, bottom: int) -> np.ndarray | None:
         c_last = min((bottom - 1) // 2 + 1, c_height - 1)
     else:
         c_first, c_last = top, bottom - 1
-    return np.array(
-        [
-            bottom - top,
-            width,
-            mcus * hf * 8,
-            mcus * 8,
-            c_last - c_first + 1,
-            hf,
-            vf,
-            top,
-            c_first,
-            c_height,
-            c_width,
-        ],
-        np.int64,
+    return (
+        bottom - top,
+        width,
+        mcus * hf * 8,
+        mcus * 8,
+        c_last - c_first + 1,
+        hf,
+        vf,
+        top,
+        c_first,
+        c_height,
+        c_width,
     )
 
 
-def planes_nbytes(layout: np.ndarray) -> int:
+def planes_nbytes(layout: np.ndarray | tuple[int, ...]) -> int:
     """Bytes of a payload of planes with this layout (luma rows, then Cb and Cr rows)."""
     rows, _, y_stride, c_stride, c_rows = (int(v) for v in layout[:5])
     return rows * y_stride + 2 * c_rows * c_stride
 
 
-def plane_arguments(layout: np.ndarray) -> tuple[int, ...]:
+def plane_arguments(layout: np.ndarray | tuple[int, ...]) -> tuple[int, ...]:
     """The arguments after ``out`` of ``_jpegregion.decode_band_planes`` for a layout: ``(top,
     rows, y_stride, c_first, c_rows, c_stride, h_factor, v_factor)``."""
-    rows, _, y_stride, c_stride, c_rows, hf, vf, top, c_first = layout[:9].tolist()
+    rows, _, y_stride, c_stride, c_rows, hf, vf, top, c_first = (int(v) for v in layout[:9])
     return top, rows, y_stride, c_first, c_rows, c_stride, hf, vf
