@@ -64,6 +64,7 @@ from .decode_pil import check_pixels
 from .device_band import _ALIGN, _slot_payloads, full_size, ship_band
 from .jpeg import is_jpeg, jpeg_info
 from .jpeg_planes import NO_LAYOUT
+from .view_params import ViewParams, collate_view_params
 
 try:  # optional C extension (setup.py): the crop boxes' draws in C; without it, crops.rrc_box
     from . import _masking
@@ -443,6 +444,11 @@ def _placed_run(payloads: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]
     return base[first:end], offsets
 
 
+def _plain(value: Any) -> Any:
+    """A :class:`~shardstream.vision.view_params.ViewParams` as its dict; anything else as is."""
+    return value.as_dict() if type(value) is ViewParams else value
+
+
 def collate_shipped(
     samples: Sequence[Mapping[str, Any]], buffers: BatchBuffers = FRESH
 ) -> dict[str, Any]:
@@ -494,9 +500,21 @@ def collate_shipped(
     orientation = np.array([s.get("payload_orientation", 1) for s in samples], np.int8)
     layouts = np.stack([s.get("payload_layout", NO_LAYOUT) for s in samples])
     skip = set(PAYLOAD_FIELDS)
-    batch = _collate_fields(
-        [{k: v for k, v in s.items() if k not in skip} for s in samples], "", buffers
+    drawn = {}  # colour parameters kept as their draws: computed for the whole batch at once
+    for key, value in samples[0].items():
+        if type(value) is ViewParams:
+            collated = collate_view_params([s.get(key) for s in samples], key, buffers)
+            if collated is not None:
+                drawn[key] = collated
+    rest = _collate_fields(
+        [{k: _plain(v) for k, v in s.items() if k not in skip and k not in drawn} for s in samples],
+        "",
+        buffers,
     )
+    batch = rest
+    if drawn:  # in the samples' field order, as the default collation orders them
+        batch = {k: drawn[k] if k in drawn else rest[k] for k in samples[0] if k not in skip}
+        batch.update((k, v) for k, v in rest.items() if k not in batch)
     batch.update(
         payload=flat,
         payload_offsets=offsets,

@@ -83,6 +83,7 @@ from .preset_fields import (
 )
 from .recipes import PhotometricDraws
 from .resize import resize_crops
+from .view_params import ViewParams
 
 __all__ = ["DEFAULT_MAX_PIXELS", "DINO_OUTPUT_KEYS", "DinoPreset"]
 
@@ -99,6 +100,7 @@ DINO_OUTPUT_KEYS: tuple[str, ...] = (
 (the mask keys only when masks are on), plus ``labels`` when the preset has a label field."""
 
 _COLOUR_PLACES = ("auto", "device", "workers")
+_VIEW_KINDS = (("global_1", 0), ("global_2", 1), ("local", slice(2, None)))  # draw_params' split
 _INT_MESSAGE = "{name} must be an int >= {low}, got {value!r}"
 _FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
@@ -345,6 +347,11 @@ class DinoPreset(DinoBatchSteps):
             "local": {key: value[2:] for key, value in values.items()},
         }
 
+    def _view_params(self, rng: np.random.Generator) -> ViewParams:
+        """:meth:`draw_params` as its draws (the same generator calls), read as the same dict;
+        the device modes' collation computes a whole batch's parameters from them at once."""
+        return ViewParams(self._draws, _VIEW_KINDS, *self._draws.draw_uniforms(rng))
+
     def in_place_fields(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
         """The views the loader may have :meth:`worker` write straight into its batch arrays.
 
@@ -406,7 +413,8 @@ class DinoPreset(DinoBatchSteps):
         try:
             height, width = image_size(data)
             boxes, flips = self.plan(height, width, rng)
-            params = self.draw_params(rng)  # _cut draws nothing: the stream's order is kept
+            # _cut draws nothing: the stream's order is kept
+            params = self._view_params(rng) if self.resize == "device" else self.draw_params(rng)
             if self.resize == "device":
                 shipped = self._ship(data, height, width, boxes, flips)
             else:

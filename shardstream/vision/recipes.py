@@ -281,19 +281,44 @@ class PhotometricDraws:
             ``count`` (``order`` is ``(count, 4)``), dtypes as :func:`draw_photometric_params`
             gives them.
         """
-        u = rng.random((9, self.count))
+        return self.values(*self.draw_uniforms(rng))
+
+    def draw_uniforms(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`draw`'s generator calls alone, in its order (the generator ends in the same
+        state): the float64 uniforms ``(9, count)`` and the int64 op orders ``(count, 4)``
+        that :meth:`values` turns into the parameters."""
+        return rng.random((9, self.count)), rng.permuted(self._orders, axis=1)
+
+    def values(self, u: np.ndarray, order: np.ndarray) -> dict[str, np.ndarray]:
+        """The parameters of :meth:`draw` from its draws, for one sample or many at once.
+
+        The arithmetic is elementwise, so stacked samples (``u`` ``(B, 9, count)``, ``order``
+        ``(B, count, 4)``) get exactly the values each sample gets on its own, with a leading
+        batch axis.
+
+        Args:
+            u: the uniforms, ``(..., 9, count)`` float64.
+            order: the op orders, ``(..., count, 4)`` int64 (passed through).
+
+        Returns:
+            :meth:`draw`'s dict, each value with the leading axes of ``u``.
+        """
         low, span, p = self._low, self._span, self._p
         return {
-            "jitter": u[0] < p["jitter"],
-            "order": rng.permuted(self._orders, axis=1),
-            "brightness": (low["brightness"] + span["brightness"] * u[1]).astype(np.float32),
-            "contrast": (low["contrast"] + span["contrast"] * u[2]).astype(np.float32),
-            "saturation": (low["saturation"] + span["saturation"] * u[3]).astype(np.float32),
-            "hue": ((2 * u[4] - 1) * self._hue).astype(np.float32),
-            "grayscale": u[5] < p["grayscale"],
-            "blur": u[6] < p["blur"],
-            "sigma": (self._sigma_low + self._sigma_span * u[7]).astype(np.float32),
-            "solarize": u[8] < p["solarize"],
+            "jitter": u[..., 0, :] < p["jitter"],
+            "order": order,
+            "brightness": (low["brightness"] + span["brightness"] * u[..., 1, :]).astype(
+                np.float32
+            ),
+            "contrast": (low["contrast"] + span["contrast"] * u[..., 2, :]).astype(np.float32),
+            "saturation": (low["saturation"] + span["saturation"] * u[..., 3, :]).astype(
+                np.float32
+            ),
+            "hue": ((2 * u[..., 4, :] - 1) * self._hue).astype(np.float32),
+            "grayscale": u[..., 5, :] < p["grayscale"],
+            "blur": u[..., 6, :] < p["blur"],
+            "sigma": (self._sigma_low + self._sigma_span * u[..., 7, :]).astype(np.float32),
+            "solarize": u[..., 8, :] < p["solarize"],
         }
 
 
