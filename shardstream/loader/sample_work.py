@@ -3,7 +3,8 @@
 For each sample: fetch its packed bytes from the reader (``copy=False``, a view into the memory
 map), unpack them (stage ``read``), keep the selected fields and decode each by its decode method
 (stage ``decode``), add ``"index"``, run the transform or the preset's worker step with the
-sample's own random generator ``sample_rng(seed, epoch, position)`` (stage ``transform``). For
+sample's own random generator ``sample_rng(seed, epoch, position)`` (stage ``transform``; made
+by :func:`~shardstream.loader.sample_streams.sample_generator`: the same state, quicker). For
 each batch: collate (stage ``collate``) with the user's ``collate_fn`` or :func:`default_collate`
 and, for pytorch/tensorflow, convert numpy leaves to tensors. Nothing here depends on which worker
 or thread runs it, so batches are the same for any ``num_workers`` / ``num_threads``.
@@ -33,11 +34,11 @@ from ..engine.tasks import SKIPPED
 from ..errors import CollateError, CorruptSampleError, MissingFieldError
 from ..format.codec import unpackb
 from ..format.fields import bin_payload, packed_fields
-from ..order.samplers.seeds import sample_rng
 from ..read.checksummed import checksummed
 from ..read.reader import Reader
 from ..vision.decode import decode_image
 from .preset import Collating, InPlace, Preset
+from .sample_streams import sample_generator
 
 __all__ = ["SampleWork", "field_kind", "wants_rng", "IMAGE", "BYTES", "ARRAY", "OBJECT"]
 
@@ -198,10 +199,10 @@ class SampleWork:
                             raw.release()
             rng = None
             if self._needs_rng:
-                rng = sample_rng(self.seed, int(task.epoch), int(task.positions[item]))
+                rng = sample_generator(self.seed, int(task.epoch), int(task.positions[item]))
             if self.preset is not None:
                 if rng is None:  # a preset always draws from the sample's stream
-                    rng = sample_rng(self.seed, int(task.epoch), int(task.positions[item]))
+                    rng = sample_generator(self.seed, int(task.epoch), int(task.positions[item]))
                 selected = self._select(sample, index)
                 if "key" in sample and "key" not in selected:
                     selected["key"] = sample["key"]  # so a preset's errors can name the sample

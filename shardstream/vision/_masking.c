@@ -339,6 +339,96 @@ fail:
     return NULL;
 }
 
+/* ---- seed_words(): the words a sample's PCG64 is seeded with ------------------------------
+ *
+ * numpy's SeedSequence([seed, epoch], spawn_key=(position,)).generate_state(4, np.uint64), the
+ * only thing PCG64 asks of a seed sequence (shardstream.order.samplers.seeds.sample_rng), without
+ * numpy's Python-level steps (~10 us a sample): the entropy words are seed, epoch, two zero words
+ * (numpy pads the run entropy to the pool size when there is a spawn key) and the position's
+ * 32-bit words, least significant first (one word for 0); the pool of 4 words is hashed and mixed
+ * as numpy's mix_entropy does, then hashed out into 8 words taken pairwise (low word first) as
+ * little-endian uint64s. tests/loader/test_sample_streams.py checks it against numpy. */
+
+#define SS_INIT_A 0x43b0d7e5u
+#define SS_MULT_A 0x931e8875u
+#define SS_INIT_B 0x8b51f9ddu
+#define SS_MULT_B 0x58f38dedu
+#define SS_MIX_L 0xca01f9ddu
+#define SS_MIX_R 0x4973f715u
+
+static uint32_t
+ss_hashmix(uint32_t value, uint32_t *hash_const)
+{
+    value ^= *hash_const;
+    *hash_const *= SS_MULT_A;
+    value *= *hash_const;
+    value ^= value >> 16;
+    return value;
+}
+
+static uint32_t
+ss_mix(uint32_t x, uint32_t y)
+{
+    uint32_t result = SS_MIX_L * x - SS_MIX_R * y;
+    result ^= result >> 16;
+    return result;
+}
+
+static PyObject *
+seed_words(PyObject *self, PyObject *args)
+{
+    PyObject *seed_obj, *epoch_obj, *position_obj;
+    unsigned long long seed, epoch, position;
+    uint32_t entropy[6], pool[4], hash_const = SS_INIT_A, state[8];
+    uint64_t out[4];
+    int n = 4, i, j;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O!O!O!", &PyLong_Type, &seed_obj, &PyLong_Type, &epoch_obj,
+                          &PyLong_Type, &position_obj))
+        return NULL;
+    /* OverflowError for negative values or values of 2**64 and more */
+    seed = PyLong_AsUnsignedLongLong(seed_obj);
+    if (seed == (unsigned long long)-1 && PyErr_Occurred())
+        return NULL;
+    epoch = PyLong_AsUnsignedLongLong(epoch_obj);
+    if (epoch == (unsigned long long)-1 && PyErr_Occurred())
+        return NULL;
+    position = PyLong_AsUnsignedLongLong(position_obj);
+    if (position == (unsigned long long)-1 && PyErr_Occurred())
+        return NULL;
+    if (seed > 0xffffffffULL || epoch > 0xffffffffULL) {
+        PyErr_SetString(PyExc_ValueError, "seed and epoch must be below 2**32");
+        return NULL;
+    }
+    entropy[0] = (uint32_t)seed;
+    entropy[1] = (uint32_t)epoch;
+    entropy[2] = entropy[3] = 0;
+    entropy[n++] = (uint32_t)(position & 0xffffffffu);
+    if (position >> 32)
+        entropy[n++] = (uint32_t)(position >> 32);
+    for (i = 0; i < 4; i++)
+        pool[i] = ss_hashmix(entropy[i], &hash_const);
+    for (i = 0; i < 4; i++)
+        for (j = 0; j < 4; j++)
+            if (i != j)
+                pool[j] = ss_mix(pool[j], ss_hashmix(pool[i], &hash_const));
+    for (i = 4; i < n; i++)
+        for (j = 0; j < 4; j++)
+            pool[j] = ss_mix(pool[j], ss_hashmix(entropy[i], &hash_const));
+    hash_const = SS_INIT_B;
+    for (i = 0; i < 8; i++) {
+        uint32_t value = pool[i % 4] ^ hash_const;
+        hash_const *= SS_MULT_B;
+        value *= hash_const;
+        value ^= value >> 16;
+        state[i] = value;
+    }
+    for (i = 0; i < 4; i++)
+        out[i] = (uint64_t)state[2 * i] | ((uint64_t)state[2 * i + 1] << 32);
+    return Py_BuildValue("KKKK", (unsigned long long)out[0], (unsigned long long)out[1],
+                         (unsigned long long)out[2], (unsigned long long)out[3]);
+}
+
 static PyMethodDef methods[] = {
     {"sample_masks", sample_masks, METH_VARARGS,
      "sample_masks(masks, n_masks, height, width, seed, probability, low, high, n_tokens,\n"
@@ -356,6 +446,11 @@ static PyMethodDef methods[] = {
      "into flips (bool (n,)), from the BitGenerator whose capsule is given (hold its lock), as\n"
      "shardstream.vision.crops.rrc_box and rng.random(n) < 0.5 draw them. Raises ValueError for\n"
      "sizes outside [1, 2**31) or buffers of the wrong size."},
+    {"seed_words", seed_words, METH_VARARGS,
+     "seed_words(seed, epoch, position)\n--\n\n"
+     "numpy's SeedSequence([seed, epoch], spawn_key=(position,)).generate_state(4, np.uint64)\n"
+     "as a tuple of 4 ints, for seed and epoch below 2**32 and position below 2**64. Raises\n"
+     "ValueError or OverflowError outside those ranges, TypeError for other than ints."},
     {NULL, NULL, 0, NULL},
 };
 
