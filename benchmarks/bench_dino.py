@@ -411,6 +411,7 @@ def device_worker_split(images: list[bytes], preset) -> dict[str, float]:
     loader worker lays it out (64-image batches collated in a slot: an arena over a reused
     buffer, where the payloads are decoded in place)."""
     from shardstream.engine.scratch import BatchBuffers
+    from shardstream.loader.sample_streams import sample_generator
     from shardstream.vision import device_views, image_size
 
     clock = time.thread_time
@@ -420,10 +421,11 @@ def device_worker_split(images: list[bytes], preset) -> dict[str, float]:
             "  worker step",
             "  header",
             "  crop plan + flips (C draws)",
-            "  colour parameters",
+            "  colour parameters (their draws)",
             "  masks",
             "  band decode into the slot (+ its glue)",
             "  collation (payloads in place)",
+            "  the sample's generator (a loader's, seeded in C)",
         ),
         0.0,
     )
@@ -455,14 +457,17 @@ def device_worker_split(images: list[bytes], preset) -> dict[str, float]:
                     t1 = clock()
                     boxes, flips = preset.plan(height, width, rng)
                     t2 = clock()
-                    preset.draw_params(rng)
+                    preset._view_params(rng)  # the draws; the batch's values at collation
                     t3 = clock()
                     preset._mask_sampler.draw(rng)
                     t4 = clock()
                     preset._ship(data, height, width, boxes, flips)
                     t5 = clock()
+                    sample_generator(0, 0, start)
+                    t6 = clock()
                     for key, seconds in zip(
-                        list(parts)[2:7], (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)
+                        [*list(parts)[2:7], list(parts)[8]],
+                        (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5),
                     ):
                         parts[key] += seconds
     finally:
