@@ -425,7 +425,7 @@ def device_worker_split(images: list[bytes], preset) -> dict[str, float]:
             "  masks",
             "  band decode into the slot (+ its glue)",
             "  collation (payloads in place)",
-            "  the sample's generator (a loader's, seeded in C)",
+            "  the sample's generator (seeded in C)",
         ),
         0.0,
     )
