@@ -397,8 +397,9 @@ class DinoPreset(DinoBatchSteps):
             ``resize="device"`` / ``decode="device"`` the views are replaced by what the device
             cuts them from: ``payload`` (the uint8 pixels of the crops' union, or the JPEG
             bytes), ``boxes`` (float64 ``(2 + N, 4)`` in those pixels) and ``flips`` (bool
-            ``(2 + N,)``), see :mod:`~shardstream.vision.device_views`. Or
-            :data:`shardstream.engine.SKIPPED` for a bad image under
+            ``(2 + N,)``), see :mod:`~shardstream.vision.device_views`, and ``photometric``
+            is a :class:`~shardstream.vision.view_params.ViewParams` (it reads as the same
+            dict). Or :data:`shardstream.engine.SKIPPED` for a bad image under
             ``on_error="skip"``.
 
         Raises:
