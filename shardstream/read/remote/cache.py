@@ -6,6 +6,7 @@ Layout under the cache folder (``ROOT``)::
     ROOT/<set digest>/<entry>.part-staging  a download being staged (never read)
     ROOT/<set digest>/<entry>.lock         download lock (exclusive)
     ROOT/<set digest>/<entry>.use          use lock (shared while read; its mtime: last use)
+    ROOT/<set digest>/sidecars.json        the sidecar suffixes of the set's shards
 
 The set digest is the content digest of the set (from its manifest's shard digests), so the
 same data reached through two URLs shares entries and a changed set never reads stale ones.
@@ -45,6 +46,8 @@ from ...errors import CacheFullError, ChecksumMismatchError
 __all__ = ["ShardCache", "CacheEntry", "CachedShard", "default_cache_dir"]
 
 STAMP = ".stamp"
+#: the set folder's record of the sidecars its shards have (see :meth:`ShardCache.sidecar_layout`)
+LAYOUT = "sidecars.json"
 _FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
@@ -145,6 +148,29 @@ class ShardCache:
             _close_lock_fd(fd)
             raise
         return CachedShard(dir=entry, fd=fd)
+
+    def sidecar_layout(self, set_digest: str) -> tuple[str, ...] | None:
+        """The sidecar suffixes every shard of the set has, as :meth:`keep_sidecar_layout`
+        recorded them (``None``: not recorded, or unreadable)."""
+        try:
+            got = json.loads((self.root / set_digest / LAYOUT).read_text())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(got, list) or not all(isinstance(s, str) for s in got):
+            return None
+        return tuple(got)
+
+    def keep_sidecar_layout(self, set_digest: str, suffixes: tuple[str, ...]) -> None:
+        """Record the sidecar suffixes of the set's shards (a listing found them), so that
+        opening the set again needs no listing; best effort (an unwritable cache skips it)."""
+        folder = self.root / set_digest
+        temporary = folder / f"{LAYOUT}.{os.getpid()}.tmp"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            temporary.write_text(json.dumps(list(suffixes)))
+            os.replace(temporary, folder / LAYOUT)
+        except OSError:
+            temporary.unlink(missing_ok=True)
 
     def contains(self, set_digest: str, name: str) -> bool:
         """Whether the entry is complete in the cache (no check of its bytes)."""
