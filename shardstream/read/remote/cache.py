@@ -110,6 +110,7 @@ class ShardCache:
     def __init__(self, *, root: str | os.PathLike, limit: int | None = None) -> None:
         self.root = Path(root)
         self.limit = limit
+        self._made: set[str] = set()  # set folders this process made or found
 
     def acquire(
         self,
@@ -142,21 +143,30 @@ class ShardCache:
             CacheFullError: the disk filled up (or a file size limit hit) while staging.
             RemoteStorageError, DatasetNotFoundError: the download failed.
         """
-        folder = self.root / set_digest
-        folder.mkdir(parents=True, exist_ok=True)
-        entry = folder / name
-        fd = _lock_file(folder / f"{name}.use", fcntl.LOCK_SH)
+        # plain strings on this path: each reader of each process opens every shard through
+        # it, and pathlib's joins cost more than the system calls
+        folder = os.path.join(self.root, set_digest)
+        entry = os.path.join(folder, name)
+        use = entry + ".use"
+        if folder not in self._made:
+            os.makedirs(folder, exist_ok=True)
+            self._made.add(folder)
+        try:
+            fd = _lock_file(use, fcntl.LOCK_SH)
+        except FileNotFoundError:  # the set's folder was removed meanwhile (cache cleared)
+            os.makedirs(folder, exist_ok=True)
+            fd = _lock_file(use, fcntl.LOCK_SH)
         try:
             if not self._usable(entry, md5, check=False):
-                with _Locked(folder / f"{name}.lock"):  # checked (or fetched) by one process
+                with _Locked(Path(entry + ".lock")):  # checked (or fetched) by one process
                     if not self._usable(entry, md5, check=True):
-                        _discard(entry)
-                        self._fetch(entry, size, md5, download, url)
-            os.utime(folder / f"{name}.use")
+                        _discard(Path(entry))
+                        self._fetch(Path(entry), size, md5, download, url)
+            os.utime(use)
         except BaseException:
             _close_lock_fd(fd)
             raise
-        return CachedShard(dir=entry, fd=fd)
+        return CachedShard(dir=Path(entry), fd=fd)
 
     def sidecar_layout(self, set_digest: str) -> tuple[str, ...] | None:
         """The sidecar suffixes every shard of the set has, as :meth:`keep_sidecar_layout`
@@ -183,12 +193,12 @@ class ShardCache:
 
     def contains(self, set_digest: str, name: str) -> bool:
         """Whether the entry is complete in the cache (no check of its bytes)."""
-        return (self.root / set_digest / name / STAMP).is_file()
+        return os.path.isfile(os.path.join(self.root, set_digest, name, STAMP))
 
     def last_used(self, set_digest: str, name: str) -> int:
         """When the entry was last acquired (ns since the epoch; -1 if never)."""
         try:
-            return os.stat(self.root / set_digest / f"{name}.use").st_mtime_ns
+            return os.stat(os.path.join(self.root, set_digest, name + ".use")).st_mtime_ns
         except FileNotFoundError:
             return -1
 
@@ -258,15 +268,15 @@ class ShardCache:
 
     # --- internals --------------------------------------------------------------------------
 
-    def _usable(self, entry: Path, md5: str | None, *, check: bool) -> bool:
+    def _usable(self, entry: str, md5: str | None, *, check: bool) -> bool:
         """Whether the entry is complete and trusted: stamped in this boot and its data file
         unchanged since (size, mtime). Otherwise, with ``check`` (under the download lock),
         its data is checked against ``md5`` and its sidecars against the stamp's digests, and
         where they agree it is stamped anew (see the module docstring)."""
-        stamp_path = entry / STAMP
         try:
-            stamp = json.loads(stamp_path.read_text())
-            data = entry / stamp["data"]
+            with open(os.path.join(entry, STAMP), "rb") as f:
+                stamp = json.loads(f.read())
+            data = os.path.join(entry, stamp["data"])
             st = os.stat(data)
         except (OSError, ValueError, KeyError, TypeError):
             return False
@@ -274,11 +284,11 @@ class ShardCache:
             return False
         if st.st_mtime_ns == stamp.get("mtime_ns") and stamp.get("boot") == boot_id():
             return True
-        if not check or md5 is None or not _sidecars_match(entry, stamp):
+        if not check or md5 is None or not _sidecars_match(Path(entry), stamp):
             return False
-        if _md5_file(data) != md5:
+        if _md5_file(Path(data)) != md5:
             return False  # torn by a crash, or changed behind our back: downloaded again
-        _write_stamp(entry, data.name)
+        _write_stamp(Path(entry), os.path.basename(data))
         return True
 
     def _fetch(
@@ -368,7 +378,7 @@ _fds_lock = threading.Lock()
 _lock_fds: set[int] = set()
 
 
-def _lock_file(path: Path, how: int) -> int:
+def _lock_file(path: str | Path, how: int) -> int:
     with _fds_lock:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         _lock_fds.add(fd)
