@@ -42,7 +42,8 @@ from ...format.paths import (
 from ..msgpack import MsgpackReader
 from ..reader import Reader, normalize_index, normalize_range
 from ..sharded import ShardedReader
-from .remote_set import CACHED_SIDECARS, DOWNLOAD_CHUNK, RemoteSet, ShardSpec
+from .cache import ShardCache, default_cache_dir
+from .remote_set import CACHED_SIDECARS, DOWNLOAD_CHUNK, RemoteSet, ShardSpec, read_file
 from .retry import RetryPolicy, call_with_retries
 from .url import protocol_of, url_filesystem, url_join, url_parent
 
@@ -317,8 +318,9 @@ def open_remote(
     """
     fs, path = url_filesystem(url, storage_options)
     policy = retry or RetryPolicy()
+    cache = ShardCache(root=cache_dir or default_cache_dir())
     if url.endswith(".manifest"):
-        specs, digest = _manifest_specs(fs, path, url, policy)
+        specs, digest = _manifest_specs(fs, path, url, policy, cache)
     else:
         specs, digest = _single_spec(fs, path, url, policy)
     remote = RemoteSet(
@@ -338,9 +340,9 @@ def open_remote(
 
 
 def _manifest_specs(
-    fs: Any, path: str, url: str, policy: RetryPolicy
+    fs: Any, path: str, url: str, policy: RetryPolicy, cache: ShardCache
 ) -> tuple[list[ShardSpec], str]:
-    data = call_with_retries(lambda: fs.cat_file(path), url=url, what="read", policy=policy)
+    data = call_with_retries(lambda: read_file(fs, path), url=url, what="read", policy=policy)
     if len(data) > _MAX_MANIFEST:
         raise CorruptIndexError(url, f"manifest is over {_MAX_MANIFEST} bytes")
     try:
@@ -361,9 +363,18 @@ def _manifest_specs(
     for entry in entries:
         if entry.path.startswith("/") or ".." in PurePosixPath(entry.path).parts:
             raise CorruptIndexError(url, f"shard path {entry.path!r} leaves the manifest's folder")
+    digest = hashlib.sha256(
+        json.dumps([[e.path, e.samples, e.bytes, e.md5] for e in entries]).encode()
+    ).hexdigest()[:32]
     base = url_parent(url)
     first = fs._strip_protocol(url_join(base, entries[0].path)).rstrip("/") if entries else ""
-    layout = _sidecar_layout(fs, first, url) if entries else None
+    # the layout a listing found is kept in the set's cache folder: a warm open needs only
+    # the manifest (the set's digest names its data, and its sidecars are the writer's)
+    layout = cache.sidecar_layout(digest) if entries else None
+    if layout is None and entries:
+        layout = _sidecar_layout(fs, first, url)
+        if layout is not None:
+            cache.keep_sidecar_layout(digest, layout)
     present = None if layout is not None or not entries else _listing(fs, path, url)
     specs = []
     for number, entry in enumerate(entries):
@@ -382,9 +393,6 @@ def _manifest_specs(
                 sidecars=sidecars,
             )
         )
-    digest = hashlib.sha256(
-        json.dumps([[e.path, e.samples, e.bytes, e.md5] for e in entries]).encode()
-    ).hexdigest()[:32]
     return specs, digest
 
 
@@ -419,7 +427,7 @@ def _single_spec(fs: Any, path: str, url: str, policy: RetryPolicy) -> tuple[lis
     offsets_url = url + SUFFIX_OFFSETS
     offsets_path = fs._strip_protocol(offsets_url)
     data = call_with_retries(
-        lambda: fs.cat_file(offsets_path), url=offsets_url, what="read", policy=policy
+        lambda: read_file(fs, offsets_path), url=offsets_url, what="read", policy=policy
     )
     if len(data) < 8 or len(data) % 8:
         raise CorruptIndexError(offsets_url, f"offsets file of {len(data)} bytes")

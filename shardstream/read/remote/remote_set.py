@@ -30,7 +30,7 @@ from ...format.index import encode_offsets
 from ...format.paths import SUFFIX_CHECKSUMS, SUFFIX_LEGACY_INDEX, SUFFIX_OFFSETS
 from ..msgpack import MsgpackReader
 from .cache import ShardCache, default_cache_dir
-from .etag import cat_with_etags, has_etags
+from .etag import cat_whole, cat_with_etags, has_etags
 from .retry import RetryPolicy, call_with_retries
 from .url import url_filesystem
 
@@ -40,6 +40,7 @@ __all__ = [
     "RemoteSet",
     "ShardSpec",
     "index_from_data",
+    "read_file",
 ]
 
 #: bytes fetched per ranged request when a whole shard is downloaded
@@ -105,6 +106,21 @@ def index_from_data(data: bytes, spec: ShardSpec, checksums: bool) -> dict[str, 
         digests = [sample_digest(view[a:b]) for a, b in zip(offsets, offsets[1:])]
         out[SUFFIX_CHECKSUMS] = encode_checksums(digests, len(data))
     return out
+
+
+def read_file(fs: Any, path: str, start: int | None = None, end: int | None = None) -> bytes:
+    """Bytes ``[start, end)`` of ``path`` on ``fs`` (the whole file without bounds): one request
+    (on S3 a whole file is one GET, where s3fs's ``cat_file`` sends a HEAD first).
+
+    Raises:
+        OSError, FileNotFoundError, PermissionError: the filesystem's own errors (no retries).
+    """
+    if start is None and end is None and has_etags(fs):
+        got = cat_whole(fs, [path])[0]
+        if isinstance(got, BaseException):
+            raise got
+        return got
+    return fs.cat_file(path, start=start, end=end)
 
 
 class RemoteSet:
@@ -201,10 +217,7 @@ class RemoteSet:
         what = "read" if start is None else f"read bytes {start}-{end}"
         path = self.path(url)
         return call_with_retries(
-            lambda: self.fs.cat_file(path, start=start, end=end),
-            url=url,
-            what=what,
-            policy=self.retry,
+            lambda: read_file(self.fs, path, start, end), url=url, what=what, policy=self.retry
         )
 
     def read_ranges(self, url: str, starts: list[int], ends: list[int]) -> list[bytes]:
@@ -328,8 +341,13 @@ class RemoteSet:
         """Whole small files (concurrently where the filesystem is asynchronous); missing ones
         are left out, a failed one is read again alone with retries."""
         got: dict[str, bytes] = {}
+        paths = [self.path(u) for u in urls]
+        found: Any
         try:
-            found = self.fs.cat([self.path(u) for u in urls], on_error="return")
+            if has_etags(self.fs):  # one GET per file (s3fs's cat asks for each size first)
+                found = dict(zip(paths, cat_whole(self.fs, paths)))
+            else:
+                found = self.fs.cat(paths, on_error="return")
         except Exception:
             found = {}
         for url in urls:

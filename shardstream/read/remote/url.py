@@ -29,6 +29,9 @@ __all__ = [
 #: seconds an HTTP(S) connection may take to open, and a response may stay silent
 HTTP_CONNECT_TIMEOUT_S = 10.0
 HTTP_READ_TIMEOUT_S = 30.0  # SHARDSTREAM_HTTP_READ_TIMEOUT overrides it
+#: connections an S3 filesystem keeps open at once (``config_kwargs={"max_pool_connections":
+#: n}`` overrides it)
+S3_CONNECTIONS = 64
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 #: the package and the extra of ``pip install shardstream[...]`` each protocol needs
 _EXTRAS = {
@@ -115,7 +118,11 @@ def url_filesystem(url: str, storage_options: dict[str, Any] | None = None) -> t
             # botocore would CRC32 every whole-object GET (1-2 ms of CPU per 4 MB shard) that
             # the shard cache verifies again itself (md5 or per-sample xxh3)
             config["response_checksum_validation"] = "when_required"
-            options["config_kwargs"] = config
+        # botocore's 10 connections would queue a first batch's ~60 ranges and as many
+        # .offsets requests behind each other and behind the prefetcher's downloads: rounds
+        # of round trips where one round does
+        config.setdefault("max_pool_connections", S3_CONNECTIONS)
+        options["config_kwargs"] = config
     if protocol in ("http", "https") and "::" not in url:
         # aiohttp's default is 5 minutes in total: a stalled read would hold a worker that long;
         # fail it after 30 s of silence instead and let the retries take over

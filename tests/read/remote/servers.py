@@ -183,7 +183,11 @@ class RangeServer:
 
 
 class MotoS3:
-    """moto's S3 server on 127.0.0.1 (a real HTTP server speaking the S3 API)."""
+    """moto's S3 server on 127.0.0.1 (a real HTTP server speaking the S3 API).
+
+    Attributes:
+        requests: requests served per ``(method, path, query)`` (a Counter).
+    """
 
     def __init__(self) -> None:
         import logging
@@ -193,7 +197,12 @@ class MotoS3:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
+        #: requests served, per ``(method, path, query)`` (the query's ``list-type=2&prefix=...``
+        #: tells listings apart)
+        self.requests: collections.Counter[tuple[str, str, str]] = collections.Counter()
+        self._lock = threading.Lock()
         self._server = _MotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self._server.on_request = self._count
         self._server.start()
         self.endpoint = f"http://127.0.0.1:{port}"
         self.options = {
@@ -228,6 +237,15 @@ class MotoS3:
             fs.put_file(str(folder / name), f"{bucket}/{prefix}/{name}")
         return f"s3://{bucket}/{prefix}"
 
+    def _count(self, method: str, path: str, query: str) -> None:
+        with self._lock:
+            self.requests[(method, path, query)] += 1
+
+    def reset_counts(self) -> None:
+        """Forget the requests counted so far."""
+        with self._lock:
+            self.requests.clear()
+
     def close(self) -> None:
         """Stop the server."""
         self._server.stop()
@@ -248,10 +266,22 @@ def _moto_server_class() -> type:
             return True  # run_wsgi sends it
 
     class Server(ThreadedMotoServer):
+        on_request: Any = None  # called with (method, path, query) of every request
+
         def _server_entry(self) -> None:
             app = DomainDispatcherApplication(create_backend_app)
+
+            def counted(environ: dict, start_response: Any) -> Any:
+                if self.on_request is not None:
+                    self.on_request(
+                        environ["REQUEST_METHOD"],
+                        environ.get("PATH_INFO", ""),
+                        environ.get("QUERY_STRING", ""),
+                    )
+                return app(environ, start_response)
+
             self._server = make_server(
-                self._ip_address, self._port, app, True, request_handler=OneContinue
+                self._ip_address, self._port, counted, True, request_handler=OneContinue
             )
             self._server_ready_event.set()
             self._server.serve_forever()

@@ -62,3 +62,64 @@ def test_index_from_data_is_the_writers_offsets_and_checksums(served_root):
             index_from_data(data[:-3], spec, checksums=False)
         with pytest.raises(CorruptIndexError, match="the manifest says"):
             index_from_data(data + data, spec, checksums=False)
+
+
+def _epoch(url: str, cache, workers: int, **options) -> list[int]:
+    from shardstream import Loader
+
+    loader = (
+        Loader(url, seed=5, cache_dir=cache, **options)
+        .batch(8)
+        .shuffle()
+        .pytorch(num_workers=workers, tensors=["label"])
+    )
+    seen = [i for batch in loader for i in batch["index"].tolist()]
+    loader.close()
+    return seen
+
+
+def test_warm_epoch_over_http_requests_only_the_manifest(http, tmp_path):
+    url = f"{http.url}/images/i.manifest"
+    cold = _epoch(url, tmp_path / "cache", 0)
+    http.reset_counts()
+    for workers in (0, 2):  # open + epoch; the workers read every shard and its sidecars
+        assert _epoch(url, tmp_path / "cache", workers) == cold
+        assert {p: n for p, n in http.gets.items() if n} == {"/images/i.manifest": 1}
+        assert http.requests == 1  # HEADs included
+        http.reset_counts()
+
+
+def test_warm_epoch_on_s3_is_one_get_of_the_manifest(moto_s3, tmp_path):
+    url = "s3://sets/images/i.manifest"
+    options = {"storage_options": moto_s3.options}
+    cold = _epoch(url, tmp_path / "cache", 0, **options)
+    moto_s3.reset_counts()
+    for workers in (0, 2):  # no HEAD before it, no listing (the cache kept the sidecar layout)
+        assert _epoch(url, tmp_path / "cache", workers, **options) == cold
+        assert dict(moto_s3.requests) == {("GET", "/sets/images/i.manifest", ""): 1}
+        moto_s3.reset_counts()
+
+
+def test_cold_s3_requests_are_one_get_per_file(moto_s3, tmp_path):
+    """A whole file is one GET (s3fs's own ``cat_file`` sends a HEAD first): the manifest, one
+    listing for the sidecar layout, sample 0's offsets and range, and per shard its data file
+    and ``.xxh3`` (the offsets are computed from the data the ETag vouches for)."""
+    moto_s3.reset_counts()
+    cold = _epoch(
+        "s3://sets/images/i.manifest", tmp_path / "cache", 0, storage_options=moto_s3.options
+    )
+    assert sorted(cold) == list(range(48))
+    got = moto_s3.requests
+    assert not [key for key in got if key[0] != "GET"]
+    listings = [key for key in got if key[2]]
+    assert len(listings) == 1 and "prefix=images%2Fi-00000.msgpack" in listings[0][2]
+    shards = {key[1] for key in got if key[1].endswith(".msgpack")}
+    assert len(shards) == 7
+    want = {("GET", "/sets/images/i.manifest", ""): 1, listings[0]: 1}
+    for path in shards:
+        want[("GET", path, "")] = 1
+        want[("GET", path + ".xxh3", "")] = 1
+    first = "/sets/images/i-00000.msgpack"
+    want[("GET", first, "")] = 2  # sample 0's range, then the whole shard
+    want[("GET", first + ".offsets", "")] = 1
+    assert dict(got) == want
