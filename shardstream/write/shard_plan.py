@@ -25,7 +25,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from ..errors import ShardstreamError
 from ..format.atomic import StagedFiles, write_file_atomically
@@ -35,9 +35,15 @@ from ..format.manifest import ShardEntry, manifest_bytes
 from ..format.paths import SIDECAR_SUFFIXES, DatasetPaths
 from .conversion import Item, SkippedSource
 from .pool import Output
-from .sample_conversion import _convert_one, _Failure, _Options
+from .sample_conversion import (
+    _convert_in_place,
+    _convert_one,
+    _Failure,
+    _in_place_source,
+    _Options,
+)
+from .shard_writer import InPlaceWriter
 from .sharded import shard_name
-from .writer import RawWriter
 
 __all__ = [
     "ShardResult",
@@ -139,13 +145,19 @@ def write_shard(
     packer = make_packer()
     output = Output()  # no shared block: samples come back as bytes
     skipped: list[SkippedSource] = []
-    size = 0
     try:
         # wait: a task of a killed driver may still be finishing this shard
-        writer = RawWriter(path, overwrite=True, disable=True, wait=_WAIT)
+        writer = InPlaceWriter(path, overwrite=True, disable=True, wait=_WAIT)
         try:
             for item in task.items:
-                result = _convert_one(item, options, output, packer)
+                result: Any = False
+                source = _in_place_source(item, options)
+                if source is not None:  # a file kept as is: read straight into the writer
+                    result = _convert_in_place(item, *source, options, writer, packer)
+                    if result is True:
+                        continue
+                if result is False:
+                    result = _convert_one(item, options, output, packer)
                 if type(result) is _Failure:
                     if on_error == "raise":
                         writer.abort()
@@ -159,7 +171,7 @@ def write_shard(
                 # Output() without a shared block hands the packed sample back as bytes
                 key, packed = result[0], cast(bytes, result[1])
                 writer.write(key, packed)
-                size += len(packed)
+            size = writer.bytes_written
             writer.close()
         except BaseException:
             writer.abort()
