@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import os
+import pickle
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,8 @@ from hypothesis import strategies as st
 from shardstream.errors import SampleTooLargeError, WriterClosedError
 from shardstream.write import RawWriter
 from shardstream.write.conversion import Item, convert
-from shardstream.write.loaders import read_file
+from shardstream.write.loaders import given_bytes, read_file
+from shardstream.write.shard_plan import ShardTask
 from shardstream.write.shard_writer import InPlaceWriter
 from shardstream.write.transcode import ImageFault, check_image, check_image_in
 from tests.write.demo_tree import jpeg, png
@@ -133,3 +135,31 @@ def test_the_jpeg_check_of_a_buffer_region_equals_the_check_of_its_bytes(
     buffer = bytearray(before + data + after)
     expected = fault(check_image, data)
     assert fault(check_image_in, buffer, len(before), len(before) + len(data)) == expected
+
+
+def load_of(item: Item) -> tuple:
+    load = item.load
+    return (load.func, load.args, load.keywords) if isinstance(load, functools.partial) else load
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    kinds=st.lists(st.sampled_from(["plain", "limit", "other-limit", "fields"]), max_size=12),
+    odd=st.booleans(),
+)
+def test_a_shard_task_pickles_to_the_same_items(kinds, odd):
+    items = []
+    for index, kind in enumerate(kinds):
+        source = f"/images/{index}.jpg"
+        limit = {"limit": {"max_bytes": 500}, "other-limit": {"max_bytes": 7}}.get(kind, {})
+        load = functools.partial(read_file, source, **limit)
+        fields = {"class_name": f"c{index}"} if kind == "fields" else {}
+        items.append(Item(f"k{index}", None if index % 3 else index, source, load, fields))
+    if odd and items:  # one item of another kind: the whole task is pickled as items
+        items[-1] = Item("odd", 1, "odd", functools.partial(given_bytes, b"x"))
+    task = ShardTask(index=3, name="set-00003.msgpack", items=tuple(items))
+    copy = pickle.loads(pickle.dumps(task))
+    assert (copy.index, copy.name) == (task.index, task.name)
+    assert [(i.key, i.label, i.source, i.fields, load_of(i)) for i in copy.items] == [
+        (i.key, i.label, i.source, i.fields, load_of(i)) for i in task.items
+    ]
