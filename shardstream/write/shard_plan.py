@@ -130,8 +130,7 @@ def _task_of_files(
     fields: tuple[Any, ...] | None,
 ) -> ShardTask:
     """The :class:`ShardTask` that :meth:`ShardTask.__reduce__` packed as columns."""
-    count = len(keys)
-    every = limits if type(limits) is tuple else (limits,) * count
+    every = limits if isinstance(limits, tuple) else (limits,) * len(keys)
     items = tuple(
         Item(
             key,
