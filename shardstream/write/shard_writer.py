@@ -9,8 +9,9 @@ into it, checked there, framed by its head and tail, and appended
 (:meth:`InPlaceWriter.append_room`). The buffer is written to the data file in one call when it
 is full, and md5 and the per-sample xxh3 hash the same memory; nothing else touches the bytes.
 
-Two buffers alternate: while one is md5-hashed on the writer's hashing thread, the next samples
-are read into the other. The files are byte for byte those of :class:`RawWriter`.
+:data:`BUFFERS` buffers take turns: while the full ones are md5-hashed on the writer's hashing
+thread, the next samples are read into the next one (as :class:`RawWriter` lets 16 MiB wait for
+md5). The files are byte for byte those of :class:`RawWriter`.
 """
 
 from __future__ import annotations
@@ -23,14 +24,17 @@ from ..format.checksums import sample_digest
 from ..format.codec import MSGPACK_SIZE_LIMIT
 from .writer import RawWriter, raw_sample_bytes, reject_key
 
-__all__ = ["InPlaceWriter"]
+__all__ = ["BUFFERS", "InPlaceWriter"]
+
+#: Write buffers of a writer: one being filled, the others written and waiting for md5.
+BUFFERS = 4
 
 
 class InPlaceWriter(RawWriter):
     """:class:`RawWriter` whose samples may be built in place (see the module docstring).
 
     Arguments as :class:`~shardstream.write.Writer`; ``buffering`` (default 4 MiB) is the size
-    of each of the two write buffers (a larger sample gets a buffer of its own size).
+    of each of the :data:`BUFFERS` write buffers (a larger sample gets a buffer of its size).
     """
 
     def __init__(
@@ -43,7 +47,7 @@ class InPlaceWriter(RawWriter):
         **progress_kwargs: Any,
     ) -> None:
         super().__init__(outfile, buffering, overwrite, wait=wait, **progress_kwargs)
-        self._buffers = [bytearray(self._chunk_limit), bytearray(self._chunk_limit)]
+        self._buffers = [bytearray(self._chunk_limit) for _ in range(BUFFERS)]
         self._current = 0  # the buffer being filled
         self._fill = 0  # its bytes in use
 
@@ -105,10 +109,10 @@ class InPlaceWriter(RawWriter):
     def _flush(self) -> None:
         if self._fill:
             self._sink.submit([memoryview(self._buffers[self._current])[: self._fill]])
-            self._current ^= 1
+            self._current = (self._current + 1) % BUFFERS
             self._fill = 0
-            # the buffer now filled was handed to md5 one flush ago: let its hash end first
-            self._sink.wait(pending=1)
+            # the buffer filled next went to md5 BUFFERS - 1 flushes ago: its hash must be done
+            self._sink.wait(pending=BUFFERS - 1)
         done = len(self._keys)
         if done > self._reported:
             self._progress.update(done - self._reported)
