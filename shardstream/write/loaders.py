@@ -35,8 +35,10 @@ __all__ = [
     "is_safe_member_name",
     "name_problem",
     "open_compressed",
+    "open_regular_file",
     "printable_name",
     "read_file",
+    "read_exactly_into",
     "read_file_range",
     "read_stream_range",
     "read_zip_member",
@@ -76,6 +78,22 @@ def read_file(path: str, *, max_bytes: int = DEFAULT_MAX_SAMPLE_BYTES) -> bytes:
             while reading, in case it grows).
         OSError: it cannot be opened or read (missing, a dangling link, no permission).
     """
+    fd, size = open_regular_file(path, max_bytes=max_bytes)
+    try:
+        data = _read_all(fd, size, max_bytes)
+        check_sample_size(path, len(data), max_bytes)
+        return data
+    finally:
+        os.close(fd)
+
+
+def open_regular_file(path: str, *, max_bytes: int = DEFAULT_MAX_SAMPLE_BYTES) -> tuple[int, int]:
+    """Open ``path`` as :func:`read_file` does (without blocking, checked to be a regular file of
+    at most ``max_bytes`` bytes); return its descriptor (the caller closes it) and size.
+
+    Raises:
+        BadSourceError, SourceTooLargeError, OSError: as :func:`read_file`.
+    """
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     try:
         info = os.fstat(fd)
@@ -83,11 +101,25 @@ def read_file(path: str, *, max_bytes: int = DEFAULT_MAX_SAMPLE_BYTES) -> bytes:
             kind = "a directory" if stat.S_ISDIR(info.st_mode) else "a special file"
             raise BadSourceError(path, f"not a regular file ({kind})")
         check_sample_size(path, info.st_size, max_bytes)
-        data = _read_all(fd, info.st_size, max_bytes)
-        check_sample_size(path, len(data), max_bytes)
-        return data
-    finally:
+    except BaseException:
         os.close(fd)
+        raise
+    return fd, info.st_size
+
+
+def read_exactly_into(fd: int, buffer: bytearray, start: int, size: int) -> bool:
+    """Read the rest of ``fd`` into ``buffer[start:start + size]``, where ``buffer`` holds at
+    least ``start + size + 1`` bytes (one more, to see the end of the file in one call).
+
+    Returns:
+        Whether exactly ``size`` bytes were left to read (``False``: the file changed size while
+        it was read, or a read came back short; read it again with :func:`read_file`).
+
+    Raises:
+        OSError: a read failed.
+    """
+    with memoryview(buffer) as whole, whole[start : start + size + 1] as view:
+        return os.readv(fd, [view]) == size and os.readv(fd, [view[size:]]) == 0
 
 
 def read_file_range(

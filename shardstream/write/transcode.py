@@ -83,6 +83,7 @@ __all__ = [
     "JPEG_SLACK_BYTES",
     "ImageFault",
     "check_image",
+    "check_image_in",
     "target_size",
     "transcode_image",
 ]
@@ -215,18 +216,33 @@ def transcode_image(
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_jpeg(data: bytes) -> None:
-    """Walk the marker segments up to the first scan; raise ImageFault on anything broken."""
-    size = len(data)
-    position = 2
+def check_image_in(buffer: bytes | bytearray, start: int, stop: int) -> None:
+    """:func:`check_image` of ``buffer[start:stop]``, without copying it when it is a JPEG.
+
+    Raises:
+        ImageFault: as :func:`check_image` (byte positions counted from ``start``).
+    """
+    if stop > start and buffer.startswith(_JPEG_MAGIC, start, stop):
+        _check_jpeg(buffer, start, stop)
+        return
+    check_image(bytes(buffer[start:stop]))
+
+
+def _check_jpeg(data: bytes | bytearray, start: int = 0, stop: int | None = None) -> None:
+    """Walk the marker segments of ``data[start:stop]`` up to the first scan; raise ImageFault
+    on anything broken (positions in messages are counted from ``start``)."""
+    stop = len(data) if stop is None else stop
+    size = stop - start
+    position = start + 2
     frame = False
     samples = 0  # width x height x components of the frame, sides rounded up to 16
     while True:
-        if position + 1 >= size:
+        if position + 1 >= stop:
             raise ImageFault("truncated JPEG: the file ends inside its headers, before any scan")
         if data[position] != 0xFF:
             raise ImageFault(
-                f"corrupt JPEG: expected a marker at byte {position}, found 0x{data[position]:02x}"
+                f"corrupt JPEG: expected a marker at byte {position - start}, found "
+                f"0x{data[position]:02x}"
             )
         marker = data[position + 1]
         if marker == 0xFF:  # fill byte before a marker
@@ -237,20 +253,23 @@ def _check_jpeg(data: bytes) -> None:
             continue
         if marker == 0xD9:
             raise ImageFault("corrupt JPEG: end-of-image marker before any image data")
-        if position + 4 > size:
+        if position + 4 > stop:
             raise ImageFault("truncated JPEG: the file ends inside a segment header")
         length = (data[position + 2] << 8) | data[position + 3]
         end = position + 2 + length
-        if length < 2 or end > size:
+        if length < 2 or end > stop:
             raise ImageFault(
-                f"truncated JPEG: segment 0xFF{marker:02X} at byte {position} runs past the end "
-                f"of the file ({size} bytes)"
+                f"truncated JPEG: segment 0xFF{marker:02X} at byte {position - start} runs past "
+                f"the end of the file ({size} bytes)"
                 if length >= 2
-                else f"corrupt JPEG: segment 0xFF{marker:02X} at byte {position} has length {length}"
+                else f"corrupt JPEG: segment 0xFF{marker:02X} at byte {position - start} has "
+                f"length {length}"
             )
         if marker in _SOF_MARKERS:
             if length < 8:
-                raise ImageFault(f"corrupt JPEG: frame header at byte {position} is too short")
+                raise ImageFault(
+                    f"corrupt JPEG: frame header at byte {position - start} is too short"
+                )
             height, width = _unpack_size(data, position + 5)
             if width == 0:
                 raise ImageFault("corrupt JPEG: the frame header gives a width of 0")
@@ -260,14 +279,14 @@ def _check_jpeg(data: bytes) -> None:
         elif marker == _SOS:
             if not frame:
                 raise ImageFault("corrupt JPEG: image data before any frame header (SOF)")
-            bound = end + JPEG_MAX_BYTES_PER_SAMPLE * samples + JPEG_SLACK_BYTES
+            bound = end - start + JPEG_MAX_BYTES_PER_SAMPLE * samples + JPEG_SLACK_BYTES
             if samples and size > bound:
                 raise ImageFault(
                     f"JPEG too large for its frame: {size:,} bytes, while {width}x{height} "
                     f"pixels with {components} components take at most {bound:,} (junk or "
                     "padding after the image data?)"
                 )
-            if data.rfind(_EOI, end) < 0:
+            if data.rfind(_EOI, end, stop) < 0:
                 raise ImageFault("truncated JPEG: no end-of-image marker after the image data")
             return
         position = end

@@ -22,7 +22,7 @@ import weakref
 from abc import abstractmethod
 from array import array
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -83,7 +83,7 @@ class _HashingSink:
         self._pending: deque[tuple[Future, int]] = deque()
         self._pending_bytes = 0
 
-    def submit(self, parts: list[bytes]) -> None:
+    def submit(self, parts: Sequence[bytes | memoryview]) -> None:
         """Write ``parts`` (in order) to the file now and queue them for md5."""
         if len(parts) > _JOIN_PARTS:
             parts = [b"".join(parts)]  # many small samples: one copy beats many calls
@@ -107,9 +107,10 @@ class _HashingSink:
         self._pending_bytes -= size
         hashed.result()
 
-    def wait(self) -> None:
-        """Block until every submitted buffer is hashed (re-raising errors)."""
-        while self._pending:
+    def wait(self, pending: int = 0) -> None:
+        """Block until at most ``pending`` submitted buffers are not hashed yet (re-raising
+        errors): 0, every one is hashed."""
+        while len(self._pending) > pending:
             self._wait_oldest()
 
     def hexdigest(self) -> str:
@@ -124,12 +125,12 @@ class _HashingSink:
         self._pending_bytes = 0
 
 
-def _update_all(md5: Any, parts: list[bytes]) -> None:
+def _update_all(md5: Any, parts: Sequence[bytes | memoryview]) -> None:
     for part in parts:
         md5.update(part)
 
 
-def _write_all(file: Any, chunk: bytes | bytearray) -> None:
+def _write_all(file: Any, chunk: bytes | bytearray | memoryview) -> None:
     view = memoryview(chunk)
     while view:
         view = view[file.write(view) :]
