@@ -13,13 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from shardstream import FileWriter, ShardedWriter
 from shardstream.cli import main
-from shardstream.sets.demo import render_demo_image
-from tests.read.remote.servers import RangeServer
+from tests.read.remote.url_sets import SET_NAMES, http, name, write_url_sets
 from tests.write.s3_gate import moto, objects
 
-__all__ = ["moto"]  # fixture
+__all__ = ["http", "moto", "name"]  # fixtures
 
 COUNT = 18
 NAMES = ["circle", "square", "star"]
@@ -29,19 +27,9 @@ NAMES = ["circle", "square", "star"]
 def local(tmp_path_factory) -> Path:
     """``one.msgpack`` and ``many.manifest`` (4 shards) of the same samples, with class names."""
     root = tmp_path_factory.mktemp("remote-commands")
-    samples = [
-        {"key": f"k{i:03d}", "image": render_demo_image(i, num_classes=3), "label": i % 3}
-        for i in range(COUNT)
-    ]
-    with FileWriter(root / "one.msgpack", overwrite=True, disable=True) as writer:
-        for sample in samples:
-            writer.write(sample)
-    size = sum(len(s["image"]) for s in samples) // 4 + 1
-    with ShardedWriter(root / "many.manifest", shard_size=size, overwrite=True, disable=True) as w:
-        for sample in samples:
-            w.write(sample)
-    for name in ("one.msgpack", "many.manifest"):
-        (root / (name + ".labels.txt")).write_text("".join(f"{n}\n" for n in NAMES))
+    write_url_sets(root, COUNT)
+    for set_name in SET_NAMES:
+        (root / (set_name + ".labels.txt")).write_text("".join(f"{n}\n" for n in NAMES))
     return root
 
 
@@ -49,18 +37,6 @@ def local(tmp_path_factory) -> Path:
 def s3(moto, local) -> str:
     moto.upload(local, "cmds", "in")
     return "s3://cmds/in"
-
-
-@pytest.fixture(scope="module")
-def http(local):
-    server = RangeServer(local)
-    yield server
-    server.close()
-
-
-@pytest.fixture(params=["one.msgpack", "many.manifest"])
-def name(request) -> str:
-    return request.param
 
 
 def run(*args: str) -> tuple[int, str, str]:

@@ -11,40 +11,25 @@ import torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from shardstream import FileWriter, ShardedWriter
 from shardstream.compat.datadings.reader import MsgpackReader
 from shardstream.compat.datadings.torch_data import Dataset as DatadingsDataset
 from shardstream.compat.dinov2.datasets import PackedDataset
 from shardstream.compat.dinov2.loaders import _split_tokens, make_dataset, parse_dataset_str
 from shardstream.compat.helios import DataLoaderParams, DataModule
 from shardstream.errors import DatasetStringError
-from shardstream.sets.demo import render_demo_image
-from tests.read.remote.servers import RangeServer
+from tests.read.remote.url_sets import http, name, write_url_sets
 from tests.write.s3_gate import moto
 
-__all__ = ["moto"]  # fixture
+__all__ = ["http", "moto", "name"]  # fixtures
 
 COUNT = 18
-
-
-def samples() -> list[dict]:
-    return [
-        {"key": f"k{i:03d}", "image": render_demo_image(i, num_classes=3), "label": i % 3}
-        for i in range(COUNT)
-    ]
 
 
 @pytest.fixture(scope="module")
 def local(tmp_path_factory) -> Path:
     """``one.msgpack`` and ``many.manifest`` (4 shards) of the same samples."""
     root = tmp_path_factory.mktemp("remote-entry")
-    with FileWriter(root / "one.msgpack", overwrite=True, disable=True) as writer:
-        for sample in samples():
-            writer.write(sample)
-    size = sum(len(s["image"]) for s in samples()) // 4 + 1
-    with ShardedWriter(root / "many.manifest", shard_size=size, overwrite=True, disable=True) as w:
-        for sample in samples():
-            w.write(sample)
+    write_url_sets(root, COUNT)
     return root
 
 
@@ -52,18 +37,6 @@ def local(tmp_path_factory) -> Path:
 def s3(moto, local) -> str:
     moto.upload(local, "entry", "sets")
     return "s3://entry/sets"
-
-
-@pytest.fixture(scope="module")
-def http(local):
-    server = RangeServer(local)
-    yield server
-    server.close()
-
-
-@pytest.fixture(params=["one.msgpack", "many.manifest"])
-def name(request) -> str:
-    return request.param
 
 
 def reference(local: Path, name: str) -> list[tuple[str, int, bytes]]:
