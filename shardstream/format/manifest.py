@@ -2,7 +2,9 @@
 
 ``<name>.manifest`` holds ``{"format": "shardstream.manifest", "version": 1, "samples": N,
 "shards": [{"path": "<file relative to the manifest>", "samples": n, "bytes": size,
-"md5": "<md5 of the data file>"}, ...]}``. :class:`~shardstream.read.ShardedReader` opens a
+"md5": "<md5 of the data file>"}, ...]}``, and where the writer wrote one, ``"offsets": {...}``
+naming the set's offsets file (every shard's offsets in one object, see
+:mod:`shardstream.format.set_offsets`). :class:`~shardstream.read.ShardedReader` opens a
 manifest path as one dataset.
 
 The manifest is a sharded set's commit point: :class:`~shardstream.write.ShardedWriter` commits
@@ -21,6 +23,7 @@ from pathlib import Path
 
 from ..errors import CorruptIndexError, DatasetNotFoundError, IndexMismatchError
 from .atomic import StagedFiles, load_json_document, settle
+from .set_offsets import SetOffsets, parse_set_offsets_entry
 
 __all__ = [
     "MANIFEST_SUFFIX",
@@ -53,10 +56,11 @@ class ShardEntry:
 
 @dataclass(frozen=True)
 class Manifest:
-    """A loaded manifest: where it lives and its shards in order."""
+    """A loaded manifest: where it lives, its shards in order and its set offsets file (if any)."""
 
     path: Path
     shards: tuple[ShardEntry, ...]
+    offsets: SetOffsets | None = None
 
     @property
     def samples(self) -> int:
@@ -73,8 +77,11 @@ def is_manifest(path: str | os.PathLike) -> bool:
     return os.fspath(path).endswith(MANIFEST_SUFFIX)
 
 
-def manifest_bytes(path: str | os.PathLike, shards: Sequence[ShardEntry]) -> bytes:
-    """The content of the manifest ``path`` listing ``shards`` (UTF-8 JSON).
+def manifest_bytes(
+    path: str | os.PathLike, shards: Sequence[ShardEntry], offsets: SetOffsets | None = None
+) -> bytes:
+    """The content of the manifest ``path`` listing ``shards`` (UTF-8 JSON), and ``offsets``,
+    the set's offsets file, where given (see :mod:`shardstream.format.set_offsets`).
 
     Raises:
         ValueError: a shard path is absolute or leaves the manifest's folder.
@@ -88,6 +95,9 @@ def manifest_bytes(path: str | os.PathLike, shards: Sequence[ShardEntry]) -> byt
         "samples": sum(shard.samples for shard in shards),
         "shards": [asdict(shard) for shard in shards],
     }
+    if offsets is not None:
+        _check_relative(path, offsets.path)
+        document["offsets"] = asdict(offsets)
     return (json.dumps(document, indent=1) + "\n").encode("utf-8")
 
 
@@ -167,7 +177,7 @@ def load_manifest_pinned(path: str | os.PathLike) -> tuple[Manifest, os.stat_res
             path,
             f"manifest says {total} samples but its shards hold {sum(s.samples for s in entries)}",
         )
-    manifest = Manifest(path, entries)
+    manifest = Manifest(path, entries, parse_set_offsets_entry(path, document))
     for shard_path in manifest.shard_paths():
         if not shard_path.is_file():
             raise DatasetNotFoundError(shard_path, f"shard listed in {path.name} not found")

@@ -47,7 +47,9 @@ from ..errors import (
     ShardstreamError,
 )
 from ..format.manifest import ShardEntry, manifest_bytes
-from ..format.paths import DatasetPaths
+from ..format.paths import SUFFIX_OFFSETS, DatasetPaths
+from ..format.set_offsets import SetOffsets, encode_set_offsets, set_offsets_path
+from ..read.remote.retry import call_with_retries
 from ..read.remote.url import url_filesystem, url_join, url_parent
 from .conversion import ConvertReport, Item, _report_target, _write_report
 from .pool import Output
@@ -331,7 +333,8 @@ def _convert_shards_to_url(
             f"(see {report})"
         )
     entries = [ShardEntry(r.name, r.samples, r.bytes, r.md5) for r in results]
-    data = manifest_bytes(stem + ".manifest", entries)
+    offsets = _upload_set_offsets(fs, base, stem, [r.name for r in results], storage_options)
+    data = manifest_bytes(stem + ".manifest", entries, offsets)
     put_bytes(manifest, data, storage_options=storage_options)  # the commit point
     for name in sorted(previous - {entry.path for entry in entries}):
         uploader.remove(url_join(base, name))
@@ -347,6 +350,22 @@ def _convert_shards_to_url(
         seconds=time.perf_counter() - started,
         workers=workers,
     )
+
+
+def _upload_set_offsets(
+    fs: Any, base: str, stem: str, names: list[str], storage_options: dict[str, Any] | None
+) -> SetOffsets:
+    """Upload the set's offsets file (:mod:`shardstream.format.set_offsets`), made of every
+    uploaded shard's ``.offsets`` read back from the store, as the local engine writes it."""
+    urls = [url_join(base, name + SUFFIX_OFFSETS) for name in names]
+    paths = [fs._strip_protocol(url) for url in urls]
+    got = call_with_retries(
+        lambda: fs.cat(paths), url=urls[0], what="read the shards' offsets back"
+    )
+    data = encode_set_offsets([got[path] for path in paths])
+    name = set_offsets_path(stem + ".manifest").name
+    put_bytes(url_join(base, name), data, storage_options=storage_options)
+    return SetOffsets.of(name, data)
 
 
 def upload_shard(

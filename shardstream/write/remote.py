@@ -4,7 +4,8 @@
 URL (``s3://bucket/prefix/name.manifest``, ``gs://...``, any fsspec URL). It packs each shard in
 a local staging folder; when a shard is complete its files (data and sidecars) are uploaded in
 the background (``uploads`` threads) while the next shard is packed. :meth:`close` waits for
-every upload, checks each object's size, and then uploads the manifest in one PUT: the manifest
+every upload, checks each object's size, uploads the set's offsets file (every shard's offsets in
+one object, :mod:`shardstream.format.set_offsets`) and then the manifest in one PUT: the manifest
 is the commit point, so a conversion killed at any moment leaves no manifest (readers see no
 set), and the shards it did upload stay. Shards only a replaced manifest listed are deleted after
 the new manifest is in place.
@@ -39,7 +40,8 @@ from typing import Any
 from ..errors import ConfigError, DatasetExistsError, DatasetNotFoundError, RemoteStorageError
 from ..format.integrity import load_md5file
 from ..format.manifest import MANIFEST_SUFFIX, manifest_bytes
-from ..format.paths import SIDECAR_SUFFIXES, DatasetPaths
+from ..format.paths import SIDECAR_SUFFIXES, SUFFIX_OFFSETS, DatasetPaths
+from ..format.set_offsets import SetOffsets, encode_set_offsets, set_offsets_path
 from ..read.remote.retry import RetryPolicy, call_with_retries
 from ..read.remote.url import is_url, local_path_of, url_filesystem, url_join, url_parent
 from .prompt import query_user
@@ -274,6 +276,7 @@ class RemoteShardedWriter(ShardedWriter):
         self._pool = ThreadPoolExecutor(max(1, uploads), thread_name_prefix="shard-upload")
         self._uploads: list[Future] = []
         self._names = threading.Lock()
+        self._offsets: list[bytes] | None = []  # each shard's, for the set's offsets file
         self.uploaded: list[str] = []
         self.skipped: list[str] = []
         kwargs["overwrite"] = True  # the local staging folder is fresh
@@ -294,6 +297,11 @@ class RemoteShardedWriter(ShardedWriter):
         super()._finish_shard()
         entry = self._entries[-1]
         local = DatasetPaths(self._staging / entry.path)
+        if self._offsets is not None:
+            try:
+                self._offsets.append(local.sidecar(SUFFIX_OFFSETS).read_bytes())
+            except FileNotFoundError:
+                self._offsets = None
         self._uploads.append(self._pool.submit(self._upload_shard, local, entry.md5))
         for upload in self._uploads:  # a failed upload stops the conversion now
             if upload.done() and upload.exception() is not None:
@@ -318,7 +326,7 @@ class RemoteShardedWriter(ShardedWriter):
                 self._finish_shard()
             for upload in self._uploads:
                 upload.result()
-            manifest = manifest_bytes(self.path, self._entries)
+            manifest = manifest_bytes(self.path, self._entries, self._upload_set_offsets())
             target = self._fs._strip_protocol(self.url)
             call_with_retries(
                 lambda: self._fs.pipe_file(target, manifest),
@@ -338,6 +346,21 @@ class RemoteShardedWriter(ShardedWriter):
         self._discard_local()
         if not self._quiet:
             print(f"{self.written} samples written in {len(self._entries)} shards to {self.url}")
+
+    def _upload_set_offsets(self) -> SetOffsets | None:
+        """Upload the set's offsets file (before the manifest that names it)."""
+        if self._offsets is None:
+            return None
+        data = encode_set_offsets(self._offsets)
+        name = set_offsets_path(self.path).name
+        target = self._fs._strip_protocol(url_join(self._base, name))
+        call_with_retries(
+            lambda: self._fs.pipe_file(target, data),
+            url=url_join(self._base, name),
+            what="upload the set's offsets",
+            policy=self._retry,
+        )
+        return SetOffsets.of(name, data)
 
     def abort(self) -> None:
         """Stop: pending uploads are cancelled, no manifest is written; shards uploaded stay."""

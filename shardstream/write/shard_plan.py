@@ -34,6 +34,7 @@ from ..format.codec import make_packer
 from ..format.integrity import load_md5file, md5_file
 from ..format.manifest import ShardEntry, manifest_bytes
 from ..format.paths import SIDECAR_SUFFIXES, DatasetPaths
+from ..format.set_offsets import SetOffsets, set_offsets_of_shards, set_offsets_path
 from .conversion import Item, SkippedSource
 from .loaders import read_file
 from .pool import Output
@@ -322,7 +323,12 @@ def commit_shards(
                 staged.adopt(source.sidecar(suffix), target.sidecar(suffix))
             else:
                 staged.remove_on_commit(target.sidecar(suffix))
-    staged.write_bytes(manifest, manifest_bytes(manifest, entries))
+    offsets = set_offsets_of_shards(staging, [r.name for r in results])
+    listed = None
+    if offsets is not None:
+        staged.write_bytes(set_offsets_path(manifest), offsets)
+        listed = SetOffsets.of(set_offsets_path(manifest).name, offsets)
+    staged.write_bytes(manifest, manifest_bytes(manifest, entries, listed))
     current = {entry.path for entry in entries}
     for name in sorted(previous - current):
         paths = DatasetPaths(directory / name)

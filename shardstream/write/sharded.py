@@ -3,7 +3,8 @@
 ``ShardedWriter("out/train.msgpack", shard_size=512 << 20)`` writes ``out/train-00000.msgpack``,
 ``out/train-00001.msgpack``, ... (each a complete dataset with its index and ``.md5`` files) and
 ``out/train.manifest`` listing them (see :mod:`shardstream.format.manifest`), which
-:class:`~shardstream.read.ShardedReader` opens as one dataset.
+:class:`~shardstream.read.ShardedReader` opens as one dataset, and ``out/train.set-offsets``,
+every shard's offsets in one file for remote readers (:mod:`shardstream.format.set_offsets`).
 
 A shard takes samples until the next one would push it past ``shard_size`` bytes; a sample larger
 than ``shard_size`` on its own gets a shard of its own. Keys are unique across all shards.
@@ -37,6 +38,7 @@ from ..format.codec import make_packer
 from ..format.integrity import load_md5file
 from ..format.manifest import MANIFEST_SUFFIX, ShardEntry, load_manifest, manifest_bytes
 from ..format.paths import SIDECAR_SUFFIXES, DatasetPaths
+from ..format.set_offsets import SetOffsets, set_offsets_of_shards, set_offsets_path
 from .staging import StagedOutput, lock_output, progress_bar
 from .writer import RawWriter, pack_sample, raw_sample_bytes, reject_key, sample_key
 
@@ -260,7 +262,8 @@ class ShardedWriter(StagedOutput):
             staged = StagedFiles(anchor=self.path, locked=True)
             for entry in self._entries:
                 self._stage_shard(staged, entry.path)
-            staged.write_bytes(self.path, manifest_bytes(self.path, self._entries))
+            offsets = self._stage_set_offsets(staged)
+            staged.write_bytes(self.path, manifest_bytes(self.path, self._entries, offsets))
             self._stage_stale_shards(staged)
             staged.commit(last=self.path)
         except BaseException:
@@ -303,6 +306,15 @@ class ShardedWriter(StagedOutput):
                 staged.adopt(source.sidecar(suffix), target.sidecar(suffix))
             else:
                 staged.remove_on_commit(target.sidecar(suffix))  # e.g. an old legacy .index
+
+    def _stage_set_offsets(self, staged: StagedFiles) -> SetOffsets | None:
+        """Add the set's offsets file (every shard's offsets in one) to the commit."""
+        data = set_offsets_of_shards(self._staging, [entry.path for entry in self._entries])
+        if data is None:
+            return None
+        target = set_offsets_path(self.path)
+        staged.write_bytes(target, data)
+        return SetOffsets.of(target.name, data)
 
     def _stage_stale_shards(self, staged: StagedFiles) -> None:
         """Delete, after the manifest, the shards only the previous manifest listed."""

@@ -17,6 +17,7 @@ from shardstream.errors import (
 from shardstream.format.codec import packb
 from shardstream.format.integrity import md5_file
 from shardstream.format.manifest import load_manifest
+from shardstream.format.set_offsets import SetOffsets
 from shardstream.write.sharded import ShardedWriter, shard_name, sharded_output_paths
 
 SIDECARS = ["", ".filter", ".key_hashes", ".keys", ".md5", ".offsets", ".xxh3"]
@@ -47,9 +48,18 @@ def test_shards_roll_before_exceeding_the_size_and_the_manifest_lists_them(tmp_p
     packed = len(packb(samples(1)[0]))  # every sample packs to the same size
     items = samples(10)
     writer = write_all(tmp_path / "set.msgpack", items, shard_size=3 * packed + 1)
-    assert listing(tmp_path) == sorted([*shard_files("set", 4), "set.manifest"])
+    assert listing(tmp_path) == sorted([*shard_files("set", 4), "set.manifest", "set.set-offsets"])
     manifest = load_manifest(tmp_path / "set.manifest")
     assert [s.path for s in manifest.shards] == [shard_name("set", i) for i in range(4)]
+    # every shard's offsets in one file, which the manifest names with its size and md5
+    whole = (tmp_path / "set.set-offsets").read_bytes()
+    assert whole == b"".join(
+        (tmp_path / (shard_name("set", i) + ".offsets")).read_bytes() for i in range(4)
+    )
+    assert manifest.offsets == SetOffsets(
+        "set.set-offsets", len(whole), md5_file(tmp_path / "set.set-offsets")
+    )
+    assert len(whole) == 8 * (10 + 4)
     assert [s.samples for s in manifest.shards] == [3, 3, 3, 1]
     assert [s.bytes for s in manifest.shards] == [3 * packed, 3 * packed, 3 * packed, packed]
     for shard in manifest.shards:
@@ -134,7 +144,7 @@ def test_replacing_with_fewer_shards_deletes_the_stale_ones(tmp_path):
     write_all(tmp_path / "set", samples(9), shard_size=250)
     assert len(load_manifest(tmp_path / "set.manifest").shards) == 5
     write_all(tmp_path / "set", samples(3, prefix="n"), shard_size=250)
-    assert listing(tmp_path) == sorted([*shard_files("set", 2), "set.manifest"])
+    assert listing(tmp_path) == sorted([*shard_files("set", 2), "set.manifest", "set.set-offsets"])
     with ShardedReader(tmp_path / "set.manifest") as reader:
         assert [s["key"] for s in reader] == ["n000", "n001", "n002"]
 

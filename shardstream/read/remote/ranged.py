@@ -3,11 +3,12 @@
 A batch of the full permutation touches about one shard per sample (64 samples of a set of
 480 shards touch about 60), so its first batch waits until some 60 whole shards (240 MB of
 4 MB shards) are downloaded. :func:`fetch_ranges` instead fetches such a batch's samples as
-byte ranges, all at once: one round of ``.offsets`` requests for the shards this process has
-no offsets of, then one round of ranges, concurrently where the filesystem is asynchronous;
-the samples wait in the set's stash (:meth:`RemoteSet.stash`) until the reader asks for them.
-The order and the samples are unchanged; the prefetcher keeps downloading whole shards in the
-order of use meanwhile, and later batches read those. The Loader calls it (through
+byte ranges, all at once: the offsets of the shards this process has no offsets of (one
+request of the set's offsets file where the manifest names one, :mod:`.set_offsets`; else one
+``.offsets`` request per shard), then one round of ranges, concurrently where the filesystem is
+asynchronous; the samples wait in the set's stash (:meth:`RemoteSet.stash`) until the reader
+asks for them. The order and the samples are unchanged; the prefetcher keeps downloading whole
+shards in the order of use meanwhile, and later batches read those. The Loader calls it (through
 :func:`~.prefetch.start_prefetch`) for the first :data:`RANGED_BATCHES` batches of an epoch
 only, in its own process before it forks its workers, which inherit the stash; workers kept
 from an earlier epoch get none and read whole shards. The ranged bytes are downloaded again
@@ -59,6 +60,14 @@ def fetch_ranges(reader: Any, indices: Any) -> int:
         return 0
     try:
         unknown = [n for n in wanted if not shards[n].has_offsets]
+        listed = remote.set_offsets
+        if unknown and listed is not None and listed.usable:  # all in one request
+            for n in unknown:
+                part = listed.part(remote, n)
+                if part is None:
+                    break
+                shards[n].take_offsets(part)
+            unknown = [n for n in unknown if not shards[n].has_offsets]
         urls = [shards[n].spec.url + SUFFIX_OFFSETS for n in unknown]
         found = remote.read_many(urls) if urls else {}
         for n, url in zip(unknown, urls):

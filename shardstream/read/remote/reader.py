@@ -39,12 +39,14 @@ from ...format.paths import (
     SUFFIX_KEYS,
     SUFFIX_OFFSETS,
 )
+from ...format.set_offsets import SetOffsets, parse_set_offsets_entry
 from ..msgpack import MsgpackReader
 from ..reader import Reader, normalize_index, normalize_range
 from ..sharded import ShardedReader
 from .cache import ShardCache, default_cache_dir
 from .remote_set import CACHED_SIDECARS, DOWNLOAD_CHUNK, RemoteSet, ShardSpec, read_file
 from .retry import RetryPolicy, call_with_retries
+from .set_offsets import RemoteSetOffsets
 from .url import protocol_of, url_filesystem, url_join, url_parent
 
 __all__ = [
@@ -89,7 +91,11 @@ class RemoteShardReader(Reader):
         if self._offsets_arr is None and self.remote.is_cached(self.spec):
             self._offsets_arr = self.remote.local(self.spec).offsets.astype(np.int64)
         if self._offsets_arr is None:
-            return self.take_offsets(self.remote.read(self.spec.url + SUFFIX_OFFSETS))
+            listed = self.remote.set_offsets
+            part = None if listed is None else listed.part(self.remote, self.spec.number)
+            if part is None:
+                part = self.remote.read(self.spec.url + SUFFIX_OFFSETS)
+            return self.take_offsets(part)
         return self._offsets_arr
 
     def take_offsets(self, data: bytes) -> np.ndarray:
@@ -319,8 +325,9 @@ def open_remote(
     fs, path = url_filesystem(url, storage_options)
     policy = retry or RetryPolicy()
     cache = ShardCache(root=cache_dir or default_cache_dir())
+    listed = None
     if url.endswith(".manifest"):
-        specs, digest = _manifest_specs(fs, path, url, policy, cache)
+        specs, digest, listed = _manifest_specs(fs, path, url, policy, cache)
     else:
         specs, digest = _single_spec(fs, path, url, policy)
     remote = RemoteSet(
@@ -334,6 +341,12 @@ def open_remote(
         shard_count=len(specs),
     )
     remote._fs = fs
+    if listed is not None:
+        remote.set_offsets = RemoteSetOffsets(
+            url=url_join(url_parent(url), listed.path),
+            entry=listed,
+            counts=[spec.samples for spec in specs],
+        )
     reader = ShardedReader([RemoteShardReader(remote=remote, spec=spec) for spec in specs])
     reader.remote = remote  # type: ignore[attr-defined]
     return reader
@@ -341,7 +354,8 @@ def open_remote(
 
 def _manifest_specs(
     fs: Any, path: str, url: str, policy: RetryPolicy, cache: ShardCache
-) -> tuple[list[ShardSpec], str]:
+) -> tuple[list[ShardSpec], str, SetOffsets | None]:
+    """The shards of the manifest at ``url``, the set's digest and its offsets file's entry."""
     data = call_with_retries(lambda: read_file(fs, path), url=url, what="read", policy=policy)
     if len(data) > _MAX_MANIFEST:
         raise CorruptIndexError(url, f"manifest is over {_MAX_MANIFEST} bytes")
@@ -363,6 +377,7 @@ def _manifest_specs(
     for entry in entries:
         if entry.path.startswith("/") or ".." in PurePosixPath(entry.path).parts:
             raise CorruptIndexError(url, f"shard path {entry.path!r} leaves the manifest's folder")
+    listed = parse_set_offsets_entry(url, document)
     digest = hashlib.sha256(
         json.dumps([[e.path, e.samples, e.bytes, e.md5] for e in entries]).encode()
     ).hexdigest()[:32]
@@ -393,7 +408,7 @@ def _manifest_specs(
                 sidecars=sidecars,
             )
         )
-    return specs, digest
+    return specs, digest, listed
 
 
 def _sidecar_layout(fs: Any, first: str, url: str) -> tuple[str, ...] | None:

@@ -32,6 +32,7 @@ from ..msgpack import MsgpackReader
 from .cache import ShardCache, default_cache_dir
 from .etag import cat_whole, cat_with_etags, has_etags
 from .retry import RetryPolicy, call_with_retries
+from .set_offsets import RemoteSetOffsets
 from .url import url_filesystem
 
 __all__ = [
@@ -144,6 +145,8 @@ class RemoteSet:
             shards into the cache; the Loader's choice).
         prefetch_shards: shards a :class:`~shardstream.read.remote.prefetch.ShardPrefetcher`
             fetches ahead.
+        set_offsets: the set's offsets file, where its manifest names one (every shard's
+            offsets in one request, see :mod:`.set_offsets`).
     """
 
     def __init__(
@@ -169,6 +172,7 @@ class RemoteSet:
         self.keep_open = max(1, keep_open)
         self.prefetch_shards = max(0, prefetch_shards)
         self.mode = "auto"
+        self.set_offsets: RemoteSetOffsets | None = None
         # shared with forked workers (a child keeps the parent's mapping): which shards a
         # reader opened since the prefetcher last cleared it
         self._opened: mmap.mmap | None = mmap.mmap(-1, shard_count) if shard_count else None

@@ -1,15 +1,18 @@
 """Session fixtures of the remote tests: real servers on 127.0.0.1 holding the same small sets.
 
 - ``varied_set``: the 40 varied samples of ``tests.conftest`` in a manifest of several shards;
-- ``image_set``: 48 demo JPEGs (``{"key", "image", "label"}``) in a manifest of 6 shards;
+- ``image_set``: 48 demo JPEGs (``{"key", "image", "label"}``) in a manifest of 6 shards,
+  and the same set as an older writer left it (``images-old``: no set offsets file);
 - ``range_server``: an HTTP server (Range, GET counts, fault injection) over both sets;
 - ``moto_s3``: moto's S3 server with both sets uploaded to ``s3://sets/varied`` and
-  ``s3://sets/images``.
+  ``s3://sets/images`` (and ``s3://sets/images-old``).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -43,12 +46,24 @@ def write_set(path: Path, samples: list[dict], shard_size: int) -> Path:
     return path
 
 
+def without_set_offsets(source: Path, target: Path) -> None:
+    """Copy the set folder ``source`` to ``target`` as a writer before the set offsets file
+    left it: the file left out, and the manifest without the entry naming it."""
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("*.set-offsets"))
+    for path in target.glob("*.manifest"):
+        document = json.loads(path.read_bytes())
+        assert document.pop("offsets")["path"] == path.stem + ".set-offsets"
+        path.write_text(json.dumps(document, indent=1) + "\n")
+
+
 @pytest.fixture(scope="session")
 def served_root(tmp_path_factory) -> Path:
-    """The folder the servers serve: ``varied/v.manifest`` and ``images/i.manifest`` sets."""
+    """The folder the servers serve: ``varied/v.manifest``, ``images/i.manifest`` and
+    ``images-old/i.manifest`` sets."""
     root = tmp_path_factory.mktemp("served")
     write_set(root / "varied" / "v.manifest", varied_samples(), shard_size=2500)
     write_set(root / "images" / "i.manifest", image_samples(), shard_size=800_000)
+    without_set_offsets(root / "images", root / "images-old")
     return root
 
 
@@ -74,5 +89,6 @@ def moto_s3(served_root):
     server = MotoS3()
     server.upload(served_root / "varied", "sets", "varied")
     server.upload(served_root / "images", "sets", "images")
+    server.upload(served_root / "images-old", "sets", "images-old")
     yield server
     server.close()

@@ -4,36 +4,44 @@ and the sidecars the cache keeps (offsets, checksums), never its keys, key hashe
 
 from __future__ import annotations
 
+import shutil
+
+import pytest
+
 from shardstream import Loader
 
 
+@pytest.mark.parametrize("folder", ["images", "images-old"])
 def test_shuffled_epoch_requests_each_shard_and_its_cached_sidecars_once(
-    http, served_root, tmp_path
+    http, served_root, tmp_path, folder
 ):
-    manifest = served_root / "images" / "i.manifest"
+    manifest = served_root / folder / "i.manifest"
     loader = (
-        Loader(f"{http.url}/images/i.manifest", seed=3, cache_dir=tmp_path / "cache")
+        Loader(f"{http.url}/{folder}/i.manifest", seed=3, cache_dir=tmp_path / "cache")
         .batch(8)
         .shuffle(buffer_size=0.5)
         .pytorch(num_workers=0, tensors=["label"])
     )
-    first = "/images/i-00000.msgpack"
-    # the manifest, and sample 0 (its offsets and its byte range) that tells the fields apart
-    assert dict(http.gets) == {"/images/i.manifest": 1, first + ".offsets": 1, first: 1}
+    first = f"/{folder}/i-00000.msgpack"
+    # the manifest, and sample 0 (its offsets and its byte range) that tells the fields apart:
+    # the offsets of every shard in one file where the manifest names one, else its shard's
+    offsets = f"/{folder}/i.set-offsets" if folder == "images" else first + ".offsets"
+    assert dict(http.gets) == {f"/{folder}/i.manifest": 1, offsets: 1, first: 1}
     seen = sorted(i for batch in loader for i in batch["index"].tolist())
     loader.close()
     assert seen == list(range(48))
     shards = sorted(p.name for p in manifest.parent.glob("i-*.msgpack"))
     assert len(shards) == 7
     asked = {path: n for path, n in http.gets.items() if n}
-    want = {"/images/i.manifest": 1}
+    want = {f"/{folder}/i.manifest": 1, offsets: 1}
     for name in shards:  # the buffer was sized without a request: one download per shard
-        want[f"/images/{name}"] = 1
-        want[f"/images/{name}.offsets"] = 1
-        want[f"/images/{name}.xxh3"] = 1
-    want[first] = want[first + ".offsets"] = 2
+        want[f"/{folder}/{name}"] = 1
+        want[f"/{folder}/{name}.offsets"] = 1
+        want[f"/{folder}/{name}.xxh3"] = 1
+    want[first] = 2
+    want[first + ".offsets"] = 1 if folder == "images" else 2
     assert asked == want
-    assert all(http.whole[f"/images/{name}"] == 1 for name in shards)
+    assert all(http.whole[f"/{folder}/{name}"] == 1 for name in shards)
 
 
 def test_index_from_data_is_the_writers_offsets_and_checksums(served_root):
@@ -100,26 +108,57 @@ def test_warm_epoch_on_s3_is_one_get_of_the_manifest(moto_s3, tmp_path):
         moto_s3.reset_counts()
 
 
-def test_cold_s3_requests_are_one_get_per_file(moto_s3, tmp_path):
+@pytest.mark.parametrize("folder", ["images", "images-old"])
+def test_cold_s3_requests_are_one_get_per_file(moto_s3, tmp_path, folder):
     """A whole file is one GET (s3fs's own ``cat_file`` sends a HEAD first): the manifest, one
-    listing for the sidecar layout, sample 0's offsets and range, and per shard its data file
-    and ``.xxh3`` (the offsets are computed from the data the ETag vouches for)."""
+    listing for the sidecar layout, sample 0's offsets (the set's offsets file, else its
+    shard's) and range, and per shard its data file and ``.xxh3`` (the offsets are computed
+    from the data the ETag vouches for)."""
     moto_s3.reset_counts()
     cold = _epoch(
-        "s3://sets/images/i.manifest", tmp_path / "cache", 0, storage_options=moto_s3.options
+        f"s3://sets/{folder}/i.manifest", tmp_path / "cache", 0, storage_options=moto_s3.options
     )
     assert sorted(cold) == list(range(48))
     got = moto_s3.requests
     assert not [key for key in got if key[0] != "GET"]
     listings = [key for key in got if key[2]]
-    assert len(listings) == 1 and "prefix=images%2Fi-00000.msgpack" in listings[0][2]
+    assert len(listings) == 1 and f"prefix={folder}%2Fi-00000.msgpack" in listings[0][2]
     shards = {key[1] for key in got if key[1].endswith(".msgpack")}
     assert len(shards) == 7
-    want = {("GET", "/sets/images/i.manifest", ""): 1, listings[0]: 1}
+    want = {("GET", f"/sets/{folder}/i.manifest", ""): 1, listings[0]: 1}
     for path in shards:
         want[("GET", path, "")] = 1
         want[("GET", path + ".xxh3", "")] = 1
-    first = "/sets/images/i-00000.msgpack"
+    first = f"/sets/{folder}/i-00000.msgpack"
     want[("GET", first, "")] = 2  # sample 0's range, then the whole shard
-    want[("GET", first + ".offsets", "")] = 1
+    if folder == "images":
+        want[("GET", f"/sets/{folder}/i.set-offsets", "")] = 1
+    else:
+        want[("GET", first + ".offsets", "")] = 1
     assert dict(got) == want
+
+
+def test_a_damaged_set_offsets_file_is_set_aside_for_each_shards_own(http, served_root, tmp_path):
+    """A set offsets file that is not the one the manifest names (one bit flipped) is read
+    once, set aside with a warning, and each shard's ``.offsets`` read instead: the epoch is
+    that of local files."""
+    bad = served_root / "images-bad"
+    if not bad.exists():
+        shutil.copytree(served_root / "images", bad)
+        data = bytearray((bad / "i.set-offsets").read_bytes())
+        data[-1] ^= 1
+        (bad / "i.set-offsets").write_bytes(bytes(data))
+
+    def epoch(source, **options):
+        loader = Loader(source, seed=4, **options).batch(8).shuffle().pytorch(tensors=["label"])
+        got = [{k: v.tolist() for k, v in batch.items()} for batch in loader]
+        loader.close()
+        return got
+
+    local = epoch(served_root / "images" / "i.manifest")
+    first = "/images-bad/i-00000.msgpack"
+    with pytest.warns(UserWarning, match="size and md5; reading each shard's offsets instead"):
+        got = epoch(f"{http.url}/images-bad/i.manifest", cache_dir=tmp_path / "cache")
+    assert got == local
+    assert http.gets["/images-bad/i.set-offsets"] == 1
+    assert http.gets[first + ".offsets"] == 2  # sample 0's, then with its whole shard

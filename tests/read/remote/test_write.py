@@ -3,6 +3,8 @@ conversion killed with SIGKILL leaves no manifest, and a rerun skips the shards 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -31,8 +33,21 @@ def test_written_set_reads_back_and_manifest_comes_last(moto_s3, tmp_path):
         for sample in samples[20:]:
             writer.write(sample)
     assert len(writer.uploaded) >= 3 and writer.skipped == []
+    # the set's offsets file, uploaded before the manifest that names it: every shard's
+    # offsets in one object, which the reader loads instead of each shard's
+    fs.invalidate_cache()
+    names = [p.rsplit("/", 1)[1] for p in writer.shard_urls]
+    whole = fs.cat_file("sets/written/w.set-offsets")
+    assert whole == b"".join(fs.cat_file(f"sets/written/{n}.offsets") for n in names)
+    manifest = json.loads(fs.cat_file("sets/written/w.manifest"))
+    assert manifest["offsets"] == {
+        "path": "w.set-offsets",
+        "bytes": len(whole),
+        "md5": hashlib.md5(whole).hexdigest(),
+    }
     reader = open_dataset(url, storage_options=moto_s3.options, cache_dir=tmp_path)
     assert [reader.get(i)["key"] for i in range(30)] == [s["key"] for s in samples]
+    assert reader.remote.set_offsets.loaded
 
 
 _WRITE = """
