@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .ranged import fetch_ranges
+from .ranged import fetch_ranges, stashed_shards
 from .reader import RemoteSet, RemoteShardReader
 
 __all__ = ["ShardPrefetcher", "shard_use_order", "start_prefetch"]
@@ -149,7 +149,9 @@ def start_prefetch(reader: Any, order: np.ndarray, ranged: int = 0) -> ShardPref
         order: this rank's global sample indices still to be read this epoch, in order.
         ranged: the first samples of ``order`` to fetch as byte ranges now, before the
             Loader forks its workers (they inherit them), where that pays
-            (:func:`~.ranged.fetch_ranges`).
+            (:func:`~.ranged.fetch_ranges`). The prefetcher starts after them, so that their
+            requests do not queue behind whole shards, and leaves out the shards whose every
+            sample in ``order`` came as a range (no reader opens those this epoch).
 
     Returns:
         The running prefetcher (call :meth:`ShardPrefetcher.stop` at the epoch's end), or
@@ -161,12 +163,10 @@ def start_prefetch(reader: Any, order: np.ndarray, ranged: int = 0) -> ShardPref
     remote.mode = "shards"
     if remote.prefetch_shards <= 0:
         return None
-    prefetcher = ShardPrefetcher(
-        remote=remote,
-        shards=reader.shards,
-        use_order=shard_use_order(order, reader.starts),
-        ahead=remote.prefetch_shards,
+    use_order = shard_use_order(order, reader.starts)
+    if ranged > 0 and fetch_ranges(reader, order[:ranged]):
+        served = stashed_shards(reader, order)
+        use_order = use_order[~np.isin(use_order, served)]
+    return ShardPrefetcher(
+        remote=remote, shards=reader.shards, use_order=use_order, ahead=remote.prefetch_shards
     )
-    if ranged > 0:
-        fetch_ranges(reader, order[:ranged])
-    return prefetcher

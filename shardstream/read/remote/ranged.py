@@ -7,12 +7,14 @@ byte ranges, all at once: the offsets of the shards this process has no offsets 
 request of the set's offsets file where the manifest names one, :mod:`.set_offsets`; else one
 ``.offsets`` request per shard), then one round of ranges, concurrently where the filesystem is
 asynchronous; the samples wait in the set's stash (:meth:`RemoteSet.stash`) until the reader
-asks for them. The order and the samples are unchanged; the prefetcher keeps downloading whole
-shards in the order of use meanwhile, and later batches read those. The Loader calls it (through
+asks for them. The order and the samples are unchanged. The Loader calls it (through
 :func:`~.prefetch.start_prefetch`) for the first :data:`RANGED_BATCHES` batches of an epoch
-only, in its own process before it forks its workers, which inherit the stash; workers kept
-from an earlier epoch get none and read whole shards. The ranged bytes are downloaded again
-within the whole shards (for 64 images of about 100 kB, about 6 MB a batch).
+only, in its own process before it starts the prefetcher (whose whole shards would otherwise
+share the link with the ranges) and forks its workers, which inherit the stash; workers kept
+from an earlier epoch get none and read whole shards. Later batches read the whole shards the
+prefetcher fetches in the order of use; the ranged bytes are downloaded again within them (for
+64 images of about 100 kB, about 6 MB a batch), except in shards whose every sample of the
+epoch came as a range (:func:`stashed_shards`), which no reader opens.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import numpy as np
 from ...format.paths import SUFFIX_OFFSETS
 from .remote_set import RemoteSet
 
-__all__ = ["RANGED_BATCHES", "fetch_ranges"]
+__all__ = ["RANGED_BATCHES", "fetch_ranges", "stashed_shards"]
 
 #: the batches at the start of an epoch that :func:`fetch_ranges` serves
 RANGED_BATCHES = 1
@@ -93,3 +95,26 @@ def fetch_ranges(reader: Any, indices: Any) -> int:
             remote.stash(n, i, data)
             stashed += 1
     return stashed
+
+
+def stashed_shards(reader: Any, order: Any) -> np.ndarray:
+    """The shards each of whose samples in ``order`` waits in the stash: no reader needs them
+    whole while reading ``order``.
+
+    Args:
+        reader: the Loader's reader (a remote set's: see :func:`fetch_ranges`).
+        order: global sample indices, each at most once.
+
+    Returns:
+        int64 shard numbers, ascending.
+    """
+    remote = getattr(reader, "remote", None)
+    if not isinstance(remote, RemoteSet) or not remote.stashed:
+        return np.empty(0, dtype=np.int64)
+    count = len(reader.starts) - 1
+    shard_of = np.searchsorted(reader.starts, np.asarray(order, dtype=np.int64), side="right") - 1
+    needed = np.bincount(shard_of, minlength=count)
+    stashed = np.bincount(
+        np.asarray([n for n, _ in remote.stashed_samples()], dtype=np.int64), minlength=count
+    )
+    return np.flatnonzero((needed > 0) & (stashed >= needed)).astype(np.int64)

@@ -373,6 +373,10 @@ class RemoteSet:
         forked after they were fetched holds them too."""
         return bool(self._stash)
 
+    def stashed_samples(self) -> list[tuple[int, int]]:
+        """The ``(shard number, sample index)`` of every sample in the stash."""
+        return list(self._stash)
+
     def has_stashed(self, number: int, index: int) -> bool:
         """Whether sample ``index`` of shard ``number`` waits in the stash."""
         return (number, index) in self._stash
