@@ -25,6 +25,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -39,7 +40,7 @@ from ...format.paths import (
     SUFFIX_KEYS,
     SUFFIX_OFFSETS,
 )
-from ...format.set_offsets import SetOffsets, parse_set_offsets_entry
+from ...format.set_offsets import parse_set_offsets_entry
 from ..msgpack import MsgpackReader
 from ..reader import Reader, normalize_index, normalize_range
 from ..sharded import ShardedReader
@@ -59,6 +60,8 @@ __all__ = [
     "open_remote",
 ]
 
+#: protocols whose "listing" is a page of links, if any: their sidecars are probed instead
+_NO_LISTING = ("http", "https")
 #: most manifest bytes read (a manifest lists shards, a few hundred bytes each)
 _MAX_MANIFEST = 256 << 20
 
@@ -325,9 +328,9 @@ def open_remote(
     fs, path = url_filesystem(url, storage_options)
     policy = retry or RetryPolicy()
     cache = ShardCache(root=cache_dir or default_cache_dir())
-    listed = None
+    offsets = None
     if url.endswith(".manifest"):
-        specs, digest, listed = _manifest_specs(fs, path, url, policy, cache)
+        specs, digest, offsets = _manifest_specs(fs, path, url, policy, cache)
     else:
         specs, digest = _single_spec(fs, path, url, policy)
     remote = RemoteSet(
@@ -341,12 +344,7 @@ def open_remote(
         shard_count=len(specs),
     )
     remote._fs = fs
-    if listed is not None:
-        remote.set_offsets = RemoteSetOffsets(
-            url=url_join(url_parent(url), listed.path),
-            entry=listed,
-            counts=[spec.samples for spec in specs],
-        )
+    remote.set_offsets = offsets
     reader = ShardedReader([RemoteShardReader(remote=remote, spec=spec) for spec in specs])
     reader.remote = remote  # type: ignore[attr-defined]
     return reader
@@ -354,8 +352,8 @@ def open_remote(
 
 def _manifest_specs(
     fs: Any, path: str, url: str, policy: RetryPolicy, cache: ShardCache
-) -> tuple[list[ShardSpec], str, SetOffsets | None]:
-    """The shards of the manifest at ``url``, the set's digest and its offsets file's entry."""
+) -> tuple[list[ShardSpec], str, RemoteSetOffsets | None]:
+    """The shards of the manifest at ``url``, the set's digest and its offsets file."""
     data = call_with_retries(lambda: read_file(fs, path), url=url, what="read", policy=policy)
     if len(data) > _MAX_MANIFEST:
         raise CorruptIndexError(url, f"manifest is over {_MAX_MANIFEST} bytes")
@@ -386,8 +384,23 @@ def _manifest_specs(
     # the layout a listing found is kept in the set's cache folder: a warm open needs only
     # the manifest (the set's digest names its data, and its sidecars are the writer's)
     layout = cache.sidecar_layout(digest) if entries else None
+    offsets = None
+    if listed is not None:
+        offsets = RemoteSetOffsets(
+            url=url_join(base, listed.path), entry=listed, counts=[e.samples for e in entries]
+        )
     if layout is None and entries:
-        layout = _sidecar_layout(fs, first, url)
+        # a cold open: the set's offsets come while the listing is under way (the Loader
+        # reads sample 0 next, and a shuffled first batch's ranges need more offsets)
+        if offsets is not None and offsets.usable and protocol_of(url) not in _NO_LISTING:
+            with ThreadPoolExecutor(1) as pool:
+                early = pool.submit(_read_or_none, fs, fs._strip_protocol(offsets.url))
+                layout = _sidecar_layout(fs, first, url)
+                got = early.result()
+            if got is not None:
+                offsets.take(got)
+        else:
+            layout = _sidecar_layout(fs, first, url)
         if layout is not None:
             cache.keep_sidecar_layout(digest, layout)
     present = None if layout is not None or not entries else _listing(fs, path, url)
@@ -408,14 +421,23 @@ def _manifest_specs(
                 sidecars=sidecars,
             )
         )
-    return specs, digest, listed
+    return specs, digest, offsets
+
+
+def _read_or_none(fs: Any, path: str) -> bytes | None:
+    """The whole file ``path``, or ``None`` where that fails (it is then read again when
+    needed, with retries)."""
+    try:
+        return read_file(fs, path)
+    except Exception:
+        return None
 
 
 def _sidecar_layout(fs: Any, first: str, url: str) -> tuple[str, ...] | None:
     """The sidecars of the set's first shard (one listing of the names that start with its
     name), taken for every shard's: a writer gives all its shards the same sidecars. ``None``
     where the filesystem cannot list by prefix (then :func:`_listing` lists the folder)."""
-    if protocol_of(url) in ("http", "https") or "/" not in first:
+    if protocol_of(url) in _NO_LISTING or "/" not in first:
         return None
     folder, name = first.rsplit("/", 1)
     try:

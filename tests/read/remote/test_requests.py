@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import pytest
 
 from shardstream import Loader
@@ -162,3 +163,32 @@ def test_a_damaged_set_offsets_file_is_set_aside_for_each_shards_own(http, serve
     assert got == local
     assert http.gets["/images-bad/i.set-offsets"] == 1
     assert http.gets[first + ".offsets"] == 2  # sample 0's, then with its whole shard
+
+
+def test_a_cold_s3_open_fetches_the_set_offsets_during_its_listing(moto_s3, served_root, tmp_path):
+    """A cold open lists the first shard's sidecars and meanwhile fetches the set offsets file;
+    a warm one (the cache kept the layout) requests the manifest alone."""
+    from shardstream.read.remote.reader import open_remote
+
+    url = "s3://sets/images/i.manifest"
+    moto_s3.reset_counts()
+    cold = open_remote(url, storage_options=moto_s3.options, cache_dir=tmp_path)
+    assert cold.remote.set_offsets is not None and cold.remote.set_offsets.loaded
+    got = dict(moto_s3.requests)
+    listings = [key for key in got if key[2]]
+    assert len(listings) == 1
+    assert got == {
+        ("GET", "/sets/images/i.manifest", ""): 1,
+        ("GET", "/sets/images/i.set-offsets", ""): 1,
+        listings[0]: 1,
+    }
+    moto_s3.reset_counts()
+    warm = open_remote(url, storage_options=moto_s3.options, cache_dir=tmp_path)
+    assert warm.remote.set_offsets is not None and not warm.remote.set_offsets.loaded
+    assert dict(moto_s3.requests) == {("GET", "/sets/images/i.manifest", ""): 1}
+    # every shard's offsets without another request, each its own .offsets file's
+    shards = sorted((served_root / "images").glob("i-*.msgpack"))
+    assert [shard.offsets.tolist() for shard in cold.shards] == [
+        np.fromfile(p.with_name(p.name + ".offsets"), dtype=">u8").tolist() for p in shards
+    ]
+    assert dict(moto_s3.requests) == {("GET", "/sets/images/i.manifest", ""): 1}
