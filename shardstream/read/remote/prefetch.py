@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
 import numpy as np
@@ -61,6 +61,8 @@ class ShardPrefetcher:
         use_order: shard numbers in the order of first use (see :func:`shard_use_order`).
         ahead: most shards fetched beyond the last one a reader opened (also the threads;
             without a cache limit at least :data:`UNGATED_THREADS`).
+        first: the shards at the start of ``use_order`` that the first batch needs: fetched
+            alone, the others once they are stored (so that they do not share the link).
 
     Attributes:
         fetched: shard numbers stored, in completion order.
@@ -74,11 +76,13 @@ class ShardPrefetcher:
         shards: list[RemoteShardReader],
         use_order: np.ndarray,
         ahead: int,
+        first: int = 0,
     ) -> None:
         self.remote = remote
         self.shards = shards
         self.use_order = [int(s) for s in use_order]
         self.ahead = max(1, ahead)
+        self.first = max(0, first)
         self.fetched: list[int] = []
         self.errors: list[BaseException] = []
         self._stop = threading.Event()
@@ -108,6 +112,8 @@ class ShardPrefetcher:
                     gated and not self._stop.is_set() and behind >= 0 and not self._reached(behind)
                 ):
                     time.sleep(_POLL_S)
+                if position == self.first and running:  # the first batch's shards first
+                    wait(running)
                 if self._stop.is_set():
                     break
                 running = [f for f in running if not f.done()]
@@ -151,7 +157,8 @@ def start_prefetch(reader: Any, order: np.ndarray, ranged: int = 0) -> ShardPref
             Loader forks its workers (they inherit them), where that pays
             (:func:`~.ranged.fetch_ranges`). The prefetcher starts after them, so that their
             requests do not queue behind whole shards, and leaves out the shards whose every
-            sample in ``order`` came as a range (no reader opens those this epoch).
+            sample in ``order`` came as a range (no reader opens those this epoch). Where
+            they are not fetched as ranges, the shards they lie in are fetched first, alone.
 
     Returns:
         The running prefetcher (call :meth:`ShardPrefetcher.stop` at the epoch's end), or
@@ -164,9 +171,16 @@ def start_prefetch(reader: Any, order: np.ndarray, ranged: int = 0) -> ShardPref
     if remote.prefetch_shards <= 0:
         return None
     use_order = shard_use_order(order, reader.starts)
+    first = 0
     if ranged > 0 and fetch_ranges(reader, order[:ranged]):
         served = stashed_shards(reader, order)
         use_order = use_order[~np.isin(use_order, served)]
+    elif ranged > 0:  # the first batch reads whole shards: those come first
+        first = len(shard_use_order(order[:ranged], reader.starts))
     return ShardPrefetcher(
-        remote=remote, shards=reader.shards, use_order=use_order, ahead=remote.prefetch_shards
+        remote=remote,
+        shards=reader.shards,
+        use_order=use_order,
+        ahead=remote.prefetch_shards,
+        first=first,
     )

@@ -58,3 +58,22 @@ def test_prefetcher_never_runs_more_than_ahead_shards_past_the_readers(http, tmp
         prefetcher.stop()
         prefetcher.join(10)
         reader.close()
+
+
+def test_the_first_batchs_shards_are_fetched_before_any_other(http, tmp_path):
+    """With ``first=2`` the two shards the first batch needs are stored before any other
+    download starts (so that they do not share the link); then the others come eight at once."""
+    reader = open_remote(f"{http.url}/images/i.manifest", cache_dir=tmp_path / "cache")
+    remote, shards = reader.remote, reader.shards
+    order = np.array([5, 2, 0, 1, 3, 4, 6])
+    http.trickle_s = 0.01  # downloads that overlap if they may
+    prefetcher = ShardPrefetcher(remote=remote, shards=shards, use_order=order, ahead=4, first=2)
+    try:
+        prefetcher.join(60)
+        assert sorted(prefetcher.fetched[:2]) == [2, 5]
+        assert sorted(prefetcher.fetched) == list(range(7)) and prefetcher.errors == []
+    finally:
+        http.trickle_s = 0.0
+        prefetcher.stop()
+        prefetcher.join(10)
+        reader.close()
