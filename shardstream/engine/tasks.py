@@ -66,6 +66,9 @@ class BatchTask:
         buffers: where the batch's arrays are collated into, handed to the work by the engine
             (a worker process's reusing :class:`~shardstream.engine.scratch.BatchBuffers`;
             :data:`~shardstream.engine.scratch.FRESH` elsewhere).
+        samples: raw bytes of some of the batch's samples that the caller already holds, by
+            dataset index (e.g. fetched ahead as byte ranges), sent along with the task: the
+            work reads those instead of asking its reader; ``None`` for none.
     """
 
     sequence: int
@@ -74,6 +77,7 @@ class BatchTask:
     positions: np.ndarray
     state: dict = field(default_factory=dict, compare=False, repr=False)
     buffers: BatchBuffers = field(default=FRESH, compare=False, repr=False)
+    samples: dict[int, bytes] | None = field(default=None, compare=False, repr=False)
 
     def __len__(self) -> int:
         """Return the number of samples in the batch."""

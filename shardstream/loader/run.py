@@ -269,8 +269,14 @@ class EpochRun(StatefulMixin):
         def tasks() -> Iterator[Any]:
             for sequence, batch in enumerate(planned):
                 pending.append((sequence, batch))
+                # a remote set's first batch: samples fetched as ranges meanwhile, sent along
+                ahead = prefetcher.first_samples() if sequence == 0 and prefetcher else None
                 yield BatchTask(
-                    sequence=sequence, epoch=epoch, indices=batch.indices, positions=batch.positions
+                    sequence=sequence,
+                    epoch=epoch,
+                    indices=batch.indices,
+                    positions=batch.positions,
+                    samples=ahead or None,
                 )
 
         def skip_to(sequence: int | None) -> Any:
@@ -286,11 +292,10 @@ class EpochRun(StatefulMixin):
             return
         chain = self.chain
         bar = _progress_bar(total, epoch) if chain.verbose else None
-        fresh = self._pool is None or self._pool.closed  # workers forked after this inherit
         prefetcher = start_prefetch(  # remote sets: fetch shards in this rank's order of use
             chain.reader,
             plan.order(epoch)[plan.rank_positions(cursor) % len(plan)],
-            ranged=RANGED_BATCHES * (chain.batch_size or 1) if fresh else 0,
+            ranged=RANGED_BATCHES * (chain.batch_size or 1),
         )
         pool = self._get_pool()
         batched = chain.batch_size is not None

@@ -181,7 +181,9 @@ class SampleWork:
         index = int(task.indices[item])
         try:
             with timer.stage("read"):
-                raw = self.reader.get(index, raw=True, copy=False)
+                raw = task.samples.get(index) if task.samples else None
+                if raw is None:  # (else sent along with the task, see BatchTask.samples)
+                    raw = self.reader.get(index, raw=True, copy=False)
                 if self.verify:
                     try:
                         checksummed(self.reader).check_sample(index, raw)

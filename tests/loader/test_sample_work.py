@@ -320,3 +320,23 @@ def test_in_place_fields_need_a_dict_from_the_presets_collate(data):
     work = SampleWork(reader=reader, seed=0, return_index=True, preset=ListCollate())
     with pytest.raises(CollateError, match="must collate to a dict, got list"):
         run(work, task([0, 1]))
+
+
+def test_samples_sent_with_the_task_are_read_instead_of_the_reader(data):
+    """``BatchTask.samples`` (e.g. a remote set's first batch, fetched as byte ranges): those
+    samples come from the task (here another sample's bytes, to tell), the others from the
+    reader; the task keeps them through pickling (sent to a worker process)."""
+    reader, samples = data
+    other = bytes(reader.get(7, raw=True))
+    sent = BatchTask(
+        sequence=0,
+        epoch=0,
+        indices=np.array([4, 1], dtype=np.int64),
+        positions=np.array([0, 1], dtype=np.int64),
+        samples={4: other},
+    )
+    sent = pickle.loads(pickle.dumps(sent))
+    assert sent.samples == {4: other}
+    work = SampleWork(reader=reader, seed=0, fields=("text", "label"))
+    _, _, batch, _ = run(work, sent)
+    assert batch["text"] == ["t7", "t1"] and batch["label"].tolist() == [3, 1]

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
 import numpy as np
 
-from .ranged import fetch_ranges, stashed_shards
+from .ranged import fetch_ranges, served_shards
 from .reader import RemoteSet, RemoteShardReader
 
 __all__ = ["ShardPrefetcher", "shard_use_order", "start_prefetch"]
@@ -63,6 +64,9 @@ class ShardPrefetcher:
             without a cache limit at least :data:`UNGATED_THREADS`).
         first: the shards at the start of ``use_order`` that the first batch needs: fetched
             alone, the others once they are stored (so that they do not share the link).
+        prelude: run first in the prefetcher's thread, before any whole shard: returns the
+            samples it fetched ahead (:meth:`first_samples`), shards to leave out of
+            ``use_order`` and a new ``first``.
 
     Attributes:
         fetched: shard numbers stored, in completion order.
@@ -77,6 +81,7 @@ class ShardPrefetcher:
         use_order: np.ndarray,
         ahead: int,
         first: int = 0,
+        prelude: Callable[[], tuple[dict[int, bytes], np.ndarray, int]] | None = None,
     ) -> None:
         self.remote = remote
         self.shards = shards
@@ -87,21 +92,40 @@ class ShardPrefetcher:
         self.errors: list[BaseException] = []
         self._stop = threading.Event()
         self._stored: dict[int, int] = {}
+        self._prelude = prelude
+        self._prelude_done = threading.Event()
+        self._samples: dict[int, bytes] = {}
         remote.clear_opened()  # before any reader of this epoch opens a shard
         self._thread = threading.Thread(target=self._run, name="shard-prefetch", daemon=True)
         self._thread.start()
 
+    def first_samples(self) -> dict[int, bytes]:
+        """The samples the prelude fetched ahead (:mod:`.ranged`), by global index, once its
+        requests are done (then empty: they are handed out once)."""
+        self._prelude_done.wait()
+        samples, self._samples = self._samples, {}
+        return samples
+
     def stop(self) -> None:
-        """Stop fetching (a download under way finishes) and drop this process's samples
-        fetched ahead (:mod:`.ranged`) that no reader took; returns at once."""
+        """Stop fetching (a download under way finishes); returns at once."""
         self._stop.set()
-        self.remote.clear_stash()
+        self._samples = {}
 
     def join(self, timeout: float | None = None) -> None:
         """Wait for the prefetcher to finish or stop."""
         self._thread.join(timeout)
 
     def _run(self) -> None:
+        try:
+            if self._prelude is not None and not self._stop.is_set():
+                samples, skip, self.first = self._prelude()
+                left_out = set(skip.tolist())
+                self.use_order = [n for n in self.use_order if n not in left_out]
+                self._samples = {} if self._stop.is_set() else samples
+        except BaseException as e:  # (best effort: the readers fetch the shards themselves)
+            self.errors.append(e)
+        finally:
+            self._prelude_done.set()
         gated = self.remote.cache.limit is not None
         threads = self.ahead if gated else max(self.ahead, UNGATED_THREADS)
         with ThreadPoolExecutor(threads, thread_name_prefix="shard-fetch") as pool:
@@ -153,12 +177,12 @@ def start_prefetch(reader: Any, order: np.ndarray, ranged: int = 0) -> ShardPref
     Args:
         reader: the Loader's reader.
         order: this rank's global sample indices still to be read this epoch, in order.
-        ranged: the first samples of ``order`` to fetch as byte ranges now, before the
-            Loader forks its workers (they inherit them), where that pays
-            (:func:`~.ranged.fetch_ranges`). The prefetcher starts after them, so that their
-            requests do not queue behind whole shards, and leaves out the shards whose every
-            sample in ``order`` came as a range (no reader opens those this epoch). Where
-            they are not fetched as ranges, the shards they lie in are fetched first, alone.
+        ranged: the first samples of ``order`` to fetch as byte ranges first, where that pays
+            (:func:`~.ranged.fetch_ranges`; the Loader sends them with the first batch's task,
+            see :meth:`ShardPrefetcher.first_samples`). Whole shards start after them, so
+            that they do not share the link, leaving out the shards each of whose samples in
+            ``order`` came as a range (no reader opens those this epoch); where they are not
+            fetched as ranges, the shards they lie in are fetched first, alone.
 
     Returns:
         The running prefetcher (call :meth:`ShardPrefetcher.stop` at the epoch's end), or
@@ -170,17 +194,19 @@ def start_prefetch(reader: Any, order: np.ndarray, ranged: int = 0) -> ShardPref
     remote.mode = "shards"
     if remote.prefetch_shards <= 0:
         return None
-    use_order = shard_use_order(order, reader.starts)
-    first = 0
-    if ranged > 0 and fetch_ranges(reader, order[:ranged]):
-        served = stashed_shards(reader, order)
-        use_order = use_order[~np.isin(use_order, served)]
-    elif ranged > 0:  # the first batch reads whole shards: those come first
-        first = len(shard_use_order(order[:ranged], reader.starts))
+    starts = reader.starts
+
+    def prelude() -> tuple[dict[int, bytes], np.ndarray, int]:
+        samples = fetch_ranges(reader, order[:ranged])
+        if samples:
+            return samples, served_shards(starts, order, list(samples)), 0
+        first = len(shard_use_order(order[:ranged], starts))  # read whole: those first
+        return {}, np.empty(0, dtype=np.int64), first
+
     return ShardPrefetcher(
         remote=remote,
         shards=reader.shards,
-        use_order=use_order,
+        use_order=shard_use_order(order, starts),
         ahead=remote.prefetch_shards,
-        first=first,
+        prelude=prelude if ranged > 0 else None,
     )

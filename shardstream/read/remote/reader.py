@@ -165,11 +165,6 @@ class RemoteShardReader(Reader):
 
     def get(self, index: int, yield_key: bool = False, raw: bool = False, copy: bool = True) -> Any:
         """The sample at ``index`` (one range request unless the shard is read whole)."""
-        if self.remote.stashed:  # fetched ahead as a byte range (see :mod:`.ranged`)
-            i = normalize_index(index, len(self))
-            data = self.remote.take(self.spec.number, i)
-            if data is not None:
-                return self._finish(i, data, yield_key, raw)
         whole = self._whole()
         if whole is not None:
             sample = whole.get(index, False, raw, copy)

@@ -183,12 +183,10 @@ class RemoteSet:
         self._fs: Any = None
         self._lock = threading.Lock()
         self._open: OrderedDict[int, tuple[MsgpackReader, Any]] = OrderedDict()
-        # samples fetched ahead as byte ranges; a forked child keeps its parent's
-        self._stash: dict[tuple[int, int], bytes] = getattr(self, "_stash", {})
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        for name in ("_fs", "_lock", "_open", "_stash"):
+        for name in ("_fs", "_lock", "_open"):
             state.pop(name)
         state["_opened"] = None  # a page shared by fork only: a spawned process has none
         return state
@@ -364,34 +362,6 @@ class RemoteSet:
                 except DatasetNotFoundError:
                     pass
         return got
-
-    # --- samples fetched ahead as byte ranges ---------------------------------------------------
-
-    @property
-    def stashed(self) -> bool:
-        """Whether this process holds samples fetched ahead (see :meth:`stash`); a process
-        forked after they were fetched holds them too."""
-        return bool(self._stash)
-
-    def stashed_samples(self) -> list[tuple[int, int]]:
-        """The ``(shard number, sample index)`` of every sample in the stash."""
-        return list(self._stash)
-
-    def has_stashed(self, number: int, index: int) -> bool:
-        """Whether sample ``index`` of shard ``number`` waits in the stash."""
-        return (number, index) in self._stash
-
-    def stash(self, number: int, index: int, data: bytes) -> None:
-        """Keep sample ``index`` of shard ``number`` (its packed bytes) for one :meth:`take`."""
-        self._stash[(number, index)] = data
-
-    def take(self, number: int, index: int) -> bytes | None:
-        """The stashed bytes of sample ``index`` of shard ``number`` (once), else ``None``."""
-        return self._stash.pop((number, index), None)
-
-    def clear_stash(self) -> None:
-        """Drop every stashed sample of this process."""
-        self._stash.clear()
 
     # --- whole shards -------------------------------------------------------------------------
 
