@@ -131,7 +131,8 @@ class ShardedWriter(StagedOutput):
             raise NotADatasetFileError(self.path)
         self._directory.mkdir(parents=True, exist_ok=True)
         first = self._directory / shard_name(self._stem, 0)
-        self._lock = lock_output(self.path, overwrite, wait, [self.path.name], existing=[first])
+        finals = [self.path.name, set_offsets_path(self.path).name]
+        self._lock = lock_output(self.path, overwrite, wait, finals, existing=[first])
         try:
             self._previous = _listed_shards(self.path)
             self._staging = make_temp_dir(self.path)

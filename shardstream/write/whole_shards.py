@@ -36,6 +36,7 @@ from typing import Any, Protocol
 from .._lifeline import deathsig_fits
 from ..errors import ConfigError, DuplicateKeyError, NothingToConvertError, WorkerDiedError
 from ..format.atomic import DatasetLock, remove_stale_temporaries, settle
+from ..format.set_offsets import set_offsets_path
 from .conversion import (
     ConvertReport,
     Item,
@@ -416,12 +417,13 @@ def check_unique_keys(items: Sequence[Item], manifest: Path | str) -> None:
 
 def _remove_stale(manifest: Path, keep: Path | None) -> None:
     """Remove killed runs' staging folders of ``manifest`` (all but ``keep``)."""
+    finals = {manifest.name, set_offsets_path(manifest).name}
     if keep is None or not keep.is_dir():
-        remove_stale_temporaries(manifest, [manifest.name])
+        remove_stale_temporaries(manifest, finals)
         return
     for entry in os.scandir(manifest.parent):
         match = _STAGING.match(entry.name)
-        if match and match["final"] == manifest.name and entry.path != os.fspath(keep):
+        if match and match["final"] in finals and entry.path != os.fspath(keep):
             if entry.is_dir(follow_symlinks=False):
                 shutil.rmtree(entry.path, ignore_errors=True)
             else:
