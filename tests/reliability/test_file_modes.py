@@ -72,7 +72,7 @@ def test_files_honour_the_umask_like_datadings(modes_by_umask, umask, mode):
     modes = modes_by_umask[umask]
     ours = {name: m for name, m in modes.items() if name.startswith("ours/")}
     theirs = {name: m for name, m in modes.items() if name.startswith("theirs/")}
-    # set (7 files), two shards, manifest, checkpoint, a demo image, bench --json
-    assert len(ours) == 7 + 2 * 7 + 1 + 1 + 2
+    # set (7 files), two shards, manifest and set offsets, checkpoint, a demo image, bench --json
+    assert len(ours) == 7 + 2 * 7 + 2 + 1 + 2
     assert set(theirs.values()) == {mode}  # the oracle: datadings under this umask
     assert ours == dict.fromkeys(ours, mode)
