@@ -354,15 +354,19 @@ def _convert_shards_to_url(
 
 def _upload_set_offsets(
     fs: Any, base: str, stem: str, names: list[str], storage_options: dict[str, Any] | None
-) -> SetOffsets:
+) -> SetOffsets | None:
     """Upload the set's offsets file (:mod:`shardstream.format.set_offsets`), made of every
-    uploaded shard's ``.offsets`` read back from the store, as the local engine writes it."""
+    uploaded shard's ``.offsets`` read back from the store, as the local engine writes it;
+    ``None`` (a manifest without it, read shard by shard) where they cannot be read back."""
     urls = [url_join(base, name + SUFFIX_OFFSETS) for name in names]
     paths = [fs._strip_protocol(url) for url in urls]
-    got = call_with_retries(
-        lambda: fs.cat(paths), url=urls[0], what="read the shards' offsets back"
-    )
-    data = encode_set_offsets([got[path] for path in paths])
+    try:
+        got = call_with_retries(
+            lambda: fs.cat(paths), url=urls[0], what="read the shards' offsets back"
+        )
+        data = encode_set_offsets([got[path] for path in paths])
+    except (ShardstreamError, OSError, KeyError, TypeError, ValueError):
+        return None
     name = set_offsets_path(stem + ".manifest").name
     put_bytes(url_join(base, name), data, storage_options=storage_options)
     return SetOffsets.of(name, data)
