@@ -404,8 +404,33 @@ def _s3_client(
             client = session.create_client(
                 "s3", config=botocore.config.Config(**config_kwargs), **init_kwargs, **client_kwargs
             )
+            _cache_endpoints(client)
             _clients[(os.getpid(), key)] = client
     return client
+
+
+def _cache_endpoints(client: Any) -> None:
+    """Resolve each bucket's endpoint once per operation: botocore evaluates S3's endpoint rules
+    again for every presigned URL (about 40 % of its CPU), and those rules read the bucket and
+    the client's configuration, never the key."""
+    resolver: Any = getattr(client, "_ruleset_resolver", None)
+    construct = getattr(resolver, "construct_endpoint", None)
+    if construct is None:
+        return
+    known: dict[tuple[str, str], Any] = {}
+
+    def construct_endpoint(operation_model: Any, call_args: Any, request_context: Any) -> Any:
+        key = (operation_model.name, str((call_args or {}).get("Bucket")))
+        found = known.get(key)
+        if found is None:
+            found = known[key] = construct(
+                operation_model=operation_model,
+                call_args=call_args,
+                request_context=request_context,
+            )
+        return found
+
+    resolver.construct_endpoint = construct_endpoint
 
 
 def _ssl_context(verify: Any) -> ssl.SSLContext:
