@@ -24,75 +24,75 @@
 #include <immintrin.h>
 #endif
 
-#define LANES 8
-#define SCALAR_LANES 1 /* lanes left that are cheaper one by one than in a vector */
+#define LANES 8 /* the 32-bit lanes of an AVX2 register */
+#define SCALAR_LANES 2 /* lanes left that are cheaper one by one than in a vector */
 
-/* the 64 steps: function, registers, message word, constant, rotation (RFC 1321) */
+/* the 64 steps: function, registers, message word, constant, rotation (RFC 1321), index */
 #define MD5_STEPS \
-    STEP(F, a, b, c, d,  0, 0xd76aa478,  7) \
-    STEP(F, d, a, b, c,  1, 0xe8c7b756, 12) \
-    STEP(F, c, d, a, b,  2, 0x242070db, 17) \
-    STEP(F, b, c, d, a,  3, 0xc1bdceee, 22) \
-    STEP(F, a, b, c, d,  4, 0xf57c0faf,  7) \
-    STEP(F, d, a, b, c,  5, 0x4787c62a, 12) \
-    STEP(F, c, d, a, b,  6, 0xa8304613, 17) \
-    STEP(F, b, c, d, a,  7, 0xfd469501, 22) \
-    STEP(F, a, b, c, d,  8, 0x698098d8,  7) \
-    STEP(F, d, a, b, c,  9, 0x8b44f7af, 12) \
-    STEP(F, c, d, a, b, 10, 0xffff5bb1, 17) \
-    STEP(F, b, c, d, a, 11, 0x895cd7be, 22) \
-    STEP(F, a, b, c, d, 12, 0x6b901122,  7) \
-    STEP(F, d, a, b, c, 13, 0xfd987193, 12) \
-    STEP(F, c, d, a, b, 14, 0xa679438e, 17) \
-    STEP(F, b, c, d, a, 15, 0x49b40821, 22) \
-    STEP(G, a, b, c, d,  1, 0xf61e2562,  5) \
-    STEP(G, d, a, b, c,  6, 0xc040b340,  9) \
-    STEP(G, c, d, a, b, 11, 0x265e5a51, 14) \
-    STEP(G, b, c, d, a,  0, 0xe9b6c7aa, 20) \
-    STEP(G, a, b, c, d,  5, 0xd62f105d,  5) \
-    STEP(G, d, a, b, c, 10, 0x02441453,  9) \
-    STEP(G, c, d, a, b, 15, 0xd8a1e681, 14) \
-    STEP(G, b, c, d, a,  4, 0xe7d3fbc8, 20) \
-    STEP(G, a, b, c, d,  9, 0x21e1cde6,  5) \
-    STEP(G, d, a, b, c, 14, 0xc33707d6,  9) \
-    STEP(G, c, d, a, b,  3, 0xf4d50d87, 14) \
-    STEP(G, b, c, d, a,  8, 0x455a14ed, 20) \
-    STEP(G, a, b, c, d, 13, 0xa9e3e905,  5) \
-    STEP(G, d, a, b, c,  2, 0xfcefa3f8,  9) \
-    STEP(G, c, d, a, b,  7, 0x676f02d9, 14) \
-    STEP(G, b, c, d, a, 12, 0x8d2a4c8a, 20) \
-    STEP(H, a, b, c, d,  5, 0xfffa3942,  4) \
-    STEP(H, d, a, b, c,  8, 0x8771f681, 11) \
-    STEP(H, c, d, a, b, 11, 0x6d9d6122, 16) \
-    STEP(H, b, c, d, a, 14, 0xfde5380c, 23) \
-    STEP(H, a, b, c, d,  1, 0xa4beea44,  4) \
-    STEP(H, d, a, b, c,  4, 0x4bdecfa9, 11) \
-    STEP(H, c, d, a, b,  7, 0xf6bb4b60, 16) \
-    STEP(H, b, c, d, a, 10, 0xbebfbc70, 23) \
-    STEP(H, a, b, c, d, 13, 0x289b7ec6,  4) \
-    STEP(H, d, a, b, c,  0, 0xeaa127fa, 11) \
-    STEP(H, c, d, a, b,  3, 0xd4ef3085, 16) \
-    STEP(H, b, c, d, a,  6, 0x04881d05, 23) \
-    STEP(H, a, b, c, d,  9, 0xd9d4d039,  4) \
-    STEP(H, d, a, b, c, 12, 0xe6db99e5, 11) \
-    STEP(H, c, d, a, b, 15, 0x1fa27cf8, 16) \
-    STEP(H, b, c, d, a,  2, 0xc4ac5665, 23) \
-    STEP(I, a, b, c, d,  0, 0xf4292244,  6) \
-    STEP(I, d, a, b, c,  7, 0x432aff97, 10) \
-    STEP(I, c, d, a, b, 14, 0xab9423a7, 15) \
-    STEP(I, b, c, d, a,  5, 0xfc93a039, 21) \
-    STEP(I, a, b, c, d, 12, 0x655b59c3,  6) \
-    STEP(I, d, a, b, c,  3, 0x8f0ccc92, 10) \
-    STEP(I, c, d, a, b, 10, 0xffeff47d, 15) \
-    STEP(I, b, c, d, a,  1, 0x85845dd1, 21) \
-    STEP(I, a, b, c, d,  8, 0x6fa87e4f,  6) \
-    STEP(I, d, a, b, c, 15, 0xfe2ce6e0, 10) \
-    STEP(I, c, d, a, b,  6, 0xa3014314, 15) \
-    STEP(I, b, c, d, a, 13, 0x4e0811a1, 21) \
-    STEP(I, a, b, c, d,  4, 0xf7537e82,  6) \
-    STEP(I, d, a, b, c, 11, 0xbd3af235, 10) \
-    STEP(I, c, d, a, b,  2, 0x2ad7d2bb, 15) \
-    STEP(I, b, c, d, a,  9, 0xeb86d391, 21)
+    STEP(F, a, b, c, d,  0, 0xd76aa478,  7,  0) \
+    STEP(F, d, a, b, c,  1, 0xe8c7b756, 12,  1) \
+    STEP(F, c, d, a, b,  2, 0x242070db, 17,  2) \
+    STEP(F, b, c, d, a,  3, 0xc1bdceee, 22,  3) \
+    STEP(F, a, b, c, d,  4, 0xf57c0faf,  7,  4) \
+    STEP(F, d, a, b, c,  5, 0x4787c62a, 12,  5) \
+    STEP(F, c, d, a, b,  6, 0xa8304613, 17,  6) \
+    STEP(F, b, c, d, a,  7, 0xfd469501, 22,  7) \
+    STEP(F, a, b, c, d,  8, 0x698098d8,  7,  8) \
+    STEP(F, d, a, b, c,  9, 0x8b44f7af, 12,  9) \
+    STEP(F, c, d, a, b, 10, 0xffff5bb1, 17, 10) \
+    STEP(F, b, c, d, a, 11, 0x895cd7be, 22, 11) \
+    STEP(F, a, b, c, d, 12, 0x6b901122,  7, 12) \
+    STEP(F, d, a, b, c, 13, 0xfd987193, 12, 13) \
+    STEP(F, c, d, a, b, 14, 0xa679438e, 17, 14) \
+    STEP(F, b, c, d, a, 15, 0x49b40821, 22, 15) \
+    STEP(G, a, b, c, d,  1, 0xf61e2562,  5, 16) \
+    STEP(G, d, a, b, c,  6, 0xc040b340,  9, 17) \
+    STEP(G, c, d, a, b, 11, 0x265e5a51, 14, 18) \
+    STEP(G, b, c, d, a,  0, 0xe9b6c7aa, 20, 19) \
+    STEP(G, a, b, c, d,  5, 0xd62f105d,  5, 20) \
+    STEP(G, d, a, b, c, 10, 0x02441453,  9, 21) \
+    STEP(G, c, d, a, b, 15, 0xd8a1e681, 14, 22) \
+    STEP(G, b, c, d, a,  4, 0xe7d3fbc8, 20, 23) \
+    STEP(G, a, b, c, d,  9, 0x21e1cde6,  5, 24) \
+    STEP(G, d, a, b, c, 14, 0xc33707d6,  9, 25) \
+    STEP(G, c, d, a, b,  3, 0xf4d50d87, 14, 26) \
+    STEP(G, b, c, d, a,  8, 0x455a14ed, 20, 27) \
+    STEP(G, a, b, c, d, 13, 0xa9e3e905,  5, 28) \
+    STEP(G, d, a, b, c,  2, 0xfcefa3f8,  9, 29) \
+    STEP(G, c, d, a, b,  7, 0x676f02d9, 14, 30) \
+    STEP(G, b, c, d, a, 12, 0x8d2a4c8a, 20, 31) \
+    STEP(H, a, b, c, d,  5, 0xfffa3942,  4, 32) \
+    STEP(H, d, a, b, c,  8, 0x8771f681, 11, 33) \
+    STEP(H, c, d, a, b, 11, 0x6d9d6122, 16, 34) \
+    STEP(H, b, c, d, a, 14, 0xfde5380c, 23, 35) \
+    STEP(H, a, b, c, d,  1, 0xa4beea44,  4, 36) \
+    STEP(H, d, a, b, c,  4, 0x4bdecfa9, 11, 37) \
+    STEP(H, c, d, a, b,  7, 0xf6bb4b60, 16, 38) \
+    STEP(H, b, c, d, a, 10, 0xbebfbc70, 23, 39) \
+    STEP(H, a, b, c, d, 13, 0x289b7ec6,  4, 40) \
+    STEP(H, d, a, b, c,  0, 0xeaa127fa, 11, 41) \
+    STEP(H, c, d, a, b,  3, 0xd4ef3085, 16, 42) \
+    STEP(H, b, c, d, a,  6, 0x04881d05, 23, 43) \
+    STEP(H, a, b, c, d,  9, 0xd9d4d039,  4, 44) \
+    STEP(H, d, a, b, c, 12, 0xe6db99e5, 11, 45) \
+    STEP(H, c, d, a, b, 15, 0x1fa27cf8, 16, 46) \
+    STEP(H, b, c, d, a,  2, 0xc4ac5665, 23, 47) \
+    STEP(I, a, b, c, d,  0, 0xf4292244,  6, 48) \
+    STEP(I, d, a, b, c,  7, 0x432aff97, 10, 49) \
+    STEP(I, c, d, a, b, 14, 0xab9423a7, 15, 50) \
+    STEP(I, b, c, d, a,  5, 0xfc93a039, 21, 51) \
+    STEP(I, a, b, c, d, 12, 0x655b59c3,  6, 52) \
+    STEP(I, d, a, b, c,  3, 0x8f0ccc92, 10, 53) \
+    STEP(I, c, d, a, b, 10, 0xffeff47d, 15, 54) \
+    STEP(I, b, c, d, a,  1, 0x85845dd1, 21, 55) \
+    STEP(I, a, b, c, d,  8, 0x6fa87e4f,  6, 56) \
+    STEP(I, d, a, b, c, 15, 0xfe2ce6e0, 10, 57) \
+    STEP(I, c, d, a, b,  6, 0xa3014314, 15, 58) \
+    STEP(I, b, c, d, a, 13, 0x4e0811a1, 21, 59) \
+    STEP(I, a, b, c, d,  4, 0xf7537e82,  6, 60) \
+    STEP(I, d, a, b, c, 11, 0xbd3af235, 10, 61) \
+    STEP(I, c, d, a, b,  2, 0x2ad7d2bb, 15, 62) \
+    STEP(I, b, c, d, a,  9, 0xeb86d391, 21, 63)
 
 static const uint32_t md5_iv[4] = {0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476};
 
@@ -109,7 +109,7 @@ md5_blocks_scalar(uint32_t state[4], const uint8_t *p, size_t blocks)
 #define G(b, c, d) ((c) ^ ((d) & ((b) ^ (c))))
 #define H(b, c, d) ((b) ^ (c) ^ (d))
 #define I(b, c, d) ((c) ^ ((b) | ~(d)))
-#define STEP(f, a, b, c, d, g, k, s)                 \
+#define STEP(f, a, b, c, d, g, k, s, i)              \
     a += f(b, c, d) + m[g] + (uint32_t)(k);          \
     a = (a << (s) | a >> (32 - (s))) + b;
     uint32_t m[16];
@@ -161,51 +161,68 @@ md5_blocks_scalar(uint32_t state[4], const uint8_t *p, size_t blocks)
         (out)[7] = _mm256_permute2x128_si256(u3, u7, 0x31);                  \
     } while (0)
 
-/* ``blocks`` blocks of every lane: lane l reads base[l] + step[l] * i for block i */
+#define VF(b, c, d) _mm256_xor_si256(d, _mm256_and_si256(b, _mm256_xor_si256(c, d)))
+#define VG(b, c, d) _mm256_xor_si256(c, _mm256_and_si256(d, _mm256_xor_si256(b, c)))
+#define VH(b, c, d) _mm256_xor_si256(_mm256_xor_si256(b, c), d)
+#define VI(b, c, d) _mm256_xor_si256(_mm256_andnot_si256(b, d), _mm256_xor_si256(c, ones))
+#define VSTEP(f, a, b, c, d, g, k, s, i)                                                  \
+    a = _mm256_add_epi32(a, _mm256_add_epi32(m[g], _mm256_load_si256(&md5_k8[i])));       \
+    a = _mm256_add_epi32(a, V##f(b, c, d));                                               \
+    a = _mm256_add_epi32(b, _mm256_or_si256(_mm256_slli_epi32(a, s), _mm256_srli_epi32(a, 32 - (s))));
+
+/* the 64 constants, each broadcast to the 8 lanes (filled at import: md5_k8_init) */
+static __m256i md5_k8[64];
+
+__attribute__((target("avx2"))) static void
+md5_k8_init(void)
+{
+#define STEP(f, a, b, c, d, g, k, s, i) md5_k8[i] = _mm256_set1_epi32((int)(k));
+    MD5_STEPS
+#undef STEP
+}
+
+#define VLOAD(w) _mm256_loadu_si256((const __m256i *)state[w])
+#define VSTORE(w, v) _mm256_storeu_si256((__m256i *)state[w], v)
+
+/* the message words of block i of the vector lanes, transposed into m[16] */
+#define VMESSAGE(i)                                                                   \
+    do {                                                                              \
+        __m256i rows[LANES];                                                          \
+        for (int l = 0; l < LANES; l++) {                                             \
+            rows[l] = _mm256_loadu_si256((const __m256i *)(base[l] + step[l] * (i))); \
+        }                                                                             \
+        TRANSPOSE8(rows, m);                                                          \
+        for (int l = 0; l < LANES; l++) {                                             \
+            rows[l] = _mm256_loadu_si256((const __m256i *)(base[l] + step[l] * (i) + 32));\
+        }                                                                             \
+        TRANSPOSE8(rows, m + 8);                                                      \
+    } while (0)
+
+/* ``blocks`` blocks of the vector lanes: lane l reads base[l] + step[l] * i for block i */
 __attribute__((target("avx2"))) static void
 md5_blocks_x8(uint32_t state[4][LANES], const uint8_t *const base[LANES],
               const size_t step[LANES], size_t blocks)
 {
-#define F(b, c, d) _mm256_xor_si256(d, _mm256_and_si256(b, _mm256_xor_si256(c, d)))
-#define G(b, c, d) _mm256_xor_si256(c, _mm256_and_si256(d, _mm256_xor_si256(b, c)))
-#define H(b, c, d) _mm256_xor_si256(_mm256_xor_si256(b, c), d)
-#define I(b, c, d) _mm256_xor_si256(_mm256_andnot_si256(b, d), _mm256_xor_si256(c, ones))
-#define STEP(f, a, b, c, d, g, k, s)                                                     \
-    a = _mm256_add_epi32(a, _mm256_add_epi32(m[g], _mm256_set1_epi32((int)(k))));        \
-    a = _mm256_add_epi32(a, f(b, c, d));                                                 \
-    a = _mm256_add_epi32(b, _mm256_or_si256(_mm256_slli_epi32(a, s), _mm256_srli_epi32(a, 32 - (s))));
+#define STEP(f, a, b, c, d, g, k, s, i) VSTEP(f, a, b, c, d, g, k, s, i)
     const __m256i ones = _mm256_set1_epi32(-1);
-    __m256i a = _mm256_loadu_si256((const __m256i *)state[0]);
-    __m256i b = _mm256_loadu_si256((const __m256i *)state[1]);
-    __m256i c = _mm256_loadu_si256((const __m256i *)state[2]);
-    __m256i d = _mm256_loadu_si256((const __m256i *)state[3]);
+    __m256i a = VLOAD(0), b = VLOAD(1), c = VLOAD(2), d = VLOAD(3);
     for (size_t i = 0; i < blocks; i++) {
-        __m256i rows[LANES], m[16];
-        for (int l = 0; l < LANES; l++) {
-            rows[l] = _mm256_loadu_si256((const __m256i *)(base[l] + step[l] * i));
-        }
-        TRANSPOSE8(rows, m);
-        for (int l = 0; l < LANES; l++) {
-            rows[l] = _mm256_loadu_si256((const __m256i *)(base[l] + step[l] * i + 32));
-        }
-        TRANSPOSE8(rows, m + 8);
-        __m256i a0 = a, b0 = b, c0 = c, d0 = d;
+        __m256i m[16];
+        VMESSAGE(i);
+        __m256i sa = a, sb = b, sc = c, sd = d;
         MD5_STEPS
-        a = _mm256_add_epi32(a, a0);
-        b = _mm256_add_epi32(b, b0);
-        c = _mm256_add_epi32(c, c0);
-        d = _mm256_add_epi32(d, d0);
+        a = _mm256_add_epi32(a, sa);
+        b = _mm256_add_epi32(b, sb);
+        c = _mm256_add_epi32(c, sc);
+        d = _mm256_add_epi32(d, sd);
     }
-    _mm256_storeu_si256((__m256i *)state[0], a);
-    _mm256_storeu_si256((__m256i *)state[1], b);
-    _mm256_storeu_si256((__m256i *)state[2], c);
-    _mm256_storeu_si256((__m256i *)state[3], d);
+    VSTORE(0, a);
+    VSTORE(1, b);
+    VSTORE(2, c);
+    VSTORE(3, d);
 #undef STEP
-#undef F
-#undef G
-#undef H
-#undef I
 }
+
 #endif
 
 /* one buffer to hash; ``state`` ends as its digest */
@@ -452,6 +469,11 @@ static struct PyModuleDef md5lanes_module = {
 PyMODINIT_FUNC
 PyInit__md5lanes(void)
 {
+#ifdef HAVE_AVX2_KERNEL
+    if (has_avx2()) {
+        md5_k8_init();
+    }
+#endif
     PyObject *module = PyModule_Create(&md5lanes_module);
     if (module != NULL && PyModule_AddIntConstant(module, "LANES", LANES) < 0) {
         Py_CLEAR(module);
