@@ -12,8 +12,8 @@ process and writes the shard with :class:`~shardstream.write.RawWriter` (atomic)
 folder next to the manifest; it then records its result (samples, bytes, md5, skipped sources)
 in ``<shard>.done.json`` there. Workers run groups of consecutive tasks (:func:`plan_groups`,
 :func:`write_shards`): each shard is written as alone, but the group's data files are hashed
-together at the end, several md5 streams side by side (:mod:`shardstream.write.md5lanes`). :func:`commit_shards` moves every shard into place and writes
-the manifest last, as :class:`~shardstream.write.ShardedWriter` does. The staging folder's name
+together at the end, several md5 streams side by side (:mod:`shardstream.write.md5lanes`).
+:func:`commit_shards` moves every shard into place and writes the manifest last, as :class:`~shardstream.write.ShardedWriter` does. The staging folder's name
 is derived from the plan (:func:`plan_fingerprint`), so a resumed run finds the shards a killed
 run finished; :func:`finished_shard` accepts one only when its result record and every md5 of
 its files check out.
@@ -207,10 +207,11 @@ def plan_fingerprint(
 
 
 def plan_groups(tasks: Sequence[ShardTask], workers: int) -> list[tuple[ShardTask, ...]]:
-    """Cut ``tasks`` into runs of consecutive tasks, one worker task each: as few as give every
-    one of ``workers`` the same number of groups of at most :data:`~shardstream.write.md5lanes.LANES`
-    shards (20 shards on 2 workers: 4 groups of 5), sizes differing by one at most; single
-    tasks where the md5 lanes do not run here (nothing to gain from hashing shards together)."""
+    """Cut ``tasks`` into runs of consecutive tasks, one worker task each: as few as give each
+    of ``workers`` the same number of groups of at most
+    :data:`~shardstream.write.md5lanes.LANES` shards (20 shards on 2 workers: 4 groups of 5),
+    sizes differing by one at most; single tasks where the md5 lanes do not run here (nothing
+    to gain from hashing shards together)."""
     if not LANES_AVAILABLE:
         return [(task,) for task in tasks]
     per_worker = -(-len(tasks) // (max(1, workers) * LANES))
@@ -247,8 +248,9 @@ def write_shards(
     times one stream's md5 throughput) instead of each on its writer's md5 thread.
 
     Returns:
-        One outcome per task, in order, as :func:`write_shard` returns them; a task's error
-        ends the list (the tasks after it are not run).
+        One outcome per task, in order, as :func:`write_shard` returns them; an error ends the
+        list (the tasks after it are not run; an ``OSError`` while the group's shards wait for
+        their md5 drops them and stands first).
     """
     lanes = LANES_AVAILABLE and len(group) > 1
     outcomes: list[ShardResult | ShardstreamError | OSError] = []
