@@ -38,7 +38,7 @@ from typing import Any, Protocol
 
 from .._lifeline import deathsig_fits
 from ..errors import ConfigError, DuplicateKeyError, NothingToConvertError, WorkerDiedError
-from ..format.atomic import DatasetLock, remove_stale_temporaries, settle
+from ..format.atomic import DatasetLock, remove_stale_temporaries, settle_locked
 from .conversion import (
     ConvertReport,
     Item,
@@ -296,7 +296,7 @@ def convert_whole_shards(
     staging = manifest.with_name(f".{manifest.name}.{fingerprint[:8]}.tmp")
     lock = DatasetLock.acquire(manifest, wait=0.0)
     try:
-        settle(manifest)
+        settle_locked(manifest)
         _remove_stale(manifest, keep=staging if resume else None)
         first = manifest.parent / shard_name(stem, 0)
         if (manifest.exists() or first.exists()) and not overwrite:
