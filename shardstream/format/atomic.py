@@ -59,6 +59,7 @@ __all__ = [
     "remove_stale_temporaries",
     "roll_forward",
     "settle",
+    "settle_locked",
     "write_file_atomically",
 ]
 
@@ -406,6 +407,26 @@ def roll_forward(record: Path) -> None:
     record.unlink(missing_ok=True)
     fault_point("fsync", directory)
     fsync_dir(directory)
+
+
+def settle_locked(anchor: str | os.PathLike) -> None:
+    """:func:`settle` for the holder of ``anchor``'s lock (a writer that just took it): roll an
+    interrupted commit forward now. (:func:`settle` would wait for the lock, held by the caller
+    itself, and fail after its timeout.)
+
+    Raises:
+        UnfinishedCommitError: the record cannot be rolled forward (e.g. no write permission).
+        CorruptIndexError: the record is malformed.
+    """
+    if not os.path.lexists(commit_record_name(os.fspath(anchor))):
+        return
+    record = commit_record_path(anchor)
+    try:
+        roll_forward(record)
+    except OSError as e:
+        raise UnfinishedCommitError(
+            record, f"an interrupted write cannot be finished here: {e}"
+        ) from e
 
 
 def settle(anchor: str | os.PathLike, *, timeout: float = 30.0) -> None:

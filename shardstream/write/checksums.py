@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..format.atomic import DatasetLock, StagedFiles, remove_stale_temporaries, settle
+from ..format.atomic import DatasetLock, StagedFiles, remove_stale_temporaries, settle_locked
 from ..format.checksums import compute_checksums, encode_checksums
 from ..format.paths import DatasetPaths
 from ..read.msgpack import MsgpackReader
@@ -45,7 +45,7 @@ def add_checksums(path: str | os.PathLike, progress: Any = None) -> Path:
     paths = DatasetPaths.of(path)
     lock = DatasetLock.acquire(paths.data, wait=_WAIT)
     try:
-        settle(paths.data)
+        settle_locked(paths.data)
         remove_stale_temporaries(paths.data, [paths.checksums.name, paths.md5.name])
         with MsgpackReader(paths.data, checksums=False) as reader:
             samples = reader.slice(0, None, raw=True, copy=False)

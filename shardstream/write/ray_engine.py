@@ -10,8 +10,9 @@ Two modes:
 
 - **whole shards** (``shard_samples=N``): the items are listed once in the driver and cut into
   shard tasks by :mod:`shardstream.write.shard_plan`; each Ray task reads, checks or transcodes,
-  packs and writes one shard into a staging folder next to the manifest (a shared file system
-  on a cluster). The driver shows one progress bar, merges the skipped sources in item order
+  packs and writes a group of consecutive shards (as the local engine's workers do, see
+  :func:`~shardstream.write.shard_plan.plan_groups`) into a staging folder next to the manifest
+  (a shared file system on a cluster). The driver shows one progress bar, merges the skipped sources in item order
   and commits every shard and the manifest last. For a URL output (``s3://...``), each task
   writes its shard in a local temporary folder and uploads it (sidecars, then the data file),
   and the driver uploads the manifest last, as the commit point (see
@@ -62,7 +63,7 @@ from .remote import (
     remote_sharded_target,
 )
 from .sample_conversion import _Options
-from .shard_plan import ShardResult, ShardTask, plan_shards, write_shard
+from .shard_plan import ShardResult, ShardTask, plan_shards, write_shards
 from .sharded import shard_name
 from .whole_shards import TASK_RETRIES, check_unique_keys, convert_whole_shards, run_shard_tasks
 
@@ -76,7 +77,7 @@ __all__ = [
     "local_cluster_options",
     "ray_runner",
     "ray_session",
-    "upload_shard",
+    "upload_shards",
 ]
 
 _ray: ModuleType | None
@@ -254,13 +255,15 @@ class RayRunner:
         self.window = _TASKS_PER_CPU * self.workers
         self._remote: dict[Callable[..., Any], Any] = {}
 
-    def submit(self, function: Callable[..., Any], task: ShardTask, arguments: tuple) -> Any:
-        """Start ``function(task, *arguments)`` as a Ray task; return its object ref."""
+    def submit(
+        self, function: Callable[..., Any], group: tuple[ShardTask, ...], arguments: tuple
+    ) -> Any:
+        """Start ``function(group, *arguments)`` as a Ray task; return its object ref."""
         remote = self._remote.get(function)
         if remote is None:
             remote = self._ray.remote(max_retries=TASK_RETRIES, num_cpus=1)(function)
             self._remote[function] = remote
-        return remote.remote(task, *arguments)
+        return remote.remote(group, *arguments)
 
     def wait(self, handles: list[Any]) -> list[Any]:
         """The refs that are ready (at least one)."""
@@ -319,7 +322,7 @@ def _convert_shards_to_url(
             tasks,
             progress,
             stem,
-            function=upload_shard,
+            function=upload_shards,
             arguments=(options, on_error, base, storage_options),
             # every task runs; a shard already uploaded is not sent again
         )
@@ -372,29 +375,31 @@ def _upload_set_offsets(
     return SetOffsets.of(name, data)
 
 
-def upload_shard(
-    task: ShardTask,
+def upload_shards(
+    group: tuple[ShardTask, ...],
     options: _Options,
     on_error: str,
     base: str,
     storage_options: dict[str, Any] | None,
-) -> ShardResult | ShardstreamError | OSError:
-    """Write one shard task's shard in a local temporary folder and upload it to ``base``
-    (runs in a Ray worker; an object of the same size and md5 already there is kept).
+) -> list[ShardResult | ShardstreamError | OSError]:
+    """Write a group of shard tasks' shards in a local temporary folder and upload each to
+    ``base`` (runs in a Ray worker; an object of the same size and md5 already there is kept).
 
     Returns:
-        The :class:`~shardstream.write.shard_plan.ShardResult`, or the error that stops the
-        conversion (as :func:`~shardstream.write.shard_plan.write_shard`; also a
-        ``RemoteStorageError`` of a failed upload).
+        One outcome per task, in order: the
+        :class:`~shardstream.write.shard_plan.ShardResult`, or the error that stops the
+        conversion, which ends the list (as :func:`~shardstream.write.shard_plan.write_shards`;
+        also a ``RemoteStorageError`` of a failed upload).
     """
     with tempfile.TemporaryDirectory(prefix="shardstream-task-") as staging:
-        result = write_shard(task, options, on_error, staging)
-        if not isinstance(result, ShardResult):
-            return result
-        try:
-            fs, _ = url_filesystem(base, storage_options)
-            local = DatasetPaths(Path(staging) / task.name)
-            ShardUploader(fs=fs).upload(local, url_join(base, task.name), result.md5)
-        except (ShardstreamError, OSError) as error:
-            return error
-        return result
+        outcomes = write_shards(group, options, on_error, staging)
+        for position, (task, result) in enumerate(zip(group, outcomes)):
+            if not isinstance(result, ShardResult):
+                break
+            try:
+                fs, _ = url_filesystem(base, storage_options)
+                local = DatasetPaths(Path(staging) / task.name)
+                ShardUploader(fs=fs).upload(local, url_join(base, task.name), result.md5)
+            except (ShardstreamError, OSError) as error:
+                return [*outcomes[:position], error]
+        return outcomes

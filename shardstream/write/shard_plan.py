@@ -10,8 +10,10 @@ engine (:mod:`shardstream.write.ray_engine`, one task per shard) give equal file
 A shard task (:func:`write_shard`) loads, checks or transcodes and packs its items in its own
 process and writes the shard with :class:`~shardstream.write.RawWriter` (atomic) into a staging
 folder next to the manifest; it then records its result (samples, bytes, md5, skipped sources)
-in ``<shard>.done.json`` there. :func:`commit_shards` moves every shard into place and writes
-the manifest last, as :class:`~shardstream.write.ShardedWriter` does. The staging folder's name
+in ``<shard>.done.json`` there. Workers run groups of consecutive tasks (:func:`plan_groups`,
+:func:`write_shards`): each shard is written as alone, but the group's data files are hashed
+together at the end, several md5 streams side by side (:mod:`shardstream.write.md5lanes`).
+:func:`commit_shards` moves every shard into place and writes the manifest last, as :class:`~shardstream.write.ShardedWriter` does. The staging folder's name
 is derived from the plan (:func:`plan_fingerprint`), so a resumed run finds the shards a killed
 run finished; :func:`finished_shard` accepts one only when its result record and every md5 of
 its files check out.
@@ -37,6 +39,7 @@ from ..format.paths import SIDECAR_SUFFIXES, DatasetPaths
 from ..format.set_offsets import SetOffsets, set_offsets_of_shards, set_offsets_path
 from .conversion import Item, SkippedSource
 from .loaders import read_file
+from .md5lanes import LANES, LANES_AVAILABLE, file_hexdigests
 from .pool import Output
 from .sample_conversion import (
     _convert_in_place,
@@ -54,8 +57,10 @@ __all__ = [
     "commit_shards",
     "finished_shard",
     "plan_fingerprint",
+    "plan_groups",
     "plan_shards",
     "write_shard",
+    "write_shards",
 ]
 
 _DONE_SUFFIX = ".done.json"
@@ -202,6 +207,26 @@ def plan_fingerprint(
     return digest.hexdigest()
 
 
+def plan_groups(tasks: Sequence[ShardTask], workers: int) -> list[tuple[ShardTask, ...]]:
+    """Cut ``tasks`` into runs of consecutive tasks, one worker task each: as few as give each
+    of ``workers`` the same number of groups of at most
+    :data:`~shardstream.write.md5lanes.LANES` shards (20 shards on 2 workers: 4 groups of 5),
+    sizes differing by one at most; single tasks where the md5 lanes do not run here (nothing
+    to gain from hashing shards together)."""
+    if not LANES_AVAILABLE:
+        return [(task,) for task in tasks]
+    per_worker = -(-len(tasks) // (max(1, workers) * LANES))
+    count = min(len(tasks), max(1, workers) * per_worker)
+    size, extra = divmod(len(tasks), max(1, count))
+    groups = []
+    start = 0
+    for index in range(count):
+        end = start + size + (index < extra)
+        groups.append(tuple(tasks[start:end]))
+        start = end
+    return groups
+
+
 def write_shard(
     task: ShardTask, options: _Options, on_error: str, staging: str
 ) -> ShardResult | ShardstreamError | OSError:
@@ -212,49 +237,111 @@ def write_shard(
         (the first bad source with ``on_error="raise"``, a converter fault, or an ``OSError``
         writing the shard such as a full disk), for the driver to raise as it is.
     """
+    return write_shards((task,), options, on_error, staging)[0]
+
+
+def write_shards(
+    group: Sequence[ShardTask], options: _Options, on_error: str, staging: str
+) -> list[ShardResult | ShardstreamError | OSError]:
+    """Write a group of shard tasks into ``staging``, one after the other (runs in a worker),
+    as :func:`write_shard` writes each; with two or more where the md5 lanes run, the data
+    files are hashed together once all are written (:mod:`shardstream.write.md5lanes`: several
+    times one stream's md5 throughput) instead of each on its writer's md5 thread.
+
+    Returns:
+        One outcome per task, in order, as :func:`write_shard` returns them; an error ends the
+        list (the tasks after it are not run; an ``OSError`` while the group's shards wait for
+        their md5 drops them and stands first).
+    """
+    lanes = LANES_AVAILABLE and len(group) > 1
+    outcomes: list[ShardResult | ShardstreamError | OSError] = []
+    held: list[tuple[ShardTask, InPlaceWriter, list[SkippedSource]]] = []
+    try:
+        try:
+            for task in group:
+                filled = _fill_shard(task, options, on_error, staging, hash_data=not lanes)
+                if not isinstance(filled, tuple):
+                    outcomes.append(filled)
+                    break
+                writer, skipped = filled
+                if lanes:
+                    writer.close_data()
+                    held.append((task, writer, skipped))
+                else:
+                    writer.close()
+                    md5 = load_md5file(DatasetPaths(writer.path).md5)[writer.path.name]
+                    outcomes.append(_finish_shard(task, writer, md5, skipped))
+            if held:  # every outcome so far is the error that ended the group, if any
+                failed, outcomes = outcomes, []
+                digests = file_hexdigests([writer.close_data() for _, writer, _ in held])
+                for md5 in digests:
+                    task, writer, skipped = held.pop(0)
+                    writer.close(data_md5=md5)  # aborts itself if it fails
+                    outcomes.append(_finish_shard(task, writer, md5, skipped))
+                outcomes += failed
+        finally:
+            for _, writer, _ in held:
+                writer.abort()
+    except (ShardstreamError, OSError) as error:
+        outcomes.append(error)
+    return outcomes
+
+
+def _fill_shard(
+    task: ShardTask, options: _Options, on_error: str, staging: str, *, hash_data: bool
+) -> tuple[InPlaceWriter, list[SkippedSource]] | ShardstreamError:
+    """Convert ``task``'s items into an open writer of its shard in ``staging``: the writer
+    (to close) and the skipped sources, or the error that stops the conversion (the writer is
+    aborted then).
+
+    Raises:
+        ShardstreamError, OSError: opening or writing the shard failed.
+    """
     path = Path(staging) / task.name
     packer = make_packer()
     output = Output()  # no shared block: samples come back as bytes
     skipped: list[SkippedSource] = []
+    # wait: a task of a killed driver may still be finishing this shard
+    writer = InPlaceWriter(path, overwrite=True, disable=True, wait=_WAIT, hash_data=hash_data)
     try:
-        # wait: a task of a killed driver may still be finishing this shard
-        writer = InPlaceWriter(path, overwrite=True, disable=True, wait=_WAIT)
-        try:
-            for item in task.items:
-                result: Any = False
-                source = _in_place_source(item, options)
-                if source is not None:  # a file kept as is: read straight into the writer
-                    result = _convert_in_place(item, *source, options, writer, packer)
-                    if result is True:
-                        continue
-                if result is False:
-                    result = _convert_one(item, options, output, packer)
-                if type(result) is _Failure:
-                    if on_error == "raise":
-                        writer.abort()
-                        return result.error_type(
-                            result.source,
-                            result.reason,
-                            "; pass on_error='skip' (--on-error skip) to leave bad sources out",
-                        )
-                    skipped.append(SkippedSource(result.source, result.reason))
+        for item in task.items:
+            result: Any = False
+            source = _in_place_source(item, options)
+            if source is not None:  # a file kept as is: read straight into the writer
+                result = _convert_in_place(item, *source, options, writer, packer)
+                if result is True:
                     continue
-                # Output() without a shared block hands the packed sample back as bytes
-                key, packed = result[0], cast(bytes, result[1])
-                writer.write(key, packed)
-            size = writer.bytes_written
-            writer.close()
-        except BaseException:
-            writer.abort()
-            raise
-    except (ShardstreamError, OSError) as error:
-        return error
-    md5 = load_md5file(DatasetPaths(path).md5)[path.name]
+            if result is False:
+                result = _convert_one(item, options, output, packer)
+            if type(result) is _Failure:
+                if on_error == "raise":
+                    writer.abort()
+                    return result.error_type(
+                        result.source,
+                        result.reason,
+                        "; pass on_error='skip' (--on-error skip) to leave bad sources out",
+                    )
+                skipped.append(SkippedSource(result.source, result.reason))
+                continue
+            # Output() without a shared block hands the packed sample back as bytes
+            key, packed = result[0], cast(bytes, result[1])
+            writer.write(key, packed)
+    except BaseException:
+        writer.abort()
+        raise
+    return writer, skipped
+
+
+def _finish_shard(
+    task: ShardTask, writer: InPlaceWriter, md5: str, skipped: list[SkippedSource]
+) -> ShardResult:
+    """The result of ``task``, whose ``writer`` is closed, recorded next to its shard."""
+    path = writer.path
     done = ShardResult(
         index=task.index,
         name=task.name,
         samples=writer.written,
-        bytes=size,
+        bytes=writer.bytes_written,
         md5=md5,
         skipped=tuple(skipped),
         pid=os.getpid(),

@@ -12,14 +12,20 @@ is full, and md5 and the per-sample xxh3 hash the same memory; nothing else touc
 :data:`BUFFERS` buffers take turns: while the full ones are md5-hashed on the writer's hashing
 thread, the next samples are read into the next one (as :class:`RawWriter` lets 16 MiB wait for
 md5). The files are byte for byte those of :class:`RawWriter`.
+
+With ``hash_data=False`` the writer does not hash the data file: :meth:`InPlaceWriter.close_data`
+writes and closes it and returns its (staged) path, the caller hashes it, typically together
+with other shards' data files (:func:`~shardstream.write.md5lanes.file_hexdigests`), and
+``close(data_md5=...)`` writes the sidecars and commits as :meth:`RawWriter.close` does.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
-from ..errors import SampleTooLargeError, WriterClosedError
+from ..errors import ConfigError, SampleTooLargeError, WriterClosedError
 from ..format.checksums import sample_digest
 from ..format.codec import MSGPACK_SIZE_LIMIT
 from .writer import RawWriter, raw_sample_bytes, reject_key
@@ -34,7 +40,8 @@ class InPlaceWriter(RawWriter):
     """:class:`RawWriter` whose samples may be built in place (see the module docstring).
 
     Arguments as :class:`~shardstream.write.Writer`; ``buffering`` (default 4 MiB) is the size
-    of each of the :data:`BUFFERS` write buffers (a larger sample gets a buffer of its size).
+    of each of the :data:`BUFFERS` write buffers (a larger sample gets a buffer of its size);
+    ``hash_data=False``: the caller hashes the data file (see the module docstring).
     """
 
     def __init__(
@@ -44,12 +51,57 @@ class InPlaceWriter(RawWriter):
         overwrite: bool = False,
         *,
         wait: float = 0.0,
+        hash_data: bool = True,
         **progress_kwargs: Any,
     ) -> None:
         super().__init__(outfile, buffering, overwrite, wait=wait, **progress_kwargs)
+        self._sink.hashing = hash_data
         self._buffers = [bytearray(self._chunk_limit) for _ in range(BUFFERS)]
         self._current = 0  # the buffer being filled
         self._fill = 0  # its bytes in use
+        self._data_closed = False
+        self._data_md5: str | None = None
+
+    def close_data(self) -> Path:
+        """Write what is buffered and close the data file (no more samples); return the staged
+        file's path, to hash before :meth:`close` (which then needs ``data_md5``).
+
+        Raises:
+            WriterClosedError: the writer is closed.
+            OSError: writing failed (the writer is aborted).
+        """
+        if self._closed:
+            raise WriterClosedError(f"{self.path}: writer is closed")
+        if not self._data_closed:
+            try:
+                super()._close_data()
+            except BaseException:
+                self.abort()
+                raise
+            self._data_closed = True
+        return self._staged.temp_paths[0]
+
+    def close(self, data_md5: str | None = None) -> None:
+        """Finish the dataset as :meth:`RawWriter.close` does; ``data_md5``: the data file's
+        md5, hashed by the caller (needed with ``hash_data=False``, ignored otherwise).
+
+        Raises:
+            ConfigError: ``hash_data=False`` and no ``data_md5`` (the writer is aborted).
+        """
+        self._data_md5 = data_md5
+        super().close()
+
+    def _close_data(self) -> str:
+        if not self._data_closed:
+            hashed = super()._close_data()
+            self._data_closed = True
+            if self._sink.hashing:
+                return hashed
+        elif self._sink.hashing:
+            return self._sink.hexdigest()
+        if self._data_md5 is None:
+            raise ConfigError(f"{self.path}: hash_data=False needs close(data_md5=...)")
+        return self._data_md5
 
     @property
     def bytes_written(self) -> int:
@@ -64,7 +116,7 @@ class InPlaceWriter(RawWriter):
             WriterClosedError: the writer is closed.
             OSError: writing the full buffer to the data file failed.
         """
-        if self._closed:
+        if self._closed or self._data_closed:
             raise WriterClosedError(f"{self.path}: writer is closed")
         buffer = self._buffers[self._current]
         if self._fill + size > len(buffer):
@@ -81,8 +133,8 @@ class InPlaceWriter(RawWriter):
             InvalidKeyError, DuplicateKeyError, WriterClosedError: as :meth:`RawWriter.write`.
             SampleTooLargeError: ``size`` is past msgpack's limit, or more than the room lent.
         """
-        if type(key) is not str or key in self._key_set or self._closed:
-            reject_key(self.path, key, self._closed)
+        if type(key) is not str or key in self._key_set or self._closed or self._data_closed:
+            reject_key(self.path, key, self._closed or self._data_closed)
         buffer = self._buffers[self._current]
         start = self._fill
         end = start + size

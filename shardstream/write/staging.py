@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..format.atomic import DatasetLock, remove_stale_temporaries, settle
+from ..format.atomic import DatasetLock, remove_stale_temporaries, settle_locked
 from .prompt import confirm_overwrite
 
 __all__ = ["StagedOutput", "lock_output", "progress_bar"]
@@ -54,7 +54,7 @@ def lock_output(
     """
     lock = DatasetLock.acquire(path, wait=wait)
     try:
-        settle(path)
+        settle_locked(path)
         remove_stale_temporaries(path, finals)
         if (path.exists() or any(p.exists() for p in existing)) and not overwrite:
             confirm_overwrite(path)

@@ -1,9 +1,12 @@
 """Whole shards written by workers: the shard-task driver of the local and the Ray engine.
 
 With ``shard_samples=N`` the items are listed once and cut into shard tasks
-(:mod:`shardstream.write.shard_plan`). Each task runs in a worker (a process of this machine, or
-a Ray task) that reads, checks or transcodes, packs, hashes and writes one whole shard (data,
-index and sidecar files) into a staging folder next to the manifest; this process only plans,
+(:mod:`shardstream.write.shard_plan`), and the tasks into groups of consecutive ones (up to 8
+shards, balanced over the workers: :func:`~shardstream.write.shard_plan.plan_groups`). Each
+group runs in a worker (a process of this machine, or a Ray task) that reads, checks or
+transcodes, packs and writes whole shards (data, index and sidecar files) into a staging folder
+next to the manifest, the group's data files md5-hashed side by side in AVX2 lanes
+(:mod:`shardstream.write.md5lanes`) where the CPU has them; this process only plans,
 shows one progress bar, merges the skipped sources in item order and commits every shard and
 the manifest last (:func:`~shardstream.write.shard_plan.commit_shards`). No sample bytes pass
 through this process, so md5, the slowest step of a compatible writer, runs on every core.
@@ -35,7 +38,7 @@ from typing import Any, Protocol
 
 from .._lifeline import deathsig_fits
 from ..errors import ConfigError, DuplicateKeyError, NothingToConvertError, WorkerDiedError
-from ..format.atomic import DatasetLock, remove_stale_temporaries, settle
+from ..format.atomic import DatasetLock, remove_stale_temporaries, settle_locked
 from ..format.set_offsets import set_offsets_path
 from .conversion import (
     ConvertReport,
@@ -54,8 +57,9 @@ from .shard_plan import (
     commit_shards,
     finished_shard,
     plan_fingerprint,
+    plan_groups,
     plan_shards,
-    write_shard,
+    write_shards,
 )
 from .sharded import _listed_shards, shard_name, sharded_output_paths
 
@@ -71,24 +75,27 @@ __all__ = [
 
 #: Times the tasks of a dead worker are run again (killed, out of memory, node lost).
 TASK_RETRIES = 3
-#: Shard tasks in flight per worker (a queued task starts as soon as a worker is free).
+#: Groups of shard tasks in flight per worker (a queued one starts as soon as a worker is free).
 TASKS_PER_WORKER = 2
 _STAGING = re.compile(r"^\.(?P<final>.+)\.[0-9a-z_]{8}\.tmp$")
 
 
 class ShardRunner(Protocol):
-    """Where shard tasks run: submits ``function(task, *arguments)`` and hands back outcomes.
+    """Where shard tasks run: submits ``function(group, *arguments)`` (a group of shard
+    tasks, see :func:`~shardstream.write.shard_plan.plan_groups`) and hands back outcomes.
 
     Attributes:
         workers: the processes (or cluster CPUs) that run tasks.
-        window: tasks in flight at most.
+        window: groups in flight at most.
     """
 
     workers: int
     window: int
 
-    def submit(self, function: Callable[..., Any], task: ShardTask, arguments: tuple) -> Any:
-        """Start ``function(task, *arguments)``; return a hashable handle."""
+    def submit(
+        self, function: Callable[..., Any], group: tuple[ShardTask, ...], arguments: tuple
+    ) -> Any:
+        """Start ``function(group, *arguments)``; return a hashable handle."""
 
     def wait(self, handles: list[Any]) -> list[Any]:
         """Block until at least one of ``handles`` is done; return the done ones."""
@@ -142,13 +149,15 @@ class LocalRunner:
         self._generation += 1
         self._executor.submit(int).result()  # every process starts now, before any thread
 
-    def submit(self, function: Callable[..., Any], task: ShardTask, arguments: tuple) -> Any:
-        """Start ``function(task, *arguments)`` (at once, in this process, with 1 worker)."""
+    def submit(
+        self, function: Callable[..., Any], group: tuple[ShardTask, ...], arguments: tuple
+    ) -> Any:
+        """Start ``function(group, *arguments)`` (at once, in this process, with 1 worker)."""
         if self._executor is None:
             done: Future = Future()
-            done.set_result(function(task, *arguments))
+            done.set_result(function(group, *arguments))
             return done, 0
-        return self._executor.submit(function, task, *arguments), self._generation
+        return self._executor.submit(function, group, *arguments), self._generation
 
     def wait(self, handles: list[Any]) -> list[Any]:
         """The handles whose tasks are done (at least one)."""
@@ -288,7 +297,7 @@ def convert_whole_shards(
     staging = manifest.with_name(f".{manifest.name}.{fingerprint[:8]}.tmp")
     lock = DatasetLock.acquire(manifest, wait=0.0)
     try:
-        settle(manifest)
+        settle_locked(manifest)
         _remove_stale(manifest, keep=staging if resume else None)
         first = manifest.parent / shard_name(stem, 0)
         if (manifest.exists() or first.exists()) and not overwrite:
@@ -305,7 +314,7 @@ def convert_whole_shards(
                 tasks,
                 progress,
                 stem,
-                function=write_shard,
+                function=write_shards,
                 arguments=(options, on_error, os.fspath(staging)),
                 finished=finished.get,
             )
@@ -353,48 +362,54 @@ def run_shard_tasks(
     arguments: tuple,
     finished: Callable[[int], ShardResult | None] | None = None,
 ) -> list[ShardResult]:
-    """Run ``function(task, *arguments)`` on ``runner`` for each shard task whose index
-    ``finished`` gives no result for; return every result in shard order.
+    """Run ``function(group, *arguments)`` on ``runner`` for groups of the shard tasks whose
+    index ``finished`` gives no result for (:func:`~shardstream.write.shard_plan.plan_groups`
+    over the runner's workers); return every result in shard order.
 
-    A task returns a :class:`~shardstream.write.shard_plan.ShardResult` or the error that stops
-    the conversion; the first such error in shard order is raised once the earlier tasks ended.
+    A group's run returns one outcome per task, in order: a
+    :class:`~shardstream.write.shard_plan.ShardResult`, or the error that stops the conversion
+    (which ends the list); the first such error in shard order is raised once the earlier
+    tasks ended.
     """
     results: dict[int, ShardResult] = {}
     bar = _progress_bar(progress, sum(len(task.items) for task in tasks), name)
     try:
-        todo: deque[ShardTask] = deque()
+        left: list[ShardTask] = []
         for task in tasks:
             done = finished(task.index) if finished is not None else None
             if done is None:
-                todo.append(task)
+                left.append(task)
             else:
                 results[task.index] = done
                 if bar is not None:
                     bar.update(len(task.items))
-        running: dict[Any, ShardTask] = {}
+        todo = deque(plan_groups(left, runner.workers))
+        running: dict[Any, tuple[ShardTask, ...]] = {}
         failures: dict[int, BaseException] = {}
         try:
             while running or (todo and not failures):
                 while todo and len(running) < runner.window and not failures:
-                    task = todo.popleft()
-                    running[runner.submit(function, task, arguments)] = task
+                    group = todo.popleft()
+                    running[runner.submit(function, group, arguments)] = group
                 for handle in runner.wait(list(running)):
-                    task = running.pop(handle)
-                    result = runner.outcome(handle)
-                    if result is None:  # its worker died: run it again
-                        todo.appendleft(task)
-                    elif isinstance(result, BaseException):
-                        # the streamed engine raises the first failure in item order: let the
-                        # earlier shards (all submitted already) finish, then raise the first
-                        failures[task.index] = result
-                        todo.clear()
-                    else:
-                        results[task.index] = result
-                        if bar is not None:
-                            bar.update(len(task.items))
-                            skipped = sum(len(r.skipped) for r in results.values())
-                            if skipped:
-                                bar.set_postfix(skipped=skipped, refresh=False)
+                    group = running.pop(handle)
+                    outcomes = runner.outcome(handle)
+                    if outcomes is None:  # its worker died: run it again
+                        todo.appendleft(group)
+                        continue
+                    for task, result in zip(group, outcomes):
+                        if isinstance(result, BaseException):
+                            # the streamed engine raises the first failure in item order: let
+                            # the earlier shards (all submitted already) finish, then raise it
+                            failures[task.index] = result
+                            todo.clear()
+                        else:
+                            results[task.index] = result
+                            if bar is not None:
+                                bar.update(len(task.items))
+                    skipped = sum(len(r.skipped) for r in results.values())
+                    if bar is not None and skipped:
+                        bar.set_postfix(skipped=skipped, refresh=False)
             if failures:
                 raise failures[min(failures)]
         finally:

@@ -76,8 +76,9 @@ class _HashingSink:
     they were written; one background task per chunk keeps thread hand-offs rare.
     """
 
-    def __init__(self, file: Any) -> None:
+    def __init__(self, file: Any, hashing: bool = True) -> None:
         self._file = file
+        self.hashing = hashing  # False: the caller hashes the file once it is written
         self._md5 = hashlib.md5()
         self._hasher: ThreadPoolExecutor | None = None
         self._pending: deque[tuple[Future, int]] = deque()
@@ -91,6 +92,8 @@ class _HashingSink:
         for part in parts:
             _write_all(self._file, part)
             size += len(part)
+        if not self.hashing:
+            return
         if size < _INLINE_BYTES and not self._pending:
             for part in parts:
                 self._md5.update(part)
@@ -315,11 +318,7 @@ class Writer(StagedOutput):
         if self._closed:
             return
         try:
-            self._flush()
-            data_md5 = self._sink.hexdigest()
-            fault_point("fsync", self._staged.temp_paths[0])
-            os.fsync(self._file.fileno())
-            self._file.close()
+            data_md5 = self._close_data()
             index_files = encode_index_files(self._paths, self._keys, self._offsets)
             for path, content in index_files:
                 self._staged.write_bytes(path, content)
@@ -336,6 +335,15 @@ class Writer(StagedOutput):
         self._finish()
         if not self._quiet:
             print(f"{self.written} samples written")
+
+    def _close_data(self) -> str:
+        """Write what is buffered, fsync and close the data file; return its md5."""
+        self._flush()
+        data_md5 = self._sink.hexdigest()
+        fault_point("fsync", self._staged.temp_paths[0])
+        os.fsync(self._file.fileno())
+        self._file.close()
+        return data_md5
 
     def abort(self) -> None:
         """Discard everything written; the output path keeps its previous content (if any)."""

@@ -179,6 +179,20 @@ def test_kill_at_every_step_of_adding_checksums_leaves_none_or_all(tmp_path):
     assert not [name for name in os.listdir(tmp_path) if name.startswith(".")]
 
 
+@pytest.mark.parametrize("k", [2, 4])
+def test_the_next_writer_finishes_a_killed_commit_under_its_own_lock(tmp_path, k):
+    """A writer that finds a killed writer's commit record (nothing opened the set since) rolls
+    it forward holding its own lock, instead of waiting for that lock (itself) and failing."""
+    path = tmp_path / "d.msgpack"
+    write(path, OLD)
+    _, status = run_killed(0, _write_killed_at_rename, path, k)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+    assert atomic.commit_record_path(path).exists()
+    write(path, OLD)  # no reader first
+    assert not atomic.commit_record_path(path).exists()
+    assert assert_one_version(path) is False  # OLD, written again
+
+
 @pytest.mark.parametrize("k", range(1, 8))
 def test_kill_at_kth_rename_never_gives_new_data_under_old_keys(tmp_path, k):
     """The issue's strace scenario, with the kill inside ``os.replace`` (any code path)."""

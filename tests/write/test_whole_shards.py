@@ -218,8 +218,8 @@ sys.path.insert(0, {root!r})
 from pathlib import Path
 from shardstream.write.conversion import convert
 from tests.write.test_whole_shards import make_items
-items = make_items(Path({tree!r}), 12, marker=Path({marker!r}), delay=0.3)
-convert(items, {output!r}, progress=False, workers=2, shard_samples=2, overwrite=True)
+items = make_items(Path({tree!r}), 24, marker=Path({marker!r}), delay=0.3)
+convert(items, {output!r}, progress=False, workers=2, shard_samples=1, overwrite=True)
 """
 
 
@@ -248,10 +248,12 @@ def test_a_killed_parent_leaves_the_old_set_and_resume_finishes_it(tree, tmp_pat
     staging = done[0].parent
     before = {p.name: p.stat().st_mtime_ns for p in done}
 
-    report = convert(make_items(tree, 12), output, progress=False, workers=2, shard_samples=2,
+    # 24 shards on 2 workers: 4 groups of 6 shards (2 rounds) where md5 lanes run, so the kill
+    # comes after the first round's shards are done and before the second round's
+    report = convert(make_items(tree, 24), output, progress=False, workers=2, shard_samples=1,
                      overwrite=True, resume=True)  # fmt: skip
-    expected = streamed(make_items(tree, 12), tmp_path / "ref", shard_samples=2)
-    assert output_files(tmp_path / "out") == expected and report.written == 12
+    expected = streamed(make_items(tree, 24), tmp_path / "ref", shard_samples=1)
+    assert output_files(tmp_path / "out") == expected and report.written == 24
     assert not staging.exists()
     for name, mtime in before.items():  # finished shards were kept, not written again
         shard = tmp_path / "out" / name.removesuffix(".done.json")
