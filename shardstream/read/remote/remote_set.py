@@ -16,16 +16,24 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ...errors import DatasetNotFoundError
+import msgpack
+import numpy as np
+
+from ...errors import (
+    ChecksumMismatchError,
+    CorruptIndexError,
+    DatasetNotFoundError,
+    ShardstreamError,
+)
+from ...format.checksums import encode_checksums, load_checksums, sample_digest
+from ...format.index import encode_offsets
 from ...format.paths import SUFFIX_CHECKSUMS, SUFFIX_LEGACY_INDEX, SUFFIX_OFFSETS
 from ..msgpack import MsgpackReader
 from .cache import ShardCache, default_cache_dir
-from .download import Downloader, downloader_for
 from .etag import cat_whole, cat_with_etags, has_etags
 from .retry import RetryPolicy, call_with_retries
 from .set_offsets import RemoteSetOffsets
 from .url import url_filesystem
-from .whole import DOWNLOAD_CHUNK, NotLeanError, download_lean, index_from_data, vouched_offsets
 
 __all__ = [
     "CACHED_SIDECARS",
@@ -36,6 +44,8 @@ __all__ = [
     "read_file",
 ]
 
+#: bytes fetched per ranged request when a whole shard is downloaded
+DOWNLOAD_CHUNK = 16 << 20
 #: the sidecars a cached shard holds: what reading samples needs (offsets, or the legacy index,
 #: and the per-sample checksums). Keys are fetched by :class:`RemoteShardReader` itself, once per
 #: process and only when asked for; the key hashes, filter and md5 list serve key lookups and
@@ -67,6 +77,36 @@ class ShardSpec:
     def entry_name(self) -> str:
         """The shard's name in the cache: its number and file name."""
         return f"{self.number:06d}-{PurePosixPath(self.url).name}"
+
+
+def index_from_data(data: bytes, spec: ShardSpec, checksums: bool) -> dict[str, bytes]:
+    """The ``.offsets`` (and with ``checksums`` the ``.xxh3``) content of a shard's data file,
+    from the data itself: each sample is one msgpack object, skipped over without decoding.
+
+    Raises:
+        CorruptIndexError: the data is not ``spec.samples`` whole msgpack objects.
+    """
+    unpacker = msgpack.Unpacker(max_buffer_size=max(1, len(data)))
+    unpacker.feed(data)
+    offsets = [0]
+    try:
+        while offsets[-1] < len(data):
+            unpacker.skip()
+            offsets.append(unpacker.tell())
+    except (msgpack.OutOfData, ValueError) as e:
+        raise CorruptIndexError(
+            spec.url, f"data does not split into msgpack samples: {e}"
+        ) from None
+    if len(offsets) - 1 != spec.samples:
+        raise CorruptIndexError(
+            spec.url, f"data holds {len(offsets) - 1} samples, the manifest says {spec.samples}"
+        )
+    out = {SUFFIX_OFFSETS: encode_offsets(offsets)}
+    if checksums:
+        view = memoryview(data)
+        digests = [sample_digest(view[a:b]) for a, b in zip(offsets, offsets[1:])]
+        out[SUFFIX_CHECKSUMS] = encode_checksums(digests, len(data))
+    return out
 
 
 def read_file(fs: Any, path: str, start: int | None = None, end: int | None = None) -> bytes:
@@ -141,13 +181,12 @@ class RemoteSet:
     def _reset(self) -> None:
         self._pid = os.getpid()
         self._fs: Any = None
-        self._downloader: Downloader | None | bool = False  # False: not built yet
         self._lock = threading.Lock()
         self._open: OrderedDict[int, tuple[MsgpackReader, Any]] = OrderedDict()
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        for name in ("_fs", "_downloader", "_lock", "_open"):
+        for name in ("_fs", "_lock", "_open"):
             state.pop(name)
         state["_opened"] = None  # a page shared by fork only: a spawned process has none
         return state
@@ -168,15 +207,6 @@ class RemoteSet:
         if self._fs is None:
             self._fs = url_filesystem(self.url, self.storage_options)[0]
         return self._fs
-
-    @property
-    def downloader(self) -> Downloader | None:
-        """This process's lean whole-file client (:mod:`.download`), ``None`` where the
-        filesystem's configuration is one it does not cover (the filesystem reads then)."""
-        fs = self.fs  # (after a fork: a fresh one)
-        if self._downloader is False:
-            self._downloader = downloader_for(fs, self.storage_options)
-        return self._downloader if isinstance(self._downloader, Downloader) else None
 
     def path(self, url: str) -> str:
         """The filesystem path of ``url``."""
@@ -223,11 +253,6 @@ class RemoteSet:
         digests instead of being hashed with md5 here (:mod:`.etag`); any other ETag falls
         back to md5.
 
-        Where the filesystem's configuration allows (:func:`.download.downloader_for`), the
-        files come through the lean client instead of the filesystem, with the same checks
-        (:func:`.whole.download_lean`): the data read straight into a reused buffer and
-        written from it, on persistent connections of the calling thread.
-
         Raises:
             ChecksumMismatchError: the data disagrees with its xxh3 digests (the cache fetches
                 it once more).
@@ -248,14 +273,6 @@ class RemoteSet:
             and spec.sidecars is not None
             and SUFFIX_LEGACY_INDEX not in spec.sidecars
         )
-        downloader = self.downloader
-        if downloader is not None:
-            try:
-                return download_lean(self, downloader, spec, folder, size, suffixes, local)
-            except NotLeanError:  # a redirect or the like: this process reads through the fs
-                self._downloader = None
-                for leftover in folder.iterdir():
-                    leftover.unlink()
         if local and SUFFIX_CHECKSUMS in suffixes and has_etags(self.fs):
             vouched = self._download_vouched(spec, folder / name)
             if vouched:
@@ -290,6 +307,7 @@ class RemoteSet:
         data against the sidecar's digests. ``False`` (nothing written) where the ETag vouches
         for nothing or the sidecar is missing: the caller then checks the md5 itself."""
         path = self.path(spec.url)
+        sidecar_url = spec.url + SUFFIX_CHECKSUMS
 
         def request() -> tuple[tuple[bytes, str], Any]:
             data, sidecar = cat_with_etags(self.fs, [path, path + SUFFIX_CHECKSUMS])
@@ -304,9 +322,20 @@ class RemoteSet:
         )
         if etag != spec.md5 or not isinstance(sidecar, tuple):
             return False
-        offsets = vouched_offsets(spec, data, sidecar[0])
+        try:
+            index = index_from_data(data, spec, checksums=False)
+            offsets = np.frombuffer(index[SUFFIX_OFFSETS], dtype=">u8")
+            expected = load_checksums(Path(sidecar_url), spec.samples, len(data), sidecar[0])
+        except ShardstreamError as e:  # cut short or damaged on the way: fetched once more
+            raise ChecksumMismatchError(spec.url, f"{getattr(e, 'problem', e)}") from None
+        view = memoryview(data)
+        for i, (a, b) in enumerate(zip(offsets.tolist(), offsets[1:].tolist())):
+            if sample_digest(view[a:b]) != int(expected[i]):
+                raise ChecksumMismatchError(
+                    spec.url, f"sample {i} differs from its xxh3 digest in {sidecar_url}"
+                )
         target.write_bytes(data)
-        Path(str(target) + SUFFIX_OFFSETS).write_bytes(offsets)
+        Path(str(target) + SUFFIX_OFFSETS).write_bytes(index[SUFFIX_OFFSETS])
         Path(str(target) + SUFFIX_CHECKSUMS).write_bytes(sidecar[0])
         return True
 

@@ -4,7 +4,7 @@ fault injection, and moto's S3 server.
 :class:`RangeServer` serves a folder over HTTP/1.1 (keep-alive) with ``Range: bytes=a-b``, counts the GET
 requests and bytes sent per path, and on demand answers every ``fail_every``-th request with a
 503 or a reset connection, refuses paths with 403, or goes away entirely (its port closed) for a
-few seconds; a ``"cut"`` fault announces the whole body, sends half of it and closes.
+few seconds.
 """
 
 from __future__ import annotations
@@ -21,8 +21,6 @@ from pathlib import Path
 from typing import Any
 
 _RANGE = re.compile(r"bytes=(\d+)-(\d*)$")
-#: the query parameters of a presigned URL (SigV2; SigV4's all start with ``X-Amz-``)
-_PRESIGNED = frozenset({"AWSAccessKeyId", "Signature", "Expires"})
 
 
 class _Handler(SimpleHTTPRequestHandler):
@@ -53,8 +51,6 @@ class _Handler(SimpleHTTPRequestHandler):
         if isinstance(fault, int):
             self.send_error(fault)
             return
-        if fault == "cut":  # the whole length announced, half the body sent, then the end
-            self.close_connection = True
         file = owner.root / path.lstrip("/")
         if not file.is_file():
             self.send_error(404)
@@ -84,11 +80,7 @@ class _Handler(SimpleHTTPRequestHandler):
         if ranged:
             self.send_header("Content-Range", f"bytes {start}-{stop - 1}/{data_size}")
         self.end_headers()
-        if not head and fault == "cut":
-            self.wfile.write(body[: len(body) // 2])
-            self.wfile.flush()
-            self.connection.shutdown(socket.SHUT_RDWR)  # an end of stream after the half
-        elif not head:
+        if not head:
             if owner.trickle_s:  # slowly, in 8 KiB pieces (to be killed mid-download)
                 for at in range(0, len(body), 8192):
                     self.wfile.write(body[at : at + 8192])
@@ -113,7 +105,7 @@ class RangeServer:
         sent: bytes sent per path.
         whole: GET requests per path that sent the entire file.
         fail_every: answer every n-th request with ``fail_with`` (0: never).
-        fail_with: ``"reset"``, ``"cut"`` (half the body, then the end) or an HTTP status.
+        fail_with: ``"reset"`` or an HTTP status.
         forbidden: paths answered with 403.
         trickle_s: pause after every 8 KiB of a body (0: none).
     """
@@ -246,12 +238,6 @@ class MotoS3:
         return f"s3://{bucket}/{prefix}"
 
     def _count(self, method: str, path: str, query: str) -> None:
-        # a presigned URL's authentication is no part of what was asked for
-        query = "&".join(
-            part
-            for part in query.split("&")
-            if part and part.split("=", 1)[0] not in _PRESIGNED and not part.startswith("X-Amz-")
-        )
         with self._lock:
             self.requests[(method, path, query)] += 1
 
